@@ -1,0 +1,47 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+# Threads are set, never left to library defaults: OpenMP oversubscription on 2 shared cores is ruinous.
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
+.PHONY: install demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+install: $(STAMP)
+
+## demo: run the house-price example through all ten stages (a second run comes from the cache)
+demo: $(STAMP)
+	cd examples/house-prices && ../../$(BIN)/cairn run
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	touch $@
+
+## test: install what the tests need (Chromium included) and run them
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest -q
+
+## bench: the heavy cases and the benchmarks against peers
+bench: $(TEST_STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pytest -q -m bench
+	$(BIN)/python bench/spine.py
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+clean:
+	rm -rf $(VENV) examples/house-prices/.cairn .pytest_cache

@@ -1,0 +1,333 @@
+"""The `cairn` command line: one function per command, no logic beyond argument handling and display.
+
+Results go to stdout (one JSON document with --json); progress and errors go to stderr. A user mistake prints a
+short paragraph and exits 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cairn import __version__
+from cairn.errors import CairnError, ConfigError
+
+app = typer.Typer(help="cairn: from a business question to a trustworthy model in production, in ten stages.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+EXAMPLES = Path(__file__).parent / "examples"
+
+ProjectOption = Annotated[Path, typer.Option("--project", "-p", help="The project file.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(command: F) -> F:
+    """A CairnError is the user's to fix: print it plainly and exit 2, no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CairnError as error:
+            err.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _load(project: Path) -> Any:
+    from cairn.project import Project
+
+    return Project.load(project)
+
+
+def _print_json(document: Any) -> None:
+    out.print_json(json.dumps(document, default=str))
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what each stage does.")] = False,
+           ) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=err, show_path=False)], force=True)
+
+
+@app.command()
+@user_errors
+def init(name: Annotated[str, typer.Argument(help="Folder to create.")],
+         example: Annotated[str | None, typer.Option(help="Start from an example: house-prices.")] = None) -> None:
+    """Create a new project folder with a commented cairn.yaml."""
+    target = Path(name)
+    if target.exists() and any(target.iterdir()):
+        raise ConfigError.single(f"{target} already exists and is not empty.", where="NAME",
+                                 expected="a new or empty folder", got=str(target), fix="choose another name")
+    if example is not None:
+        available = sorted(p.name for p in EXAMPLES.iterdir() if (p / "cairn.yaml").exists())
+        if example not in available:
+            raise ConfigError.single(f"There is no example '{example}'.", where="--example",
+                                     expected=f"one of {', '.join(available)}", got=example,
+                                     fix=f"use --example {available[0]}")
+        shutil.copytree(EXAMPLES / example, target, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(".cairn", "__pycache__"))
+    else:
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "cairn.yaml").write_text(TEMPLATE.format(name=target.name), encoding="utf-8")
+    out.print(f"created {target}/cairn.yaml; next: cd {target} && cairn run")
+
+
+@app.command()
+@user_errors
+def validate(project: ProjectOption = Path("cairn.yaml")) -> None:
+    """Check the project file; every error names the field, what was expected and a fix."""
+    loaded = _load(project)
+    out.print(f"{project}: valid (project {loaded.config.project}, {loaded.config.business.problem} on "
+              f"{loaded.config.business.target}, optimising {loaded.config.business.primary_metric})")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of cairn.yaml, for editor completion."""
+    from cairn.config.schema import ProjectConfig
+
+    _print_json(ProjectConfig.model_json_schema())
+
+
+@app.command()
+@user_errors
+def run(project: ProjectOption = Path("cairn.yaml"),
+        until: Annotated[str | None, typer.Option(help="Stop after this stage.")] = None,
+        from_: Annotated[str | None, typer.Option("--from", help="Recompute from this stage on.")] = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False) -> None:
+    """Run the ten stages; unchanged stages come from the cache."""
+    loaded = _load(project)
+    with StageProgress(enabled=not quiet) as progress:
+        result = loaded.run(until=until, from_stage=from_, progress=progress.update)
+    out.print(result.verdict, highlight=False)
+    if result.report_path:
+        out.print(f"report: {result.report_path}", highlight=False)
+
+
+@app.command()
+@user_errors
+def runs(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
+         limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20) -> None:
+    """List the project's runs, newest first."""
+    records = _load(project).runs(limit=limit)
+    if json_:
+        _print_json([r.to_dict() | {"manifest": None} for r in records])
+        return
+    table = Table("run", "status", "started", "verdict", "metrics")
+    for r in records:
+        shipped = r.verdict.get("shipped") if r.verdict else None
+        verdict = {True: "[green]ships[/]", False: "[red]does not ship[/]", None: "-"}[shipped]
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in list(r.metrics.items())[:3])
+        table.add_row(str(r.id), r.status, r.started_at.strftime("%Y-%m-%d %H:%M:%S"), verdict, metrics)
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or 'latest'.")] = "latest",
+         project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False) -> None:
+    """Show one run: verdict, stages, metrics, manifest."""
+    record = _load(project).show(run_id)
+    if json_:
+        _print_json(record.to_dict())
+        return
+    out.print(f"[bold]run {record.id}[/] {record.status}, started {record.started_at:%Y-%m-%d %H:%M:%S}")
+    if record.verdict:
+        out.print(record.verdict["line"], highlight=False)
+    if record.error:
+        out.print(f"[red]error:[/] {record.error}", highlight=False)
+    table = Table("stage", "cached", "seconds", "notes")
+    for stage in record.stages:
+        table.add_row(stage.stage, "yes" if stage.cached else "", f"{stage.duration_s:.1f}",
+                      "; ".join(stage.notes[:2]))
+    out.print(table)
+    data = record.manifest.get("data", {})
+    if data:
+        out.print(f"data: {data.get('source')} fingerprint {str(data.get('fingerprint'))[:12]}, "
+                  f"snapshot artifact {str(data.get('snapshot'))[:12]}", highlight=False)
+    if record.manifest.get("report"):
+        out.print(f"report: {record.manifest['report']}", highlight=False)
+
+
+@app.command()
+@user_errors
+def report(run_id: Annotated[str, typer.Argument(metavar="RUN")] = "latest",
+           project: ProjectOption = Path("cairn.yaml")) -> None:
+    """Print the path of a run's HTML report."""
+    out.print(str(_load(project).report_path(run_id)), highlight=False)
+
+
+@app.command()
+@user_errors
+def models(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False) -> None:
+    """List the registered versions of the project's model."""
+    versions = _load(project).models()
+    if json_:
+        _print_json([v.to_dict() for v in versions])
+        return
+    table = Table("version", "stage", "run", "created", "metrics", "note")
+    for v in versions:
+        metrics = ", ".join(f"{k} {val:.4g}" for k, val in list(v.metrics.items())[:3])
+        table.add_row(f"v{v.version}", v.stage, str(v.run_id), f"{v.created_at:%Y-%m-%d %H:%M}", metrics,
+                      (v.note or "")[:60])
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def promote(version: Annotated[int, typer.Argument(help="Version number to put in production.")],
+            project: ProjectOption = Path("cairn.yaml")) -> None:
+    """Put a model version in production."""
+    chosen = _load(project).promote(version)
+    out.print(f"{chosen.name} v{chosen.version} is in production")
+
+
+@app.command()
+@user_errors
+def rollback(project: ProjectOption = Path("cairn.yaml")) -> None:
+    """Put the previous production version back in production."""
+    chosen = _load(project).rollback()
+    out.print(f"rolled back: {chosen.name} v{chosen.version} is in production")
+
+
+@app.command()
+@user_errors
+def serve(project: ProjectOption = Path("cairn.yaml"),
+          host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+          port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+          version: Annotated[int | None, typer.Option(help="Serve this version, not production.")] = None) -> None:
+    """Serve the production model over REST: POST /predict, GET /health."""
+    from cairn.serving import serve as serve_model
+
+    loaded = _load(project)
+    spec = loaded.config.deployment
+    api_key = _api_key(spec.api_key_env)
+    model = loaded.load_model(version)
+    host, port = host or spec.host, port or spec.port
+    err.print(f"serving {model.name} v{model.version} on http://{host}:{port} (POST /predict, GET /health)")
+    serve_model(model, host=host, port=port, api_key=api_key, on_predictions=loaded.prediction_logger(model))
+
+
+def _api_key(variable: str | None) -> str | None:
+    if variable is None:
+        return None
+    key = os.environ.get(variable)
+    if not key:
+        raise ConfigError.single("The API key is not set.", where="deployment.api_key_env",
+                                 expected=f"the environment variable {variable} to hold the key", got="unset",
+                                 fix=f"export {variable}=... before `cairn serve`")
+    return key
+
+
+@app.command()
+@user_errors
+def predict(input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV, Parquet or JSON lines.")],
+            output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write; CSV.")] = None,
+            project: ProjectOption = Path("cairn.yaml"),
+            version: Annotated[int | None, typer.Option(help="Use this version, not production.")] = None) -> None:
+    """Score a file with the production model."""
+    loaded = _load(project)
+    scored = loaded.predict_file(input_path, version=version)
+    if output is None:
+        out.print(scored.to_csv(index=False), end="", highlight=False)
+    else:
+        scored.to_csv(output, index=False)
+        err.print(f"wrote {len(scored):,} predictions to {output}")
+
+
+@app.command()
+@user_errors
+def monitor(data: Annotated[Path | None, typer.Option(help="New data; default: the logged requests.")] = None,
+            project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
+            version: Annotated[int | None, typer.Option(help="Check this version, not production.")] = None
+            ) -> None:
+    """Per-feature drift against the training data, and performance if the data has the target."""
+    result = _load(project).monitor(data, version=version)
+    if json_:
+        _print_json(result.to_dict())
+        return
+    table = Table("feature", "kind", "PSI", "test", "p-value", "drifted", "detail")
+    for f in result.drift.features:
+        table.add_row(f.feature, f.kind, f"{f.psi:.3f}", f.test, "-" if f.p_value is None else f"{f.p_value:.3g}",
+                      "[red]yes[/]" if f.drifted else "", f.detail)
+    out.print(table)
+    for name, value in result.performance.items():
+        out.print(f"{name} on the new data: {value:.4g}")
+    out.print(result.advice, highlight=False)
+
+
+class StageProgress:
+    """A line per stage on stderr: spinner and elapsed time while it works, ✓ or 'cached' when done."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                 console=err, transient=False)
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> StageProgress:
+        if self.enabled:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.progress.stop()
+
+    def update(self, event: Any) -> None:
+        if not self.enabled:
+            return
+        title = f"{event.title:<26}"
+        if event.stage not in self.tasks:
+            self.tasks[event.stage] = self.progress.add_task(title, total=1)
+        task = self.tasks[event.stage]
+        if event.kind == "cached":
+            self.progress.update(task, description=f"[dim]{title} cached: unchanged, not recomputed[/]", completed=1)
+        elif event.kind == "done":
+            self.progress.update(task, description=f"[green]✓[/] {title} {event.message}", completed=1)
+        elif event.kind == "failed":
+            self.progress.update(task, description=f"[red]✗[/] {title} failed", completed=1)
+        else:
+            self.progress.update(task, description=f"{title} {event.message}")
+
+
+TEMPLATE = """\
+# cairn project file: each section is one stage; `cairn schema` prints every setting with its default.
+project: {name}
+
+business:                          # 1 what the model is for; these criteria gate deployment
+  problem: regression              # regression | binary | multiclass
+  target: TARGET_COLUMN            # the column to predict
+  objective: Say in one sentence what the business needs.
+  success:
+    - {{metric: mape, below: 10%}}   # the first metric is the one cairn optimises
+  constraints: {{predict_p99_ms: 100}}
+
+data:                              # 2 a CSV/Parquet/JSON-lines file, or {{sql: ..., url_env: DB_URL}}
+  source: data/YOUR_FILE.csv
+"""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

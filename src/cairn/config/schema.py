@@ -1,0 +1,241 @@
+"""The project file, `cairn.yaml`, as pydantic models: one section per stage.
+
+Every model is frozen and forbids unknown keys, so a typo is an error that names the key instead of a setting
+that silently does nothing. Only `business.problem`, `business.target` and `data.source` have no default.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+Problem = Literal["regression", "binary", "multiclass"]
+MetricName = Literal[
+    "mape", "mae", "rmse", "rmsle", "r2", "roc_auc", "f1", "accuracy", "log_loss", "precision", "recall"
+]
+CandidateName = Literal["linear", "lightgbm", "random_forest", "hist_gradient_boosting"]
+StageName = Literal[
+    "business", "data", "preprocessing", "exploration", "features",
+    "selection", "training", "evaluation", "deployment", "monitoring",
+]
+
+LOWER_IS_BETTER: frozenset[str] = frozenset({"mape", "mae", "rmse", "rmsle", "log_loss"})
+REGRESSION_METRICS: frozenset[str] = frozenset({"mape", "mae", "rmse", "rmsle", "r2"})
+CLASSIFICATION_METRICS: frozenset[str] = frozenset(
+    {"roc_auc", "f1", "accuracy", "log_loss", "precision", "recall"}
+)
+DEFAULT_METRIC: dict[str, str] = {"regression": "rmse", "binary": "roc_auc", "multiclass": "accuracy"}
+
+
+def _percent(value: Any) -> Any:
+    """Accept `10%` as 0.10: thresholds are written the way the business states them."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*%\s*", value)
+        if match:
+            return float(match.group(1)) / 100
+    return value
+
+
+Threshold = Annotated[float, BeforeValidator(_percent)]
+
+
+def rule(expected: str, fix: str) -> ValueError:
+    """A cross-field rule broken; the loader splits it back into 'expected' and 'fix'."""
+    return ValueError(f"{expected}||{fix}")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SuccessCriterion(Section):
+    """One measurable condition that must hold on the holdout set for the model to ship."""
+
+    metric: MetricName
+    below: Threshold | None = Field(None, description="Met when the metric is strictly below this value.")
+    above: Threshold | None = Field(None, description="Met when the metric is strictly above this value.")
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> SuccessCriterion:
+        if (self.below is None) == (self.above is None):
+            raise rule("exactly one of 'below' or 'above'", "write e.g. {metric: mape, below: 0.10}")
+        if self.metric in LOWER_IS_BETTER and self.above is not None:
+            raise rule(f"'below' for {self.metric} (an error: lower is better)", "use 'below' instead of 'above'")
+        if self.metric not in LOWER_IS_BETTER and self.below is not None:
+            raise rule(f"'above' for {self.metric} (a score: higher is better)", "use 'above' instead of 'below'")
+        return self
+
+    @property
+    def threshold(self) -> float:
+        return self.below if self.below is not None else self.above  # type: ignore[return-value]
+
+    def is_met(self, value: float) -> bool:
+        return value < self.below if self.below is not None else value > self.above  # type: ignore[operator]
+
+
+class Constraints(Section):
+    predict_p99_ms: float | None = Field(None, gt=0, description="One-row prediction latency, 99th percentile.")
+    train_budget_minutes: float | None = Field(None, gt=0, description="Wall time allowed for training.")
+
+
+class Business(Section):
+    """Stage 1: what the model is for and what makes it good enough to ship."""
+
+    problem: Problem
+    target: str = Field(min_length=1)
+    objective: str = ""
+    success: list[SuccessCriterion] = Field(default_factory=list)
+    constraints: Constraints = Constraints()
+
+    @model_validator(mode="after")
+    def _metrics_fit_problem(self) -> Business:
+        allowed = REGRESSION_METRICS if self.problem == "regression" else CLASSIFICATION_METRICS
+        for criterion in self.success:
+            if criterion.metric not in allowed:
+                raise rule(
+                    f"a {self.problem} metric, not '{criterion.metric}'",
+                    f"use one of {', '.join(sorted(allowed))}",
+                )
+        return self
+
+    @property
+    def primary_metric(self) -> str:
+        """The metric the objective names first is the one cairn optimises and reports first."""
+        return self.success[0].metric if self.success else DEFAULT_METRIC[self.problem]
+
+
+class SqlSource(Section):
+    sql: str = Field(min_length=1)
+    url: str | None = Field(None, description="SQLAlchemy URL without a password.")
+    url_env: str | None = Field(None, description="Environment variable holding the URL (with credentials).")
+
+    @model_validator(mode="after")
+    def _one_url(self) -> SqlSource:
+        if (self.url is None) == (self.url_env is None):
+            raise rule("exactly one of 'url' or 'url_env'", "put credentials in an environment variable named by url_env")
+        return self
+
+
+class Data(Section):
+    """Stage 2: where the data comes from."""
+
+    source: str | SqlSource = Field(description="A file path (CSV, CSV.gz, Parquet, JSON lines) or {sql, url}.")
+    drop_columns: list[str] = Field(default_factory=list, description="Columns never used as features.")
+
+
+class Outliers(Section):
+    method: Literal["none", "iqr"] = "none"
+    action: Literal["clip", "keep"] = "clip"
+    factor: float = Field(3.0, gt=0, description="Fences at Q1 - factor*IQR and Q3 + factor*IQR.")
+
+
+class Preprocessing(Section):
+    """Stage 3: cleaning. Row drops happen in training only; imputation lives inside the served pipeline."""
+
+    duplicates: Literal["drop", "keep"] = "drop"
+    missing_target: Literal["drop", "fail"] = "drop"
+    max_missing_target: float = Field(0.2, ge=0, le=1, description="Above this share of missing targets, fail.")
+    impute_numeric: Literal["median", "mean", "zero"] = "median"
+    impute_categorical: Literal["most_frequent", "missing_level"] = "missing_level"
+    outliers: Outliers = Outliers()
+
+
+class Explore(Section):
+    """Stage 4: the EDA report."""
+
+    enabled: bool = True
+    sample_rows: int = Field(200_000, gt=0)
+
+
+class Features(Section):
+    """Stage 5: how columns become model inputs."""
+
+    target_transform: Literal["auto", "none", "log"] = "auto"
+    max_onehot_levels: int = Field(30, ge=2, description="More levels than this: ordinal codes instead.")
+    drop: list[str] = Field(default_factory=list)
+
+
+class Models(Section):
+    """Stage 6: which algorithms compete, with optional pinned parameters."""
+
+    candidates: list[CandidateName] = Field(default_factory=lambda: ["linear", "lightgbm"], min_length=1)
+    params: dict[CandidateName, dict[str, Any]] = Field(default_factory=dict)
+
+
+class Training(Section):
+    """Stage 7: splits and cross-validation."""
+
+    holdout: float = Field(0.2, gt=0, lt=0.9)
+    cv: int = Field(5, ge=2, le=20)
+    n_jobs: int = Field(1, ge=1, description="Threads per model fit; set, never left to library defaults. "
+                        "One is fastest on small data and shared cores (OpenMP threads spin on a busy machine).")
+
+
+class Evaluation(Section):
+    """Stage 8: holdout metrics, confidence intervals, explanations."""
+
+    bootstrap: int = Field(1000, ge=100)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    explain: Literal["permutation", "none"] = "permutation"
+    latency_samples: int = Field(200, ge=20)
+
+
+class Deployment(Section):
+    """Stage 9: the registered model and its API."""
+
+    model_name: str | None = None
+    api_key_env: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class Drift(Section):
+    threshold: float = Field(0.2, gt=0)
+    bins: int = Field(10, ge=2, le=100)
+
+
+class Monitoring(Section):
+    """Stage 10: the reference for drift and what triggers retraining."""
+
+    drift: Drift = Drift()
+    reference_rows: int = Field(50_000, gt=0)
+
+
+class ProjectConfig(Section):
+    """The whole `cairn.yaml`."""
+
+    project: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Name used for the model.")
+    seed: int = 42
+    store: str | None = Field(None, description="SQLAlchemy URL; default sqlite file .cairn/cairn.db")
+    artifacts: str | None = Field(None, description="Folder for artifacts; default .cairn/artifacts")
+    business: Business
+    data: Data
+    preprocessing: Preprocessing = Preprocessing()
+    explore: Explore = Explore()
+    features: Features = Features()
+    models: Models = Models()
+    training: Training = Training()
+    evaluation: Evaluation = Evaluation()
+    deployment: Deployment = Deployment()
+    monitoring: Monitoring = Monitoring()
+
+    @property
+    def model_name(self) -> str:
+        return self.deployment.model_name or self.project
+
+
+# The section of the project file that each stage depends on; its hash is part of the stage's cache key.
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "business": ("business",),
+    "data": ("data",),
+    "preprocessing": ("preprocessing",),
+    "exploration": ("explore", "seed"),
+    "features": ("features", "data", "preprocessing"),
+    "selection": ("models",),
+    "training": ("training", "seed"),
+    "evaluation": ("evaluation", "seed"),
+    "deployment": ("deployment", "project"),
+    "monitoring": ("monitoring", "seed"),
+}

@@ -1,0 +1,76 @@
+"""Metric definitions shared by training, evaluation and monitoring, so every stage scores the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn import metrics as skm
+
+from cairn.config.schema import LOWER_IS_BETTER
+
+PERCENT_METRICS = frozenset({"mape"})
+REPORTED: dict[str, tuple[str, ...]] = {
+    "regression": ("mape", "mae", "rmse", "r2"),
+    "binary": ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss"),
+    "multiclass": ("accuracy", "f1", "log_loss"),
+}
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric in LOWER_IS_BETTER
+
+
+def metrics_for(problem: str, named: list[str]) -> list[str]:
+    """The metrics a run reports: those the objective names first, then the usual ones for the problem."""
+    return list(dict.fromkeys([*named, *REPORTED[problem]]))
+
+
+def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None = None,
+          *, classes: np.ndarray | None = None) -> float:
+    """One metric. `proba` holds class probabilities (binary: of the positive class) where a metric needs them."""
+    y_true = np.asarray(y_true)
+    if metric == "mape":
+        return float(np.mean(np.abs(y_pred - y_true) / np.maximum(np.abs(y_true), 1e-12)))
+    if metric == "mae":
+        return float(skm.mean_absolute_error(y_true, y_pred))
+    if metric == "rmse":
+        return float(np.sqrt(skm.mean_squared_error(y_true, y_pred)))
+    if metric == "rmsle":
+        return float(np.sqrt(skm.mean_squared_log_error(y_true, np.maximum(y_pred, 0))))
+    if metric == "r2":
+        return float(skm.r2_score(y_true, y_pred))
+    if metric == "accuracy":
+        return float(skm.accuracy_score(y_true, y_pred))
+    multiclass = classes is not None and len(classes) > 2
+    average = "macro" if multiclass else "binary"
+    positive = classes[-1] if classes is not None and not multiclass else 1
+    if metric in {"f1", "precision", "recall"}:
+        function: Callable[..., float] = {"f1": skm.f1_score, "precision": skm.precision_score,
+                                          "recall": skm.recall_score}[metric]
+        extra = {} if multiclass else {"pos_label": positive}
+        return float(function(y_true, y_pred, average=average, zero_division=0, **extra))
+    if proba is None:
+        raise ValueError(f"metric {metric} needs predicted probabilities")
+    if metric == "roc_auc":
+        if multiclass:
+            return float(skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes))
+        return float(skm.roc_auc_score(y_true == positive, proba))
+    if metric == "log_loss":
+        if not multiclass:
+            proba = np.column_stack([1 - proba, proba])
+        return float(skm.log_loss(y_true, proba, labels=classes))
+    raise ValueError(f"unknown metric {metric}")
+
+
+def needs_proba(metric: str) -> bool:
+    return metric in {"roc_auc", "log_loss"}
+
+
+def shown(metric: str, value: float) -> str:
+    """A metric as a person reads it: MAPE as a percentage, money-like errors with separators."""
+    if metric in PERCENT_METRICS:
+        return f"{value * 100:.1f}%"
+    if metric in {"mae", "rmse"}:
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return f"{value:.3f}"

@@ -1,0 +1,300 @@
+"""The Python API: a project file on disk, its store, and everything a user does with them.
+
+The CLI is a thin layer over this class; a notebook uses it directly:
+`cairn.Project.load("cairn.yaml").run()` returns the run with its metrics and verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cairn.config import ProjectConfig, load_config
+from cairn.errors import CairnError, NotFoundError
+from cairn.model import TrainedModel
+from cairn.registry import ModelVersion, Registry
+from cairn.runner.cache import config_hash
+from cairn.runner.execute import Execution, ProgressCallback, StageOutcome, execute
+from cairn.runner.manifest import base_manifest
+from cairn.stages.data import check_fits_problem, read_source
+from cairn.stages.evaluation import Check, EvaluationResult, verdict_line
+from cairn.store import RunRecord, Store
+
+log = logging.getLogger(__name__)
+STATE_FOLDER = ".cairn"
+
+
+@dataclass(frozen=True)
+class Run:
+    """What `Project.run` returns: the verdict first, then the numbers behind it."""
+
+    id: int
+    status: str
+    shipped: bool | None  # None when the run stopped before evaluation
+    verdict: str
+    checks: list[Check]
+    metrics: dict[str, float]
+    stages: list[StageOutcome]
+    model_version: str | None
+    report_path: Path | None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def stage(self, name: str) -> StageOutcome:
+        for outcome in self.stages:
+            if outcome.name == name:
+                return outcome
+        raise KeyError(f"stage {name} did not run in run {self.id}")
+
+
+class Project:
+    def __init__(self, config: ProjectConfig, *, path: Path, workdir: Path | None = None) -> None:
+        self.config = config
+        self.path = path.resolve()
+        self.base_dir = self.path.parent
+        self.state_dir = (workdir.resolve() if workdir else self.base_dir) / STATE_FOLDER
+
+    @classmethod
+    def load(cls, path: str | Path = "cairn.yaml", *, workdir: str | Path | None = None) -> Project:
+        """Read and validate the project file; nothing is written."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "cairn.yaml"
+        return cls(load_config(path), path=path, workdir=Path(workdir) if workdir else None)
+
+    # the store ------------------------------------------------------------------------------------------------
+    @property
+    def store_url(self) -> str:
+        return self.config.store or f"sqlite:///{self.state_dir / 'cairn.db'}"
+
+    @property
+    def artifacts_root(self) -> Path:
+        return Path(self.config.artifacts) if self.config.artifacts else self.state_dir / "artifacts"
+
+    def open_store(self, *, create: bool = True) -> Store:
+        if self.config.store is None and not create and not (self.state_dir / "cairn.db").exists():
+            raise NotFoundError.single(
+                f"Project {self.config.project} has no runs yet.", where=str(self.state_dir),
+                expected="a store made by `cairn run`", got="none", fix="run `cairn run` first",
+            )
+        if self.config.store is None:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        return Store.open(self.store_url, self.artifacts_root)
+
+    # running --------------------------------------------------------------------------------------------------
+    def run(self, *, until: str | None = None, from_stage: str | None = None,
+            progress: ProgressCallback | None = None) -> Run:
+        """Check the data, then walk the stages. User errors surface before anything is written."""
+        from cairn.runner.graph import stage_position
+
+        stage_position(until, option="--until")
+        stage_position(from_stage, option="--from")
+        config = self.config
+        source = read_source(config.data, base_dir=self.base_dir)
+        check_fits_problem(source.table, target=config.business.target, problem=config.business.problem)
+        store = self.open_store()
+        try:
+            digest = config_hash(config)
+            manifest = base_manifest(project_file=self.path, config_hash=digest, seed=config.seed,
+                                     n_jobs=config.training.n_jobs)
+            run_id = store.start_run(project=config.project, config_hash=digest, manifest=manifest)
+            try:
+                execution = execute(config, store=store, run_id=run_id, base_dir=self.base_dir, source=source,
+                                    until=until, from_stage=from_stage, progress=progress)
+                return self._finish(store, execution, manifest=manifest, fingerprint=source.fingerprint)
+            except BaseException as error:
+                reason = str(error) if isinstance(error, CairnError) else f"{type(error).__name__}: {error}"
+                store.finish_run(run_id, status="failed", manifest=manifest, verdict=None,
+                                 data_fingerprint=source.fingerprint, error=reason[:2000])
+                raise
+        finally:
+            store.close()
+
+    def _finish(self, store: Store, execution: Execution, *, manifest: dict[str, Any], fingerprint: str) -> Run:
+        from cairn.report.assemble import write_run_report
+
+        values = execution.values
+        assert values is not None
+        outcomes = {o.name: o for o in execution.outcomes}
+        manifest = {
+            **manifest,
+            "data": {"source": self.config.data.source if isinstance(self.config.data.source, str) else "sql",
+                     "fingerprint": fingerprint,
+                     "snapshot": outcomes["data"].outputs.get("raw_table") if "data" in outcomes else None},
+            "seeds": {"split": self.config.seed, "cv": self.config.seed, "models": self.config.seed,
+                      "bootstrap": self.config.seed},
+            "timings_s": {o.name: round(o.duration_s, 3) for o in execution.outcomes},
+            "cached": [o.name for o in execution.outcomes if o.cached],
+            "cache_keys": {},
+        }
+        evaluation: EvaluationResult | None = values["evaluation"] if "evaluation" in values else None
+        deployment = values["deployment"] if "deployment" in values else None
+        model_version = f"{deployment.name} v{deployment.version} ({deployment.stage})" if deployment else None
+        metrics: dict[str, float] = {}
+        if evaluation is not None:
+            metrics = {m.name: m.value for m in evaluation.holdout}
+            metrics |= {"predict_p50_ms": evaluation.predict_p50_ms, "predict_p99_ms": evaluation.predict_p99_ms}
+            store.add_metrics(execution.run_id, self._metric_rows(values, evaluation))
+        line = self._verdict_text(evaluation, deployment, execution)
+        verdict = None if evaluation is None else {
+            "shipped": evaluation.shipped, "line": line, "model": model_version,
+            "checks": [{"name": c.name, "met": c.met, "text": c.text} for c in evaluation.checks],
+        }
+        report_path = write_run_report(self, store, execution, manifest=manifest, verdict_text=line,
+                                       model_version=model_version)
+        manifest["report"] = str(report_path)
+        store.finish_run(execution.run_id, status="succeeded", manifest=manifest, verdict=verdict,
+                         data_fingerprint=fingerprint)
+        return Run(execution.run_id, "succeeded", evaluation.shipped if evaluation else None, line,
+                   evaluation.checks if evaluation else [], metrics, execution.outcomes, model_version,
+                   report_path, manifest)
+
+    @staticmethod
+    def _metric_rows(values: Any, evaluation: EvaluationResult) -> list[tuple[str, str, str, float]]:
+        training = values["training_result"]
+        rows = [("holdout", training.chosen, m.name, m.value) for m in evaluation.holdout]
+        rows += [("latency", training.chosen, "predict_p50_ms", evaluation.predict_p50_ms),
+                 ("latency", training.chosen, "predict_p99_ms", evaluation.predict_p99_ms)]
+        for candidate in training.leaderboard:
+            rows += [("cv", candidate.model, name, mean) for name, (mean, _sd) in candidate.cv.items()]
+        return rows
+
+    @staticmethod
+    def _verdict_text(evaluation: EvaluationResult | None, deployment: Any, execution: Execution) -> str:
+        if evaluation is None:
+            return f"stopped after {execution.outcomes[-1].name}: no verdict yet (run through evaluation)"
+        line = verdict_line(evaluation)
+        if deployment is not None:
+            line += f"; {deployment.summary()}"
+        return line
+
+    # history and registry -------------------------------------------------------------------------------------
+    def runs(self, *, limit: int = 50) -> list[RunRecord]:
+        store = self.open_store(create=False)
+        try:
+            return store.runs(self.config.project, limit=limit)
+        finally:
+            store.close()
+
+    def show(self, run_id: int | str = "latest") -> RunRecord:
+        store = self.open_store(create=False)
+        try:
+            return store.run(self.config.project, run_id)
+        finally:
+            store.close()
+
+    def report_path(self, run_id: int | str = "latest") -> Path:
+        record = self.show(run_id)
+        path = record.manifest.get("report")
+        if not path or not Path(path).exists():
+            raise NotFoundError.single(
+                f"Run {record.id} has no report.", where="RUN", expected="a run that finished",
+                got=record.status, fix="run `cairn run` again",
+            )
+        return Path(path)
+
+    def models(self) -> list[ModelVersion]:
+        store = self.open_store(create=False)
+        try:
+            return Registry(store).versions(self.config.model_name)
+        finally:
+            store.close()
+
+    def load_model(self, version: int | None = None) -> TrainedModel:
+        """The production model (or a given version), ready to predict."""
+        store = self.open_store(create=False)
+        try:
+            return Registry(store).load(self.config.model_name, version)
+        finally:
+            store.close()
+
+    def promote(self, version: int) -> ModelVersion:
+        store = self.open_store(create=False)
+        try:
+            return Registry(store).promote(self.config.model_name, version)
+        finally:
+            store.close()
+
+    def rollback(self) -> ModelVersion:
+        store = self.open_store(create=False)
+        try:
+            return Registry(store).rollback(self.config.model_name)
+        finally:
+            store.close()
+
+    def monitoring_baseline(self, version: int | None = None) -> Any:
+        """The drift reference saved by the run that produced the model version."""
+        store = self.open_store(create=False)
+        try:
+            chosen = Registry(store).get(self.config.model_name, version)
+            record = store.run(self.config.project, chosen.run_id) if chosen.run_id else None
+            stage = next((s for s in record.stages if s.stage == "monitoring"), None) if record else None
+            if stage is None:
+                raise NotFoundError.single(
+                    f"Model {chosen.name} v{chosen.version} has no monitoring reference.", where="monitoring",
+                    expected="a run that went through the monitoring stage", got="none",
+                    fix="run `cairn run` to the end",
+                )
+            return store.load_artifact(stage.outputs["monitoring_baseline"])
+        finally:
+            store.close()
+
+    def read_table(self, path: str | Path) -> pd.DataFrame:
+        """A file given on the command line, read with the same readers and errors as data.source."""
+        from cairn.config.schema import Data
+
+        return read_source(Data(source=str(Path(path).resolve())), base_dir=Path.cwd()).table
+
+    def predict_file(self, path: str | Path, *, version: int | None = None) -> pd.DataFrame:
+        """The input rows with a `prediction` column (and class probabilities for classifiers)."""
+        model = self.load_model(version)
+        table = self.read_table(path)
+        scored = table.copy()
+        scored["prediction"] = model.predict(table)
+        if model.problem != "regression" and model.classes:
+            for index, label in enumerate(model.classes):
+                scored[f"probability_{label}"] = model.predict_proba(table)[:, index]
+        return scored
+
+    def monitor(self, data: str | Path | None = None, *, version: int | None = None) -> Any:
+        """Drift of new data (or of the logged requests) against the model's training reference."""
+        from cairn.monitoring.watch import monitor_table
+
+        model = self.load_model(version)
+        baseline = self.monitoring_baseline(model.version)
+        current = self.read_table(data) if data is not None else self.logged_requests(model)
+        return monitor_table(current, model=model, baseline=baseline, config=self.config)
+
+    # prediction log: what the API served, for monitoring ----------------------------------------------------
+    def prediction_log_path(self, model: TrainedModel) -> Path:
+        return self.state_dir / "predictions" / f"{model.name}-v{model.version}.jsonl"
+
+    def prediction_logger(self, model: TrainedModel) -> Any:
+        """A callback for the API that appends served records and predictions, one JSON line each."""
+        path = self.prediction_log_path(model)
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+        def log_predictions(records: list[dict[str, Any]], predictions: list[Any]) -> None:
+            stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+            lines = [json.dumps({"at": stamp, "record": r, "prediction": p}, default=str)
+                     for r, p in zip(records, predictions, strict=True)]
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write("\n".join(lines) + "\n")
+
+        return log_predictions
+
+    def logged_requests(self, model: TrainedModel) -> pd.DataFrame:
+        path = self.prediction_log_path(model)
+        if not path.exists() or path.stat().st_size == 0:
+            raise NotFoundError.single(
+                f"No requests have been logged for {model.name} v{model.version}.", where="--data",
+                expected="a file of new data, or requests served by `cairn serve`", got="neither",
+                fix="pass --data NEW.csv",
+            )
+        with path.open(encoding="utf-8") as handle:
+            return pd.DataFrame.from_records([json.loads(line)["record"] for line in handle if line.strip()])

@@ -1,0 +1,66 @@
+"""Gather a run's stage outputs into the report's context, render it and keep it with the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cairn.report.context import (
+    HoldoutMetric,
+    LeaderboardRow,
+    QualityFinding,
+    ReportContext,
+    StageSummary,
+    VerdictLine,
+)
+from cairn.report.render import write_report
+from cairn.store.repository import Store, now
+
+if TYPE_CHECKING:
+    from cairn.project import Project
+    from cairn.runner.execute import Execution
+
+
+def write_run_report(project: Project, store: Store, execution: Execution, *, manifest: dict[str, Any],
+                     verdict_text: str, model_version: str | None) -> Path:
+    values = execution.values
+    assert values is not None
+
+    def output(name: str) -> Any:
+        return values[name] if name in values else None
+
+    case, evaluation, training = output("business_case"), output("evaluation"), output("training_result")
+    profile = output("data_profile")
+    primary = case.primary_metric if case else project.config.business.primary_metric
+    verdict = [VerdictLine(c.name, c.met, c.text) for c in evaluation.checks] if evaluation else [
+        VerdictLine("verdict", None, verdict_text)]
+    leaderboard = [
+        LeaderboardRow(s.model, dict(s.cv), s.train, s.fit_time_s, s.model == training.chosen)
+        for s in training.leaderboard
+    ] if training else []
+    context = ReportContext(
+        project=project.config.project,
+        run_id=execution.run_id,
+        created_at=now().isoformat(timespec="seconds"),
+        objective=project.config.business.objective,
+        problem=project.config.business.problem,
+        target=project.config.business.target,
+        shipped=bool(evaluation and evaluation.shipped),
+        verdict=verdict,
+        stages=[StageSummary(o.name, o.title, o.cached, o.duration_s, o.notes) for o in execution.outcomes],
+        quality=[QualityFinding(f.severity, f.check, f.columns, f.count, f.detail) for f in profile.findings]
+        if profile else [],
+        exploration=output("exploration"),
+        leaderboard=leaderboard,
+        primary_metric=primary,
+        holdout=[HoldoutMetric(m.name, m.value, m.ci_low, m.ci_high) for m in evaluation.holdout]
+        if evaluation else [],
+        feature_importance=list(evaluation.importance) if evaluation else [],
+        model_version=model_version,
+        manifest=manifest,
+    )
+    path = project.state_dir / "reports" / f"run-{execution.run_id}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_report(context, path)
+    store.store_artifact(path.read_text(encoding="utf-8"))
+    return path

@@ -1,0 +1,47 @@
+"""The run manifest: everything needed to tell how a result was made and to make it again."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from cairn import __version__
+
+PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "scipy", "sqlalchemy", "pydantic")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_commit(folder: Path) -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def base_manifest(*, project_file: Path, config_hash: str, seed: int, n_jobs: int) -> dict[str, Any]:
+    return {
+        "cairn_version": __version__,
+        "project_file": str(project_file),
+        "config_hash": config_hash,
+        "seed": seed,
+        "n_jobs": n_jobs,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "git_commit": git_commit(project_file.parent),
+    }

@@ -1,0 +1,44 @@
+"""Stage 1, business understanding: the problem, the target and what 'good enough to ship' means."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cairn.config.schema import Business, Constraints, SuccessCriterion
+from cairn.metrics import PERCENT_METRICS, metrics_for
+
+
+@dataclass(frozen=True)
+class BusinessCase:
+    problem: str
+    target: str
+    objective: str
+    primary_metric: str
+    success: list[SuccessCriterion]
+    constraints: Constraints
+
+    @property
+    def reported_metrics(self) -> list[str]:
+        return metrics_for(self.problem, [self.primary_metric] + [c.metric for c in self.success])
+
+    def describe(self) -> list[str]:
+        notes = [f"{self.problem} on '{self.target}'; cairn optimises {self.primary_metric}."]
+        notes += [f"ships only if {criterion_text(c)}" for c in self.success]
+        if self.constraints.predict_p99_ms:
+            notes.append(f"one prediction must take under {self.constraints.predict_p99_ms:g} ms (p99)")
+        if self.constraints.train_budget_minutes:
+            notes.append(f"training must finish within {self.constraints.train_budget_minutes:g} minutes")
+        return notes
+
+
+def criterion_text(criterion: SuccessCriterion) -> str:
+    sign = "<" if criterion.below is not None else ">"
+    threshold = criterion.threshold
+    value = f"{threshold * 100:g}%" if criterion.metric in PERCENT_METRICS else f"{threshold:g}"
+    return f"{criterion.metric.upper()} {sign} {value}"
+
+
+def business_case(spec: Business) -> BusinessCase:
+    return BusinessCase(problem=spec.problem, target=spec.target, objective=spec.objective,
+                        primary_metric=spec.primary_metric, success=list(spec.success),
+                        constraints=spec.constraints)

@@ -1,0 +1,87 @@
+"""Stage 9, deployment: the fitted pipeline becomes a registered model version, with its deployment docs.
+
+The verdict gates production: a model that meets every criterion is promoted, one that misses is registered as a
+candidate so it can be inspected, compared or promoted by hand, never served by accident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cairn.model import TrainedModel
+from cairn.registry import ModelVersion, Registry
+from cairn.stages.evaluation import EvaluationResult, verdict_line
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    name: str
+    version: int
+    stage: str
+    model_card: str  # markdown: what the model is, how good, how to serve it
+
+    def summary(self) -> str:
+        return f"model {self.name} v{self.version} registered ({self.stage})"
+
+
+def deploy_model(model: TrainedModel, *, evaluation: EvaluationResult, registry: Registry, run_id: int,
+                 objective: str, api_key_env: str | None, port: int) -> DeploymentRecord:
+    note = None if evaluation.shipped else "not promoted: " + verdict_line(evaluation)
+    model.metrics = {m.name: m.value for m in evaluation.holdout}
+    version = registry.register(model, run_id=run_id, production=evaluation.shipped, note=note)
+    card = model_card(model, version=version, evaluation=evaluation, objective=objective,
+                      api_key_env=api_key_env, port=port)
+    return DeploymentRecord(version.name, version.version, version.stage, card)
+
+
+def model_card(model: TrainedModel, *, version: ModelVersion, evaluation: EvaluationResult, objective: str,
+               api_key_env: str | None, port: int) -> str:
+    """Generated deployment docs: a person on call can serve, call and check the model from this page alone."""
+    example = {f.name: f.example for f in model.features[:4]}
+    header = f'-H "X-API-Key: ${api_key_env}" ' if api_key_env else ""
+    lines = [
+        f"# {model.name} v{version.version} ({version.stage})",
+        "",
+        f"Objective: {objective or '(none stated)'}",
+        "",
+        f"Verdict: {verdict_line(evaluation)}",
+        "",
+        "## Holdout metrics",
+        "",
+        "| metric | value | CI |",
+        "|---|---|---|",
+    ]
+    for m in evaluation.holdout:
+        interval = f"{m.ci_low:.4g} - {m.ci_high:.4g}" if m.ci_low is not None else ""
+        lines.append(f"| {m.name} | {m.value:.4g} | {interval} |")
+    lines += [
+        "",
+        f"One-row prediction latency in process: p50 {evaluation.predict_p50_ms:.1f} ms, "
+        f"p99 {evaluation.predict_p99_ms:.1f} ms.",
+        "",
+        "## Inputs",
+        "",
+        f"{len(model.features)} features; any may be left out (it is imputed). Target: `{model.target}`.",
+        "",
+        "| feature | kind | example |",
+        "|---|---|---|",
+        *[f"| {f.name} | {f.kind} | {f.example} |" for f in model.features],
+        "",
+        "## Serve and call",
+        "",
+        "```",
+        f"cairn serve --port {port}" + (f"   # requires {api_key_env} in the environment" if api_key_env else ""),
+        f"curl -s {header}-H 'Content-Type: application/json' \\",
+        f"     -d '{_json(example)}' http://127.0.0.1:{port}/predict",
+        "```",
+        "",
+        "`GET /health` answers when the server is up; `GET /metadata` describes the model.",
+        "Monitor drift with `cairn monitor --data NEW_DATA.csv`; roll back with `cairn rollback`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value, default=str)

@@ -1,0 +1,162 @@
+"""Stage 8, evaluation: holdout metrics with bootstrap intervals, latency, explanations, and the business verdict.
+
+The verdict is the point of the run: every success criterion and constraint checked on measured values.
+A missed objective is a verdict, not an error.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+
+from cairn.config.schema import Evaluation
+from cairn.metrics import needs_proba, score, shown
+from cairn.model import TrainedModel
+from cairn.stages.business import BusinessCase, criterion_text
+from cairn.stages.training import TrainingResult, predictions
+
+
+@dataclass(frozen=True)
+class MetricEstimate:
+    name: str
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str  # "MAPE < 10.0%"
+    met: bool | None  # None: could not be measured
+    text: str  # "met (holdout MAPE 8.4%, 95% CI 7.9-9.0%)"
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    holdout: list[MetricEstimate]
+    predict_p50_ms: float
+    predict_p99_ms: float
+    importance: list[tuple[str, float]]
+    checks: list[Check]
+    confidence: float
+
+    @property
+    def shipped(self) -> bool:
+        return all(check.met for check in self.checks)
+
+    def metric(self, name: str) -> MetricEstimate:
+        return next(m for m in self.holdout if m.name == name)
+
+
+def evaluate(model: TrainedModel, holdout: pd.DataFrame, *, case: BusinessCase, training: TrainingResult,
+             spec: Evaluation, seed: int) -> EvaluationResult:
+    X, y = model.frame(holdout), holdout[case.target].to_numpy()
+    predicted, proba = predictions(model.pipeline, X, problem=case.problem)
+    classes = np.array(training.classes) if training.classes else None
+    rng = np.random.default_rng(seed)
+    resamples = rng.integers(0, len(y), size=(spec.bootstrap, len(y)))
+    estimates = []
+    for metric in case.reported_metrics:
+        if needs_proba(metric) and proba is None:
+            continue
+        value = score(metric, y, predicted, proba, classes=classes)
+        low, high = _bootstrap_interval(metric, y, predicted, proba, classes, resamples, spec.confidence)
+        estimates.append(MetricEstimate(metric, value, low, high))
+    p50, p99 = one_row_latency_ms(model, holdout, samples=spec.latency_samples)
+    importance = _importance(model, X, y, case=case, seed=seed) if spec.explain == "permutation" else []
+    result = EvaluationResult(estimates, p50, p99, importance, [], spec.confidence)
+    checks = business_checks(result, case=case, training_s=training.duration_s)
+    return EvaluationResult(estimates, p50, p99, importance, checks, spec.confidence)
+
+
+def _bootstrap_interval(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray | None,
+                        classes: np.ndarray | None, resamples: np.ndarray, confidence: float
+                        ) -> tuple[float | None, float | None]:
+    if metric in {"mape", "mae"}:  # means of per-row errors: vectorised over all resamples at once
+        errors = np.abs(predicted - y)
+        if metric == "mape":
+            errors = errors / np.maximum(np.abs(y), 1e-12)
+        values = errors[resamples].mean(axis=1)
+    else:
+        values_list = []
+        for rows in resamples:
+            try:
+                values_list.append(score(metric, y[rows], predicted[rows], None if proba is None else proba[rows],
+                                         classes=classes))
+            except ValueError:  # a resample with one class has no AUC
+                continue
+        values = np.array(values_list)
+    if len(values) == 0:
+        return None, None
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def one_row_latency_ms(model: TrainedModel, table: pd.DataFrame, *, samples: int) -> tuple[float, float]:
+    """p50/p99 of one prediction from a JSON-like record, the way the API serves it (after a warm-up)."""
+    records = table[model.feature_names].head(samples).to_dict(orient="records")
+    for record in records[:5]:
+        model.predict([record])
+    timings = []
+    for record in records:
+        began = time.perf_counter()
+        model.predict([record])
+        timings.append((time.perf_counter() - began) * 1000)
+    p50, p99 = np.percentile(timings, [50, 99])
+    return float(p50), float(p99)
+
+
+def _importance(model: TrainedModel, X: pd.DataFrame, y: np.ndarray, *, case: BusinessCase,
+                seed: int) -> list[tuple[str, float]]:
+    """Permutation importance on the holdout: what the model relies on, measured by the objective's own metric."""
+    metric = case.primary_metric
+    sign = -1.0 if metric in {"mape", "mae", "rmse", "rmsle", "log_loss"} else 1.0
+
+    def scorer(estimator: Any, features: pd.DataFrame, target: np.ndarray) -> float:
+        predicted, proba = predictions(estimator, features, problem=case.problem)
+        classes = np.array(model.classes) if model.classes else None
+        return sign * score(metric, target, predicted, proba, classes=classes)
+
+    result = permutation_importance(model.pipeline, X, y, scoring=scorer, n_repeats=3, random_state=seed, n_jobs=1)
+    ranked = sorted(zip(X.columns, result.importances_mean, strict=True), key=lambda pair: -pair[1])
+    return [(str(name), float(value)) for name, value in ranked[:20]]
+
+
+def business_checks(result: EvaluationResult, *, case: BusinessCase, training_s: float) -> list[Check]:
+    checks = []
+    percent = f"{result.confidence:.0%}"
+    for criterion in case.success:
+        estimate = result.metric(criterion.metric)
+        met = criterion.is_met(estimate.value)
+        interval = ""
+        if estimate.ci_low is not None and estimate.ci_high is not None:
+            interval = f", {percent} CI {shown(criterion.metric, estimate.ci_low)}-{shown(criterion.metric, estimate.ci_high)}"
+        text = f"{'met' if met else 'missed'} (holdout {criterion.metric.upper()} " \
+               f"{shown(criterion.metric, estimate.value)}{interval})"
+        checks.append(Check(f"objective {criterion_text(criterion)}", met, text))
+    limit = case.constraints.predict_p99_ms
+    if limit:
+        met = result.predict_p99_ms < limit
+        checks.append(Check(f"predict p99 < {limit:g} ms", met,
+                            f"{'met' if met else 'missed'} (p99 {result.predict_p99_ms:.1f} ms, "
+                            f"p50 {result.predict_p50_ms:.1f} ms, one row in process)"))
+    budget = case.constraints.train_budget_minutes
+    if budget:
+        met = training_s <= budget * 60
+        checks.append(Check(f"training within {budget:g} min", met,
+                            f"{'met' if met else 'missed'} (training took {training_s / 60:.1f} min)"))
+    return checks
+
+
+def verdict_line(result: EvaluationResult) -> str:
+    """One line a person can act on: each check with its measured value."""
+    parts = []
+    for check in result.checks:
+        parts.append(f"{check.name}: {check.text}")
+    return "; ".join(parts) if parts else "no success criteria set (business.success is empty)"

@@ -1,0 +1,84 @@
+"""Content-addressed artifact files: the name is the sha256 of the bytes, written atomically.
+
+A file is written to a temporary name in the same folder and renamed into place, so a reader never sees half an
+artifact; identical content is stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def encode(value: Any) -> tuple[bytes, str]:
+    """A stage output as bytes and a kind: tables as Parquet (readable by any tool), the rest with joblib."""
+    if isinstance(value, pd.DataFrame):
+        buffer = io.BytesIO()
+        value.to_parquet(buffer, index=False, compression="zstd")
+        return buffer.getvalue(), "parquet"
+    if isinstance(value, str):
+        return value.encode("utf-8"), "text"
+    buffer = io.BytesIO()
+    joblib.dump(value, buffer, compress=3)
+    return buffer.getvalue(), "joblib"
+
+
+def decode(data: bytes, kind: str) -> Any:
+    if kind == "parquet":
+        return pd.read_parquet(io.BytesIO(data))
+    if kind == "text":
+        return data.decode("utf-8")
+    return joblib.load(io.BytesIO(data))
+
+
+class ArtifactFolder:
+    """Artifacts under `root/ab/abcdef...`; safe against crashes mid-write."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_of(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    def write(self, data: bytes) -> str:
+        sha256 = sha256_bytes(data)
+        final = self.path_of(sha256)
+        if final.exists():
+            return sha256
+        final.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=final.parent, prefix=".partial-")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, final)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return sha256
+
+    def read(self, sha256: str) -> bytes:
+        return self.path_of(sha256).read_bytes()
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_of(sha256).exists()

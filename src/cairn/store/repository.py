@@ -1,0 +1,285 @@
+"""Queries over the store. Every write is one transaction, so a crash leaves no half-recorded stage or run."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, select, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from cairn.errors import NotFoundError, StoreError
+from cairn.store.artifacts import ArtifactFolder, decode, encode
+from cairn.store.tables import ArtifactRow, Base, MetricRow, RunRow, StageRow
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    stage: str
+    cache_key: str
+    status: str
+    cached: bool
+    duration_s: float
+    outputs: dict[str, Any]
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    project: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    config_hash: str
+    data_fingerprint: str | None
+    manifest: dict[str, Any]
+    verdict: dict[str, Any] | None
+    error: str | None
+    stages: list[StageRecord] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "project": self.project, "status": self.status,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "config_hash": self.config_hash, "data_fingerprint": self.data_fingerprint,
+            "verdict": self.verdict, "error": self.error, "metrics": self.metrics, "manifest": self.manifest,
+            "stages": [
+                {"stage": s.stage, "status": s.status, "cached": s.cached, "duration_s": round(s.duration_s, 3),
+                 "cache_key": s.cache_key, "outputs": s.outputs, "notes": s.notes}
+                for s in self.stages
+            ],
+        }
+
+
+def engine_url(url: str) -> str:
+    """Plain `postgresql://` URLs use psycopg 3, the driver cairn installs."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def redacted(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable URL)"
+
+
+class Store:
+    """The run history, stage cache and model registry, over any SQLAlchemy database."""
+
+    def __init__(self, engine: Engine, artifacts: ArtifactFolder) -> None:
+        self.engine = engine
+        self.artifacts = artifacts
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str, artifacts_root: Path) -> Store:
+        try:
+            engine = create_engine(engine_url(url), pool_pre_ping=True)
+        except ArgumentError:
+            raise StoreError.single(
+                "The store URL cannot be parsed.", where="store", expected="a SQLAlchemy URL",
+                got=redacted(url), fix="write e.g. postgresql://user@127.0.0.1:5432/cairn or leave it out",
+            ) from None
+        except ModuleNotFoundError as error:
+            raise StoreError.single(
+                "The store's database driver is not installed.", where="store",
+                expected=f"the driver for {redacted(url)}", got=f"no module {error.name}",
+                fix="pip install 'cairn[postgres]'",
+            ) from None
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        try:
+            Base.metadata.create_all(engine)
+        except OperationalError as error:
+            target = make_url(engine_url(url))
+            raise StoreError.single(
+                "Cannot open the store.", where="store",
+                expected=f"a reachable database at {target.host or target.database}"
+                + (f":{target.port}" if target.port else ""),
+                got=str(error.orig).strip().splitlines()[0] if error.orig else "no connection",
+                fix="check that the database runs and the URL is right",
+            ) from None
+        return cls(engine, ArtifactFolder(artifacts_root))
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # runs ---------------------------------------------------------------------------------------------------
+    def start_run(self, *, project: str, config_hash: str, manifest: dict[str, Any]) -> int:
+        self._fail_abandoned_runs(project)
+        with self.session() as session:
+            row = RunRow(project=project, status="running", started_at=now(), config_hash=config_hash,
+                         manifest=manifest, pid=os.getpid(), host=socket.gethostname())
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def finish_run(self, run_id: int, *, status: str, manifest: dict[str, Any], verdict: dict[str, Any] | None,
+                   data_fingerprint: str | None, error: str | None = None) -> None:
+        with self.session() as session:
+            session.execute(
+                update(RunRow).where(RunRow.id == run_id).values(
+                    status=status, finished_at=now(), manifest=manifest, verdict=verdict,
+                    data_fingerprint=data_fingerprint, error=error,
+                )
+            )
+
+    def _fail_abandoned_runs(self, project: str) -> None:
+        """A run left 'running' by a process that no longer exists died: say so instead of showing it live."""
+        host = socket.gethostname()
+        with self.session() as session:
+            for row in session.scalars(select(RunRow).where(RunRow.status == "running", RunRow.host == host,
+                                                            RunRow.project == project)):
+                if row.pid is not None and not _process_alive(row.pid):
+                    row.status, row.error, row.finished_at = "failed", "interrupted: the process died", now()
+
+    def record_stage(self, run_id: int, *, stage: str, position: int, cache_key: str, cached: bool,
+                     started_at: datetime, duration_s: float, outputs: dict[str, Any],
+                     notes: list[str]) -> dict[str, str]:
+        """Write each output as an artifact, then the stage row, in one transaction. Returns name -> sha256."""
+        shas: dict[str, str] = {}
+        kinds: dict[str, tuple[str, int]] = {}
+        for name, value in outputs.items():
+            data, kind = encode(value)
+            shas[name] = self.artifacts.write(data)
+            kinds[shas[name]] = (kind, len(data))
+        self._record_stage_row(run_id, stage=stage, position=position, cache_key=cache_key, cached=cached,
+                               started_at=started_at, duration_s=duration_s, shas=shas, kinds=kinds, notes=notes)
+        return shas
+
+    def record_cached_stage(self, run_id: int, *, stage: str, position: int, cache_key: str,
+                            shas: dict[str, str], notes: list[str]) -> None:
+        self._record_stage_row(run_id, stage=stage, position=position, cache_key=cache_key, cached=True,
+                               started_at=now(), duration_s=0.0, shas=shas, kinds={}, notes=notes)
+
+    def _record_stage_row(self, run_id: int, *, stage: str, position: int, cache_key: str, cached: bool,
+                          started_at: datetime, duration_s: float, shas: dict[str, str],
+                          kinds: dict[str, tuple[str, int]], notes: list[str]) -> None:
+        with self.session() as session:
+            for sha, (kind, size) in kinds.items():
+                if session.get(ArtifactRow, sha) is None:
+                    session.add(ArtifactRow(sha256=sha, kind=kind, size_bytes=size, created_at=now()))
+            session.add(StageRow(run_id=run_id, stage=stage, position=position, cache_key=cache_key,
+                                 status="succeeded", cached=cached, started_at=started_at, duration_s=duration_s,
+                                 outputs=shas, notes=notes))
+
+    def cached_outputs(self, cache_key: str) -> tuple[dict[str, str], list[str]] | None:
+        """Output artifacts of an earlier successful execution with this key, if all are still on disk."""
+        with self.session() as session:
+            row = session.scalars(
+                select(StageRow).where(StageRow.cache_key == cache_key, StageRow.status == "succeeded")
+                .order_by(StageRow.id.desc()).limit(1)
+            ).first()
+            if row is None or not all(self.artifacts.exists(sha) for sha in row.outputs.values()):
+                return None
+            return dict(row.outputs), list(row.notes)
+
+    def store_artifact(self, value: Any) -> str:
+        data, kind = encode(value)
+        sha = self.artifacts.write(data)
+        with self.session() as session:
+            if session.get(ArtifactRow, sha) is None:
+                session.add(ArtifactRow(sha256=sha, kind=kind, size_bytes=len(data), created_at=now()))
+        return sha
+
+    def load_artifact(self, sha256: str) -> Any:
+        with self.session() as session:
+            row = session.get(ArtifactRow, sha256)
+            if row is None:
+                raise NotFoundError.single("No such artifact.", where="artifact", expected="a stored artifact",
+                                           got=sha256[:12], fix="rerun the stage that makes it")
+            kind = row.kind
+        return decode(self.artifacts.read(sha256), kind)
+
+    def add_metrics(self, run_id: int, metrics: list[tuple[str, str, str, float]]) -> None:
+        """(scope, model, name, value) rows: holdout and CV scores, latency."""
+        with self.session() as session:
+            session.add_all(MetricRow(run_id=run_id, scope=scope, model=model, name=name, value=float(value))
+                            for scope, model, name, value in metrics)
+
+    # reading ------------------------------------------------------------------------------------------------
+    def runs(self, project: str, *, limit: int = 50) -> list[RunRecord]:
+        with self.session() as session:
+            rows = session.scalars(select(RunRow).where(RunRow.project == project)
+                                   .order_by(RunRow.id.desc()).limit(limit)).all()
+            return [self._record(session, row, with_stages=False) for row in rows]
+
+    def run(self, project: str, run_id: int | str) -> RunRecord:
+        with self.session() as session:
+            query = select(RunRow).where(RunRow.project == project)
+            if run_id == "latest":
+                row = session.scalars(query.order_by(RunRow.id.desc()).limit(1)).first()
+            else:
+                row = session.scalars(query.where(RunRow.id == int(run_id))).first()
+            if row is None:
+                raise NotFoundError.single(
+                    f"No run {run_id} in project {project}.", where="RUN", expected="a run id from `cairn runs`",
+                    got=str(run_id), fix="list the runs with `cairn runs`",
+                )
+            return self._record(session, row, with_stages=True)
+
+    def _record(self, session: Session, row: RunRow, *, with_stages: bool) -> RunRecord:
+        stages = []
+        if with_stages:
+            stages = [StageRecord(s.stage, s.cache_key, s.status, s.cached, s.duration_s, dict(s.outputs),
+                                  list(s.notes))
+                      for s in session.scalars(select(StageRow).where(StageRow.run_id == row.id)
+                                               .order_by(StageRow.position))]
+        metrics = {
+            m.name: m.value
+            for m in session.scalars(select(MetricRow).where(MetricRow.run_id == row.id,
+                                                             MetricRow.scope == "holdout"))
+        }
+        return RunRecord(row.id, row.project, row.status, as_utc(row.started_at), as_utc(row.finished_at),
+                         row.config_hash, row.data_fingerprint, dict(row.manifest or {}), row.verdict, row.error,
+                         stages, metrics)
+
+
+def as_utc(moment: datetime | None) -> Any:
+    """SQLite returns naive datetimes; everything cairn writes is UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+__all__ = ["RunRecord", "StageRecord", "Store", "SQLAlchemyError", "engine_url", "redacted"]

@@ -1,0 +1,76 @@
+"""The project file: the example loads, and every mistake is reported at once with line, expectation and fix."""
+
+from pathlib import Path
+
+import pytest
+
+from cairn.config import load_config, parse_config
+from cairn.errors import ConfigError
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "house-prices" / "cairn.yaml"
+MINIMAL = """
+project: p
+business: {problem: regression, target: y}
+data: {source: d.csv}
+"""
+
+
+def test_example_loads_with_percent_threshold():
+    config = load_config(EXAMPLE)
+    assert config.business.success[0].metric == "mape"
+    assert config.business.success[0].below == pytest.approx(0.10)
+    assert config.business.primary_metric == "mape"
+    assert config.business.constraints.predict_p99_ms == 100
+
+
+def test_minimal_file_takes_defaults():
+    config = parse_config(MINIMAL)
+    assert config.training.cv == 5 and config.training.n_jobs == 1
+    assert config.models.candidates == ["linear", "lightgbm"]
+    assert config.business.primary_metric == "rmse"
+
+
+def errors_of(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="cairn.yaml")
+    return [str(problem) for problem in caught.value.problems]
+
+
+def test_every_error_at_once_with_line_and_suggestion():
+    problems = errors_of("""
+project: p
+business:
+  problem: regresion
+  target: y
+  success: [{metric: mapee, below: 0.1}]
+data:
+  sorce: d.csv
+""")
+    joined = "\n".join(problems)
+    assert len(problems) == 4, joined
+    assert "business.problem (cairn.yaml, line 4)" in joined and "did you mean 'regression'?" in joined
+    assert "business.success[0].metric (cairn.yaml, line 6)" in joined and "did you mean 'mape'?" in joined
+    assert "data.sorce (cairn.yaml, line 8)" in joined and "did you mean 'source'?" in joined
+    assert "data.source" in joined and "required" in joined
+
+
+def test_yaml_syntax_error_names_line_and_column():
+    with pytest.raises(ConfigError) as caught:
+        parse_config("project: p\nbusiness: {problem: regression\ndata: x\n", source="cairn.yaml")
+    text = str(caught.value)
+    assert "not valid YAML" in text and "line 3, column" in text
+
+
+def test_metric_must_fit_the_problem_and_direction():
+    problems = errors_of(MINIMAL.replace("target: y}", "target: y, success: [{metric: roc_auc, above: 0.8}]}"))
+    assert "a regression metric, not 'roc_auc'" in problems[0]
+    problems = errors_of(MINIMAL.replace("target: y}", "target: y, success: [{metric: mape, above: 0.1}]}"))
+    assert "use 'below' instead of 'above'" in problems[0]
+
+
+def test_missing_file_and_empty_file(tmp_path):
+    with pytest.raises(ConfigError, match="No project file"):
+        load_config(tmp_path / "cairn.yaml")
+    (tmp_path / "cairn.yaml").write_text("")
+    with pytest.raises(ConfigError, match="holds no settings"):
+        load_config(tmp_path / "cairn.yaml")
