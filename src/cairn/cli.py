@@ -27,7 +27,7 @@ from cairn.errors import CairnError, ConfigError
 app = typer.Typer(help="cairn: from a business question to a trustworthy model in production, in ten stages.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 EXAMPLES = Path(__file__).parent / "examples"
 
 ProjectOption = Annotated[Path, typer.Option("--project", "-p", help="The project file.")]

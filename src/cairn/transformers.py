@@ -18,7 +18,7 @@ from cairn.stages.preprocessing import MISSING_MARKERS
 
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
-LARGE_BATCH_ROWS = 2_000  # above this, pandas' vectorised map beats a Python loop
+LARGE_BATCH_ROWS = 256  # above this, pandas' vectorised map beats a Python loop
 
 
 def clean_text(value: object) -> str | None:

@@ -43,7 +43,7 @@ def parse_config(text: str, *, source: str = "cairn.yaml") -> ProjectConfig:
         where = f"{source}, line {mark.line + 1}, column {mark.column + 1}" if mark else source
         raise ConfigError.single(
             f"The project file {source} is not valid YAML.", where=where,
-            expected="YAML syntax", got=str(error.problem),
+            expected="valid YAML", got=f"a syntax error ({error.problem})",
             fix="check indentation and quoting on that line (a value with ':' needs quotes)",
         ) from None
     if not isinstance(document, dict):

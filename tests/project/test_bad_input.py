@@ -1,0 +1,100 @@
+"""Every user mistake: one paragraph naming the thing, exit code 2, no traceback, and nothing written."""
+
+import gzip
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cairn.cli import app
+
+from tests.examples import copy_example
+
+runner = CliRunner()
+
+
+def run_cli(folder: Path, *args: str):
+    return runner.invoke(app, ["run", "--quiet", "-p", str(folder / "cairn.yaml"), *args])
+
+
+def assert_user_error(result, *phrases: str) -> None:
+    text = result.output
+    assert result.exit_code == 2, text
+    assert "Traceback" not in text and result.exception is None or isinstance(result.exception, SystemExit)
+    for phrase in phrases:
+        assert phrase in text, text
+
+
+def edit(folder: Path, old: str, new: str) -> None:
+    path = folder / "cairn.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+@pytest.fixture
+def example(tmp_path):
+    return copy_example(tmp_path / "hp")
+
+
+def test_missing_project_file(tmp_path):
+    result = run_cli(tmp_path)
+    assert_user_error(result, "No project file", "cairn init")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_yaml_syntax_error(example):
+    edit(example, "  target: Sale_Price", "  target: [Sale_Price")
+    assert_user_error(run_cli(example), "not valid YAML", "line ", "column ")
+    assert not (example / ".cairn").exists()
+
+
+def test_unknown_key_gets_a_suggestion(example):
+    edit(example, "  sample_rows: 200000", "  sample_row: 200000")
+    assert_user_error(run_cli(example), "explore.sample_row", "did you mean 'sample_rows'?")
+    assert not (example / ".cairn").exists()
+
+
+def test_target_not_in_data(example):
+    edit(example, "target: Sale_Price", "target: Sale_Prize")
+    assert_user_error(run_cli(example), "'Sale_Prize' is not in the data", "did you mean 'Sale_Price'?")
+    assert not (example / ".cairn").exists()
+
+
+def test_data_file_missing(example):
+    edit(example, "source: data/ames.csv.gz", "source: data/ames.csv")
+    assert_user_error(run_cli(example), "does not exist", "did you mean 'ames.csv.gz'?")
+    assert not (example / ".cairn").exists()
+
+
+def test_data_file_unreadable(example):
+    (example / "data" / "ames.csv.gz").write_bytes(b"this is not gzip at all")
+    assert_user_error(run_cli(example), "cannot be read as CSV")
+    assert not (example / ".cairn").exists()
+
+
+def test_empty_data_file(example):
+    (example / "data" / "ames.csv.gz").write_bytes(gzip.compress(b""))
+    assert_user_error(run_cli(example), "holds no rows")
+    assert not (example / ".cairn").exists()
+
+
+def test_target_with_one_class(example):
+    (example / "data" / "one.csv").write_text("x,label\n1,yes\n2,yes\n3,yes\n")
+    edit(example, "source: data/ames.csv.gz", "source: data/one.csv")
+    edit(example, "problem: regression", "problem: binary")
+    edit(example, "target: Sale_Price", "target: label")
+    edit(example, "{metric: mape, below: 10%}", "{metric: roc_auc, above: 0.8}")
+    assert_user_error(run_cli(example), "has one class only", "at least two classes")
+    assert not (example / ".cairn").exists()
+
+
+def test_unknown_stage_name(example):
+    assert_user_error(run_cli(example, "--until", "trainning"), "no stage 'trainning'", "did you mean 'training'?")
+    assert not (example / ".cairn").exists()
+
+
+def test_listing_before_any_run(example):
+    result = runner.invoke(app, ["runs", "-p", str(example / "cairn.yaml")])
+    assert_user_error(result, "has no runs yet", "cairn run")
+    assert not (example / ".cairn").exists()

@@ -1,0 +1,83 @@
+"""The command line over the shared example run: help, listings as JSON, init, validate, schema."""
+
+import json
+
+from typer.testing import CliRunner
+
+from cairn.cli import app
+
+runner = CliRunner()
+COMMANDS = ["init", "validate", "schema", "run", "runs", "show", "report", "models", "promote", "rollback",
+            "serve", "predict", "monitor"]
+
+
+def test_help_lists_every_command_and_each_has_help():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.output
+        sub = runner.invoke(app, [command, "--help"])
+        assert sub.exit_code == 0 and "Usage" in sub.output, command
+
+
+def test_schema_is_json_schema_of_the_project_file():
+    result = runner.invoke(app, ["schema"])
+    schema = json.loads(result.stdout)
+    assert {"business", "data", "training"} <= set(schema["properties"])
+    assert set(schema["required"]) == {"project", "business", "data"}
+
+
+def test_init_from_example_then_validate(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["init", "mine", "--example", "house-prices"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "mine" / "data" / "ames.csv.gz").exists()
+    result = runner.invoke(app, ["validate", "-p", "mine/cairn.yaml"])
+    assert result.exit_code == 0 and "valid" in result.output and "optimising mape" in result.output
+    again = runner.invoke(app, ["init", "mine", "--example", "house-prices"])
+    assert again.exit_code == 2 and "not empty" in again.output
+
+
+def test_init_without_example_writes_a_template_to_fill_in(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(app, ["init", "blank"]).exit_code == 0
+    result = runner.invoke(app, ["run", "-p", "blank/cairn.yaml"])
+    assert result.exit_code == 2 and "YOUR_FILE.csv" in result.output
+
+
+def test_listings_print_one_json_document(house_prices):
+    folder, run, _ = house_prices
+    project = str(folder / "cairn.yaml")
+    runs = json.loads(runner.invoke(app, ["runs", "--json", "-p", project]).stdout)
+    assert runs[-1]["id"] == run.id and runs[-1]["verdict"]["shipped"] is True
+    shown = json.loads(runner.invoke(app, ["show", str(run.id), "--json", "-p", project]).stdout)
+    assert [s["stage"] for s in shown["stages"]][0] == "business"
+    assert shown["metrics"]["mape"] == run.metrics["mape"]
+    assert shown["manifest"]["data"]["fingerprint"] == run.manifest["data"]["fingerprint"]
+    models = json.loads(runner.invoke(app, ["models", "--json", "-p", project]).stdout)
+    assert models[0]["version"] == 1 and models[0]["stage"] == "production"
+
+
+def test_show_unknown_run(house_prices):
+    folder, _, _ = house_prices
+    result = runner.invoke(app, ["show", "999", "-p", str(folder / "cairn.yaml")])
+    assert result.exit_code == 2 and "No run 999" in result.output
+
+
+def test_report_prints_the_path(house_prices):
+    folder, run, _ = house_prices
+    result = runner.invoke(app, ["report", str(run.id), "-p", str(folder / "cairn.yaml")])
+    assert result.exit_code == 0 and result.stdout.strip() == str(run.report_path)
+
+
+def test_predict_a_file(house_prices, tmp_path):
+    import pandas as pd
+
+    folder, _, _ = house_prices
+    rows = pd.read_csv(folder / "data" / "ames.csv.gz").head(20)
+    rows.drop(columns="Sale_Price").to_csv(tmp_path / "new.csv", index=False)
+    result = runner.invoke(app, ["predict", str(tmp_path / "new.csv"), "-o", str(tmp_path / "out.csv"),
+                                 "-p", str(folder / "cairn.yaml")])
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert len(scored) == 20 and (abs(scored["prediction"] / rows["Sale_Price"] - 1) < 0.5).all()

@@ -1,0 +1,93 @@
+"""The house-price example end to end: verdict, cache, registry, manifest and the Python API."""
+
+import json
+
+import pytest
+
+from cairn.project import Project
+from cairn.runner.graph import STAGE_NAMES
+
+
+def test_first_run_meets_the_objective(house_prices):
+    _, run, _ = house_prices
+    assert run.status == "succeeded" and run.shipped is True
+    assert [s.name for s in run.stages] == list(STAGE_NAMES)
+    assert not any(s.cached for s in run.stages)
+    assert 0.05 < run.metrics["mape"] < 0.10
+    assert run.metrics["predict_p99_ms"] < 100
+    assert run.verdict.startswith("objective MAPE < 10%: met (holdout MAPE ")
+    assert "95% CI" in run.verdict and run.verdict.endswith("model house-prices v1 registered (production)")
+    assert run.report_path.exists() and run.report_path.stat().st_size > 50_000
+
+
+def test_progress_reports_every_stage(house_prices):
+    _, _, events = house_prices
+    assert [e.stage for e in events if e.kind == "done"] == list(STAGE_NAMES)
+    assert any(e.kind == "step" and "cross-validating lightgbm" in e.message for e in events)
+
+
+def test_manifest_records_how_the_result_was_made(house_prices):
+    _, run, _ = house_prices
+    manifest = run.manifest
+    assert manifest["seed"] == 42 and manifest["seeds"]["split"] == 42
+    assert len(manifest["config_hash"]) == 64 and len(manifest["data"]["fingerprint"]) == 64
+    assert {"scikit-learn", "lightgbm", "pandas"} <= set(manifest["packages"])
+    assert manifest["data"]["snapshot"] == run.stage("data").outputs["raw_table"]
+    assert set(manifest["timings_s"]) == set(STAGE_NAMES)
+
+
+def test_snapshot_is_parquet_of_what_was_read(house_prices):
+    import pandas as pd
+
+    folder, run, _ = house_prices
+    sha = run.manifest["data"]["snapshot"]
+    snapshot = pd.read_parquet(folder / ".cairn" / "artifacts" / sha[:2] / sha)
+    assert snapshot.shape == (2930, 74) and "Sale_Price" in snapshot.columns
+
+
+def test_rerun_comes_from_cache_with_the_same_result(house_prices):
+    folder, first, _ = house_prices
+    second = Project.load(folder / "cairn.yaml").run()
+    assert all(s.cached for s in second.stages)
+    assert second.metrics == first.metrics and second.verdict == first.verdict
+    assert second.id == first.id + 1
+
+
+def test_changed_section_reruns_only_downstream(house_prices, tmp_path):
+    import shutil
+
+    import yaml
+
+    folder, first, _ = house_prices
+    copy = shutil.copytree(folder, tmp_path / "copy")  # the store and artifacts come along
+    config = yaml.safe_load((copy / "cairn.yaml").read_text())
+    config["monitoring"]["drift"]["threshold"] = 0.25
+    (copy / "cairn.yaml").write_text(yaml.safe_dump(config))
+    run = Project.load(copy / "cairn.yaml").run()
+    assert [s.name for s in run.stages if not s.cached] == ["monitoring"]
+    assert run.metrics == first.metrics
+
+
+def test_load_model_predicts_like_an_estimator(house_prices):
+    import pandas as pd
+
+    import cairn
+
+    folder, _, _ = house_prices
+    model = cairn.load_model(folder / "cairn.yaml")
+    rows = pd.read_csv(folder / "data" / "ames.csv.gz").head(3)
+    predicted = model.predict(rows)
+    assert model.version == 1 and predicted.shape == (3,)
+    assert ((predicted / rows["Sale_Price"]) - 1).abs().max() < 0.5
+    one = model.predict(rows.drop(columns="Sale_Price").head(1).to_dict(orient="records"))
+    assert one[0] == pytest.approx(predicted[0])
+
+
+def test_store_lists_runs_and_models(house_prices):
+    folder, _, _ = house_prices
+    project = Project.load(folder / "cairn.yaml")
+    runs = project.runs()
+    assert runs[-1].id == 1 and all(r.status == "succeeded" for r in runs)
+    versions = project.models()
+    assert [(v.version, v.stage) for v in versions] == [(1, "production")]
+    assert json.dumps(versions[0].to_dict())

@@ -1,0 +1,132 @@
+"""The store on SQLite and on the real PostgreSQL at 127.0.0.1:5432: runs, cache, artifacts, registry."""
+
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from cairn.errors import NotFoundError, StoreError
+from cairn.model import FeatureSpec, TrainedModel
+from cairn.project import Project
+from cairn.registry import Registry
+from cairn.store import Store
+from cairn.store.repository import now
+from cairn.store.tables import ArtifactRow, RunRow, StageRow
+
+from tests.examples import QUICK, copy_example
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A fresh database per module on the real server, dropped afterwards."""
+    name = f"cairn_test_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    yield f"{POSTGRES}/{name}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'cairn.db'}" if request.param == "sqlite" else request.getfixturevalue(
+        "postgres_url")
+    opened = Store.open(url, tmp_path / "artifacts")
+    yield opened
+    opened.close()
+
+
+def test_sqlite_uses_write_ahead_log(tmp_path):
+    store = Store.open(f"sqlite:///{tmp_path / 'cairn.db'}", tmp_path / "artifacts")
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    store.close()
+
+
+def test_stage_outputs_are_content_addressed_and_cached(store):
+    project = f"p-{uuid.uuid4().hex[:6]}"
+    run_id = store.start_run(project=project, config_hash="c" * 64, manifest={"seed": 1})
+    shas = store.record_stage(run_id, stage="data", position=1, cache_key="k" * 64, cached=False,
+                              started_at=now(), duration_s=0.5, outputs={"numbers": [1, 2, 3]}, notes=["n"])
+    path = store.artifacts.path_of(shas["numbers"])
+    assert path.exists() and path.name == shas["numbers"]
+    assert store.cached_outputs("k" * 64) == (shas, ["n"])
+    assert store.load_artifact(shas["numbers"]) == [1, 2, 3]
+    assert store.cached_outputs("x" * 64) is None
+    path.unlink()  # an artifact lost from disk is a cache miss, not a crash
+    assert store.cached_outputs("k" * 64) is None
+    store.finish_run(run_id, status="succeeded", manifest={"seed": 1}, verdict=None, data_fingerprint="f")
+    record = store.run(project, run_id)
+    assert record.status == "succeeded" and record.stages[0].stage == "data"
+    with pytest.raises(NotFoundError):
+        store.run(project, 10_000)
+
+
+def test_registry_promote_and_rollback(store, tmp_path):
+    registry = Registry(store)
+    name = f"m-{uuid.uuid4().hex[:6]}"
+    run_id = store.start_run(project=name, config_hash="c" * 64, manifest={})
+
+    def model():
+        return TrainedModel(name=name, version=0, problem="regression", target="y",
+                            features=[FeatureSpec("x", "number")], pipeline={"fake": "pipeline"})
+
+    assert registry.register(model(), run_id=run_id, production=True, note=None).version == 1
+    second = registry.register(model(), run_id=run_id, production=True, note=None)
+    third = registry.register(model(), run_id=run_id, production=False, note="not promoted: missed")
+    assert (second.version, third.stage) == (2, "candidate")
+    assert [v.stage for v in registry.versions(name)] == ["candidate", "production", "archived"]
+    assert registry.rollback(name).version == 1
+    assert registry.production(name).version == 1
+    assert registry.promote(name, 3).stage == "production"
+    assert registry.load(name, 3).version == 3
+    with pytest.raises(NotFoundError, match="no version 9"):
+        registry.get(name, 9)
+
+
+def test_unreachable_store_names_host_and_hides_password(tmp_path):
+    with pytest.raises(StoreError) as caught:
+        Store.open("postgresql://cairn:s3cret@127.0.0.1:1/db", tmp_path)
+    text = str(caught.value)
+    assert "127.0.0.1:1" in text and "s3cret" not in text
+
+
+def test_a_run_that_dies_leaves_a_consistent_store(tmp_path):
+    """LightGBM rejects the pinned parameter inside training: the run is failed, earlier stages are intact."""
+    folder = copy_example(tmp_path / "hp", **QUICK)
+    config = yaml.safe_load((folder / "cairn.yaml").read_text())
+    config["models"] = {"candidates": ["lightgbm"], "params": {"lightgbm": {"num_leaves": -3}}}
+    (folder / "cairn.yaml").write_text(yaml.safe_dump(config))
+    project = Project.load(folder / "cairn.yaml")
+    with pytest.raises(Exception, match="num_leaves"):
+        project.run()
+    store = project.open_store()
+    with store.session() as session:
+        run = session.scalars(sa.select(RunRow)).one()
+        stages = [row.stage for row in session.scalars(sa.select(StageRow).order_by(StageRow.position))]
+        artifacts = session.scalars(sa.select(ArtifactRow)).all()
+        assert run.status == "failed" and "num_leaves" in run.error
+        assert stages == ["business", "data", "preprocessing", "exploration", "features", "selection"]
+        assert all(store.artifacts.path_of(a.sha256).exists() for a in artifacts)
+    assert not list(Path(store.artifacts.root).rglob(".partial-*"))
+    store.close()
+
+
+def test_example_runs_with_a_postgresql_store(postgres_url, tmp_path):
+    folder = copy_example(tmp_path / "hp", store=None, **QUICK)
+    config = yaml.safe_load((folder / "cairn.yaml").read_text())
+    config["store"] = postgres_url
+    (folder / "cairn.yaml").write_text(yaml.safe_dump(config))
+    project = Project.load(folder / "cairn.yaml")
+    first, second = project.run(), project.run()
+    assert first.shipped is not None and all(s.cached for s in second.stages)
+    assert second.metrics == first.metrics
+    assert [r.id for r in project.runs()][:2] == [second.id, first.id]
+    assert project.models()[0].version == 1
+    assert not (folder / ".cairn" / "cairn.db").exists()
