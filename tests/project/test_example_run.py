@@ -91,3 +91,30 @@ def test_store_lists_runs_and_models(house_prices):
     versions = project.models()
     assert [(v.version, v.stage) for v in versions] == [(1, "production")]
     assert json.dumps(versions[0].to_dict())
+
+
+def test_until_stops_early_and_the_next_run_reuses_it(tmp_path):
+    from tests.examples import QUICK, copy_example
+
+    folder = copy_example(tmp_path / "hp", **QUICK)
+    project = Project.load(folder / "cairn.yaml")
+    partial = project.run(until="features")
+    assert [s.name for s in partial.stages] == list(STAGE_NAMES[:5])
+    assert partial.shipped is None and "stopped after features" in partial.verdict
+    full = project.run()
+    assert [s.name for s in full.stages if s.cached] == list(STAGE_NAMES[:5])
+    assert full.shipped is not None
+
+
+def test_from_recomputes_then_rollback_restores(house_prices, tmp_path):
+    import shutil
+
+    folder, _, _ = house_prices
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    project = Project.load(copy / "cairn.yaml")
+    run = project.run(from_stage="deployment")
+    assert [s.name for s in run.stages if not s.cached] == ["deployment", "monitoring"]
+    assert run.model_version == "house-prices v2 (production)"
+    assert [(v.version, v.stage) for v in project.models()] == [(2, "production"), (1, "archived")]
+    assert project.rollback().version == 1
+    assert project.load_model().version == 1
