@@ -1,0 +1,44 @@
+"""Checks that stop a run before anything is written, when the data cannot answer the business question."""
+
+from __future__ import annotations
+
+import difflib
+
+import pandas as pd
+
+from cairn.errors import DataError
+
+
+def check_fits_problem(table: pd.DataFrame, *, target: str, problem: str) -> None:
+    """Stop early, naming the column, when the data cannot answer the business question."""
+    if target not in table.columns:
+        guess = difflib.get_close_matches(target, [str(c) for c in table.columns], n=1, cutoff=0.6)
+        raise DataError.single(
+            f"The target column '{target}' is not in the data.", where="business.target",
+            expected=f"one of the {len(table.columns)} columns of the data", got=f"'{target}'",
+            fix=f"did you mean '{guess[0]}'?" if guess else "set business.target to a column of the data",
+        )
+    values = table[target].dropna()
+    if values.empty:
+        raise DataError.single(
+            f"The target column '{target}' has no values.", where=f"column {target}",
+            expected="a target with values", got="every row missing", fix="check the data source",
+        )
+    if problem == "regression" and not pd.api.types.is_numeric_dtype(values):
+        numbers = pd.to_numeric(values, errors="coerce")
+        raise DataError.single(
+            f"The target column '{target}' is not numeric, so it cannot be a regression target.",
+            where=f"column {target}", expected="numbers", got=f"{numbers.isna().sum():,} non-numeric values "
+            f"such as {values[numbers.isna()].iloc[0]!r}", fix="use problem: binary/multiclass or clean the column",
+        )
+    levels = values.nunique()
+    if problem in {"binary", "multiclass"} and levels < 2:
+        raise DataError.single(
+            f"The target column '{target}' has one class only ({values.iloc[0]!r}).", where=f"column {target}",
+            expected="at least two classes", got="1 class", fix="a classifier needs examples of every outcome",
+        )
+    if problem == "binary" and levels > 2:
+        raise DataError.single(
+            f"The target column '{target}' has {levels} classes, not two.", where="business.problem",
+            expected="binary: exactly two classes", got=f"{levels} classes", fix="use problem: multiclass",
+        )
