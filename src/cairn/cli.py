@@ -59,9 +59,16 @@ def _print_json(document: Any) -> None:
     out.print_json(json.dumps(document, default=str))
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(f"cairn {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what each stage does.")] = False,
-           ) -> None:
+           version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                                 help="Print the version and exit.")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=err, show_path=False)], force=True)
 

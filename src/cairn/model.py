@@ -16,16 +16,23 @@ import numpy as np
 import pandas as pd
 
 FeatureKind = Literal["number", "category"]
+Parse = Literal["plain", "text_number", "date"]
+SECONDS_PER_DAY = 86_400
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """One input column as the model expects it; drives request validation and drift checks."""
+    """One input column as the model expects it; drives request validation and drift checks.
+
+    `parse` says how a raw value becomes a number: as is, from text like "1,250" or "$3.4k", or from a date
+    (days since 1970-01-01; the encoder turns them into calendar parts).
+    """
 
     name: str
     kind: FeatureKind
     example: Any = None
     levels: tuple[str, ...] = ()  # known categories (empty for numbers)
+    parse: Parse = "plain"
 
 
 def as_model_frame(records: list[dict[str, Any]] | pd.DataFrame, features: list[FeatureSpec]) -> pd.DataFrame:
@@ -39,7 +46,7 @@ def as_model_frame(records: list[dict[str, Any]] | pd.DataFrame, features: list[
             columns[feature.name] = np.full(len(records), np.nan, dtype="float64" if feature.kind == "number"
                                             else object)
         elif feature.kind == "number":
-            columns[feature.name] = pd.to_numeric(records[feature.name], errors="coerce").to_numpy("float64")
+            columns[feature.name] = _numbers(records[feature.name], feature.parse)
         else:
             values = records[feature.name].to_numpy(dtype=object)
             columns[feature.name] = np.where(pd.isna(values), np.nan, values)
@@ -54,9 +61,29 @@ def as_model_columns(records: list[dict[str, Any]], features: list[FeatureSpec])
 def _column_from_records(records: list[dict[str, Any]], feature: FeatureSpec) -> np.ndarray:
     """One column from JSON-like records, in plain Python: for a handful of rows it beats pandas by far."""
     raw = [record.get(feature.name) for record in records]
-    if feature.kind == "number":
+    if feature.kind == "number" and feature.parse == "plain":
         return np.array([_as_float(value) for value in raw], dtype="float64")
+    if feature.kind == "number":
+        return _numbers(pd.Series(raw, dtype=object), feature.parse)
     return np.array([np.nan if value is None else value for value in raw], dtype=object)
+
+
+def _numbers(values: pd.Series, parse: Parse) -> np.ndarray:
+    """A column as float64: plain numbers, numbers written as text, or dates as days since 1970."""
+    if parse == "text_number":
+        from cairn.stages.data.types import parse_text_number
+
+        parsed = [parse_text_number(value) for value in values.to_numpy(dtype=object)]
+        return np.array([np.nan if value is None else value for value in parsed], dtype="float64")
+    if parse == "date":
+        if pd.api.types.is_datetime64_any_dtype(values):
+            moments = values
+        else:
+            moments = pd.to_datetime(values.astype("string"), errors="coerce", format="mixed")
+        nanoseconds = moments.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
+        nanoseconds[moments.isna().to_numpy()] = np.nan
+        return nanoseconds / (SECONDS_PER_DAY * 1e9)
+    return pd.to_numeric(values, errors="coerce").to_numpy("float64")
 
 
 def _as_float(value: Any) -> float:

@@ -132,8 +132,8 @@ class Project:
             "cached": [o.name for o in execution.outcomes if o.cached],
             "cache_keys": {},
         }
-        evaluation: EvaluationResult | None = values["evaluation"] if "evaluation" in values else None
-        deployment = values["deployment"] if "deployment" in values else None
+        evaluation: EvaluationResult | None = values.get("evaluation")
+        deployment = values.get("deployment")
         model_version = f"{deployment.name} v{deployment.version} ({deployment.stage})" if deployment else None
         metrics: dict[str, float] = {}
         if evaluation is not None:

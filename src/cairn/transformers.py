@@ -7,6 +7,8 @@ rather than the tens of milliseconds that per-column pandas and scikit-learn val
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -19,68 +21,106 @@ from cairn.stages.preprocessing import MISSING_MARKERS
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
 LARGE_BATCH_ROWS = 256  # above this, pandas' vectorised map beats a Python loop
+DATE_PARTS = ("year", "month", "day", "weekday")
+_SPACES = re.compile(r"\s+")
+_MARKERS = frozenset(marker.casefold() for marker in MISSING_MARKERS)
 
 
-def clean_text(value: object) -> str | None:
-    """Trim text; 'N/A', 'null', '' and NaN all mean missing, as they did in training."""
+def clean_text(value: object, *, normalize: bool = True) -> str | None:
+    """Trim text; 'N/A', 'null', '' and NaN all mean missing. Normalised: case and inner spaces folded too,
+    so 'North_Ames', ' north_ames' and 'NORTH_AMES' are one level."""
     if value is None or (isinstance(value, float) and value != value):
         return None
     text = value.strip() if isinstance(value, str) else str(value).strip()
-    return None if text in MISSING_MARKERS else text
+    if text.casefold() in _MARKERS:
+        return None
+    return _SPACES.sub(" ", text).casefold() if normalize else text
 
 
 class TabularEncoder(TransformerMixin, BaseEstimator):
-    """Numbers: impute, flag missing, clip to IQR fences, scale. Categories: clean, group rare levels, encode.
+    """Numbers: impute, flag missing, clip, scale. Dates: calendar parts. Categories: clean, group rare, encode.
 
     Parameters follow scikit-learn: `__init__` stores them, `fit` learns attributes ending in `_`.
     `one_hot=False` gives one code per category column (for trees); unseen levels at serving time fall into
     the rare-level code (or all zeros when one-hot with no rare group), never an error.
+    `column_impute` holds (column, strategy) pairs: median, mean, mode, constant, indicator or drop_rows
+    (rows were dropped in training; a request still needs a value, so it gets the median).
     """
 
-    def __init__(self, numeric: tuple[str, ...] = (), categorical: tuple[str, ...] = (), *,
-                 impute: str = "median", missing_level: bool = True, clip_iqr: float | None = None,
-                 scale: bool = False, one_hot: bool = False, max_levels: int = 30, min_frequency: int = 5):
+    def __init__(self, numeric: tuple[str, ...] = (), categorical: tuple[str, ...] = (), dates: tuple[str, ...] = (),
+                 *, impute: str = "median", fill_value: float = 0.0, missing_level: bool = True,
+                 column_impute: tuple[tuple[str, str], ...] = (), normalize: bool = True,
+                 clip: str | None = None, clip_factor: float = 3.0, scale: bool = False, one_hot: bool = False,
+                 max_levels: int = 30, min_frequency: int = 5):
         self.numeric = numeric
         self.categorical = categorical
+        self.dates = dates
         self.impute = impute
+        self.fill_value = fill_value
         self.missing_level = missing_level
-        self.clip_iqr = clip_iqr
+        self.column_impute = column_impute
+        self.normalize = normalize
+        self.clip = clip
+        self.clip_factor = clip_factor
         self.scale = scale
         self.one_hot = one_hot
         self.max_levels = max_levels
         self.min_frequency = min_frequency
 
     # fitting ----------------------------------------------------------------------------------------------------
-    def fit(self, X: pd.DataFrame, y: object = None) -> TabularEncoder:  # noqa: N803
+    def fit(self, X: pd.DataFrame, y: object = None) -> TabularEncoder:  # noqa: N803 (scikit-learn's names)
         self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
-        numbers = self._numbers(X)
-        self.fill_ = self._fill_values(numbers)
-        self.flagged_ = np.flatnonzero(np.isnan(numbers).any(axis=0)) if len(numbers) else np.array([], int)
-        filled = np.where(np.isnan(numbers), self.fill_, numbers)
-        if self.clip_iqr is not None and len(filled):
-            q1, q3 = np.percentile(filled, [25, 75], axis=0)
-            self.lower_, self.upper_ = q1 - self.clip_iqr * (q3 - q1), q3 + self.clip_iqr * (q3 - q1)
+        strategies = dict(self.column_impute)
+        numbers = self._numbers(X, self.numeric)
+        self.fill_ = self._fill_values(numbers, [strategies.get(n, self.impute) for n in self.numeric])
+        missing = np.isnan(numbers)
+        forced = np.array([strategies.get(n) == "indicator" for n in self.numeric], dtype=bool)
+        self.flagged_ = np.flatnonzero(missing.any(axis=0) | forced) if numbers.shape[1] else np.array([], int)
+        filled = np.where(missing, self.fill_, numbers)
+        if self.clip and len(filled):
+            self.lower_, self.upper_ = self._fences(filled)
             filled = np.clip(filled, self.lower_, self.upper_)
+        days = self._numbers(X, self.dates)
+        self.date_fill_ = self._fill_values(days, ["median"] * days.shape[1])
+        self.date_flagged_ = np.flatnonzero(np.isnan(days).any(axis=0)) if days.shape[1] else np.array([], int)
         if self.scale and len(filled):
-            self.mean_ = filled.mean(axis=0)
-            spread = filled.std(axis=0)
+            dense = np.hstack([filled, self._date_parts(np.where(np.isnan(days), self.date_fill_, days))])
+            self.mean_ = dense.mean(axis=0)
+            spread = dense.std(axis=0)
             self.scale_ = np.where(spread > 0, spread, 1.0)
-        self.codes_ = [self._learn_levels(X[name]) for name in self.categorical]
+        self.codes_ = [self._learn_levels(X[name], strategies.get(name)) for name in self.categorical]
         return self
 
-    def _fill_values(self, numbers: np.ndarray) -> np.ndarray:
-        if numbers.shape[1] == 0 or self.impute == "zero":
-            return np.zeros(numbers.shape[1])
-        with np.errstate(all="ignore"):
-            import warnings
+    def _fill_values(self, numbers: np.ndarray, strategies: list[str]) -> np.ndarray:
+        fills = np.full(numbers.shape[1], float(self.fill_value))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column has no median: it gets 0
+            for index, strategy in enumerate(strategies):
+                column = numbers[:, index]
+                if strategy == "constant":
+                    continue
+                if strategy == "mean":
+                    fills[index] = np.nanmean(column)
+                elif strategy == "mode":
+                    present = column[~np.isnan(column)]
+                    values, counts = np.unique(present, return_counts=True)
+                    fills[index] = values[np.argmax(counts)] if len(values) else np.nan
+                else:  # median, indicator, drop_rows
+                    fills[index] = np.nanmedian(column) if len(column) else np.nan
+        return np.nan_to_num(fills, nan=0.0)
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                values = np.nanmedian(numbers, axis=0) if self.impute == "median" else np.nanmean(numbers, axis=0)
-        return np.nan_to_num(values, nan=0.0)
+    def _fences(self, filled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Outlier fences learned in training: IQR multiples, or a robust z-score (median and MAD)."""
+        if self.clip == "zscore":
+            center = np.median(filled, axis=0)
+            mad = np.median(np.abs(filled - center), axis=0) * 1.4826
+            mad = np.where(mad > 0, mad, np.inf)
+            return center - self.clip_factor * mad, center + self.clip_factor * mad
+        q1, q3 = np.percentile(filled, [25, 75], axis=0)
+        return q1 - self.clip_factor * (q3 - q1), q3 + self.clip_factor * (q3 - q1)
 
-    def _learn_levels(self, column: pd.Series) -> dict[str | None, int]:
+    def _learn_levels(self, column: pd.Series, strategy: str | None) -> dict[str | None, int]:
         """Level -> code. Frequent levels get their own code, rare ones share OTHER, missing gets its own."""
         cleaned = self._clean_column(column.to_numpy(dtype=object))
         counts = pd.Series(cleaned, dtype=object).fillna(MISSING_LEVEL).value_counts()
@@ -88,11 +128,12 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         frequent = [lvl for lvl, n in counts.items() if n >= self.min_frequency and lvl != MISSING_LEVEL][:limit]
         codes: dict[str | None, int] = {level: index for index, level in enumerate(frequent)}
         has_missing = MISSING_LEVEL in counts.index
-        if has_missing and self.missing_level:
+        as_mode = strategy == "mode" or (strategy is None and not self.missing_level)
+        if has_missing and not as_mode:
             codes[None] = len(codes)
         if len(frequent) < sum(1 for level in counts.index if level != MISSING_LEVEL):
             codes[OTHER_LEVEL] = len(codes)
-        if has_missing and not self.missing_level and frequent:
+        if has_missing and as_mode and frequent:
             codes[None] = codes[frequent[0]]  # impute the most frequent level
         return codes
 
@@ -100,27 +141,43 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:  # noqa: N803
         """X is a DataFrame, or for one request's few rows a dict of column arrays (no pandas overhead)."""
         check_is_fitted(self, "codes_")
-        parts = [self._transform_numbers(self._numbers(X))]
+        numbers = self._numbers(X, self.numeric)
+        missing = np.isnan(numbers)
+        filled = np.where(missing, self.fill_, numbers)
+        if self.clip and hasattr(self, "lower_"):
+            filled = np.clip(filled, self.lower_, self.upper_)
+        days = self._numbers(X, self.dates)
+        days_missing = np.isnan(days)
+        dense = np.hstack([filled, self._date_parts(np.where(days_missing, self.date_fill_, days))])
+        if self.scale and hasattr(self, "mean_"):
+            dense = (dense - self.mean_) / self.scale_
+        parts = [dense, missing[:, self.flagged_].astype("float64"),
+                 days_missing[:, self.date_flagged_].astype("float64")]
         for name, codes in zip(self.categorical, self.codes_, strict=True):
             parts.append(self._encode(np.asarray(X[name], dtype=object), codes))
         return np.hstack(parts)
 
-    def _numbers(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:  # noqa: N803
+    @staticmethod
+    def _numbers(X: pd.DataFrame | Mapping[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:  # noqa: N803
         rows = len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values()), ()))
-        if not self.numeric:
+        if not names:
             return np.empty((rows, 0))
         if isinstance(X, pd.DataFrame):
-            return X[list(self.numeric)].to_numpy(dtype="float64", na_value=np.nan)
-        return np.column_stack([np.asarray(X[name], dtype="float64") for name in self.numeric])
+            return X[list(names)].to_numpy(dtype="float64", na_value=np.nan)
+        return np.column_stack([np.asarray(X[name], dtype="float64") for name in names])
 
-    def _transform_numbers(self, numbers: np.ndarray) -> np.ndarray:
-        missing = np.isnan(numbers)
-        filled = np.where(missing, self.fill_, numbers)
-        if self.clip_iqr is not None and hasattr(self, "lower_"):
-            filled = np.clip(filled, self.lower_, self.upper_)
-        if self.scale and hasattr(self, "mean_"):
-            filled = (filled - self.mean_) / self.scale_
-        return np.hstack([filled, missing[:, self.flagged_].astype("float64")])
+    @staticmethod
+    def _date_parts(days: np.ndarray) -> np.ndarray:
+        """Days since 1970 -> the days themselves (trend) and year, month, day of month, weekday (Monday 0)."""
+        if days.shape[1] == 0:
+            return days
+        whole = np.floor(days).astype("int64")
+        moments = whole.astype("datetime64[D]")
+        years = moments.astype("datetime64[Y]")
+        months = moments.astype("datetime64[M]")
+        parts = [days, years.astype("int64") + 1970.0, months.astype("int64") % 12 + 1.0,
+                 (moments - months).astype("int64") + 1.0, (whole + 3) % 7.0]
+        return np.stack(parts, axis=2).reshape(len(days), -1)
 
     def _encode(self, values: np.ndarray, codes: dict[str | None, int]) -> np.ndarray:
         fallback = codes.get(OTHER_LEVEL, -1)
@@ -139,17 +196,21 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         encoded[rows, index[rows].astype(int)] = 1.0
         return encoded
 
-    @staticmethod
-    def _clean_column(values: np.ndarray) -> np.ndarray:
+    def _clean_column(self, values: np.ndarray) -> np.ndarray:
         if len(values) > LARGE_BATCH_ROWS:
             text = pd.Series(values, dtype=object).astype("string").str.strip()
-            text = text.where(~text.isin(MISSING_MARKERS))
-            return text.astype(object).where(text.notna(), None).to_numpy(dtype=object)
-        return np.array([clean_text(value) for value in values], dtype=object)
+            missing = text.str.casefold().isin(_MARKERS) | text.isna()
+            if self.normalize:
+                text = text.str.replace(_SPACES, " ", regex=True).str.casefold()
+            return text.astype(object).where(~missing, None).to_numpy(dtype=object)
+        return np.array([clean_text(value, normalize=self.normalize) for value in values], dtype=object)
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         check_is_fitted(self, "codes_")
-        names = list(self.numeric) + [f"{self.numeric[i]}_missing" for i in self.flagged_]
+        names = list(self.numeric)
+        names += [f"{date}_{part}" for date in self.dates for part in ("days", *DATE_PARTS)]
+        names += [f"{self.numeric[i]}_missing" for i in self.flagged_]
+        names += [f"{self.dates[i]}_missing" for i in self.date_flagged_]
         for name, codes in zip(self.categorical, self.codes_, strict=True):
             if not self.one_hot:
                 names.append(name)

@@ -107,8 +107,12 @@ def _problem(item: Any, document: dict, lines: dict[Path_, int], source: str) ->
     return Problem(where, expected[:1].lower() + expected[1:], got, None)
 
 
+UNION_TAGS = frozenset({"str", "list[str]", "SqlSource", "DuckDBSource"})
+
+
 def _is_union_tag(part: str | int) -> bool:
-    return isinstance(part, str) and (part in {"str", "SqlSource"} or part.startswith("function-"))
+    """pydantic names the union member it tried in the location; a user thinks of the field only."""
+    return isinstance(part, str) and (part in UNION_TAGS or part.startswith("function-"))
 
 
 def _dotted(loc: Path_) -> str:

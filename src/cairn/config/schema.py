@@ -107,6 +107,8 @@ class Business(Section):
 
 
 class SqlSource(Section):
+    """A query over a SQLAlchemy URL. Credentials live in the environment variable named by url_env."""
+
     sql: str = Field(min_length=1)
     url: str | None = Field(None, description="SQLAlchemy URL without a password.")
     url_env: str | None = Field(None, description="Environment variable holding the URL (with credentials).")
@@ -114,31 +116,99 @@ class SqlSource(Section):
     @model_validator(mode="after")
     def _one_url(self) -> SqlSource:
         if (self.url is None) == (self.url_env is None):
-            raise rule("exactly one of 'url' or 'url_env'", "put credentials in an environment variable named by url_env")
+            raise rule("exactly one of 'url' or 'url_env'",
+                       "put credentials in an environment variable named by url_env")
+        return self
+
+
+class DuckDBSource(Section):
+    """A DuckDB query over files, e.g. `select * from 'data/*.parquet' where year > 2008`; runs out of core."""
+
+    duckdb: str = Field(min_length=1)
+
+
+class ColumnRule(Section):
+    """Plausible range of one column; values outside are a quality finding."""
+
+    min: float | None = None
+    max: float | None = None
+    not_future: bool = Field(False, description="For dates: a value after today is an error.")
+
+
+class Quality(Section):
+    """Thresholds of the quality checks and which severities stop the run."""
+
+    fail_on: list[Literal["error", "warn"]] = Field(default_factory=lambda: ["error"])
+    missing_warn: float = Field(0.5, ge=0, le=1, description="A column missing more than this share: warn.")
+    row_missing_warn: float = Field(0.5, ge=0, le=1, description="A row missing more than this share: warn.")
+    near_constant: float = Field(0.99, gt=0.5, le=1, description="One value in this share of rows: warn.")
+    leakage_score: float = Field(0.98, gt=0.5, le=1,
+                                 description="A single feature predicting the target this well (R2 or AUC): error.")
+    imbalance_warn: float = Field(0.05, gt=0, lt=0.5, description="Smallest class below this share: warn.")
+    outlier_z: float = Field(5.0, gt=0, description="Robust z-score (median/MAD) above this: outlier.")
+    outlier_iqr: float = Field(3.0, gt=0, description="Beyond Q1/Q3 -/+ this many IQRs: outlier.")
+    rules: dict[str, ColumnRule] = Field(default_factory=dict, description="Plausible ranges per column.")
+
+
+class Privacy(Section):
+    """PII found by column name and content; handled before anything is stored or shown."""
+
+    pii: Literal["fail", "drop", "hash", "mask"] = Field(
+        "drop", description="For the model: stop the run, drop the column, salted hash, or masked text.")
+    salt_env: str | None = Field(None, description="Environment variable with the salt for pii: hash.")
+    not_pii: list[str] = Field(default_factory=list, description="Columns to leave alone despite their look.")
+
+    @model_validator(mode="after")
+    def _salt_for_hash(self) -> Privacy:
+        if self.pii == "hash" and not self.salt_env:
+            raise rule("salt_env with pii: hash", "name an environment variable holding a secret salt")
         return self
 
 
 class Data(Section):
-    """Stage 2: where the data comes from."""
+    """Stage 2: where the data comes from, how good it is, and how personal data is handled."""
 
-    source: str | SqlSource = Field(description="A file path (CSV, CSV.gz, Parquet, JSON lines) or {sql, url}.")
+    source: str | list[str] | SqlSource | DuckDBSource = Field(
+        description="A file or glob (CSV, TSV, Parquet, JSON lines, Excel), a list of them, {sql, url_env} or "
+        "{duckdb: query}.")
+    encoding: str = Field("utf-8", description="Text encoding of CSV/TSV/JSON files.")
+    sample_rows: int | None = Field(
+        None, gt=0, description="Train on a random sample of this many rows (drawn by DuckDB, out of core).")
+    types: dict[str, Literal["number", "category", "date", "boolean", "id", "text"]] = Field(
+        default_factory=dict, description="Override the inferred type of a column.")
     drop_columns: list[str] = Field(default_factory=list, description="Columns never used as features.")
+    quality: Quality = Quality()
+    privacy: Privacy = Privacy()
 
 
 class Outliers(Section):
-    method: Literal["none", "iqr"] = "none"
-    action: Literal["clip", "keep"] = "clip"
-    factor: float = Field(3.0, gt=0, description="Fences at Q1 - factor*IQR and Q3 + factor*IQR.")
+    method: Literal["none", "iqr", "zscore"] = "none"
+    action: Literal["clip", "drop", "keep"] = Field(
+        "clip", description="clip at serving and training; drop removes rows in training only; keep flags only.")
+    factor: float = Field(3.0, gt=0, description="IQR multiple (iqr) or robust z-score (zscore) of the fences.")
+
+
+ImputeStrategy = Literal["median", "mean", "mode", "constant", "indicator", "drop_rows"]
+
+
+class Missing(Section):
+    """How missing values are filled: by type, with per-column exceptions."""
+
+    numeric: Literal["median", "mean", "constant"] = "median"
+    categorical: Literal["mode", "missing_level"] = "missing_level"
+    columns: dict[str, ImputeStrategy] = Field(default_factory=dict)
+    fill_value: float = Field(0.0, description="The value for strategy 'constant' on numbers.")
 
 
 class Preprocessing(Section):
-    """Stage 3: cleaning. Row drops happen in training only; imputation lives inside the served pipeline."""
+    """Stage 3: cleaning. Row drops happen in training only; everything a record needs is in the served pipeline."""
 
     duplicates: Literal["drop", "keep"] = "drop"
     missing_target: Literal["drop", "fail"] = "drop"
     max_missing_target: float = Field(0.2, ge=0, le=1, description="Above this share of missing targets, fail.")
-    impute_numeric: Literal["median", "mean", "zero"] = "median"
-    impute_categorical: Literal["most_frequent", "missing_level"] = "missing_level"
+    missing: Missing = Missing()
+    normalize_categories: bool = Field(True, description="Trim, unify case and missing markers of categories.")
+    text_numbers: bool = Field(True, description="Read '1,250' or '$3.4k' in a number-like column as numbers.")
     outliers: Outliers = Outliers()
 
 

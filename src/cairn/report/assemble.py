@@ -26,11 +26,8 @@ def write_run_report(project: Project, store: Store, execution: Execution, *, ma
     values = execution.values
     assert values is not None
 
-    def output(name: str) -> Any:
-        return values[name] if name in values else None
-
-    case, evaluation, training = output("business_case"), output("evaluation"), output("training_result")
-    profile = output("data_profile")
+    case, evaluation, training = values.get("business_case"), values.get("evaluation"), values.get("training_result")
+    profile = values.get("data_profile")
     primary = case.primary_metric if case else project.config.business.primary_metric
     verdict = [VerdictLine(c.name, c.met, c.text) for c in evaluation.checks] if evaluation else [
         VerdictLine("verdict", None, verdict_text)]
@@ -50,7 +47,7 @@ def write_run_report(project: Project, store: Store, execution: Execution, *, ma
         stages=[StageSummary(o.name, o.title, o.cached, o.duration_s, o.notes) for o in execution.outcomes],
         quality=[QualityFinding(f.severity, f.check, f.columns, f.count, f.detail) for f in profile.findings]
         if profile else [],
-        exploration=output("exploration"),
+        exploration=values.get("exploration"),
         leaderboard=leaderboard,
         primary_metric=primary,
         holdout=[HoldoutMetric(m.name, m.value, m.ci_low, m.ci_high) for m in evaluation.holdout]

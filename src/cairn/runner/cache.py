@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-from cairn import __version__
+import cairn
 from cairn.config.schema import STAGE_SECTIONS, ProjectConfig
+
+
+@cache
+def code_version() -> str:
+    """The release plus a hash of cairn's own source, so an edited stage never reuses outputs of the old code."""
+    root = Path(cairn.__file__).parent
+    digest = hashlib.sha256(cairn.__version__.encode())
+    for path in sorted(root.rglob("*")):
+        if path.suffix in {".py", ".html"} and "examples" not in path.relative_to(root).parts:
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return f"{cairn.__version__}+{digest.hexdigest()[:12]}"
 
 
 def config_sections(config: ProjectConfig, stage: str) -> dict[str, Any]:
@@ -17,7 +31,7 @@ def config_sections(config: ProjectConfig, stage: str) -> dict[str, Any]:
 
 def stage_cache_key(stage: str, *, config: ProjectConfig, input_fingerprints: dict[str, str],
                     extra: dict[str, str] | None = None) -> str:
-    payload = {"stage": stage, "cairn": __version__, "config": config_sections(config, stage),
+    payload = {"stage": stage, "cairn": code_version(), "config": config_sections(config, stage),
                "inputs": dict(sorted(input_fingerprints.items())), "extra": extra or {}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 

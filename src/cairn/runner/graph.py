@@ -16,7 +16,7 @@ from cairn.errors import ConfigError
 from cairn.model import TrainedModel
 from cairn.registry import Registry
 from cairn.stages.business import business_case
-from cairn.stages.data import SourceRead, profile_table
+from cairn.stages.data import SourceRead, profile_table, stop_on_quality
 from cairn.stages.deployment import deploy_model
 from cairn.stages.evaluation import evaluate
 from cairn.stages.features import plan_features
@@ -57,8 +57,14 @@ def _business(ctx: StageContext) -> Outputs:
 
 
 def _data(ctx: StageContext) -> Outputs:
-    profile = profile_table(ctx.source, target=ctx.config.business.target)
-    return {"raw_table": ctx.source.table, "data_profile": profile}, profile.notes()
+    spec, source = ctx.config.data, ctx.source
+    ctx.step("checking quality")
+    profile = profile_table(source.table, target=ctx.config.business.target, problem=ctx.config.business.problem,
+                            source=source.description, fingerprint=source.fingerprint, spec=spec.quality,
+                            types=spec.types, cv_folds=ctx.config.training.cv, drop_columns=spec.drop_columns,
+                            seed=ctx.config.seed)
+    stop_on_quality(profile, fail_on=spec.quality.fail_on)
+    return {"raw_table": source.table, "data_profile": profile}, profile.notes()
 
 
 def _preprocessing(ctx: StageContext) -> Outputs:
@@ -79,7 +85,8 @@ def _exploration(ctx: StageContext) -> Outputs:
 
 def _features(ctx: StageContext) -> Outputs:
     plan = plan_features(ctx["clean_table"], case=ctx["business_case"], spec=ctx.config.features,
-                         data_spec=ctx.config.data, cleaning=ctx.config.preprocessing)
+                         data_spec=ctx.config.data, cleaning=ctx.config.preprocessing,
+                         column_types=ctx["data_profile"].column_types)
     return {"feature_plan": plan}, plan.notes
 
 
@@ -133,7 +140,8 @@ STAGES: tuple[StageDef, ...] = (
     StageDef("preprocessing", "3 Preprocessing", ("raw_table",), ("clean_table", "cleaning_report"), _preprocessing),
     StageDef("exploration", "4 Exploratory analysis", ("clean_table", "business_case"), ("exploration",),
              _exploration),
-    StageDef("features", "5 Feature engineering", ("clean_table", "business_case"), ("feature_plan",), _features),
+    StageDef("features", "5 Feature engineering", ("clean_table", "business_case", "data_profile"),
+             ("feature_plan",), _features),
     StageDef("selection", "6 Model selection", ("feature_plan",), ("candidates",), _selection),
     StageDef("training", "7 Training", ("clean_table", "business_case", "feature_plan", "candidates"),
              ("training_result",), _training),

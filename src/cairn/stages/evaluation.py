@@ -136,7 +136,8 @@ def business_checks(result: EvaluationResult, *, case: BusinessCase, training_s:
         met = criterion.is_met(estimate.value)
         interval = ""
         if estimate.ci_low is not None and estimate.ci_high is not None:
-            interval = f", {percent} CI {shown(criterion.metric, estimate.ci_low)}-{shown(criterion.metric, estimate.ci_high)}"
+            low, high = shown(criterion.metric, estimate.ci_low), shown(criterion.metric, estimate.ci_high)
+            interval = f", {percent} CI {low}-{high}"
         text = f"{'met' if met else 'missed'} (holdout {criterion.metric.upper()} " \
                f"{shown(criterion.metric, estimate.value)}{interval})"
         checks.append(Check(f"objective {criterion_text(criterion)}", met, text))

@@ -15,6 +15,7 @@ from cairn.stages.business import BusinessCase
 from cairn.transformers import TabularEncoder
 
 ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$", re.IGNORECASE)
+LEFT_OUT = {"id": "an identifier (unique per row)", "empty": "empty", "text": "free text (many unique values)"}
 
 
 @dataclass(frozen=True)
@@ -23,15 +24,17 @@ class FeaturePlan:
     dropped: dict[str, str]  # column -> why it is not a feature
     target_transform: str  # none | log
     target_skew: float | None
-    impute_numeric: str
-    impute_categorical: str
-    clip_outliers: float | None  # IQR factor, or None
+    cleaning: Preprocessing  # imputation, spelling and outlier settings the encoder applies
     max_onehot_levels: int
     notes: list[str] = field(default_factory=list)
 
     @property
     def numeric(self) -> list[str]:
-        return [f.name for f in self.features if f.kind == "number"]
+        return [f.name for f in self.features if f.kind == "number" and f.parse != "date"]
+
+    @property
+    def dates(self) -> list[str]:
+        return [f.name for f in self.features if f.parse == "date"]
 
     @property
     def categorical(self) -> list[str]:
@@ -39,53 +42,68 @@ class FeaturePlan:
 
 
 def plan_features(table: pd.DataFrame, *, case: BusinessCase, spec: Features, data_spec: Data,
-                  cleaning: Preprocessing) -> FeaturePlan:
+                  cleaning: Preprocessing, column_types: dict[str, str]) -> FeaturePlan:
+    """One FeatureSpec per usable column, typed by the data stage's inference (which `data.types` overrides)."""
     dropped: dict[str, str] = {case.target: "the target"}
-    unknown = [c for c in [*spec.drop, *data_spec.drop_columns] if c not in table.columns]
+    named = [*spec.drop, *data_spec.drop_columns, *cleaning.missing.columns]
+    unknown = [c for c in named if c not in table.columns]
     if unknown:
         raise ConfigError.single(
-            "A column to drop is not in the data.", where="features.drop / data.drop_columns",
+            "A column named in cairn.yaml is not in the data.",
+            where="features.drop / data.drop_columns / preprocessing.missing.columns",
             expected="column names of the data", got=", ".join(unknown), fix="check the spelling of the column",
         )
     for name in [*spec.drop, *data_spec.drop_columns]:
         dropped[name] = "dropped in cairn.yaml"
     features: list[FeatureSpec] = []
-    rows = len(table)
     for name in table.columns:
         if name in dropped:
             continue
         column = table[name]
-        distinct = column.nunique(dropna=True)
-        if distinct <= 1:
+        kind = column_types.get(str(name)) or _kind_from_dtype(column)
+        if kind in LEFT_OUT:
+            dropped[name] = LEFT_OUT[kind]
+        elif column.nunique(dropna=True) <= 1:
             dropped[name] = "constant"
-            continue
-        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-        if rows >= 50 and distinct == rows and (not numeric or ID_NAME.search(str(name))
-                                                or _is_sequence(column)):
-            dropped[name] = "an identifier (unique per row)"
-            continue
-        if numeric:
-            example = column.dropna().median()
-            features.append(FeatureSpec(str(name), "number", float(example)))
+        elif kind in {"number", "date"}:
+            features.append(_number_feature(str(name), column, kind))
         else:
             counts = column.astype("string").value_counts()
             levels = tuple(str(level) for level in counts.index[:200])
             features.append(FeatureSpec(str(name), "category", levels[0], levels))
     target_transform, skew = _target_transform(table[case.target], case=case, spec=spec)
-    notes = [f"{sum(f.kind == 'number' for f in features)} numeric and "
-             f"{sum(f.kind == 'category' for f in features)} categorical features"]
+    notes = [f"{len(_of(features, 'number')) - len(_dates(features))} numeric, {len(_dates(features))} date and "
+             f"{len(_of(features, 'category'))} categorical features"]
     notes += [f"left out {name}: {why}" for name, why in dropped.items() if name != case.target]
+    notes += [f"{f.name}: numbers written as text, parsed" for f in features if f.parse == "text_number"]
     if target_transform == "log":
         notes.append(f"log-transformed the target (skewness {skew:.2f}); predictions are transformed back")
-    clip = cleaning.outliers.factor if cleaning.outliers.method == "iqr" and cleaning.outliers.action == "clip" else None
     return FeaturePlan(features=features, dropped=dropped, target_transform=target_transform, target_skew=skew,
-                       impute_numeric=cleaning.impute_numeric, impute_categorical=cleaning.impute_categorical,
-                       clip_outliers=clip, max_onehot_levels=spec.max_onehot_levels, notes=notes)
+                       cleaning=cleaning, max_onehot_levels=spec.max_onehot_levels, notes=notes)
 
 
-def _is_sequence(column: pd.Series) -> bool:
-    values = column.dropna()
-    return bool(pd.api.types.is_integer_dtype(values) and (values.diff().dropna() == 1).mean() > 0.95)
+def _number_feature(name: str, column: pd.Series, kind: str) -> FeatureSpec:
+    if kind == "date":
+        return FeatureSpec(name, "number", str(column.dropna().iloc[0]), parse="date")
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return FeatureSpec(name, "number", float(column.dropna().median()))
+    return FeatureSpec(name, "number", str(column.dropna().iloc[0]), parse="text_number")
+
+
+def _kind_from_dtype(column: pd.Series) -> str:
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return "date"
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return "number"
+    return "category"
+
+
+def _of(features: list[FeatureSpec], kind: str) -> list[FeatureSpec]:
+    return [f for f in features if f.kind == kind]
+
+
+def _dates(features: list[FeatureSpec]) -> list[FeatureSpec]:
+    return [f for f in features if f.parse == "date"]
 
 
 def _target_transform(target: pd.Series, *, case: BusinessCase, spec: Features) -> tuple[str, float | None]:
@@ -106,10 +124,16 @@ def _target_transform(target: pd.Series, *, case: BusinessCase, spec: Features) 
 
 
 def build_encoder(plan: FeaturePlan, *, scale: bool, one_hot: bool) -> TabularEncoder:
-    """Numbers: impute (with missing flags), clip, maybe scale; categories: clean, group rare levels, encode."""
-    return TabularEncoder(tuple(plan.numeric), tuple(plan.categorical), impute=plan.impute_numeric,
-                          missing_level=plan.impute_categorical == "missing_level", clip_iqr=plan.clip_outliers,
-                          scale=scale, one_hot=one_hot, max_levels=plan.max_onehot_levels)
+    """Numbers: impute (with missing flags), clip, maybe scale; dates: parts; categories: clean, group, encode."""
+    cleaning = plan.cleaning
+    outliers = cleaning.outliers
+    clip = outliers.method if outliers.method != "none" and outliers.action == "clip" else None
+    return TabularEncoder(
+        tuple(plan.numeric), tuple(plan.categorical), tuple(plan.dates), impute=cleaning.missing.numeric,
+        fill_value=cleaning.missing.fill_value, missing_level=cleaning.missing.categorical == "missing_level",
+        column_impute=tuple(sorted(cleaning.missing.columns.items())), normalize=cleaning.normalize_categories,
+        clip=clip, clip_factor=outliers.factor, scale=scale, one_hot=one_hot, max_levels=plan.max_onehot_levels,
+    )
 
 
 def log1p_target(values: np.ndarray) -> np.ndarray:

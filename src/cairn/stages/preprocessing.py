@@ -7,8 +7,9 @@ built by the features stage, so `cairn serve` applies exactly the same steps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from cairn.config.schema import Preprocessing
@@ -23,7 +24,10 @@ class CleaningReport:
     rows_out: int
     missing_target_dropped: int
     duplicates_dropped: int
+    conflicting_duplicates: int  # rows sharing all features with another row but not its target
     missing_markers_unified: int
+    missing_dropped: dict[str, int] = field(default_factory=dict)  # column -> rows dropped (strategy drop_rows)
+    outliers_dropped: dict[str, int] = field(default_factory=dict)  # column -> rows dropped (outliers: drop)
 
     def notes(self) -> list[str]:
         notes = [f"{self.rows_in:,} rows in, {self.rows_out:,} rows kept for training"]
@@ -31,8 +35,15 @@ class CleaningReport:
             notes.append(f"dropped {self.missing_target_dropped:,} rows with no target")
         if self.duplicates_dropped:
             notes.append(f"dropped {self.duplicates_dropped:,} exact duplicate rows")
+        if self.conflicting_duplicates:
+            notes.append(f"{self.conflicting_duplicates:,} rows share all features with another row but not its "
+                         "target: kept, they are real disagreement in the data")
         if self.missing_markers_unified:
             notes.append(f"read {self.missing_markers_unified:,} text markers such as 'N/A' as missing")
+        for column, count in self.missing_dropped.items():
+            notes.append(f"dropped {count:,} rows missing {column} (training only; requests get the median)")
+        for column, count in self.outliers_dropped.items():
+            notes.append(f"dropped {count:,} rows with outlying {column} (training only)")
         return notes
 
 
@@ -68,7 +79,44 @@ def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing) -> tuple
         duplicated = table.duplicated()
         duplicates = int(duplicated.sum())
         table = table.loc[~duplicated]
+    features = table.drop(columns=[target])
+    conflicts = int(features.duplicated(keep=False).sum() - table.duplicated(keep=False).sum())
+    missing_dropped: dict[str, int] = {}
+    for column, strategy in spec.missing.columns.items():
+        if strategy == "drop_rows" and column in table.columns:
+            absent = table[column].isna()
+            missing_dropped[column] = int(absent.sum())
+            table = table.loc[~absent]
+    outliers_dropped: dict[str, int] = {}
+    if spec.outliers.method != "none" and spec.outliers.action == "drop":
+        table, outliers_dropped = _drop_outliers(table, target=target, method=spec.outliers.method,
+                                                 factor=spec.outliers.factor)
     table = table.reset_index(drop=True)
     report = CleaningReport(rows_in=len(raw), rows_out=len(table), missing_target_dropped=int(missing_target.sum()),
-                            duplicates_dropped=duplicates, missing_markers_unified=unified)
+                            duplicates_dropped=duplicates, conflicting_duplicates=max(conflicts, 0),
+                            missing_markers_unified=unified, missing_dropped=missing_dropped,
+                            outliers_dropped=outliers_dropped)
     return table, report
+
+
+def _drop_outliers(table: pd.DataFrame, *, target: str, method: str, factor: float
+                   ) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Training rows beyond the fences of any numeric feature; requests are clipped instead, never dropped."""
+    keep = pd.Series(True, index=table.index)
+    dropped: dict[str, int] = {}
+    for column in table.columns:
+        values = table[column]
+        if column == target or not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        if method == "zscore":
+            center = values.median()
+            spread = (values - center).abs().median() * 1.4826
+            low, high = (center - factor * spread, center + factor * spread) if spread > 0 else (-np.inf, np.inf)
+        else:
+            q1, q3 = values.quantile([0.25, 0.75])
+            low, high = q1 - factor * (q3 - q1), q3 + factor * (q3 - q1)
+        beyond = (values < low) | (values > high)
+        if beyond.any():
+            dropped[str(column)] = int((beyond & keep).sum())
+            keep &= ~beyond
+    return table.loc[keep], {column: count for column, count in dropped.items() if count}

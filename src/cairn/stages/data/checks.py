@@ -6,7 +6,8 @@ import difflib
 
 import pandas as pd
 
-from cairn.errors import DataError
+from cairn.errors import DataError, Problem
+from cairn.stages.data.profile import DataProfile
 
 
 def check_fits_problem(table: pd.DataFrame, *, target: str, problem: str) -> None:
@@ -42,3 +43,21 @@ def check_fits_problem(table: pd.DataFrame, *, target: str, problem: str) -> Non
             f"The target column '{target}' has {levels} classes, not two.", where="business.problem",
             expected="binary: exactly two classes", got=f"{levels} classes", fix="use problem: multiclass",
         )
+
+
+def stop_on_quality(profile: DataProfile, *, fail_on: list[str]) -> None:
+    """Findings of a severity named in data.quality.fail_on stop the run, each listed with its columns."""
+    blocking = profile.blocking(fail_on)
+    if not blocking:
+        return
+    problems = [
+        Problem(where=", ".join(f.columns) or "rows", expected=f"no {f.check} ({f.severity})",
+                got=f.detail, fix=None)
+        for f in blocking
+    ]
+    raise DataError(
+        f"The data has {len(blocking)} quality finding{'s' if len(blocking) > 1 else ''} that stop the run "
+        f"(data.quality.fail_on: {', '.join(fail_on)}). Fix the data, drop the columns (data.drop_columns), "
+        "or change data.quality.fail_on:",
+        problems,
+    )

@@ -1,23 +1,29 @@
-"""The data-quality summary of what was read: column types and findings with severity."""
+"""The data-quality profile of what was read: the type of every column and what the quality checks found.
+
+`profile_table` infers the types (`types.py`), runs every check of `quality.py` and returns a `DataProfile`; the
+runner stops the run when a finding's severity is in `data.quality.fail_on` (`DataProfile.blocking`).
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from datetime import date
 
 import pandas as pd
 
-from cairn.stages.data.sources import SourceRead
+from cairn.config.schema import Quality
+from cairn.stages.data import quality
+from cairn.stages.data.quality import Finding
+from cairn.stages.data.types import column_kind, default_mask, infer_types
+
+__all__ = ["DataProfile", "Finding", "column_kind", "default_mask", "profile_table"]
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One data-quality observation, with how serious it is and where."""
-
-    severity: str  # info | warn | error
-    check: str
-    columns: list[str]
-    count: int
-    detail: str
+SEVERITY_ORDER = {"error": 0, "warn": 1, "info": 2}
+NOTED = 8
+"""At most this many errors and warnings are spelled out in the progress notes; the report lists them all."""
 
 
 @dataclass(frozen=True)
@@ -26,57 +32,68 @@ class DataProfile:
     columns: int
     fingerprint: str
     source: str
-    column_types: dict[str, str]  # name -> number | category | boolean | empty
-    findings: list[Finding] = field(default_factory=list)
+    column_types: dict[str, str]  # name -> number | category | date | boolean | id | text | empty
+    findings: list[Finding] = field(default_factory=list)  # errors first, then warnings, then notes
 
     def notes(self) -> list[str]:
+        kinds = Counter(self.column_types.values())
+        severities = Counter(finding.severity for finding in self.findings)
         notes = [f"read {self.rows:,} rows x {self.columns} columns from {self.source}",
-                 f"fingerprint {self.fingerprint[:12]}"]
-        return notes + [f"{f.severity}: {f.detail}" for f in self.findings if f.severity != "info"]
+                 f"fingerprint {self.fingerprint[:12]}",
+                 "types: " + ", ".join(f"{count} {kind}" for kind, count in kinds.most_common()),
+                 f"quality: {_count(severities['error'], 'error')}, {_count(severities['warn'], 'warning')}, "
+                 f"{_count(severities['info'], 'note')}"]
+        serious = [finding for finding in self.findings if finding.severity != "info"]
+        notes += [f"{finding.severity}: {finding.detail}" for finding in serious[:NOTED]]
+        if len(serious) > NOTED:
+            notes.append(f"... and {len(serious) - NOTED} more errors and warnings (see the report)")
+        return notes
+
+    def blocking(self, fail_on: list[str]) -> list[Finding]:
+        """The findings that stop the run: those whose severity data.quality.fail_on lists."""
+        return [finding for finding in self.findings if finding.severity in fail_on]
 
 
-def column_kind(column: pd.Series) -> str:
-    if column.isna().all():
-        return "empty"
-    if pd.api.types.is_bool_dtype(column):
-        return "boolean"
-    if pd.api.types.is_numeric_dtype(column):
-        return "number"
-    return "category"
+def _count(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
-def profile_table(read: SourceRead, *, target: str) -> DataProfile:
-    """A quality summary: missing values, duplicates, constant columns, types."""
-    table = read.table
-    rows = len(table)
-    findings: list[Finding] = []
-    missing = table.isna().mean()
-    for name, share in missing[missing > 0].sort_values(ascending=False).items():
-        severity = "warn" if share > 0.5 else "info"
-        findings.append(Finding(severity, "missing values", [str(name)], int(table[name].isna().sum()),
-                                f"{name} is missing in {share:.0%} of rows"))
-    duplicates = int(table.duplicated().sum())
-    if duplicates:
-        findings.append(Finding("warn", "duplicate rows", [], duplicates, f"{duplicates:,} rows are exact duplicates"))
-    features = table.drop(columns=[target])
-    conflicts = int(features.duplicated(keep=False).sum() - table.duplicated(keep=False).sum())
-    if conflicts > 0:
-        findings.append(Finding("warn", "conflicting duplicates", [], conflicts,
-                                f"{conflicts:,} rows share all features with another row but not its target"))
-    for name in table.columns:
-        distinct = table[name].nunique(dropna=True)
-        if distinct <= 1:
-            findings.append(Finding("warn", "constant column", [str(name)], rows,
-                                    f"{name} has a single value; it carries no information"))
-        elif table[name].dtype.kind in "OU" or pd.api.types.is_string_dtype(table[name]):
-            top_share = table[name].value_counts(normalize=True, dropna=False).iloc[0]
-            if top_share >= 0.99:
-                findings.append(Finding("info", "almost constant", [str(name)], int(top_share * rows),
-                                        f"{name} takes one value in {top_share:.1%} of rows"))
-    target_missing = int(table[target].isna().sum())
-    if target_missing:
-        findings.append(Finding("warn", "missing target", [target], target_missing,
-                                f"{target_missing:,} rows have no target; they are left out of training"))
-    kinds = {str(name): column_kind(table[name]) for name in table.columns}
-    return DataProfile(rows=rows, columns=len(table.columns), fingerprint=read.fingerprint, source=read.description,
-                       column_types=kinds, findings=findings)
+def profile_table(table: pd.DataFrame, *, target: str, problem: str, source: str, fingerprint: str,
+                  spec: Quality, types: dict[str, str], cv_folds: int,
+                  mask: Callable[[str, object], str] = default_mask,
+                  drop_columns: Collection[str] = (), seed: int = 0) -> DataProfile:
+    """Types and quality findings of the table as read, before any cleaning.
+
+    `types` are the data.types overrides; `drop_columns` (data.drop_columns) turns a leakage error on a column
+    that no model sees into a note; `seed` draws the samples of the costly checks on more than 100,000 rows.
+    """
+    column_types = infer_types(table, overrides=types, mask=mask)
+    numbers = quality.numeric_columns(table, types=column_types)
+    levels = quality.text_levels(table)
+    encoded = quality.encoded_table(table, levels)
+    today = date.today()
+    findings = [
+        *quality.unknown_columns(table, overrides=types, rules=spec.rules),
+        *quality.too_few_rows(table, target=target, problem=problem, cv_folds=cv_folds, mask=mask),
+        *quality.target_leakage(table, levels=levels, target=target, problem=problem, types=column_types,
+                                numbers=numbers, spec=spec, drop_columns=drop_columns, seed=seed),
+        *quality.missing_target(table, target=target),
+        *quality.class_imbalance(table, target=target, problem=problem, spec=spec, mask=mask),
+        *quality.rule_violations(table, types=column_types, numbers=numbers, rules=spec.rules, today=today,
+                                 mask=mask),
+        *quality.duplicate_rows(encoded, levels=levels, target=target),
+        *quality.near_duplicates(encoded, levels=levels, seed=seed),
+        *quality.mostly_empty_rows(table, spec=spec),
+        *quality.missing_values(table, target=target, spec=spec),
+        *quality.constant_columns(table, levels=levels, spec=spec, mask=mask),
+        *quality.type_findings(table, types=column_types, target=target),
+        *quality.mixed_types(levels, types=column_types, mask=mask),
+        *quality.missing_markers(levels, mask=mask),
+        *quality.inconsistent_spellings(levels, types=column_types, mask=mask),
+        *quality.implausible_values(numbers, today=today, skip=spec.rules.keys(), mask=mask),
+        *quality.outliers(numbers, spec=spec, mask=mask),
+    ]
+    findings.sort(key=lambda finding: SEVERITY_ORDER.get(finding.severity, len(SEVERITY_ORDER)))
+    return DataProfile(rows=len(table), columns=len(table.columns), fingerprint=fingerprint, source=source,
+                       column_types={name: column_type.kind for name, column_type in column_types.items()},
+                       findings=findings)
