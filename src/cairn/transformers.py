@@ -220,3 +220,39 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
                 by_code.setdefault(code, MISSING_LEVEL if level is None else str(level))
             names += [f"{name}={by_code[code]}" for code in sorted(by_code)]
         return np.asarray(names, dtype=object)
+
+
+class DerivedColumns(TransformerMixin, BaseEstimator):
+    """Adds the `features.derive` columns, computed from the raw inputs inside the pipeline, so serving
+    computes them too. Only the expression texts are stored: the compiled closures are rebuilt after loading."""
+
+    def __init__(self, expressions: tuple[tuple[str, str], ...] = (), inputs: tuple[str, ...] = ()):
+        self.expressions = expressions
+        self.inputs = inputs
+
+    def fit(self, X: pd.DataFrame, y: object = None) -> DerivedColumns:  # noqa: N803
+        self.n_features_in_ = len(self.inputs)
+        self.compiled_ = self._compile()
+        return self
+
+    def _compile(self) -> list:
+        from cairn.expr import parse
+
+        return [parse(name, text, known_columns=list(self.inputs)) for name, text in self.expressions]
+
+    def transform(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame | dict[str, np.ndarray]:  # noqa: N803
+        check_is_fitted(self, "compiled_")
+        if self.compiled_ is None:
+            self.compiled_ = self._compile()
+        if isinstance(X, pd.DataFrame):
+            columns = {name: X[name].to_numpy() for name in self.inputs if name in X.columns}
+            derived = {e.name: np.broadcast_to(e(columns), (len(X),)).astype("float64") for e in self.compiled_}
+            return X.assign(**derived)
+        rows = len(next(iter(X.values()), ()))
+        return {**X, **{e.name: np.broadcast_to(e(X), (rows,)).astype("float64") for e in self.compiled_}}
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        if "compiled_" in state:
+            state["compiled_"] = None  # closures do not pickle; rebuilt on first use
+        return state

@@ -102,7 +102,7 @@ def _problem(item: Any, document: dict, lines: dict[Path_, int], source: str) ->
     message = str(item["msg"]).removeprefix("Value error, ")
     if "||" in message:
         expected, fix = message.split("||", 1)
-        return Problem(where, expected, None, fix)
+        return Problem(where, expected, None, fix or None)
     expected = message.removeprefix("Input should be ").removeprefix("input should be ")
     return Problem(where, expected[:1].lower() + expected[1:], got, None)
 

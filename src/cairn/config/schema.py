@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 Problem = Literal["regression", "binary", "multiclass"]
 MetricName = Literal[
@@ -44,6 +44,19 @@ Threshold = Annotated[float, BeforeValidator(_percent)]
 def rule(expected: str, fix: str) -> ValueError:
     """A cross-field rule broken; the loader splits it back into 'expected' and 'fix'."""
     return ValueError(f"{expected}||{fix}")
+
+
+def _expression_parses(text: str) -> str:
+    """Syntax and function names are checked with the project file; column names once the data is read."""
+    from cairn.errors import ConfigError
+    from cairn.expr import parse
+
+    try:
+        parse("expression", text, known_columns=None)
+    except ConfigError as error:
+        problem = error.problems[0]
+        raise rule(f"{problem.expected} ({problem.got})", problem.fix or "") from None
+    return text
 
 
 class Section(BaseModel):
@@ -222,7 +235,12 @@ class Explore(Section):
 class Features(Section):
     """Stage 5: how columns become model inputs."""
 
+    derive: dict[str, Annotated[str, AfterValidator(_expression_parses)]] = Field(
+        default_factory=dict, description="New columns from expressions, e.g. House_Age: 'Year_Sold - Year_Built'. "
+        "Numbers, columns, + - * / % **, comparisons, and/or/not, log log1p exp sqrt abs round floor ceil isnull "
+        "min max clip if year month day weekday. Parsed, never evaluated as code.")
     target_transform: Literal["auto", "none", "log"] = "auto"
+
     max_onehot_levels: int = Field(30, ge=2, description="More levels than this: ordinal codes instead.")
     drop: list[str] = Field(default_factory=list)
 

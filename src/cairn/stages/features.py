@@ -10,9 +10,10 @@ import pandas as pd
 
 from cairn.config.schema import Data, Features, Preprocessing
 from cairn.errors import ConfigError
+from cairn.expr import parse
 from cairn.model import FeatureSpec
 from cairn.stages.business import BusinessCase
-from cairn.transformers import TabularEncoder
+from cairn.transformers import DerivedColumns, TabularEncoder
 
 ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$", re.IGNORECASE)
 LEFT_OUT = {"id": "an identifier (unique per row)", "empty": "empty", "text": "free text (many unique values)"}
@@ -25,12 +26,14 @@ class FeaturePlan:
     target_transform: str  # none | log
     target_skew: float | None
     cleaning: Preprocessing  # imputation, spelling and outlier settings the encoder applies
+    derived: dict[str, str]  # name -> expression, computed inside the pipeline from the inputs
     max_onehot_levels: int
     notes: list[str] = field(default_factory=list)
 
     @property
     def numeric(self) -> list[str]:
-        return [f.name for f in self.features if f.kind == "number" and f.parse != "date"]
+        """Numbers the encoder sees: numeric inputs, then derived columns."""
+        return [f.name for f in self.features if f.kind == "number" and f.parse != "date"] + list(self.derived)
 
     @property
     def dates(self) -> list[str]:
@@ -71,15 +74,39 @@ def plan_features(table: pd.DataFrame, *, case: BusinessCase, spec: Features, da
             counts = column.astype("string").value_counts()
             levels = tuple(str(level) for level in counts.index[:200])
             features.append(FeatureSpec(str(name), "category", levels[0], levels))
+    _check_derived(spec.derive, features=features, dropped=dropped, table=table)
     target_transform, skew = _target_transform(table[case.target], case=case, spec=spec)
     notes = [f"{len(_of(features, 'number')) - len(_dates(features))} numeric, {len(_dates(features))} date and "
              f"{len(_of(features, 'category'))} categorical features"]
     notes += [f"left out {name}: {why}" for name, why in dropped.items() if name != case.target]
     notes += [f"{f.name}: numbers written as text, parsed" for f in features if f.parse == "text_number"]
+    notes += [f"derived {name} = {text}" for name, text in spec.derive.items()]
     if target_transform == "log":
         notes.append(f"log-transformed the target (skewness {skew:.2f}); predictions are transformed back")
     return FeaturePlan(features=features, dropped=dropped, target_transform=target_transform, target_skew=skew,
-                       cleaning=cleaning, max_onehot_levels=spec.max_onehot_levels, notes=notes)
+                       cleaning=cleaning, derived=dict(spec.derive), max_onehot_levels=spec.max_onehot_levels, notes=notes)
+
+
+def _check_derived(derive: dict[str, str], *, features: list[FeatureSpec], dropped: dict[str, str],
+                   table: pd.DataFrame) -> None:
+    """Parse every expression now, so a typo fails the features stage with its position, not a later fit."""
+    inputs = [f.name for f in features]
+    for name, text in derive.items():
+        if name in table.columns:
+            raise ConfigError.single(
+                f"The derived feature '{name}' has the name of a column of the data.",
+                where=f"features.derive.{name}", expected="a new column name", got=f"'{name}'",
+                fix="rename the derived feature",
+            )
+        expression = parse(name, text, known_columns=inputs + [c for c in table.columns if c not in dropped])
+        left_out = [column for column in expression.columns if column not in inputs]
+        if left_out:
+            raise ConfigError.single(
+                f"The derived feature '{name}' reads a column that is not a feature.",
+                where=f"features.derive.{name}", expected="columns used as features",
+                got=", ".join(f"{c} ({dropped.get(c, 'left out')})" for c in left_out),
+                fix="derive from feature columns, or set the column's type in data.types",
+            )
 
 
 def _number_feature(name: str, column: pd.Series, kind: str) -> FeatureSpec:
@@ -134,6 +161,12 @@ def build_encoder(plan: FeaturePlan, *, scale: bool, one_hot: bool) -> TabularEn
         column_impute=tuple(sorted(cleaning.missing.columns.items())), normalize=cleaning.normalize_categories,
         clip=clip, clip_factor=outliers.factor, scale=scale, one_hot=one_hot, max_levels=plan.max_onehot_levels,
     )
+
+
+def build_deriver(plan: FeaturePlan) -> DerivedColumns | None:
+    if not plan.derived:
+        return None
+    return DerivedColumns(tuple(plan.derived.items()), tuple(f.name for f in plan.features))
 
 
 def log1p_target(values: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from cairn.config.schema import Training
 from cairn.metrics import lower_is_better, needs_proba, score
 from cairn.model import as_model_frame
 from cairn.stages.business import BusinessCase
-from cairn.stages.features import FeaturePlan, build_encoder, expm1_target, log1p_target
+from cairn.stages.features import FeaturePlan, build_deriver, build_encoder, expm1_target, log1p_target
 from cairn.stages.selection import Candidate, make_estimator
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,12 @@ class TrainingResult:
 def build_pipeline(candidate: Candidate, plan: FeaturePlan, *, case: BusinessCase, seed: int, n_jobs: int,
                    n_rows: int) -> Any:
     """The whole path from a raw record to a prediction, as one scikit-learn estimator."""
-    pipeline = Pipeline([
-        ("encode", build_encoder(plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot)),
-        ("model", make_estimator(candidate, case=case, seed=seed, n_jobs=n_jobs, n_rows=n_rows)),
-    ])
+    steps = [("encode", build_encoder(plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot)),
+             ("model", make_estimator(candidate, case=case, seed=seed, n_jobs=n_jobs, n_rows=n_rows))]
+    deriver = build_deriver(plan)
+    if deriver is not None:
+        steps.insert(0, ("derive", deriver))
+    pipeline = Pipeline(steps)
     if plan.target_transform == "log":
         return TransformedTargetRegressor(regressor=pipeline, func=log1p_target, inverse_func=expm1_target,
                                           check_inverse=False)
