@@ -15,7 +15,8 @@ Problem = Literal["regression", "binary", "multiclass"]
 MetricName = Literal[
     "mape", "mae", "rmse", "rmsle", "r2", "roc_auc", "f1", "accuracy", "log_loss", "precision", "recall"
 ]
-CandidateName = Literal["linear", "lightgbm", "random_forest", "hist_gradient_boosting"]
+CandidateName = Literal["linear", "lightgbm", "xgboost", "catboost", "random_forest", "extra_trees",
+                        "hist_gradient_boosting", "knn"]
 StageName = Literal[
     "business", "data", "preprocessing", "exploration", "features",
     "selection", "training", "evaluation", "deployment", "monitoring",
@@ -252,11 +253,32 @@ class Models(Section):
     params: dict[CandidateName, dict[str, Any]] = Field(default_factory=dict)
 
 
+class Tuning(Section):
+    """Hyperparameter search (Optuna TPE with pruning) inside the training budget."""
+
+    enabled: bool = True
+    trials: int | None = Field(None, ge=1, description="At most this many trials; the budget decides how many fit.")
+    plan: dict[CandidateName, int] | None = Field(
+        None, description="Trials per candidate, as recorded in a run's manifest: replays that run's search "
+        "exactly, whatever the machine's speed.")
+
+
 class Training(Section):
-    """Stage 7: splits and cross-validation."""
+    """Stage 7: splits, cross-validation, tuning and ensembling."""
 
     holdout: float = Field(0.2, gt=0, lt=0.9)
     cv: int = Field(5, ge=2, le=20)
+    split: Literal["auto", "random", "stratified", "group", "time"] = Field(
+        "auto", description="auto: stratified for classification, group when group_by is set, time when "
+        "time_column is set, else random.")
+    group_by: str | None = Field(None, description="Rows of one group never straddle train and validation.")
+    time_column: str | None = Field(None, description="Train on the past, validate and hold out the future.")
+    budget_minutes: float | None = Field(
+        None, gt=0, description="Wall time for the whole stage when business.constraints.train_budget_minutes "
+        "is not set.")
+    tuning: Tuning = Tuning()
+    early_stopping: bool = Field(True, description="Boosted trees stop adding trees when validation stalls.")
+    ensemble: bool = Field(True, description="Greedy ensemble of the best models when it beats the best one.")
     n_jobs: int = Field(1, ge=1, description="Threads per model fit; set, never left to library defaults. "
                         "One is fastest on small data and shared cores (OpenMP threads spin on a busy machine).")
 
@@ -308,6 +330,17 @@ class ProjectConfig(Section):
     evaluation: Evaluation = Evaluation()
     deployment: Deployment = Deployment()
     monitoring: Monitoring = Monitoring()
+
+    @model_validator(mode="after")
+    def _split_has_its_column(self) -> ProjectConfig:
+        training = self.training
+        if training.split == "group" and not training.group_by:
+            raise rule("training.group_by with split: group", "name the column that groups rows")
+        if training.split == "time" and not training.time_column:
+            raise rule("training.time_column with split: time", "name the column that orders rows in time")
+        if training.split == "stratified" and self.business.problem == "regression":
+            raise rule("a classification problem for split: stratified", "use split: random or auto")
+        return self
 
     @property
     def model_name(self) -> str:
