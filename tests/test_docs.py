@@ -13,7 +13,7 @@ README = (ROOT / "README.md").read_text()
 
 def test_every_command_in_the_readme_exists():
     code = "\n".join(re.findall(r"```\n(.*?)```", README, flags=re.DOTALL))
-    shown = set(re.findall(r"^\$? ?cairn ([a-z]+)", code, flags=re.MULTILINE))
+    shown = set(re.findall(r"(?:^|\$ |/ )cairn ([a-z]+)", code, flags=re.MULTILINE))
     shown |= set(re.findall(r"`cairn ([a-z]+)", README))
     assert {"init", "run", "serve", "monitor", "promote", "rollback"} <= shown
     help_text = CliRunner().invoke(app, ["--help"]).output
