@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -43,7 +44,7 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except CairnError as error:
-            err.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+            err.print("[bold red]error:[/] " + escape(redact_text(str(error))), markup=True, highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -69,8 +70,25 @@ def _show_version(value: bool) -> None:
 def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what each stage does.")] = False,
            version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
                                                  help="Print the version and exit.")] = False) -> None:
+    handler = RichHandler(console=err, show_path=False)
+    handler.addFilter(RedactPersonalData())
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=err, show_path=False)], force=True)
+                        handlers=[handler], force=True)
+
+
+def redact_text(text: str) -> str:
+    """Imported on use: the privacy module pulls in pandas, and `cairn --help` should stay instant."""
+    from cairn.stages.data.privacy import redact_text as redact
+
+    return redact(text)
+
+
+class RedactPersonalData(logging.Filter):
+    """No e-mail, phone, card, SSN or IP address reaches a log line, whoever logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact_text(record.getMessage()), None
+        return True
 
 
 @app.command()

@@ -39,7 +39,8 @@ def as_model_frame(records: list[dict[str, Any]] | pd.DataFrame, features: list[
     """Records as the pipeline sees them, in training and serving alike: training columns in training order,
     numbers as float64 (unparseable text becomes missing), categories as Python objects; absent columns missing."""
     if not isinstance(records, pd.DataFrame):
-        return pd.DataFrame(as_model_columns(records, features))
+        columns = as_model_columns(records, features)
+        return pd.DataFrame({name: pd.Series(values, dtype=values.dtype) for name, values in columns.items()})
     columns = {}
     for feature in features:
         if feature.name not in records.columns:
@@ -108,6 +109,8 @@ class TrainedModel:
     classes: list[Any] | None = None
     run_id: int | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    personal_columns: list[Any] = field(default_factory=list)  # PiiColumn kept as hashed or masked features
+    privacy: Any = None  # the Privacy settings they were protected with
 
     @property
     def feature_names(self) -> list[str]:
@@ -117,6 +120,13 @@ class TrainedModel:
         return as_model_frame(records, self.features)
 
     def _inputs(self, records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame | dict[str, np.ndarray]:
+        """Records become column arrays, which every pipeline cairn builds accepts (its first step is cairn's
+        own); a DataFrame goes through the vectorised path."""
+        if self.personal_columns:  # hash or mask them exactly as in training; rare, so off the fast path
+            from cairn.stages.data.privacy import protect_columns
+
+            table = records if isinstance(records, pd.DataFrame) else pd.DataFrame.from_records(records)
+            return self.frame(protect_columns(table, found=self.personal_columns, spec=self.privacy).table)
         if isinstance(records, pd.DataFrame):
             return self.frame(records)
         return as_model_columns(records, self.features)

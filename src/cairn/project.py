@@ -22,7 +22,8 @@ from cairn.registry import ModelVersion, Registry
 from cairn.runner.cache import config_hash
 from cairn.runner.execute import Execution, ProgressCallback, StageOutcome, execute
 from cairn.runner.manifest import base_manifest
-from cairn.stages.data import check_fits_problem, read_source
+from cairn.stages.data import check_fits_problem, read_protected, read_source
+from cairn.stages.data.privacy import redact_text
 from cairn.stages.evaluation import Check, EvaluationResult, verdict_line
 from cairn.store import RunRecord, Store
 
@@ -95,8 +96,9 @@ class Project:
         stage_position(until, option="--until")
         stage_position(from_stage, option="--from")
         config = self.config
-        source = read_source(config.data, base_dir=self.base_dir)
-        check_fits_problem(source.table, target=config.business.target, problem=config.business.problem)
+        source, privacy = read_protected(config, base_dir=self.base_dir)
+        check_fits_problem(source.table, target=config.business.target, problem=config.business.problem,
+                           mask=privacy.mask)
         store = self.open_store()
         try:
             digest = config_hash(config)
@@ -105,10 +107,11 @@ class Project:
             run_id = store.start_run(project=config.project, config_hash=digest, manifest=manifest)
             try:
                 execution = execute(config, store=store, run_id=run_id, base_dir=self.base_dir, source=source,
-                                    until=until, from_stage=from_stage, progress=progress)
+                                    privacy=privacy, until=until, from_stage=from_stage, progress=progress)
                 return self._finish(store, execution, manifest=manifest, fingerprint=source.fingerprint)
             except BaseException as error:
                 reason = str(error) if isinstance(error, CairnError) else f"{type(error).__name__}: {error}"
+                reason = redact_text(reason)
                 store.finish_run(run_id, status="failed", manifest=manifest, verdict=None,
                                  data_fingerprint=source.fingerprint, error=reason[:2000])
                 raise
@@ -126,6 +129,9 @@ class Project:
             "data": {"source": self.config.data.source if isinstance(self.config.data.source, str) else "sql",
                      "fingerprint": fingerprint,
                      "snapshot": outcomes["data"].outputs.get("raw_table") if "data" in outcomes else None},
+            "privacy": {"policy": self.config.data.privacy.pii,
+                        "columns": [{"column": p.column, "kind": p.kind, "evidence": p.evidence}
+                                    for p in execution.privacy.found]} if execution.privacy else None,
             "seeds": {"split": self.config.seed, "cv": self.config.seed, "models": self.config.seed,
                       "bootstrap": self.config.seed},
             "timings_s": {o.name: round(o.duration_s, 3) for o in execution.outcomes},

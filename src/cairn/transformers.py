@@ -16,14 +16,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from cairn.stages.preprocessing import MISSING_MARKERS
+from cairn.stages.data.types import MISSING_MARKERS
 
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
 LARGE_BATCH_ROWS = 256  # above this, pandas' vectorised map beats a Python loop
 DATE_PARTS = ("year", "month", "day", "weekday")
 _SPACES = re.compile(r"\s+")
-_MARKERS = frozenset(marker.casefold() for marker in MISSING_MARKERS)
 
 
 def clean_text(value: object, *, normalize: bool = True) -> str | None:
@@ -32,7 +31,7 @@ def clean_text(value: object, *, normalize: bool = True) -> str | None:
     if value is None or (isinstance(value, float) and value != value):
         return None
     text = value.strip() if isinstance(value, str) else str(value).strip()
-    if text.casefold() in _MARKERS:
+    if text.casefold() in MISSING_MARKERS:
         return None
     return _SPACES.sub(" ", text).casefold() if normalize else text
 
@@ -199,7 +198,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
     def _clean_column(self, values: np.ndarray) -> np.ndarray:
         if len(values) > LARGE_BATCH_ROWS:
             text = pd.Series(values, dtype=object).astype("string").str.strip()
-            missing = text.str.casefold().isin(_MARKERS) | text.isna()
+            missing = text.str.casefold().isin(MISSING_MARKERS) | text.isna()
             if self.normalize:
                 text = text.str.replace(_SPACES, " ", regex=True).str.casefold()
             return text.astype(object).where(~missing, None).to_numpy(dtype=object)

@@ -45,7 +45,7 @@ def write_run_report(project: Project, store: Store, execution: Execution, *, ma
         shipped=bool(evaluation and evaluation.shipped),
         verdict=verdict,
         stages=[StageSummary(o.name, o.title, o.cached, o.duration_s, o.notes) for o in execution.outcomes],
-        quality=[QualityFinding(f.severity, f.check, f.columns, f.count, f.detail) for f in profile.findings]
+        quality=[QualityFinding(f.severity, f.check, f.columns, f.count, f.detail, f.example) for f in profile.findings]
         if profile else [],
         exploration=values.get("exploration"),
         leaderboard=leaderboard,

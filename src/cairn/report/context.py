@@ -43,6 +43,7 @@ class QualityFinding:
     columns: list[str]
     count: int
     detail: str
+    example: str | None = None  # already masked by the privacy policy
 
 
 @dataclass(frozen=True)

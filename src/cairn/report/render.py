@@ -299,7 +299,8 @@ def _findings(findings: list[QualityFinding]) -> list[_Finding]:
         if len(finding.columns) > _MAX_COLUMNS_LISTED:
             columns += f" and {len(finding.columns) - _MAX_COLUMNS_LISTED} more"
         severity = finding.severity if finding.severity in _SEVERITY_ORDER else "info"
-        view.append(_Finding(severity, finding.check, columns, f"{finding.count:,}", finding.detail))
+        detail = finding.detail + (f" (e.g. {finding.example})" if finding.example else "")
+        view.append(_Finding(severity, finding.check, columns, f"{finding.count:,}", detail))
     return view
 
 

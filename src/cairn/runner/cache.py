@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,3 +40,12 @@ def stage_cache_key(stage: str, *, config: ProjectConfig, input_fingerprints: di
 
 def config_hash(config: ProjectConfig) -> str:
     return hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def salt_identity(config: ProjectConfig) -> str:
+    """Hashed PII columns change with the salt: the key sees which salt, never the salt itself."""
+    privacy = config.data.privacy
+    if privacy.pii != "hash" or not privacy.salt_env:
+        return ""
+    salt = os.environ.get(privacy.salt_env, "")
+    return hmac.new(salt.encode(), b"cairn salt identity", hashlib.sha256).hexdigest()[:16]

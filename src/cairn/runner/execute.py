@@ -17,9 +17,9 @@ from threadpoolctl import threadpool_limits
 
 from cairn.config.schema import ProjectConfig
 from cairn.registry import Registry
-from cairn.runner.cache import stage_cache_key
+from cairn.runner.cache import salt_identity, stage_cache_key
 from cairn.runner.graph import STAGES, StageContext, StageDef, stage_position
-from cairn.stages.data import SourceRead
+from cairn.stages.data import Protected, SourceRead
 from cairn.store.repository import Store, now
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class Execution:
     run_id: int
     outcomes: list[StageOutcome] = field(default_factory=list)
     values: LazyOutputs | None = None
+    privacy: Protected | None = None
 
 
 class LazyOutputs(Mapping[str, Any]):
@@ -87,13 +88,13 @@ class LazyOutputs(Mapping[str, Any]):
 
 
 def execute(config: ProjectConfig, *, store: Store, run_id: int, base_dir: Path, source: SourceRead,
-            until: str | None = None, from_stage: str | None = None,
+            privacy: Protected, until: str | None = None, from_stage: str | None = None,
             progress: ProgressCallback | None = None) -> Execution:
     last = stage_position(until, option="--until")
     first_forced = stage_position(from_stage, option="--from")
     emit = progress or (lambda event: None)
     values = LazyOutputs(store)
-    execution = Execution(run_id, values=values)
+    execution = Execution(run_id, values=values, privacy=privacy)
     registry = Registry(store)
     with threadpool_limits(limits=config.training.n_jobs):
         for position, stage in enumerate(STAGES):
@@ -102,15 +103,16 @@ def execute(config: ProjectConfig, *, store: Store, run_id: int, base_dir: Path,
             forced = first_forced is not None and position >= first_forced
             execution.outcomes.append(
                 _run_stage(stage, position, config=config, store=store, registry=registry, values=values,
-                           run_id=run_id, base_dir=base_dir, source=source, forced=forced, emit=emit)
+                           run_id=run_id, base_dir=base_dir, source=source, privacy=privacy, forced=forced,
+                           emit=emit)
             )
     return execution
 
 
 def _run_stage(stage: StageDef, position: int, *, config: ProjectConfig, store: Store, registry: Registry,
-               values: LazyOutputs, run_id: int, base_dir: Path, source: SourceRead, forced: bool,
-               emit: ProgressCallback) -> StageOutcome:
-    extra = {"source": source.fingerprint} if stage.name == "data" else None
+               values: LazyOutputs, run_id: int, base_dir: Path, source: SourceRead, privacy: Protected,
+               forced: bool, emit: ProgressCallback) -> StageOutcome:
+    extra = {"source": source.fingerprint, "salt": salt_identity(config)} if stage.name == "data" else None
     key = stage_cache_key(stage.name, config=config, input_fingerprints={n: values.sha(n) for n in stage.inputs},
                           extra=extra)
     hit = None if forced else store.cached_outputs(key)
@@ -128,8 +130,8 @@ def _run_stage(stage: StageDef, position: int, *, config: ProjectConfig, store: 
     def step(message: str) -> None:
         emit(StageEvent("step", stage.name, stage.title, message, time.perf_counter() - began))
 
-    context = StageContext(config=config, base_dir=base_dir, source=source, inputs=values, registry=registry,
-                           run_id=run_id, step=step)
+    context = StageContext(config=config, base_dir=base_dir, source=source, privacy=privacy, inputs=values,
+                           registry=registry, run_id=run_id, step=step)
     try:
         outputs, notes = stage.compute(context)
     except BaseException:

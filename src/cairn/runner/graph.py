@@ -16,7 +16,7 @@ from cairn.errors import ConfigError
 from cairn.model import TrainedModel
 from cairn.registry import Registry
 from cairn.stages.business import business_case
-from cairn.stages.data import SourceRead, profile_table, stop_on_quality
+from cairn.stages.data import Protected, SourceRead, profile_table, stop_on_quality
 from cairn.stages.deployment import deploy_model
 from cairn.stages.evaluation import evaluate
 from cairn.stages.features import plan_features
@@ -33,6 +33,7 @@ class StageContext:
     config: ProjectConfig
     base_dir: Path
     source: SourceRead
+    privacy: Protected
     inputs: Mapping[str, Any]
     registry: Registry
     run_id: int
@@ -62,9 +63,9 @@ def _data(ctx: StageContext) -> Outputs:
     profile = profile_table(source.table, target=ctx.config.business.target, problem=ctx.config.business.problem,
                             source=source.description, fingerprint=source.fingerprint, spec=spec.quality,
                             types=spec.types, cv_folds=ctx.config.training.cv, drop_columns=spec.drop_columns,
-                            seed=ctx.config.seed)
+                            seed=ctx.config.seed, mask=ctx.privacy.mask)
     stop_on_quality(profile, fail_on=spec.quality.fail_on)
-    return {"raw_table": source.table, "data_profile": profile}, profile.notes()
+    return {"raw_table": source.table, "data_profile": profile}, ctx.privacy.notes() + profile.notes()
 
 
 def _preprocessing(ctx: StageContext) -> Outputs:
@@ -104,8 +105,11 @@ def _training(ctx: StageContext) -> Outputs:
 
 def trained_model(ctx: StageContext) -> TrainedModel:
     case, plan, result = ctx["business_case"], ctx["feature_plan"], ctx["training_result"]
+    privacy = ctx.config.data.privacy
+    personal = [p for p in ctx.privacy.found if p.column in {f.name for f in plan.features}]
     return TrainedModel(name=ctx.config.model_name, version=0, problem=case.problem, target=case.target,
-                        features=plan.features, pipeline=result.pipeline, classes=result.classes)
+                        features=plan.features, pipeline=result.pipeline, classes=result.classes,
+                        personal_columns=personal, privacy=privacy)
 
 
 def _evaluation(ctx: StageContext) -> Outputs:

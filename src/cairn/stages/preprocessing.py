@@ -14,8 +14,7 @@ import pandas as pd
 
 from cairn.config.schema import Preprocessing
 from cairn.errors import DataError
-
-MISSING_MARKERS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "?")
+from cairn.stages.data.types import MISSING_MARKERS
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def unify_missing(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             continue
         text = column.astype("string").str.strip()
-        markers = text.isin(MISSING_MARKERS) & column.notna()
+        markers = text.str.casefold().isin(MISSING_MARKERS) & column.notna()
         unified += int(markers.sum())
         table[name] = text.where(~markers).astype("object").where(lambda s: s.notna(), None)
     return table, unified

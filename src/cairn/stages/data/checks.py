@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -10,7 +11,8 @@ from cairn.errors import DataError, Problem
 from cairn.stages.data.profile import DataProfile
 
 
-def check_fits_problem(table: pd.DataFrame, *, target: str, problem: str) -> None:
+def check_fits_problem(table: pd.DataFrame, *, target: str, problem: str,
+                       mask: Callable[[str, object], str] = lambda column, value: repr(value)) -> None:
     """Stop early, naming the column, when the data cannot answer the business question."""
     if target not in table.columns:
         guess = difflib.get_close_matches(target, [str(c) for c in table.columns], n=1, cutoff=0.6)
@@ -27,15 +29,18 @@ def check_fits_problem(table: pd.DataFrame, *, target: str, problem: str) -> Non
         )
     if problem == "regression" and not pd.api.types.is_numeric_dtype(values):
         numbers = pd.to_numeric(values, errors="coerce")
+        example = mask(target, values[numbers.isna()].iloc[0])
         raise DataError.single(
             f"The target column '{target}' is not numeric, so it cannot be a regression target.",
-            where=f"column {target}", expected="numbers", got=f"{numbers.isna().sum():,} non-numeric values "
-            f"such as {values[numbers.isna()].iloc[0]!r}", fix="use problem: binary/multiclass or clean the column",
+            where=f"column {target}", expected="numbers",
+            got=f"{numbers.isna().sum():,} non-numeric values such as {example}",
+            fix="use problem: binary/multiclass or clean the column",
         )
     levels = values.nunique()
     if problem in {"binary", "multiclass"} and levels < 2:
         raise DataError.single(
-            f"The target column '{target}' has one class only ({values.iloc[0]!r}).", where=f"column {target}",
+            f"The target column '{target}' has one class only ({mask(target, values.iloc[0])}).",
+            where=f"column {target}",
             expected="at least two classes", got="1 class", fix="a classifier needs examples of every outcome",
         )
     if problem == "binary" and levels > 2:

@@ -70,7 +70,6 @@ def profile_table(table: pd.DataFrame, *, target: str, problem: str, source: str
     column_types = infer_types(table, overrides=types, mask=mask)
     numbers = quality.numeric_columns(table, types=column_types)
     levels = quality.text_levels(table)
-    encoded = quality.encoded_table(table, levels)
     today = date.today()
     findings = [
         *quality.unknown_columns(table, overrides=types, rules=spec.rules),
@@ -81,8 +80,8 @@ def profile_table(table: pd.DataFrame, *, target: str, problem: str, source: str
         *quality.class_imbalance(table, target=target, problem=problem, spec=spec, mask=mask),
         *quality.rule_violations(table, types=column_types, numbers=numbers, rules=spec.rules, today=today,
                                  mask=mask),
-        *quality.duplicate_rows(encoded, levels=levels, target=target),
-        *quality.near_duplicates(encoded, levels=levels, seed=seed),
+        *quality.duplicate_rows(table, levels=levels, target=target),
+        *quality.near_duplicates(table, levels=levels, seed=seed),
         *quality.mostly_empty_rows(table, spec=spec),
         *quality.missing_values(table, target=target, spec=spec),
         *quality.constant_columns(table, levels=levels, spec=spec, mask=mask),

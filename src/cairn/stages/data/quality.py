@@ -33,6 +33,11 @@ from cairn.stages.data.types import (
 SAMPLE_ROWS = 100_000
 """Rows looked at by the checks that cost more than a pass over the data."""
 LEAKAGE_FOLDS = 5
+LEAKAGE_MIN_VALUES = 30
+"""A correlation on fewer present values than this is chance, not evidence."""
+DERIVED_WORDS = frozenset({"copy", "orig", "original", "raw", "log", "new", "old", "clean", "cleaned", "value",
+                           "scaled", "norm", "normalized", "true", "actual", "final", "pred", "predicted", "hat"})
+"""'target_copy', 'target_log', 'target2': names that say a column is the target in another form."""
 ROWS_PER_FOLD = 20
 """Fewer rows than this in a cross-validation fold make its score noise."""
 SIGNIFICANT_DIGITS = 4
@@ -153,11 +158,22 @@ def text_levels(table: pd.DataFrame) -> dict[str, Levels]:
     return levels
 
 
-def encoded_table(table: pd.DataFrame, levels: Mapping[str, Levels]) -> pd.DataFrame:
-    """The table with text columns replaced by their codes: hashing and sampling integers is fast."""
-    columns = {str(name): levels[str(name)].codes if str(name) in levels else table[name].reset_index(drop=True)
-               for name in table.columns}
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(table)))
+def _column_arrays(table: pd.DataFrame, levels: Mapping[str, Levels]) -> dict[str, np.ndarray]:
+    """Every column as one numpy array, text as its level codes: hashing and sampling integers is fast."""
+    arrays = {}
+    for name in table.columns:
+        label = str(name)
+        column = table[name]
+        if label in levels:
+            arrays[label] = levels[label].codes
+        elif isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu":
+            arrays[label] = column.to_numpy()  # exact, even for 64-bit identifiers
+        elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            values = column.to_numpy(dtype="float64", na_value=np.nan)
+            arrays[label] = np.where(np.isnan(values), np.nan, values + 0.0)  # one NaN, and -0.0 is 0.0
+        else:
+            arrays[label] = column.to_numpy()
+    return arrays
 
 
 def _is_marker(values: pd.Index) -> np.ndarray:
@@ -171,11 +187,21 @@ def _spelling_key(values: pd.Index) -> list[str]:
     return [SEPARATORS.sub(" ", str(value).strip().casefold()) for value in values]
 
 
-def _row_hashes(table: pd.DataFrame) -> pd.Series:
-    try:
-        return pd.util.hash_pandas_object(table, index=False)
-    except TypeError:  # lists or dicts from JSON: compare their text
-        return pd.util.hash_pandas_object(table.astype("string"), index=False)
+def _row_hashes(columns: Collection[np.ndarray], rows: int) -> np.ndarray:
+    """One 64-bit hash per row, combining the columns' value hashes: equal rows hash equal."""
+    combined = np.zeros(rows, dtype=np.uint64)
+    for values in columns:
+        try:
+            hashed = pd.util.hash_array(values)
+        except TypeError:  # lists or dicts from JSON: compare their text
+            hashed = pd.util.hash_array(values.astype(str))
+        combined = combined * np.uint64(1_000_003) ^ hashed
+    return combined
+
+
+def _repeats(hashes: np.ndarray) -> np.ndarray:
+    """True where a row equals an earlier one."""
+    return pd.Series(hashes).duplicated().to_numpy()
 
 
 # --- missing values ------------------------------------------------------------------------------------------------
@@ -222,30 +248,27 @@ def mostly_empty_rows(table: pd.DataFrame, *, spec: Quality) -> list[Finding]:
 # --- duplicates ----------------------------------------------------------------------------------------------------
 
 
-def duplicate_rows(encoded: pd.DataFrame, *, levels: Mapping[str, Levels], target: str) -> list[Finding]:
-    """Exact copies, and rows whose features repeat an earlier row's with another target (label noise).
-
-    `encoded` is the table from `encoded_table`: the same rows, text as codes.
-    """
+def duplicate_rows(table: pd.DataFrame, *, levels: Mapping[str, Levels], target: str) -> list[Finding]:
+    """Exact copies, and rows whose features repeat an earlier row's with another target (label noise)."""
     findings = []
-    rows = _row_hashes(encoded)
-    repeated = rows.duplicated().to_numpy()
+    arrays = _column_arrays(table, levels)
+    rows = _row_hashes(arrays.values(), len(table))
+    repeated = _repeats(rows)
     count = int(repeated.sum())
     if count:
         findings.append(Finding("warn", "duplicate rows", [], count,
                                 f"{_plural(count, 'row')} repeat an earlier row exactly ({_row_numbers(repeated)}); "
                                 "preprocessing.duplicates: drop removes them"))
-    if target not in encoded.columns or len(encoded.columns) < 2:
+    if target not in arrays or len(arrays) < 2:
         return findings
-    target_values = encoded[target]
-    labelled = (target_values >= 0 if target in levels else target_values.notna()).to_numpy()
-    features = _row_hashes(encoded.drop(columns=[target]))[labelled]
-    conflicting = (features.duplicated() & ~rows[labelled].duplicated()).to_numpy()
+    labelled = table[target].notna().to_numpy()
+    features = _row_hashes([values for name, values in arrays.items() if name != target], len(table))
+    conflicting = _repeats(features[labelled]) & ~_repeats(rows[labelled])
     count = int(conflicting.sum())
     if count:
         share = count / max(int(labelled.sum()), 1)
         severity = "error" if share >= 0.05 else "warn"
-        flags = np.zeros(len(encoded), dtype=bool)
+        flags = np.zeros(len(table), dtype=bool)
         flags[np.flatnonzero(labelled)[conflicting]] = True
         findings.append(Finding(severity, "conflicting duplicates", [target], count,
                                 f"{_plural(count, 'row')} repeat the features of an earlier row with a different "
@@ -253,32 +276,31 @@ def duplicate_rows(encoded: pd.DataFrame, *, levels: Mapping[str, Levels], targe
     return findings
 
 
-def near_duplicates(encoded: pd.DataFrame, *, levels: Mapping[str, Levels], seed: int = 0,
+def near_duplicates(table: pd.DataFrame, *, levels: Mapping[str, Levels], seed: int = 0,
                     sample_rows: int = SAMPLE_ROWS) -> list[Finding]:
     """Rows equal to an earlier row once numbers are rounded and text is trimmed and lower-cased, but not exact
     copies: re-entered records that `preprocessing.duplicates: drop` does not catch."""
-    positions, sampled = _sample_positions(len(encoded), size=sample_rows, seed=seed)
+    positions, sampled = _sample_positions(len(table), size=sample_rows, seed=seed)
     if len(positions) < 2:
         return []
-    sample = encoded.iloc[positions]
-    normal = {}
-    for name in sample.columns:
-        column = sample[name]
+    exact, normal = [], []
+    for name, values in _column_arrays(table, levels).items():
+        values = values[positions]
+        exact.append(values)
         if name in levels:
             spellings = levels[name].values
             keys = np.where(_is_marker(spellings), None, np.array(_spelling_key(spellings), dtype=object))
             canonical, _ = pd.factorize(keys)  # markers become -1, like a missing value
-            codes = column.to_numpy()
-            normal[name] = np.where(codes >= 0, canonical[np.maximum(codes, 0)] if len(canonical) else -1, -1)
-        elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-            normal[name] = _rounded(column.to_numpy(dtype="float64", na_value=np.nan))
+            normal.append(np.where(values >= 0, canonical[np.maximum(values, 0)] if len(canonical) else -1, -1))
+        elif values.dtype.kind in "iuf":
+            normal.append(_rounded(values.astype("float64")))
         else:
-            normal[name] = column.to_numpy()
-    near = _row_hashes(pd.DataFrame(normal)).duplicated().to_numpy() & ~_row_hashes(sample).duplicated().to_numpy()
+            normal.append(values)
+    near = _repeats(_row_hashes(normal, len(positions))) & ~_repeats(_row_hashes(exact, len(positions)))
     count = int(near.sum())
     if not count:
         return []
-    flags = np.zeros(len(encoded), dtype=bool)
+    flags = np.zeros(len(table), dtype=bool)
     flags[positions[near]] = True
     return [Finding("info", "near duplicates", [], count,
                     f"{_plural(count, 'row')} equal an earlier row once numbers are rounded to {SIGNIFICANT_DIGITS} "
@@ -290,7 +312,8 @@ def _rounded(values: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         magnitude = np.floor(np.log10(np.abs(values)))
         scale = np.power(10.0, SIGNIFICANT_DIGITS - 1 - np.where(np.isfinite(magnitude), magnitude, 0))
-        return np.where(values == 0, 0.0, np.round(values * scale) / scale)
+        rounded = np.round(values * scale) / scale + 0.0
+        return np.where(np.isnan(values), np.nan, np.where(values == 0, 0.0, rounded))
 
 
 # --- columns that carry little -------------------------------------------------------------------------------------
@@ -461,12 +484,13 @@ def rule_violations(table: pd.DataFrame, *, types: Mapping[str, ColumnType], num
                     rules: Mapping[str, ColumnRule], today: date, mask: Mask) -> list[Finding]:
     """Values outside the ranges of data.quality.rules: the user said they cannot happen, so they are errors."""
     findings = []
+    columns = {str(name): name for name in table.columns}
     for name, rule in rules.items():
-        if name not in types:
+        if name not in types or name not in columns:
             continue  # unknown_columns reports it
-        column_type = types[name]
+        column_type, column = types[name], table[columns[name]]
         if rule.min is not None or rule.max is not None:
-            values = numbers[name] if name in numbers else parse_text_numbers(table[name])
+            values = numbers[name] if name in numbers else parse_text_numbers(column)
             if values.notna().sum() == 0:
                 findings.append(Finding("error", "out of range", [name], 0,
                                         f"data.quality.rules sets a min/max for {name}, but it holds no numbers"))
@@ -484,7 +508,7 @@ def rule_violations(table: pd.DataFrame, *, types: Mapping[str, ColumnType], num
                         f"{int(low.sum()):,} below, {int(high.sum()):,} above, such as {_quoted(mask, name, worst)}",
                         _masked(mask, name, worst)))
         if rule.not_future:
-            findings += _future_values(table[name], column_type, numbers=numbers, today=today, mask=mask)
+            findings += _future_values(column, column_type, numbers=numbers, today=today, mask=mask)
     return findings
 
 
@@ -527,12 +551,12 @@ def implausible_values(numbers: pd.DataFrame, *, today: date, skip: Collection[s
             negative = (values < 0).to_numpy()
             if negative.any():
                 worst = present.min()
+                kind = NON_NEGATIVE_WORDS[min(words & NON_NEGATIVE_WORDS.keys())]
                 findings.append(Finding(
                     "warn", "implausible values", [name], int(negative.sum()),
                     f"{name} has {_plural(int(negative.sum()), 'negative value')}, such as "
-                    f"{_quoted(mask, name, worst)}; {NON_NEGATIVE_WORDS[min(words & NON_NEGATIVE_WORDS.keys())]} "
-                    "cannot be "
-                    f"negative ({_row_numbers(negative)})", _masked(mask, name, worst)))
+                    f"{_quoted(mask, name, worst)}; {kind} cannot be negative ({_row_numbers(negative)})",
+                    _masked(mask, name, worst)))
         if words & YEAR_WORDS and 1000 <= present.median() <= 2200:
             late = (values > today.year + 1).to_numpy()
             if late.any():
@@ -677,7 +701,7 @@ def _leak_evidence(x: np.ndarray | None, codes: np.ndarray, y: np.ndarray, log_y
         evidence["out-of-fold R²"] = _binned_r2(codes, y, folds)
         if x is not None:
             present = ~np.isnan(x)
-            if present.sum() > 2 and np.std(x[present]) > 0:
+            if present.sum() >= LEAKAGE_MIN_VALUES and np.std(x[present]) > 0:
                 evidence["|r| with target"] = abs(_pearson(x[present], y[present]))
                 if log_y is not None:
                     evidence["|r| with log(target)"] = abs(_pearson(x[present], log_y[present]))
@@ -687,7 +711,7 @@ def _leak_evidence(x: np.ndarray | None, codes: np.ndarray, y: np.ndarray, log_y
         evidence["out-of-fold AUC"] = _binned_auc(codes, y, folds)
         if x is not None and y.max() == 1 and evidence["out-of-fold AUC"] > 0.75:
             present = ~np.isnan(x)
-            if present.sum() > 2:
+            if present.sum() >= LEAKAGE_MIN_VALUES:
                 auc = _auc(y[present] == 1, x[present])
                 evidence["AUC of the raw values"] = max(auc, 1 - auc)
     return {what: (0.0 if np.isnan(value) else float(value)) for what, value in evidence.items()}
@@ -758,11 +782,14 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _named_like(words: list[str], target_words: list[str]) -> bool:
-    """'Sale_Price_log', 'SalePrice2' and 'target_copy' are named like the target (Sale_Price, or 'target')."""
-    if "target" in words:
+    """'Sale_Price_log', 'SalePrice2' and 'target_copy' are named like the target Sale_Price; a target named with
+    fewer than 3 letters ('y') is too short to tell."""
+    if words[:1] == ["target"] and all(word.isdigit() or word in DERIVED_WORDS for word in words[1:]):
         return True
     size = len(target_words)
-    return bool(size) and any(words[i:i + size] == target_words for i in range(len(words) - size + 1))
+    if len("".join(target_words)) < 3:
+        return False
+    return any(words[i:i + size] == target_words for i in range(len(words) - size + 1))
 
 
 def class_imbalance(table: pd.DataFrame, *, target: str, problem: str, spec: Quality, mask: Mask) -> list[Finding]:
@@ -802,7 +829,8 @@ def too_few_rows(table: pd.DataFrame, *, target: str, problem: str, cv_folds: in
                               for value, count in small.iloc[:SHOWN].items())
             findings.append(Finding(
                 "error", "too few rows", [target], int(small.sum()),
-                f"{_plural(len(small), 'class')} of {target} have fewer rows than the {cv_folds} cross-validation "
+                f"{_plural(len(small), 'class')} of {target} {'has' if len(small) == 1 else 'have'} fewer rows than "
+                f"the {cv_folds} cross-validation "
                 f"folds: {shown}; merge rare classes or collect more rows", _masked(mask, target, small.index[0])))
     return findings
 

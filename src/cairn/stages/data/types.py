@@ -204,7 +204,8 @@ def _numeric_type(column: pd.Series, present: pd.Series, *, name: str) -> Column
     distinct = present.unique()
     if len(distinct) == 2 and set(distinct.tolist()) == {0, 1}:
         return ColumnType(name, "boolean", "0/1 values")
-    integral = pd.api.types.is_integer_dtype(column) or bool(np.all(np.mod(present.to_numpy(), 1) == 0))
+    values = present.to_numpy(dtype="float64", na_value=np.nan)
+    integral = pd.api.types.is_integer_dtype(column) or bool(np.isfinite(values).all() and (values % 1 == 0).all())
     if integral and len(present) >= 10:
         unique_share = len(distinct) / len(present)
         span = float(present.max()) - float(present.min()) + 1
@@ -237,7 +238,8 @@ def _text_type(present: pd.Series, *, name: str, mask: Mask) -> ColumnType:
     words = set(normal)
     if words <= TRUE_WORDS | FALSE_WORDS and (words & TRUE_WORDS and words & FALSE_WORDS
                                               or not words <= {"0", "1"}):
-        return ColumnType(name, "boolean", f"yes/no answers ({', '.join(sorted(words))})", stored="text")
+        shown = ", ".join(mask(name, word) for word in sorted(words))
+        return ColumnType(name, "boolean", f"yes/no answers ({shown})", stored="text")
 
     readable = _flags(parse_text_number(value) is not None for value in values)
     number_share = float(weights[readable].sum()) / total

@@ -1,0 +1,324 @@
+"""What the REST API accepts and returns, derived from the training schema (``TrainedModel.features``).
+
+Two views of the same contract:
+
+* ``record_model`` builds a pydantic model of one record for the OpenAPI schema, so ``/docs`` and generated
+  clients see every field with its kind, known levels and an example.
+* ``RecordValidator`` checks request bodies by hand. It is what ``POST /predict`` runs: one pass over the fields
+  that reports every bad field at once (with a "did you mean" for misspelt names) and fills the two column blocks
+  the pipeline needs, without building pydantic objects or a throwaway DataFrame per request.
+
+The two views agree on field names and kinds (``tests/serving/test_app.py`` checks them against each other); the
+validator is a little more lenient in one place: an integer sent for a category is read as that level ("20").
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from cairn.model import FeatureSpec
+
+__all__ = [
+    "FeatureInfo",
+    "FieldError",
+    "Health",
+    "Metadata",
+    "ParsedBody",
+    "Prediction",
+    "Predictions",
+    "Readiness",
+    "RecordValidator",
+    "RequestErrors",
+    "Unauthorized",
+    "record_model",
+]
+
+LEVELS_SHOWN = 30  # levels listed in a field's description; the full list is in GET /metadata
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly scalar: numpy scalars unwrapped, missing values as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _field_description(feature: FeatureSpec) -> str:
+    if feature.kind == "number":
+        return "A number. Missing or null: the model imputes it."
+    if not feature.levels:
+        return "A category. Missing or null: the model imputes it."
+    shown = ", ".join(str(level) for level in feature.levels[:LEVELS_SHOWN])
+    more = len(feature.levels) - LEVELS_SHOWN
+    if more > 0:
+        shown += f" and {more} more (see GET /metadata)"
+    return (f"A category; known levels: {shown}. Other values are accepted and treated as unseen. "
+            "Missing or null: the model imputes it.")
+
+
+def _field_example(feature: FeatureSpec) -> Any:
+    example = _plain(feature.example)
+    if example is None and feature.levels:
+        example = feature.levels[0]
+    return example
+
+
+def _python_name(name: str, position: int) -> str:
+    """The attribute name for a feature: itself when pydantic can use it, else a safe stand-in (with an alias)."""
+    if name.isidentifier() and not name.startswith("_") and not hasattr(BaseModel, name):
+        return name
+    return f"field_{position}"
+
+
+def record_model(features: Sequence[FeatureSpec], *, name: str = "Record") -> type[BaseModel]:
+    """One record as a pydantic model: every field optional, numbers as float, categories as str, no extras.
+
+    Categories are not an enum: an unseen level is valid input (the encoder ignores it), so the known levels go
+    in the description and the examples instead.
+    """
+    fields: dict[str, Any] = {}
+    example: dict[str, Any] = {}
+    for position, feature in enumerate(features):
+        annotation: Any = float | None if feature.kind == "number" else str | None
+        field_example = _field_example(feature)
+        examples = [field_example] if field_example is not None else None
+        if feature.kind == "category" and feature.levels:
+            examples = list(dict.fromkeys([field_example, *feature.levels]))[:5]
+        if field_example is not None:
+            example[feature.name] = field_example
+        python_name = _python_name(feature.name, position)
+        alias = feature.name if python_name != feature.name else None
+        fields[python_name] = (annotation, Field(default=None, alias=alias, title=feature.name,
+                                                 description=_field_description(feature), examples=examples))
+    config = ConfigDict(extra="forbid", populate_by_name=False,
+                        json_schema_extra={"examples": [example]} if example else None)
+    return create_model(name, __config__=config, __doc__="One record: the model's input fields.", **fields)
+
+
+class Prediction(BaseModel):
+    """The answer for one record."""
+
+    prediction: float | int | str | bool
+    probabilities: dict[str, float] | None = Field(
+        default=None, description="Classification only: the probability of each class.")
+    model: str
+    version: int
+
+
+class Predictions(BaseModel):
+    """The answers for an array of records, in the same order."""
+
+    predictions: list[float | int | str | bool]
+    probabilities: list[dict[str, float]] | None = Field(
+        default=None, description="Classification only: per record, the probability of each class.")
+    model: str
+    version: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    model: str
+    version: int
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "starting", "failed"]
+    detail: str | None = None
+
+
+class FeatureInfo(BaseModel):
+    name: str
+    kind: Literal["number", "category"]
+    levels: list[str]
+
+
+class Metadata(BaseModel):
+    name: str
+    version: int
+    problem: Literal["regression", "binary", "multiclass"]
+    target: str
+    features: list[FeatureInfo]
+    classes: list[Any] | None
+    run_id: int | None
+    metrics: dict[str, float]
+
+
+class FieldError(BaseModel):
+    """One bad field, as FastAPI reports it."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class RequestErrors(BaseModel):
+    """A 422: every bad field of the request, each with where it is and what was wrong."""
+
+    detail: list[FieldError]
+
+
+class Unauthorized(BaseModel):
+    detail: str
+
+
+@dataclass(frozen=True)
+class ParsedBody:
+    """A valid request body, split the way the pipeline wants it.
+
+    ``numbers`` and ``categories`` are row-major blocks (one row per record) in the order of
+    ``RecordValidator.number_names`` and ``RecordValidator.category_names``; missing values are NaN.
+    """
+
+    records: list[dict[str, Any]]
+    single: bool
+    numbers: list[list[float]]
+    categories: list[list[Any]]
+
+
+def _echoed(value: Any) -> Any:
+    """The bad input as the error echoes it; Python's json reads NaN, Infinity and 1e400, which JSON cannot carry."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _echoed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_echoed(item) for item in value]
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A value as the client wrote it, in JSON spelling, short."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(_echoed(value))
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = repr(value)
+    elif isinstance(value, dict):
+        text = "an object"
+    elif isinstance(value, list):
+        text = "an array"
+    else:
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class RecordValidator:
+    """Checks request bodies against the training schema, reporting every bad field at once."""
+
+    def __init__(self, features: Sequence[FeatureSpec]) -> None:
+        self.number_names = [feature.name for feature in features if feature.kind == "number"]
+        self.category_names = [feature.name for feature in features if feature.kind == "category"]
+        self._slots: dict[str, tuple[bool, int]] = {}
+        for position, name in enumerate(self.number_names):
+            self._slots[name] = (True, position)
+        for position, name in enumerate(self.category_names):
+            self._slots[name] = (False, position)
+        self._names = [feature.name for feature in features]
+        self._names_by_lower = {name.lower(): name for name in self._names}
+
+    def parse(self, body: Any) -> ParsedBody:
+        """The body as records and column blocks; raises ``RequestValidationError`` listing each bad field."""
+        errors: list[dict[str, Any]] = []
+        if isinstance(body, dict):
+            records = [body]
+            single = True
+        elif isinstance(body, list):
+            records = body
+            single = False
+            if not records:
+                errors.append({"loc": ["body"], "type": "too_short", "input": [],
+                               "msg": "The array should hold at least one record; send {} or [{...}]"})
+        else:
+            errors.append({"loc": ["body"], "type": "dict_type", "input": body,
+                           "msg": "Input should be a JSON object (one record) or an array of objects; "
+                                  f"got {_shown(body)}"})
+            records = []
+        number_count, category_count = len(self.number_names), len(self.category_names)
+        numbers: list[list[float]] = []
+        categories: list[list[Any]] = []
+        slots = self._slots
+        for index, record in enumerate(records):
+            prefix: list[str | int] = ["body"] if single else ["body", index]
+            if not isinstance(record, dict):
+                errors.append({"loc": prefix, "type": "dict_type", "input": record,
+                               "msg": f"Input should be a JSON object of the model's fields; got {_shown(record)}"})
+                continue
+            number_row = [math.nan] * number_count
+            category_row: list[Any] = [math.nan] * category_count
+            for name, value in record.items():
+                slot = slots.get(name)
+                if slot is None:
+                    errors.append(self._unknown_field(prefix, name, value))
+                    continue
+                if value is None:
+                    continue
+                is_number, position = slot
+                if is_number:
+                    number = self._number(value)
+                    if isinstance(number, float):
+                        number_row[position] = number
+                    else:
+                        errors.append({"loc": [*prefix, name], **number})
+                elif isinstance(value, str):
+                    category_row[position] = value
+                elif isinstance(value, int) and not isinstance(value, bool):
+                    category_row[position] = str(value)  # 20 for the level "20": the client meant the level
+                else:
+                    errors.append({"loc": [*prefix, name], "type": "string_type", "input": value,
+                                   "msg": f"Input should be a string (a category) or null; got {_shown(value)}"})
+            numbers.append(number_row)
+            categories.append(category_row)
+        if errors:
+            for error in errors:
+                error["input"] = _echoed(error["input"])
+            raise RequestValidationError(errors)
+        return ParsedBody(records=records, single=single, numbers=numbers, categories=categories)
+
+    @staticmethod
+    def _number(value: Any) -> float | dict[str, Any]:
+        """The value as a finite float, or the error (without its loc)."""
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return {"type": "float_type", "input": value,
+                    "msg": f"Input should be a number or null; got {_shown(value)}"}
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            return {"type": "float_parsing", "input": value,
+                    "msg": f"Input should be a number or null; got {_shown(value)}, which is not a number"}
+        if not math.isfinite(number):
+            return {"type": "finite_number", "input": value,
+                    "msg": f"Input should be a finite number; got {_shown(value)}. Send null for a missing value"}
+        return number
+
+    def _unknown_field(self, prefix: list[str | int], name: Any, value: Any) -> dict[str, Any]:
+        suggestion = self.suggestion(str(name))
+        error: dict[str, Any] = {"loc": [*prefix, name], "type": "extra_forbidden", "input": value}
+        if suggestion is None:
+            error["msg"] = f"Unknown field {name!r}: the model has no such input. GET /metadata lists its fields"
+        else:
+            error["msg"] = f"Unknown field {name!r}: did you mean {suggestion!r}?"
+            error["ctx"] = {"suggestion": suggestion}
+        return error
+
+    def suggestion(self, name: str) -> str | None:
+        """The known field a misspelt name most likely meant, if any."""
+        same_letters = self._names_by_lower.get(name.lower())
+        if same_letters is not None:
+            return same_letters
+        close = difflib.get_close_matches(name, self._names, n=1, cutoff=0.6)
+        return close[0] if close else None

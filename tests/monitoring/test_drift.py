@@ -1,0 +1,198 @@
+"""Feature drift on the real Ames data, and PSI checked by hand on tiny examples."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from cairn.errors import DataError
+from cairn.model import FeatureSpec
+from cairn.monitoring import DriftReport, FeatureDrift, feature_drift, population_stability_index
+from cairn.monitoring.drift import PSI_EPSILON
+
+AMES = Path(__file__).resolve().parents[2] / "examples" / "house-prices" / "data" / "ames.csv.gz"
+
+
+@pytest.fixture(scope="module")
+def ames() -> pd.DataFrame:
+    return pd.read_csv(AMES)
+
+
+def specs(table: pd.DataFrame, *, leave_out: tuple[str, ...] = ("Sale_Price",)) -> list[FeatureSpec]:
+    return [FeatureSpec(name, "number" if pd.api.types.is_numeric_dtype(table[name]) else "category")
+            for name in table.columns if name not in leave_out]
+
+
+def drift_of(report: DriftReport, name: str) -> FeatureDrift:
+    return next(feature for feature in report.features if feature.feature == name)
+
+
+# PSI by hand -----------------------------------------------------------------------------------------------------
+def test_psi_of_numbers_matches_the_hand_computation() -> None:
+    # reference 1..4 with 2 bins: the median 2.5 splits them, (-inf, 2.5] and (2.5, inf), plus a missing bin.
+    # reference shares .5 .5 0 (floored at epsilon); current [1, 3, 4, NaN] gives .25 .5 .25.
+    reference = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]})
+    current = pd.DataFrame({"x": [1.0, 3.0, 4.0, np.nan]})
+    expected = (0.25 - 0.5) * math.log(0.25 / 0.5) + 0.0 + (0.25 - PSI_EPSILON) * math.log(0.25 / PSI_EPSILON)
+    report = feature_drift(reference, current, features=[FeatureSpec("x", "number")], bins=2)
+    [x] = report.features
+    assert x.psi == pytest.approx(expected, rel=1e-12)
+    assert x.psi == pytest.approx(2.1285, abs=1e-4)
+    assert (x.kind, x.test, x.drifted) == ("number", "ks", True)
+    assert "missing 0% → 25%" in x.detail and "PSI 2.13 (major shift)" in x.detail
+
+
+def test_psi_of_categories_matches_the_hand_computation() -> None:
+    # bins a, b, (new), (missing): reference .5 .5 0 0; current .25 each ("c" is new, None is missing)
+    reference = pd.DataFrame({"colour": ["a", "a", "b", "b"]})
+    current = pd.DataFrame({"colour": ["a", "b", "c", None]})
+    expected = 2 * (0.25 - 0.5) * math.log(0.25 / 0.5) + 2 * (0.25 - PSI_EPSILON) * math.log(0.25 / PSI_EPSILON)
+    [colour] = feature_drift(reference, current, features=[FeatureSpec("colour", "category")]).features
+    assert colour.psi == pytest.approx(expected, rel=1e-12)
+    assert colour.test == "chi2" and colour.p_value is not None
+    assert "unseen levels in 25% of rows ('c')" in colour.detail
+
+
+def test_psi_helper_floors_empty_bins_and_is_zero_for_equal_histograms() -> None:
+    assert population_stability_index(np.array([5, 5, 0]), np.array([10, 10, 0])) == 0.0
+    assert math.isfinite(population_stability_index(np.array([10, 0]), np.array([0, 10])))
+
+
+def test_a_spike_at_zero_keeps_a_bin_of_its_own() -> None:
+    """Most houses have no pool: the quantile edges collapse to 0, and (-inf, 0] must stay apart from > 0."""
+    reference = pd.DataFrame({"pool": [0.0] * 8 + [5.0, 10.0]})
+    current = pd.DataFrame({"pool": [0.0] * 2 + [5.0] * 8})
+    [pool] = feature_drift(reference, current, features=[FeatureSpec("pool", "number")], bins=4).features
+    expected = (0.2 - 0.8) * math.log(0.2 / 0.8) + (0.8 - 0.2) * math.log(0.8 / 0.2)
+    assert pool.psi == pytest.approx(expected, rel=1e-12)
+
+
+def test_levels_are_compared_as_text() -> None:
+    reference = pd.DataFrame({"zone": pd.Series([20, 20, 60, 60], dtype=object)})
+    current = pd.DataFrame({"zone": ["20", "20", "60", "60"]})
+    [zone] = feature_drift(reference, current, features=[FeatureSpec("zone", "category")]).features
+    assert zone.psi == 0.0
+
+
+# Ames ------------------------------------------------------------------------------------------------------------
+def test_two_random_halves_of_ames_do_not_drift(ames: pd.DataFrame) -> None:
+    shuffled = ames.sample(frac=1.0, random_state=42)
+    half = len(shuffled) // 2
+    report = feature_drift(shuffled.iloc[:half], shuffled.iloc[half:], features=specs(ames))
+    assert report.drifted == [] and report.share_drifted == 0.0
+    assert report.features[0].psi < 0.1  # the most drifted first, and still stable
+    assert (report.reference_rows, report.current_rows) == (half, len(ames) - half)
+
+
+def test_a_shifted_number_is_the_most_drifted(ames: pd.DataFrame) -> None:
+    current = ames.assign(Gr_Liv_Area=ames["Gr_Liv_Area"] * 1.5)
+    report = feature_drift(ames, current, features=specs(ames))
+    top = report.features[0]
+    assert top.feature == "Gr_Liv_Area" and top.drifted and top.psi > 0.25
+    assert top.p_value is not None and top.p_value < 1e-12
+    assert top.detail.startswith("mean 1,500 → 2,250;") and "(major shift)" in top.detail
+    assert [feature.feature for feature in report.drifted] == ["Gr_Liv_Area"]
+    assert report.share_drifted == pytest.approx(1 / len(report.features))
+
+
+def test_changed_category_frequencies_drift(ames: pd.DataFrame) -> None:
+    north_ames = ames[ames["Neighborhood"] == "North_Ames"]
+    others = ames[ames["Neighborhood"] != "North_Ames"].sample(frac=0.3, random_state=0)
+    current = pd.concat([north_ames, north_ames, others])  # North Ames from 15% of sales to 54%
+    report = feature_drift(ames, current, features=specs(ames))
+    neighborhood = drift_of(report, "Neighborhood")
+    assert neighborhood.drifted and neighborhood.psi > 0.25
+    assert neighborhood.test == "chi2" and neighborhood.p_value is not None and neighborhood.p_value < 1e-12
+    assert neighborhood.detail.startswith("North_Ames 15% → 54%;")
+    central_air = drift_of(report, "Central_Air")  # barely tied to the neighbourhood
+    assert not central_air.drifted
+
+
+def test_more_missing_values_is_drift(ames: pd.DataFrame) -> None:
+    current = ames.copy()
+    current.loc[current.sample(frac=0.3, random_state=0).index, "Lot_Area"] = np.nan
+    lot_area = drift_of(feature_drift(ames, current, features=specs(ames)), "Lot_Area")
+    assert lot_area.drifted and "missing 0% → 30%" in lot_area.detail
+
+
+def test_sales_before_and_after_2008(ames: pd.DataFrame) -> None:
+    """The housing crash: sales of new houses fell away; the houses themselves (size, area) did not change."""
+    before, after = ames[ames["Year_Sold"] <= 2007], ames[ames["Year_Sold"] >= 2008]
+    report = feature_drift(before, after, features=specs(ames, leave_out=("Sale_Price", "Year_Sold")))
+    top = [feature.feature for feature in report.features[:4]]
+    assert set(top) == {"Year_Built", "Sale_Type", "Year_Remod_Add", "Sale_Condition"}
+    assert all(0.1 <= feature.psi < 0.25 for feature in report.features[:4])  # moderate shifts
+    assert report.drifted == []  # none crosses the 0.2 threshold
+    assert drift_of(report, "Sale_Type").detail.startswith("New 13% → 4.0%;")
+    for stable in ("Gr_Liv_Area", "Lot_Area", "Neighborhood", "Total_Bsmt_SF"):
+        assert drift_of(report, stable).psi < 0.1
+
+
+def test_the_report_is_json(ames: pd.DataFrame) -> None:
+    current = ames.assign(Gr_Liv_Area=ames["Gr_Liv_Area"] * 1.5)
+    report = feature_drift(ames, current, features=specs(ames)[:10] + [FeatureSpec("Gr_Liv_Area", "number")])
+    as_dict = json.loads(json.dumps(report.to_dict()))
+    assert as_dict["drifted"] == ["Gr_Liv_Area"]
+    assert as_dict["features"][0]["feature"] == "Gr_Liv_Area"
+    assert set(as_dict["features"][0]) == {"feature", "kind", "psi", "test", "p_value", "drifted", "detail"}
+    assert as_dict["share_drifted"] == pytest.approx(1 / 11)
+
+
+# errors ----------------------------------------------------------------------------------------------------------
+def test_a_missing_column_names_it_with_a_fix(ames: pd.DataFrame) -> None:
+    current = ames.drop(columns=["Lot_Area"]).rename(columns={"Gr_Liv_Area": "Gr_Liv_Areas"})
+    with pytest.raises(DataError) as raised:
+        feature_drift(ames, current, features=specs(ames))
+    error = raised.value
+    assert "the current data lacks Lot_Area, Gr_Liv_Area" in error.headline
+    by_column = {problem.where: problem for problem in error.problems}
+    assert by_column["current data, column 'Gr_Liv_Area'"].fix == "rename 'Gr_Liv_Areas' to 'Gr_Liv_Area'"
+    assert "add a 'Lot_Area' column" in by_column["current data, column 'Lot_Area'"].fix
+
+
+def test_no_current_rows_is_a_data_error(ames: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match="0 rows"):
+        feature_drift(ames, ames.iloc[:0], features=specs(ames))
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"bins": 1}, "bins parameter of feature_drift must be an int >= 2. Got 1 instead"),
+    ({"threshold": 0}, "threshold parameter of feature_drift must be a number > 0. Got 0 instead"),
+])
+def test_misuse_is_a_value_error(ames: pd.DataFrame, arguments: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        feature_drift(ames, ames, features=specs(ames), **arguments)
+
+
+# large data ------------------------------------------------------------------------------------------------------
+def test_large_samples_give_the_ks_p_value_of_scipy() -> None:
+    generator = np.random.default_rng(0)
+    reference = pd.DataFrame({"x": generator.normal(size=30_000)})
+    current = pd.DataFrame({"x": generator.normal(loc=0.02, size=25_000)})
+    [x] = feature_drift(reference, current, features=[FeatureSpec("x", "number")]).features
+    expected = stats.ks_2samp(reference["x"], current["x"]).pvalue
+    assert 0.001 < expected < 0.5  # a p-value worth comparing
+    assert x.p_value == pytest.approx(expected, rel=0.02)
+
+
+def test_100k_rows_by_80_columns_is_quick() -> None:
+    generator = np.random.default_rng(1)
+    rows = 100_000
+    levels = np.array(["a", "b", "c", "d", "e", None], dtype=object)
+    reference = pd.DataFrame({f"n{i}": generator.normal(size=rows) for i in range(40)}
+                             | {f"c{i}": generator.choice(levels, size=rows) for i in range(40)})
+    current = reference.sample(frac=1.0, random_state=2).reset_index(drop=True)
+    current["n0"] = current["n0"] + 1.0
+    features = [FeatureSpec(name, "number" if name.startswith("n") else "category") for name in reference.columns]
+    started = time.perf_counter()
+    report = feature_drift(reference, current, features=features)
+    seconds = time.perf_counter() - started
+    assert [feature.feature for feature in report.drifted] == ["n0"]
+    assert seconds < 10, f"{seconds:.1f} s"  # ~1 s on a busy 2-core machine

@@ -1,0 +1,448 @@
+"""The REST API, for real: a fitted Ames pipeline served by uvicorn on a free port and called with httpx."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from lightgbm import LGBMClassifier, LGBMRegressor
+from pydantic import ValidationError
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+import cairn.serving
+from cairn.model import FeatureSpec, TrainedModel
+from cairn.serving import create_app, record_model
+from cairn.serving.app import _choose_input, _input_builders
+from cairn.serving.schemas import RecordValidator
+
+AMES = Path(__file__).resolve().parents[2] / "examples" / "house-prices" / "data" / "ames.csv.gz"
+NUMBERS = ["Gr_Liv_Area", "Lot_Area", "Year_Built", "Total_Bsmt_SF", "Garage_Cars"]
+CATEGORIES = ["Neighborhood", "Overall_Cond", "Central_Air", "Mas_Vnr_Type"]
+API_KEY = "s3cret-key"
+
+
+# fixtures --------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ames() -> pd.DataFrame:
+    return pd.read_csv(AMES)
+
+
+def feature_specs(table: pd.DataFrame) -> list[FeatureSpec]:
+    specs = [FeatureSpec(name, "number", example=table[name].iloc[0].item()) for name in NUMBERS]
+    specs += [FeatureSpec(name, "category", example=table[name].iloc[0],
+                          levels=tuple(sorted(table[name].dropna().unique()))) for name in CATEGORIES]
+    return specs
+
+
+def column_transformer() -> ColumnTransformer:
+    categories = Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="(missing)")),
+                           ("encode", OneHotEncoder(handle_unknown="ignore"))])
+    return ColumnTransformer([("numbers", SimpleImputer(strategy="median"), NUMBERS),
+                              ("categories", categories, CATEGORIES)])
+
+
+@pytest.fixture(scope="module")
+def model(ames: pd.DataFrame) -> TrainedModel:
+    pipeline = Pipeline([("prepare", column_transformer()),
+                         ("regress", LGBMRegressor(n_estimators=50, n_jobs=1, verbose=-1, random_state=0))])
+    trained = TrainedModel(name="house-prices", version=3, problem="regression", target="Sale_Price",
+                           features=feature_specs(ames), pipeline=pipeline, run_id=7,
+                           metrics={"mape": 0.0912, "r2": 0.88})
+    pipeline.fit(trained.frame(ames), ames["Sale_Price"])
+    return trained
+
+
+@pytest.fixture(scope="module")
+def classifier(ames: pd.DataFrame) -> TrainedModel:
+    pipeline = Pipeline([("prepare", column_transformer()),
+                         ("classify", LGBMClassifier(n_estimators=30, n_jobs=1, verbose=-1, random_state=0))])
+    expensive = np.where(ames["Sale_Price"] > ames["Sale_Price"].median(), "expensive", "cheap")
+    trained = TrainedModel(name="pricey", version=1, problem="binary", target="Expensive",
+                           features=feature_specs(ames), pipeline=pipeline, classes=["cheap", "expensive"])
+    pipeline.fit(trained.frame(ames), expensive)
+    return trained
+
+
+def json_records(table: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    """Rows as a client would send them: plain JSON values, null for missing."""
+    return json.loads(table[columns].to_json(orient="records"))
+
+
+def in_process(model: TrainedModel, records: list[dict[str, Any]]) -> np.ndarray:
+    """What a notebook gets from the same records."""
+    return model.predict(pd.DataFrame.from_records(records, columns=model.feature_names))
+
+
+@contextmanager
+def running(app: FastAPI) -> Iterator[str]:
+    """uvicorn on a free port in a background thread; yields the base URL, stops the server afterwards.
+
+    Port 0 lets the kernel pick the port and uvicorn bind it (no race). Handing uvicorn a socket made with
+    ``socket.socket()`` instead would cost ~40 ms a request: asyncio only sets TCP_NODELAY when the socket's
+    proto is IPPROTO_TCP, so Nagle and delayed ACKs meet.
+    """
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def client(model: TrainedModel) -> Iterator[httpx.Client]:
+    with running(create_app(model)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        yield http
+
+
+# predictions -----------------------------------------------------------------------------------------------------
+def test_one_record_is_predicted_as_in_process(client: httpx.Client, model: TrainedModel,
+                                               ames: pd.DataFrame) -> None:
+    record = json_records(ames.iloc[[10]], model.feature_names)[0]
+    response = client.post("/predict", json=record)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"prediction", "model", "version"}
+    assert (body["model"], body["version"]) == ("house-prices", 3)
+    assert isinstance(body["prediction"], float)
+    assert np.allclose(body["prediction"], in_process(model, [record])[0])
+
+
+def test_many_records_are_predicted_in_order(client: httpx.Client, model: TrainedModel,
+                                             ames: pd.DataFrame) -> None:
+    records = json_records(ames.sample(100, random_state=1), model.feature_names)  # > INLINE_ROWS: thread pool
+    records[3]["Mas_Vnr_Type"] = None
+    del records[4]["Gr_Liv_Area"]
+    response = client.post("/predict", json=records)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"predictions", "model", "version"}
+    assert len(body["predictions"]) == 100
+    assert np.allclose(body["predictions"], in_process(model, records))
+
+
+def test_a_small_batch_is_predicted_on_the_event_loop_too(client: httpx.Client, model: TrainedModel,
+                                                          ames: pd.DataFrame) -> None:
+    records = json_records(ames.iloc[:5], model.feature_names)
+    response = client.post("/predict", json=records)
+    assert response.status_code == 200
+    assert np.allclose(response.json()["predictions"], in_process(model, records))
+
+
+def test_an_unseen_category_is_predicted_not_rejected(client: httpx.Client, model: TrainedModel,
+                                                      ames: pd.DataFrame) -> None:
+    record = json_records(ames.iloc[[0]], model.feature_names)[0] | {"Neighborhood": "Atlantis"}
+    response = client.post("/predict", json=record)
+    assert response.status_code == 200
+    assert np.allclose(response.json()["prediction"], in_process(model, [record])[0])
+
+
+def test_missing_fields_are_imputed(client: httpx.Client, model: TrainedModel) -> None:
+    for record in ({}, {"Gr_Liv_Area": 1800}, {"Gr_Liv_Area": None, "Neighborhood": None}):
+        response = client.post("/predict", json=record)
+        assert response.status_code == 200, response.text
+        assert np.allclose(response.json()["prediction"], in_process(model, [record])[0])
+
+
+def test_a_number_sent_as_text_is_read_as_a_number(client: httpx.Client) -> None:
+    as_text = client.post("/predict", json={"Gr_Liv_Area": "1800", "Neighborhood": "Edwards"}).json()
+    as_number = client.post("/predict", json={"Gr_Liv_Area": 1800, "Neighborhood": "Edwards"}).json()
+    assert as_text["prediction"] == as_number["prediction"]
+
+
+def test_served_input_matches_the_model_frame(model: TrainedModel, ames: pd.DataFrame) -> None:
+    """The frame the app builds from JSON is the frame ``TrainedModel.frame`` builds from the same records."""
+    validator = RecordValidator(model.features)
+    assert _choose_input(model, validator, validator.parse({})).__name__ == "frame"  # a ColumnTransformer
+    records = json_records(ames.iloc[:20], model.feature_names)
+    records[0]["Mas_Vnr_Type"] = None
+    served = _input_builders(model, validator)["frame"](validator.parse(records))
+    expected = model.frame(pd.DataFrame.from_records(records, columns=model.feature_names))
+    # the same values; categories stay Python objects (model.frame may infer pandas' str dtype for them)
+    pd.testing.assert_frame_equal(served, expected, check_dtype=False)
+    assert all(served[name].dtype == np.dtype("float64") for name in NUMBERS)
+    assert all(served[name].dtype == np.dtype(object) for name in CATEGORIES)
+
+
+# validation ------------------------------------------------------------------------------------------------------
+def test_an_unknown_field_is_named_with_a_suggestion(client: httpx.Client) -> None:
+    response = client.post("/predict", json={"Gr_Liv_Aera": 1500, "Neighborhood": "Edwards"})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "Gr_Liv_Aera"]
+    assert error["type"] == "extra_forbidden"
+    assert "did you mean 'Gr_Liv_Area'" in error["msg"]
+    assert error["ctx"] == {"suggestion": "Gr_Liv_Area"}
+
+
+def test_a_field_with_no_close_name_says_where_the_fields_are(client: httpx.Client) -> None:
+    [error] = client.post("/predict", json={"colour": "red"}).json()["detail"]
+    assert error["loc"] == ["body", "colour"]
+    assert "GET /metadata" in error["msg"] and "ctx" not in error
+
+
+def test_text_for_a_number_is_rejected_naming_the_field(client: httpx.Client) -> None:
+    response = client.post("/predict", json={"Gr_Liv_Area": "large", "Neighborhood": "Edwards"})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "Gr_Liv_Area"]
+    assert error["type"] == "float_parsing"
+    assert error["input"] == "large"
+    assert "number" in error["msg"]
+
+
+def test_every_bad_field_of_every_record_is_listed(client: httpx.Client) -> None:
+    records = [{"Lot_Area": "big", "Year_Built": 1990},
+               {"Neighborhood": 5.5, "Garage_Cars": True, "Overall_Cond": "Good"},
+               "not a record",
+               {"Total_Bsmt_SF": 1e400}]
+    response = client.post("/predict", content=json.dumps(records).replace("Infinity", "1e400"),
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    found = {(tuple(error["loc"]), error["type"]) for error in response.json()["detail"]}
+    assert found == {(("body", 0, "Lot_Area"), "float_parsing"),
+                     (("body", 1, "Neighborhood"), "string_type"),
+                     (("body", 1, "Garage_Cars"), "float_type"),
+                     (("body", 2), "dict_type"),
+                     (("body", 3, "Total_Bsmt_SF"), "finite_number")}
+
+
+@pytest.mark.parametrize(("body", "loc", "kind"), [
+    ("5", ["body"], "dict_type"),
+    ('"a record"', ["body"], "dict_type"),
+    ("[]", ["body"], "too_short"),
+    ("[1]", ["body", 0], "dict_type"),
+    ('{"Gr_Liv_Area": 1500,', ["body", 21], "json_invalid"),
+])
+def test_a_body_that_is_not_records_is_a_422(client: httpx.Client, body: str, loc: list[Any], kind: str) -> None:
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["type"]) == (loc, kind)
+
+
+# classification --------------------------------------------------------------------------------------------------
+def test_classification_answers_with_probabilities(classifier: TrainedModel, ames: pd.DataFrame) -> None:
+    records = json_records(ames.iloc[:8], classifier.feature_names)
+    frame = pd.DataFrame.from_records(records, columns=classifier.feature_names)
+    expected_labels = classifier.predict(frame)
+    expected_probabilities = classifier.predict_proba(frame)
+    with running(create_app(classifier)) as url, httpx.Client(base_url=url) as http:
+        one = http.post("/predict", json=records[0]).json()
+        many = http.post("/predict", json=records).json()
+    assert one["prediction"] == expected_labels[0]
+    assert set(one["probabilities"]) == {"cheap", "expensive"}
+    assert np.allclose([one["probabilities"]["cheap"], one["probabilities"]["expensive"]], expected_probabilities[0])
+    assert many["predictions"] == expected_labels.tolist()
+    served = np.array([[row["cheap"], row["expensive"]] for row in many["probabilities"]])
+    assert np.allclose(served, expected_probabilities)
+    assert np.allclose(served.sum(axis=1), 1.0)
+
+
+# probes, metadata, schema ----------------------------------------------------------------------------------------
+def test_health_and_ready(client: httpx.Client) -> None:
+    assert client.get("/health").json() == {"status": "ok", "model": "house-prices", "version": 3}
+    ready = client.get("/ready")
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+
+
+def test_a_model_that_cannot_predict_is_not_ready(model: TrainedModel) -> None:
+    unfitted = TrainedModel(name="broken", version=1, problem="regression", target="Sale_Price",
+                            features=model.features, pipeline=Pipeline([("prepare", column_transformer()),
+                                                                        ("regress", LGBMRegressor())]))
+    with running(create_app(unfitted)) as url, httpx.Client(base_url=url) as http:
+        ready = http.get("/ready")
+        assert http.get("/health").status_code == 200
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "failed" and "cannot predict" in ready.json()["detail"]
+
+
+def test_metadata_describes_the_model(client: httpx.Client, model: TrainedModel) -> None:
+    metadata = client.get("/metadata").json()
+    assert {key: metadata[key] for key in ("name", "version", "problem", "target", "run_id", "metrics")} == {
+        "name": "house-prices", "version": 3, "problem": "regression", "target": "Sale_Price", "run_id": 7,
+        "metrics": {"mape": 0.0912, "r2": 0.88}}
+    assert [feature["name"] for feature in metadata["features"]] == model.feature_names
+    central_air = next(feature for feature in metadata["features"] if feature["name"] == "Central_Air")
+    assert central_air == {"name": "Central_Air", "kind": "category", "levels": ["N", "Y"]}
+
+
+def test_openapi_schema_lists_the_record_fields(client: httpx.Client, model: TrainedModel) -> None:
+    schema = client.get("/openapi.json").json()
+    record = schema["components"]["schemas"]["Record"]
+    assert list(record["properties"]) == model.feature_names
+    assert record["additionalProperties"] is False
+    assert {"type": "number"} in record["properties"]["Gr_Liv_Area"]["anyOf"]
+    assert {"type": "string"} in record["properties"]["Central_Air"]["anyOf"]
+    assert "N, Y" in record["properties"]["Central_Air"]["description"]
+    body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"$ref": "#/components/schemas/Record"} in body["anyOf"]
+    assert "422" in schema["paths"]["/predict"]["post"]["responses"]
+
+
+def test_record_model_agrees_with_the_validator(model: TrainedModel) -> None:
+    record_type = record_model(model.features)
+    validator = RecordValidator(model.features)
+    good = {"Gr_Liv_Area": 1500, "Lot_Area": "9000", "Neighborhood": "Edwards", "Central_Air": None}
+    assert record_type.model_validate(good).model_dump(by_alias=True)["Lot_Area"] == 9000.0
+    validator.parse(good)
+    for bad in ({"Gr_Liv_Aera": 1500}, {"Gr_Liv_Area": "large"}, {"Neighborhood": 5.5}):
+        with pytest.raises(ValidationError):
+            record_type.model_validate(bad)
+        with pytest.raises(RequestValidationError):
+            validator.parse(bad)
+
+
+def test_odd_feature_names_get_aliases_in_the_schema() -> None:
+    features = [FeatureSpec("1st Flr SF", "number"), FeatureSpec("model_config", "category", levels=("a",))]
+    properties = record_model(features).model_json_schema()["properties"]
+    assert list(properties) == ["1st Flr SF", "model_config"]
+
+
+# api key ---------------------------------------------------------------------------------------------------------
+def test_api_key_guards_predict_and_metadata_but_not_the_probes(model: TrainedModel) -> None:
+    with running(create_app(model, api_key=API_KEY)) as url, httpx.Client(base_url=url) as http:
+        assert http.post("/predict", json={}).status_code == 401
+        wrong = http.post("/predict", json={}, headers={"X-API-Key": "guess"})
+        assert wrong.status_code == 401 and "Invalid API key" in wrong.json()["detail"]
+        assert http.post("/predict", json={}, headers={"X-API-Key": API_KEY}).status_code == 200
+        assert http.get("/metadata").status_code == 401
+        assert http.get("/metadata", headers={"X-API-Key": API_KEY}).status_code == 200
+        assert http.get("/health").status_code == 200
+        assert http.get("/ready").status_code == 200
+        security = http.get("/openapi.json").json()["paths"]["/predict"]["post"]["security"]
+    assert security == [{"APIKeyHeader": []}]
+
+
+def test_an_empty_api_key_is_refused(model: TrainedModel) -> None:
+    with pytest.raises(ValueError, match="api_key parameter of create_app"):
+        create_app(model, api_key="")
+
+
+# monitoring hook -------------------------------------------------------------------------------------------------
+def test_predictions_are_reported_after_the_response(model: TrainedModel, ames: pd.DataFrame) -> None:
+    reported: list[tuple[list[dict[str, Any]], list[Any]]] = []
+    done = threading.Event()
+
+    def on_predictions(records: list[dict[str, Any]], predictions: list[Any]) -> None:
+        reported.append((records, predictions))
+        done.set()
+
+    records = json_records(ames.iloc[:3], model.feature_names)
+    with running(create_app(model, on_predictions=on_predictions)) as url, httpx.Client(base_url=url) as http:
+        served = http.post("/predict", json=records).json()["predictions"]
+        assert done.wait(timeout=10)
+        assert http.post("/predict", json={"Gr_Liv_Area": "x"}).status_code == 422
+    assert reported == [(records, served)]  # the rejected request was not reported
+
+
+def test_a_failing_hook_does_not_fail_the_request(model: TrainedModel) -> None:
+    def on_predictions(records: list[dict[str, Any]], predictions: list[Any]) -> None:
+        raise RuntimeError("log store is down")
+
+    with running(create_app(model, on_predictions=on_predictions)) as url, httpx.Client(base_url=url) as http:
+        assert http.post("/predict", json={}).status_code == 200
+        assert http.post("/predict", json={}).status_code == 200
+
+
+# cairn's own encoder: the column-array path --------------------------------------------------------------------
+def test_a_pipeline_that_reads_column_arrays_is_served_the_same(ames: pd.DataFrame) -> None:
+    from cairn.transformers import TabularEncoder
+
+    pipeline = Pipeline([("encode", TabularEncoder(tuple(NUMBERS), tuple(CATEGORIES))),
+                         ("regress", LGBMRegressor(n_estimators=50, n_jobs=1, verbose=-1, random_state=0))])
+    trained = TrainedModel(name="house-prices", version=4, problem="regression", target="Sale_Price",
+                           features=feature_specs(ames), pipeline=pipeline)
+    pipeline.fit(trained.frame(ames), ames["Sale_Price"])
+    records = json_records(ames.iloc[:30], trained.feature_names)
+    records[0]["Neighborhood"] = "Atlantis"
+    validator = RecordValidator(trained.features)
+    assert _choose_input(trained, validator, validator.parse(records[1])).__name__ == "columns"
+    with running(create_app(trained)) as url, httpx.Client(base_url=url) as http:
+        served = [http.post("/predict", json=record).json()["prediction"] for record in records[:5]]
+        batch = http.post("/predict", json=records).json()["predictions"]
+    assert np.allclose(served, trained.predict(records[:5]))
+    assert np.allclose(batch, trained.predict(pd.DataFrame.from_records(records)))
+
+
+# latency and serve() ---------------------------------------------------------------------------------------------
+def test_one_row_latency_is_close_to_in_process(client: httpx.Client, model: TrainedModel,
+                                                ames: pd.DataFrame) -> None:
+    """The HTTP path (JSON, validation, uvicorn, loopback) must add little to the pipeline itself."""
+    records = json_records(ames.iloc[:200], model.feature_names)
+    frames = [pd.DataFrame.from_records([record], columns=model.feature_names) for record in records]
+    for record in records[:20]:
+        client.post("/predict", json=record)
+    http_ms, local_ms = [], []
+    for record, frame in zip(records, frames, strict=True):
+        started = time.perf_counter()
+        assert client.post("/predict", json=record).status_code == 200
+        http_ms.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        model.predict(frame)
+        local_ms.append((time.perf_counter() - started) * 1000)
+    http_p50, local_p50 = np.percentile(http_ms, 50), np.percentile(local_ms, 50)
+    assert http_p50 < 2 * local_p50 + 5, f"HTTP p50 {http_p50:.1f} ms vs in-process {local_p50:.1f} ms"
+    assert np.percentile(http_ms, 99) < 250
+
+
+def test_serve_runs_the_api_with_uvicorn(model: TrainedModel, tmp_path: Path) -> None:
+    saved = tmp_path / "model.joblib"
+    saved.write_bytes(model.to_bytes())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = ("import sys; from pathlib import Path; from cairn.model import TrainedModel; "
+              "from cairn.serving import serve; "
+              f"serve(TrainedModel.from_bytes(Path(sys.argv[1]).read_bytes()), port={port}, api_key='k')")
+    source = str(Path(cairn.serving.__file__).resolve().parents[2])
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
+    process = subprocess.Popen([sys.executable, "-c", script, str(saved)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            while True:
+                try:
+                    if http.get("/ready").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"serve() did not come up: {process.communicate()[1].decode()[-2000:]}")
+                time.sleep(0.1)
+            assert http.get("/health").json()["version"] == 3
+            assert http.post("/predict", json={}).status_code == 401
+            assert http.post("/predict", json={}, headers={"X-API-Key": "k"}).status_code == 200
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    assert b"INFO" not in stderr  # log level warning: no per-request or startup chatter
