@@ -84,7 +84,8 @@ def plan_features(table: pd.DataFrame, *, case: BusinessCase, spec: Features, da
     if target_transform == "log":
         notes.append(f"log-transformed the target (skewness {skew:.2f}); predictions are transformed back")
     return FeaturePlan(features=features, dropped=dropped, target_transform=target_transform, target_skew=skew,
-                       cleaning=cleaning, derived=dict(spec.derive), max_onehot_levels=spec.max_onehot_levels, notes=notes)
+                       cleaning=cleaning, derived=dict(spec.derive), max_onehot_levels=spec.max_onehot_levels,
+                       notes=notes)
 
 
 def _check_derived(derive: dict[str, str], *, features: list[FeatureSpec], dropped: dict[str, str],
