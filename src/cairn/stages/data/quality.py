@@ -266,13 +266,15 @@ def duplicate_rows(table: pd.DataFrame, *, levels: Mapping[str, Levels], target:
     conflicting = _repeats(features[labelled]) & ~_repeats(rows[labelled])
     count = int(conflicting.sum())
     if count:
+        # a warning, never an error: coarse features with a continuous target repeat naturally (a noise
+        # ceiling worth knowing, not a reason to refuse the data)
         share = count / max(int(labelled.sum()), 1)
-        severity = "error" if share >= 0.05 else "warn"
         flags = np.zeros(len(table), dtype=bool)
         flags[np.flatnonzero(labelled)[conflicting]] = True
-        findings.append(Finding(severity, "conflicting duplicates", [target], count,
-                                f"{_plural(count, 'row')} repeat the features of an earlier row with a different "
-                                f"{target} ({_row_numbers(flags)}); the data disagrees with itself there"))
+        findings.append(Finding("warn", "conflicting duplicates", [target], count,
+                                f"{_plural(count, 'row')} ({share:.1%}) repeat the features of an earlier row with "
+                                f"a different {target} ({_row_numbers(flags)}); the data disagrees with itself "
+                                "there, which bounds how well any model can do"))
     return findings
 
 
