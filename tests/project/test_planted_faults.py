@@ -1,0 +1,55 @@
+"""Issue 3's demonstration: a copy of the example with planted faults; each is found, reported and handled."""
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+from cairn.cli import app
+from cairn.project import Project
+from tests.examples import QUICK, copy_example
+
+
+def plant_faults(folder):
+    table = pd.read_csv(folder / "data" / "ames.csv.gz")
+    rng = np.random.default_rng(7)
+    table["Appraisal"] = (table["Sale_Price"] * 1.01 + rng.normal(0, 2000, len(table))).round()  # leakage
+    table["Lot_Area_Text"] = table["Lot_Area"].map("${:,}".format)  # numbers stored as text
+    table["owner_email"] = [f"owner{i}@example.org" for i in range(len(table))]  # PII
+    spelled = table.index[table["Neighborhood"] == "North_Ames"][:30]
+    table.loc[spelled[:15], "Neighborhood"] = "north_ames "  # mixed spellings
+    table.loc[spelled[15:], "Neighborhood"] = "NORTH_AMES"
+    table = pd.concat([table, table.iloc[:25]], ignore_index=True)  # 25 exact duplicates
+    table.to_csv(folder / "data" / "ames.csv.gz", index=False)
+
+
+def test_leakage_stops_the_run_by_default(tmp_path):
+    folder = copy_example(tmp_path / "hp", **QUICK)
+    plant_faults(folder)
+    result = CliRunner().invoke(app, ["run", "-q", "-p", str(folder / "cairn.yaml")])
+    assert result.exit_code == 2, result.output
+    assert "target leakage" in result.output and "Appraisal" in result.output
+    assert "owner0@example.org" not in result.output
+
+
+def test_every_planted_fault_is_found_reported_and_handled(tmp_path):
+    folder = copy_example(tmp_path / "hp", **QUICK,
+                          data={"quality": {"fail_on": []}, "drop_columns": ["Appraisal"]})
+    plant_faults(folder)
+    project = Project.load(folder / "cairn.yaml")
+    run = project.run()
+    report = run.report_path.read_text()
+    checks = {"target leakage": "Appraisal", "numbers as text": "Lot_Area_Text", "duplicate rows": "25 rows",
+              "inconsistent spellings": "Neighborhood"}
+    for check, detail in checks.items():
+        assert check in report and detail in report, check
+    assert "owner_email" in report and "owner0@example.org" not in report
+    notes = {stage.name: " ".join(stage.notes) for stage in run.stages}
+    assert "owner_email" in notes["data"]  # PII found and dropped (the default policy)
+    assert "dropped 25 exact duplicate rows" in notes["preprocessing"]
+    assert "Lot_Area_Text: numbers written as text, parsed" in notes["features"]
+    assert "left out Appraisal: dropped in cairn.yaml" in notes["features"]
+    model = project.load_model()
+    assert "owner_email" not in model.feature_names and "Appraisal" not in model.feature_names
+    one = {"Lot_Area_Text": "$31,770", "Neighborhood": " NORTH_AMES"}
+    same = {"Lot_Area_Text": 31770, "Neighborhood": "North_Ames"}
+    assert model.predict([one])[0] == model.predict([same])[0]  # parsed and normalised at serving time too
