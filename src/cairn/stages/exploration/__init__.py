@@ -1,0 +1,140 @@
+"""Stage 4, exploration: the charts and plain-English findings a person reads before trusting a model.
+
+The stage is a pure function of the cleaned table: it draws figures as PNG (base64, so the report can inline them
+and stay a single offline file) and states what the data says in sentences, most important first. Plots use a
+seeded sample of at most ``max_rows`` rows so that a 10-million-row table explores as fast as Ames; missing
+shares and class counts are cheap and come from the whole table.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cairn.errors import DataError
+from cairn.stages.exploration.drawing import DPI, PANELS_PER_FIGURE
+from cairn.stages.exploration.insights import ALMOST_CONSTANT_SHARE, SKEWED, STRONG_PAIR_R, VERY_SKEWED
+from cairn.stages.exploration.insights import insights as _insights
+from cairn.stages.exploration.view import TOP_LEVELS, View, column_kinds, is_numeric
+from cairn.stages.exploration.words import name_list
+
+__all__ = [
+    "ALMOST_CONSTANT_SHARE",
+    "DPI",
+    "MAX_HEATMAP_COLUMNS",
+    "MAX_SCATTER_POINTS",
+    "N_RELATION_PLOTS",
+    "PANELS_PER_FIGURE",
+    "PROBLEMS",
+    "SKEWED",
+    "STRONG_PAIR_R",
+    "TOP_LEVELS",
+    "VERY_SKEWED",
+    "Exploration",
+    "Figure",
+    "explore_table",
+]
+
+logger = logging.getLogger(__name__)
+
+PROBLEMS = ("regression", "binary", "multiclass")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One chart of the exploration, ready to inline in HTML."""
+
+    title: str
+    caption: str  # one plain sentence saying what to see
+    png_base64: str  # PNG bytes, base64 (no data: prefix)
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """What stage 4 found: figures to look at and sentences to read, most important first."""
+
+    figures: list[Figure]
+    insights: list[str]  # plain-English sentences, most important first
+    n_rows: int
+    n_columns: int
+    sampled_rows: int  # rows actually used for plots (<= max_rows)
+
+
+# figures.py builds Figure objects, so it is imported once Figure exists. Figure and Exploration live here, not in
+# a submodule, because pickled results in artifact caches name them by this module path.
+from cairn.stages.exploration.figures import (  # noqa: E402
+    MAX_HEATMAP_COLUMNS,
+    MAX_SCATTER_POINTS,
+    N_RELATION_PLOTS,
+)
+from cairn.stages.exploration.figures import figures as _figures  # noqa: E402
+
+
+def explore_table(
+    table: pd.DataFrame, *, target: str, problem: str, max_rows: int = 200_000, seed: int = 42
+) -> Exploration:
+    """Chart every column and state what matters for modelling ``target``.
+
+    Sampling, not the full table, feeds the plots and statistics: beyond a few hundred thousand rows a histogram
+    or a correlation does not change, but the time to draw it does.
+    """
+    if problem not in PROBLEMS:
+        raise ValueError(
+            f"The problem parameter of explore_table must be one of {', '.join(PROBLEMS)}. Got {problem!r} instead."
+        )
+    if max_rows < 1:
+        raise ValueError(f"The max_rows parameter of explore_table must be >= 1. Got {max_rows!r} instead.")
+    if target not in table.columns:
+        raise DataError.single(
+            "The target column is not in the table.",
+            where=f"column {target!r}",
+            expected="a column of the cleaned table",
+            got=name_list([str(c) for c in table.columns], 8),
+            fix="set business.target to one of the table's columns",
+        )
+    if problem == "regression" and not is_numeric(table[target].dtype):
+        raise DataError.single(
+            "A regression target must be numeric.",
+            where=f"column {target!r}",
+            expected="numbers",
+            got=f"dtype {table[target].dtype}",
+            fix="use problem: binary or multiclass, or convert the column to numbers in preprocessing",
+        )
+
+    n_rows, n_columns = table.shape
+    sample = table.sample(n=max_rows, random_state=seed) if n_rows > max_rows else table
+    if n_rows == 0:
+        return Exploration(
+            figures=[],
+            insights=["The table has no rows: there is nothing to explore."],
+            n_rows=0,
+            n_columns=n_columns,
+            sampled_rows=0,
+        )
+
+    kinds = column_kinds(table, target)
+    view = View(table=table, sample=sample, target=target, problem=problem, kinds=kinds, seed=seed)
+    logger.info(
+        "Exploring %d rows x %d columns (%d sampled): %d numeric, %d categorical features",
+        n_rows,
+        n_columns,
+        len(sample),
+        len(kinds.numeric),
+        len(kinds.categorical),
+    )
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        insights = _insights(view)
+        figures = list(_figures(view))
+    return Exploration(
+        figures=figures,
+        insights=[text for _, text in sorted(insights, key=lambda i: i[0])],
+        n_rows=n_rows,
+        n_columns=n_columns,
+        sampled_rows=len(sample),
+    )

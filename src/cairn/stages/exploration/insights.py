@@ -1,0 +1,311 @@
+"""The findings in words: plain-English sentences about the target, relations and column health, each ranked.
+
+Each finding is a (priority, sentence) pair so that the stage can put what most changes a modelling decision
+first; the thresholds that decide when a column counts as skewed, almost constant or strongly paired live here
+because the sentences quote them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cairn.stages.exploration.view import View
+from cairn.stages.exploration.words import and_list, count, level, name_list, percent
+
+ALMOST_CONSTANT_SHARE = 0.95
+STRONG_PAIR_R = 0.8
+SKEWED = 1.0
+VERY_SKEWED = 2.0
+
+
+# (priority, sentence); lower priority numbers are read first.
+_Insight = tuple[int, str]
+
+
+def insights(view: View) -> list[_Insight]:
+    insights: list[_Insight] = []
+    insights += _target_insights(view)
+    insights += _relation_insights(view)
+    insights += _column_health_insights(view)
+    insights += _pair_insights(view)
+    insights += _shape_insights(view)
+    if not view.kinds.numeric:
+        insights.append((90, "There are no numeric features: the model will rely on the categorical columns."))
+    if not view.kinds.categorical:
+        insights.append((90, "There are no categorical features: every feature is numeric."))
+    return insights
+
+
+def _target_insights(view: View) -> list[_Insight]:
+    target, found = view.target, []
+    n_missing = int(view.table[target].isna().sum())
+    if n_missing:
+        found.append(
+            (
+                0,
+                f"{target} is missing in {count(n_missing, 'row', 'rows')} ({percent(n_missing / len(view.table))}): "
+                "those rows cannot be used to train or evaluate a model.",
+            )
+        )
+    if view.y_numeric is not None:
+        y = view.y_numeric.dropna()
+        if y.nunique() <= 1:
+            value = f" ({level(y.iloc[0])})" if len(y) else ""
+            return [*found, (0, f"{target} has a single value{value}: there is nothing to predict.")]
+        skew = float(y.skew())
+        if skew > SKEWED:
+            remedy = "a log transform" if y.min() > 0 else "a power (Yeo-Johnson) transform"
+            found.append(
+                (10, f"{target} is right-skewed (skewness {skew:.2f}): {remedy} of the target is worth trying.")
+            )
+        elif skew < -SKEWED:
+            found.append(
+                (
+                    10,
+                    f"{target} is left-skewed (skewness {skew:.2f}): a power (Yeo-Johnson) transform "
+                    "of the target is worth trying.",
+                )
+            )
+        else:
+            found.append((80, f"{target} is roughly symmetric (skewness {skew:.2f}): no target transform is needed."))
+        return found
+
+    counts = view.classes()
+    shares = counts / counts.sum() if len(counts) else counts
+    expected = 2 if view.problem == "binary" else None
+    if len(counts) <= 1:
+        return [
+            *found,
+            (
+                0,
+                f"{target} has {len(counts)} class{'es' if len(counts) != 1 else ''}: a classifier needs at least two.",
+            ),
+        ]
+    if expected is not None and len(counts) != expected:
+        found.append(
+            (
+                0,
+                f"The problem is binary but {target} has {len(counts)} classes: "
+                "use problem: multiclass or map the target to two classes.",
+            )
+        )
+    smallest, largest = shares.index[-1], shares.index[0]
+    balanced_share = 1 / len(counts)
+    judge = "AUC or F1" if len(counts) == 2 else "macro-averaged F1"
+    if shares.iloc[-1] < 0.5 * balanced_share:
+        found.append(
+            (
+                10,
+                f"{target} is imbalanced: the rarest class {level(smallest)} holds only "
+                f"{percent(shares.iloc[-1])} of rows against {percent(shares.iloc[0])} for "
+                f"{level(largest)}; use stratified splits and judge models by {judge}, not accuracy.",
+            )
+        )
+    else:
+        found.append(
+            (
+                80,
+                f"The classes of {target} are reasonably balanced: from {percent(shares.iloc[-1])} "
+                f"({level(smallest)}) to {percent(shares.iloc[0])} ({level(largest)}).",
+            )
+        )
+    rare = counts[counts < 10]
+    if len(rare):
+        found.append(
+            (
+                11,
+                f"{count(len(rare), 'class', 'classes')} of {target} "
+                f"{'has' if len(rare) == 1 else 'have'} fewer than 10 rows "
+                f"({name_list([level(c) for c in rare.index], 5)}): "
+                "cross-validation folds may not see them.",
+            )
+        )
+    return found
+
+
+def _relation_insights(view: View) -> list[_Insight]:
+    target, relevance, found = view.target, view.relevance, []
+    if len(relevance):
+        best = relevance.index[0]
+        if view.y_numeric is not None:
+            followers = [f"{name} (r = {relevance[name]:.2f})" for name in relevance.index[1:3]]
+            tail = f", followed by {and_list(followers)}" if followers else ""
+            found.append(
+                (20, f"{best} has the strongest linear relation with {target} (r = {relevance[best]:.2f}){tail}.")
+            )
+            if abs(relevance[best]) < 0.3:
+                found.append(
+                    (
+                        21,
+                        f"No numeric feature is strongly linearly related to {target}: relations may be "
+                        "non-linear or lie in the categorical columns.",
+                    )
+                )
+        else:
+            followers = [f"{name} (η = {relevance[name]:.2f})" for name in relevance.index[1:3]]
+            tail = f", followed by {and_list(followers)}" if followers else ""
+            found.append(
+                (
+                    20,
+                    f"{best} separates the classes of {target} best among numeric features "
+                    f"(η = {relevance[best]:.2f} on a 0-1 scale){tail}.",
+                )
+            )
+    if view.y_numeric is not None and view.kinds.categorical:
+        etas = view.categorical_relevance
+        if len(etas):
+            best = etas.index[0]
+            found.append(
+                (
+                    21,
+                    f"Among categorical columns, {best} explains the most of {target}'s variation "
+                    f"(η = {etas.iloc[0]:.2f} on a 0-1 scale).",
+                )
+            )
+    return found
+
+
+def _column_health_insights(view: View) -> list[_Insight]:
+    """Empty, constant, identifier-like, incomplete and almost-constant columns: the cheap fixes."""
+    features = [*view.kinds.numeric, *view.kinds.categorical]
+    missing = view.missing_share[features]
+    found: list[_Insight] = []
+
+    empty = [c for c in features if missing[c] >= 1.0]
+    if empty:
+        verb = "is" if len(empty) == 1 else "are"
+        found.append(
+            (30, f"{and_list(empty)} {verb} missing in every row: drop {'it' if len(empty) == 1 else 'them'}.")
+        )
+    constant, almost = [], []
+    for name in features:
+        if name in empty:
+            continue
+        column = view.sample[name]
+        counts = column.value_counts(dropna=True)
+        counts = counts[counts > 0]  # categorical dtypes also count unused categories
+        if len(counts) == 1:
+            constant.append((name, counts.index[0]))
+        elif len(counts) and counts.iloc[0] / len(column) >= ALMOST_CONSTANT_SHARE:
+            almost.append((name, counts.index[0], counts.iloc[0] / len(column)))
+        elif name in view.kinds.categorical and len(column) >= 50 and len(counts) >= 0.9 * column.notna().sum():
+            found.append(
+                (
+                    32,
+                    f"{name} has a distinct value in almost every row: it looks like an identifier or "
+                    "free text; leave it out of the features.",
+                )
+            )
+        elif name in view.kinds.categorical and len(counts) > 50:
+            found.append(
+                (75, f"{name} has {len(counts):,} levels: the rarest are worth grouping before one-hot encoding.")
+            )
+        elif (
+            name in view.kinds.numeric
+            and pd.api.types.is_integer_dtype(column.dtype)
+            and len(column) >= 50
+            and len(counts) == len(column)
+            and counts.index.max() - counts.index.min() + 1 == len(column)
+        ):
+            found.append(
+                (32, f"{name} numbers the rows one by one: it looks like an identifier; leave it out of the features.")
+            )
+    for name, value in constant:
+        found.append(
+            (
+                31,
+                f"{name} is constant (every non-missing value is {level(value)}): it carries no information; drop it.",
+            )
+        )
+
+    incomplete = missing[(missing > 0) & (missing < 1)].sort_values(ascending=False)
+    for name, share in incomplete.iloc[:5].items():
+        advice = ": consider dropping it or treating 'missing' as a level of its own" if share >= 0.5 else ""
+        found.append((40, f"{name} is missing in {percent(share)} of rows{advice}."))
+    if len(incomplete) > 5:
+        rest = incomplete.iloc[5:]
+        found.append(
+            (
+                41,
+                f"{count(len(rest), 'more column', 'more columns')} "
+                f"{'has' if len(rest) == 1 else 'have'} missing values, each in at most "
+                f"{percent(rest.iloc[0])} of rows.",
+            )
+        )
+
+    almost.sort(key=lambda item: -item[2])
+    for name, value, share in almost[:4]:
+        found.append((60, f"{name} is almost constant: {share * 100:.1f}% of rows are {level(value)}."))
+    if len(almost) > 4:
+        rest_names = [name for name, _, _ in almost[4:]]
+        found.append(
+            (
+                61,
+                f"{count(len(rest_names), 'more column is', 'more columns are')} almost constant "
+                f"(over {ALMOST_CONSTANT_SHARE:.0%} one value): {name_list(rest_names, 8)}.",
+            )
+        )
+    return found
+
+
+def _pair_insights(view: View) -> list[_Insight]:
+    """Strongly correlated feature pairs: duplicated information that destabilises linear models."""
+    pairs = strong_pairs(view.correlation)
+    if not pairs:
+        return []
+    (a, b, r), rest = pairs[0], pairs[1:]
+    found: list[_Insight] = [
+        (
+            50,
+            f"{a} and {b} are strongly correlated (r = {r:.2f}): they carry much the same "
+            "information, so a linear model will split weight between them unstably.",
+        )
+    ]
+    if rest:
+        named = [f"{a} and {b} (r = {r:.2f})" for a, b, r in rest[:4]]
+        more = f", and {count(len(rest) - 4, 'more pair', 'more pairs')}" if len(rest) > 4 else ""
+        found.append((51, f"Also strongly correlated: {'; '.join(named)}{more}."))
+    return found
+
+
+def strong_pairs(correlation: pd.DataFrame) -> list[tuple[str, str, float]]:
+    if correlation.empty:
+        return []
+    values = correlation.to_numpy()
+    rows, cols = np.triu_indices_from(values, k=1)
+    strong = np.abs(values[rows, cols]) > STRONG_PAIR_R
+    pairs = [
+        (correlation.index[i], correlation.columns[j], float(values[i, j]))
+        for i, j in zip(rows[strong], cols[strong], strict=True)
+    ]
+    return sorted(pairs, key=lambda pair: -abs(pair[2]))
+
+
+def _shape_insights(view: View) -> list[_Insight]:
+    found: list[_Insight] = []
+    skews = view.numbers[view.usable].skew() if view.usable else pd.Series(dtype="float64")
+    # Almost-constant columns are skewed by construction; saying so twice adds nothing.
+    top_share = {c: view.numbers[c].value_counts(normalize=True, dropna=False).iloc[0] for c in view.usable}
+    skewed = skews[(skews > VERY_SKEWED) & (pd.Series(top_share) < ALMOST_CONSTANT_SHARE)]
+    skewed = skewed.sort_values(ascending=False)
+    if len(skewed):
+        named = [f"{name} ({value:.1f})" for name, value in skewed.iloc[:3].items()]
+        found.append(
+            (
+                70,
+                f"{count(len(skewed), 'numeric feature is', 'numeric features are')} strongly "
+                f"right-skewed (skewness above {VERY_SKEWED:.0f}), led by {and_list(named)}: "
+                "trees cope, linear models may want a log transform.",
+            )
+        )
+    if view.kinds.other:
+        found.append(
+            (
+                85,
+                f"{and_list(view.kinds.other)} {'is' if len(view.kinds.other) == 1 else 'are'} "
+                "neither numeric nor categorical (dates or durations) and not charted; derive numbers "
+                "such as year or month from them.",
+            )
+        )
+    return found
