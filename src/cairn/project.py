@@ -16,16 +16,18 @@ from typing import Any
 import pandas as pd
 
 from cairn.config import ProjectConfig, load_config
+from cairn.config.schema import SqlSource
 from cairn.errors import CairnError, NotFoundError
 from cairn.model import TrainedModel
 from cairn.registry import ModelVersion, Registry
 from cairn.runner.cache import config_hash
 from cairn.runner.execute import Execution, ProgressCallback, StageOutcome, execute
 from cairn.runner.manifest import base_manifest
-from cairn.stages.data import check_fits_problem, read_protected, read_source
+from cairn.stages.data import SourceRead, check_fits_problem, read_protected, read_source
 from cairn.stages.data.privacy import redact_text
 from cairn.stages.evaluation import Check, EvaluationResult, verdict_line
 from cairn.store import RunRecord, Store
+from cairn.store.repository import redacted
 
 log = logging.getLogger(__name__)
 STATE_FOLDER = ".cairn"
@@ -108,7 +110,7 @@ class Project:
             try:
                 execution = execute(config, store=store, run_id=run_id, base_dir=self.base_dir, source=source,
                                     privacy=privacy, until=until, from_stage=from_stage, progress=progress)
-                return self._finish(store, execution, manifest=manifest, fingerprint=source.fingerprint)
+                return self._finish(store, execution, manifest=manifest, source=source)
             except BaseException as error:
                 reason = str(error) if isinstance(error, CairnError) else f"{type(error).__name__}: {error}"
                 reason = redact_text(reason)
@@ -118,7 +120,8 @@ class Project:
         finally:
             store.close()
 
-    def _finish(self, store: Store, execution: Execution, *, manifest: dict[str, Any], fingerprint: str) -> Run:
+    def _finish(self, store: Store, execution: Execution, *, manifest: dict[str, Any], source: SourceRead) -> Run:
+        fingerprint = source.fingerprint
         from cairn.report.assemble import write_run_report
 
         values = execution.values
@@ -126,8 +129,8 @@ class Project:
         outcomes = {o.name: o for o in execution.outcomes}
         manifest = {
             **manifest,
-            "data": {"source": self.config.data.source if isinstance(self.config.data.source, str) else "sql",
-                     "fingerprint": fingerprint,
+            "data": {"source": self._source_text(), "fingerprint": fingerprint, "rows": source.total_rows,
+                     "rows_used": len(source.table),
                      "snapshot": outcomes["data"].outputs.get("raw_table") if "data" in outcomes else None},
             "privacy": {"policy": self.config.data.privacy.pii,
                         "columns": [{"column": p.column, "kind": p.kind, "evidence": p.evidence}
@@ -159,6 +162,17 @@ class Project:
         return Run(execution.run_id, "succeeded", evaluation.shipped if evaluation else None, line,
                    evaluation.checks if evaluation else [], metrics, execution.outcomes, model_version,
                    report_path, manifest)
+
+    def _source_text(self) -> str:
+        """The source as the manifest records it: paths and queries, never a URL's credentials."""
+        source = self.config.data.source
+        if isinstance(source, str):
+            return source
+        if isinstance(source, list):
+            return ", ".join(source)
+        if isinstance(source, SqlSource):
+            return f"{source.sql} on {redacted(source.url) if source.url else '$' + str(source.url_env)}"
+        return source.duckdb
 
     @staticmethod
     def _metric_rows(values: Any, evaluation: EvaluationResult) -> list[tuple[str, str, str, float]]:
@@ -254,7 +268,7 @@ class Project:
         """A file given on the command line, read with the same readers and errors as data.source."""
         from cairn.config.schema import Data
 
-        return read_source(Data(source=str(Path(path).resolve())), base_dir=Path.cwd()).table
+        return read_source(Data(source=str(Path(path).resolve())), base_dir=Path.cwd(), sample=False).table
 
     def predict_file(self, path: str | Path, *, version: int | None = None) -> pd.DataFrame:
         """The input rows with a `prediction` column (and class probabilities for classifiers)."""

@@ -350,7 +350,7 @@ class ProjectConfig(Section):
 # The section of the project file that each stage depends on; its hash is part of the stage's cache key.
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "business": ("business",),
-    "data": ("data",),
+    "data": ("data", "seed"),  # the seed draws the sample of data larger than memory
     "preprocessing": ("preprocessing",),
     "exploration": ("explore", "seed"),
     "features": ("features", "data", "preprocessing"),

@@ -16,7 +16,7 @@ from cairn.errors import ConfigError
 from cairn.model import TrainedModel
 from cairn.registry import Registry
 from cairn.stages.business import business_case
-from cairn.stages.data import Protected, SourceRead, profile_table, stop_on_quality
+from cairn.stages.data import Protected, SourceRead, profile_table, stop_on_quality, whole_source_notes
 from cairn.stages.deployment import deploy_model
 from cairn.stages.evaluation import evaluate
 from cairn.stages.features import plan_features
@@ -65,7 +65,12 @@ def _data(ctx: StageContext) -> Outputs:
                             types=spec.types, cv_folds=ctx.config.training.cv, drop_columns=spec.drop_columns,
                             seed=ctx.config.seed, mask=ctx.privacy.mask)
     stop_on_quality(profile, fail_on=spec.quality.fail_on)
-    return {"raw_table": source.table, "data_profile": profile}, ctx.privacy.notes() + profile.notes()
+    outputs: dict[str, Any] = {"raw_table": source.table, "data_profile": profile}
+    notes = ctx.privacy.notes()
+    if source.profile is not None:  # larger than memory: the whole source was profiled by DuckDB
+        outputs["source_profile"] = source.profile
+        notes += whole_source_notes(source)
+    return outputs, notes + profile.notes()
 
 
 def _preprocessing(ctx: StageContext) -> Outputs:
@@ -140,7 +145,7 @@ def _monitoring(ctx: StageContext) -> Outputs:
 
 STAGES: tuple[StageDef, ...] = (
     StageDef("business", "1 Business understanding", (), ("business_case",), _business),
-    StageDef("data", "2 Data collection", (), ("raw_table", "data_profile"), _data),
+    StageDef("data", "2 Data collection", (), ("raw_table", "data_profile", "source_profile"), _data),
     StageDef("preprocessing", "3 Preprocessing", ("raw_table",), ("clean_table", "cleaning_report"), _preprocessing),
     StageDef("exploration", "4 Exploratory analysis", ("clean_table", "business_case"), ("exploration",),
              _exploration),

@@ -20,7 +20,6 @@ from cairn.model import TrainedModel
 from cairn.stages.business import BusinessCase, criterion_text
 from cairn.stages.training import TrainingResult, predictions
 
-
 IMPORTANCE_ROWS = 2_000
 
 

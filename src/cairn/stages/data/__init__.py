@@ -13,11 +13,28 @@ from cairn.stages.data.profile import DataProfile, Finding, column_kind, profile
 from cairn.stages.data.sources import SourceRead, read_source
 
 
+def whole_source_notes(read: SourceRead) -> list[str]:
+    """What DuckDB saw of the whole source when training uses a sample: the sample's checks cannot say it."""
+    profile = read.profile
+    assert profile is not None
+    notes = [f"profiled all {profile.rows:,} rows out of core; training uses a sample of {len(read.table):,} "
+             f"(seed {profile.seed})"]
+    if profile.duplicate_rows:
+        notes.append(f"whole source: {profile.duplicate_rows:,} exact duplicate rows")
+    for column in profile.columns:
+        if column.missing_share > 0.5:
+            notes.append(f"whole source: {column.name} is missing in {column.missing_share:.0%} of rows")
+        if column.distinct_estimate <= 1:
+            notes.append(f"whole source: {column.name} has a single value")
+    return notes
+
+
 def read_protected(config: ProjectConfig, *, base_dir: Path) -> tuple[SourceRead, Protected]:
     """Read the source and handle personal data at once, so no raw PII reaches a check, a plot or the store."""
-    read = read_source(config.data, base_dir=base_dir)
+    read = read_source(config.data, base_dir=base_dir, seed=config.seed)
     protected = protect(read.table, spec=config.data.privacy, target=config.business.target, seed=config.seed)
     return replace(read, table=protected.table), protected
 
 __all__ = ["DataProfile", "Finding", "Protected", "SourceRead", "check_fits_problem", "column_kind", "profile_table",
-           "protect", "read_protected", "read_source", "redact_text", "stop_on_quality"]
+           "protect", "read_protected", "read_source", "redact_text", "stop_on_quality",
+           "whole_source_notes"]

@@ -3,9 +3,11 @@
 Only the sample ever becomes a DataFrame. DuckDB runs with two threads, a memory limit and a spill folder of its
 own, so a ten-million-row file is summarised in well under the memory pandas would need to hold it.
 
-    connection = duckdb_connection(base_dir=...)     # bounded threads and memory, spills to a temp folder
-    profile = profile_relation(connection, "src")    # one scan for the numbers, one for the frequent values
-    sample = sample_relation(connection, "src", rows=500_000, seed=42)
+    with duckdb_connection(base_dir=base_dir) as connection:   # 2 threads, 1 GB, spills to a temp folder
+        sample, profile = profile_and_sample(connection, parquet_paths, rows=500_000, seed=42)
+
+Everything arrives here as Parquet: files in place, other formats and SQL results streamed to Parquet chunk by
+chunk, DuckDB query results copied to one Parquet file, so a sampled row can be named by (file, row number).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class ColumnProfile:
     duckdb_type: str
     rows: int
     missing: int
-    distinct_estimate: int  # approx_count_distinct (HyperLogLog): within a few percent, exact for small counts
+    distinct_estimate: int  # approx_count_distinct (HyperLogLog): within a few percent, not exact
     minimum: float | str | None = None  # numbers as float; dates and times as ISO text
     maximum: float | str | None = None
     mean: float | None = None  # numbers only

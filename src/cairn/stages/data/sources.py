@@ -21,6 +21,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,26 +257,31 @@ def _read_files_out_of_core(files: list[DataFile], spec: Data, *, base_dir: Path
 
 def _sample_parquet(paths: list[Path], *, base_dir: Path, rows: int | None, seed: int,
                     shown: str) -> tuple[pd.DataFrame, LargeProfile]:
-    import duckdb
-
-    with duckdb_connection(base_dir=base_dir) as connection:
-        try:
-            table, profile = profile_and_sample(connection, paths, rows=rows or DEFAULT_SAMPLE_ROWS, seed=seed)
-        except duckdb.OutOfMemoryException as error:
-            raise DataError.single(
-                f"DuckDB ran out of memory reading {shown}.", where="data.sample_rows",
-                expected="a sample that fits in memory", got=_first_lines(str(error)),
-                fix="lower data.sample_rows",
-            ) from None
-        except duckdb.Error as error:
-            raise DataError.single(
-                f"The data source {shown} cannot be read by DuckDB.", where="data.source",
-                expected="Parquet files DuckDB can scan", got=_first_lines(str(error)),
-                fix="check the files are whole and share compatible column types",
-            ) from None
+    with duckdb_connection(base_dir=base_dir) as connection, _duckdb_failures(shown):
+        table, profile = profile_and_sample(connection, paths, rows=rows or DEFAULT_SAMPLE_ROWS, seed=seed)
     if profile.rows == 0:
         raise _no_rows(shown)
     return table, profile
+
+
+@contextmanager
+def _duckdb_failures(shown: str) -> Iterator[None]:
+    """DuckDB's errors while profiling or sampling, as the user's to fix: memory first, then the files."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.OutOfMemoryException as error:
+        raise DataError.single(
+            f"DuckDB ran out of memory reading {shown}.", where="data.sample_rows",
+            expected="a sample that fits in memory", got=_first_lines(str(error)), fix="lower data.sample_rows",
+        ) from None
+    except duckdb.Error as error:
+        raise DataError.single(
+            f"The data source {shown} cannot be read by DuckDB.", where="data.source",
+            expected="Parquet files DuckDB can scan", got=_first_lines(str(error)),
+            fix="check the files are whole and share compatible column types",
+        ) from None
 
 
 def _parquet_rows(file: DataFile) -> int:
@@ -393,9 +399,18 @@ def _read_sql(source: SqlSource, spec: Data, *, base_dir: Path, seed: int, sampl
         engine.dispose()
     if table.empty:
         raise _no_query_rows(shown)
-    digest = hashlib.sha256(pd.util.hash_pandas_object(table, index=False).values.tobytes())
+    digest = hashlib.sha256(_row_hashes(table))
     digest.update(repr(list(zip(table.columns, map(str, table.dtypes), strict=True))).encode())
     return SourceRead(table, digest.hexdigest(), f"query on {shown}", total_rows=len(table))
+
+
+def _row_hashes(table: pd.DataFrame) -> bytes:
+    """pandas' 64-bit hash of each row; values pandas cannot hash (JSON columns arrive as dicts) by their text."""
+    try:
+        return pd.util.hash_pandas_object(table, index=False).values.tobytes()
+    except TypeError:
+        as_text = table.astype({c: str for c in table.columns if table[c].dtype == object})
+        return pd.util.hash_pandas_object(as_text, index=False).values.tobytes()
 
 
 def _read_sql_out_of_core(connection: Any, query: Any, spec: Data, *, base_dir: Path, seed: int, shown: str,
@@ -412,7 +427,7 @@ def _read_sql_out_of_core(connection: Any, query: Any, spec: Data, *, base_dir: 
             for part, chunk in enumerate(pd.read_sql_query(query, streaming, chunksize=CHUNK_ROWS)):
                 if chunk.empty:
                     continue
-                digest.update(pd.util.hash_pandas_object(chunk, index=False).values.tobytes())
+                digest.update(_row_hashes(chunk))
                 schema = schema or list(zip(chunk.columns, map(str, chunk.dtypes), strict=True))
                 paths.append(Path(folder) / f"{part:06d}.parquet")
                 chunk.to_parquet(paths[-1], index=False)
@@ -506,14 +521,15 @@ def _read_duckdb(source: DuckDBSource, spec: Data, *, base_dir: Path, seed: int,
                     "The DuckDB query returned no rows.", where="data.source.duckdb", expected="at least one row",
                     got="0 rows", fix="check the query's WHERE clause and the files it reads",
                 )
-            view = parquet_view(connection, [result])
-            fingerprint = result_fingerprint(connection, view)
-            if sample and (spec.sample_rows is not None or rows > LARGE_ROWS):
-                table, profile = profile_and_sample(connection, [result],
-                                                    rows=spec.sample_rows or DEFAULT_SAMPLE_ROWS, seed=seed)
-                return SourceRead(table, fingerprint, _sampled_description(shown, profile), total_rows=rows,
-                                  profile=profile)
-            table = read_all(connection, view)
+            with _duckdb_failures(shown):
+                view = parquet_view(connection, [result])
+                fingerprint = result_fingerprint(connection, view)
+                if sample and (spec.sample_rows is not None or rows > LARGE_ROWS):
+                    table, profile = profile_and_sample(connection, [result],
+                                                        rows=spec.sample_rows or DEFAULT_SAMPLE_ROWS, seed=seed)
+                    return SourceRead(table, fingerprint, _sampled_description(shown, profile), total_rows=rows,
+                                      profile=profile)
+                table = read_all(connection, view)
     return SourceRead(table, fingerprint, shown, total_rows=rows)
 
 
