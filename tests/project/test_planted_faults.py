@@ -53,3 +53,29 @@ def test_every_planted_fault_is_found_reported_and_handled(tmp_path):
     one = {"Lot_Area_Text": "$31,770", "Neighborhood": " NORTH_AMES"}
     same = {"Lot_Area_Text": 31770, "Neighborhood": "North_Ames"}
     assert model.predict([one])[0] == model.predict([same])[0]  # parsed and normalised at serving time too
+
+
+def test_changed_source_reruns_downstream_and_unchanged_does_not(tmp_path):
+    folder = copy_example(tmp_path / "hp", **QUICK)
+    project = Project.load(folder / "cairn.yaml")
+    first = project.run(until="preprocessing")
+    assert [s.cached for s in project.run(until="preprocessing").stages] == [True, True, True]
+    table = pd.read_csv(folder / "data" / "ames.csv.gz")
+    table.loc[0, "Lot_Area"] += 1
+    table.to_csv(folder / "data" / "ames.csv.gz", index=False)
+    changed = project.run(until="preprocessing")
+    assert [s.cached for s in changed.stages] == [True, False, False]
+    assert changed.manifest["data"]["fingerprint"] != first.manifest["data"]["fingerprint"]
+
+
+def test_missing_targets_are_dropped_and_counted_or_refused(tmp_path):
+    folder = copy_example(tmp_path / "hp", **QUICK)
+    table = pd.read_csv(folder / "data" / "ames.csv.gz")
+    table.loc[:9, "Sale_Price"] = np.nan
+    table.to_csv(folder / "data" / "ames.csv.gz", index=False)
+    run = Project.load(folder / "cairn.yaml").run(until="preprocessing")
+    assert "dropped 10 rows with no target" in run.stage("preprocessing").notes
+    table.loc[:999, "Sale_Price"] = np.nan  # 34% missing, over the default 20%
+    table.to_csv(folder / "data" / "ames.csv.gz", index=False)
+    result = CliRunner().invoke(app, ["run", "-q", "-p", str(folder / "cairn.yaml")])
+    assert result.exit_code == 2 and "missing in 34% of rows" in result.output
