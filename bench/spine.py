@@ -11,6 +11,7 @@ Run: .venv/bin/python bench/spine.py   (threads: one per fit, as cairn's default
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import sys
@@ -94,7 +95,7 @@ def main() -> None:
 
     model = project.load_model()
     cairn_mape = float(np.mean(np.abs(model.predict(holdout) - truth) / truth))
-    records = holdout.drop(columns=TARGET).head(300).to_dict(orient="records")
+    records = json.loads(holdout.drop(columns=TARGET).head(300).to_json(orient="records"))  # NaN -> null
     rows = [holdout.drop(columns=TARGET).iloc[[i]] for i in range(300)]
     cairn_p50, cairn_p99 = percentiles_ms(lambda r: model.predict([r]), records)
     peer_p50, peer_p99 = percentiles_ms(peer.predict, rows)

@@ -79,11 +79,18 @@ def evaluate(model: TrainedModel, holdout: pd.DataFrame, *, case: BusinessCase, 
 def _bootstrap_interval(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray | None,
                         classes: np.ndarray | None, resamples: np.ndarray, confidence: float
                         ) -> tuple[float | None, float | None]:
-    if metric in {"mape", "mae"}:  # means of per-row errors: vectorised over all resamples at once
+    if metric in {"mape", "mae", "rmse", "r2"}:  # sums over rows: vectorised over all resamples at once
         errors = np.abs(predicted - y)
         if metric == "mape":
             errors = errors / np.maximum(np.abs(y), 1e-12)
-        values = errors[resamples].mean(axis=1)
+        if metric in {"mape", "mae"}:
+            values = errors[resamples].mean(axis=1)
+        elif metric == "rmse":
+            values = np.sqrt((errors**2)[resamples].mean(axis=1))
+        else:
+            drawn = y[resamples]
+            total = ((drawn - drawn.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+            values = 1 - (errors**2)[resamples].sum(axis=1) / np.where(total > 0, total, np.nan)
     else:
         values_list = []
         for rows in resamples:
