@@ -446,3 +446,9 @@ def test_serve_runs_the_api_with_uvicorn(model: TrainedModel, tmp_path: Path) ->
         process.terminate()
         _, stderr = process.communicate(timeout=20)
     assert b"INFO" not in stderr  # log level warning: no per-request or startup chatter
+
+
+def test_error_messages_do_not_echo_personal_data(client):
+    answer = client.post("/predict", json={"owner_email": "jane.doe@example.org", "Gr_Liv_Area": "555-12-3456"})
+    assert answer.status_code == 422
+    assert "jane.doe@example.org" not in answer.text and "555-12-3456" not in answer.text

@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from cairn.model import FeatureSpec
+from cairn.stages.data.privacy import redact_text
 
 __all__ = [
     "FeatureInfo",
@@ -195,6 +196,8 @@ def _echoed(value: Any) -> Any:
         return {key: _echoed(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_echoed(item) for item in value]
+    if isinstance(value, str):
+        return redact_text(value)
     return value
 
 
@@ -284,8 +287,9 @@ class RecordValidator:
             numbers.append(number_row)
             categories.append(category_row)
         if errors:
-            for error in errors:
+            for error in errors:  # no personal data in an error message, even back to its sender
                 error["input"] = _echoed(error["input"])
+                error["msg"] = redact_text(error["msg"])
             raise RequestValidationError(errors)
         return ParsedBody(records=records, single=single, numbers=numbers, categories=categories)
 
