@@ -137,6 +137,7 @@ class Project:
                                     for p in execution.privacy.found]} if execution.privacy else None,
             "seeds": {"split": self.config.seed, "cv": self.config.seed, "models": self.config.seed,
                       "bootstrap": self.config.seed},
+            "training": self._training_plan(values),
             "timings_s": {o.name: round(o.duration_s, 3) for o in execution.outcomes},
             "cached": [o.name for o in execution.outcomes if o.cached],
             "cache_keys": {},
@@ -162,6 +163,17 @@ class Project:
         return Run(execution.run_id, "succeeded", evaluation.shipped if evaluation else None, line,
                    evaluation.checks if evaluation else [], metrics, execution.outcomes, model_version,
                    report_path, manifest)
+
+    @staticmethod
+    def _training_plan(values: Any) -> dict[str, Any] | None:
+        """The trials the budget was turned into: copy `plan` to training.tuning.plan to replay this search."""
+        training = values.get("training_result")
+        if training is None:
+            return None
+        return {"plan": training.plan, "planned": training.planned, "seeds": training.seeds,
+                "dropped": training.dropped, "safety_stop": training.safety_stop,
+                "budget_s": _finite(training.budget_s), "ensemble_weights": training.ensemble_weights,
+                "peak_memory_mb": _finite(training.peak_memory_mb)}
 
     def _source_text(self) -> str:
         """The source as the manifest records it: paths and queries, never a URL's credentials."""
@@ -318,3 +330,8 @@ class Project:
             )
         with path.open(encoding="utf-8") as handle:
             return pd.DataFrame.from_records([json.loads(line)["record"] for line in handle if line.strip()])
+
+
+def _finite(value: float) -> float | None:
+    """JSON (and PostgreSQL's json type) has no NaN: an unmeasured number is null."""
+    return None if value is None or value != value else round(float(value), 3)

@@ -26,7 +26,10 @@ def test_example_loads_with_percent_threshold():
 def test_minimal_file_takes_defaults():
     config = parse_config(MINIMAL)
     assert config.training.cv == 5 and config.training.n_jobs == 1
-    assert config.models.candidates == ["linear", "lightgbm"]
+    from cairn.stages.selection import choose_candidates
+
+    assert config.models.candidates is None  # resolved by the selection stage
+    assert [c.name for c in choose_candidates(config.models)][:3] == ["linear", "lightgbm", "extra_trees"]
     assert config.business.primary_metric == "rmse"
 
 

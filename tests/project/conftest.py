@@ -3,7 +3,6 @@
 import pytest
 
 from cairn.project import Project
-
 from tests.examples import copy_example
 
 

@@ -7,7 +7,6 @@ import pytest
 from typer.testing import CliRunner
 
 from cairn.cli import app
-
 from tests.examples import copy_example
 
 runner = CliRunner()

@@ -14,7 +14,6 @@ from cairn.registry import Registry
 from cairn.store import Store
 from cairn.store.repository import now
 from cairn.store.tables import ArtifactRow, RunRow, StageRow
-
 from tests.examples import QUICK, copy_example
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
@@ -24,7 +23,7 @@ POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 def postgres_url():
     """A fresh database per module on the real server, dropped afterwards."""
     name = f"cairn_test_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sa.text(f"CREATE DATABASE {name}"))
     yield f"{POSTGRES}/{name}"

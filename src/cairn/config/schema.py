@@ -249,7 +249,9 @@ class Features(Section):
 class Models(Section):
     """Stage 6: which algorithms compete, with optional pinned parameters."""
 
-    candidates: list[CandidateName] = Field(default_factory=lambda: ["linear", "lightgbm"], min_length=1)
+    candidates: list[CandidateName] | None = Field(
+        None, min_length=1, description="Default: linear, lightgbm, extra_trees, and knn under 5,000 rows; "
+        "xgboost and catboost when named (pip install 'cairn[boosters]').")
     params: dict[CandidateName, dict[str, Any]] = Field(default_factory=dict)
 
 
@@ -258,7 +260,7 @@ class Tuning(Section):
 
     enabled: bool = True
     trials: int | None = Field(None, ge=1, description="At most this many trials; the budget decides how many fit.")
-    plan: dict[CandidateName, int] | None = Field(
+    plan: dict[CandidateName, Annotated[int, Field(ge=1)]] | None = Field(
         None, description="Trials per candidate, as recorded in a run's manifest: replays that run's search "
         "exactly, whatever the machine's speed.")
 

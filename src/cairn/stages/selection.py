@@ -1,16 +1,36 @@
 """Stage 6, model selection: which algorithms compete, how complex each is, and what each needs.
 
 Every estimator gets its thread count and seed from the project, never from library defaults: on two shared
-cores OpenMP oversubscription turns a half-second boosting fit into minutes.
+cores OpenMP oversubscription turns a half-second boosting fit into minutes. XGBoost and CatBoost are optional
+(`pip install 'cairn[boosters]'`); naming one that is not installed is a configuration error, not a crash.
 """
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
 from cairn.config.schema import Models
+from cairn.errors import ConfigError
 from cairn.stages.business import BusinessCase
+
+BOOSTERS_EXTRA = "pip install 'cairn[boosters]'"
+KNN_MAX_ROWS = 5_000  # neighbours search all training rows per prediction: fine for thousands, slow beyond
+DEFAULT_CANDIDATES = ("linear", "lightgbm", "extra_trees", "knn")
+MAX_TREES = 2_000  # upper bound when early stopping picks the number of trees
+FIXED_TREES = 600  # without early stopping
+# Parameters the project sets: threads from training.n_jobs, randomness from seed. Pinning them per model would
+# break "one seed feeds every random_state" and the thread limit that keeps shared cores usable.
+RESERVED_PARAMS = {
+    "n_jobs": "training.n_jobs", "num_threads": "training.n_jobs", "nthread": "training.n_jobs",
+    "thread_count": "training.n_jobs", "random_state": "seed", "random_seed": "seed", "seed": "seed",
+}
 
 
 @dataclass(frozen=True)
@@ -20,59 +40,224 @@ class Candidate:
     complexity: str
     needs_scaling: bool
     one_hot: bool
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # pinned in models.params: never tuned
+    boosted: bool = False  # adds trees until a validation slice stops improving
+    max_rows: int | None = None  # left out above this many training rows (knn in the default list)
+    package: str | None = None  # the optional package it needs
 
+    @property
+    def trees_param(self) -> str | None:
+        """The parameter early stopping decides, or None for models without boosting rounds."""
+        return TREES_PARAM.get(self.name)
+
+
+TREES_PARAM = {"lightgbm": "n_estimators", "xgboost": "n_estimators", "catboost": "iterations",
+               "hist_gradient_boosting": "max_iter"}
 
 CATALOGUE: dict[str, Candidate] = {
     "linear": Candidate("linear", "ridge / logistic regression on one-hot categories",
                         "low: one weight per encoded column; high bias, low variance", True, True),
     "lightgbm": Candidate("lightgbm", "LightGBM gradient-boosted trees",
-                          "high: hundreds of shallow trees; low bias, variance held by subsampling", False, False),
+                          "high: hundreds of shallow trees; low bias, variance held by subsampling", False, False,
+                          boosted=True),
+    "xgboost": Candidate("xgboost", "XGBoost gradient-boosted trees",
+                         "high: hundreds of depth-limited trees; low bias, variance held by subsampling", False,
+                         False, boosted=True, package="xgboost"),
+    "catboost": Candidate("catboost", "CatBoost gradient-boosted oblivious trees",
+                          "high: hundreds of symmetric trees; robust defaults, slower to fit", False, False,
+                          boosted=True, package="catboost"),
     "random_forest": Candidate("random_forest", "random forest of deep trees",
                                "high: averaged deep trees; low bias, variance held by averaging", False, False),
+    "extra_trees": Candidate("extra_trees", "extremely randomised trees",
+                             "high: averaged deep trees with random splits; lower variance than a forest",
+                             False, False),
     "hist_gradient_boosting": Candidate("hist_gradient_boosting", "scikit-learn histogram gradient boosting",
-                                        "high: boosted shallow trees", False, False),
+                                        "high: boosted shallow trees", False, False, boosted=True),
+    "knn": Candidate("knn", "k nearest neighbours on scaled inputs",
+                     "adjustable: few neighbours fit closely, many smooth; slow on large data", True, True),
 }
 
 
+def candidate_names(spec: Models) -> tuple[list[str], bool]:
+    """The names that compete, and whether they are cairn's default list (None in models.candidates)."""
+    named = getattr(spec, "candidates", None)
+    if named is None:
+        return list(DEFAULT_CANDIDATES), True
+    return list(dict.fromkeys(named)), False
+
+
 def choose_candidates(spec: Models) -> list[Candidate]:
+    """The catalogue entries named in models.candidates, with their pinned parameters checked.
+
+    The default list (linear, lightgbm, extra_trees, knn) spans a linear baseline, boosting and averaging;
+    knn in it is dropped above KNN_MAX_ROWS training rows. XGBoost and CatBoost compete only when named.
+    """
+    names, default = candidate_names(spec)
     chosen = []
-    for name in dict.fromkeys(spec.candidates):
+    for name in names:
         base = CATALOGUE[name]
+        require_installed(base)
+        params = dict(spec.params.get(name, {}))  # type: ignore[call-overload]
+        _check_params(base, params)
+        max_rows = KNN_MAX_ROWS if default and name == "knn" else None
         chosen.append(Candidate(base.name, base.description, base.complexity, base.needs_scaling, base.one_hot,
-                                dict(spec.params.get(name, {}))))  # type: ignore[call-overload]
+                                params, base.boosted, max_rows, base.package))
+    unused = sorted(set(spec.params) - set(names))
+    if unused:
+        raise ConfigError.single(
+            "models.params pins parameters of a model that does not compete.", where=f"models.params.{unused[0]}",
+            expected=f"one of the candidates ({', '.join(names)})", got=unused[0],
+            fix=f"add {unused[0]} to models.candidates or remove its params",
+        )
     return chosen
 
 
-def make_estimator(candidate: Candidate, *, case: BusinessCase, seed: int, n_jobs: int, n_rows: int) -> Any:
-    """An unfitted estimator with sound defaults for tabular data, overridden by pinned parameters."""
-    regression = case.problem == "regression"
-    params = dict(candidate.params)
+def require_installed(candidate: Candidate) -> None:
+    if candidate.package and importlib.util.find_spec(candidate.package) is None:
+        raise ConfigError.single(
+            f"The candidate {candidate.name} needs the optional package {candidate.package}.",
+            where="models.candidates", expected=f"{candidate.package} installed", got="not installed",
+            fix=f"{BOOSTERS_EXTRA}, or remove {candidate.name} from models.candidates",
+        )
+
+
+def _check_params(candidate: Candidate, params: dict[str, Any]) -> None:
+    for name in params:
+        if name in RESERVED_PARAMS:
+            raise ConfigError.single(
+                f"models.params.{candidate.name} sets {name}, which the project controls.",
+                where=f"models.params.{candidate.name}.{name}", expected="a model parameter",
+                got=name, fix=f"remove it and set {RESERVED_PARAMS[name]} instead",
+            )
+    if candidate.name in {"lightgbm", "xgboost"} or not params:
+        return  # they accept their many aliases as keyword arguments and validate them at fit time
+    known: set[str] = set()
+    for problem in ("regression", "binary"):
+        case = BusinessCase(problem, "y", "", "rmse", [], None)  # type: ignore[arg-type]
+        estimator = make_estimator(candidate, case=case, seed=0, n_jobs=1, n_rows=1000, params={})
+        known |= set(_inner(estimator).get_params(deep=False))
     if candidate.name == "linear":
-        from sklearn.linear_model import LogisticRegression, RidgeCV
+        known |= {"alphas", "alpha"}  # RidgeCV searches alphas; a pinned alpha makes it a plain Ridge
+    unknown = [name for name in params if name not in known]
+    if unknown:
+        guess = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+        raise ConfigError.single(
+            f"models.params.{candidate.name} names a parameter the model does not have.",
+            where=f"models.params.{candidate.name}.{unknown[0]}", expected=f"a parameter of {candidate.name}",
+            got=unknown[0], fix=f"did you mean '{guess[0]}'?" if guess else "check the model's documentation",
+        )
+
+
+def _inner(estimator: Any) -> Any:
+    return estimator.estimator if isinstance(estimator, EncodedLabels) else estimator
+
+
+def default_params(candidate: Candidate, *, case: BusinessCase, early_stopping: bool) -> dict[str, Any]:
+    """Sound defaults for tabular data; pinned parameters override them. Boosters get MAX_TREES when early
+    stopping will pick the number, FIXED_TREES otherwise."""
+    regression = case.problem == "regression"
+    trees = MAX_TREES if early_stopping and candidate.boosted else FIXED_TREES
+    name = candidate.name
+    if name == "linear":
+        return {} if regression else {"C": 1.0}
+    if name == "lightgbm":
+        return {"n_estimators": trees, "learning_rate": 0.03, "num_leaves": 15, "min_child_samples": 10,
+                "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.5, "reg_lambda": 1.0}
+    if name == "xgboost":
+        return {"n_estimators": trees, "learning_rate": 0.03, "max_depth": 5, "min_child_weight": 1.0,
+                "subsample": 0.8, "colsample_bytree": 0.5, "reg_lambda": 1.0}
+    if name == "catboost":
+        return {"iterations": trees, "learning_rate": 0.05, "depth": 6, "l2_leaf_reg": 3.0}
+    if name == "hist_gradient_boosting":
+        return {"max_iter": trees, "learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 10,
+                "l2_regularization": 1e-3}
+    if name == "random_forest":
+        return {"n_estimators": 200, "max_features": 0.5, "min_samples_leaf": 1}
+    if name == "extra_trees":
+        return {"n_estimators": 200, "max_features": 0.7, "min_samples_leaf": 1}
+    if name == "knn":
+        return {"n_neighbors": 10, "weights": "distance", "p": 2}
+    raise ValueError(f"unknown candidate {name}")
+
+
+def make_estimator(candidate: Candidate, *, case: BusinessCase, seed: int, n_jobs: int, n_rows: int,
+                   params: dict[str, Any] | None = None) -> Any:
+    """An unfitted estimator: defaults, then `params` (tuned values, or None for the defaults), then the
+    candidate's pinned parameters; threads and seed always from the project."""
+    regression = case.problem == "regression"
+    chosen = {**default_params(candidate, case=case, early_stopping=False),
+              **(params or {}), **candidate.params}
+    name = candidate.name
+    if name == "linear":
+        from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
 
         if regression:
-            return RidgeCV(alphas=params.pop("alphas", (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)), **params)
-        return LogisticRegression(**{"C": 1.0, "max_iter": 2000, **params})
-    if candidate.name == "lightgbm":
+            if "alpha" in chosen:
+                return Ridge(**chosen)
+            return RidgeCV(**{"alphas": (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0), **chosen})
+        return LogisticRegression(**{"max_iter": 2000, **chosen})
+    if name == "lightgbm":
         import lightgbm
 
-        defaults = {"n_estimators": 600, "learning_rate": 0.03, "num_leaves": 15, "min_child_samples": 10,
-                    "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.5, "reg_lambda": 1.0,
-                    "random_state": seed, "n_jobs": n_jobs, "verbose": -1}
         cls = lightgbm.LGBMRegressor if regression else lightgbm.LGBMClassifier
-        return cls(**{**defaults, **params})
-    if candidate.name == "random_forest":
-        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+        return cls(**{**chosen, "random_state": seed, "n_jobs": n_jobs, "verbose": -1, "deterministic": True,
+                      "force_col_wise": True})
+    if name == "xgboost":
+        import xgboost
 
-        defaults = {"n_estimators": 300, "max_features": 0.5, "min_samples_leaf": 1, "random_state": seed,
-                    "n_jobs": n_jobs}
-        cls = RandomForestRegressor if regression else RandomForestClassifier
-        return cls(**{**defaults, **params})
-    if candidate.name == "hist_gradient_boosting":
+        common = {**chosen, "random_state": seed, "n_jobs": n_jobs, "tree_method": "hist", "verbosity": 0}
+        if regression:
+            return xgboost.XGBRegressor(**common)
+        return EncodedLabels(xgboost.XGBClassifier(**common))  # XGBoost wants labels 0..K-1
+    if name == "catboost":
+        import catboost
+
+        cls = catboost.CatBoostRegressor if regression else catboost.CatBoostClassifier
+        return cls(**{**chosen, "random_seed": seed, "thread_count": n_jobs, "verbose": False,
+                      "allow_writing_files": False})
+    if name == "hist_gradient_boosting":
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-        defaults = {"max_iter": 500, "learning_rate": 0.05, "early_stopping": False, "random_state": seed}
         cls = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
-        return cls(**{**defaults, **params})
-    raise ValueError(f"unknown candidate {candidate.name}")
+        return cls(**{"early_stopping": False, **chosen, "random_state": seed})  # threads: threadpoolctl
+    if name in {"random_forest", "extra_trees"}:
+        from sklearn.ensemble import (
+            ExtraTreesClassifier,
+            ExtraTreesRegressor,
+            RandomForestClassifier,
+            RandomForestRegressor,
+        )
+
+        classes = {("random_forest", True): RandomForestRegressor, ("random_forest", False): RandomForestClassifier,
+                   ("extra_trees", True): ExtraTreesRegressor, ("extra_trees", False): ExtraTreesClassifier}
+        return classes[name, regression](**{**chosen, "random_state": seed, "n_jobs": n_jobs})
+    if name == "knn":
+        from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+        cls = KNeighborsRegressor if regression else KNeighborsClassifier
+        neighbours = int(min(chosen.pop("n_neighbors"), max(n_rows - 1, 1)))
+        return cls(**{**chosen, "n_neighbors": neighbours, "n_jobs": n_jobs})
+    raise ValueError(f"unknown candidate {name}")
+
+
+class EncodedLabels(ClassifierMixin, BaseEstimator):
+    """A classifier fitted on label codes 0..K-1 that answers in the original labels (XGBoost needs codes)."""
+
+    def __init__(self, estimator: Any = None):
+        self.estimator = estimator
+
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> EncodedLabels:  # noqa: N803 (scikit-learn's names)
+        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        if "eval_set" in fit_params:
+            fit_params["eval_set"] = [(features, np.searchsorted(self.classes_, np.asarray(labels)))
+                                      for features, labels in fit_params["eval_set"]]
+        self.estimator_ = clone(self.estimator).fit(X, codes, **fit_params)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+        check_is_fitted(self, "estimator_")
+        return self.classes_[np.asarray(self.estimator_.predict(X)).astype(int).ravel()]
+
+    def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.predict_proba(X)

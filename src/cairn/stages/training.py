@@ -1,28 +1,57 @@
-"""Stage 7, training: a holdout no tuning sees, K-fold CV of every candidate, the best refit on the training split."""
+"""Stage 7, training: a holdout no tuning sees, a budgeted and seeded search per candidate, an ensemble when it
+helps, and the winner refit on the whole training split as one estimator with its preprocessing.
+
+The order: split; time a short fit per candidate and drop those that cannot finish cross-validation within the
+budget; cross-validate every candidate's defaults; turn what is left of the budget into a plan of trials; run the
+plan (Optuna TPE, pruned on early folds); blend the best models greedily if that beats the best one out of fold;
+draw learning curves of the best two; refit. `training.tuning.plan` replays a recorded plan exactly.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.compose import TransformedTargetRegressor
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from cairn.config.schema import Training
-from cairn.metrics import lower_is_better, needs_proba, score
+from cairn.errors import ConfigError
+from cairn.metrics import lower_is_better, shown
 from cairn.model import as_model_frame
+from cairn.stages.budget import (
+    LEARNING_CURVE_COST,
+    PLAN_SHARE,
+    STOP_SHARE,
+    TUNED_COST,
+    Budget,
+    affordable,
+    duration,
+    estimate_cost,
+    plan_trials,
+    training_budget,
+)
 from cairn.stages.business import BusinessCase
+from cairn.stages.crossval import CVResult, TrainingData, cross_validate, uses_early_stopping
+from cairn.stages.ensemble import EnsembleClassifier, EnsembleRegressor, blended_result, greedy_weights
 from cairn.stages.features import FeaturePlan, build_deriver, build_encoder, expm1_target, log1p_target
 from cairn.stages.selection import Candidate, make_estimator
+from cairn.stages.splits import split_rows
+from cairn.stages.tuning import CandidateSearch, enough_trials, quiet_optuna, sampler_seed
 
 log = logging.getLogger(__name__)
+
+ENSEMBLE = "ensemble"
+CURVE_SHARES = (0.25, 0.5)  # of each fold's training rows; the full size is the cross-validation itself
+CURVE_FOLDS = 3  # learning curves average the first folds only: they show a trend, not a score
+LATENCY_BATCH_ROWS = 1_000
 
 
 @dataclass(frozen=True)
@@ -30,7 +59,24 @@ class CandidateScore:
     model: str
     cv: dict[str, tuple[float, float]]  # metric -> (mean, sd) over folds
     train: float  # primary metric on the training folds, for bias-variance
-    fit_time_s: float
+    fit_time_s: float  # per fold, encoding included
+    predict_ms_per_row: float = math.nan  # encoding and model, on each fold's validation batch
+    params: dict[str, Any] = field(default_factory=dict)  # as refit (trees: early stopping's choice)
+    trials: int = 1  # trials run, the defaults' included
+    pruned: int = 0
+    best_iteration: int | None = None  # trees chosen by early stopping, mean over folds
+
+
+@dataclass(frozen=True)
+class LearningCurve:
+    """Train and CV score of the primary metric as the training rows grow: a gap is variance, two poor
+    scores are bias."""
+
+    model: str
+    rows: list[int]  # training rows per fold at each point
+    train: list[float]
+    cv: list[float]
+    cv_sd: list[float]
 
 
 @dataclass(frozen=True)
@@ -42,20 +88,62 @@ class TrainingResult:
     holdout_index: np.ndarray
     classes: list[Any] | None
     duration_s: float
+    split: str = ""  # how rows were split, in words
+    budget_s: float = math.nan
+    budget_source: str = ""  # business.constraints.train_budget_minutes | training.budget_minutes | default
+    plan: dict[str, int] = field(default_factory=dict)  # trials run per candidate: training.tuning.plan replays it
+    planned: dict[str, int] = field(default_factory=dict)  # the plan before tuning (differs after a safety stop)
+    replayed: bool = False  # the plan came from training.tuning.plan
+    seeds: dict[str, int] = field(default_factory=dict)
+    estimates_s: dict[str, float] = field(default_factory=dict)  # estimated seconds of one CV, before tuning
+    dropped: dict[str, str] = field(default_factory=dict)  # candidate -> why it did not compete
+    ensemble_weights: dict[str, float] = field(default_factory=dict)  # members of the chosen blend, if any
+    learning_curves: list[LearningCurve] = field(default_factory=list)
+    predict_ms_per_row: float = math.nan  # the chosen pipeline on a batch of training rows
+    peak_memory_mb: float = math.nan  # the process's peak resident memory at the end of the stage
+    memory_growth_mb: float = math.nan  # how much this stage raised that peak
+    safety_stop: str | None = None
+    remarks: list[str] = field(default_factory=list)
 
     def notes(self, primary: str) -> list[str]:
         best = self.leaderboard[0]
         mean, sd = best.cv[primary]
-        return [f"{len(self.leaderboard)} candidates compared by {len(self.train_index):,}-row cross-validation",
-                f"chose {self.chosen}: CV {primary} {mean:.4g} ± {sd:.3g}",
-                f"training took {self.duration_s:.1f} s"]
+        lines = [self.split] if self.split else []
+        plan = ", ".join(f"{name} {count}" for name, count in self.plan.items())
+        origin = "replayed from training.tuning.plan" if self.replayed else "planned from measured fit times"
+        lines.append(f"budget {self.budget_s / 60:g} min ({self.budget_source}); trials {origin}: {plan}")
+        lines += [f"dropped {name}: {why}" for name, why in self.dropped.items()]
+        if self.safety_stop:
+            lines.append(f"safety stop: {self.safety_stop}")
+        count = len(self.leaderboard)
+        lines.append(f"{count} candidate{'s' if count != 1 else ''} compared by {len(self.train_index):,}-row "
+                     f"cross-validation")
+        for row in self.leaderboard:
+            row_mean, row_sd = row.cv[primary]
+            detail = (f"{row.model}: CV {primary} {shown(primary, row_mean)} ± {shown(primary, row_sd)}, train "
+                      f"{shown(primary, row.train)}, fit {row.fit_time_s:.2f} s/fold, predict "
+                      f"{row.predict_ms_per_row:.3f} ms/row")
+            if row.model != ENSEMBLE:
+                detail += f", {row.trials} trial{'s' if row.trials != 1 else ''} ({row.pruned} pruned)"
+            if row.best_iteration:
+                detail += f", {row.best_iteration} trees by early stopping"
+            lines.append(detail)
+        chosen = f"chose {self.chosen}: CV {primary} {mean:.4g} ± {sd:.3g}"
+        if self.ensemble_weights:
+            chosen += " (" + ", ".join(f"{name} {weight:.2f}" for name, weight in self.ensemble_weights.items()) + ")"
+        lines.append(chosen)
+        lines += self.remarks
+        if not math.isnan(self.peak_memory_mb):
+            lines.append(f"peak memory {self.peak_memory_mb:.0f} MB (+{self.memory_growth_mb:.0f} MB in training)")
+        lines.append(f"training took {self.duration_s:.1f} s of a {duration(self.budget_s)} budget")
+        return lines
 
 
 def build_pipeline(candidate: Candidate, plan: FeaturePlan, *, case: BusinessCase, seed: int, n_jobs: int,
-                   n_rows: int) -> Any:
+                   n_rows: int, params: dict[str, Any] | None = None) -> Any:
     """The whole path from a raw record to a prediction, as one scikit-learn estimator."""
     steps = [("encode", build_encoder(plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot)),
-             ("model", make_estimator(candidate, case=case, seed=seed, n_jobs=n_jobs, n_rows=n_rows))]
+             ("model", make_estimator(candidate, case=case, seed=seed, n_jobs=n_jobs, n_rows=n_rows, params=params))]
     deriver = build_deriver(plan)
     if deriver is not None:
         steps.insert(0, ("derive", deriver))
@@ -66,42 +154,240 @@ def build_pipeline(candidate: Candidate, plan: FeaturePlan, *, case: BusinessCas
     return pipeline
 
 
-def split_holdout(table: pd.DataFrame, *, case: BusinessCase, spec: Training, seed: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    index = np.arange(len(table))
-    stratify = table[case.target] if case.problem != "regression" else None
-    train, holdout = train_test_split(index, test_size=spec.holdout, random_state=seed, stratify=stratify)
-    return np.sort(train), np.sort(holdout)
-
-
 def train_models(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candidates: list[Candidate],
                  spec: Training, seed: int, on_progress: Callable[[str], None] | None = None) -> TrainingResult:
-    started = time.perf_counter()
-    train_index, holdout_index = split_holdout(table, case=case, spec=spec, seed=seed)
-    features = as_model_frame(table, plan.features)
-    X, y = features.iloc[train_index].reset_index(drop=True), table[case.target].to_numpy()[train_index]
-    classes = sorted(pd.unique(y).tolist()) if case.problem != "regression" else None
-    folds = (StratifiedKFold if classes else KFold)(n_splits=spec.cv, shuffle=True, random_state=seed)
-    metrics = case.reported_metrics
-    board: list[CandidateScore] = []
-    with threadpool_limits(limits=spec.n_jobs):
+    """Split, search within the budget, maybe blend, refit: see the module docstring for the order."""
+    restore = quiet_optuna()
+    try:
+        with threadpool_limits(limits=spec.n_jobs):
+            return _Training(table, case=case, plan=plan, candidates=candidates, spec=spec, seed=seed,
+                             progress=on_progress or (lambda message: None)).run()
+    finally:
+        restore()
+
+
+class _Training:
+    """One training stage's state, so each step reads as a method."""
+
+    def __init__(self, table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candidates: list[Candidate],
+                 spec: Training, seed: int, progress: Callable[[str], None]):
+        self.started = time.perf_counter()
+        self.peak_before = peak_memory_mb()
+        self.case, self.plan, self.spec, self.seed, self.progress = case, plan, spec, seed, progress
+        self.candidates = candidates
+        self.split = split_rows(table, case=case, spec=spec, seed=seed)
+        features = as_model_frame(table, plan.features)
+        X = features.iloc[self.split.train_index].reset_index(drop=True)  # noqa: N806
+        y = table[case.target].to_numpy()[self.split.train_index]
+        classes = np.array(sorted(pd.unique(y).tolist())) if case.problem != "regression" else None
+        self.data = TrainingData(X, y, self.split, plan, case, classes, case.reported_metrics, seed, spec.n_jobs,
+                                 spec.early_stopping)
+        self.budget: Budget = training_budget(case, spec)
+        self.dropped: dict[str, str] = {}
+        self.remarks: list[str] = []
+        self.safety_stop: str | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def run(self) -> TrainingResult:
+        replay = self.spec.tuning.plan
+        pool = self._within_row_limits(self.candidates)
+        pool, estimates = self._replayed(pool, replay) if replay is not None else self._affordable(pool)
+        refit_reserve = sum(estimates.get(c.name, (0.0, 0.0))[1] for c in pool) * TUNED_COST
+        deadline = None if replay is not None else self.started + self.budget.seconds * STOP_SHARE - refit_reserve
+        searches, cv_seconds = self._defaults(pool, deadline)
+        planned = self._plan(searches, cv_seconds, replay)
+        for name, search in searches.items():
+            if planned[name] > 1:
+                self.progress(f"cross-validating {name}: tuning, {planned[name] - 1} more trials")
+                search.deadline = deadline
+                search.run(planned[name])
+                if search.stopped and not self.safety_stop:
+                    self.safety_stop = (f"tuning stopped at {self.elapsed:.0f} s of a {duration(self.budget.seconds)}"
+                                        f" budget during {name}; the plan below is what ran and replays this model")
+        results = {name: s.best for name, s in searches.items() if s.best is not None}
+        board, weights = self._leaderboard(results, searches)
+        curves = self._learning_curves(results, cv_seconds, refit_reserve)
+        pipeline, chosen = self._refit(board[0].model, results, weights)
+        batch = self.data.X.iloc[:LATENCY_BATCH_ROWS]
+        began = time.perf_counter()
+        pipeline.predict(batch)
+        predict_ms = (time.perf_counter() - began) * 1000 / max(len(batch), 1)
+        peak = peak_memory_mb()
+        seeds = {"split": self.seed, "cv": self.seed, "early_stopping": self.seed, "models": self.seed}
+        seeds |= {f"tuning.{name}": sampler_seed(self.seed, name) for name in searches}
+        return TrainingResult(
+            board, chosen, pipeline, self.split.train_index, self.split.holdout_index,
+            self.data.classes.tolist() if self.data.classes is not None else None, self.elapsed,
+            split=self.split.description, budget_s=self.budget.seconds, budget_source=self.budget.source,
+            plan={name: s.trials_run for name, s in searches.items()}, planned=planned, replayed=replay is not None,
+            seeds=seeds, estimates_s={name: round(float(cost[0]), 3) for name, cost in estimates.items()},
+            dropped=self.dropped, ensemble_weights=weights if chosen == ENSEMBLE else {}, learning_curves=curves,
+            predict_ms_per_row=predict_ms, peak_memory_mb=peak, memory_growth_mb=max(peak - self.peak_before, 0.0),
+            safety_stop=self.safety_stop, remarks=self.remarks,
+        )
+
+    # which candidates compete -------------------------------------------------------------------------------
+    def _within_row_limits(self, candidates: list[Candidate]) -> list[Candidate]:
+        rows = len(self.data.y)
+        kept = []
         for candidate in candidates:
-            if on_progress:
-                on_progress(f"cross-validating {candidate.name}")
-            board.append(_cross_validate(candidate, X, y, folds=folds, plan=plan, case=case, metrics=metrics,
-                                         seed=seed, n_jobs=spec.n_jobs, classes=classes))
-        reverse = not lower_is_better(case.primary_metric)
-        board.sort(key=lambda s: s.cv[case.primary_metric][0], reverse=reverse)
-        chosen = next(c for c in candidates if c.name == board[0].model)
-        if on_progress:
-            on_progress(f"refitting {chosen.name} on {len(X):,} rows")
-        pipeline = build_pipeline(chosen, plan, case=case, seed=seed, n_jobs=spec.n_jobs, n_rows=len(X))
-        pipeline.fit(X, y)
-    return TrainingResult(board, chosen.name, pipeline, train_index, holdout_index, classes,
-                          time.perf_counter() - started)
+            if candidate.max_rows is not None and rows > candidate.max_rows:
+                self.dropped[candidate.name] = (f"{rows:,} training rows; the default list keeps it under "
+                                                f"{candidate.max_rows:,} (name it in models.candidates to keep it)")
+            else:
+                kept.append(candidate)
+        return kept
+
+    def _replayed(self, pool: list[Candidate], replay: dict[str, int]
+                  ) -> tuple[list[Candidate], dict[str, tuple[float, float]]]:
+        names = [c.name for c in self.candidates]
+        unknown = [name for name in replay if name not in names]
+        if unknown:
+            raise ConfigError.single(
+                "training.tuning.plan names a model that does not compete.", where=f"training.tuning.plan.{unknown[0]}",
+                expected=f"one of the candidates ({', '.join(names)})", got=unknown[0],
+                fix=f"add {unknown[0]} to models.candidates, or remove it from the plan",
+            )
+        kept = []
+        for candidate in pool:
+            if replay.get(candidate.name, 0) >= 1:
+                kept.append(candidate)
+            else:
+                self.dropped[candidate.name] = "not in training.tuning.plan"
+        if not kept:
+            raise ConfigError.single(
+                "training.tuning.plan leaves no model to train.", where="training.tuning.plan",
+                expected="at least one candidate with one trial or more", got=str(dict(replay)),
+                fix="copy the plan from a run's manifest, or remove training.tuning.plan",
+            )
+        return kept, {}
+
+    def _affordable(self, pool: list[Candidate]) -> tuple[list[Candidate], dict[str, tuple[float, float]]]:
+        self.progress("timing a sample fit of each candidate")
+        estimates = [estimate_cost(candidate, self.data) for candidate in pool]
+        left = self.budget.seconds * PLAN_SHARE - self.elapsed
+        kept, dropped = affordable(estimates, budget=self.budget, seconds_left=left, folds=len(self.split.folds))
+        self.dropped |= dropped
+        for name in dropped:
+            log.info("dropped %s: %s", name, dropped[name])
+        return [c for c in pool if c.name in kept], {e.name: (e.cv_s, e.refit_s) for e in estimates}
+
+    # the search ---------------------------------------------------------------------------------------------
+    def _defaults(self, pool: list[Candidate], deadline: float | None
+                  ) -> tuple[dict[str, CandidateSearch], dict[str, float]]:
+        """Trial 0 of every candidate. The first always finishes, so there is a model whatever the clock says."""
+        searches: dict[str, CandidateSearch] = {}
+        cv_seconds: dict[str, float] = {}
+        for candidate in pool:
+            self.progress(f"cross-validating {candidate.name}")
+            search = CandidateSearch(candidate, self.data, self.seed, deadline=deadline if searches else None)
+            began = time.perf_counter()
+            search.run_defaults()
+            if search.best is None:
+                self.dropped[candidate.name] = "its cross-validation did not finish within the budget (safety stop)"
+                self.safety_stop = self.safety_stop or f"{candidate.name} cut at {self.elapsed:.0f} s"
+                continue
+            searches[candidate.name] = search
+            cv_seconds[candidate.name] = time.perf_counter() - began
+            log.info("%s defaults: CV %s %.4g in %.1f s", candidate.name, self.case.primary_metric,
+                     search.best.primary_mean, cv_seconds[candidate.name])
+        return searches, cv_seconds
+
+    def _plan(self, searches: dict[str, CandidateSearch], cv_seconds: dict[str, float],
+              replay: dict[str, int] | None) -> dict[str, int]:
+        if replay is not None:
+            return {name: int(replay[name]) for name in searches}
+        if not self.spec.tuning.enabled:
+            return dict.fromkeys(searches, 1)
+        problem = self.case.problem
+        caps = {name: enough_trials(s.candidate, problem=problem) for name, s in searches.items()}
+        if self.spec.tuning.trials is not None and self.spec.tuning.trials < len(searches):
+            self.remarks.append(f"training.tuning.trials {self.spec.tuning.trials} is below the number of "
+                                f"candidates; each still had its defaults cross-validated")
+        reserve = self._reserve(searches, cv_seconds)
+        seconds = self.budget.seconds * PLAN_SHARE - self.elapsed - reserve
+        return plan_trials(cv_seconds, caps=caps, seconds=seconds, total=self.spec.tuning.trials)
+
+    def _reserve(self, searches: dict[str, CandidateSearch], cv_seconds: dict[str, float]) -> float:
+        """What must stay free after tuning: every candidate's refit (a blend refits several) and the
+        learning curves of the two slowest."""
+        folds = len(self.split.folds)
+        refits = sum(cv_seconds[n] / folds * 1.3 for n in searches) * TUNED_COST
+        slowest = sorted(cv_seconds.values(), reverse=True)[:2]
+        return refits + LEARNING_CURVE_COST * sum(slowest) * TUNED_COST
+
+    # what the search found ----------------------------------------------------------------------------------
+    def _leaderboard(self, results: dict[str, CVResult], searches: dict[str, CandidateSearch]
+                     ) -> tuple[list[CandidateScore], dict[str, float]]:
+        primary = self.case.primary_metric
+        board = [CandidateScore(name, r.cv, r.train, r.fit_time_s, r.predict_ms_per_row,
+                                self._refit_params(searches[name].candidate, r), searches[name].trials_run,
+                                searches[name].pruned, r.best_iteration)
+                 for name, r in results.items()]
+        weights: dict[str, float] = {}
+        if self.spec.ensemble and len(results) >= 2:
+            weights = greedy_weights(results, self.data)
+            if len(weights) >= 2:
+                blend = blended_result(results, weights, self.data)
+                results[ENSEMBLE] = blend
+                board.append(CandidateScore(ENSEMBLE, blend.cv, blend.train, blend.fit_time_s,
+                                            blend.predict_ms_per_row, {"weights": dict(weights)}, 0, 0, None))
+            else:
+                self.remarks.append(f"ensemble: no blend beat {next(iter(weights))} alone out of fold")
+        board.sort(key=lambda s: s.cv[primary][0], reverse=not lower_is_better(primary))  # stable: ties keep order
+        return board, weights
+
+    def _refit_params(self, candidate: Candidate, result: CVResult) -> dict[str, Any]:
+        params = dict(result.params)
+        if result.best_iteration is not None and uses_early_stopping(candidate, self.data):
+            params[candidate.trees_param or ""] = result.best_iteration
+        return params
+
+    def _learning_curves(self, results: dict[str, CVResult], cv_seconds: dict[str, float],
+                         refit_reserve: float) -> list[LearningCurve]:
+        primary = self.case.primary_metric
+        singles = sorted((n for n in results if n != ENSEMBLE), key=lambda n: results[n].primary_mean,
+                         reverse=not lower_is_better(primary))[:2]
+        cost = LEARNING_CURVE_COST * sum(cv_seconds.get(n, 0.0) for n in singles) * TUNED_COST
+        if self.spec.tuning.plan is None and self.elapsed + cost + refit_reserve > self.budget.seconds * STOP_SHARE:
+            self.remarks.append(f"learning curves skipped: an estimated {duration(cost)} would overrun the budget")
+            return []
+        self.progress("learning curves of " + " and ".join(singles))
+        candidates = {c.name: c for c in self.candidates}
+        curves = []
+        for name in singles:
+            full = results[name]
+            points = [cross_validate(candidates[name], full.params, self.data, rows_share=share, keep_outputs=False,
+                                     folds=CURVE_FOLDS) for share in CURVE_SHARES]
+            folds = self.split.folds[:CURVE_FOLDS]
+            rows = [int(np.mean([max(20, int(len(f) * s)) for f, _ in folds])) for s in CURVE_SHARES]
+            rows.append(int(np.mean([len(f) for f, _ in folds])))
+            cv_full, train_full = full.fold_scores[:CURVE_FOLDS], full.train_fold_scores[:CURVE_FOLDS]
+            curves.append(LearningCurve(name, rows, [p.train for p in points] + [float(np.mean(train_full))],
+                                        [p.cv[primary][0] for p in points] + [float(np.mean(cv_full))],
+                                        [p.cv[primary][1] for p in points] + [float(np.std(cv_full))]))
+        return curves
+
+    def _refit(self, chosen: str, results: dict[str, CVResult], weights: dict[str, float]) -> tuple[Any, str]:
+        """The chosen model (or blend) fitted on every training row, preprocessing included."""
+        candidates = {c.name: c for c in self.candidates}
+        members = list(weights) if chosen == ENSEMBLE else [chosen]
+        self.progress(f"refitting {' + '.join(members)} on {len(self.data.y):,} rows")
+        pipelines = [(name, build_pipeline(candidates[name], self.plan, case=self.case, seed=self.seed,
+                                           n_jobs=self.spec.n_jobs, n_rows=len(self.data.y),
+                                           params=self._refit_params(candidates[name], results[name])))
+                     for name in members]
+        if chosen != ENSEMBLE:
+            return pipelines[0][1].fit(self.data.X, self.data.y), chosen
+        blend_class = EnsembleRegressor if self.case.problem == "regression" else EnsembleClassifier
+        blend = blend_class(estimators=pipelines, weights=[weights[name] for name in members])
+        return blend.fit(self.data.X, self.data.y), ENSEMBLE
 
 
-def predictions(pipeline: Any, X: pd.DataFrame, *, problem: str) -> tuple[np.ndarray, np.ndarray | None]:
+def predictions(pipeline: Any, X: pd.DataFrame, *, problem: str) -> tuple[np.ndarray, np.ndarray | None]:  # noqa: N803
     """Labels (or values) and, for classifiers, probabilities: of the positive class when binary."""
     predicted = pipeline.predict(X)
     if problem == "regression":
@@ -110,25 +396,12 @@ def predictions(pipeline: Any, X: pd.DataFrame, *, problem: str) -> tuple[np.nda
     return predicted, proba[:, 1] if problem == "binary" else proba
 
 
-def _cross_validate(candidate: Candidate, X: pd.DataFrame, y: np.ndarray, *, folds: Any, plan: FeaturePlan,
-                    case: BusinessCase, metrics: list[str], seed: int, n_jobs: int,
-                    classes: list[Any] | None) -> CandidateScore:
-    per_fold: dict[str, list[float]] = {m: [] for m in metrics}
-    train_scores: list[float] = []
-    fit_time = 0.0
-    class_array = np.array(classes) if classes else None
-    for fold_train, fold_valid in folds.split(X, y):
-        pipeline = build_pipeline(candidate, plan, case=case, seed=seed, n_jobs=n_jobs, n_rows=len(fold_train))
-        began = time.perf_counter()
-        pipeline.fit(X.iloc[fold_train], y[fold_train])
-        fit_time += time.perf_counter() - began
-        predicted, proba = predictions(pipeline, X.iloc[fold_valid], problem=case.problem)
-        for metric in metrics:
-            if needs_proba(metric) and proba is None:
-                continue
-            per_fold[metric].append(score(metric, y[fold_valid], predicted, proba, classes=class_array))
-        fitted, fitted_proba = predictions(pipeline, X.iloc[fold_train], problem=case.problem)
-        train_scores.append(score(case.primary_metric, y[fold_train], fitted, fitted_proba, classes=class_array))
-    cv = {m: (float(np.mean(v)), float(np.std(v))) for m, v in per_fold.items() if v}
-    log.info("%s: CV %s %.4g", candidate.name, case.primary_metric, cv[case.primary_metric][0])
-    return CandidateScore(candidate.name, cv, float(np.mean(train_scores)), fit_time / folds.get_n_splits())
+def peak_memory_mb() -> float:
+    """The process's peak resident memory (Linux and macOS); NaN where `resource` does not exist."""
+    try:
+        import resource
+        import sys
+    except ImportError:  # Windows
+        return math.nan
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024

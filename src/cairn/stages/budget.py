@@ -1,0 +1,158 @@
+"""The compute budget: which candidates can finish cross-validation in time, and how many trials each gets.
+
+The budget is turned into a plan before tuning starts: a short timed fit per candidate decides who can afford
+cross-validation at all, the defaults' real cross-validation time decides how many trials fit. The search then
+runs exactly the plan, so two runs with one plan agree whatever the machine's speed that day; only a hard safety
+stop, reported when it fires, looks at the clock.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from cairn.config.schema import Training
+from cairn.errors import ConfigError
+from cairn.stages.business import BusinessCase
+from cairn.stages.crossval import TrainingData, model_outputs, preprocessor
+from cairn.stages.selection import Candidate, default_params, make_estimator
+
+DEFAULT_BUDGET_MINUTES = 5.0
+PLAN_SHARE = 0.85  # of the budget the plan may fill; the rest absorbs estimation error
+STOP_SHARE = 0.97  # the safety stop, less the time the final fit still needs
+TUNED_COST = 1.2  # a tuned trial against the defaults' measured time: searched ranges cost more, pruning less
+LEARNING_CURVE_COST = 0.5  # of one cross-validation: 25% and 50% of the rows on 3 folds (100% is the CV itself)
+SAMPLE_SHARE = 0.2  # of a fold's training rows, for the timed fit
+# How fit-and-predict time may grow with rows, as n**g: fixed costs flatten small samples and noise on a busy
+# machine can fake any curve, so the measured growth is held to what the algorithms can do. Neighbours compare
+# every predicted row with every training row: up to quadratic. The rest grow about linearly.
+GROWTH = {"knn": (1.0, 1.5)}
+GROWTH_OTHERWISE = (0.8, 1.1)
+
+
+@dataclass(frozen=True)
+class Budget:
+    seconds: float
+    source: str  # where it was set
+
+    @property
+    def minutes(self) -> float:
+        return self.seconds / 60
+
+
+def training_budget(case: BusinessCase, spec: Training) -> Budget:
+    """The business constraint wins over training.budget_minutes; without either, five minutes."""
+    constraints = case.constraints
+    if constraints is not None and constraints.train_budget_minutes:
+        return Budget(constraints.train_budget_minutes * 60, "business.constraints.train_budget_minutes")
+    if spec.budget_minutes:
+        return Budget(spec.budget_minutes * 60, "training.budget_minutes")
+    return Budget(DEFAULT_BUDGET_MINUTES * 60, "default")
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """Seconds one k-fold cross-validation with default parameters should take, from two timed sample fits."""
+
+    name: str
+    cv_s: float
+    refit_s: float  # one fit on all training rows
+    sample_rows: int
+    sample_s: float
+
+
+def estimate_cost(candidate: Candidate, data: TrainingData) -> CostEstimate:
+    """Fit and predict the way a fold does, on 10% and 20% of a fold's rows, and extrapolate the growth.
+
+    Boosters are timed at their fixed number of trees: on a sample, early stopping stops far sooner than it
+    will on the full fold and would hide most of the cost.
+    """
+    fit_rows, valid_rows = data.split.folds[0]
+    folds = len(data.split.folds)
+    rng = np.random.default_rng(data.seed)
+    large = min(len(fit_rows), max(int(len(fit_rows) * SAMPLE_SHARE), 100))
+    small = max(large // 2, 20)
+    timings = []
+    for size in (small, large):
+        rows = np.sort(rng.choice(fit_rows, size=size, replace=False))
+        valid = valid_rows[: max(10, size // max(folds - 1, 1))]
+        began = time.perf_counter()
+        encode = preprocessor(data.plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot)
+        X = encode.fit_transform(data.X.iloc[rows])  # noqa: N806
+        params = default_params(candidate, case=data.case, early_stopping=False)
+        model = make_estimator(candidate, case=data.case, seed=data.seed, n_jobs=data.n_jobs, n_rows=size,
+                               params={k: v for k, v in params.items() if k not in candidate.params})
+        model.fit(X, data.target_for_fit(data.y[rows]))
+        model_outputs(model, encode.transform(data.X.iloc[valid]), data=data)
+        model_outputs(model, X, data=data)
+        timings.append(time.perf_counter() - began)
+    growth = math.log(max(timings[1], 1e-6) / max(timings[0], 1e-6)) / math.log(large / small)
+    low, high = GROWTH.get(candidate.name, GROWTH_OTHERWISE)
+    growth = min(max(growth, low), high)
+    fold_rows = np.mean([len(fit) for fit, _ in data.split.folds])
+    per_fold = timings[1] * (fold_rows / large) ** growth
+    refit = timings[1] * (len(data.y) / large) ** growth
+    return CostEstimate(candidate.name, per_fold * folds, refit, large, timings[1])
+
+
+def affordable(estimates: list[CostEstimate], *, budget: Budget, seconds_left: float, folds: int
+               ) -> tuple[list[str], dict[str, str]]:
+    """Candidates whose cross-validation and final fit fit in what is left, cheapest first; the rest dropped
+    with their estimate. None fits: a ConfigError with the cheapest estimate and what to change."""
+    kept: list[str] = []
+    dropped: dict[str, str] = {}
+    total = 0.0
+    for estimate in sorted(estimates, key=lambda e: e.cv_s + e.refit_s):
+        cost = estimate.cv_s + estimate.refit_s
+        if total + cost <= seconds_left:
+            kept.append(estimate.name)
+            total += cost
+            continue
+        left = f" ({duration(max(seconds_left - total, 0))} left after cheaper candidates)" if kept else ""
+        dropped[estimate.name] = (f"estimated {duration(estimate.cv_s)} for {folds}-fold CV and "
+                                  f"{duration(estimate.refit_s)} for the final fit, budget {budget.minutes:g} min"
+                                  f"{left}")
+    if not kept:
+        cheapest = min(estimates, key=lambda e: e.cv_s + e.refit_s)
+        needed = (cheapest.cv_s + cheapest.refit_s) / PLAN_SHARE + (budget.seconds * PLAN_SHARE - seconds_left)
+        where = "training.budget_minutes" if budget.source == "default" else budget.source
+        raise ConfigError.single(
+            "The training budget is too small for any candidate.", where=where,
+            expected=f"at least {math.ceil(needed / 60 * 10) / 10:g} minutes (the cheapest candidate, "
+                     f"{cheapest.name}, needs an estimated {duration(cheapest.cv_s)} for {folds}-fold CV and "
+                     f"{duration(cheapest.refit_s)} for the final fit)",
+            got=f"{budget.minutes:g} minutes",
+            fix=f"raise {where}, lower training.cv, or train on fewer rows (data.sample_rows)",
+        )
+    return kept, dropped
+
+
+def plan_trials(cv_seconds: dict[str, float], *, caps: dict[str, int], seconds: float,
+                total: int | None) -> dict[str, int]:
+    """Trials per candidate, the defaults' trial included: equal time for each, one trial at a time to the
+    candidate that has had the least, while a trial fits in `seconds` and under its cap and the total."""
+    trials = {name: 1 for name in cv_seconds}
+    spent = dict.fromkeys(cv_seconds, 0.0)
+    left = seconds
+    more = math.inf if total is None else total - len(trials)
+    order = list(cv_seconds)
+    while more > 0:
+        open_ = [n for n in order if trials[n] < caps[n] and cv_seconds[n] * TUNED_COST <= left]
+        if not open_:
+            break
+        name = min(open_, key=lambda n: (spent[n], order.index(n)))
+        trials[name] += 1
+        spent[name] += cv_seconds[name] * TUNED_COST
+        left -= cv_seconds[name] * TUNED_COST
+        more -= 1
+    return trials
+
+
+def duration(seconds: float) -> str:
+    """Tenths under ten seconds, seconds under two minutes, minutes above: '0.4 s', '45 s', '9.5 min'."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

@@ -1,0 +1,263 @@
+"""Cross-validation of one candidate with one set of parameters: scores per fold, out-of-fold predictions, and
+the number of trees early stopping chose.
+
+Each fold's encoding (imputation, categories, scaling) is learned once on the fold's training rows and shared by
+every trial that needs it: the result is the same as refitting the whole pipeline per trial, without paying for
+the encoder dozens of times. Boosted trees stop on a slice of the fold's training rows, never on the rows the fold
+validates.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from cairn.metrics import needs_proba, score
+from cairn.stages.business import BusinessCase
+from cairn.stages.features import FeaturePlan, build_deriver, build_encoder
+from cairn.stages.selection import Candidate, EncodedLabels, make_estimator
+from cairn.stages.splits import Split, stopping_slice
+
+STOPPING_ROUNDS = 50  # boosting rounds without improvement on the stopping slice before it stops
+STOPPING_SHARE = 0.1  # of a fold's training rows, held aside for early stopping
+MAX_CACHE_BYTES = 1 << 30  # encoded folds kept for reuse across trials; beyond, only the latest encoding
+
+# report(fold, running mean of the primary metric); may raise to stop the trial (pruning, safety stop)
+FoldReport = Callable[[int, float], None]
+
+
+@dataclass
+class TrainingData:
+    """The training rows and everything a fold needs to fit and score a candidate."""
+
+    X: pd.DataFrame  # model frame of the training rows, in split.train_index order
+    y: np.ndarray
+    split: Split
+    plan: FeaturePlan
+    case: BusinessCase
+    classes: np.ndarray | None
+    metrics: list[str]
+    seed: int
+    n_jobs: int
+    early_stopping: bool
+    _encoded: dict[tuple[bool, bool], list[EncodedFold]] = field(default_factory=dict, repr=False)
+
+    @property
+    def primary(self) -> str:
+        return self.case.primary_metric
+
+    def fold_encoding(self, fold: int, candidate: Candidate) -> EncodedFold:
+        key = (candidate.needs_scaling, candidate.one_hot)
+        if key not in self._encoded:
+            self._encoded[key] = []
+        folds = self._encoded[key]
+        while len(folds) <= fold:
+            folds.append(self._encode(len(folds), key))
+            held = sum(f.train.nbytes + f.valid.nbytes for fs in self._encoded.values() for f in fs)
+            if held > MAX_CACHE_BYTES:
+                for other in [k for k in self._encoded if k != key]:
+                    del self._encoded[other]
+        return folds[fold]
+
+    def _encode(self, fold: int, key: tuple[bool, bool]) -> EncodedFold:
+        fit_rows, valid_rows = self.split.folds[fold]
+        began = time.perf_counter()
+        preprocess = preprocessor(self.plan, scale=key[0], one_hot=key[1])
+        train = preprocess.fit_transform(self.X.iloc[fit_rows])
+        fitted = time.perf_counter()
+        valid = preprocess.transform(self.X.iloc[valid_rows])
+        per_row_ms = (time.perf_counter() - fitted) * 1000 / max(len(valid_rows), 1)
+        return EncodedFold(np.asarray(train, dtype="float64"), np.asarray(valid, dtype="float64"),
+                           fitted - began, per_row_ms)
+
+    def target_for_fit(self, y: np.ndarray) -> np.ndarray:
+        """Classes as codes 0..K-1 (what every library accepts, early-stopping sets included), a log target as
+        its log."""
+        if self.classes is not None:
+            return np.searchsorted(self.classes, y)
+        return np.log1p(y) if self.plan.target_transform == "log" else y
+
+
+@dataclass(frozen=True)
+class EncodedFold:
+    train: np.ndarray  # the fold's training rows, encoded
+    valid: np.ndarray  # the fold's validation rows, encoded by the encoder fitted on `train`
+    fit_s: float
+    transform_ms_per_row: float
+
+
+@dataclass(frozen=True)
+class CVResult:
+    params: dict[str, Any]
+    cv: dict[str, tuple[float, float]]  # metric -> (mean, sd) over folds
+    fold_scores: list[float]  # primary metric per fold
+    train: float  # primary metric on the folds' training rows
+    fit_time_s: float  # mean per fold, encoding included
+    predict_ms_per_row: float  # encoding and model, measured on each fold's validation batch
+    best_iteration: int | None  # trees chosen by early stopping, mean over folds
+    oof: np.ndarray | None = field(default=None, repr=False)  # per training row: prediction or class probabilities
+    fold_train_outputs: list[np.ndarray] = field(default_factory=list, repr=False)
+    train_fold_scores: list[float] = field(default_factory=list)
+
+    @property
+    def primary_mean(self) -> float:
+        return float(np.mean(self.fold_scores))
+
+
+def preprocessor(plan: FeaturePlan, *, scale: bool, one_hot: bool) -> Pipeline:
+    steps: list[tuple[str, Any]] = [("encode", build_encoder(plan, scale=scale, one_hot=one_hot))]
+    deriver = build_deriver(plan)
+    if deriver is not None:
+        steps.insert(0, ("derive", deriver))
+    return Pipeline(steps)
+
+
+def cross_validate(candidate: Candidate, params: dict[str, Any], data: TrainingData, *,
+                   report: FoldReport | None = None, rows_share: float = 1.0, keep_outputs: bool = True,
+                   folds: int | None = None) -> CVResult:
+    """Every fold of the split (or the first `folds`); `rows_share` < 1 fits on part of each fold's training
+    rows (learning curves)."""
+    problem = data.case.problem
+    per_fold: dict[str, list[float]] = {m: [] for m in data.metrics}
+    primary_scores: list[float] = []
+    train_scores: list[float] = []
+    fit_times: list[float] = []
+    predict_ms: list[float] = []
+    iterations: list[int] = []
+    width = len(data.classes) if data.classes is not None else 0
+    oof = np.full((len(data.y), width) if width else len(data.y), np.nan) if keep_outputs else None
+    fold_train_outputs: list[np.ndarray] = []
+    for fold, (fit_rows, valid_rows) in enumerate(data.split.folds[:folds]):
+        encoded = data.fold_encoding(fold, candidate)
+        local = _subset(fit_rows, data=data, share=rows_share, seed=data.seed + fold)
+        rows = fit_rows[local]
+        began = time.perf_counter()
+        model, trees = fit_model(candidate, params, encoded.train[local], data.y[rows], rows=rows, data=data)
+        fit_times.append(time.perf_counter() - began + encoded.fit_s)
+        began = time.perf_counter()
+        valid_out = model_outputs(model, encoded.valid, data=data)
+        predict_ms.append((time.perf_counter() - began) * 1000 / max(len(valid_rows), 1)
+                          + encoded.transform_ms_per_row)
+        train_out = model_outputs(model, encoded.train[local], data=data)
+        if trees is not None:
+            iterations.append(trees)
+        y_valid = data.y[valid_rows]
+        for metric in data.metrics:
+            if needs_proba(metric) and problem == "regression":
+                continue
+            per_fold[metric].append(score_outputs(metric, y_valid, valid_out, data=data))
+        primary_scores.append(per_fold[data.primary][-1])
+        train_scores.append(score_outputs(data.primary, data.y[rows], train_out, data=data))
+        if oof is not None:
+            oof[valid_rows] = valid_out
+            fold_train_outputs.append(train_out)
+        if report is not None:
+            report(fold, float(np.mean(primary_scores)))
+    cv = {m: (float(np.mean(v)), float(np.std(v))) for m, v in per_fold.items() if v}
+    return CVResult(dict(params), cv, primary_scores, float(np.mean(train_scores)), float(np.mean(fit_times)),
+                    float(np.mean(predict_ms)), int(round(np.mean(iterations))) if iterations else None,
+                    oof, fold_train_outputs, train_scores)
+
+
+def _subset(fit_rows: np.ndarray, *, data: TrainingData, share: float, seed: int) -> np.ndarray:
+    """Local positions of the rows a learning-curve point fits on: the latest rows of a time split."""
+    if share >= 1.0:
+        return np.arange(len(fit_rows))
+    count = max(20, int(len(fit_rows) * share))
+    if data.split.time_rank is not None:
+        latest = np.argsort(data.split.time_rank[fit_rows], kind="stable")[-count:]
+        return np.sort(latest)
+    return np.sort(np.random.default_rng(seed).choice(len(fit_rows), size=min(count, len(fit_rows)),
+                                                      replace=False))
+
+
+def fit_model(candidate: Candidate, params: dict[str, Any], X: np.ndarray, y: np.ndarray, *,  # noqa: N803
+              rows: np.ndarray, data: TrainingData) -> tuple[Any, int | None]:
+    """The model fitted on encoded rows; boosters stop early on a slice of those rows. Returns the number of
+    trees kept, or None."""
+    estimator = make_estimator(candidate, case=data.case, seed=data.seed, n_jobs=data.n_jobs, n_rows=len(y),
+                               params=params)
+    target = data.target_for_fit(y)
+    if not uses_early_stopping(candidate, data):
+        estimator.fit(X, target)
+        return estimator, None
+    fit_rows, stop_rows = stopping_slice(rows, split=data.split, y=data.y, share=STOPPING_SHARE, seed=data.seed,
+                                         classification=data.classes is not None)
+    fit, stop = np.searchsorted(rows, fit_rows), np.searchsorted(rows, stop_rows)
+    if data.classes is not None:  # a class the fit part lacks would be a label the booster cannot score
+        stop = stop[np.isin(target[stop], target[fit])]
+    return _fit_stopping(candidate, estimator, X[fit], target[fit], X[stop], target[stop])
+
+
+def uses_early_stopping(candidate: Candidate, data: TrainingData) -> bool:
+    """Boosters stop early unless switched off, or the number of trees is pinned in models.params."""
+    return data.early_stopping and candidate.boosted and candidate.trees_param not in candidate.params
+
+
+def _fit_stopping(candidate: Candidate, estimator: Any, X: np.ndarray, y: np.ndarray,  # noqa: N803
+                  X_stop: np.ndarray, y_stop: np.ndarray) -> tuple[Any, int | None]:  # noqa: N803
+    name = candidate.name
+    if name == "lightgbm":
+        import lightgbm
+
+        stop_rows = ({"eval_X": (X_stop,), "eval_y": (y_stop,)}  # LightGBM >= 4.7 deprecates eval_set
+                     if "eval_X" in inspect.signature(estimator.fit).parameters else {"eval_set": [(X_stop, y_stop)]})
+        estimator.fit(X, y, **stop_rows, callbacks=[lightgbm.early_stopping(STOPPING_ROUNDS, verbose=False)])
+        return estimator, int(estimator.best_iteration_ or estimator.n_estimators)
+    if name == "xgboost":
+        inner = estimator.estimator if isinstance(estimator, EncodedLabels) else estimator
+        inner.set_params(early_stopping_rounds=STOPPING_ROUNDS)
+        estimator.fit(X, y, eval_set=[(X_stop, y_stop)], verbose=False)
+        fitted = estimator.estimator_ if isinstance(estimator, EncodedLabels) else estimator
+        return estimator, int(fitted.best_iteration) + 1
+    if name == "catboost":
+        estimator.fit(X, y, eval_set=(X_stop, y_stop), early_stopping_rounds=STOPPING_ROUNDS, verbose=False)
+        return estimator, int(estimator.get_best_iteration()) + 1
+    if name == "hist_gradient_boosting":
+        estimator.set_params(early_stopping=True, n_iter_no_change=STOPPING_ROUNDS)
+        if "X_val" in inspect.signature(estimator.fit).parameters:  # scikit-learn >= 1.7
+            estimator.fit(X, y, X_val=X_stop, y_val=y_stop)
+        else:
+            estimator.set_params(validation_fraction=STOPPING_SHARE)
+            estimator.fit(np.vstack([X, X_stop]), np.concatenate([y, y_stop]))
+        # it keeps the rounds it waited through; the refit stops where improvement did
+        return estimator, max(1, int(estimator.n_iter_) - STOPPING_ROUNDS)
+    raise ValueError(f"{name} has no early stopping")
+
+
+def model_outputs(model: Any, X: np.ndarray, *, data: TrainingData) -> np.ndarray:  # noqa: N803
+    """Predictions in the target's own units, or class probabilities in `data.classes` order."""
+    if data.classes is None:
+        predicted = np.asarray(model.predict(X), dtype="float64").ravel()
+        return np.expm1(predicted) if data.plan.target_transform == "log" else predicted
+    proba = np.asarray(model.predict_proba(X), dtype="float64")
+    proba /= proba.sum(axis=1, keepdims=True)  # float32 libraries sum to one only roughly; log loss checks
+    return aligned_proba(proba, data.classes[np.asarray(model.classes_, dtype=int)], data.classes)
+
+
+def aligned_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Probabilities in the order of `classes`; a class the model never saw gets zero."""
+    model_classes = np.asarray(model_classes)
+    if len(model_classes) == len(classes) and (model_classes == classes).all():
+        return proba
+    aligned = np.zeros((len(proba), len(classes)))
+    where = {label: index for index, label in enumerate(classes.tolist())}
+    for column, label in enumerate(model_classes.tolist()):
+        aligned[:, where[label]] = proba[:, column]
+    return aligned
+
+
+def score_outputs(metric: str, y_true: np.ndarray, outputs: np.ndarray, *, data: TrainingData) -> float:
+    """One metric of predictions (regression) or class probabilities (labels are the most probable class)."""
+    if data.classes is None:
+        return score(metric, y_true, outputs)
+    predicted = data.classes[np.argmax(outputs, axis=1)]
+    proba = outputs[:, 1] if data.case.problem == "binary" else outputs
+    return score(metric, y_true, predicted, proba, classes=data.classes)

@@ -1,0 +1,236 @@
+"""Hyperparameter search: Optuna TPE, seeded, pruning trials whose early folds score worse than the median.
+
+Trial 0 is always the defaults (with pinned parameters), so tuning never ends worse than no tuning out of fold.
+How many trials each candidate gets is decided before the search starts (see `cairn.stages.budget`); the search
+then runs exactly that many, so a recorded plan replays the same trials and the same model on any machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from cairn.metrics import lower_is_better
+from cairn.stages.crossval import CVResult, TrainingData, cross_validate, uses_early_stopping
+from cairn.stages.selection import CATALOGUE, Candidate, default_params
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched parameter: a float or int range (log-scaled or not) or a list of choices."""
+
+    kind: str  # float | int | choice
+    low: float = 0.0
+    high: float = 1.0
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+
+def _f(low: float, high: float, log: bool = False) -> Dimension:
+    return Dimension("float", low, high, log)
+
+
+def _i(low: int, high: int, log: bool = False) -> Dimension:
+    return Dimension("int", low, high, log)
+
+
+# Ranges kept near the defaults' cost: a trial that fits 10x longer than the measured default breaks the plan.
+SPACES: dict[str, dict[str, Dimension]] = {
+    "linear": {"C": _f(1e-3, 1e3, log=True)},  # classification only: RidgeCV picks alpha by itself
+    "lightgbm": {"learning_rate": _f(0.02, 0.2, log=True), "num_leaves": _i(4, 64, log=True),
+                 "min_child_samples": _i(3, 60, log=True), "subsample": _f(0.5, 1.0),
+                 "colsample_bytree": _f(0.2, 1.0), "reg_lambda": _f(1e-3, 30.0, log=True)},
+    "xgboost": {"learning_rate": _f(0.02, 0.2, log=True), "max_depth": _i(2, 8),
+                "min_child_weight": _f(0.5, 30.0, log=True), "subsample": _f(0.5, 1.0),
+                "colsample_bytree": _f(0.2, 1.0), "reg_lambda": _f(1e-3, 30.0, log=True)},
+    "catboost": {"learning_rate": _f(0.02, 0.2, log=True), "depth": _i(3, 8),
+                 "l2_leaf_reg": _f(0.5, 30.0, log=True)},
+    "hist_gradient_boosting": {"learning_rate": _f(0.02, 0.2, log=True), "max_leaf_nodes": _i(4, 64, log=True),
+                               "min_samples_leaf": _i(3, 60, log=True),
+                               "l2_regularization": _f(1e-3, 30.0, log=True)},
+    "random_forest": {"max_features": _f(0.1, 1.0), "min_samples_leaf": _i(1, 20, log=True)},
+    "extra_trees": {"max_features": _f(0.1, 1.0), "min_samples_leaf": _i(1, 20, log=True)},
+    "knn": {"n_neighbors": _i(2, 60, log=True), "weights": Dimension("choice", choices=("uniform", "distance")),
+            "p": Dimension("choice", choices=(1, 2))},
+}
+# Most trials worth running per candidate when the budget allows more: TPE gains little beyond these on
+# tabular data, and a run should take the time it needs, not all the time it is given.
+ENOUGH_TRIALS: dict[str, int] = {"linear": 8, "lightgbm": 16, "xgboost": 16, "catboost": 12,
+                                 "hist_gradient_boosting": 16, "random_forest": 8, "extra_trees": 8, "knn": 8}
+
+
+def search_space(candidate: Candidate, *, problem: str) -> dict[str, Dimension]:
+    """The parameters tuned for this candidate: its space minus what models.params pins."""
+    if candidate.name == "linear" and (problem == "regression"):
+        return {}
+    return {name: dim for name, dim in SPACES[candidate.name].items() if name not in candidate.params}
+
+
+def enough_trials(candidate: Candidate, *, problem: str) -> int:
+    """Trials worth running, the defaults' trial included: one when nothing is left to tune."""
+    return ENOUGH_TRIALS[candidate.name] if search_space(candidate, problem=problem) else 1
+
+
+def sampler_seed(seed: int, name: str) -> int:
+    """One seed per candidate's sampler, derived from the project seed."""
+    return seed + list(CATALOGUE).index(name)
+
+
+class OutOfTime(Exception):
+    """The hard safety stop: the stage is about to overrun its budget."""
+
+
+@dataclass
+class CandidateSearch:
+    """The trials of one candidate: the defaults first, then TPE suggestions, keeping the best complete trial."""
+
+    candidate: Candidate
+    data: TrainingData
+    seed: int
+    deadline: float | None = None  # perf_counter time of the safety stop; None: never stop
+    best: CVResult | None = None
+    trials_run: int = 0
+    pruned: int = 0
+    stopped: bool = False  # the safety stop cut this search short
+    history: list[float] = field(default_factory=list)  # primary CV mean per complete trial
+    _study: Any = field(default=None, repr=False)
+    _first_folds: dict[int, float] = field(default_factory=dict, repr=False)
+
+    @property
+    def space(self) -> dict[str, Dimension]:
+        return search_space(self.candidate, problem=self.data.case.problem)
+
+    @property
+    def start_params(self) -> dict[str, Any]:
+        """Defaults for the data's problem, with early stopping's upper bound on trees when it applies."""
+        params = default_params(self.candidate, case=self.data.case,
+                                early_stopping=uses_early_stopping(self.candidate, self.data))
+        return {k: v for k, v in params.items() if k not in self.candidate.params}
+
+    def run_defaults(self) -> CVResult | None:
+        """Trial 0; None when the safety stop cut it."""
+        folds: dict[int, float] = {}
+
+        def report(fold: int, running: float) -> None:
+            folds[fold] = running
+            self._check_time()
+
+        try:
+            result = cross_validate(self.candidate, self.start_params, self.data, report=report)
+        except OutOfTime:
+            self.stopped = True
+            return None
+        self._first_folds = folds
+        self._record(result)
+        return result
+
+    def run(self, trials: int) -> None:
+        """Trials 1..trials-1 (trial 0 is `run_defaults`), stopping early only for the safety stop."""
+        more = trials - self.trials_run
+        if more <= 0 or not self.space or self.best is None or self.stopped:
+            return
+        import optuna
+
+        study = self._study or self._new_study(trials)
+        for _ in range(more):
+            if self._past_deadline():
+                self.stopped = True
+                return
+            trial = study.ask()
+            params = {**self.start_params, **_suggest(trial, self.space)}
+            self.trials_run += 1
+
+            def report(fold: int, running: float, trial: Any = trial) -> None:
+                trial.report(running, fold)
+                self._check_time()
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+
+            try:
+                result = cross_validate(self.candidate, params, self.data, report=report)
+            except optuna.TrialPruned:
+                self.pruned += 1
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                continue
+            except OutOfTime:
+                self.trials_run -= 1  # a cut trial is not part of the replayable plan
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                self.stopped = True
+                return
+            study.tell(trial, result.primary_mean)
+            self._record(result)
+
+    def _new_study(self, trials: int) -> Any:
+        import optuna
+
+        lower = lower_is_better(self.data.primary)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # experimental-feature notices
+            sampler = optuna.samplers.TPESampler(seed=sampler_seed(self.seed, self.candidate.name),
+                                                 n_startup_trials=max(3, min(10, trials // 3)))
+            pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+            study = optuna.create_study(direction="minimize" if lower else "maximize", sampler=sampler,
+                                        pruner=pruner)
+        assert self.best is not None
+        distributions = {name: _distribution(dim) for name, dim in self.space.items()}
+        study.add_trial(optuna.trial.create_trial(
+            params={name: self.start_params[name] for name in self.space}, distributions=distributions,
+            value=self.history[0], intermediate_values=self._first_folds))
+        self._study = study
+        return study
+
+    def _record(self, result: CVResult) -> None:
+        if self.trials_run == 0:
+            self.trials_run = 1
+        self.history.append(result.primary_mean)
+        if self.best is None or _better(result.primary_mean, self.best.primary_mean, self.data.primary):
+            self.best = result
+
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and time.perf_counter() > self.deadline
+
+    def _check_time(self) -> None:
+        if self._past_deadline():
+            raise OutOfTime()
+
+
+def _better(value: float, than: float, metric: str) -> bool:
+    return value < than if lower_is_better(metric) else value > than
+
+
+def _suggest(trial: Any, space: dict[str, Dimension]) -> dict[str, Any]:
+    chosen: dict[str, Any] = {}
+    for name, dim in space.items():
+        if dim.kind == "float":
+            chosen[name] = trial.suggest_float(name, dim.low, dim.high, log=dim.log)
+        elif dim.kind == "int":
+            chosen[name] = trial.suggest_int(name, int(dim.low), int(dim.high), log=dim.log)
+        else:
+            chosen[name] = trial.suggest_categorical(name, list(dim.choices))
+    return chosen
+
+
+def _distribution(dim: Dimension) -> Any:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if dim.kind == "float":
+        return FloatDistribution(dim.low, dim.high, log=dim.log)
+    if dim.kind == "int":
+        return IntDistribution(int(dim.low), int(dim.high), log=dim.log)
+    return CategoricalDistribution(list(dim.choices))
+
+
+def quiet_optuna() -> Any:
+    """Optuna logs every trial to its own stderr handler; cairn logs through `logging` instead. Returns a
+    function that restores the previous verbosity."""
+    import optuna
+
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return lambda: optuna.logging.set_verbosity(previous)
+

@@ -1,0 +1,112 @@
+"""Which models compete: the default list, pinned parameters checked against each model, optional boosters,
+and threads and seeds set on every estimator."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from cairn.config.schema import Models
+from cairn.errors import ConfigError
+from cairn.stages.business import BusinessCase
+from cairn.stages.selection import (
+    CATALOGUE,
+    DEFAULT_CANDIDATES,
+    KNN_MAX_ROWS,
+    EncodedLabels,
+    choose_candidates,
+    make_estimator,
+)
+
+REGRESSION = BusinessCase("regression", "y", "", "rmse", [], None)  # type: ignore[arg-type]
+BINARY = BusinessCase("binary", "y", "", "roc_auc", [], None)  # type: ignore[arg-type]
+
+
+def test_named_candidates_keep_their_order_and_pinned_parameters():
+    chosen = choose_candidates(Models(candidates=["lightgbm", "linear", "lightgbm"],
+                                      params={"lightgbm": {"num_leaves": 7}}))
+    assert [c.name for c in chosen] == ["lightgbm", "linear"]
+    assert chosen[0].params == {"num_leaves": 7} and chosen[0].boosted and not chosen[0].needs_scaling
+    assert chosen[1].needs_scaling and chosen[1].one_hot
+
+
+def test_default_list_spans_linear_boosting_averaging_and_small_data_knn():
+    chosen = choose_candidates(Models.model_construct(candidates=None, params={}))
+    assert [c.name for c in chosen] == list(DEFAULT_CANDIDATES) == ["linear", "lightgbm", "extra_trees", "knn"]
+    knn = chosen[-1]
+    assert knn.max_rows == KNN_MAX_ROWS and knn.needs_scaling and knn.one_hot
+    named = choose_candidates(Models(candidates=["knn"]))[0]
+    assert named.max_rows is None  # named by the user: kept at any size
+
+
+def test_every_catalogue_entry_builds_with_project_threads_and_seed():
+    threads = {"lightgbm": "n_jobs", "xgboost": "n_jobs", "catboost": "thread_count", "random_forest": "n_jobs",
+               "extra_trees": "n_jobs", "knn": "n_jobs"}
+    seeds = {"lightgbm": "random_state", "xgboost": "random_state", "catboost": "random_seed",
+             "random_forest": "random_state", "extra_trees": "random_state", "hist_gradient_boosting": "random_state"}
+    for name, candidate in CATALOGUE.items():
+        if candidate.package:
+            pytest.importorskip(candidate.package)
+        for case in (REGRESSION, BINARY):
+            estimator = make_estimator(candidate, case=case, seed=11, n_jobs=2, n_rows=500)
+            params = (estimator.estimator if isinstance(estimator, EncodedLabels) else estimator).get_params()
+            if name in threads:
+                assert params[threads[name]] == 2, name
+            if name in seeds:
+                assert params[seeds[name]] == 11, name
+    catboost = pytest.importorskip("catboost")
+    model = make_estimator(CATALOGUE["catboost"], case=REGRESSION, seed=1, n_jobs=1, n_rows=10)
+    assert isinstance(model, catboost.CatBoostRegressor) and model.get_params()["allow_writing_files"] is False
+
+
+def test_a_misspelt_parameter_gets_a_suggestion():
+    with pytest.raises(ConfigError) as raised:
+        choose_candidates(Models(candidates=["random_forest"], params={"random_forest": {"max_feature": 0.3}}))
+    problem = raised.value.problems[0]
+    assert problem.where == "models.params.random_forest.max_feature" and problem.fix == "did you mean 'max_features'?"
+
+
+def test_threads_and_seeds_cannot_be_pinned_per_model():
+    with pytest.raises(ConfigError) as raised:
+        choose_candidates(Models(candidates=["lightgbm"], params={"lightgbm": {"n_jobs": 8}}))
+    assert "set training.n_jobs instead" in str(raised.value)
+    with pytest.raises(ConfigError) as raised:
+        choose_candidates(Models(candidates=["extra_trees"], params={"extra_trees": {"random_state": 1}}))
+    assert "set seed instead" in str(raised.value)
+
+
+def test_parameters_of_a_model_that_does_not_compete_are_an_error():
+    with pytest.raises(ConfigError) as raised:
+        choose_candidates(Models(candidates=["linear"], params={"lightgbm": {"num_leaves": 7}}))
+    assert "models.params.lightgbm" in str(raised.value) and "add lightgbm to models.candidates" in str(raised.value)
+
+
+@pytest.mark.parametrize("package", ["xgboost", "catboost"])
+def test_an_optional_booster_that_is_not_installed_says_how_to_get_it(monkeypatch, package):
+    monkeypatch.setitem(sys.modules, package, None)  # what an environment without the package looks like
+    with pytest.raises(ConfigError) as raised:
+        choose_candidates(Models(candidates=["linear", package]))
+    assert "pip install 'cairn[boosters]'" in str(raised.value) and f"needs the optional package {package}" in str(
+        raised.value)
+
+
+def test_linear_pins_switch_ridge_cv_to_a_fixed_alpha():
+    from sklearn.linear_model import Ridge, RidgeCV
+
+    assert isinstance(make_estimator(CATALOGUE["linear"], case=REGRESSION, seed=0, n_jobs=1, n_rows=9), RidgeCV)
+    pinned = choose_candidates(Models(candidates=["linear"], params={"linear": {"alpha": 3.0}}))[0]
+    model = make_estimator(pinned, case=REGRESSION, seed=0, n_jobs=1, n_rows=9)
+    assert isinstance(model, Ridge) and model.alpha == 3.0
+
+
+def test_encoded_labels_answer_in_the_original_labels():
+    pytest.importorskip("xgboost")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))  # noqa: N806
+    y = np.where(X[:, 0] > 0.3, "high", np.where(X[:, 0] < -0.3, "low", "mid"))
+    model = make_estimator(CATALOGUE["xgboost"], case=BINARY, seed=0, n_jobs=1, n_rows=120,
+                           params={"n_estimators": 30})
+    model.fit(X, y)
+    assert list(model.classes_) == ["high", "low", "mid"] and (model.predict(X) == y).mean() > 0.9

@@ -1,0 +1,331 @@
+"""Training on a few hundred real Ames rows and small synthetic tables: splits that keep the holdout, groups and
+time apart, a budget that holds, a plan that replays the same model, early stopping, the ensemble estimator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.linear_model import Ridge
+from sklearn.tree import DecisionTreeRegressor
+
+from cairn.config.schema import Business, Data, Features, Models, Preprocessing, Training, Tuning
+from cairn.errors import ConfigError, DataError
+from cairn.model import TrainedModel
+from cairn.stages.business import BusinessCase, business_case
+from cairn.stages.crossval import CVResult, TrainingData
+from cairn.stages.ensemble import EnsembleClassifier, EnsembleRegressor, greedy_weights
+from cairn.stages.features import FeaturePlan, plan_features
+from cairn.stages.preprocessing import clean_table
+from cairn.stages.selection import choose_candidates
+from cairn.stages.splits import Split, split_rows
+from cairn.stages.training import ENSEMBLE, TrainingResult, train_models
+
+AMES = Path(__file__).resolve().parents[2] / "examples" / "house-prices" / "data" / "ames.csv.gz"
+TARGET = "Sale_Price"
+
+
+def ames(rows: int = 400) -> tuple[pd.DataFrame, BusinessCase, FeaturePlan]:
+    """A sample of the real data, cleaned and planned as the stages before training would."""
+    raw = pd.read_csv(AMES).sample(rows, random_state=0).reset_index(drop=True)
+    case = business_case(Business(problem="regression", target=TARGET,
+                                  success=[{"metric": "mape", "below": 0.1}]))  # type: ignore[list-item]
+    clean, _ = clean_table(raw, target=TARGET, spec=Preprocessing())
+    plan = plan_features(clean, case=case, spec=Features(), data_spec=Data(source="ames.csv.gz"),
+                         cleaning=Preprocessing(), column_types={})
+    return clean, case, plan
+
+
+def classification(rows: int = 300, *, classes: int = 2, labels: tuple[str, ...] = ("no", "yes", "maybe")
+                   ) -> tuple[pd.DataFrame, BusinessCase, FeaturePlan]:
+    X, y = make_classification(n_samples=rows, n_features=8, n_informative=5, n_classes=classes,  # noqa: N806
+                               random_state=0)
+    table = pd.DataFrame(X, columns=[f"x{i}" for i in range(8)])
+    table["colour"] = np.where(X[:, 0] > 0, "red", "blue")
+    table["label"] = np.array(labels)[y]
+    problem = "binary" if classes == 2 else "multiclass"
+    case = business_case(Business(problem=problem, target="label"))
+    plan = plan_features(table, case=case, spec=Features(), data_spec=Data(source="x.csv"),
+                         cleaning=Preprocessing(), column_types={})
+    return table, case, plan
+
+
+def train(table: pd.DataFrame, case: BusinessCase, plan: FeaturePlan, names: list[str], **training: object
+          ) -> TrainingResult:
+    spec = Training(**{"budget_minutes": 1.0, **training})  # type: ignore[arg-type]
+    return train_models(table, case=case, plan=plan, candidates=choose_candidates(Models(candidates=names)),
+                        spec=spec, seed=7)
+
+
+@pytest.fixture(scope="module")
+def house() -> tuple[pd.DataFrame, BusinessCase, FeaturePlan]:
+    return ames()
+
+
+@pytest.fixture(scope="module")
+def tuned(house) -> TrainingResult:
+    table, case, plan = house
+    return train(table, case, plan, ["linear", "lightgbm"], tuning=Tuning(trials=6))
+
+
+# the result --------------------------------------------------------------------------------------------------------
+def test_leaderboard_rows_describe_each_candidate(tuned):
+    board = {row.model: row for row in tuned.leaderboard}
+    assert {"linear", "lightgbm"} <= set(board)
+    means = [row.cv["mape"][0] for row in tuned.leaderboard]
+    assert means == sorted(means) and tuned.chosen == tuned.leaderboard[0].model
+    for row in board.values():
+        assert set(row.cv) >= {"mape", "mae", "rmse", "r2"}
+        assert 0 < row.cv["mape"][0] < 0.5 and row.cv["mape"][1] > 0
+        assert 0 < row.train < row.cv["mape"][0]  # training rows fit better than unseen ones
+        assert row.fit_time_s > 0 and 0 < row.predict_ms_per_row < 50
+    assert board["lightgbm"].trials == tuned.plan["lightgbm"] and board["linear"].trials == 1
+    assert sum(tuned.plan.values()) == 6
+
+
+def test_holdout_is_never_seen_by_cross_validation(tuned, house):
+    table, _, _ = house
+    assert len(np.intersect1d(tuned.train_index, tuned.holdout_index)) == 0
+    assert len(tuned.train_index) + len(tuned.holdout_index) == len(table)
+    assert len(tuned.holdout_index) == pytest.approx(0.2 * len(table), abs=1)
+
+
+def test_boosted_trees_refit_with_the_iterations_early_stopping_chose(tuned):
+    row = next(r for r in tuned.leaderboard if r.model == "lightgbm")
+    assert row.best_iteration is not None and 10 < row.best_iteration < 2000
+    assert row.params["n_estimators"] == row.best_iteration
+    model = tuned.pipeline
+    members = model.estimators_ if tuned.chosen == ENSEMBLE else [model]
+    for member in members:
+        inner = member.regressor_ if hasattr(member, "regressor_") else member
+        if type(inner[-1]).__name__ == "LGBMRegressor":
+            assert inner[-1].n_estimators == row.best_iteration and inner[-1].n_estimators_ == row.best_iteration
+
+
+def test_learning_curves_of_the_best_two(tuned):
+    curves = tuned.learning_curves
+    assert len(curves) == 2 and {c.model for c in curves} == {"linear", "lightgbm"}
+    for curve in curves:
+        assert len(curve.rows) == len(curve.train) == len(curve.cv) == len(curve.cv_sd) == 3
+        assert curve.rows == sorted(curve.rows)
+        assert curve.cv[-1] < curve.cv[0]  # more rows, smaller error on unseen rows
+
+
+def test_final_model_serves_frames_and_column_dicts(tuned, house):
+    table, case, plan = house
+    assert isinstance(tuned.pipeline, EnsembleRegressor)  # on these rows linear and lightgbm blend best
+    assert tuned.ensemble_weights.keys() == {"linear", "lightgbm"}
+    model = TrainedModel("t", 1, "regression", TARGET, plan.features, tuned.pipeline)
+    holdout = table.iloc[tuned.holdout_index]
+    predicted = model.predict(holdout)
+    assert predicted.shape == (len(holdout),)
+    assert np.mean(np.abs(predicted / holdout[TARGET] - 1)) < 0.3
+    one = model.predict(holdout.drop(columns=TARGET).head(2).to_dict(orient="records"))
+    assert one == pytest.approx(predicted[:2])
+
+
+def test_notes_state_plan_budget_and_memory(tuned):
+    notes = tuned.notes("mape")
+    assert any(n.startswith("random holdout of 80 rows") for n in notes)
+    assert any("budget 1 min (training.budget_minutes)" in n and "lightgbm" in n for n in notes)
+    assert any(n.startswith("peak memory ") and "MB" in n for n in notes)
+    assert tuned.peak_memory_mb > 50 and tuned.budget_source == "training.budget_minutes"
+    assert tuned.seeds["split"] == 7 and tuned.seeds["tuning.lightgbm"] != tuned.seeds["tuning.linear"]
+
+
+# reproducibility and budget ----------------------------------------------------------------------------------------
+def test_a_recorded_plan_replays_the_same_scores_and_predictions(tuned, house):
+    table, case, plan = house
+    replays = [train(table, case, plan, ["linear", "lightgbm"], tuning=Tuning(plan=tuned.plan)) for _ in range(2)]
+    holdout = table.iloc[tuned.holdout_index]
+    model = TrainedModel("t", 1, "regression", TARGET, plan.features, tuned.pipeline)
+    expected = model.predict(holdout)
+    for replay in replays:
+        assert replay.replayed and replay.plan == tuned.plan
+        assert [(r.model, r.cv, r.train) for r in replay.leaderboard] == [(r.model, r.cv, r.train)
+                                                                         for r in tuned.leaderboard]
+        assert replay.chosen == tuned.chosen
+        again = TrainedModel("t", 1, "regression", TARGET, plan.features, replay.pipeline).predict(holdout)
+        np.testing.assert_array_equal(again, expected)
+
+
+def test_budget_holds_within_ten_percent_and_drops_what_cannot_finish(house):
+    table, case, plan = house
+    budget_s = 0.2 * 60
+    result = train(table, case, plan, ["linear", "lightgbm", "extra_trees", "random_forest"],
+                   budget_minutes=0.2)
+    assert result.duration_s <= 1.1 * budget_s, result.notes("mape")
+    competed = {row.model for row in result.leaderboard} - {ENSEMBLE}
+    assert competed | set(result.dropped) == {"linear", "lightgbm", "extra_trees", "random_forest"}
+    for name, why in result.dropped.items():
+        assert why.startswith("estimated ") and "for 5-fold CV and " in why and "budget 0.2 min" in why, why
+        assert f"dropped {name}: {why}" in result.notes("mape")
+
+
+def test_a_budget_too_small_for_any_candidate_is_a_config_error(house):
+    table, case, plan = house
+    with pytest.raises(ConfigError) as raised:
+        train(table, case, plan, ["lightgbm"], budget_minutes=0.001)
+    text = str(raised.value)
+    assert "too small for any candidate" in text and "lightgbm, needs an estimated" in text
+    assert "training.budget_minutes" in text and "Fix: raise training.budget_minutes" in text
+
+
+def test_tuning_off_means_defaults_only(house):
+    table, case, plan = house
+    result = train(table, case, plan, ["lightgbm"], tuning=Tuning(enabled=False), ensemble=False)
+    assert result.plan == {"lightgbm": 1} and result.leaderboard[0].trials == 1
+    assert result.leaderboard[0].params["learning_rate"] == 0.03
+
+
+def test_n_jobs_reaches_every_estimator(house):
+    table, case, plan = house
+    result = train(table.head(200), case, plan, ["extra_trees"], n_jobs=2, tuning=Tuning(enabled=False))
+    forest = result.pipeline.regressor_[-1]
+    assert forest.n_jobs == 2 and forest.random_state == 7
+
+
+# splits ------------------------------------------------------------------------------------------------------------
+def _spec(**options: object) -> Training:
+    return Training(**options)  # type: ignore[arg-type]
+
+
+def test_group_split_keeps_each_group_on_one_side(house):
+    table, case, _ = house
+    table = table.assign(block=np.arange(len(table)) % 37)
+    split = split_rows(table, case=case, spec=_spec(group_by="block"), seed=1)
+    groups = table["block"].to_numpy()
+    assert split.kind == "group"
+    assert not set(groups[split.train_index]) & set(groups[split.holdout_index])
+    train_groups = groups[split.train_index]
+    for fit, valid in split.folds:
+        assert not set(train_groups[fit]) & set(train_groups[valid])
+    assert split.validated().all()
+
+
+def test_time_split_holds_out_the_latest_rows_and_validates_forward(house):
+    table, case, _ = house
+    moments = pd.Timestamp("2006-01-01") + pd.to_timedelta(np.random.default_rng(0).permutation(len(table)), "D")
+    table = table.assign(sold=moments.astype(str))
+    split = split_rows(table, case=case, spec=_spec(time_column="sold", cv=4), seed=1)
+    times = pd.to_datetime(table["sold"]).to_numpy()
+    assert split.kind == "time" and times[split.holdout_index].min() > times[split.train_index].max()
+    train_times = times[split.train_index]
+    sizes = []
+    for fit, valid in split.folds:
+        assert train_times[fit].max() < train_times[valid].min()
+        sizes.append(len(fit))
+    assert sizes == sorted(sizes) and len(split.folds) == 4  # an expanding window
+    assert not split.validated().all()  # the oldest block is never validated
+
+
+@pytest.mark.parametrize("split", ["time", "group"])
+def test_training_end_to_end_on_time_and_group_splits(house, split):
+    table, case, plan = house
+    table = table.assign(sold=pd.to_datetime(dict(year=table["Year_Sold"], month=table["Mo_Sold"], day=1)))
+    options = {"time_column": "sold"} if split == "time" else {"group_by": "Neighborhood"}
+    result = train(table, case, plan, ["linear", "lightgbm"], cv=3, tuning=Tuning(trials=3), **options)
+    assert result.split.startswith("time-ordered holdout" if split == "time" else "holdout of")
+    if split == "time":
+        assert table["sold"].iloc[result.holdout_index].min() > table["sold"].iloc[result.train_index].max()
+    else:
+        held = set(table["Neighborhood"].iloc[result.holdout_index])
+        assert not held & set(table["Neighborhood"].iloc[result.train_index])
+    assert all(np.isfinite(row.cv["mape"][0]) for row in result.leaderboard)
+    assert len(result.learning_curves) == 2
+    assert result.pipeline.predict(table.iloc[result.holdout_index]).shape == (len(result.holdout_index),)
+
+
+def test_split_columns_that_do_not_exist_get_a_suggestion(house):
+    table, case, _ = house
+    with pytest.raises(ConfigError) as raised:
+        split_rows(table, case=case, spec=_spec(group_by="Neighbourhood"), seed=1)
+    assert "training.group_by" in str(raised.value) and "did you mean 'Neighborhood'?" in str(raised.value)
+    with pytest.raises(ConfigError) as raised:
+        split_rows(table, case=case, spec=_spec(time_column="Year_sold"), seed=1)
+    assert "training.time_column" in str(raised.value) and "'Year_Sold'" in str(raised.value)
+
+
+def test_a_class_with_fewer_rows_than_folds_is_named():
+    table, case, _ = classification(200)
+    table.loc[table.index[:3], "label"] = "rare"
+    case = BusinessCase("multiclass", "label", "", "accuracy", [], case.constraints)
+    with pytest.raises(DataError) as raised:
+        split_rows(table, case=case, spec=_spec(cv=5), seed=1)
+    text = str(raised.value)
+    assert "'rare'" in text and "'rare': 3 rows" in text and "training.cv to 2 or fewer" in text
+
+
+# classification and the ensemble ----------------------------------------------------------------------------------
+def test_binary_classification_with_probabilities():
+    table, case, plan = classification(300)
+    result = train(table, case, plan, ["linear", "lightgbm"], tuning=Tuning(trials=3))
+    assert result.classes == ["no", "yes"]
+    row = result.leaderboard[0]
+    assert 0.7 < row.cv["roc_auc"][0] <= 1 and "log_loss" in row.cv
+    proba = result.pipeline.predict_proba(table.iloc[result.holdout_index])
+    assert proba.shape == (len(result.holdout_index), 2) and np.allclose(proba.sum(axis=1), 1)
+    assert set(result.pipeline.predict(table.head(20))) <= {"no", "yes"}
+
+
+def test_xgboost_learns_text_labels_in_a_multiclass_problem():
+    pytest.importorskip("xgboost")
+    table, case, plan = classification(300, classes=3)
+    result = train(table, case, plan, ["xgboost"], tuning=Tuning(enabled=False), budget_minutes=2.0)
+    assert result.classes == ["maybe", "no", "yes"] and result.leaderboard[0].best_iteration
+    assert set(result.pipeline.predict(table.head(30))) <= {"maybe", "no", "yes"}
+    assert result.pipeline.predict_proba(table.head(5)).shape == (5, 3)
+
+
+def _toy_data(y: np.ndarray, folds: int = 4) -> TrainingData:
+    index = np.arange(len(y))
+    parts = np.array_split(index, folds)
+    split = Split("random", index, np.array([], int), [(np.setdiff1d(index, p), p) for p in parts], None, None, "")
+    case = BusinessCase("regression", "y", "", "rmse", [], None)  # type: ignore[arg-type]
+    return TrainingData(pd.DataFrame(index=index), y, split, None, case, None, ["rmse"], 0, 1, False)  # type: ignore[arg-type]
+
+
+def _result(oof: np.ndarray, data: TrainingData) -> CVResult:
+    scores = [float(np.sqrt(np.mean((oof[v] - data.y[v]) ** 2))) for _, v in data.split.folds]
+    return CVResult({}, {"rmse": (float(np.mean(scores)), 0.0)}, scores, 0.0, 1.0, 0.1, None, oof,
+                    [oof[f] for f, _ in data.split.folds])
+
+
+def test_greedy_selection_blends_models_whose_errors_cancel():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=400)
+    data = _toy_data(y)
+    results = {"a": _result(y + rng.normal(scale=1.0, size=400), data),
+               "b": _result(y + rng.normal(scale=1.1, size=400), data),
+               "bad": _result(y + 5 * rng.normal(scale=1.0, size=400), data)}
+    weights = greedy_weights(results, data)
+    assert set(weights) == {"a", "b"} and sum(weights.values()) == pytest.approx(1)
+    assert 0.3 < weights["a"] < 0.7
+    worse = _result(y + 3 * (results["a"].oof - y), data)  # the same errors, larger: blending cannot help
+    alone = {"a": results["a"], "bad": worse}
+    assert greedy_weights(alone, data) == {"a": 1.0}  # no blend beats the best alone
+
+
+def test_ensemble_estimators_follow_scikit_learn():
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})  # noqa: N806
+    y = 3 * X["a"] - X["b"] + rng.normal(scale=0.1, size=200)
+    blend = EnsembleRegressor([("ridge", Ridge()), ("tree", DecisionTreeRegressor(random_state=0))], [0.75, 0.25])
+    assert clone(blend).get_params()["weights"] == [0.75, 0.25]
+    fitted = blend.fit(X, y)
+    expected = 0.75 * fitted.estimators_[0].predict(X) + 0.25 * fitted.estimators_[1].predict(X)
+    np.testing.assert_allclose(fitted.predict(X), expected)
+    labels = np.where(y > 0, "up", "down")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    classifier = EnsembleClassifier([("lr", LogisticRegression()), ("tree", DecisionTreeClassifier(max_depth=2))],
+                                    [1, 1]).fit(X, labels)
+    assert list(classifier.classes_) == ["down", "up"] and classifier.predict_proba(X).shape == (200, 2)
+    assert (classifier.predict(X) == labels).mean() > 0.9
+    with pytest.raises(ValueError, match="weights parameters of EnsembleRegressor must be"):
+        EnsembleRegressor([("ridge", Ridge())], [1.0, 2.0]).fit(X, y)

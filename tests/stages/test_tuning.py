@@ -1,0 +1,149 @@
+"""The budget becomes a plan before any tuning; the search runs exactly that plan, defaults first, pruned on early
+folds, and a seeded sampler makes it repeat."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cairn.config.schema import Constraints, Models, Training
+from cairn.errors import ConfigError
+from cairn.model import as_model_frame
+from cairn.stages.budget import (
+    TUNED_COST,
+    Budget,
+    CostEstimate,
+    affordable,
+    estimate_cost,
+    plan_trials,
+    training_budget,
+)
+from cairn.stages.business import BusinessCase
+from cairn.stages.crossval import TrainingData
+from cairn.stages.selection import choose_candidates
+from cairn.stages.splits import split_rows
+from cairn.stages.tuning import CandidateSearch, enough_trials, quiet_optuna, search_space
+from tests.stages.test_training import ames
+
+
+def _case(**constraints: float) -> BusinessCase:
+    return BusinessCase("regression", "y", "", "mape", [], Constraints(**constraints))
+
+
+# the budget --------------------------------------------------------------------------------------------------------
+def test_budget_comes_from_the_business_constraint_first():
+    assert training_budget(_case(train_budget_minutes=2), Training(budget_minutes=7)) == Budget(
+        120, "business.constraints.train_budget_minutes")
+    assert training_budget(_case(), Training(budget_minutes=7)) == Budget(420, "training.budget_minutes")
+    assert training_budget(_case(), Training()) == Budget(300, "default")
+
+
+def test_candidates_that_cannot_finish_are_dropped_with_their_estimate():
+    estimates = [CostEstimate("linear", 5, 1, 100, 0.1), CostEstimate("catboost", 570, 100, 100, 2.0),
+                 CostEstimate("lightgbm", 40, 8, 100, 0.5)]
+    kept, dropped = affordable(estimates, budget=Budget(120, "training.budget_minutes"), seconds_left=100, folds=5)
+    assert kept == ["linear", "lightgbm"]
+    assert dropped == {"catboost": "estimated 9.5 min for 5-fold CV and 100 s for the final fit, budget 2 min "
+                                   "(46 s left after cheaper candidates)"}
+
+
+def test_a_budget_no_candidate_fits_names_the_cheapest_and_a_fix():
+    estimates = [CostEstimate("knn", 30, 3, 100, 0.1), CostEstimate("lightgbm", 90, 20, 100, 0.5)]
+    with pytest.raises(ConfigError) as raised:
+        affordable(estimates, budget=Budget(12, "business.constraints.train_budget_minutes"), seconds_left=10,
+                   folds=5)
+    problem = raised.value.problems[0]
+    assert problem.where == "business.constraints.train_budget_minutes"
+    assert "the cheapest candidate, knn, needs an estimated 30 s for 5-fold CV" in problem.expected
+    assert problem.got == "0.2 minutes" and "lower training.cv" in (problem.fix or "")
+
+
+def test_plan_gives_equal_time_within_caps_and_the_total():
+    seconds = {"linear": 1.0, "lightgbm": 4.0, "extra_trees": 8.0}
+    caps = {"linear": 1, "lightgbm": 16, "extra_trees": 8}
+    plan = plan_trials(seconds, caps=caps, seconds=60, total=None)
+    assert plan["linear"] == 1  # nothing to tune
+    spent = {name: (plan[name] - 1) * seconds[name] for name in ("lightgbm", "extra_trees")}
+    assert abs(spent["lightgbm"] - spent["extra_trees"]) <= 8 * TUNED_COST  # within one trial of equal time
+    assert sum((plan[n] - 1) * seconds[n] * TUNED_COST for n in plan) <= 60
+    assert plan_trials(seconds, caps=caps, seconds=1e6, total=None) == caps  # plenty of time: caps bind
+    capped = plan_trials(seconds, caps=caps, seconds=1e6, total=10)
+    assert sum(capped.values()) == 10 and capped["linear"] == 1
+    assert plan_trials(seconds, caps=caps, seconds=0, total=None) == {"linear": 1, "lightgbm": 1, "extra_trees": 1}
+
+
+def test_the_estimate_is_in_the_range_of_the_real_cross_validation():
+    table, case, plan = ames(400)
+    data = _data(table, case, plan)
+    estimate = estimate_cost(choose_candidates(Models(candidates=["linear"]))[0], data)
+    assert estimate.sample_rows == 100 and 0 < estimate.sample_s < estimate.cv_s < 60
+    assert estimate.refit_s > estimate.cv_s / 5  # the final fit has more rows than a fold
+
+
+# the search --------------------------------------------------------------------------------------------------------
+def _data(table, case, plan, *, early_stopping: bool = True) -> TrainingData:
+    spec = Training()
+    split = split_rows(table, case=case, spec=spec, seed=3)
+    X = as_model_frame(table, plan.features).iloc[split.train_index].reset_index(drop=True)  # noqa: N806
+    y = table[case.target].to_numpy()[split.train_index]
+    return TrainingData(X, y, split, plan, case, None, case.reported_metrics, 3, 1, early_stopping)
+
+
+@pytest.fixture(scope="module")
+def search_data() -> TrainingData:
+    table, case, plan = ames(300)
+    return _data(table, case, plan)
+
+
+def _search(data: TrainingData, trials: int, **pinned: object) -> CandidateSearch:
+    candidate = choose_candidates(Models(candidates=["lightgbm"], params={"lightgbm": pinned}))[0]
+    restore = quiet_optuna()
+    try:
+        search = CandidateSearch(candidate, data, seed=3)
+        search.run_defaults()
+        search.run(trials)
+    finally:
+        restore()
+    return search
+
+
+def test_search_runs_the_plan_defaults_first_and_keeps_the_best(search_data):
+    search = _search(search_data, 8, n_estimators=60)
+    assert search.trials_run == 8 and not search.stopped
+    assert len(search.history) == 8 - search.pruned
+    assert search.best is not None and search.best.primary_mean == min(search.history)
+    assert search.history[0] <= max(search.history)
+    defaults = search.start_params
+    assert defaults["learning_rate"] == 0.03 and "n_estimators" not in defaults  # pinned: never searched
+
+
+def test_the_same_plan_gives_the_same_trials(search_data):
+    first, second = _search(search_data, 6, n_estimators=60), _search(search_data, 6, n_estimators=60)
+    assert first.history == second.history and first.pruned == second.pruned
+    assert first.best.params == second.best.params
+    np.testing.assert_array_equal(first.best.oof, second.best.oof)
+
+
+def test_bad_trials_are_pruned_on_early_folds(search_data):
+    search = _search(search_data, 14, n_estimators=60)
+    assert search.pruned >= 1
+    assert search.trials_run == 14
+
+
+def test_safety_stop_cuts_the_search_and_the_plan_records_what_ran(search_data):
+    candidate = choose_candidates(Models(candidates=["lightgbm"], params={"lightgbm": {"n_estimators": 60}}))[0]
+    search = CandidateSearch(candidate, search_data, seed=3)
+    search.run_defaults()
+    search.deadline = 0.0  # long past
+    search.run(10)
+    assert search.stopped and search.trials_run == 1
+
+
+def test_search_space_leaves_out_pinned_parameters():
+    lightgbm = choose_candidates(Models(candidates=["lightgbm"], params={"lightgbm": {"num_leaves": 7}}))[0]
+    assert "num_leaves" not in search_space(lightgbm, problem="regression")
+    assert "learning_rate" in search_space(lightgbm, problem="regression")
+    linear = choose_candidates(Models(candidates=["linear"]))[0]
+    assert search_space(linear, problem="regression") == {}  # RidgeCV chooses its alpha itself
+    assert enough_trials(linear, problem="regression") == 1
+    assert set(search_space(linear, problem="binary")) == {"C"}
