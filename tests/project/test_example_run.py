@@ -18,6 +18,8 @@ def test_first_run_meets_the_objective(house_prices):
     assert run.verdict.startswith("objective MAPE < 10%: met (holdout MAPE ")
     assert "95% CI" in run.verdict and run.verdict.endswith("model house-prices v1 registered (production)")
     assert run.report_path.exists() and run.report_path.stat().st_size > 50_000
+    report = run.report_path.read_text()
+    assert "Learning curves of the best models" in report and "Predict / row" in report
 
 
 def test_progress_reports_every_stage(house_prices):

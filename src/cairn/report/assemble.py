@@ -32,7 +32,7 @@ def write_run_report(project: Project, store: Store, execution: Execution, *, ma
     verdict = [VerdictLine(c.name, c.met, c.text) for c in evaluation.checks] if evaluation else [
         VerdictLine("verdict", None, verdict_text)]
     leaderboard = [
-        LeaderboardRow(s.model, dict(s.cv), s.train, s.fit_time_s, s.model == training.chosen)
+        LeaderboardRow(s.model, dict(s.cv), s.train, s.fit_time_s, s.model == training.chosen, s.predict_ms_per_row)
         for s in training.leaderboard
     ] if training else []
     context = ReportContext(
@@ -55,9 +55,18 @@ def write_run_report(project: Project, store: Store, execution: Execution, *, ma
         feature_importance=list(evaluation.importance) if evaluation else [],
         model_version=model_version,
         manifest=manifest,
+        model_figures=_model_figures(training, primary),
     )
     path = project.state_dir / "reports" / f"run-{execution.run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_report(context, path)
     store.store_artifact(path.read_text(encoding="utf-8"))
     return path
+
+
+def _model_figures(training: Any, metric: str) -> list[Any]:
+    from cairn.report.curves import learning_curve_figure
+
+    curves = getattr(training, "learning_curves", None) if training else None
+    figure = learning_curve_figure(list(curves or []), metric=metric)
+    return [figure] if figure else []

@@ -7,11 +7,11 @@ test can build one by hand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the report must not import matplotlib just to be rendered
-    from cairn.stages.exploration import Exploration
+    from cairn.stages.exploration import Exploration, Figure
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class LeaderboardRow:
     train_score: float | None  # primary metric on training folds (bias-variance)
     fit_time_s: float
     chosen: bool
+    predict_ms_per_row: float | None = None
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,4 @@ class ReportContext:
     feature_importance: list[tuple[str, float]]  # top features, largest first
     model_version: str | None  # e.g. "house-prices v1 (production)"
     manifest: dict[str, Any]  # shown as a collapsed key/value table
+    model_figures: list[Figure] = field(default_factory=list)  # learning curves of the best models

@@ -191,6 +191,7 @@ class _LeaderRow:
     cells: list[_Cell]
     train: str
     fit_time: str
+    predict: str
 
 
 @dataclass(frozen=True)
@@ -279,7 +280,8 @@ def _leaderboard_rows(rows: list[LeaderboardRow], metrics: list[str]) -> list[_L
             cells.append(_Cell(text, best.get(name) == mean))
         primary = metrics[0] if metrics else ""
         train = format_metric(primary, row.train_score) if row.train_score is not None else "–"
-        view.append(_LeaderRow(row.model, row.chosen, cells, train, format_duration(row.fit_time_s)))
+        predict = "–" if row.predict_ms_per_row is None else f"{row.predict_ms_per_row:.3g} ms"
+        view.append(_LeaderRow(row.model, row.chosen, cells, train, format_duration(row.fit_time_s), predict))
     return view
 
 

@@ -13,14 +13,18 @@ from typing import Any
 import cairn
 from cairn.config.schema import STAGE_SECTIONS, ProjectConfig
 
+# Code that never shapes a stage's outputs: editing the report, the API or the CLI keeps the cache.
+NOT_STAGE_CODE = frozenset({"report", "serving", "monitoring", "store", "examples", "cli.py", "project.py",
+                            "registry.py"})
+
 
 @cache
 def code_version() -> str:
-    """The release plus a hash of cairn's own source, so an edited stage never reuses outputs of the old code."""
+    """The release plus a hash of the source stages run, so an edited stage never reuses outputs of old code."""
     root = Path(cairn.__file__).parent
     digest = hashlib.sha256(cairn.__version__.encode())
-    for path in sorted(root.rglob("*")):
-        if path.suffix in {".py", ".html"} and "examples" not in path.relative_to(root).parts:
+    for path in sorted(root.rglob("*.py")):
+        if not NOT_STAGE_CODE & set(path.relative_to(root).parts):
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())
     return f"{cairn.__version__}+{digest.hexdigest()[:12]}"
