@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +90,15 @@ class Project:
         if self.config.store is None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
         return Store.open(self.store_url, self.artifacts_root)
+
+    @contextmanager
+    def _existing_store(self) -> Iterator[Store]:
+        """The store of a project that has run; reading commands never create one."""
+        store = self.open_store(create=False)
+        try:
+            yield store
+        finally:
+            store.close()
 
     # running --------------------------------------------------------------------------------------------------
     def run(self, *, until: str | None = None, from_stage: str | None = None,
@@ -207,18 +218,12 @@ class Project:
 
     # history and registry -------------------------------------------------------------------------------------
     def runs(self, *, limit: int = 50) -> list[RunRecord]:
-        store = self.open_store(create=False)
-        try:
+        with self._existing_store() as store:
             return store.runs(self.config.project, limit=limit)
-        finally:
-            store.close()
 
     def show(self, run_id: int | str = "latest") -> RunRecord:
-        store = self.open_store(create=False)
-        try:
+        with self._existing_store() as store:
             return store.run(self.config.project, run_id)
-        finally:
-            store.close()
 
     def report_path(self, run_id: int | str = "latest") -> Path:
         record = self.show(run_id)
@@ -231,38 +236,25 @@ class Project:
         return Path(path)
 
     def models(self) -> list[ModelVersion]:
-        store = self.open_store(create=False)
-        try:
+        with self._existing_store() as store:
             return Registry(store).versions(self.config.model_name)
-        finally:
-            store.close()
 
     def load_model(self, version: int | None = None) -> TrainedModel:
         """The production model (or a given version), ready to predict."""
-        store = self.open_store(create=False)
-        try:
+        with self._existing_store() as store:
             return Registry(store).load(self.config.model_name, version)
-        finally:
-            store.close()
 
     def promote(self, version: int) -> ModelVersion:
-        store = self.open_store(create=False)
-        try:
+        with self._existing_store() as store:
             return Registry(store).promote(self.config.model_name, version)
-        finally:
-            store.close()
 
     def rollback(self) -> ModelVersion:
-        store = self.open_store(create=False)
-        try:
+        with self._existing_store() as store:
             return Registry(store).rollback(self.config.model_name)
-        finally:
-            store.close()
 
     def monitoring_baseline(self, version: int | None = None) -> Any:
         """The drift reference saved by the run that produced the model version."""
-        store = self.open_store(create=False)
-        try:
+        with self._existing_store() as store:
             chosen = Registry(store).get(self.config.model_name, version)
             record = store.run(self.config.project, chosen.run_id) if chosen.run_id else None
             stage = next((s for s in record.stages if s.stage == "monitoring"), None) if record else None
@@ -273,8 +265,6 @@ class Project:
                     fix="run `cairn run` to the end",
                 )
             return store.load_artifact(stage.outputs["monitoring_baseline"])
-        finally:
-            store.close()
 
     def read_table(self, path: str | Path) -> pd.DataFrame:
         """A file given on the command line, read with the same readers and errors as data.source."""
