@@ -1,7 +1,8 @@
 """The data-quality profile of what was read: the type of every column and what the quality checks found.
 
-`profile_table` infers the types (`types.py`), runs every check of `quality.py` and returns a `DataProfile`; the
-runner stops the run when a finding's severity is in `data.quality.fail_on` (`DataProfile.blocking`).
+`profile_table` infers the types (`types.py`), runs every check of the `quality` package and returns a
+`DataProfile`; the runner stops the run when a finding's severity is in `data.quality.fail_on`
+(`DataProfile.blocking`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,87 @@
+"""Data-quality checks: one function per check, each returning the findings it makes.
+
+Every check is a plain function of the table (and what was inferred about it); `profile_table` in `profile.py`
+runs them all. Severity says what to do: `error` stops the run under the default `data.quality.fail_on`, `warn`
+deserves a look, `info` is context. Any data value a finding shows (in `example` or `detail`) has gone through
+`mask`, so the privacy module can hide personal data before it reaches a report, a log or the store.
+
+The costly checks (near duplicates, leakage) look at a seeded sample of at most `SAMPLE_ROWS` rows and say so.
+
+The checks live in submodules by what they look at: `columns` (one column at a time), `rows` (whole rows),
+`values` (ranges, plausibility, outliers), `leakage` and `target`; `tables` reads the table once for all of them
+and `wording` phrases what they found. This module re-exports every name, so `quality.<check>` keeps working.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One data-quality observation: how serious it is, which columns, how many rows, and what to do."""
+
+    severity: str  # "info" | "warn" | "error"
+    check: str  # short name, e.g. "missing values", "target leakage"
+    columns: list[str]
+    count: int  # rows (or values) involved
+    detail: str  # one plain sentence
+    example: str | None = None  # one value, through `mask`
+
+
+# The checks build Finding objects, so they are imported once Finding exists. Finding lives here, not in a
+# submodule, because pickled profiles in artifact caches name it by this module path.
+from cairn.stages.data.quality.columns import (  # noqa: E402
+    constant_columns,
+    inconsistent_spellings,
+    missing_markers,
+    missing_values,
+    mixed_types,
+    type_findings,
+    unknown_columns,
+)
+from cairn.stages.data.quality.leakage import (  # noqa: E402
+    DERIVED_WORDS,
+    LEAKAGE_FOLDS,
+    LEAKAGE_MIN_VALUES,
+    target_leakage,
+)
+from cairn.stages.data.quality.rows import (  # noqa: E402
+    SIGNIFICANT_DIGITS,
+    duplicate_rows,
+    mostly_empty_rows,
+    near_duplicates,
+)
+from cairn.stages.data.quality.tables import (  # noqa: E402
+    SAMPLE_ROWS,
+    SEPARATORS,
+    Levels,
+    is_text,
+    numeric_columns,
+    text_levels,
+)
+from cairn.stages.data.quality.target import (  # noqa: E402
+    ROWS_PER_FOLD,
+    class_imbalance,
+    missing_target,
+    too_few_rows,
+)
+from cairn.stages.data.quality.values import (  # noqa: E402
+    AGE_UNITS,
+    NON_NEGATIVE_WORDS,
+    SIGNED_WORDS,
+    YEAR_WORDS,
+    implausible_values,
+    outliers,
+    rule_violations,
+)
+from cairn.stages.data.quality.wording import SHOWN  # noqa: E402
+
+__all__ = [
+    "AGE_UNITS", "DERIVED_WORDS", "LEAKAGE_FOLDS", "LEAKAGE_MIN_VALUES", "NON_NEGATIVE_WORDS", "ROWS_PER_FOLD",
+    "SAMPLE_ROWS", "SEPARATORS", "SHOWN", "SIGNED_WORDS", "SIGNIFICANT_DIGITS", "YEAR_WORDS", "Finding", "Levels",
+    "class_imbalance", "constant_columns", "duplicate_rows", "implausible_values", "inconsistent_spellings",
+    "is_text", "missing_markers", "missing_target", "missing_values", "mixed_types", "mostly_empty_rows",
+    "near_duplicates", "numeric_columns", "outliers", "rule_violations", "target_leakage", "text_levels",
+    "too_few_rows", "type_findings", "unknown_columns",
+]

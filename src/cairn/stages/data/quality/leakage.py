@@ -1,0 +1,207 @@
+"""Target leakage: features that give the target away, by a one-feature out-of-fold model, by correlation with
+the target or log(target), or by a name like the target's.
+
+The costliest check, so it looks at a seeded sample of at most `SAMPLE_ROWS` labelled rows and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+import numpy as np
+import pandas as pd
+
+from cairn.config.schema import Quality
+from cairn.stages.data.quality import Finding
+from cairn.stages.data.quality.tables import SAMPLE_ROWS, Levels, sample_positions
+from cairn.stages.data.types import ColumnType, name_tokens
+
+LEAKAGE_FOLDS = 5
+LEAKAGE_MIN_VALUES = 30
+"""A correlation on fewer present values than this is chance, not evidence."""
+DERIVED_WORDS = frozenset({"copy", "orig", "original", "raw", "log", "new", "old", "clean", "cleaned", "value",
+                           "scaled", "norm", "normalized", "true", "actual", "final", "pred", "predicted", "hat"})
+"""'target_copy', 'target_log', 'target2': names that say a column is the target in another form."""
+
+
+def target_leakage(table: pd.DataFrame, *, levels: Mapping[str, Levels], target: str, problem: str,
+                   types: Mapping[str, ColumnType], numbers: pd.DataFrame, spec: Quality,
+                   drop_columns: Collection[str] = (), seed: int = 0, sample_rows: int = SAMPLE_ROWS) -> list[Finding]:
+    """Features that give the target away: one feature alone predicts it almost perfectly out of fold, it is a
+    linear function of the target or of log(target), or it is named like the target.
+
+    The single-feature model is a histogram: the feature cut into quantile bins (or its levels), each bin
+    predicting the other folds' mean target (regression, scored by R²) or class shares (scored by AUC). It is
+    what a shallow tree on one feature can learn, at the cost of a few passes over the data.
+    """
+    if target not in table.columns:
+        return []
+    labelled = np.flatnonzero(table[target].notna().to_numpy())
+    picked, sampled = sample_positions(len(labelled), size=sample_rows, seed=seed)
+    positions = labelled[picked]
+    if len(positions) < 2 * LEAKAGE_FOLDS:
+        return []
+    y, log_y = _target_values(table[target].iloc[positions], problem=problem)
+    if y is None:
+        return []
+    folds = np.random.default_rng(seed).permutation(len(positions)) % LEAKAGE_FOLDS
+    target_words = name_tokens(target)
+    findings = []
+    for column_name in table.columns:
+        name = str(column_name)
+        if name == target or types[name].kind == "empty":
+            continue
+        x, codes = _feature_values(table[column_name], numbers.get(name), levels=levels.get(name),
+                                   positions=positions)
+        evidence = _leak_evidence(x, codes, y, log_y, folds=folds, problem=problem)
+        score = max(evidence.values(), default=0.0)
+        derived = max(evidence.get("|r| with target", 0.0), evidence.get("|r| with log(target)", 0.0))
+        strong = score > spec.leakage_score or derived >= max(0.99, spec.leakage_score)
+        named = _named_like(name_tokens(name), target_words)
+        if not strong and not named:
+            continue
+        reasons = [f"{what.replace('target', target)} {value:.3f}" for what, value in evidence.items() if value > 0.5]
+        measured = f" ({', '.join(reasons)})" if reasons else ""
+        if name in drop_columns:
+            severity, ending = "info", "; it is in data.drop_columns, so no model sees it"
+        elif strong:
+            severity, ending = "error", ("; it is probably computed from the target or known only after it: "
+                                         "drop it (data.drop_columns) unless it is known when predicting")
+        elif score >= 0.3:
+            severity, ending = "error", ("; a column named after the target is usually derived from it: drop it "
+                                         "(data.drop_columns) unless it is known when predicting")
+        else:
+            severity, ending = "warn", "; it is only weakly related to the target, but check how it is computed"
+        what = "predicts the target almost perfectly on its own" if strong else f"is named like the target {target}"
+        findings.append(Finding(severity, "target leakage", [name], len(positions),
+                                f"{name} {what}{measured}{sampled}{ending}"))
+    return findings
+
+
+def _target_values(values: pd.Series, *, problem: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The target as floats (regression) or class codes, and log(target) when every value is positive."""
+    if problem == "regression":
+        y = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        if np.isnan(y).any() or np.std(y) == 0:
+            return None, None
+        return y, (np.log(y) if (y > 0).all() else None)
+    codes, classes = pd.factorize(values, sort=True)
+    if len(classes) < 2:
+        return None, None
+    return codes.astype("int64"), None
+
+
+def _feature_values(column: pd.Series, numbers: pd.Series | None, *, levels: Levels | None,
+                    positions: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """A feature at `positions`: as floats when it is ordered (numbers, 0/1, dates), and as bin or level codes."""
+    if numbers is not None:
+        x = numbers.to_numpy(dtype="float64")[positions]
+    elif levels is not None:
+        codes = levels.codes[positions]
+        return None, np.where(codes < 0, len(levels.values), codes)  # missing is a level of its own
+    elif pd.api.types.is_datetime64_any_dtype(column):
+        stamps = column.iloc[positions]
+        stamps = stamps.dt.tz_localize(None) if isinstance(stamps.dtype, pd.DatetimeTZDtype) else stamps
+        x = stamps.astype("int64").where(stamps.notna()).to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        x = column.to_numpy(dtype="float64", na_value=np.nan)[positions]
+    return x, _bins(x)
+
+
+def _leak_evidence(x: np.ndarray | None, codes: np.ndarray, y: np.ndarray, log_y: np.ndarray | None, *,
+                   folds: np.ndarray, problem: str) -> dict[str, float]:
+    """How well one feature alone gives the target away; the costly rank statistics only for suspects."""
+    evidence = {}
+    if problem == "regression":
+        evidence["out-of-fold R²"] = _binned_r2(codes, y, folds)
+        if x is not None:
+            present = ~np.isnan(x)
+            if present.sum() >= LEAKAGE_MIN_VALUES and np.std(x[present]) > 0:
+                evidence["|r| with target"] = abs(_pearson(x[present], y[present]))
+                if log_y is not None:
+                    evidence["|r| with log(target)"] = abs(_pearson(x[present], log_y[present]))
+                if max(evidence.values()) > 0.5:
+                    evidence["rank correlation"] = abs(_pearson(_ranks(x[present]), _ranks(y[present])))
+    else:
+        evidence["out-of-fold AUC"] = _binned_auc(codes, y, folds)
+        if x is not None and y.max() == 1 and evidence["out-of-fold AUC"] > 0.75:
+            present = ~np.isnan(x)
+            if present.sum() >= LEAKAGE_MIN_VALUES:
+                auc = _auc(y[present] == 1, x[present])
+                evidence["AUC of the raw values"] = max(auc, 1 - auc)
+    return {what: (0.0 if np.isnan(value) else float(value)) for what, value in evidence.items()}
+
+
+def _bins(x: np.ndarray) -> np.ndarray:
+    """Codes of quantile bins (about 20 rows each, at most 256 bins); missing values get a bin of their own."""
+    missing = np.isnan(x)
+    present = x[~missing]
+    if present.size == 0:
+        return np.zeros(len(x), dtype="int64")
+    bins = int(np.clip(len(x) // 20, 10, 256))
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
+    codes = np.searchsorted(edges, x, side="right")
+    return np.where(missing, len(edges) + 1, codes).astype("int64")
+
+
+def _binned_r2(codes: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
+    """Out-of-fold R² of predicting each bin's mean target from the other folds (two bincounts in all)."""
+    size, cell = int(codes.max()) + 1, codes * LEAKAGE_FOLDS + folds
+    sums = np.bincount(cell, weights=y, minlength=size * LEAKAGE_FOLDS).reshape(size, LEAKAGE_FOLDS)
+    counts = np.bincount(cell, minlength=size * LEAKAGE_FOLDS).reshape(size, LEAKAGE_FOLDS)
+    other_sums = sums.sum(axis=1, keepdims=True) - sums
+    other_counts = counts.sum(axis=1, keepdims=True) - counts
+    fold_sums = np.bincount(folds, weights=y, minlength=LEAKAGE_FOLDS)
+    fallback = (y.sum() - fold_sums) / (len(y) - np.bincount(folds, minlength=LEAKAGE_FOLDS))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(other_counts > 0, other_sums / np.maximum(other_counts, 1), fallback)
+    prediction = means[codes, folds]
+    return 1 - float(np.sum((y - prediction) ** 2) / np.sum((y - y.mean()) ** 2))
+
+
+def _binned_auc(codes: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
+    """Out-of-fold AUC of each bin's class shares in the other folds (one-vs-rest, macro, for several classes)."""
+    classes, size = int(y.max()) + 1, int(codes.max()) + 1
+    cell = (codes * LEAKAGE_FOLDS + folds) * classes + y
+    counts = np.bincount(cell, minlength=size * LEAKAGE_FOLDS * classes).reshape(size, LEAKAGE_FOLDS, classes)
+    other = counts.sum(axis=1, keepdims=True) - counts
+    by_fold = np.bincount(folds * classes + y, minlength=LEAKAGE_FOLDS * classes).reshape(LEAKAGE_FOLDS, classes)
+    prior = (by_fold.sum(axis=0) - by_fold) / np.maximum((by_fold.sum() - by_fold.sum(axis=1)), 1)[:, None]
+    totals = other.sum(axis=2, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals > 0, other / np.maximum(totals, 1), prior[None, :, :])
+    predicted = shares[codes, folds]
+    if classes == 2:
+        return _auc(y == 1, predicted[:, 1])
+    return float(np.mean([_auc(y == k, predicted[:, k]) for k in range(classes)]))  # one-vs-rest, macro
+
+
+def _auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic: the chance that a positive row scores above a negative one."""
+    n_positive = int(positive.sum())
+    n_negative = len(positive) - n_positive
+    if not n_positive or not n_negative:
+        return 0.5
+    ranks = _ranks(score)
+    return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    return pd.Series(values).rank().to_numpy()
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    scale = np.sqrt(np.sum(a * a) * np.sum(b * b))
+    return float(np.sum(a * b) / scale) if scale > 0 else 0.0
+
+
+def _named_like(words: list[str], target_words: list[str]) -> bool:
+    """'Sale_Price_log', 'SalePrice2' and 'target_copy' are named like the target Sale_Price; a target named with
+    fewer than 3 letters ('y') is too short to tell."""
+    if words[:1] == ["target"] and all(word.isdigit() or word in DERIVED_WORDS for word in words[1:]):
+        return True
+    size = len(target_words)
+    if len("".join(target_words)) < 3:
+        return False
+    return any(words[i:i + size] == target_words for i in range(len(words) - size + 1))
