@@ -20,6 +20,7 @@ from cairn.stages.crossval import CVResult, TrainingData, aligned_proba, score_o
 
 ROUNDS = 25
 POOL = 5  # the best models by CV that may join
+MIN_WEIGHT = 0.1  # a lighter member costs a whole model's predict time per request for almost no accuracy
 
 
 def greedy_weights(results: dict[str, CVResult], data: TrainingData, *, rounds: int = ROUNDS, pool: int = POOL
@@ -41,8 +42,9 @@ def greedy_weights(results: dict[str, CVResult], data: TrainingData, *, rounds: 
         counts[name] += 1
         if _improves(value, best_score, metric):
             best_score, best_counts = value, Counter(counts)
-    size = sum(best_counts.values())
-    return {name: best_counts[name] / size for name in ranked if best_counts[name]}
+    kept = {name: best_counts[name] for name in ranked if best_counts[name] / sum(best_counts.values()) >= MIN_WEIGHT}
+    size = sum(kept.values())
+    return {name: count / size for name, count in kept.items()}
 
 
 def _blend(average: np.ndarray, size: int, added: np.ndarray) -> np.ndarray:
