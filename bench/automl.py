@@ -59,6 +59,7 @@ import pandas as pd
 import yaml
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
+from timing import latency_percentiles_ms  # bench/ is on the path when a bench script runs
 
 ROOT = Path(__file__).parents[1]
 AMES = ROOT / "examples" / "house-prices" / "data" / "ames.csv.gz"
@@ -178,14 +179,7 @@ def positive_column(classes: Any, positive: str) -> int:
 
 def p99_ms(predict_one: Callable[[Any], Any], inputs: list[Any]) -> float:
     """99th percentile of one-row predictions, after a warm-up on the first inputs."""
-    for item in inputs[:WARMUP_SAMPLES]:
-        predict_one(item)
-    timings = []
-    for item in inputs:
-        began = time.perf_counter()
-        predict_one(item)
-        timings.append((time.perf_counter() - began) * 1000)
-    return float(np.percentile(timings, 99))
+    return latency_percentiles_ms(predict_one, inputs, percentiles=(99,), warmup=WARMUP_SAMPLES)[0]
 
 
 def latency_rows(test: pd.DataFrame) -> list[int]:

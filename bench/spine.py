@@ -30,6 +30,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OrdinalEncoder
+from timing import latency_percentiles_ms  # bench/ is on the path when a bench script runs
 
 from cairn.project import Project
 from cairn.serving import create_app
@@ -51,18 +52,6 @@ def plain_lightgbm(table: pd.DataFrame):
     model = lightgbm.LGBMRegressor(n_estimators=600, learning_rate=0.03, num_leaves=15, n_jobs=1, verbose=-1,
                                    random_state=42)
     return TransformedTargetRegressor(make_pipeline(encode, model), func=np.log1p, inverse_func=np.expm1)
-
-
-def percentiles_ms(call, inputs) -> tuple[float, float]:
-    for item in inputs[:10]:
-        call(item)
-    timings = []
-    for item in inputs:
-        began = time.perf_counter()
-        call(item)
-        timings.append((time.perf_counter() - began) * 1000)
-    p50, p99 = np.percentile(timings, [50, 99])
-    return float(p50), float(p99)
 
 
 def free_port() -> int:
@@ -97,8 +86,8 @@ def main() -> None:
     cairn_mape = float(np.mean(np.abs(model.predict(holdout) - truth) / truth))
     records = json.loads(holdout.drop(columns=TARGET).head(300).to_json(orient="records"))  # NaN -> null
     rows = [holdout.drop(columns=TARGET).iloc[[i]] for i in range(300)]
-    cairn_p50, cairn_p99 = percentiles_ms(lambda r: model.predict([r]), records)
-    peer_p50, peer_p99 = percentiles_ms(peer.predict, rows)
+    cairn_p50, cairn_p99 = latency_percentiles_ms(lambda r: model.predict([r]), records)
+    peer_p50, peer_p99 = latency_percentiles_ms(peer.predict, rows)
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(model), host="127.0.0.1", port=port, log_level="warning",
@@ -108,7 +97,10 @@ def main() -> None:
     while not server.started:
         time.sleep(0.05)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-        http_p50, http_p99 = percentiles_ms(lambda r: client.post("/predict", json=r).raise_for_status(), records)
+        def post(record: dict) -> None:
+            client.post("/predict", json=record).raise_for_status()
+
+        http_p50, http_p99 = latency_percentiles_ms(post, records)
     server.should_exit = True
     thread.join()
     shutil.rmtree(work)
