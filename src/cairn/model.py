@@ -119,23 +119,24 @@ class TrainedModel:
     def frame(self, records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
         return as_model_frame(records, self.features)
 
-    def _inputs(self, records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame | dict[str, np.ndarray]:
-        """Records become column arrays, which every pipeline cairn builds accepts (its first step is cairn's
-        own); a DataFrame goes through the vectorised path."""
+    def inputs(self, records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame | dict[str, np.ndarray]:
+        """What the pipeline is fed. Records become column arrays, which every pipeline cairn builds accepts (its
+        first step is cairn's own); a DataFrame goes through the vectorised path. Personal columns kept as features
+        are hashed or masked first, exactly as in training: the REST API calls this too."""
         if self.personal_columns:  # hash or mask them exactly as in training; rare, so off the fast path
             from cairn.stages.data.privacy import protect_columns
 
-            table = records if isinstance(records, pd.DataFrame) else pd.DataFrame.from_records(records)
+            table = records if isinstance(records, pd.DataFrame) else pd.DataFrame(records)  # [{}] is one row
             return self.frame(protect_columns(table, found=self.personal_columns, spec=self.privacy).table)
         if isinstance(records, pd.DataFrame):
             return self.frame(records)
         return as_model_columns(records, self.features)
 
     def predict(self, records: list[dict[str, Any]] | pd.DataFrame) -> np.ndarray:
-        return self.pipeline.predict(self._inputs(records))
+        return self.pipeline.predict(self.inputs(records))
 
     def predict_proba(self, records: list[dict[str, Any]] | pd.DataFrame) -> np.ndarray:
-        return self.pipeline.predict_proba(self._inputs(records))
+        return self.pipeline.predict_proba(self.inputs(records))
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()

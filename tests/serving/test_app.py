@@ -452,3 +452,31 @@ def test_error_messages_do_not_echo_personal_data(client):
     answer = client.post("/predict", json={"owner_email": "jane.doe@example.org", "Gr_Liv_Area": "555-12-3456"})
     assert answer.status_code == 422
     assert "jane.doe@example.org" not in answer.text and "555-12-3456" not in answer.text
+
+
+def test_hashed_personal_columns_are_hashed_at_serving_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PII column kept as a hashed feature: the API must hash requests exactly as training did."""
+    from cairn.config.schema import Privacy
+    from cairn.stages.data.privacy import PiiColumn, protect_columns
+    from cairn.transformers import TabularEncoder
+
+    monkeypatch.setenv("CAIRN_SERVING_SALT", "test-salt")
+    privacy = Privacy(pii="hash", salt_env="CAIRN_SERVING_SALT")
+    found = [PiiColumn("owner_email", "email", "content", 1.0)]
+    emails = [f"owner{i}@example.org" for i in range(5)]
+    rooms = np.random.default_rng(0).integers(1, 6, 200).astype(float)  # independent of the owner
+    raw = pd.DataFrame({"owner_email": emails * 40, "rooms": rooms})
+    price = raw["owner_email"].map({e: 100_000.0 * (i + 1) for i, e in enumerate(emails)}).to_numpy()
+    hashed = protect_columns(raw, found=found, spec=privacy).table
+    features = [FeatureSpec("owner_email", "category"), FeatureSpec("rooms", "number")]
+    pipeline = Pipeline([("encode", TabularEncoder(("rooms",), ("owner_email",))),
+                         ("model", LGBMRegressor(n_estimators=40, min_child_samples=2, n_jobs=1, verbose=-1))])
+    trained = TrainedModel(name="owners", version=1, problem="regression", target="price", features=features,
+                           pipeline=pipeline, personal_columns=found, privacy=privacy)
+    pipeline.fit(trained.frame(hashed), price)
+    records = [{"owner_email": email, "rooms": 3} for email in emails]
+    expected = trained.predict(records)
+    assert expected.max() - expected.min() > 200_000  # the hashed e-mail really drives the prediction
+    with running(create_app(trained)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        served = http.post("/predict", json=records).json()["predictions"]
+    assert np.allclose(served, expected)
