@@ -123,14 +123,20 @@ class TrainedModel:
         """What the pipeline is fed. Records become column arrays, which every pipeline cairn builds accepts (its
         first step is cairn's own); a DataFrame goes through the vectorised path. Personal columns kept as features
         are hashed or masked first, exactly as in training: the REST API calls this too."""
-        if self.personal_columns:  # hash or mask them exactly as in training; rare, so off the fast path
-            from cairn.stages.data.privacy import protect_columns
-
+        if self.personal_columns:  # rare, so off the fast path
             table = records if isinstance(records, pd.DataFrame) else pd.DataFrame(records)  # [{}] is one row
-            return self.frame(protect_columns(table, found=self.personal_columns, spec=self.privacy).table)
+            return self.frame(self.protected(table))
         if isinstance(records, pd.DataFrame):
             return self.frame(records)
         return as_model_columns(records, self.features)
+
+    def protected(self, table: pd.DataFrame) -> pd.DataFrame:
+        """New data with the personal columns kept as features hashed or masked as in training (else as is)."""
+        if not self.personal_columns:
+            return table
+        from cairn.stages.data.privacy import protect_columns
+
+        return protect_columns(table, found=self.personal_columns, spec=self.privacy).table
 
     def predict(self, records: list[dict[str, Any]] | pd.DataFrame) -> np.ndarray:
         return self.pipeline.predict(self.inputs(records))

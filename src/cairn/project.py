@@ -279,8 +279,9 @@ class Project:
         scored = table.copy()
         scored["prediction"] = model.predict(table)
         if model.problem != "regression" and model.classes:
+            probabilities = model.predict_proba(table)
             for index, label in enumerate(model.classes):
-                scored[f"probability_{label}"] = model.predict_proba(table)[:, index]
+                scored[f"probability_{label}"] = probabilities[:, index]
         return scored
 
     def monitor(self, data: str | Path | None = None, *, version: int | None = None) -> Any:

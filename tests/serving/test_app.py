@@ -474,6 +474,7 @@ def test_hashed_personal_columns_are_hashed_at_serving_too(monkeypatch: pytest.M
     trained = TrainedModel(name="owners", version=1, problem="regression", target="price", features=features,
                            pipeline=pipeline, personal_columns=found, privacy=privacy)
     pipeline.fit(trained.frame(hashed), price)
+    assert trained.protected(raw)["owner_email"].tolist() == hashed["owner_email"].tolist()  # what monitor compares
     records = [{"owner_email": email, "rooms": 3} for email in emails]
     expected = trained.predict(records)
     assert expected.max() - expected.min() > 200_000  # the hashed e-mail really drives the prediction

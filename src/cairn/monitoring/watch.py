@@ -33,7 +33,7 @@ class MonitorReport:
 
 def monitor_table(current: pd.DataFrame, *, model: TrainedModel, baseline: Any, config: ProjectConfig
                   ) -> MonitorReport:
-    drift = feature_drift(baseline.reference, current, features=model.features,
+    drift = feature_drift(baseline.reference, model.protected(current), features=model.features,
                           threshold=baseline.threshold, bins=baseline.bins)
     performance: dict[str, float] = {}
     objective_met: bool | None = None
