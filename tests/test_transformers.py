@@ -84,3 +84,85 @@ def test_dates_become_calendar_parts():
     assert out[0, 1:5].tolist() == [2024, 2, 29, 3]  # a Thursday
     assert out[1, 1:5].tolist() == [2010, 7, 4, 6]  # a Sunday
     assert out[2, 5] == 1.0
+
+
+def many_levels(rows: int = 2000, levels: int = 200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """A category whose level decides the target, with far too many levels to one-hot."""
+    rng = np.random.default_rng(seed)
+    effect = rng.normal(0, 10, levels)
+    codes = rng.integers(0, levels, rows)
+    frame = pd.DataFrame({"shop": np.array([f"s{c}" for c in codes], dtype=object)})
+    return frame, effect[codes] + rng.normal(0, 1, rows)
+
+
+def test_many_levels_target_encoded_out_of_fold():
+    frame, y = many_levels()
+    features = [FeatureSpec("shop", "category")]
+    encoder = TabularEncoder((), ("shop",), one_hot=True, max_levels=30)
+    train = encoder.fit_transform(as_model_frame(frame, features), y)
+    assert list(encoder.get_feature_names_out()) == ["shop~target"]
+    assert train.shape == (2000, 1)
+    served = encoder.transform(as_model_frame(frame, features))
+    # both carry the level's effect, but a training row never sees its own target: out of fold differs
+    assert np.corrcoef(served[:, 0], y)[0, 1] > 0.9
+    assert np.corrcoef(train[:, 0], y)[0, 1] > 0.8
+    assert not np.allclose(train, served)
+    unseen = encoder.transform(as_model_frame(pd.DataFrame({"shop": ["never seen", None]}), features))
+    rare = encoder.target_means_[0].table_[encoder.codes_[0]["(other)"], 0]  # levels under min_frequency
+    assert unseen[:, 0].tolist() == pytest.approx([rare, rare])
+
+
+def test_target_encoding_does_not_leak_noise():
+    """On a target unrelated to the level, out-of-fold means stay near zero: in-fold means would fit the noise."""
+    frame, _ = many_levels(rows=1000, levels=300)
+    noise = np.random.default_rng(1).normal(0, 1, 1000)
+    encoder = TabularEncoder((), ("shop",), max_levels=10)
+    oof = encoder.fit_transform(as_model_frame(frame, [FeatureSpec("shop", "category")]), noise)[:, 0]
+    in_fold = encoder.transform(as_model_frame(frame, [FeatureSpec("shop", "category")]))[:, 0]
+    assert abs(np.corrcoef(oof, noise)[0, 1]) < 0.1
+    assert np.corrcoef(in_fold, noise)[0, 1] > 0.2  # what a naive encoder would hand the model
+
+
+def test_target_encoding_classes_one_column_per_class():
+    frame, y = many_levels(rows=900, levels=100)
+    labels = np.array(["low", "mid", "high"])[np.digitize(y, [-5, 5])]
+    encoder = TabularEncoder((), ("shop",), max_levels=10)
+    out = encoder.fit_transform(as_model_frame(frame, [FeatureSpec("shop", "category")]), labels)
+    assert list(encoder.get_feature_names_out()) == ["shop~target=high", "shop~target=low", "shop~target=mid"]
+    assert out.shape == (900, 3)
+    binary = encoder.fit_transform(as_model_frame(frame, [FeatureSpec("shop", "category")]), labels == "high")
+    assert binary.shape == (900, 1)
+
+
+def test_without_target_many_levels_are_grouped_codes():
+    frame, _ = many_levels()
+    frame = as_model_frame(frame, [FeatureSpec("shop", "category")])
+    encoder = TabularEncoder((), ("shop",), one_hot=True, max_levels=30).fit(frame)
+    assert len(encoder.get_feature_names_out()) == 31  # 30 levels and the rest grouped
+
+
+def test_yeo_johnson_reshapes_skewed_numbers_only():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"income": rng.lognormal(10, 1, 3000), "height": rng.normal(170, 10, 3000)})
+    features = [FeatureSpec("income", "number"), FeatureSpec("height", "number")]
+    encoder = TabularEncoder(("income", "height"), power=True, scale=True).fit(as_model_frame(frame, features))
+    assert list(encoder.powered_) == [0]
+    out = encoder.transform(as_model_frame(frame, features))
+    assert abs(pd.Series(out[:, 0]).skew()) < 0.2 < pd.Series(frame["income"]).skew()
+    assert np.allclose(out[:, 1], (frame["height"] - frame["height"].mean()) / frame["height"].std(ddof=0))
+    one = encoder.transform(as_model_columns(frame.head(1).to_dict(orient="records"), features))
+    assert np.allclose(one, out[:1])
+
+
+def test_quantile_bins_and_text_counts():
+    frame = pd.DataFrame({"year": np.arange(1900, 2000, dtype=float),
+                          "note": ["two words", "", None, "call 555 0100", *["x"] * 96]})
+    features = [FeatureSpec("year", "number"), FeatureSpec("note", "category", parse="text")]
+    encoder = TabularEncoder(("year",), texts=("note",), bins=(("year", 4),), one_hot=True)
+    out = encoder.fit_transform(as_model_frame(frame, features), np.arange(100.0))
+    names = list(encoder.get_feature_names_out())
+    assert names == ["year", "note~chars", "note~words", "note~digits", *[f"year~bin={k}" for k in range(4)]]
+    assert out[:, 4:].sum(axis=0).tolist() == [25, 25, 25, 25]
+    assert np.expm1(out[0, 1:4]).round().tolist() == [9, 2, 0]
+    assert np.expm1(out[3, 1:4]).round().tolist() == [13, 3, 7]
+    assert out[2, 1:4].tolist() == [0, 0, 0]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 FeatureKind = Literal["number", "category"]
-Parse = Literal["plain", "text_number", "date"]
+Parse = Literal["plain", "text_number", "date", "text"]
 SECONDS_PER_DAY = 86_400
 
 
@@ -25,7 +25,8 @@ class FeatureSpec:
     """One input column as the model expects it; drives request validation and drift checks.
 
     `parse` says how a raw value becomes a number: as is, from text like "1,250" or "$3.4k", or from a date
-    (days since 1970-01-01; the encoder turns them into calendar parts).
+    (days since 1970-01-01; the encoder turns them into calendar parts). A "category" parsed as "text" is free
+    text: the encoder counts its characters, words and digits.
     """
 
     name: str

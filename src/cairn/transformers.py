@@ -16,7 +16,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from cairn.shapes import TEXT_PARTS, one_hot_bins, quantile_edges, text_counts, yeo_johnson, yeo_johnson_lambdas
 from cairn.stages.data.types import MISSING_MARKERS
+from cairn.target_encoding import TargetMeans, target_columns
+from cairn.target_encoding import names as target_names
 
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
@@ -37,23 +40,29 @@ def clean_text(value: object, *, normalize: bool = True) -> str | None:
 
 
 class TabularEncoder(TransformerMixin, BaseEstimator):
-    """Numbers: impute, flag missing, clip, scale. Dates: calendar parts. Categories: clean, group rare, encode.
+    """Numbers: impute, flag missing, clip, reshape, scale. Dates: calendar parts. Text: counts. Categories:
+    clean, group rare, encode.
 
     Parameters follow scikit-learn: `__init__` stores them, `fit` learns attributes ending in `_`.
     `one_hot=False` gives one code per category column (for trees); unseen levels at serving time fall into
-    the rare-level code (or all zeros when one-hot with no rare group), never an error.
+    the rare-level code (or all zeros when one-hot with no rare group), never an error. A category with more
+    than `max_levels` frequent levels is target-encoded when `fit` gets a target (see `cairn.target_encoding`):
+    `fit_transform` returns out-of-fold means for the training rows, `transform` the means of all of them.
     `column_impute` holds (column, strategy) pairs: median, mean, mode, constant, indicator or drop_rows
     (rows were dropped in training; a request still needs a value, so it gets the median).
+    `power` applies Yeo-Johnson to skewed numbers; `bins` adds one-hot quantile bins (one-hot models only).
     """
 
     def __init__(self, numeric: tuple[str, ...] = (), categorical: tuple[str, ...] = (), dates: tuple[str, ...] = (),
-                 *, impute: str = "median", fill_value: float = 0.0, missing_level: bool = True,
-                 column_impute: tuple[tuple[str, str], ...] = (), normalize: bool = True,
-                 clip: str | None = None, clip_factor: float = 3.0, scale: bool = False, one_hot: bool = False,
-                 max_levels: int = 30, min_frequency: int = 5):
+                 texts: tuple[str, ...] = (), *, impute: str = "median", fill_value: float = 0.0,
+                 missing_level: bool = True, column_impute: tuple[tuple[str, str], ...] = (), normalize: bool = True,
+                 clip: str | None = None, clip_factor: float = 3.0, power: bool = False,
+                 bins: tuple[tuple[str, int], ...] = (), scale: bool = False, one_hot: bool = False,
+                 max_levels: int = 30, min_frequency: int = 5, smoothing: float = 10.0, seed: int = 0):
         self.numeric = numeric
         self.categorical = categorical
         self.dates = dates
+        self.texts = texts
         self.impute = impute
         self.fill_value = fill_value
         self.missing_level = missing_level
@@ -61,13 +70,27 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         self.normalize = normalize
         self.clip = clip
         self.clip_factor = clip_factor
+        self.power = power
+        self.bins = bins
         self.scale = scale
         self.one_hot = one_hot
         self.max_levels = max_levels
         self.min_frequency = min_frequency
+        self.smoothing = smoothing
+        self.seed = seed
 
     # fitting ----------------------------------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: object = None) -> TabularEncoder:  # noqa: N803 (scikit-learn's names)
+        self._fit(X, y)
+        return self
+
+    def fit_transform(self, X: pd.DataFrame, y: object = None, **fit_params: object) -> np.ndarray:  # noqa: N803
+        """Fit, then encode the training rows with out-of-fold target means: no row sees its own target."""
+        oof = self._fit(X, y)
+        return self._transform(X, oof)
+
+    def _fit(self, X: pd.DataFrame, y: object) -> dict[int, np.ndarray]:  # noqa: N803
+        """Learn every attribute; returns the out-of-fold target encodings of the training rows by column."""
         self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         strategies = dict(self.column_impute)
@@ -80,16 +103,43 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         if self.clip and len(filled):
             self.lower_, self.upper_ = self._fences(filled)
             filled = np.clip(filled, self.lower_, self.upper_)
+        self.powered_, self.lambdas_ = (yeo_johnson_lambdas(filled, seed=self.seed) if self.power and len(filled)
+                                        else (np.array([], int), np.array([])))
+        names = dict(zip(self.numeric, range(len(self.numeric)), strict=True))
+        self.bin_edges_ = ([(names[name], quantile_edges(filled[:, names[name]], count))
+                            for name, count in self.bins if name in names] if self.one_hot and len(filled) else [])
         days = self._numbers(X, self.dates)
         self.date_fill_ = self._fill_values(days, ["median"] * days.shape[1])
         self.date_flagged_ = np.flatnonzero(np.isnan(days).any(axis=0)) if days.shape[1] else np.array([], int)
         if self.scale and len(filled):
-            dense = np.hstack([filled, self._date_parts(np.where(np.isnan(days), self.date_fill_, days))])
+            dense = self._dense(filled, np.where(np.isnan(days), self.date_fill_, days), X)
             self.mean_ = dense.mean(axis=0)
             spread = dense.std(axis=0)
             self.scale_ = np.where(spread > 0, spread, 1.0)
-        self.codes_ = [self._learn_levels(X[name], strategies.get(name)) for name in self.categorical]
-        return self
+        return self._fit_categories(X, y, strategies)
+
+    def _fit_categories(self, X: pd.DataFrame, y: object, strategies: dict[str, str]) -> dict[int, np.ndarray]:  # noqa: N803
+        """Codes for every category column; target means instead for those with too many levels to code."""
+        # one-hot without a target to encode by: the most frequent levels, the rest grouped; else every level
+        limit = self.max_levels if self.one_hot and y is None else 100_000
+        self.codes_ = [self._learn_levels(X[name], strategies.get(name), limit) for name in self.categorical]
+        self.target_means_: dict[int, TargetMeans] = {}
+        self.target_suffixes_: list[str] = []
+        many = [i for i, codes in enumerate(self.codes_)
+                if sum(level not in (None, OTHER_LEVEL) for level in codes) > self.max_levels]
+        if y is None or not many:
+            return {}
+        targets, self.target_suffixes_ = target_columns(np.asarray(y))
+        oof = {}
+        for index in many:
+            groups = self._groups(np.asarray(X[self.categorical[index]], dtype=object), self.codes_[index])
+            means = TargetMeans(self.smoothing).fit(groups, self._group_count(index), targets)
+            self.target_means_[index] = means
+            oof[index] = means.out_of_fold(groups, self._group_count(index), targets, seed=self.seed + index)
+        return oof
+
+    def _group_count(self, index: int) -> int:
+        return max(self.codes_[index].values(), default=-1) + 1
 
     def _fill_values(self, numbers: np.ndarray, strategies: list[str]) -> np.ndarray:
         fills = np.full(numbers.shape[1], float(self.fill_value))
@@ -119,7 +169,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         q1, q3 = np.percentile(filled, [25, 75], axis=0)
         return q1 - self.clip_factor * (q3 - q1), q3 + self.clip_factor * (q3 - q1)
 
-    def _learn_levels(self, column: pd.Series, strategy: str | None) -> dict[str | None, int]:
+    def _learn_levels(self, column: pd.Series, strategy: str | None, limit: int) -> dict[str | None, int]:
         """Level -> code. Frequent levels get their own code, rare ones share OTHER, missing gets its own."""
         positions, keys = self._distinct_keys(column.to_numpy(dtype=object))
         per_distinct = np.bincount(positions, minlength=len(keys))
@@ -130,7 +180,6 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             label = MISSING_LEVEL if key is None else key
             totals[label] = totals.get(label, 0) + int(count)
         counts = pd.Series(totals, dtype="int64").sort_values(ascending=False, kind="stable")
-        limit = self.max_levels if self.one_hot else 100_000
         frequent = [lvl for lvl, n in counts.items() if n >= self.min_frequency and lvl != MISSING_LEVEL][:limit]
         codes: dict[str | None, int] = {level: index for index, level in enumerate(frequent)}
         has_missing = MISSING_LEVEL in counts.index
@@ -147,6 +196,9 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:  # noqa: N803
         """X is a DataFrame, or for one request's few rows a dict of column arrays (no pandas overhead)."""
         check_is_fitted(self, "codes_")
+        return self._transform(X, {})
+
+    def _transform(self, X: pd.DataFrame | Mapping[str, np.ndarray], oof: dict[int, np.ndarray]) -> np.ndarray:  # noqa: N803
         numbers = self._numbers(X, self.numeric)
         missing = np.isnan(numbers)
         filled = np.where(missing, self.fill_, numbers)
@@ -154,14 +206,30 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             filled = np.clip(filled, self.lower_, self.upper_)
         days = self._numbers(X, self.dates)
         days_missing = np.isnan(days)
-        dense = np.hstack([filled, self._date_parts(np.where(days_missing, self.date_fill_, days))])
+        dense = self._dense(filled, np.where(days_missing, self.date_fill_, days), X)
         if self.scale and hasattr(self, "mean_"):
             dense = (dense - self.mean_) / self.scale_
         parts = [dense, missing[:, self.flagged_].astype("float64"),
                  days_missing[:, self.date_flagged_].astype("float64")]
-        for name, codes in zip(self.categorical, self.codes_, strict=True):
-            parts.append(self._encode(np.asarray(X[name], dtype=object), codes))
+        parts += [one_hot_bins(filled[:, column], edges) for column, edges in self.bin_edges_]
+        for index, (name, codes) in enumerate(zip(self.categorical, self.codes_, strict=True)):
+            values = np.asarray(X[name], dtype=object)
+            if index in oof:
+                parts.append(oof[index])
+            elif index in self.target_means_:
+                parts.append(self.target_means_[index].lookup(self._groups(values, codes)))
+            else:
+                parts.append(self._encode(values, codes))
         return np.hstack(parts)
+
+    def _dense(self, filled: np.ndarray, days: np.ndarray, X: pd.DataFrame | Mapping[str, np.ndarray]  # noqa: N803
+               ) -> np.ndarray:
+        """The columns scaling applies to: numbers (skewed ones reshaped), date parts, text counts."""
+        if len(self.powered_):
+            filled = filled.copy()
+            filled[:, self.powered_] = yeo_johnson(filled[:, self.powered_], self.lambdas_)
+        texts = [text_counts(np.asarray(X[name], dtype=object)) for name in self.texts]
+        return np.hstack([filled, self._date_parts(days), *texts])
 
     @staticmethod
     def _numbers(X: pd.DataFrame | Mapping[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:  # noqa: N803
@@ -185,14 +253,17 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
                  (moments - months).astype("int64") + 1.0, (whole + 3) % 7.0]
         return np.stack(parts, axis=2).reshape(len(days), -1)
 
-    def _encode(self, values: np.ndarray, codes: dict[str | None, int]) -> np.ndarray:
+    def _groups(self, values: np.ndarray, codes: dict[str | None, int]) -> np.ndarray:
+        """Each value's level code; an unseen level takes the rare-level code, or -1 without one."""
         fallback = codes.get(OTHER_LEVEL, -1)
         if len(values) > LARGE_BATCH_ROWS:
             positions, keys = self._distinct_keys(values)
-            index = np.array([codes.get(key, fallback) for key in keys], dtype=float)[positions]
-        else:
-            index = np.array([codes.get(clean_text(value, normalize=self.normalize), fallback)
-                              for value in values], dtype=float)
+            return np.array([codes.get(key, fallback) for key in keys], dtype=int)[positions]
+        return np.array([codes.get(clean_text(value, normalize=self.normalize), fallback) for value in values],
+                        dtype=int)
+
+    def _encode(self, values: np.ndarray, codes: dict[str | None, int]) -> np.ndarray:
+        index = self._groups(values, codes).astype(float)
         if not self.one_hot:
             return index.reshape(-1, 1)
         width = len(set(codes.values()))
@@ -212,9 +283,14 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "codes_")
         names = list(self.numeric)
         names += [f"{date}_{part}" for date in self.dates for part in ("days", *DATE_PARTS)]
+        names += [f"{text}~{part}" for text in self.texts for part in TEXT_PARTS]
         names += [f"{self.numeric[i]}_missing" for i in self.flagged_]
         names += [f"{self.dates[i]}_missing" for i in self.date_flagged_]
-        for name, codes in zip(self.categorical, self.codes_, strict=True):
+        names += [f"{self.numeric[column]}~bin={k}" for column, edges in self.bin_edges_ for k in range(len(edges) + 1)]
+        for index, (name, codes) in enumerate(zip(self.categorical, self.codes_, strict=True)):
+            if index in self.target_means_:
+                names += target_names(name, self.target_suffixes_)
+                continue
             if not self.one_hot:
                 names.append(name)
                 continue
@@ -223,6 +299,14 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
                 by_code.setdefault(code, MISSING_LEVEL if level is None else str(level))
             names += [f"{name}={by_code[code]}" for code in sorted(by_code)]
         return np.asarray(names, dtype=object)
+
+
+    def __setstate__(self, state: dict) -> None:
+        """Encoders pickled before power transforms, bins, text and target means existed load without them."""
+        defaults = {"texts": (), "power": False, "bins": (), "smoothing": 10.0, "seed": 0,
+                    "powered_": np.array([], int), "lambdas_": np.array([]), "bin_edges_": [], "target_means_": {},
+                    "target_suffixes_": []}
+        super().__setstate__({**defaults, **state})
 
 
 class DerivedColumns(TransformerMixin, BaseEstimator):

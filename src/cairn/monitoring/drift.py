@@ -105,7 +105,10 @@ def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, *, features: S
     _check_columns(reference, current, features)
     results = []
     for feature in features:
-        if feature.kind == "number":
+        if feature.parse == "text":  # free text never repeats: its length is what can drift
+            results.append(_number_drift(feature.name, _text_length(reference[feature.name]),
+                                         _text_length(current[feature.name]), threshold=threshold, bins=bins))
+        elif feature.kind == "number":
             results.append(_number_drift(feature.name, reference[feature.name], current[feature.name],
                                          threshold=threshold, bins=bins))
         else:
@@ -114,6 +117,10 @@ def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, *, features: S
     results.sort(key=lambda result: (-result.psi, result.feature))
     return DriftReport(features=results, threshold=float(threshold), reference_rows=len(reference),
                        current_rows=len(current))
+
+
+def _text_length(values: pd.Series) -> pd.Series:
+    return values.map(lambda value: len(value) if isinstance(value, str) else np.nan).astype("float64")
 
 
 def _check_columns(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[FeatureSpec]) -> None:

@@ -57,6 +57,8 @@ def _plain(value: Any) -> Any:
 def _field_description(feature: FeatureSpec) -> str:
     if feature.kind == "number":
         return "A number. Missing or null: the model imputes it."
+    if feature.parse == "text":
+        return "Free text: the model reads its length and its counts of words and digits. Missing or null: empty."
     if not feature.levels:
         return "A category. Missing or null: the model imputes it."
     shown = ", ".join(str(level) for level in feature.levels[:LEVELS_SHOWN])

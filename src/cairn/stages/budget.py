@@ -81,7 +81,7 @@ def estimate_cost(candidate: Candidate, data: TrainingData) -> CostEstimate:
         valid = valid_rows[: max(10, size // max(folds - 1, 1))]
         began = time.perf_counter()
         encode = preprocessor(data.plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot)
-        X = encode.fit_transform(data.X.iloc[rows])  # noqa: N806
+        X = encode.fit_transform(data.X.iloc[rows], data.target_for_fit(data.y[rows]))  # noqa: N806
         params = default_params(candidate, case=data.case, early_stopping=False)
         model = make_estimator(candidate, case=data.case, seed=data.seed, n_jobs=data.n_jobs, n_rows=size,
                                params={k: v for k, v in params.items() if k not in candidate.params})

@@ -70,7 +70,7 @@ class TrainingData:
         fit_rows, valid_rows = self.split.folds[fold]
         began = time.perf_counter()
         preprocess = preprocessor(self.plan, scale=key[0], one_hot=key[1])
-        train = preprocess.fit_transform(self.X.iloc[fit_rows])
+        train = preprocess.fit_transform(self.X.iloc[fit_rows], self.target_for_fit(self.y[fit_rows]))
         fitted = time.perf_counter()
         valid = preprocess.transform(self.X.iloc[valid_rows])
         per_row_ms = (time.perf_counter() - fitted) * 1000 / max(len(valid_rows), 1)

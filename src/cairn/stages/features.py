@@ -29,6 +29,8 @@ class FeaturePlan:
     derived: dict[str, str]  # name -> expression, computed inside the pipeline from the inputs
     max_onehot_levels: int
     notes: list[str] = field(default_factory=list)
+    power_transform: str = "auto"  # auto: Yeo-Johnson for skewed numbers in models that scale
+    bins: dict[str, int] = field(default_factory=dict)  # numeric column -> quantile bins (one-hot models)
 
     @property
     def numeric(self) -> list[str]:
@@ -41,7 +43,12 @@ class FeaturePlan:
 
     @property
     def categorical(self) -> list[str]:
-        return [f.name for f in self.features if f.kind == "category"]
+        return [f.name for f in self.features if f.kind == "category" and f.parse != "text"]
+
+    @property
+    def texts(self) -> list[str]:
+        """Free-text columns: the encoder turns each into counts of characters, words and digits."""
+        return [f.name for f in self.features if f.parse == "text"]
 
 
 def plan_features(table: pd.DataFrame, *, case: BusinessCase, spec: Features, data_spec: Data,
@@ -64,7 +71,9 @@ def plan_features(table: pd.DataFrame, *, case: BusinessCase, spec: Features, da
             continue
         column = table[name]
         kind = column_types.get(str(name)) or _kind_from_dtype(column)
-        if kind in LEFT_OUT:
+        if kind == "text" and spec.text == "counts" and column.notna().any():
+            features.append(FeatureSpec(str(name), "category", parse="text"))  # no example: text may be personal
+        elif kind in LEFT_OUT:
             dropped[name] = LEFT_OUT[kind]
         elif column.nunique(dropna=True) <= 1:
             dropped[name] = "constant"
@@ -75,9 +84,12 @@ def plan_features(table: pd.DataFrame, *, case: BusinessCase, spec: Features, da
             levels = tuple(str(level) for level in counts.index[:200])
             features.append(FeatureSpec(str(name), "category", levels[0], levels))
     _check_derived(spec.derive, features=features, dropped=dropped, table=table)
+    _check_bins(spec.bins, features=features, derived=spec.derive)
     target_transform, skew = _target_transform(table[case.target], case=case, spec=spec)
-    notes = [f"{len(_of(features, 'number')) - len(_dates(features))} numeric, {len(_dates(features))} date and "
-             f"{len(_of(features, 'category'))} categorical features"]
+    texts = [f for f in features if f.parse == "text"]
+    notes = [f"{len(_of(features, 'number')) - len(_dates(features))} numeric, {len(_dates(features))} date, "
+             f"{len(_of(features, 'category')) - len(texts)} categorical and {len(texts)} text features"]
+    notes += [f"{f.name}: free text, counted (characters, words, digits)" for f in texts]
     notes += [f"left out {name}: {why}" for name, why in dropped.items() if name != case.target]
     notes += [f"{f.name}: numbers written as text, parsed" for f in features if f.parse == "text_number"]
     notes += [f"derived {name} = {text}" for name, text in spec.derive.items()]
@@ -85,7 +97,7 @@ def plan_features(table: pd.DataFrame, *, case: BusinessCase, spec: Features, da
         notes.append(f"log-transformed the target (skewness {skew:.2f}); predictions are transformed back")
     return FeaturePlan(features=features, dropped=dropped, target_transform=target_transform, target_skew=skew,
                        cleaning=cleaning, derived=dict(spec.derive), max_onehot_levels=spec.max_onehot_levels,
-                       notes=notes)
+                       notes=notes, power_transform=spec.power_transform, bins=dict(spec.bins))
 
 
 def _check_derived(derive: dict[str, str], *, features: list[FeatureSpec], dropped: dict[str, str],
@@ -107,6 +119,17 @@ def _check_derived(derive: dict[str, str], *, features: list[FeatureSpec], dropp
                 where=f"features.derive.{name}", expected="columns used as features",
                 got=", ".join(f"{c} ({dropped.get(c, 'left out')})" for c in left_out),
                 fix="derive from feature columns, or set the column's type in data.types",
+            )
+
+
+def _check_bins(bins: dict[str, int], *, features: list[FeatureSpec], derived: dict[str, str]) -> None:
+    numeric = [f.name for f in features if f.kind == "number" and f.parse != "date"] + list(derived)
+    for name in bins:
+        if name not in numeric:
+            raise ConfigError.single(
+                f"features.bins names '{name}', which is not a numeric feature.", where=f"features.bins.{name}",
+                expected="a numeric feature column or a derived feature", got=f"'{name}'",
+                fix="bin a numeric column, or set its type in data.types",
             )
 
 
@@ -152,12 +175,16 @@ def _target_transform(target: pd.Series, *, case: BusinessCase, spec: Features) 
 
 
 def build_encoder(plan: FeaturePlan, *, scale: bool, one_hot: bool) -> TabularEncoder:
-    """Numbers: impute (with missing flags), clip, maybe scale; dates: parts; categories: clean, group, encode."""
+    """Numbers: impute (with missing flags), clip, maybe reshape, bin and scale; dates: parts; text: counts;
+    categories: clean, group, encode. Reshaping and bins serve models that scale (linear, kNN): trees cut
+    numbers wherever they like."""
     cleaning = plan.cleaning
     outliers = cleaning.outliers
     clip = outliers.method if outliers.method != "none" and outliers.action == "clip" else None
     return TabularEncoder(
-        tuple(plan.numeric), tuple(plan.categorical), tuple(plan.dates), impute=cleaning.missing.numeric,
+        tuple(plan.numeric), tuple(plan.categorical), tuple(plan.dates), tuple(plan.texts),
+        power=scale and plan.power_transform == "auto", bins=tuple(plan.bins.items()) if one_hot else (),
+        impute=cleaning.missing.numeric,
         fill_value=cleaning.missing.fill_value, missing_level=cleaning.missing.categorical == "missing_level",
         column_impute=tuple(sorted(cleaning.missing.columns.items())), normalize=cleaning.normalize_categories,
         clip=clip, clip_factor=outliers.factor, scale=scale, one_hot=one_hot, max_levels=plan.max_onehot_levels,
