@@ -120,3 +120,26 @@ def test_from_recomputes_then_rollback_restores(house_prices, tmp_path):
     assert [(v.version, v.stage) for v in project.models()] == [(2, "production"), (1, "archived")]
     assert project.rollback().version == 1
     assert project.load_model().version == 1
+
+
+
+def test_registered_model_is_the_judged_recipe_refit_on_every_row(house_prices, tmp_path):
+    """deployment.refit all_rows (the default) registers the chosen recipe fitted on training and holdout rows;
+    training_rows registers the very model the holdout scored."""
+    import pandas as pd
+
+    import cairn
+    from tests.examples import QUICK, copy_example
+
+    _, run, _ = house_prices
+    assert run.stage("deployment").notes[0].startswith(
+        "registered model refit on all 2,930 rows (training 2,344 + holdout 586) with the chosen recipe")
+    folders = [copy_example(tmp_path / name, **QUICK, deployment={"refit": refit})
+               for name, refit in (("exact", "training_rows"), ("refit", "all_rows"))]
+    runs = [cairn.Project.load(folder / "cairn.yaml").run() for folder in folders]
+    assert not any("refit" in note for note in runs[0].stage("deployment").notes)
+    assert runs[0].metrics["mape"] == pytest.approx(runs[1].metrics["mape"])  # one recipe, judged once
+    rows = pd.read_csv(folders[0] / "data" / "ames.csv.gz")
+    errors = [float((cairn.load_model(f / "cairn.yaml").predict(rows) / rows["Sale_Price"] - 1).abs().mean())
+              for f in folders]
+    assert errors[1] < errors[0]  # the refit model has also learned from the 586 holdout rows

@@ -233,6 +233,18 @@ class Explore(Section):
     sample_rows: int = Field(200_000, gt=0)
 
 
+class FeatureSelection(Section):
+    """Optional selection of inputs by the importance a LightGBM fitted on each CV fold gives them."""
+
+    method: Literal["none", "permutation", "gain"] = Field(
+        "none", description="permutation: the drop in the primary metric when an input's encoded columns are "
+        "shuffled on each fold's validation rows (truly out of fold: the model never saw those rows). gain: "
+        "LightGBM split gain on each fold's fitting rows (fast, biased towards many-valued noise).")
+    min_share: float = Field(0.002, ge=0, lt=0.5, description="An input whose share of the total positive "
+                             "importance is below this, or whose importance is not above zero, is dropped.")
+    max_features: int | None = Field(None, ge=1, description="Keep at most this many inputs, the most important.")
+
+
 class Features(Section):
     """Stage 5: how columns become model inputs."""
 
@@ -242,7 +254,19 @@ class Features(Section):
         "min max clip if year month day weekday. Parsed, never evaluated as code.")
     target_transform: Literal["auto", "none", "log"] = "auto"
 
-    max_onehot_levels: int = Field(30, ge=2, description="More levels than this: ordinal codes instead.")
+    max_onehot_levels: int = Field(
+        30, ge=2, description="Categories with at most this many frequent levels are one-hot encoded for linear "
+        "and kNN models and coded natively for trees; with more, each becomes its smoothed target mean, fitted "
+        "out of fold so no row sees its own target.")
+    power_transform: Literal["auto", "none"] = Field(
+        "auto", description="auto: Yeo-Johnson for skewed numbers (|skewness| above 1) in models that scale their "
+        "inputs (linear, kNN); trees do not need it.")
+    bins: dict[str, Annotated[int, Field(ge=2, le=100)]] = Field(
+        default_factory=dict, description="Quantile bins for numeric columns, e.g. Year_Built: 10: one-hot bins "
+        "beside the number for linear and kNN models (trees find their own cut points).")
+    text: Literal["counts", "drop"] = Field(
+        "counts", description="Free-text columns: counts (characters, words, digits) as numeric features, or drop.")
+    select: FeatureSelection = FeatureSelection()
     drop: list[str] = Field(default_factory=list)
 
 
@@ -298,6 +322,10 @@ class Deployment(Section):
     """Stage 9: the registered model and its API."""
 
     model_name: str | None = None
+    refit: Literal["all_rows", "training_rows"] = Field(
+        "all_rows", description="all_rows: the registered model is the chosen recipe (model, parameters, trees, "
+        "ensemble weights) fitted again on training and holdout rows together, after the holdout has judged it: "
+        "more data, same recipe. training_rows: register exactly the model the holdout scored.")
     api_key_env: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -357,7 +385,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "exploration": ("explore", "seed"),
     "features": ("features", "data", "preprocessing"),
     "selection": ("models",),
-    "training": ("training", "seed"),
+    "training": ("training", "features", "seed"),  # features.select runs inside training
     "evaluation": ("evaluation", "seed"),
     "deployment": ("deployment", "project"),
     "monitoring": ("monitoring", "seed"),

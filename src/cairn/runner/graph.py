@@ -13,11 +13,11 @@ from typing import Any
 
 from cairn.config.schema import ProjectConfig
 from cairn.errors import ConfigError
-from cairn.model import TrainedModel
+from cairn.model import FeatureSpec, TrainedModel
 from cairn.registry import Registry
 from cairn.stages.business import business_case
 from cairn.stages.data import Protected, SourceRead, profile_table, stop_on_quality, whole_source_notes
-from cairn.stages.deployment import deploy_model
+from cairn.stages.deployment import deploy_model, refit_on_all_rows
 from cairn.stages.evaluation import evaluate
 from cairn.stages.features import plan_features
 from cairn.stages.monitoring import monitoring_baseline
@@ -104,16 +104,24 @@ def _selection(ctx: StageContext) -> Outputs:
 def _training(ctx: StageContext) -> Outputs:
     case = ctx["business_case"]
     result = train_models(ctx["clean_table"], case=case, plan=ctx["feature_plan"], candidates=ctx["candidates"],
-                          spec=ctx.config.training, seed=ctx.config.seed, on_progress=ctx.step)
+                          spec=ctx.config.training, seed=ctx.config.seed, on_progress=ctx.step,
+                          selection=ctx.config.features.select)
     return {"training_result": result}, result.notes(case.primary_metric)
 
 
+def model_features(ctx: StageContext) -> list[FeatureSpec]:
+    """The inputs the trained pipeline reads: the plan's, less any features.select dropped in training."""
+    features, kept = ctx["feature_plan"].features, ctx["training_result"].features
+    return features if kept is None else [f for f in features if f.name in set(kept)]
+
+
 def trained_model(ctx: StageContext) -> TrainedModel:
-    case, plan, result = ctx["business_case"], ctx["feature_plan"], ctx["training_result"]
+    case, result = ctx["business_case"], ctx["training_result"]
+    features = model_features(ctx)
     privacy = ctx.config.data.privacy
-    personal = [p for p in ctx.privacy.found if p.column in {f.name for f in plan.features}]
+    personal = [p for p in ctx.privacy.found if p.column in {f.name for f in features}]
     return TrainedModel(name=ctx.config.model_name, version=0, problem=case.problem, target=case.target,
-                        features=plan.features, pipeline=result.pipeline, classes=result.classes,
+                        features=features, pipeline=result.pipeline, classes=result.classes,
                         personal_columns=personal, privacy=privacy)
 
 
@@ -130,15 +138,22 @@ def _evaluation(ctx: StageContext) -> Outputs:
 
 def _deployment(ctx: StageContext) -> Outputs:
     spec = ctx.config.deployment
-    record = deploy_model(trained_model(ctx), evaluation=ctx["evaluation"], registry=ctx.registry,
+    model, notes = trained_model(ctx), []
+    if spec.refit == "all_rows":
+        table = ctx["clean_table"]
+        ctx.step(f"refitting the chosen recipe on all {len(table):,} rows")
+        model, refit_note = refit_on_all_rows(model, table, n_jobs=ctx.config.training.n_jobs,
+                                              training_rows=len(ctx["training_result"].train_index))
+        notes.append(refit_note)
+    record = deploy_model(model, evaluation=ctx["evaluation"], registry=ctx.registry,
                           run_id=ctx.run_id, objective=ctx["business_case"].objective,
-                          api_key_env=spec.api_key_env, port=spec.port)
-    return {"deployment": record}, [record.summary()]
+                          api_key_env=spec.api_key_env, port=spec.port, refit_note=notes[0] if notes else None)
+    return {"deployment": record}, [*notes, record.summary()]
 
 
 def _monitoring(ctx: StageContext) -> Outputs:
     rows = ctx["clean_table"].iloc[ctx["training_result"].train_index]
-    baseline = monitoring_baseline(rows, features=ctx["feature_plan"].features, spec=ctx.config.monitoring,
+    baseline = monitoring_baseline(rows, features=model_features(ctx), spec=ctx.config.monitoring,
                                    seed=ctx.config.seed)
     return {"monitoring_baseline": baseline}, baseline.notes()
 
@@ -156,7 +171,8 @@ STAGES: tuple[StageDef, ...] = (
              ("training_result",), _training),
     StageDef("evaluation", "8 Evaluation", ("clean_table", "business_case", "feature_plan", "training_result"),
              ("evaluation",), _evaluation),
-    StageDef("deployment", "9 Deployment", ("business_case", "feature_plan", "training_result", "evaluation"),
+    StageDef("deployment", "9 Deployment", ("clean_table", "business_case", "feature_plan", "training_result",
+                                            "evaluation"),
              ("deployment",), _deployment),
     StageDef("monitoring", "10 Monitoring", ("clean_table", "feature_plan", "training_result"),
              ("monitoring_baseline",), _monitoring),

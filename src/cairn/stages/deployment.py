@@ -6,9 +6,14 @@ candidate so it can be inspected, compared or promoted by hand, never served by 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
-from cairn.model import TrainedModel
+import pandas as pd
+from sklearn.base import clone
+from threadpoolctl import threadpool_limits
+
+from cairn.model import TrainedModel, as_model_frame
 from cairn.registry import ModelVersion, Registry
 from cairn.stages.evaluation import EvaluationResult, verdict_line
 
@@ -24,18 +29,34 @@ class DeploymentRecord:
         return f"model {self.name} v{self.version} registered ({self.stage})"
 
 
+def refit_on_all_rows(model: TrainedModel, table: pd.DataFrame, *, n_jobs: int, training_rows: int
+                      ) -> tuple[TrainedModel, str]:
+    """The recipe the holdout judged (model, parameters, number of trees, blend weights), fitted again on every
+    row. The holdout's figures stay those of the recipe trained without it: an honest, slightly pessimistic
+    estimate for a model that has seen more data."""
+    began = time.perf_counter()
+    X = as_model_frame(table, model.features)  # noqa: N806
+    with threadpool_limits(limits=n_jobs):
+        pipeline = clone(model.pipeline).fit(X, table[model.target].to_numpy())
+    note = (f"registered model refit on all {len(table):,} rows (training {training_rows:,} + holdout "
+            f"{len(table) - training_rows:,}) with the chosen recipe in {time.perf_counter() - began:.1f} s; "
+            f"the holdout metrics are of the same recipe fitted on the training rows only")
+    return replace(model, pipeline=pipeline), note
+
+
 def deploy_model(model: TrainedModel, *, evaluation: EvaluationResult, registry: Registry, run_id: int,
-                 objective: str, api_key_env: str | None, port: int) -> DeploymentRecord:
+                 objective: str, api_key_env: str | None, port: int, refit_note: str | None = None
+                 ) -> DeploymentRecord:
     note = None if evaluation.shipped else "not promoted: " + verdict_line(evaluation)
     model.metrics = {m.name: m.value for m in evaluation.holdout}
     version = registry.register(model, run_id=run_id, production=evaluation.shipped, note=note)
     card = model_card(model, version=version, evaluation=evaluation, objective=objective,
-                      api_key_env=api_key_env, port=port)
+                      api_key_env=api_key_env, port=port, refit_note=refit_note)
     return DeploymentRecord(version.name, version.version, version.stage, card)
 
 
 def model_card(model: TrainedModel, *, version: ModelVersion, evaluation: EvaluationResult, objective: str,
-               api_key_env: str | None, port: int) -> str:
+               api_key_env: str | None, port: int, refit_note: str | None = None) -> str:
     """Generated deployment docs: a person on call can serve, call and check the model from this page alone."""
     example = {f.name: f.example for f in model.features[:4]}
     header = f'-H "X-API-Key: ${api_key_env}" ' if api_key_env else ""
@@ -58,6 +79,8 @@ def model_card(model: TrainedModel, *, version: ModelVersion, evaluation: Evalua
         "",
         f"One-row prediction latency in process: p50 {evaluation.predict_p50_ms:.1f} ms, "
         f"p99 {evaluation.predict_p99_ms:.1f} ms.",
+        "",
+        f"Training: {refit_note or 'the model the holdout scored, fitted on the training rows only'}.",
         "",
         "## Inputs",
         "",

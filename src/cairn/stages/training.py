@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from cairn.config.schema import Training
+from cairn.config.schema import FeatureSelection, Training
 from cairn.errors import ConfigError
 from cairn.metrics import lower_is_better, shown
 from cairn.model import as_model_frame
@@ -42,6 +42,7 @@ from cairn.stages.business import BusinessCase
 from cairn.stages.crossval import CVResult, TrainingData, cross_validate, uses_early_stopping
 from cairn.stages.ensemble import EnsembleClassifier, EnsembleRegressor, blended_result, greedy_weights
 from cairn.stages.features import FeaturePlan, build_deriver, build_encoder, expm1_target, log1p_target
+from cairn.stages.importance import select_features
 from cairn.stages.selection import Candidate, make_estimator
 from cairn.stages.splits import split_rows
 from cairn.stages.tuning import CandidateSearch, enough_trials, quiet_optuna, sampler_seed
@@ -104,6 +105,7 @@ class TrainingResult:
     memory_growth_mb: float = math.nan  # how much this stage raised that peak
     safety_stop: str | None = None
     remarks: list[str] = field(default_factory=list)
+    features: list[str] | None = None  # the inputs the pipeline reads, when features.select dropped some
 
     def notes(self, primary: str) -> list[str]:
         best = self.leaderboard[0]
@@ -155,13 +157,15 @@ def build_pipeline(candidate: Candidate, plan: FeaturePlan, *, case: BusinessCas
 
 
 def train_models(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candidates: list[Candidate],
-                 spec: Training, seed: int, on_progress: Callable[[str], None] | None = None) -> TrainingResult:
-    """Split, search within the budget, maybe blend, refit: see the module docstring for the order."""
+                 spec: Training, seed: int, on_progress: Callable[[str], None] | None = None,
+                 selection: FeatureSelection | None = None) -> TrainingResult:
+    """Split, maybe select inputs (`features.select`), search within the budget, maybe blend, refit: see the
+    module docstring for the order."""
     restore = quiet_optuna()
     try:
         with threadpool_limits(limits=spec.n_jobs):
             return _Training(table, case=case, plan=plan, candidates=candidates, spec=spec, seed=seed,
-                             progress=on_progress or (lambda message: None)).run()
+                             progress=on_progress or (lambda message: None), selection=selection).run()
     finally:
         restore()
 
@@ -170,7 +174,8 @@ class _Training:
     """One training stage's state, so each step reads as a method."""
 
     def __init__(self, table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candidates: list[Candidate],
-                 spec: Training, seed: int, progress: Callable[[str], None]):
+                 spec: Training, seed: int, progress: Callable[[str], None],
+                 selection: FeatureSelection | None = None):
         self.started = time.perf_counter()
         self.peak_before = peak_memory_mb()
         self.case, self.plan, self.spec, self.seed, self.progress = case, plan, spec, seed, progress
@@ -186,6 +191,22 @@ class _Training:
         self.dropped: dict[str, str] = {}
         self.remarks: list[str] = []
         self.safety_stop: str | None = None
+        self.selected: list[str] | None = None
+        if selection is not None and selection.method != "none":
+            self._select_features(selection)
+
+    def _select_features(self, selection: FeatureSelection) -> None:
+        """Narrow the plan and the training frame to the inputs that carry out-of-fold gain; every later step,
+        the refit pipeline included, then sees only those."""
+        self.progress("selecting features by out-of-fold importance")
+        chosen = select_features(self.data, selection)
+        self.remarks += chosen.notes()
+        if not chosen.dropped:
+            return
+        self.plan = replace(self.plan, features=[f for f in self.plan.features if f.name in chosen.kept],
+                            dropped={**self.plan.dropped, **chosen.dropped})
+        self.data = replace(self.data, X=self.data.X[chosen.kept], plan=self.plan, _encoded={})
+        self.selected = list(chosen.kept)
 
     @property
     def elapsed(self) -> float:
@@ -226,7 +247,7 @@ class _Training:
             seeds=seeds, estimates_s={name: round(float(cost[0]), 3) for name, cost in estimates.items()},
             dropped=self.dropped, ensemble_weights=weights if chosen == ENSEMBLE else {}, learning_curves=curves,
             predict_ms_per_row=predict_ms, peak_memory_mb=peak, memory_growth_mb=max(peak - self.peak_before, 0.0),
-            safety_stop=self.safety_stop, remarks=self.remarks,
+            safety_stop=self.safety_stop, remarks=self.remarks, features=self.selected,
         )
 
     # which candidates compete -------------------------------------------------------------------------------
