@@ -410,6 +410,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--autogluon-python", default=os.environ.get("AUTOGLUON_PYTHON", DEFAULT_AUTOGLUON_PYTHON),
                         help="python of the venv with autogluon.tabular (default: $AUTOGLUON_PYTHON or /tmp/ag)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--keep", type=Path, help="keep the tools' project folders here (cairn's notes, report)")
     return parser.parse_args(argv)
 
 
@@ -426,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     splits = {name: bench_split(DATASETS[name]) for name in arguments.datasets}
     results: list[Result] = []
-    work = Path(tempfile.mkdtemp(prefix="cairn-bench-automl-"))
+    work = arguments.keep or Path(tempfile.mkdtemp(prefix="cairn-bench-automl-"))
+    work.mkdir(parents=True, exist_ok=True)
     try:
         for budget in arguments.budgets:
             for name in arguments.datasets:
@@ -445,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
                              seconds(result.fit_s), "-" if result.predict_p99_ms is None
                              else f"{result.predict_p99_ms:.2f}")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not arguments.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
     print(f"python {sys.version.split()[0]}, one thread per fit, test share {TEST_SHARE:.0%} "
           f"(random_state={SEED}), p99 of {LATENCY_SAMPLES} one-row predictions")

@@ -252,7 +252,10 @@ class Features(Section):
         default_factory=dict, description="New columns from expressions, e.g. House_Age: 'Year_Sold - Year_Built'. "
         "Numbers, columns, + - * / % **, comparisons, and/or/not, log log1p exp sqrt abs round floor ceil isnull "
         "min max clip if year month day weekday. Parsed, never evaluated as code.")
-    target_transform: Literal["auto", "none", "log"] = "auto"
+    target_transform: Literal["auto", "none", "log"] = Field(
+        "auto", description="auto: log for a positive, right-skewed target (skewness above 0.75) when the primary "
+        "metric is mape, rmsle or mae; rmse and r2 reward the mean, which a back-transformed log model "
+        "underestimates.")
 
     max_onehot_levels: int = Field(
         30, ge=2, description="Categories with at most this many frequent levels are one-hot encoded for linear "
@@ -274,8 +277,9 @@ class Models(Section):
     """Stage 6: which algorithms compete, with optional pinned parameters."""
 
     candidates: list[CandidateName] | None = Field(
-        None, min_length=1, description="Default: linear, lightgbm, extra_trees, and knn under 5,000 rows; "
-        "xgboost and catboost when named (pip install 'cairn[boosters]').")
+        None, min_length=1, description="Default: linear, lightgbm, catboost, extra_trees, and knn under 5,000 "
+        "rows; the budget drops those that cannot finish. xgboost, random_forest and hist_gradient_boosting when "
+        "named (xgboost: pip install 'cairn[boosters]').")
     params: dict[CandidateName, dict[str, Any]] = Field(default_factory=dict)
 
 

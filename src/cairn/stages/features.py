@@ -16,6 +16,9 @@ from cairn.stages.business import BusinessCase
 from cairn.transformers import DerivedColumns, TabularEncoder
 
 ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$", re.IGNORECASE)
+# Metrics a model fitted on log(target) serves well: relative errors, and the absolute error (the back-transformed
+# log model predicts about the median). RMSE and R² reward the mean, which the back-transform underestimates.
+LOG_FRIENDLY_METRICS = frozenset({"mape", "rmsle", "mae"})
 LEFT_OUT = {"id": "an identifier (unique per row)", "empty": "empty", "text": "free text (many unique values)"}
 
 
@@ -95,6 +98,9 @@ def plan_features(table: pd.DataFrame, *, case: BusinessCase, spec: Features, da
     notes += [f"derived {name} = {text}" for name, text in spec.derive.items()]
     if target_transform == "log":
         notes.append(f"log-transformed the target (skewness {skew:.2f}); predictions are transformed back")
+    elif spec.target_transform == "auto" and skew is not None and skew > 0.75:
+        notes.append(f"target skewed ({skew:.2f}) but not log-transformed: {case.primary_metric} rewards the mean, "
+                     f"which a log model underestimates (features.target_transform: log forces it)")
     return FeaturePlan(features=features, dropped=dropped, target_transform=target_transform, target_skew=skew,
                        cleaning=cleaning, derived=dict(spec.derive), max_onehot_levels=spec.max_onehot_levels,
                        notes=notes, power_transform=spec.power_transform, bins=dict(spec.bins))
@@ -169,7 +175,8 @@ def _target_transform(target: pd.Series, *, case: BusinessCase, spec: Features) 
                 expected="a target above -1 for log", got=f"minimum {values.min():g}", fix="use none or auto",
             )
         return "log", skew
-    if spec.target_transform == "auto" and (values > 0).all() and skew > 0.75:
+    if (spec.target_transform == "auto" and (values > 0).all() and skew > 0.75
+            and case.primary_metric in LOG_FRIENDLY_METRICS):
         return "log", skew
     return "none", skew
 

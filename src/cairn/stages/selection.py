@@ -1,8 +1,8 @@
 """Stage 6, model selection: which algorithms compete, how complex each is, and what each needs.
 
 Every estimator gets its thread count and seed from the project, never from library defaults: on two shared
-cores OpenMP oversubscription turns a half-second boosting fit into minutes. XGBoost and CatBoost are optional
-(`pip install 'cairn[boosters]'`); naming one that is not installed is a configuration error, not a crash.
+cores OpenMP oversubscription turns a half-second boosting fit into minutes. XGBoost is optional
+(`pip install 'cairn[boosters]'`); naming it when it is not installed is a configuration error, not a crash.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from cairn.stages.business import BusinessCase
 
 BOOSTERS_EXTRA = "pip install 'cairn[boosters]'"
 KNN_MAX_ROWS = 5_000  # neighbours search all training rows per prediction: fine for thousands, slow beyond
-DEFAULT_CANDIDATES = ("linear", "lightgbm", "extra_trees", "knn")
+DEFAULT_CANDIDATES = ("linear", "lightgbm", "catboost", "extra_trees", "knn")
 MAX_TREES = 2_000  # upper bound when early stopping picks the number of trees
 FIXED_TREES = 600  # without early stopping
 # Parameters the project sets: threads from training.n_jobs, randomness from seed. Pinning them per model would
@@ -89,10 +89,13 @@ def candidate_names(spec: Models) -> tuple[list[str], bool]:
 def choose_candidates(spec: Models) -> list[Candidate]:
     """The catalogue entries named in models.candidates, with their pinned parameters checked.
 
-    The default list (linear, lightgbm, extra_trees, knn) spans a linear baseline, boosting and averaging;
-    knn in it is dropped above KNN_MAX_ROWS training rows. XGBoost and CatBoost compete only when named.
+    The default list (linear, lightgbm, catboost, extra_trees, knn) spans a linear baseline, two kinds of
+    boosting and averaging; knn in it is dropped above KNN_MAX_ROWS training rows, and the budget drops what
+    cannot finish. The others compete only when named.
     """
     names, default = candidate_names(spec)
+    if default:  # an optional package that is not installed is simply not in the default list
+        names = [n for n in names if not CATALOGUE[n].package or importlib.util.find_spec(CATALOGUE[n].package)]
     chosen = []
     for name in names:
         base = CATALOGUE[name]
@@ -221,15 +224,16 @@ def make_estimator(candidate: Candidate, *, case: BusinessCase, seed: int, n_job
         cls = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
         return cls(**{"early_stopping": False, **chosen, "random_state": seed})  # threads: threadpoolctl
     if name in {"random_forest", "extra_trees"}:
-        from sklearn.ensemble import (
-            ExtraTreesClassifier,
-            ExtraTreesRegressor,
-            RandomForestClassifier,
-            RandomForestRegressor,
+        from cairn.forests import (
+            FastExtraTreesClassifier,
+            FastExtraTreesRegressor,
+            FastRandomForestClassifier,
+            FastRandomForestRegressor,
         )
 
-        classes = {("random_forest", True): RandomForestRegressor, ("random_forest", False): RandomForestClassifier,
-                   ("extra_trees", True): ExtraTreesRegressor, ("extra_trees", False): ExtraTreesClassifier}
+        classes = {("random_forest", True): FastRandomForestRegressor,
+                   ("random_forest", False): FastRandomForestClassifier,
+                   ("extra_trees", True): FastExtraTreesRegressor, ("extra_trees", False): FastExtraTreesClassifier}
         return classes[name, regression](**{**chosen, "random_state": seed, "n_jobs": n_jobs})
     if name == "knn":
         from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor

@@ -333,12 +333,14 @@ class _Training:
         return plan_trials(cv_seconds, caps=caps, seconds=seconds, total=self.spec.tuning.trials)
 
     def _reserve(self, searches: dict[str, CandidateSearch], cv_seconds: dict[str, float]) -> float:
-        """What must stay free after tuning: every candidate's refit (a blend refits several) and the
-        learning curves of the two slowest."""
+        """What must stay free after tuning: the refit of the best three by their defaults (a blend refits its
+        members, rarely more than three) and the learning curves of the best two. Tuning seldom reorders the
+        leaders; when it does, the curves' own check still holds the budget."""
         folds = len(self.split.folds)
-        refits = sum(cv_seconds[n] / folds * 1.3 for n in searches) * TUNED_COST
-        slowest = sorted(cv_seconds.values(), reverse=True)[:2]
-        return refits + LEARNING_CURVE_COST * sum(slowest) * TUNED_COST
+        best = sorted(searches, key=lambda n: searches[n].best.primary_mean,  # type: ignore[union-attr]
+                      reverse=not lower_is_better(self.case.primary_metric))
+        refits = sum(cv_seconds[n] / folds * 1.3 for n in best[:3]) * TUNED_COST
+        return refits + LEARNING_CURVE_COST * sum(cv_seconds[n] for n in best[:2]) * TUNED_COST
 
     # what the search found ----------------------------------------------------------------------------------
     def _leaderboard(self, results: dict[str, CVResult], searches: dict[str, CandidateSearch]

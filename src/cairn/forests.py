@@ -1,0 +1,62 @@
+"""Random forests and extra trees that answer one request in a millisecond instead of ten.
+
+scikit-learn's forests predict tree by tree through joblib, validating the input again for every tree: about
+50 µs per tree whatever the batch, so 200 trees cost 10 ms for a single row. For a few rows these subclasses
+walk the fitted trees directly (the same `tree_.predict` scikit-learn ends up calling) and average; larger
+batches take scikit-learn's own path. The answers are identical (tested).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
+
+FEW_ROWS = 64
+
+
+def _direct(X: object) -> np.ndarray | None:  # noqa: N803
+    """The rows as the trees read them, or None when scikit-learn's own path should handle them."""
+    rows = np.asarray(X)
+    if rows.ndim != 2 or len(rows) > FEW_ROWS or rows.dtype.kind not in "fiub":
+        return None
+    rows = np.ascontiguousarray(rows, dtype=np.float32)
+    return None if np.isnan(rows).any() else rows
+
+
+class _FastRegression:
+    def predict(self, X: object) -> np.ndarray:  # noqa: N803
+        rows = _direct(X)
+        if rows is None or not hasattr(self, "estimators_"):
+            return super().predict(X)  # type: ignore[misc]
+        total = np.zeros(len(rows))
+        for tree in self.estimators_:
+            total += tree.tree_.predict(rows).reshape(len(rows), -1)[:, 0]
+        return total / len(self.estimators_)
+
+
+class _FastClassification:
+    def predict_proba(self, X: object) -> np.ndarray:  # noqa: N803
+        rows = _direct(X)
+        if rows is None or not hasattr(self, "estimators_"):
+            return super().predict_proba(X)  # type: ignore[misc]
+        total = np.zeros((len(rows), len(self.classes_)))
+        for tree in self.estimators_:
+            values = tree.tree_.predict(rows).reshape(len(rows), -1)[:, : len(self.classes_)]
+            total += values / np.maximum(values.sum(axis=1, keepdims=True), 1e-300)
+        return total / len(self.estimators_)
+
+
+class FastRandomForestRegressor(_FastRegression, RandomForestRegressor):
+    pass
+
+
+class FastExtraTreesRegressor(_FastRegression, ExtraTreesRegressor):
+    pass
+
+
+class FastRandomForestClassifier(_FastClassification, RandomForestClassifier):
+    pass
+
+
+class FastExtraTreesClassifier(_FastClassification, ExtraTreesClassifier):
+    pass
