@@ -175,6 +175,20 @@ def test_a_budget_too_small_for_any_candidate_is_a_config_error(house):
     assert "training.budget_minutes" in text and "Fix: raise training.budget_minutes" in text
 
 
+def test_tuning_time_goes_to_the_three_best_by_their_defaults(house):
+    import re
+
+    table, case, plan = house
+    names = ["knn", "lightgbm", "extra_trees", "hist_gradient_boosting"]
+    result = train(table, case, plan, names, tuning=Tuning(trials=10), ensemble=False)
+    remark = next(line for line in result.remarks if line.startswith("tuning time went to the 3 best"))
+    leaders, laggard = re.fullmatch(r"tuning time went to the 3 best by their defaults \((.+)\); (\w+) kept "
+                                    r"their defaults", remark).groups()
+    assert sorted([*leaders.split(", "), laggard]) == sorted(names)
+    assert result.plan[laggard] == 1
+    assert sum(result.plan[name] for name in leaders.split(", ")) == 10 - 1  # the rest of the trials
+
+
 def test_tuning_off_means_defaults_only(house):
     table, case, plan = house
     result = train(table, case, plan, ["lightgbm"], tuning=Tuning(enabled=False), ensemble=False)
