@@ -29,7 +29,7 @@ def test_minimal_file_takes_defaults():
     from cairn.stages.selection import choose_candidates
 
     assert config.models.candidates is None  # resolved by the selection stage
-    assert [c.name for c in choose_candidates(config.models)][:3] == ["linear", "lightgbm", "extra_trees"]
+    assert [c.name for c in choose_candidates(config.models)][:3] == ["linear", "lightgbm", "catboost"]
     assert config.business.primary_metric == "rmse"
 
 
