@@ -21,6 +21,12 @@ def lower_is_better(metric: str) -> bool:
     return metric in LOWER_IS_BETTER
 
 
+def error_of(metric: str, value: float) -> float:
+    """A score as an error, so gaps compare as ratios: the value itself when lower is better, else 1 - value
+    (AUC 0.80 against 0.92 is an error of 0.20 against 0.08)."""
+    return value if lower_is_better(metric) else 1.0 - value
+
+
 def metrics_for(problem: str, named: list[str]) -> list[str]:
     """The metrics a run reports: those the objective names first, then the usual ones for the problem."""
     return list(dict.fromkeys([*named, *REPORTED[problem]]))

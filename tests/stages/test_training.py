@@ -162,7 +162,9 @@ def test_budget_holds_within_ten_percent_and_drops_what_cannot_finish(house):
     competed = {row.model for row in result.leaderboard} - {ENSEMBLE}
     assert competed | set(result.dropped) == {"linear", "lightgbm", "extra_trees", "random_forest"}
     for name, why in result.dropped.items():
-        assert why.startswith("estimated ") and "for 5-fold CV and " in why and "budget 0.2 min" in why, why
+        over_budget = why.startswith("estimated ") and "for 5-fold CV and " in why and "budget 0.2 min" in why
+        screened = why.startswith("its defaults scored mape ") and "on the first 2 folds" in why
+        assert over_budget or screened, why
         assert f"dropped {name}: {why}" in result.notes("mape")
 
 
@@ -187,6 +189,24 @@ def test_tuning_time_goes_to_the_three_best_by_their_defaults(house):
     assert sorted([*leaders.split(", "), laggard]) == sorted(names)
     assert result.plan[laggard] == 1
     assert sum(result.plan[name] for name in leaders.split(", ")) == 10 - 1  # the rest of the trials
+
+
+def test_an_expensive_candidate_far_behind_stops_after_two_folds():
+    """Screening: extra trees cannot match a linear truth; with most of a small budget at stake it stops early."""
+    rng = np.random.default_rng(3)
+    table = pd.DataFrame(rng.normal(size=(3000, 12)), columns=[f"x{i}" for i in range(12)])
+    table["y"] = table.to_numpy() @ rng.normal(size=12) + rng.normal(0, 0.1, 3000)
+    case = business_case(Business(problem="regression", target="y"))
+    plan = plan_features(table, case=case, spec=Features(), data_spec=Data(source="x.csv"),
+                         cleaning=Preprocessing(), column_types={})
+    result = train(table, case, plan, ["linear", "extra_trees"], budget_minutes=0.15)
+    why = result.dropped["extra_trees"]
+    assert why.startswith("its defaults scored rmse ") and "on the first 2 folds against linear's" in why, why
+    assert result.plan == {"linear": 1} and result.chosen == "linear"
+    assert f"dropped extra_trees: {why}" in result.notes("rmse")
+    replayed = train(table, case, plan, ["linear", "extra_trees"], budget_minutes=0.15,
+                     tuning=Tuning(plan=result.plan))
+    assert replayed.dropped["extra_trees"] == "not in training.tuning.plan" and replayed.chosen == "linear"
 
 
 def test_tuning_off_means_defaults_only(house):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,14 @@ class OutOfTime(Exception):
     """The hard safety stop: the stage is about to overrun its budget."""
 
 
+class Screened(Exception):
+    """An expensive candidate's defaults fell far behind the leader on the first folds."""
+
+
+# report(fold, running mean) -> True when the defaults are too far behind to be worth the remaining folds
+Screen = Callable[[int, float], bool]
+
+
 @dataclass
 class CandidateSearch:
     """The trials of one candidate: the defaults first, then TPE suggestions, keeping the best complete trial."""
@@ -97,6 +106,7 @@ class CandidateSearch:
     trials_run: int = 0
     pruned: int = 0
     stopped: bool = False  # the safety stop cut this search short
+    screened: tuple[int, float] | None = None  # (folds run, running mean) when screening stopped the defaults
     history: list[float] = field(default_factory=list)  # primary CV mean per complete trial
     _study: Any = field(default=None, repr=False)
     _first_folds: dict[int, float] = field(default_factory=dict, repr=False)
@@ -112,18 +122,23 @@ class CandidateSearch:
                                 early_stopping=uses_early_stopping(self.candidate, self.data))
         return {k: v for k, v in params.items() if k not in self.candidate.params}
 
-    def run_defaults(self) -> CVResult | None:
-        """Trial 0; None when the safety stop cut it."""
+    def run_defaults(self, screen: Screen | None = None) -> CVResult | None:
+        """Trial 0; None when the safety stop cut it, or `screen` found it too far behind to finish."""
         folds: dict[int, float] = {}
 
         def report(fold: int, running: float) -> None:
             folds[fold] = running
             self._check_time()
+            if screen is not None and screen(fold, running):
+                self.screened = (fold + 1, running)
+                raise Screened()
 
         try:
             result = cross_validate(self.candidate, self.start_params, self.data, report=report)
         except OutOfTime:
             self.stopped = True
+            return None
+        except Screened:
             return None
         self._first_folds = folds
         self._record(result)
