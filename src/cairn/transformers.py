@@ -279,6 +279,16 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         keys = [clean_text(value, normalize=self.normalize) for value in uniques] + [None]
         return np.where(positions < 0, len(uniques), positions), keys
 
+    @property
+    def code_columns_(self) -> list[int]:
+        """Output positions of the category columns coded as integers (not one-hot, not target-encoded): what a
+        model with native categorical splits should treat as categories."""
+        check_is_fitted(self, "codes_")
+        if self.one_hot:
+            return []
+        names = list(self.get_feature_names_out())
+        return [names.index(name) for index, name in enumerate(self.categorical) if index not in self.target_means_]
+
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         check_is_fitted(self, "codes_")
         names = list(self.numeric)

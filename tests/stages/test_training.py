@@ -363,3 +363,26 @@ def test_ensemble_estimators_follow_scikit_learn():
     assert (classifier.predict(X) == labels).mean() > 0.9
     with pytest.raises(ValueError, match="weights parameters of EnsembleRegressor must be"):
         EnsembleRegressor([("ridge", Ridge())], [1.0, 2.0]).fit(X, y)
+
+
+def test_native_categories_reach_lightgbm_in_cv_and_in_the_refit(house):
+    """models.native_categories: LightGBM is told which encoded columns are category codes, in every fold and in
+    the final pipeline, and the served model still predicts from raw records."""
+    table, case, plan = house
+    candidates = choose_candidates(Models(candidates=["lightgbm"], native_categories=True))
+    assert candidates[0].native_categories
+    result = train_models(table, case=case, plan=plan, candidates=candidates,
+                          spec=Training(budget_minutes=1.0, ensemble=False, tuning=Tuning(enabled=False)), seed=7)
+    pipeline = result.pipeline.regressor_
+    encoder, booster = pipeline.named_steps["encode"], pipeline.named_steps["model"].booster_
+    names = list(encoder.get_feature_names_out())
+    assert [names[i] for i in encoder.code_columns_] == plan.categorical  # 40 categories on Ames, none target-encoded
+    infos = booster.dump_model()["feature_infos"]
+    coded = [infos[f"Column_{i}"] for i in encoder.code_columns_ if f"Column_{i}" in infos]  # constant: left out
+    assert len(coded) > 20 and all("values" in info for info in coded)  # LightGBM's categorical features
+    assert not infos[f"Column_{names.index('Gr_Liv_Area')}"]["values"]  # numbers stay numbers
+    predicted = result.pipeline.predict(table.iloc[result.holdout_index].drop(columns=TARGET))
+    assert np.isfinite(predicted).all()
+    plain = choose_candidates(Models(candidates=["lightgbm"]))
+    assert not plain[0].native_categories  # off by default: it cost CV MAPE on Ames
+

@@ -281,6 +281,10 @@ class Models(Section):
         "rows; the budget drops those that cannot finish. xgboost, random_forest and hist_gradient_boosting when "
         "named (xgboost: pip install 'cairn[boosters]').")
     params: dict[CandidateName, dict[str, Any]] = Field(default_factory=dict)
+    native_categories: bool = Field(
+        False, description="LightGBM splits category codes as categories (any subset of levels) instead of as "
+        "ordered numbers. Off by default: on Ames it cost 0.2-0.3 points of CV MAPE (8.73% against 8.56% "
+        "untuned, 8.43% tuned).")
 
 
 class Tuning(Section):

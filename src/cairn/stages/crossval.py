@@ -20,6 +20,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from cairn.metrics import needs_proba, score
+from cairn.native_categories import category_fit_params
 from cairn.stages.business import BusinessCase
 from cairn.stages.features import FeaturePlan, build_deriver, build_encoder
 from cairn.stages.selection import Candidate, EncodedLabels, make_estimator
@@ -75,7 +76,7 @@ class TrainingData:
         valid = preprocess.transform(self.X.iloc[valid_rows])
         per_row_ms = (time.perf_counter() - fitted) * 1000 / max(len(valid_rows), 1)
         return EncodedFold(np.asarray(train, dtype="float64"), np.asarray(valid, dtype="float64"),
-                           fitted - began, per_row_ms)
+                           fitted - began, per_row_ms, tuple(preprocess.named_steps["encode"].code_columns_))
 
     def target_for_fit(self, y: np.ndarray) -> np.ndarray:
         """Classes as codes 0..K-1 (what every library accepts, early-stopping sets included), a log target as
@@ -91,6 +92,7 @@ class EncodedFold:
     valid: np.ndarray  # the fold's validation rows, encoded by the encoder fitted on `train`
     fit_s: float
     transform_ms_per_row: float
+    code_columns: tuple[int, ...] = ()  # category code columns, for models with native categorical splits
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class CVResult:
 
 
 def preprocessor(plan: FeaturePlan, *, scale: bool, one_hot: bool) -> Pipeline:
+    """derive -> encode, without the model: what each fold learns once and every trial shares."""
     steps: list[tuple[str, Any]] = [("encode", build_encoder(plan, scale=scale, one_hot=one_hot))]
     deriver = build_deriver(plan)
     if deriver is not None:
@@ -139,7 +142,8 @@ def cross_validate(candidate: Candidate, params: dict[str, Any], data: TrainingD
         local = _subset(fit_rows, data=data, share=rows_share, seed=data.seed + fold)
         rows = fit_rows[local]
         began = time.perf_counter()
-        model, trees = fit_model(candidate, params, encoded.train[local], data.y[rows], rows=rows, data=data)
+        model, trees = fit_model(candidate, params, encoded.train[local], data.y[rows], rows=rows, data=data,
+                                 code_columns=encoded.code_columns)
         fit_times.append(time.perf_counter() - began + encoded.fit_s)
         began = time.perf_counter()
         valid_out = model_outputs(model, encoded.valid, data=data)
@@ -179,21 +183,22 @@ def _subset(fit_rows: np.ndarray, *, data: TrainingData, share: float, seed: int
 
 
 def fit_model(candidate: Candidate, params: dict[str, Any], X: np.ndarray, y: np.ndarray, *,  # noqa: N803
-              rows: np.ndarray, data: TrainingData) -> tuple[Any, int | None]:
+              rows: np.ndarray, data: TrainingData, code_columns: tuple[int, ...] = ()) -> tuple[Any, int | None]:
     """The model fitted on encoded rows; boosters stop early on a slice of those rows. Returns the number of
-    trees kept, or None."""
+    trees kept, or None. LightGBM learns `code_columns` as categories (see `cairn.native_categories`)."""
     estimator = make_estimator(candidate, case=data.case, seed=data.seed, n_jobs=data.n_jobs, n_rows=len(y),
                                params=params)
     target = data.target_for_fit(y)
+    categories = category_fit_params(estimator, list(code_columns)) if candidate.native_categories else {}
     if not uses_early_stopping(candidate, data):
-        estimator.fit(X, target)
+        estimator.fit(X, target, **categories)
         return estimator, None
     fit_rows, stop_rows = stopping_slice(rows, split=data.split, y=data.y, share=STOPPING_SHARE, seed=data.seed,
                                          classification=data.classes is not None)
     fit, stop = np.searchsorted(rows, fit_rows), np.searchsorted(rows, stop_rows)
     if data.classes is not None:  # a class the fit part lacks would be a label the booster cannot score
         stop = stop[np.isin(target[stop], target[fit])]
-    return _fit_stopping(candidate, estimator, X[fit], target[fit], X[stop], target[stop])
+    return _fit_stopping(candidate, estimator, X[fit], target[fit], X[stop], target[stop], categories)
 
 
 def uses_early_stopping(candidate: Candidate, data: TrainingData) -> bool:
@@ -202,14 +207,16 @@ def uses_early_stopping(candidate: Candidate, data: TrainingData) -> bool:
 
 
 def _fit_stopping(candidate: Candidate, estimator: Any, X: np.ndarray, y: np.ndarray,  # noqa: N803
-                  X_stop: np.ndarray, y_stop: np.ndarray) -> tuple[Any, int | None]:  # noqa: N803
+                  X_stop: np.ndarray, y_stop: np.ndarray, categories: dict[str, Any]  # noqa: N803
+                  ) -> tuple[Any, int | None]:
     name = candidate.name
     if name == "lightgbm":
         import lightgbm
 
         stop_rows = ({"eval_X": (X_stop,), "eval_y": (y_stop,)}  # LightGBM >= 4.7 deprecates eval_set
                      if "eval_X" in inspect.signature(estimator.fit).parameters else {"eval_set": [(X_stop, y_stop)]})
-        estimator.fit(X, y, **stop_rows, callbacks=[lightgbm.early_stopping(STOPPING_ROUNDS, verbose=False)])
+        estimator.fit(X, y, **stop_rows, **categories,
+                      callbacks=[lightgbm.early_stopping(STOPPING_ROUNDS, verbose=False)])
         return estimator, int(estimator.best_iteration_ or estimator.n_estimators)
     if name == "xgboost":
         inner = estimator.estimator if isinstance(estimator, EncodedLabels) else estimator

@@ -44,6 +44,7 @@ class Candidate:
     boosted: bool = False  # adds trees until a validation slice stops improving
     max_rows: int | None = None  # left out above this many training rows (knn in the default list)
     package: str | None = None  # the optional package it needs
+    native_categories: bool = False  # learns category codes as categories (LightGBM, models.native_categories)
 
     @property
     def trees_param(self) -> str | None:
@@ -51,6 +52,7 @@ class Candidate:
         return TREES_PARAM.get(self.name)
 
 
+NATIVE_CATEGORIES = {"lightgbm"}  # models told which encoded columns are categories (cairn.native_categories)
 TREES_PARAM = {"lightgbm": "n_estimators", "xgboost": "n_estimators", "catboost": "iterations",
                "hist_gradient_boosting": "max_iter"}
 
@@ -103,8 +105,9 @@ def choose_candidates(spec: Models) -> list[Candidate]:
         params = dict(spec.params.get(name, {}))  # type: ignore[call-overload]
         _check_params(base, params)
         max_rows = KNN_MAX_ROWS if default and name == "knn" else None
+        native = spec.native_categories and name in NATIVE_CATEGORIES
         chosen.append(Candidate(base.name, base.description, base.complexity, base.needs_scaling, base.one_hot,
-                                params, base.boosted, max_rows, base.package))
+                                params, base.boosted, max_rows, base.package, native))
     unused = sorted(set(spec.params) - set(names))
     if unused:
         raise ConfigError.single(

@@ -26,6 +26,7 @@ from cairn.config.schema import FeatureSelection, Training
 from cairn.errors import ConfigError
 from cairn.metrics import error_of, lower_is_better, shown
 from cairn.model import as_model_frame
+from cairn.native_categories import TabularPipeline
 from cairn.stages.budget import (
     LEARNING_CURVE_COST,
     PLAN_SHARE,
@@ -159,7 +160,7 @@ def build_pipeline(candidate: Candidate, plan: FeaturePlan, *, case: BusinessCas
     deriver = build_deriver(plan)
     if deriver is not None:
         steps.insert(0, ("derive", deriver))
-    pipeline = Pipeline(steps)
+    pipeline = TabularPipeline(steps) if candidate.native_categories else Pipeline(steps)
     if plan.target_transform == "log":
         return TransformedTargetRegressor(regressor=pipeline, func=log1p_target, inverse_func=expm1_target,
                                           check_inverse=False)

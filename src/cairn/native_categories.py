@@ -1,0 +1,37 @@
+"""Native categorical splits: LightGBM groups category codes on a split instead of cutting them as numbers.
+
+The encoder turns each category into an integer code; a tree that reads codes as numbers can only split them
+by order (codes 0-4 against 5-27), which means nothing for a neighbourhood. LightGBM can split on any subset of
+codes when told which columns are categories. Only the fitted encoder knows where those columns land, so the
+pipeline passes them to the model at fit time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.pipeline import Pipeline
+
+
+def takes_categories(estimator: Any) -> bool:
+    """LightGBM's scikit-learn estimators accept `categorical_feature` in fit."""
+    return type(estimator).__module__.split(".")[0] == "lightgbm"
+
+
+def category_fit_params(estimator: Any, columns: list[int]) -> dict[str, Any]:
+    return {"categorical_feature": list(columns)} if columns and takes_categories(estimator) else {}
+
+
+class TabularPipeline(Pipeline):
+    """derive -> encode -> model, where a LightGBM model learns the encoder's code columns as categories."""
+
+    def fit(self, X: Any, y: Any = None, **params: Any) -> TabularPipeline:  # noqa: N803 (scikit-learn's names)
+        model = self.steps[-1][1]
+        encoder = self.named_steps.get("encode")
+        if params or encoder is None or not takes_categories(model):
+            return super().fit(X, y, **params)
+        encoded = X
+        for _, step in self.steps[:-1]:
+            encoded = step.fit_transform(encoded, y)
+        model.fit(encoded, y, **category_fit_params(model, encoder.code_columns_))
+        return self
