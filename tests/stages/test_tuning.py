@@ -124,6 +124,17 @@ def test_the_same_plan_gives_the_same_trials(search_data):
     np.testing.assert_array_equal(first.best.oof, second.best.oof)
 
 
+def test_folds_side_by_side_give_the_same_search(search_data):
+    """training.parallel_folds: folds fit in two threads, read in fold order: the same trials, pruning and model."""
+    from dataclasses import replace
+
+    one = _search(search_data, 10, n_estimators=60)
+    two = _search(replace(search_data, fold_workers=2, _encoded={}), 10, n_estimators=60)
+    assert two.history == one.history and two.pruned == one.pruned >= 1
+    np.testing.assert_array_equal(two.best.oof, one.best.oof)
+    assert two.best.fold_scores == one.best.fold_scores
+
+
 def test_bad_trials_are_pruned_on_early_folds(search_data):
     search = _search(search_data, 14, n_estimators=60)
     assert search.pruned >= 1

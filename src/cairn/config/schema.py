@@ -315,6 +315,10 @@ class Training(Section):
     ensemble: bool = Field(True, description="Greedy ensemble of the best models when it beats the best one.")
     n_jobs: int = Field(1, ge=1, description="Threads per model fit; set, never left to library defaults. "
                         "One is fastest on small data and shared cores (OpenMP threads spin on a busy machine).")
+    parallel_folds: int = Field(
+        1, ge=1, le=16, description="Cross-validation folds fitted side by side, each with n_jobs threads: 2 on "
+        "a 2-core machine roughly halves the search's wall time when a fold takes a second or more. Scores and "
+        "the model are the same as one fold at a time; only the plan's trial count follows the faster clock.")
 
 
 class Evaluation(Section):

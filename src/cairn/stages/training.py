@@ -197,7 +197,7 @@ class _Training:
         y = table[case.target].to_numpy()[self.split.train_index]
         classes = np.array(sorted(pd.unique(y).tolist())) if case.problem != "regression" else None
         self.data = TrainingData(X, y, self.split, plan, case, classes, case.reported_metrics, seed, spec.n_jobs,
-                                 spec.early_stopping)
+                                 spec.early_stopping, spec.parallel_folds)
         self.budget: Budget = training_budget(case, spec)
         self.dropped: dict[str, str] = {}
         self.remarks: list[str] = []
