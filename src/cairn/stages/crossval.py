@@ -132,10 +132,9 @@ def cross_validate(candidate: Candidate, params: dict[str, Any], data: TrainingD
     rows (learning curves). With `data.fold_workers` > 1 folds fit side by side in threads (the boosters,
     forests and BLAS release the GIL); results are the same, read in fold order, so pruning sees what it would
     see one fold at a time."""
-    outcomes = closing(_fold_outcomes(candidate, params, data, count=len(data.split.folds[:folds]),
-                                      rows_share=rows_share))
-    with outcomes as fold_outcomes:  # a pruned trial cancels the folds not yet started
-        return _scored(fold_outcomes, params, data, report=report, keep_outputs=keep_outputs)
+    count = len(data.split.folds[:folds])
+    with closing(_fold_outcomes(candidate, params, data, count=count, rows_share=rows_share)) as outcomes:
+        return _scored(outcomes, params, data, report=report, keep_outputs=keep_outputs)  # pruning closes early
 
 
 def _scored(outcomes: Iterator[FoldOutcome], params: dict[str, Any], data: TrainingData, *,
