@@ -141,7 +141,7 @@ class TrainingResult:
             if row.best_iteration:
                 detail += f", {row.best_iteration} trees by early stopping"
             lines.append(detail)
-        chosen = f"chose {self.chosen}: CV {primary} {mean:.4g} ± {sd:.3g}"
+        chosen = f"chose {self.chosen}: CV {primary} {shown(primary, mean)} ± {shown(primary, sd)}"
         if self.ensemble_weights:
             chosen += " (" + ", ".join(f"{name} {weight:.2f}" for name, weight in self.ensemble_weights.items()) + ")"
         lines.append(chosen)
