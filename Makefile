@@ -39,9 +39,9 @@ bench: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -m bench
 	$(BIN)/python bench/spine.py
 
+## lint: ruff's checks (the code is wrapped by hand at 120 columns, not by a formatter)
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
 
 clean:
 	rm -rf $(VENV) examples/house-prices/.cairn .pytest_cache
