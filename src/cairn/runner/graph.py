@@ -138,17 +138,16 @@ def _evaluation(ctx: StageContext) -> Outputs:
 
 def _deployment(ctx: StageContext) -> Outputs:
     spec = ctx.config.deployment
-    model, notes = trained_model(ctx), []
+    model, refit_note = trained_model(ctx), None
     if spec.refit == "all_rows":
         table = ctx["clean_table"]
         ctx.step(f"refitting the chosen recipe on all {len(table):,} rows")
         model, refit_note = refit_on_all_rows(model, table, n_jobs=ctx.config.training.n_jobs,
                                               training_rows=len(ctx["training_result"].train_index))
-        notes.append(refit_note)
     record = deploy_model(model, evaluation=ctx["evaluation"], registry=ctx.registry,
                           run_id=ctx.run_id, objective=ctx["business_case"].objective,
-                          api_key_env=spec.api_key_env, port=spec.port, refit_note=notes[0] if notes else None)
-    return {"deployment": record}, [*notes, record.summary()]
+                          api_key_env=spec.api_key_env, port=spec.port, refit_note=refit_note)
+    return {"deployment": record}, [note for note in (refit_note, record.summary()) if note]
 
 
 def _monitoring(ctx: StageContext) -> Outputs:

@@ -156,7 +156,7 @@ def _permutation_importance(data: TrainingData, *, owners: list[str]) -> dict[st
         valid = np.asarray(encode.transform(data.X.iloc[valid_rows]), dtype="float64")
         y_valid = data.y[valid_rows]
         baseline = score_outputs(data.primary, y_valid, model_outputs(model, valid, data=data), data=data)
-        order = np.random.default_rng(data.seed + fold).permutation(len(valid_rows))
+        shuffled_rows = valid[np.random.default_rng(data.seed + fold).permutation(len(valid_rows))]
         columns = {name: positions for name, positions in _columns_of(names, owners).items() if positions}
         degradation = dict.fromkeys(owners, 0.0)
         batch = max(1, BATCH_BYTES // max(valid.nbytes, 1))  # owners whose shuffled copies are predicted at once
@@ -166,7 +166,7 @@ def _permutation_importance(data: TrainingData, *, owners: list[str]) -> dict[st
             stacked = np.tile(valid, (len(chunk), 1))
             for index, (_, positions) in enumerate(chunk):
                 block = slice(index * len(valid), (index + 1) * len(valid))
-                stacked[block, positions] = valid[order][:, positions]
+                stacked[block, positions] = shuffled_rows[:, positions]
             outputs = model_outputs(model, stacked, data=data)
             for index, (name, _) in enumerate(chunk):
                 shuffled = score_outputs(data.primary, y_valid, outputs[index * len(valid):(index + 1) * len(valid)],

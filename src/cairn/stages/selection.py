@@ -97,7 +97,7 @@ def choose_candidates(spec: Models) -> list[Candidate]:
     """
     names, default = candidate_names(spec)
     if default:  # an optional package that is not installed is simply not in the default list
-        names = [n for n in names if not CATALOGUE[n].package or importlib.util.find_spec(CATALOGUE[n].package)]
+        names = [name for name in names if installed(CATALOGUE[name])]
     chosen = []
     for name in names:
         base = CATALOGUE[name]
@@ -118,8 +118,12 @@ def choose_candidates(spec: Models) -> list[Candidate]:
     return chosen
 
 
+def installed(candidate: Candidate) -> bool:
+    return not candidate.package or importlib.util.find_spec(candidate.package) is not None
+
+
 def require_installed(candidate: Candidate) -> None:
-    if candidate.package and importlib.util.find_spec(candidate.package) is None:
+    if not installed(candidate):
         raise ConfigError.single(
             f"The candidate {candidate.name} needs the optional package {candidate.package}.",
             where="models.candidates", expected=f"{candidate.package} installed", got="not installed",

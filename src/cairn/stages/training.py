@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from cairn.config.schema import FeatureSelection, Training
 from cairn.errors import ConfigError
-from cairn.metrics import error_of, lower_is_better, shown
+from cairn.metrics import lower_is_better, shown
 from cairn.model import as_model_frame
 from cairn.native_categories import TabularPipeline
 from cairn.stages.budget import (
@@ -37,7 +37,10 @@ from cairn.stages.budget import (
     duration,
     estimate_cost,
     plan_trials,
+    screen_behind,
+    screened_reason,
     training_budget,
+    worth_screening,
 )
 from cairn.stages.business import BusinessCase
 from cairn.stages.crossval import CVResult, TrainingData, cross_validate, uses_early_stopping
@@ -57,13 +60,6 @@ LATENCY_BATCH_ROWS = 1_000
 # Tuning time goes to the best few by their defaults: the laggards rarely overtake, and the time they would
 # spend buys the leaders more trials (on mlc_churn, linear and kNN had 8 trials each, the leader CatBoost 3).
 TUNED_LEADERS = 3
-# Screening: a candidate whose defaults' CV would take over SCREEN_COST_SHARE of the budget stops after
-# SCREEN_FOLDS folds when its error is more than SCREEN_MARGIN above the leader's (deliveries at 60 s: extra
-# trees spent 18 s of the minute to finish 15% behind CatBoost). Cheap candidates always finish: a weak but
-# different model can still earn ensemble weight.
-SCREEN_COST_SHARE = 0.15
-SCREEN_FOLDS = 2
-SCREEN_MARGIN = 0.10
 
 
 @dataclass(frozen=True)
@@ -333,32 +329,21 @@ class _Training:
         return searches, cv_seconds
 
     def _screen(self, searches: dict[str, CandidateSearch], estimate_s: float) -> Screen | None:
-        """For a candidate whose defaults' CV is estimated at over SCREEN_COST_SHARE of the budget: stop after
-        SCREEN_FOLDS folds when its error is SCREEN_MARGIN above the leader's on the same folds. Scores decide,
-        not the clock, so a replayed plan (which lists only the candidates that finished) agrees."""
-        if not searches or estimate_s <= SCREEN_COST_SHARE * self.budget.seconds:
+        """Screening against the leader so far, for a candidate expensive enough to be worth it (see
+        `cairn.stages.budget.screen_behind`)."""
+        if not searches or not worth_screening(estimate_s, self.budget):
             return None
         leader = searches[self._ranked(searches)[0]].best
         assert leader is not None
-        primary = self.case.primary_metric
-
-        def behind(fold: int, running: float) -> bool:
-            if fold + 1 != SCREEN_FOLDS:
-                return False
-            reference = float(np.mean(leader.fold_scores[:SCREEN_FOLDS]))
-            return error_of(primary, running) > error_of(primary, reference) * (1 + SCREEN_MARGIN)
-
-        return behind
+        return screen_behind(leader.fold_scores, self.case.primary_metric)
 
     def _screened_reason(self, search: CandidateSearch, searches: dict[str, CandidateSearch],
                          estimates: dict[str, tuple[float, float]]) -> str:
         folds, running = search.screened  # type: ignore[misc]
         leader = self._ranked(searches)[0]
-        reference = float(np.mean(searches[leader].best.fold_scores[:folds]))  # type: ignore[union-attr]
-        primary = self.case.primary_metric
-        return (f"its defaults scored {primary} {shown(primary, running)} on the first {folds} folds against "
-                f"{leader}'s {shown(primary, reference)}, over {SCREEN_MARGIN:.0%} behind; the rest of its "
-                f"estimated {duration(estimates[search.candidate.name][0])} went to the leaders")
+        return screened_reason(self.case.primary_metric, folds=folds, running=running, leader=leader,
+                               leader_scores=searches[leader].best.fold_scores,  # type: ignore[union-attr]
+                               estimate_s=estimates[search.candidate.name][0])
 
     def _plan(self, searches: dict[str, CandidateSearch], cv_seconds: dict[str, float],
               replay: dict[str, int] | None) -> dict[str, int]:
