@@ -10,7 +10,6 @@ from cairn.config.schema import Constraints, Models, Training
 from cairn.errors import ConfigError
 from cairn.model import as_model_frame
 from cairn.stages.budget import (
-    TUNED_COST,
     Budget,
     CostEstimate,
     affordable,
@@ -64,12 +63,31 @@ def test_plan_gives_equal_time_within_caps_and_the_total():
     plan = plan_trials(seconds, caps=caps, seconds=60, total=None)
     assert plan["linear"] == 1  # nothing to tune
     spent = {name: (plan[name] - 1) * seconds[name] for name in ("lightgbm", "extra_trees")}
-    assert abs(spent["lightgbm"] - spent["extra_trees"]) <= 8 * TUNED_COST  # within one trial of equal time
-    assert sum((plan[n] - 1) * seconds[n] * TUNED_COST for n in plan) <= 60
+    assert abs(spent["lightgbm"] - spent["extra_trees"]) <= 8  # within one trial of equal time
+    assert 60 - 8 < sum((plan[n] - 1) * seconds[n] for n in plan) <= 60
     assert plan_trials(seconds, caps=caps, seconds=1e6, total=None) == caps  # plenty of time: caps bind
     capped = plan_trials(seconds, caps=caps, seconds=1e6, total=10)
     assert sum(capped.values()) == 10 and capped["linear"] == 1
     assert plan_trials(seconds, caps=caps, seconds=0, total=None) == {"linear": 1, "lightgbm": 1, "extra_trees": 1}
+
+
+def test_a_plan_continues_from_the_trials_that_ran():
+    seconds = {"lightgbm": 1.0, "catboost": 2.0}
+    caps = {"lightgbm": 16, "catboost": 12}
+    ran = {"lightgbm": 5, "catboost": 3}
+    more = plan_trials(seconds, caps=caps, seconds=10, total=None, ran=ran)
+    assert more["lightgbm"] >= 5 and more["catboost"] >= 3
+    assert sum((more[n] - ran[n]) * seconds[n] for n in more) <= 10
+    assert more["catboost"] > 3  # catboost had spent 4 s against lightgbm's 4 s: both get time
+    assert plan_trials(seconds, caps=caps, seconds=1e6, total=8, ran=ran) == ran  # the total is already reached
+    assert ran == {"lightgbm": 5, "catboost": 3}  # not changed in place
+
+
+def test_caps_grow_with_the_budget_up_to_four_times():
+    lightgbm = choose_candidates(Models(candidates=["lightgbm"]))[0]
+    assert enough_trials(lightgbm, problem="regression", budget_s=60) == 16
+    assert enough_trials(lightgbm, problem="regression", budget_s=300) == 40
+    assert enough_trials(lightgbm, problem="regression", budget_s=3600) == 64
 
 
 def test_the_estimate_is_in_the_range_of_the_real_cross_validation():
@@ -122,6 +140,23 @@ def test_the_same_plan_gives_the_same_trials(search_data):
     assert first.history == second.history and first.pruned == second.pruned
     assert first.best.params == second.best.params
     np.testing.assert_array_equal(first.best.oof, second.best.oof)
+
+
+def test_a_search_continued_in_rounds_asks_for_the_same_trials(search_data):
+    """Top-up rounds extend each study; replaying the final counts in one round must find the same model."""
+    candidate = choose_candidates(Models(candidates=["lightgbm"], params={"lightgbm": {"n_estimators": 60}}))[0]
+    restore = quiet_optuna()
+    try:
+        rounds = CandidateSearch(candidate, search_data, seed=3)
+        rounds.run_defaults()
+        rounds.run(4)
+        rounds.run(9)
+    finally:
+        restore()
+    once = _search(search_data, 9, n_estimators=60)
+    assert rounds.trials_run == once.trials_run == 9
+    assert rounds.history == once.history and rounds.pruned == once.pruned
+    np.testing.assert_array_equal(rounds.best.oof, once.best.oof)
 
 
 def test_folds_side_by_side_give_the_same_search(search_data):

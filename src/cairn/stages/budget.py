@@ -139,23 +139,24 @@ def affordable(estimates: list[CostEstimate], *, budget: Budget, seconds_left: f
     return kept, dropped
 
 
-def plan_trials(cv_seconds: dict[str, float], *, caps: dict[str, int], seconds: float,
-                total: int | None) -> dict[str, int]:
+def plan_trials(trial_seconds: dict[str, float], *, caps: dict[str, int], seconds: float, total: int | None,
+                ran: dict[str, int] | None = None) -> dict[str, int]:
     """Trials per candidate, the defaults' trial included: equal time for each, one trial at a time to the
-    candidate that has had the least, while a trial fits in `seconds` and under its cap and the total."""
-    trials = {name: 1 for name in cv_seconds}
-    spent = dict.fromkeys(cv_seconds, 0.0)
+    candidate that has had the least, while a trial (`trial_seconds`) fits in `seconds` and under its cap and
+    the total. `ran` continues a plan: the trials each candidate has already had."""
+    trials = dict(ran) if ran is not None else dict.fromkeys(trial_seconds, 1)
+    spent = {name: (trials[name] - 1) * trial_seconds[name] for name in trial_seconds}
     left = seconds
-    more = math.inf if total is None else total - len(trials)
-    order = list(cv_seconds)
+    more = math.inf if total is None else total - sum(trials.values())
+    order = list(trial_seconds)
     while more > 0:
-        open_ = [n for n in order if trials[n] < caps[n] and cv_seconds[n] * TUNED_COST <= left]
+        open_ = [n for n in order if trials[n] < caps[n] and trial_seconds[n] <= left]
         if not open_:
             break
         name = min(open_, key=lambda n: (spent[n], order.index(n)))
         trials[name] += 1
-        spent[name] += cv_seconds[name] * TUNED_COST
-        left -= cv_seconds[name] * TUNED_COST
+        spent[name] += trial_seconds[name]
+        left -= trial_seconds[name]
         more -= 1
     return trials
 

@@ -60,6 +60,7 @@ LATENCY_BATCH_ROWS = 1_000
 # Tuning time goes to the best few by their defaults: the laggards rarely overtake, and the time they would
 # spend buys the leaders more trials (on mlc_churn, linear and kNN had 8 trials each, the leader CatBoost 3).
 TUNED_LEADERS = 3
+TOP_UP_ROUNDS = 3  # plans after the first, each priced by the trials that ran
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class TrainingResult:
     budget_s: float = math.nan
     budget_source: str = ""  # business.constraints.train_budget_minutes | training.budget_minutes | default
     plan: dict[str, int] = field(default_factory=dict)  # trials run per candidate: training.tuning.plan replays it
-    planned: dict[str, int] = field(default_factory=dict)  # the plan before tuning (differs after a safety stop)
+    planned: dict[str, int] = field(default_factory=dict)  # the first plan: top-up rounds add, a safety stop cuts
     replayed: bool = False  # the plan came from training.tuning.plan
     seeds: dict[str, int] = field(default_factory=dict)
     estimates_s: dict[str, float] = field(default_factory=dict)  # estimated seconds of one CV, before tuning
@@ -227,14 +228,9 @@ class _Training:
         deadline = None if replay is not None else self.started + self.budget.seconds * STOP_SHARE - refit_reserve
         searches, cv_seconds = self._defaults(pool, deadline, estimates)
         planned = self._plan(searches, cv_seconds, replay)
-        for name, search in searches.items():
-            if planned[name] > 1:
-                self.progress(f"cross-validating {name}: tuning, {planned[name] - 1} more trials")
-                search.deadline = deadline
-                search.run(planned[name])
-                if search.stopped and not self.safety_stop:
-                    self.safety_stop = (f"tuning stopped at {self.elapsed:.0f} s of a {duration(self.budget.seconds)}"
-                                        f" budget during {name}; the plan below is what ran and replays this model")
+        tuning_s = self._tune(searches, planned, deadline)
+        if replay is None and self.spec.tuning.enabled:
+            self._top_up(searches, cv_seconds, tuning_s, deadline)
         results = {name: s.best for name, s in searches.items() if s.best is not None}
         board, weights = self._leaderboard(results, searches)
         curves = self._learning_curves(results, cv_seconds, refit_reserve)
@@ -351,20 +347,65 @@ class _Training:
             return {name: int(replay[name]) for name in searches}
         if not self.spec.tuning.enabled:
             return dict.fromkeys(searches, 1)
-        problem = self.case.problem
-        caps = {name: enough_trials(s.candidate, problem=problem) for name, s in searches.items()}
-        tunable = [name for name in self._ranked(searches) if caps[name] > 1]
-        if len(tunable) > TUNED_LEADERS:
-            caps |= dict.fromkeys(tunable[TUNED_LEADERS:], 1)
-            self.remarks.append(f"tuning time went to the {TUNED_LEADERS} best by their defaults "
-                                f"({', '.join(tunable[:TUNED_LEADERS])}); {', '.join(tunable[TUNED_LEADERS:])} "
-                                f"kept their defaults")
         if self.spec.tuning.trials is not None and self.spec.tuning.trials < len(searches):
             self.remarks.append(f"training.tuning.trials {self.spec.tuning.trials} is below the number of "
                                 f"candidates; each still had its defaults cross-validated")
-        reserve = self._reserve(searches, cv_seconds)
-        seconds = self.budget.seconds * PLAN_SHARE - self.elapsed - reserve
-        return plan_trials(cv_seconds, caps=caps, seconds=seconds, total=self.spec.tuning.trials)
+        trial_s = {name: seconds * TUNED_COST for name, seconds in cv_seconds.items()}
+        return plan_trials(trial_s, caps=self._caps(searches), seconds=self._seconds_to_tune(searches, cv_seconds),
+                           total=self.spec.tuning.trials)
+
+    def _caps(self, searches: dict[str, CandidateSearch]) -> dict[str, int]:
+        """Trials worth running per candidate in this budget; only the best few by their defaults are tuned."""
+        problem = self.case.problem
+        caps = {name: enough_trials(s.candidate, problem=problem, budget_s=self.budget.seconds)
+                for name, s in searches.items()}
+        tunable = [name for name in self._ranked(searches) if caps[name] > 1]
+        if len(tunable) > TUNED_LEADERS:
+            caps |= dict.fromkeys(tunable[TUNED_LEADERS:], 1)
+            remark = (f"tuning time went to the {TUNED_LEADERS} best by their defaults "
+                      f"({', '.join(tunable[:TUNED_LEADERS])}); {', '.join(tunable[TUNED_LEADERS:])} kept their "
+                      f"defaults")
+            if remark not in self.remarks:
+                self.remarks.append(remark)
+        return caps
+
+    def _seconds_to_tune(self, searches: dict[str, CandidateSearch], cv_seconds: dict[str, float]) -> float:
+        return self.budget.seconds * PLAN_SHARE - self.elapsed - self._reserve(searches, cv_seconds)
+
+    def _tune(self, searches: dict[str, CandidateSearch], planned: dict[str, int], deadline: float | None
+              ) -> dict[str, float]:
+        """Run each candidate's search up to its planned trials; the seconds each spent tuning."""
+        spent = dict.fromkeys(searches, 0.0)
+        for name, search in searches.items():
+            if planned[name] <= search.trials_run or search.stopped:
+                continue
+            self.progress(f"cross-validating {name}: tuning, {planned[name] - search.trials_run} more trials")
+            search.deadline = deadline
+            began = time.perf_counter()
+            search.run(planned[name])
+            spent[name] = time.perf_counter() - began
+            if search.stopped and not self.safety_stop:
+                self.safety_stop = (f"tuning stopped at {self.elapsed:.0f} s of a {duration(self.budget.seconds)}"
+                                    f" budget during {name}; the plan below is what ran and replays this model")
+        return spent
+
+    def _top_up(self, searches: dict[str, CandidateSearch], cv_seconds: dict[str, float],
+                tuning_s: dict[str, float], deadline: float | None) -> None:
+        """Plan again from the time left, at the cost trials really had: the first plan prices every trial like
+        the defaults' full cross-validation, and pruned trials cost a fraction of that. Each search continues
+        its own seeded study, so the manifest's trial counts still replay this model in one round."""
+        for _ in range(TOP_UP_ROUNDS):
+            if self.safety_stop:
+                return
+            ran = {name: s.trials_run for name, s in searches.items()}
+            trial_s = {name: tuning_s[name] / (ran[name] - 1) if ran[name] > 1 else cv_seconds[name] * TUNED_COST
+                       for name in searches}
+            more = plan_trials(trial_s, caps=self._caps(searches), seconds=self._seconds_to_tune(searches, cv_seconds),
+                               total=self.spec.tuning.trials, ran=ran)
+            if more == ran:
+                return
+            spent = self._tune(searches, more, deadline)
+            tuning_s = {name: tuning_s[name] + spent[name] for name in searches}
 
     def _reserve(self, searches: dict[str, CandidateSearch], cv_seconds: dict[str, float]) -> float:
         """What must stay free after tuning: the refit of the best three by their defaults (a blend refits its
