@@ -103,8 +103,9 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         if self.clip and len(filled):
             self.lower_, self.upper_ = self._fences(filled)
             filled = np.clip(filled, self.lower_, self.upper_)
-        self.powered_, self.lambdas_ = (yeo_johnson_lambdas(filled, seed=self.seed) if self.power and len(filled)
-                                        else (np.array([], int), np.array([])))
+        targets = target_columns(np.asarray(y))[0] if y is not None and self.power else None
+        self.powered_, self.lambdas_ = (yeo_johnson_lambdas(filled, targets=targets, seed=self.seed)
+                                        if self.power and len(filled) else (np.array([], int), np.array([])))
         names = dict(zip(self.numeric, range(len(self.numeric)), strict=True))
         self.bin_edges_ = ([(names[name], quantile_edges(filled[:, names[name]], count))
                             for name, count in self.bins if name in names] if self.one_hot and len(filled) else [])

@@ -71,6 +71,7 @@ def test_text_drift_compares_lengths():
 
 def test_scaling_models_get_power_transform_and_bins_trees_do_not():
     table = listings()
+    table["price"] += 30 * np.log(table["area"])  # price follows the log of a log-normal area
     _, plan = plan_for(table, bins={"area": 5})
     linear = build_encoder(plan, scale=True, one_hot=True)
     trees = build_encoder(plan, scale=False, one_hot=False)
@@ -86,6 +87,21 @@ def test_scaling_models_get_power_transform_and_bins_trees_do_not():
     assert abs(pd.Series(area).skew()) < 0.3 < pd.Series(frame["area"]).skew()  # log-normal area reshaped
     off = plan_for(table, power_transform="none")[1]
     assert not build_encoder(off, scale=True, one_hot=True).power
+
+
+def test_a_skewed_number_the_target_follows_straight_is_left_alone():
+    """Yeo-Johnson makes a skewed column normal, but a linear model needs the shape the target follows: arrival
+    delay grows in a straight line with a skewed departure delay, and the transform would bend it."""
+    from cairn.shapes import yeo_johnson_lambdas
+
+    rng = np.random.default_rng(0)
+    delay = rng.exponential(20, 5_000)
+    values = np.column_stack([delay, rng.lognormal(3, 1, 5_000)])
+    target = (delay + rng.normal(0, 5, 5_000)).reshape(-1, 1)
+    assert list(yeo_johnson_lambdas(values)[0]) == [0, 1]  # both skewed
+    assert 0 not in yeo_johnson_lambdas(values, targets=target)[0]
+    logged = np.log(delay).reshape(-1, 1)
+    assert list(yeo_johnson_lambdas(values[:, :1], targets=logged)[0]) == [0]  # the target follows its log
 
 
 def test_bins_must_name_a_numeric_feature():

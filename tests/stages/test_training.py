@@ -15,14 +15,14 @@ from sklearn.tree import DecisionTreeRegressor
 
 from cairn.config.schema import Business, Data, Features, Models, Preprocessing, Training, Tuning
 from cairn.errors import ConfigError, DataError
-from cairn.model import TrainedModel
+from cairn.model import TrainedModel, as_model_frame
 from cairn.stages.business import BusinessCase, business_case
 from cairn.stages.crossval import CVResult, TrainingData
 from cairn.stages.ensemble import EnsembleClassifier, EnsembleRegressor, greedy_weights
 from cairn.stages.features import FeaturePlan, plan_features
 from cairn.stages.preprocessing import clean_table
 from cairn.stages.selection import choose_candidates
-from cairn.stages.splits import Split, split_rows
+from cairn.stages.splits import Split, search_sample, split_rows
 from cairn.stages.training import ENSEMBLE, TrainingResult, train_models
 
 AMES = Path(__file__).resolve().parents[2] / "examples" / "house-prices" / "data" / "ames.csv.gz"
@@ -282,6 +282,28 @@ def test_split_columns_that_do_not_exist_get_a_suggestion(house):
     with pytest.raises(ConfigError) as raised:
         split_rows(table, case=case, spec=_spec(time_column="Year_sold"), seed=1)
     assert "training.time_column" in str(raised.value) and "'Year_Sold'" in str(raised.value)
+
+
+def test_search_rows_narrows_the_folds_and_the_final_fit_sees_every_row(house):
+    table, case, plan = house
+    full = split_rows(table, case=case, spec=_spec(), seed=1)
+    sampled = search_sample(full, rows=200, seed=1)
+    assert full.rows_searched() == len(full.train_index) == 320 and sampled.rows_searched() == 200
+    for (fit, valid), (all_fit, all_valid) in zip(sampled.folds, full.folds, strict=True):
+        assert set(fit) <= set(all_fit) and set(valid) <= set(all_valid)  # fold membership kept
+    assert "200-row sample (training.search_rows)" in sampled.description
+    assert search_sample(full, rows=None, seed=1) is full and search_sample(full, rows=500, seed=1) is full
+    big, big_case, big_plan = ames(1_400)
+    result = train(big, big_case, big_plan, ["linear"], search_rows=1_000)  # the schema's smallest sample
+    assert len(result.train_index) == 1_120 and result.search_rows == 1_000
+    assert any("compared by 1,000-row" in line for line in result.notes("mape"))
+    everything = clone(result.pipeline).fit(as_model_frame(big, big_plan.features).iloc[result.train_index],
+                                            big[TARGET].to_numpy()[result.train_index])
+    sample = as_model_frame(big, big_plan.features).iloc[result.holdout_index]
+    np.testing.assert_allclose(result.pipeline.predict(sample), everything.predict(sample))  # refit on all rows
+    grouped = split_rows(table, case=case, spec=_spec(group_by="Neighborhood"), seed=1)
+    for fit, valid in search_sample(grouped, rows=150, seed=1).folds:
+        assert not set(grouped.groups[fit]) & set(grouped.groups[valid])  # groups still on one side
 
 
 def test_a_class_with_fewer_rows_than_folds_is_named():

@@ -310,6 +310,10 @@ class Training(Section):
     budget_minutes: float | None = Field(
         None, gt=0, description="Wall time for the whole stage when business.constraints.train_budget_minutes "
         "is not set.")
+    search_rows: int | None = Field(
+        50_000, ge=1_000, description="Cross-validation and tuning use at most this many training rows, drawn at "
+        "random; the chosen model is then fitted on every training row. Past a few tens of thousands of rows, "
+        "more rows change the ranking of candidates little and multiply the cost of each trial. null: all rows.")
     tuning: Tuning = Tuning()
     early_stopping: bool = Field(True, description="Boosted trees stop adding trees when validation stalls.")
     ensemble: bool = Field(True, description="Greedy ensemble of the best models when it beats the best one.")

@@ -8,7 +8,7 @@ later than all of its training rows (an expanding window).
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,10 @@ class Split:
         for _, valid in self.folds:
             mask[valid] = True
         return mask
+
+    def rows_searched(self) -> int:
+        """Training rows some fold fits on or validates: all of them unless training.search_rows sampled."""
+        return len(np.unique(np.concatenate([np.concatenate(fold) for fold in self.folds])))
 
 
 def split_kind(spec: Training, *, problem: str) -> str:
@@ -83,6 +87,20 @@ def split_rows(table: pd.DataFrame, *, case: BusinessCase, spec: Training, seed:
     return Split(kind, train, holdout, folds, None, None,
                  f"{what} holdout of {len(holdout):,} rows ({len(holdout) / len(table):.0%}); "
                  f"{spec.cv}-fold {what} CV on {len(train):,} rows")
+
+
+def search_sample(split: Split, *, rows: int | None, seed: int) -> Split:
+    """The folds narrowed to `rows` training rows drawn at random: the search's cost stops growing with the data,
+    while the final fit still sees every training row. Fold membership is kept, so group and time splits keep
+    their guarantees."""
+    total = len(split.train_index)
+    if rows is None or total <= rows:
+        return split
+    keep = np.zeros(total, dtype=bool)
+    keep[np.random.default_rng(seed).choice(total, size=rows, replace=False)] = True
+    folds = [(fit[keep[fit]], valid[keep[valid]]) for fit, valid in split.folds]
+    return replace(split, folds=folds, description=f"{split.description}; the search cross-validates a "
+                                                   f"{rows:,}-row sample (training.search_rows)")
 
 
 def _enough_per_class(y: np.ndarray, *, needed: int, where: str, cv: int) -> None:

@@ -48,7 +48,7 @@ from cairn.stages.ensemble import EnsembleClassifier, EnsembleRegressor, blended
 from cairn.stages.features import FeaturePlan, build_deriver, build_encoder, expm1_target, log1p_target
 from cairn.stages.importance import select_features
 from cairn.stages.selection import Candidate, make_estimator
-from cairn.stages.splits import split_rows
+from cairn.stages.splits import search_sample, split_rows
 from cairn.stages.tuning import CandidateSearch, Screen, enough_trials, quiet_optuna, sampler_seed
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ class TrainingResult:
     safety_stop: str | None = None
     remarks: list[str] = field(default_factory=list)
     features: list[str] | None = None  # the inputs the pipeline reads, when features.select dropped some
+    search_rows: int = 0  # training rows the cross-validation used (training.search_rows may sample)
 
     def notes(self, primary: str) -> list[str]:
         best = self.leaderboard[0]
@@ -126,7 +127,7 @@ class TrainingResult:
         if self.safety_stop:
             lines.append(f"safety stop: {self.safety_stop}")
         count = len(self.leaderboard)
-        lines.append(f"{count} candidate{'s' if count != 1 else ''} compared by {len(self.train_index):,}-row "
+        lines.append(f"{count} candidate{'s' if count != 1 else ''} compared by {self.search_rows:,}-row "
                      f"cross-validation")
         for row in self.leaderboard:
             row_mean, row_sd = row.cv[primary]
@@ -188,7 +189,8 @@ class _Training:
         self.peak_before = peak_memory_mb()
         self.case, self.plan, self.spec, self.seed, self.progress = case, plan, spec, seed, progress
         self.candidates = candidates
-        self.split = split_rows(table, case=case, spec=spec, seed=seed)
+        self.split = search_sample(split_rows(table, case=case, spec=spec, seed=seed), rows=spec.search_rows,
+                                   seed=seed)
         features = as_model_frame(table, plan.features)
         X = features.iloc[self.split.train_index].reset_index(drop=True)  # noqa: N806
         y = table[case.target].to_numpy()[self.split.train_index]
@@ -251,6 +253,7 @@ class _Training:
             dropped=self.dropped, ensemble_weights=weights if chosen == ENSEMBLE else {}, learning_curves=curves,
             predict_ms_per_row=predict_ms, peak_memory_mb=peak, memory_growth_mb=max(peak - self.peak_before, 0.0),
             safety_stop=self.safety_stop, remarks=self.remarks, features=self.selected,
+            search_rows=self.split.rows_searched(),
         )
 
     # which candidates compete -------------------------------------------------------------------------------
@@ -412,8 +415,9 @@ class _Training:
         members, rarely more than three) and the learning curves of the best two. Tuning seldom reorders the
         leaders; when it does, the curves' own check still holds the budget."""
         folds = len(self.split.folds)
+        growth = len(self.data.y) / np.mean([len(fit) for fit, _ in self.split.folds])  # the refit has every row
         best = self._ranked(searches)
-        refits = sum(cv_seconds[n] / folds * 1.3 for n in best[:3]) * TUNED_COST
+        refits = sum(cv_seconds[n] / folds * growth for n in best[:3]) * TUNED_COST
         return refits + LEARNING_CURVE_COST * sum(cv_seconds[n] for n in best[:2]) * TUNED_COST
 
     def _ranked(self, searches: dict[str, CandidateSearch]) -> list[str]:
