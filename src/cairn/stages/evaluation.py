@@ -7,6 +7,7 @@ A missed objective is a verdict, not an error.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from cairn.stages.business import BusinessCase, criterion_text
 from cairn.stages.training import TrainingResult, predictions
 
 IMPORTANCE_ROWS = 2_000
+BOOTSTRAP_BLOCK_CELLS = 2_000_000  # row positions drawn at a time: 16 MB
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,12 @@ def evaluate(model: TrainedModel, holdout: pd.DataFrame, *, case: BusinessCase, 
     X, y = model.frame(holdout), holdout[case.target].to_numpy()
     predicted, proba = predictions(model.pipeline, X, problem=case.problem)
     classes = np.array(training.classes) if training.classes else None
-    rng = np.random.default_rng(seed)
-    resamples = rng.integers(0, len(y), size=(spec.bootstrap, len(y)))
     estimates = []
     for metric in case.reported_metrics:
         if needs_proba(metric) and proba is None:
             continue
         value = score(metric, y, predicted, proba, classes=classes)
+        resamples = _resamples(len(y), count=spec.bootstrap, seed=seed)  # the same draws for every metric
         low, high = _bootstrap_interval(metric, y, predicted, proba, classes, resamples, spec.confidence)
         estimates.append(MetricEstimate(metric, value, low, high))
     p50, p99 = one_row_latency_ms(model, holdout, samples=spec.latency_samples)
@@ -76,30 +77,42 @@ def evaluate(model: TrainedModel, holdout: pd.DataFrame, *, case: BusinessCase, 
     return EvaluationResult(estimates, p50, p99, importance, checks, spec.confidence)
 
 
+def _resamples(rows: int, *, count: int, seed: int) -> Iterator[np.ndarray]:
+    """`count` bootstrap draws of row positions, in blocks of about BOOTSTRAP_BLOCK_CELLS positions, so a large
+    holdout never holds every draw in memory at once (1,000 draws of 65,000 rows would take 520 MB)."""
+    rng = np.random.default_rng(seed)
+    block = max(1, min(count, BOOTSTRAP_BLOCK_CELLS // max(rows, 1)))
+    for start in range(0, count, block):
+        yield rng.integers(0, rows, size=(min(block, count - start), rows))
+
+
 def _bootstrap_interval(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray | None,
-                        classes: np.ndarray | None, resamples: np.ndarray, confidence: float
+                        classes: np.ndarray | None, resamples: Iterator[np.ndarray], confidence: float
                         ) -> tuple[float | None, float | None]:
-    if metric in {"mape", "mae", "rmse", "r2"}:  # sums over rows: vectorised over all resamples at once
-        errors = np.abs(predicted - y)
-        if metric == "mape":
-            errors = errors / np.maximum(np.abs(y), 1e-12)
-        if metric in {"mape", "mae"}:
-            values = errors[resamples].mean(axis=1)
-        elif metric == "rmse":
-            values = np.sqrt((errors**2)[resamples].mean(axis=1))
-        else:
-            drawn = y[resamples]
-            total = ((drawn - drawn.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
-            values = 1 - (errors**2)[resamples].sum(axis=1) / np.where(total > 0, total, np.nan)
-    else:
-        values_list = []
-        for rows in resamples:
+    parts: list[np.ndarray] = []
+    for block in resamples:
+        if metric in {"mape", "mae", "rmse", "r2"}:  # sums over rows: vectorised over a block of resamples
+            errors = np.abs(predicted - y)
+            if metric == "mape":
+                errors = errors / np.maximum(np.abs(y), 1e-12)
+            if metric in {"mape", "mae"}:
+                parts.append(errors[block].mean(axis=1))
+            elif metric == "rmse":
+                parts.append(np.sqrt((errors**2)[block].mean(axis=1)))
+            else:
+                drawn = y[block]
+                total = ((drawn - drawn.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+                parts.append(1 - (errors**2)[block].sum(axis=1) / np.where(total > 0, total, np.nan))
+            continue
+        scored = []
+        for rows in block:
             try:
-                values_list.append(score(metric, y[rows], predicted[rows], None if proba is None else proba[rows],
-                                         classes=classes))
+                scored.append(score(metric, y[rows], predicted[rows], None if proba is None else proba[rows],
+                                    classes=classes))
             except ValueError:  # a resample with one class has no AUC
                 continue
-        values = np.array(values_list)
+        parts.append(np.array(scored))
+    values = np.concatenate(parts) if parts else np.array([])
     if len(values) == 0:
         return None, None
     tail = (1 - confidence) / 2 * 100

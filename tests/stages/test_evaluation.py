@@ -1,0 +1,30 @@
+"""Holdout confidence intervals: bootstrap draws made in blocks, so a large holdout stays small in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cairn.stages import evaluation
+from cairn.stages.evaluation import _bootstrap_interval, _resamples
+
+
+def test_blocks_of_draws_are_the_draws_of_one_matrix(monkeypatch):
+    monkeypatch.setattr(evaluation, "BOOTSTRAP_BLOCK_CELLS", 10_000)
+    blocks = list(_resamples(3_000, count=100, seed=7))
+    assert len(blocks) == 34 and max(len(b) for b in blocks) == 3  # 10,000 cells: 3 draws of 3,000 rows
+    np.testing.assert_array_equal(np.concatenate(blocks), np.random.default_rng(7).integers(0, 3_000, (100, 3_000)))
+
+
+def test_the_interval_holds_the_estimate_and_narrows_with_rows():
+    rng = np.random.default_rng(0)
+
+    def width(rows: int) -> tuple[float, float, float]:
+        y = rng.normal(100, 10, rows)
+        predicted = y + rng.normal(0, 5, rows)
+        low, high = _bootstrap_interval("rmse", y, predicted, None, None, _resamples(rows, count=500, seed=1), 0.95)
+        return low, float(np.sqrt(np.mean((predicted - y) ** 2))), high
+
+    low, value, high = width(400)
+    assert low < value < high and 4 < low and high < 6
+    big_low, _, big_high = width(40_000)
+    assert big_high - big_low < (high - low) / 5
