@@ -182,7 +182,7 @@ class Project:
         if training is None:
             return None
         return {"plan": training.plan, "planned": training.planned, "seeds": training.seeds,
-                "dropped": training.dropped, "safety_stop": training.safety_stop,
+                "search_rows": training.search_rows, "dropped": training.dropped, "safety_stop": training.safety_stop,
                 "budget_s": _finite(training.budget_s), "ensemble_weights": training.ensemble_weights,
                 "peak_memory_mb": _finite(training.peak_memory_mb)}
 

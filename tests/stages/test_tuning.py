@@ -3,10 +3,13 @@ folds, and a seeded sampler makes it repeat."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pandas as pd
 import pytest
 
-from cairn.config.schema import Constraints, Models, Training
+from cairn.config.schema import Constraints, Data, Features, Models, Preprocessing, Training
 from cairn.errors import ConfigError
 from cairn.model import as_model_frame
 from cairn.stages.budget import (
@@ -19,6 +22,7 @@ from cairn.stages.budget import (
 )
 from cairn.stages.business import BusinessCase
 from cairn.stages.crossval import TrainingData
+from cairn.stages.features import plan_features
 from cairn.stages.selection import choose_candidates
 from cairn.stages.splits import split_rows
 from cairn.stages.tuning import CandidateSearch, enough_trials, quiet_optuna, search_space
@@ -193,3 +197,30 @@ def test_search_space_leaves_out_pinned_parameters():
     assert search_space(linear, problem="regression") == {}  # RidgeCV chooses its alpha itself
     assert enough_trials(linear, problem="regression") == 1
     assert set(search_space(linear, problem="binary")) == {"C"}
+
+
+def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():
+    """A sample-size model of each candidate's cost lets the stage halve the searched rows (not below 10,000)
+    when that keeps a candidate the full sample would drop; the final fit still has every row."""
+    from cairn.stages.training import _Training
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"x": rng.normal(size=30_000)})
+    table["y"] = table["x"] * 2 + rng.normal(size=30_000)
+    case = BusinessCase("regression", "y", "", "rmse", [], Constraints(train_budget_minutes=1))
+    plan = plan_features(table, case=case, spec=Features(), data_spec=Data(source="x.csv"), cleaning=Preprocessing(),
+                         column_types={})
+    stage = _Training(table, case=case, plan=plan, candidates=choose_candidates(Models(candidates=["linear"])),
+                      spec=Training(), seed=0, progress=lambda message: None)
+    assert stage.split.rows_searched() == 24_000
+    linear = CostEstimate("linear", 1.0, 0.5, 1_000, 0.1, per_tree_s=0.05, trees=1, growth=1.0)
+    booster = CostEstimate("lightgbm", 0.0, 0.0, 1_000, 0.1, per_tree_s=0.001, trees=500, growth=1.0)
+    booster = replace(booster, cv_s=booster.fit_s(stage.data.fold_rows) * 5, refit_s=booster.fit_s(24_000))
+    assert booster.cv_s == pytest.approx(48.0) and booster.refit_s == pytest.approx(12.0)
+    kept, dropped = affordable([linear, booster], budget=Budget(60, "x"), seconds_left=40, folds=5)
+    assert "lightgbm" in dropped
+    estimates, kept, dropped = stage._smaller_search([linear, booster], kept, dropped, 40)
+    assert kept == ["linear", "lightgbm"] and not dropped
+    assert stage.split.rows_searched() == 12_000 and len(stage.data.y) == 24_000  # the refit keeps every row
+    assert "12,000-row sample (to fit the budget; training.search_rows: 12000 replays it)" in stage.split.description
+    assert {e.name: round(e.cv_s) for e in estimates} == {"linear": 2, "lightgbm": 24}  # costs at 12,000 rows

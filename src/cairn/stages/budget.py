@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -74,13 +74,24 @@ def training_budget(case: BusinessCase, spec: Training) -> Budget:
 
 @dataclass(frozen=True)
 class CostEstimate:
-    """Seconds one k-fold cross-validation with default parameters should take, from two timed sample fits."""
+    """Seconds one k-fold cross-validation with default parameters should take, from two timed sample fits, and
+    the growth model behind it, so the cost at another number of rows needs no new fit."""
 
     name: str
     cv_s: float
     refit_s: float  # one fit on all training rows
     sample_rows: int
     sample_s: float
+    per_tree_s: float = 0.0  # the larger sample's seconds per tree (per fit for models without trees)
+    trees: float = 1.0  # trees the larger sample kept, with the rounds early stopping waited
+    growth: float = 1.0  # seconds per tree grow as rows ** growth
+    tree_growth: float = 0.0  # trees kept grow as rows ** tree_growth
+
+    def fit_s(self, rows: float) -> float:
+        """Seconds to fit and predict one model on `rows` rows."""
+        scale = rows / self.sample_rows
+        kept = min(self.trees * scale**self.tree_growth, MAX_TREES + STOPPING_ROUNDS)
+        return self.per_tree_s * scale**self.growth * kept
 
 
 def estimate_cost(candidate: Candidate, data: TrainingData) -> CostEstimate:
@@ -115,13 +126,8 @@ def estimate_cost(candidate: Candidate, data: TrainingData) -> CostEstimate:
     low, high = GROWTH.get(candidate.name, GROWTH_OTHERWISE)
     growth = min(max(_exponent(per_tree[1] / max(per_tree[0], 1e-9), large / small), low), high)
     tree_growth = min(max(_exponent(trees[1] / trees[0], large / small), 0.0), TREE_GROWTH_AT_MOST)
-
-    def seconds_for(rows: float) -> float:
-        kept = min(trees[1] * (rows / large) ** tree_growth, MAX_TREES + STOPPING_ROUNDS)
-        return per_tree[1] * (rows / large) ** growth * kept
-
-    return CostEstimate(candidate.name, seconds_for(data.fold_rows) * folds, seconds_for(len(data.y)), large,
-                        timings[1])
+    model = CostEstimate(candidate.name, 0.0, 0.0, large, timings[1], per_tree[1], trees[1], growth, tree_growth)
+    return replace(model, cv_s=model.fit_s(data.fold_rows) * folds, refit_s=model.fit_s(len(data.y)))
 
 
 def _exponent(ratio: float, rows_ratio: float) -> float:

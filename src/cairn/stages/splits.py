@@ -89,7 +89,7 @@ def split_rows(table: pd.DataFrame, *, case: BusinessCase, spec: Training, seed:
                  f"{spec.cv}-fold {what} CV on {len(train):,} rows")
 
 
-def search_sample(split: Split, *, rows: int | None, seed: int) -> Split:
+def search_sample(split: Split, *, rows: int | None, seed: int, why: str = "training.search_rows") -> Split:
     """The folds narrowed to `rows` training rows drawn at random: the search's cost stops growing with the data,
     while the final fit still sees every training row. Fold membership is kept, so group and time splits keep
     their guarantees."""
@@ -100,7 +100,7 @@ def search_sample(split: Split, *, rows: int | None, seed: int) -> Split:
     keep[np.random.default_rng(seed).choice(total, size=rows, replace=False)] = True
     folds = [(fit[keep[fit]], valid[keep[valid]]) for fit, valid in split.folds]
     return replace(split, folds=folds, description=f"{split.description}; the search cross-validates a "
-                                                   f"{rows:,}-row sample (training.search_rows)")
+                                                   f"{rows:,}-row sample ({why})")
 
 
 def _enough_per_class(y: np.ndarray, *, needed: int, where: str, cv: int) -> None:
