@@ -222,5 +222,19 @@ def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():
     estimates, kept, dropped = stage._smaller_search([linear, booster], kept, dropped, 40)
     assert kept == ["linear", "lightgbm"] and not dropped
     assert stage.split.rows_searched() == 12_000 and len(stage.data.y) == 24_000  # the refit keeps every row
-    assert "12,000-row sample (to fit the budget; training.search_rows: 12000 replays it)" in stage.split.description
+    assert "12,000-row sample (to fit the budget)" in stage.split.description
+    assert stage.remarks == ["to replay this search, set training.search_rows: 12000"]
     assert {e.name: round(e.cv_s) for e in estimates} == {"linear": 2, "lightgbm": 24}  # costs at 12,000 rows
+    assert list(stage._fit_rows()) == list(range(24_000))
+
+    # a final fit on every row that cannot finish: the judged model is fitted on the searched rows instead
+    stage = _Training(table, case=case, plan=plan, candidates=choose_candidates(Models(candidates=["linear"])),
+                      spec=Training(search_rows=12_000), seed=0, progress=lambda message: None)
+    slow = replace(booster, trees=700)
+    slow = replace(slow, cv_s=slow.fit_s(stage.data.fold_rows) * 5, refit_s=slow.fit_s(24_000))
+    kept, dropped = affordable([linear, slow], budget=Budget(60, "x"), seconds_left=50, folds=5)
+    assert "lightgbm" in dropped and slow.cv_s == pytest.approx(33.6) and slow.refit_s == pytest.approx(16.8)
+    estimates, kept, dropped = stage._smaller_search([linear, slow], kept, dropped, 50)
+    assert kept == ["linear", "lightgbm"] and stage.split.rows_searched() == 12_000
+    assert len(stage._fit_rows()) == 12_000 and stage.fit_searched_rows
+    assert stage.remarks[-1] == "to replay this search, set training.final_fit: searched_rows"

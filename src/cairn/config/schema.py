@@ -314,6 +314,10 @@ class Training(Section):
         50_000, ge=1_000, description="Cross-validation and tuning use at most this many training rows, drawn at "
         "random; the chosen model is then fitted on every training row. Past a few tens of thousands of rows, "
         "more rows change the ranking of candidates little and multiply the cost of each trial. null: all rows.")
+    final_fit: Literal["all_rows", "searched_rows"] = Field(
+        "all_rows", description="The rows the model the holdout judges is fitted on: every training row, or only "
+        "those the search cross-validated. The budget switches to searched_rows by itself when a fit on every row "
+        "would not finish in time, and says so; set it to replay such a run.")
     tuning: Tuning = Tuning()
     early_stopping: bool = Field(True, description="Boosted trees stop adding trees when validation stalls.")
     ensemble: bool = Field(True, description="Greedy ensemble of the best models when it beats the best one.")
