@@ -40,7 +40,7 @@ def refit_on_all_rows(model: TrainedModel, table: pd.DataFrame, *, n_jobs: int, 
         pipeline = clone(model.pipeline).fit(X, table[model.target].to_numpy())
     note = (f"registered model refit on all {len(table):,} rows (training {training_rows:,} + holdout "
             f"{len(table) - training_rows:,}) with the chosen recipe in {time.perf_counter() - began:.1f} s; "
-            f"the holdout metrics are of the same recipe fitted on the training rows only")
+            f"the holdout metrics are of the same recipe fitted without the holdout rows")
     return replace(model, pipeline=pipeline), note
 
 
@@ -80,7 +80,7 @@ def model_card(model: TrainedModel, *, version: ModelVersion, evaluation: Evalua
         f"One-row prediction latency in process: p50 {evaluation.predict_p50_ms:.1f} ms, "
         f"p99 {evaluation.predict_p99_ms:.1f} ms.",
         "",
-        f"Training: {refit_note or 'the model the holdout scored, fitted on the training rows only'}.",
+        f"Training: {refit_note or 'the model the holdout scored, fitted without the holdout rows'}.",
         "",
         "## Inputs",
         "",
