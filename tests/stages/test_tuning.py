@@ -223,9 +223,14 @@ def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():
     assert kept == ["linear", "lightgbm"] and not dropped
     assert stage.split.rows_searched() == 12_000 and len(stage.data.y) == 24_000  # the refit keeps every row
     assert "12,000-row sample (to fit the budget)" in stage.split.description
-    assert stage.remarks == ["to replay this search, set training.search_rows: 12000"]
+    assert stage.remarks == ["to replay this run with training.tuning.plan, also set training.search_rows: 12000"]
     assert {e.name: round(e.cv_s) for e in estimates} == {"linear": 2, "lightgbm": 24}  # costs at 12,000 rows
     assert list(stage._fit_rows()) == list(range(24_000))
+    replayed = _Training(table, case=case, plan=plan, candidates=choose_candidates(Models(candidates=["linear"])),
+                         spec=Training(search_rows=12_000), seed=0, progress=lambda message: None)
+    for (fit, valid), (again_fit, again_valid) in zip(stage.split.folds, replayed.split.folds, strict=True):
+        np.testing.assert_array_equal(fit, again_fit)  # what the note says to set gives the same folds
+        np.testing.assert_array_equal(valid, again_valid)
 
     # a final fit on every row that cannot finish: the judged model is fitted on the searched rows instead
     stage = _Training(table, case=case, plan=plan, candidates=choose_candidates(Models(candidates=["linear"])),
@@ -237,4 +242,8 @@ def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():
     estimates, kept, dropped = stage._smaller_search([linear, slow], kept, dropped, 50)
     assert kept == ["linear", "lightgbm"] and stage.split.rows_searched() == 12_000
     assert len(stage._fit_rows()) == 12_000 and stage.fit_searched_rows
-    assert stage.remarks[-1] == "to replay this search, set training.final_fit: searched_rows"
+    assert stage.remarks[-1].endswith("also set training.final_fit: searched_rows")
+    replayed = _Training(table, case=case, plan=plan, candidates=choose_candidates(Models(candidates=["linear"])),
+                         spec=Training(search_rows=12_000, final_fit="searched_rows"), seed=0,
+                         progress=lambda message: None)
+    np.testing.assert_array_equal(stage._fit_rows(), replayed._fit_rows())

@@ -346,7 +346,7 @@ class _Training:
             replay.append("training.final_fit: searched_rows")
             self.remarks.append(f"the model the holdout judges was fitted on the {size:,} searched rows, not all "
                                 f"{len(self.data.y):,}: a fit on every row would not finish in time")
-        self.remarks.append(f"to replay this search, set {' and '.join(replay)}")
+        self.remarks.append(f"to replay this run with training.tuning.plan, also set {' and '.join(replay)}")
         return scaled, now_kept, now_dropped
 
     # the search ---------------------------------------------------------------------------------------------
@@ -531,7 +531,8 @@ class _Training:
         return curves
 
     def _refit(self, chosen: str, results: dict[str, CVResult], weights: dict[str, float]) -> tuple[Any, str]:
-        """The chosen model (or blend) fitted on every training row, preprocessing included."""
+        """The chosen model (or blend) fitted on every training row (or the searched ones: training.final_fit),
+        preprocessing included."""
         candidates = {c.name: c for c in self.candidates}
         members = list(weights) if chosen == ENSEMBLE else [chosen]
         rows = self._fit_rows()
