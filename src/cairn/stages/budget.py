@@ -126,8 +126,9 @@ def estimate_cost(candidate: Candidate, data: TrainingData) -> CostEstimate:
     low, high = GROWTH.get(candidate.name, GROWTH_OTHERWISE)
     growth = min(max(_exponent(per_tree[1] / max(per_tree[0], 1e-9), large / small), low), high)
     tree_growth = min(max(_exponent(trees[1] / trees[0], large / small), 0.0), TREE_GROWTH_AT_MOST)
-    model = CostEstimate(candidate.name, 0.0, 0.0, large, timings[1], per_tree[1], trees[1], growth, tree_growth)
-    return replace(model, cv_s=model.fit_s(data.fold_rows) * folds, refit_s=model.fit_s(len(data.y)))
+    estimate = CostEstimate(candidate.name, 0.0, 0.0, large, timings[1], per_tree[1], trees[1], growth,
+                            tree_growth)
+    return replace(estimate, cv_s=estimate.fit_s(data.fold_rows) * folds, refit_s=estimate.fit_s(len(data.y)))
 
 
 def _exponent(ratio: float, rows_ratio: float) -> float:

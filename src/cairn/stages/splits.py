@@ -45,9 +45,13 @@ class Split:
             mask[valid] = True
         return mask
 
+    def searched(self) -> np.ndarray:
+        """Positions of the training rows some fold fits on or validates: all of them unless
+        training.search_rows sampled."""
+        return np.unique(np.concatenate([np.concatenate(fold) for fold in self.folds]))
+
     def rows_searched(self) -> int:
-        """Training rows some fold fits on or validates: all of them unless training.search_rows sampled."""
-        return len(np.unique(np.concatenate([np.concatenate(fold) for fold in self.folds])))
+        return len(self.searched())
 
 
 def split_kind(spec: Training, *, problem: str) -> str:

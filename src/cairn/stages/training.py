@@ -497,7 +497,7 @@ class _Training:
         """Positions of the training rows the judged model is fitted on (see training.final_fit)."""
         if not self.fit_searched_rows:
             return np.arange(len(self.data.y))
-        return np.unique(np.concatenate([np.concatenate(fold) for fold in self.split.folds]))
+        return self.split.searched()
 
     def _refit_params(self, candidate: Candidate, result: CVResult) -> dict[str, Any]:
         params = dict(result.params)
