@@ -90,11 +90,12 @@ def _bootstrap_interval(metric: str, y: np.ndarray, predicted: np.ndarray, proba
                         classes: np.ndarray | None, resamples: Iterator[np.ndarray], confidence: float
                         ) -> tuple[float | None, float | None]:
     parts: list[np.ndarray] = []
+    summed = metric in {"mape", "mae", "rmse", "r2"}  # sums over rows: vectorised over a block of resamples
+    errors = np.abs(predicted - y) if summed else np.array([])
+    if metric == "mape":
+        errors = errors / np.maximum(np.abs(y), 1e-12)
     for block in resamples:
-        if metric in {"mape", "mae", "rmse", "r2"}:  # sums over rows: vectorised over a block of resamples
-            errors = np.abs(predicted - y)
-            if metric == "mape":
-                errors = errors / np.maximum(np.abs(y), 1e-12)
+        if summed:
             if metric in {"mape", "mae"}:
                 parts.append(errors[block].mean(axis=1))
             elif metric == "rmse":
