@@ -194,6 +194,7 @@ class _Training:
         self.full_split = split_rows(table, case=case, spec=spec, seed=seed)
         self.split = search_sample(self.full_split, rows=spec.search_rows, seed=seed)
         self.fit_searched_rows = spec.final_fit == "searched_rows"
+        self.caps: dict[str, int] | None = None  # trials worth running per candidate, once decided
         features = as_model_frame(table, plan.features)
         X = features.iloc[self.split.train_index].reset_index(drop=True)  # noqa: N806
         y = table[case.target].to_numpy()[self.split.train_index]
@@ -405,18 +406,20 @@ class _Training:
                            total=self.spec.tuning.trials)
 
     def _caps(self, searches: dict[str, CandidateSearch]) -> dict[str, int]:
-        """Trials worth running per candidate in this budget; only the best few by their defaults are tuned."""
+        """Trials worth running per candidate in this budget; only the best few by their defaults are tuned.
+        Decided once, before tuning reorders the candidates, so top-up rounds tune the same leaders."""
+        if self.caps is not None:
+            return self.caps
         problem = self.case.problem
         caps = {name: enough_trials(s.candidate, problem=problem, budget_s=self.budget.seconds)
                 for name, s in searches.items()}
         tunable = [name for name in self._ranked(searches) if caps[name] > 1]
         if len(tunable) > TUNED_LEADERS:
             caps |= dict.fromkeys(tunable[TUNED_LEADERS:], 1)
-            remark = (f"tuning time went to the {TUNED_LEADERS} best by their defaults "
-                      f"({', '.join(tunable[:TUNED_LEADERS])}); {', '.join(tunable[TUNED_LEADERS:])} kept their "
-                      f"defaults")
-            if remark not in self.remarks:
-                self.remarks.append(remark)
+            self.remarks.append(f"tuning time went to the {TUNED_LEADERS} best by their defaults "
+                                f"({', '.join(tunable[:TUNED_LEADERS])}); {', '.join(tunable[TUNED_LEADERS:])} kept "
+                                f"their defaults")
+        self.caps = caps
         return caps
 
     def _seconds_to_tune(self, searches: dict[str, CandidateSearch], cv_seconds: dict[str, float]) -> float:
