@@ -54,11 +54,11 @@ def classification(rows: int = 300, *, classes: int = 2, labels: tuple[str, ...]
     return table, case, plan
 
 
-def train(table: pd.DataFrame, case: BusinessCase, plan: FeaturePlan, names: list[str], **training: object
-          ) -> TrainingResult:
+def train(table: pd.DataFrame, case: BusinessCase, plan: FeaturePlan, names: list[str], *,
+          models_params: dict[str, dict[str, object]] | None = None, **training: object) -> TrainingResult:
     spec = Training(**{"budget_minutes": 1.0, **training})  # type: ignore[arg-type]
-    return train_models(table, case=case, plan=plan, candidates=choose_candidates(Models(candidates=names)),
-                        spec=spec, seed=7)
+    candidates = choose_candidates(Models(candidates=names, params=models_params or {}))  # type: ignore[arg-type]
+    return train_models(table, case=case, plan=plan, candidates=candidates, spec=spec, seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +151,28 @@ def test_a_recorded_plan_replays_the_same_scores_and_predictions(tuned, house):
         assert replay.chosen == tuned.chosen
         again = TrainedModel("t", 1, "regression", TARGET, plan.features, replay.pipeline).predict(holdout)
         np.testing.assert_array_equal(again, expected)
+
+
+def test_trials_added_by_top_up_rounds_replay_in_one_round(house, monkeypatch):
+    """The first plan gives every candidate its defaults only; the top-up rounds then add trials from the time
+    left. The manifest's counts, replayed in one round, must give the same leaderboard and model."""
+    from cairn.stages import training
+
+    table, case, plan = house
+    with monkeypatch.context() as patched:
+        patched.setattr(training._Training, "_plan", lambda self, searches, cv_seconds, replay: dict.fromkeys(
+            searches, 1))
+        topped = train(table, case, plan, ["linear", "lightgbm"], budget_minutes=0.5,
+                       models_params={"lightgbm": {"n_estimators": 80}})
+    assert topped.planned == {"linear": 1, "lightgbm": 1} and topped.plan["lightgbm"] > 1
+    replay = train(table, case, plan, ["linear", "lightgbm"], tuning=Tuning(plan=topped.plan),
+                   models_params={"lightgbm": {"n_estimators": 80}})
+    assert replay.plan == topped.plan
+    assert [(r.model, r.cv) for r in replay.leaderboard] == [(r.model, r.cv) for r in topped.leaderboard]
+    holdout = table.iloc[topped.holdout_index]
+    first = TrainedModel("t", 1, "regression", TARGET, plan.features, topped.pipeline).predict(holdout)
+    again = TrainedModel("t", 1, "regression", TARGET, plan.features, replay.pipeline).predict(holdout)
+    np.testing.assert_array_equal(again, first)
 
 
 def test_budget_holds_within_ten_percent_and_drops_what_cannot_finish(house):
