@@ -43,6 +43,7 @@ GROWTH_OTHERWISE = (0.8, 1.1)
 # Trees early stopping keeps grow with rows too, but on a few hundred sample rows they double from 10% to 20% by
 # noise alone; held to a square root, the estimate matched real CV on Ames (447 trees) and on flights (2,000).
 TREE_GROWTH_AT_MOST = 0.5
+MIN_SEARCH_ROWS = 10_000  # the budget may shrink the searched sample down to this, never below
 # Screening: a candidate whose defaults' CV would take over SCREEN_COST_SHARE of the budget stops after
 # SCREEN_FOLDS folds when its error is more than SCREEN_MARGIN above the leader's (deliveries at 60 s: extra
 # trees spent 18 s of the minute to finish 15% behind CatBoost). Cheap candidates always finish: a weak but
@@ -166,6 +167,39 @@ def affordable(estimates: list[CostEstimate], *, budget: Budget, seconds_left: f
             fix=f"raise {where}, lower training.cv, or train on fewer rows (data.sample_rows)",
         )
     return kept, dropped
+
+
+@dataclass(frozen=True)
+class SearchSize:
+    """How much data the search and the judged fit take, and who competes at that size."""
+
+    rows: int  # training rows cross-validated
+    fit_searched: bool  # the judged model is fitted on the searched rows, not every training row
+    estimates: list[CostEstimate]
+    kept: list[str]
+    dropped: dict[str, str]
+
+
+def cheaper_search(estimates: list[CostEstimate], *, searched: int, fold_rows: float, training_rows: int,
+                   folds: int, budget: Budget, seconds_left: float, fit_searched: bool) -> SearchSize:
+    """Spend less on what the budget cannot pay for: the searched rows halved (down to MIN_SEARCH_ROWS) and, if
+    need be, the judged model fitted on the searched rows rather than on every training row. The option that
+    drops fewest candidates wins; ties keep more rows, then the fit on every row. On 262,000 flights at one
+    minute, LightGBM could neither cross-validate 50,000 rows nor fit all rows in time, and linear alone won
+    (RMSE 15.2, against 8.3 for LightGBM at two minutes)."""
+    sizes = [searched]
+    while sizes[-1] // 2 >= MIN_SEARCH_ROWS:
+        sizes.append(sizes[-1] // 2)
+    options = []
+    for size in sizes:
+        choices = (True,) if fit_searched else (False, True) if size < training_rows else (False,)
+        for on_searched in choices:
+            scaled = [replace(e, cv_s=e.fit_s(fold_rows * size / searched) * folds,
+                              refit_s=e.fit_s(size if on_searched else training_rows)) for e in estimates]
+            kept, dropped = affordable(scaled, budget=budget, seconds_left=seconds_left, folds=folds)
+            options.append(((len(dropped), on_searched and not fit_searched, -size),
+                            SearchSize(size, on_searched, scaled, kept, dropped)))
+    return min(options, key=lambda option: option[0])[1]
 
 
 def plan_trials(trial_seconds: dict[str, float], *, caps: dict[str, int], seconds: float, total: int | None,
