@@ -12,6 +12,7 @@ For every data set and time budget:
    stops on a data-quality finding, the bench does what the error says (`data.quality.fail_on: []`), reruns,
    and marks the row with a note.
 3. FLAML gets `AutoML().fit(X_train, y_train, time_budget=budget, metric=<same metric>, seed=42, n_jobs=1)`.
+   `--cores 2` gives every tool two cores: FLAML n_jobs=2, AutoGluon num_cpus=2, cairn training.parallel_folds: 2.
 4. AutoGluon (optional, `--tools autogluon`) runs in its own venv (`--autogluon-python`) through a subprocess on
    the same train/test files: `TabularPredictor(eval_metric=<same metric>).fit(time_limit=budget, num_cpus=1)`.
    Install: `python3 -m venv /tmp/ag && /tmp/ag/bin/pip install 'autogluon.tabular[lightgbm,catboost,xgboost]'`.
@@ -227,9 +228,10 @@ def success_criterion(bench: BenchSet, train: pd.DataFrame) -> dict[str, Any]:
     return {"metric": bench.metric, **bound}
 
 
-def cairn_project_file(bench: BenchSet, train: pd.DataFrame, *, budget_s: int) -> dict[str, Any]:
-    """What a new user writes, nothing tuned to the bench: threads, CV, candidates and tuning keep their defaults."""
-    return {
+def cairn_project_file(bench: BenchSet, train: pd.DataFrame, *, budget_s: int, cores: int = 1) -> dict[str, Any]:
+    """What a new user writes, nothing tuned to the bench: threads, CV, candidates and tuning keep their defaults.
+    With more than one core, cross-validation folds fit side by side (training.parallel_folds), one thread each."""
+    project = {
         "project": f"bench-{bench.name}",
         "seed": SEED,
         "business": {
@@ -240,9 +242,12 @@ def cairn_project_file(bench: BenchSet, train: pd.DataFrame, *, budget_s: int) -
         },
         "data": {"source": "data/train.csv"},
     }
+    if cores > 1:
+        project["training"] = {"parallel_folds": cores}
+    return project
 
 
-def run_cairn(bench: BenchSet, split: Split, *, budget_s: int, work: Path) -> Result:
+def run_cairn(bench: BenchSet, split: Split, *, budget_s: int, work: Path, cores: int = 1) -> Result:
     from cairn.errors import DataError
     from cairn.project import Project
 
@@ -250,7 +255,7 @@ def run_cairn(bench: BenchSet, split: Split, *, budget_s: int, work: Path) -> Re
     folder = work / f"cairn-{bench.name}-{budget_s}"
     (folder / "data").mkdir(parents=True)
     split.train.to_csv(folder / "data" / "train.csv", index=False)
-    project_file = cairn_project_file(bench, split.train, budget_s=budget_s)
+    project_file = cairn_project_file(bench, split.train, budget_s=budget_s, cores=cores)
     (folder / "cairn.yaml").write_text(yaml.safe_dump(project_file, sort_keys=False))
     project = Project.load(folder / "cairn.yaml")
     assert project.config.training.n_jobs == 1, "cairn's default is one thread per fit, as FLAML gets"
@@ -298,7 +303,7 @@ def _missing(value: Any) -> bool:
 
 
 # FLAML ----------------------------------------------------------------------------------------------------------
-def run_flaml(bench: BenchSet, split: Split, *, budget_s: int, work: Path) -> Result:
+def run_flaml(bench: BenchSet, split: Split, *, budget_s: int, work: Path, cores: int = 1) -> Result:
     from flaml import AutoML
 
     result = Result(bench.name, split.rows, bench.problem, "flaml", budget_s, bench.metric)
@@ -308,7 +313,7 @@ def run_flaml(bench: BenchSet, split: Split, *, budget_s: int, work: Path) -> Re
     task = "regression" if bench.problem == "regression" else "classification"
     began = time.perf_counter()
     automl.fit(X_train, y_train, task=task, time_budget=budget_s, metric=FLAML_METRIC[bench.metric], seed=SEED,
-               n_jobs=1, verbose=0, log_file_name=str(work / f"flaml-{bench.name}-{budget_s}.log"))
+               n_jobs=cores, verbose=0, log_file_name=str(work / f"flaml-{bench.name}-{budget_s}.log"))
     result.fit_s = result.train_s = time.perf_counter() - began
     result.model = str(automl.best_estimator)
     if bench.problem == "regression":
@@ -333,7 +338,7 @@ features = test.drop(columns=spec["target"])
 predictor = TabularPredictor(label=spec["target"], problem_type=spec["problem"], eval_metric=spec["metric"],
                              path=spec["path"], verbosity=0)
 began = time.perf_counter()
-predictor.fit(train, time_limit=spec["budget_s"], num_cpus=1, num_gpus=0,
+predictor.fit(train, time_limit=spec["budget_s"], num_cpus=spec["cores"], num_gpus=0,
               excluded_model_types=spec["excluded_model_types"])
 fit_s = time.perf_counter() - began
 if spec["problem"] == "regression":
@@ -356,7 +361,8 @@ json.dump({"fit_s": fit_s, "prediction": [float(v) for v in prediction],
 """
 
 
-def run_autogluon(bench: BenchSet, split: Split, *, budget_s: int, work: Path, python: str) -> Result:
+def run_autogluon(bench: BenchSet, split: Split, *, budget_s: int, work: Path, python: str, cores: int = 1
+                  ) -> Result:
     result = Result(bench.name, split.rows, bench.problem, "autogluon", budget_s, bench.metric)
     folder = work / f"autogluon-{bench.name}-{budget_s}"
     folder.mkdir(parents=True)
@@ -364,7 +370,7 @@ def run_autogluon(bench: BenchSet, split: Split, *, budget_s: int, work: Path, p
     split.test.to_parquet(folder / "test.parquet")
     spec = {"train": str(folder / "train.parquet"), "test": str(folder / "test.parquet"), "target": bench.target,
             "problem": bench.problem, "metric": AUTOGLUON_METRIC[bench.metric], "positive": bench.positive,
-            "budget_s": budget_s, "path": str(folder / "model"), "out": str(folder / "out.json"),
+            "budget_s": budget_s, "cores": cores, "path": str(folder / "model"), "out": str(folder / "out.json"),
             "latency_rows": latency_rows(split.test), "warmup": WARMUP_SAMPLES,
             "excluded_model_types": list(AUTOGLUON_EXCLUDED)}
     (folder / "spec.json").write_text(json.dumps(spec))
@@ -445,6 +451,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--autogluon-python", default=os.environ.get("AUTOGLUON_PYTHON", DEFAULT_AUTOGLUON_PYTHON),
                         help="python of the venv with autogluon.tabular (default: $AUTOGLUON_PYTHON or /tmp/ag)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--cores", type=int, default=1,
+                        help="cores each tool may use (default 1): FLAML n_jobs, AutoGluon num_cpus, cairn "
+                             "training.parallel_folds (one thread per fit everywhere)")
     parser.add_argument("--keep", type=Path, help="keep the tools' project folders here (cairn's notes, report)")
     return parser.parse_args(argv)
 
@@ -473,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
                     log.info("%s, %s, %d s budget: %s train rows, %s test rows", name, tool, budget,
                              f"{len(split.train):,}", f"{len(split.test):,}")
                     try:
-                        result = runners[tool](bench, split, budget_s=budget, work=work)
+                        result = runners[tool](bench, split, budget_s=budget, work=work, cores=arguments.cores)
                     except Exception as error:  # one failure must not lose the rest of an hour-long sweep
                         log.error("%s", traceback.format_exc())
                         result = Result(name, split.rows, bench.problem, tool, budget, bench.metric,
@@ -486,8 +495,8 @@ def main(argv: list[str] | None = None) -> int:
         if not arguments.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    print(f"python {sys.version.split()[0]}, one thread per fit, test share {TEST_SHARE:.0%} "
-          f"(random_state={SEED}), p99 of {LATENCY_SAMPLES} one-row predictions")
+    print(f"python {sys.version.split()[0]}, {arguments.cores} core(s) per tool, one thread per fit, "
+          f"test share {TEST_SHARE:.0%} (random_state={SEED}), p99 of {LATENCY_SAMPLES} one-row predictions")
     print(table_text(results))
     for peer in [t for t in arguments.tools if t != "cairn"]:
         if "cairn" in arguments.tools:
