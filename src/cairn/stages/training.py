@@ -300,7 +300,8 @@ class _Training:
         self.progress("timing a sample fit of each candidate")
         estimates = [estimate_cost(candidate, self.data) for candidate in pool]
         if self.fit_searched_rows:
-            estimates = [replace(e, refit_s=e.fit_s(len(self._fit_rows()))) for e in estimates]
+            fit_rows = len(self._fit_rows())
+            estimates = [replace(e, refit_s=e.fit_s(fit_rows)) for e in estimates]
         left = self.budget.seconds * PLAN_SHARE - self.elapsed
         folds = len(self.split.folds)
         kept, dropped = affordable(estimates, budget=self.budget, seconds_left=left, folds=folds)
