@@ -18,6 +18,7 @@ from sklearn.inspection import permutation_importance
 from cairn.config.schema import Evaluation
 from cairn.metrics import needs_proba, score, shown
 from cairn.model import TrainedModel
+from cairn.resampled import one_at_a_time, resampled_scores
 from cairn.stages.business import BusinessCase, criterion_text
 from cairn.stages.training import TrainingResult, predictions
 
@@ -89,31 +90,14 @@ def _resamples(rows: int, *, count: int, seed: int) -> Iterator[np.ndarray]:
 def _bootstrap_interval(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray | None,
                         classes: np.ndarray | None, resamples: Iterator[np.ndarray], confidence: float
                         ) -> tuple[float | None, float | None]:
-    parts: list[np.ndarray] = []
-    summed = metric in {"mape", "mae", "rmse", "r2"}  # sums over rows: vectorised over a block of resamples
-    errors = np.abs(predicted - y) if summed else np.array([])
-    if metric == "mape":
-        errors = errors / np.maximum(np.abs(y), 1e-12)
+    """The central `confidence` share of the metric over the resamples (a resample where it is undefined, such
+    as AUC with one class, is left out)."""
+    parts = []
     for block in resamples:
-        if summed:
-            if metric in {"mape", "mae"}:
-                parts.append(errors[block].mean(axis=1))
-            elif metric == "rmse":
-                parts.append(np.sqrt((errors**2)[block].mean(axis=1)))
-            else:
-                drawn = y[block]
-                total = ((drawn - drawn.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
-                parts.append(1 - (errors**2)[block].sum(axis=1) / np.where(total > 0, total, np.nan))
-            continue
-        scored = []
-        for rows in block:
-            try:
-                scored.append(score(metric, y[rows], predicted[rows], None if proba is None else proba[rows],
-                                    classes=classes))
-            except ValueError:  # a resample with one class has no AUC
-                continue
-        parts.append(np.array(scored))
+        scored = resampled_scores(metric, y, predicted, proba, classes, block)
+        parts.append(scored if scored is not None else one_at_a_time(metric, y, predicted, proba, classes, block))
     values = np.concatenate(parts) if parts else np.array([])
+    values = values[~np.isnan(values)]
     if len(values) == 0:
         return None, None
     tail = (1 - confidence) / 2 * 100
@@ -141,10 +125,15 @@ def _importance(model: TrainedModel, X: pd.DataFrame, y: np.ndarray, *, case: Bu
     metric = case.primary_metric
     sign = -1.0 if metric in {"mape", "mae", "rmse", "rmsle", "log_loss"} else 1.0
 
+    classes = np.array(model.classes) if model.classes else None
+
     def scorer(estimator: Any, features: pd.DataFrame, target: np.ndarray) -> float:
-        predicted, proba = predictions(estimator, features, problem=case.problem)
-        classes = np.array(model.classes) if model.classes else None
-        return sign * score(metric, target, predicted, proba, classes=classes)
+        # one pass of the model per permutation: probabilities or labels, whichever the metric reads
+        if needs_proba(metric):
+            proba = estimator.predict_proba(features)
+            proba = proba[:, 1] if case.problem == "binary" else proba
+            return sign * score(metric, target, proba, proba, classes=classes)
+        return sign * score(metric, target, estimator.predict(features), None, classes=classes)
 
     if len(X) > IMPORTANCE_ROWS:  # the ranking settles long before the cost does
         rows = np.random.default_rng(seed).choice(len(X), IMPORTANCE_ROWS, replace=False)

@@ -1,0 +1,68 @@
+"""Vectorised bootstrap metrics agree with cairn.metrics.score on the same resampled rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cairn.metrics import REPORTED, score
+from cairn.resampled import resampled_scores, row_counts
+
+DRAWS = 40
+
+
+def _draws(rows: int, seed: int = 3) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, rows, size=(DRAWS, rows))
+
+
+def _one_by_one(metric, y, predicted, proba, classes, block):
+    return np.array([score(metric, y[r], predicted[r], None if proba is None else proba[r], classes=classes)
+                     for r in block])
+
+
+def test_row_counts_count_every_draw():
+    block = np.array([[0, 0, 2], [1, 2, 2]])
+    np.testing.assert_array_equal(row_counts(block, 3), [[2, 0, 1], [0, 1, 2]])
+
+
+@pytest.mark.parametrize("metric", REPORTED["regression"])
+def test_regression_metrics_match_scoring_each_resample(metric):
+    rng = np.random.default_rng(0)
+    y = rng.lognormal(5, 1, 300)
+    predicted = y * rng.normal(1, 0.2, 300)
+    block = _draws(300)
+    fast = resampled_scores(metric, y, predicted, None, None, block)
+    np.testing.assert_allclose(fast, _one_by_one(metric, y, predicted, None, None, block), rtol=1e-9)
+
+
+@pytest.mark.parametrize("metric", REPORTED["binary"])
+def test_binary_metrics_match_scoring_each_resample(metric):
+    rng = np.random.default_rng(1)
+    classes = np.array(["no", "yes"])
+    y = np.where(rng.random(250) < 0.3, "yes", "no").astype(object)
+    proba = np.clip((y == "yes") * 0.3 + rng.random(250) * 0.7, 0, 1).round(1)  # rounded: many tied scores
+    predicted = np.where(proba > 0.5, "yes", "no").astype(object)
+    block = _draws(250)
+    fast = resampled_scores(metric, y, predicted, proba, classes, block)
+    assert fast is not None and len(fast) == DRAWS
+    np.testing.assert_allclose(fast, _one_by_one(metric, y, predicted, proba, classes, block), rtol=1e-9)
+
+
+def test_multiclass_accuracy_and_log_loss_match_and_the_rest_take_the_slow_path():
+    rng = np.random.default_rng(2)
+    classes = np.array(["a", "b", "c"])
+    y = rng.choice(classes, 200).astype(object)
+    proba = rng.dirichlet([1, 1, 1], 200)
+    predicted = classes[proba.argmax(axis=1)].astype(object)
+    block = _draws(200)
+    for metric in ("accuracy", "log_loss"):
+        np.testing.assert_allclose(resampled_scores(metric, y, predicted, proba, classes, block),
+                                   _one_by_one(metric, y, predicted, proba, classes, block), rtol=1e-9)
+    assert resampled_scores("f1", y, predicted, proba, classes, block) is None
+
+
+def test_auc_of_a_resample_with_one_class_is_undefined():
+    y = np.array(["no", "no", "yes"], dtype=object)
+    block = np.array([[0, 1, 0], [0, 1, 2]])
+    auc = resampled_scores("roc_auc", y, y, np.array([0.1, 0.4, 0.9]), np.array(["no", "yes"]), block)
+    assert np.isnan(auc[0]) and auc[1] == 1.0
