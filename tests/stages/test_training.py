@@ -224,12 +224,12 @@ def test_an_expensive_candidate_far_behind_stops_after_two_folds():
     case = business_case(Business(problem="regression", target="y"))
     plan = plan_features(table, case=case, spec=Features(), data_spec=Data(source="x.csv"),
                          cleaning=Preprocessing(), column_types={})
-    result = train(table, case, plan, ["linear", "extra_trees"], budget_minutes=0.15)
+    result = train(table, case, plan, ["linear", "extra_trees"], budget_minutes=0.25)
     why = result.dropped["extra_trees"]
     assert why.startswith("its defaults scored rmse ") and "on the first 2 folds against linear's" in why, why
     assert result.plan == {"linear": 1} and result.chosen == "linear"
     assert f"dropped extra_trees: {why}" in result.notes("rmse")
-    replayed = train(table, case, plan, ["linear", "extra_trees"], budget_minutes=0.15,
+    replayed = train(table, case, plan, ["linear", "extra_trees"], budget_minutes=0.25,
                      tuning=Tuning(plan=result.plan))
     assert replayed.dropped["extra_trees"] == "not in training.tuning.plan" and replayed.chosen == "linear"
 

@@ -98,7 +98,8 @@ def test_the_estimate_is_in_the_range_of_the_real_cross_validation():
     table, case, plan = ames(400)
     data = _data(table, case, plan)
     estimate = estimate_cost(choose_candidates(Models(candidates=["linear"]))[0], data)
-    assert estimate.sample_rows == 100 and 0 < estimate.sample_s < estimate.cv_s < 60
+    assert estimate.sample_rows == len(data.split.folds[0][0])  # under 4,000 rows: the whole first fold
+    assert 0 < estimate.sample_s < estimate.cv_s < 60
     assert estimate.refit_s > estimate.cv_s / 5  # the final fit has more rows than a fold
 
 

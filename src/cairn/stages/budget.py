@@ -35,6 +35,10 @@ STOP_SHARE = 0.97  # the safety stop, less the time the final fit still needs
 TUNED_COST = 1.2  # a tuned trial against the defaults' measured time: searched ranges cost more, pruning less
 LEARNING_CURVE_COST = 0.5  # of one cross-validation: 25% and 50% of the rows on 3 folds (100% is the CV itself)
 SAMPLE_SHARE = 0.2  # of a fold's training rows, for the timed fit
+# ... but at least this many rows (or the whole fold): on a few hundred rows fixed costs per tree dominate and
+# the growth rules below then overstate larger fits. On 2,560-row churn folds, samples of 256 and 512 rows
+# priced CatBoost's cross-validation at 52 s; it took 7.9 s, and the minute's budget had dropped it.
+SAMPLE_ROWS_AT_LEAST = 4_000
 # How fit-and-predict time may grow with rows, as n**g: fixed costs flatten small samples and noise on a busy
 # machine can fake any curve, so the measured growth is held to what the algorithms can do. Neighbours compare
 # every predicted row with every training row: up to quadratic. The rest grow about linearly.
@@ -96,7 +100,8 @@ class CostEstimate:
 
 
 def estimate_cost(candidate: Candidate, data: TrainingData) -> CostEstimate:
-    """Fit and predict the way a fold does, on 10% and 20% of a fold's rows, and extrapolate the growth.
+    """Fit and predict the way a fold does, on 10% and 20% of a fold's rows (SAMPLE_ROWS_AT_LEAST at least), and
+    extrapolate the growth.
 
     Boosters stop early on the samples as they will in the folds, and the number of trees they keep is
     extrapolated too: more rows keep more trees. Timing a fixed 600 trees instead underestimated 40,000-row
@@ -105,7 +110,7 @@ def estimate_cost(candidate: Candidate, data: TrainingData) -> CostEstimate:
     fit_rows, valid_rows = data.split.folds[0]
     folds = len(data.split.folds)
     rng = np.random.default_rng(data.seed)
-    large = min(len(fit_rows), max(int(len(fit_rows) * SAMPLE_SHARE), 100))
+    large = min(len(fit_rows), max(int(len(fit_rows) * SAMPLE_SHARE), SAMPLE_ROWS_AT_LEAST))
     small = max(large // 2, 20)
     stopping = uses_early_stopping(candidate, data)
     params = {name: value for name, value in default_params(candidate, case=data.case, early_stopping=stopping,
