@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn import metrics as skm
 
 from cairn.metrics import REPORTED, score
 from cairn.resampled import resampled_scores, row_counts
@@ -18,6 +19,25 @@ def _draws(rows: int, seed: int = 3) -> np.ndarray:
 def _one_by_one(metric, y, predicted, proba, classes, block):
     return np.array([score(metric, y[r], predicted[r], None if proba is None else proba[r], classes=classes)
                      for r in block])
+
+
+def _scikit_learn(metric, y, predicted, proba, classes, block):
+    """The reference for classification: cairn.metrics.score counts these itself, through the same code."""
+    multiclass = len(classes) > 2
+    results = []
+    for r in block:
+        truth, said = y[r], predicted[r]
+        if metric == "accuracy":
+            results.append(skm.accuracy_score(truth, said))
+        elif metric == "log_loss":
+            p = proba[r] if multiclass else np.column_stack([1 - proba[r], proba[r]])
+            results.append(skm.log_loss(truth, p, labels=classes))
+        elif metric == "roc_auc":
+            results.append(skm.roc_auc_score(truth == classes[-1], proba[r]))
+        else:
+            function = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}[metric]
+            results.append(function(truth, said, pos_label=classes[-1], zero_division=0))
+    return np.array(results)
 
 
 def test_row_counts_count_every_draw():
@@ -45,6 +65,7 @@ def test_binary_metrics_match_scoring_each_resample(metric):
     block = _draws(250)
     fast = resampled_scores(metric, y, predicted, proba, classes, block)
     assert fast is not None and len(fast) == DRAWS
+    np.testing.assert_allclose(fast, _scikit_learn(metric, y, predicted, proba, classes, block), rtol=1e-9)
     np.testing.assert_allclose(fast, _one_by_one(metric, y, predicted, proba, classes, block), rtol=1e-9)
 
 
@@ -57,7 +78,7 @@ def test_multiclass_accuracy_and_log_loss_match_and_the_rest_take_the_slow_path(
     block = _draws(200)
     for metric in ("accuracy", "log_loss"):
         np.testing.assert_allclose(resampled_scores(metric, y, predicted, proba, classes, block),
-                                   _one_by_one(metric, y, predicted, proba, classes, block), rtol=1e-9)
+                                   _scikit_learn(metric, y, predicted, proba, classes, block), rtol=1e-9)
     assert resampled_scores("f1", y, predicted, proba, classes, block) is None
 
 
@@ -66,3 +87,5 @@ def test_auc_of_a_resample_with_one_class_is_undefined():
     block = np.array([[0, 1, 0], [0, 1, 2]])
     auc = resampled_scores("roc_auc", y, y, np.array([0.1, 0.4, 0.9]), np.array(["no", "yes"]), block)
     assert np.isnan(auc[0]) and auc[1] == 1.0
+    with pytest.raises(ValueError, match="only one class"):
+        score("roc_auc", y[:2], y[:2], np.array([0.1, 0.4]), classes=np.array(["no", "yes"]))
