@@ -8,6 +8,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from cairn.config.schema import LOWER_IS_BETTER
+from cairn.resampled import resampled_scores
 
 PERCENT_METRICS = frozenset({"mape"})
 COUNTED = frozenset({"accuracy", "f1", "precision", "recall", "roc_auc", "log_loss"})  # see `_counted`
@@ -78,8 +79,6 @@ def _counted(metric: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndar
              classes: np.ndarray | None) -> float | None:
     """Classification metrics as plain counts (see `cairn.resampled`): scikit-learn 1.9 spends 2-5 ms a call
     validating its inputs, and cross-validation scores every fold on six of them. None: no counted form."""
-    from cairn.resampled import resampled_scores
-
     if classes is None:
         return None
     value = resampled_scores(metric, y_true, y_pred, proba, classes, np.arange(len(y_true))[None, :])

@@ -4,14 +4,13 @@ A bootstrap interval scores the holdout a thousand times. Through scikit-learn e
 (type of target, labels, array checks), which cost 58 s of a one-minute run's evaluation on 800 churn rows. A
 resample is only a count per row, so every metric here is a weighted sum over the rows, computed for a whole
 block of resamples as one matrix product. Each function returns one value per resample, equal to
-`cairn.metrics.score` on the resampled rows (tested), or None when the metric has no vectorised form here.
+scikit-learn's metric on the resampled rows (tested), or None when the metric has no vectorised form here;
+`cairn.metrics.score` counts these metrics through the same code.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from cairn.metrics import score
 
 # accuracy and log loss are means over rows; precision, recall and f1 need the positive class (binary only)
 ROW_MEANS = {"mape", "mae", "rmse", "r2", "accuracy", "log_loss"}
@@ -89,16 +88,3 @@ def _auc(counts: np.ndarray, truth: np.ndarray, scores: np.ndarray) -> np.ndarra
     pairs = positives.sum(axis=1) * negatives.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(pairs > 0, (positives * (below + negatives / 2)).sum(axis=1) / pairs, np.nan)
-
-
-def one_at_a_time(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray | None,
-                  classes: np.ndarray | None, block: np.ndarray) -> np.ndarray:
-    """The slow path (multiclass f1 and AUC): `score` on each resample; NaN where it is undefined."""
-    scored = []
-    for rows in block:
-        try:
-            scored.append(score(metric, y[rows], predicted[rows], None if proba is None else proba[rows],
-                                classes=classes))
-        except ValueError:  # a resample with one class has no AUC
-            scored.append(np.nan)
-    return np.array(scored, dtype="float64")

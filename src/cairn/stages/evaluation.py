@@ -18,7 +18,7 @@ from sklearn.inspection import permutation_importance
 from cairn.config.schema import Evaluation
 from cairn.metrics import needs_proba, score, shown
 from cairn.model import TrainedModel
-from cairn.resampled import one_at_a_time, resampled_scores
+from cairn.resampled import resampled_scores
 from cairn.stages.business import BusinessCase, criterion_text
 from cairn.stages.training import TrainingResult, predictions
 
@@ -95,7 +95,7 @@ def _bootstrap_interval(metric: str, y: np.ndarray, predicted: np.ndarray, proba
     parts = []
     for block in resamples:
         scored = resampled_scores(metric, y, predicted, proba, classes, block)
-        parts.append(scored if scored is not None else one_at_a_time(metric, y, predicted, proba, classes, block))
+        parts.append(scored if scored is not None else _one_at_a_time(metric, y, predicted, proba, classes, block))
     values = np.concatenate(parts) if parts else np.array([])
     values = values[~np.isnan(values)]
     if len(values) == 0:
@@ -103,6 +103,19 @@ def _bootstrap_interval(metric: str, y: np.ndarray, predicted: np.ndarray, proba
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def _one_at_a_time(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray | None,
+                   classes: np.ndarray | None, block: np.ndarray) -> np.ndarray:
+    """The slow path (multiclass f1 and AUC): `score` on each resample; NaN where it is undefined."""
+    scored = []
+    for rows in block:
+        try:
+            scored.append(score(metric, y[rows], predicted[rows], None if proba is None else proba[rows],
+                                classes=classes))
+        except ValueError:  # a resample with one class has no AUC
+            scored.append(np.nan)
+    return np.array(scored, dtype="float64")
 
 
 def one_row_latency_ms(model: TrainedModel, table: pd.DataFrame, *, samples: int) -> tuple[float, float]:
