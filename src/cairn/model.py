@@ -112,6 +112,7 @@ class TrainedModel:
     metrics: dict[str, float] = field(default_factory=dict)
     personal_columns: list[Any] = field(default_factory=list)  # PiiColumn kept as hashed or masked features
     privacy: Any = None  # the Privacy settings they were protected with
+    _answer: Any = field(default=None, init=False, repr=False, compare=False)  # compiled on first use, not saved
 
     @property
     def feature_names(self) -> list[str]:
@@ -140,10 +141,31 @@ class TrainedModel:
         return protect_columns(table, found=self.personal_columns, spec=self.privacy).table
 
     def predict(self, records: list[dict[str, Any]] | pd.DataFrame) -> np.ndarray:
-        return self.pipeline.predict(self.inputs(records))
+        return self.answer(self.inputs(records))[0]
 
     def predict_proba(self, records: list[dict[str, Any]] | pd.DataFrame) -> np.ndarray:
-        return self.pipeline.predict_proba(self.inputs(records))
+        labels, probabilities = self.answer(self.inputs(records))
+        if probabilities is None:
+            raise AttributeError(f"model {self.name} is a regression model: it has no class probabilities")
+        return probabilities
+
+    def answer(self, inputs: pd.DataFrame | dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predictions and, for classification, class probabilities of prepared inputs (see `inputs`), in one
+        pass through the fitted steps without scikit-learn's per-call checks (cairn.direct_predict)."""
+        from cairn.direct_predict import compile_model, label_of
+
+        if self._answer is None:
+            self._answer = compile_model(self.pipeline, classes=self._classes())
+        output = self._answer(inputs)
+        if self.problem == "regression":
+            return np.asarray(output), None
+        return label_of(output, self._classes()), output
+
+    def _classes(self) -> np.ndarray | None:
+        return None if self.problem == "regression" else np.asarray(self.pipeline.classes_)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_answer": None}  # closures do not pickle; compiled again after loading
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()

@@ -149,9 +149,9 @@ def _warm_up(model: TrainedModel, validator: RecordValidator) -> ParsedBody:
 def _choose_input(model: TrainedModel, validator: RecordValidator, sample: ParsedBody) -> InputBuilder:
     """Column arrays when the pipeline takes them and predicts the same as from a frame; a frame otherwise."""
     builders = _input_builders(model, validator)
-    from_frame = model.pipeline.predict(builders["frame"](sample))
+    from_frame = model.answer(builders["frame"](sample))[0]
     try:
-        from_columns = model.pipeline.predict(builders["columns"](sample))
+        from_columns = model.answer(builders["columns"](sample))[0]
     except Exception:  # a ColumnTransformer, for one, wants a 2-D table
         return builders["frame"]
     if np.shape(from_columns) != np.shape(from_frame) or not np.array_equal(from_columns, from_frame):
@@ -203,17 +203,15 @@ def create_app(model: TrainedModel, *, api_key: str | None = None,
     identity = {"model": model.name, "version": model.version}
     health_body = _json({"status": "ok", **identity})
     metadata_body = _json(_metadata(model))
-    pipeline = model.pipeline
     readiness: dict[str, Any] = {"status": "starting", "detail": None}
 
     def answer(parsed: ParsedBody) -> tuple[bytes, list[Any]]:
-        inputs = pipeline_input(parsed)
-        predictions = pipeline.predict(inputs).tolist()
+        labels, class_probabilities = model.answer(pipeline_input(parsed))
+        predictions = labels.tolist()
         content: dict[str, Any] = (
             {"prediction": predictions[0]} if parsed.single else {"predictions": predictions})
         if classification:
-            probabilities = [dict(zip(class_labels, row, strict=True))
-                             for row in pipeline.predict_proba(inputs).tolist()]
+            probabilities = [dict(zip(class_labels, row, strict=True)) for row in class_probabilities.tolist()]
             content["probabilities"] = probabilities[0] if parsed.single else probabilities
         content.update(identity)
         return _json(content), predictions

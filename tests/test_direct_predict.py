@@ -1,0 +1,96 @@
+"""The serving path walks fitted pipelines itself: it must give every candidate's own answers, to the last digit
+that matters, for a whole frame and for one request's column arrays, and a classifier's label must be its most
+probable class."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cairn.direct_predict import compile_model, label_of
+from cairn.model import TrainedModel, as_model_columns, as_model_frame
+from cairn.stages.ensemble import EnsembleClassifier, EnsembleRegressor
+from cairn.stages.selection import CATALOGUE, installed
+from cairn.stages.training import build_pipeline
+from tests.stages.test_training import ames, classification
+
+CANDIDATES = [name for name, candidate in CATALOGUE.items() if installed(candidate)]
+FEW_TREES = {"lightgbm": {"n_estimators": 60}, "xgboost": {"n_estimators": 60}, "catboost": {"iterations": 60},
+             "random_forest": {"n_estimators": 30}, "extra_trees": {"n_estimators": 30},
+             "hist_gradient_boosting": {"max_iter": 60}}
+
+
+def fitted(name: str, table: pd.DataFrame, case, plan, *, native: bool = False):  # noqa: ANN001, ANN201
+    candidate = replace(CATALOGUE[name], native_categories=native)
+    pipeline = build_pipeline(candidate, plan, case=case, seed=3, n_jobs=1, n_rows=len(table),
+                              params=FEW_TREES.get(name))
+    return pipeline.fit(as_model_frame(table, plan.features), table[case.target].to_numpy())
+
+
+def one_row_inputs(table: pd.DataFrame, plan) -> list[dict[str, np.ndarray]]:  # noqa: ANN001
+    names = {feature.name for feature in plan.features}
+    records = table[[c for c in table.columns if c in names]].head(12).to_dict("records")
+    return [as_model_columns([record], plan.features) for record in records]
+
+
+@pytest.fixture(scope="module")
+def house():  # noqa: ANN201
+    return ames(300)
+
+
+@pytest.mark.parametrize("name", CANDIDATES)
+def test_regression_answers_equal_each_candidates_own(house, name):
+    table, case, plan = house
+    pipeline = fitted(name, table, case, plan)
+    answer = compile_model(pipeline)
+    frame = as_model_frame(table, plan.features)
+    assert np.allclose(answer(frame), pipeline.predict(frame), rtol=1e-10, atol=0)
+    for inputs in one_row_inputs(table, plan):
+        assert np.allclose(answer(inputs), pipeline.predict(inputs), rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("name", CANDIDATES)
+def test_class_probabilities_and_labels_equal_each_candidates_own(name, classes):
+    table, case, plan = classification(240, classes=classes)
+    pipeline = fitted(name, table, case, plan)
+    answer = compile_model(pipeline, classes=pipeline.classes_)
+    frame = as_model_frame(table, plan.features)
+    probabilities = answer(frame)
+    assert probabilities.shape == (len(table), classes)
+    assert np.allclose(probabilities, pipeline.predict_proba(frame), rtol=1e-9, atol=1e-12)
+    # CatBoost answers a multiclass predict as one column; the label path gives one label per row
+    assert (label_of(probabilities, pipeline.classes_) == np.ravel(pipeline.predict(frame))).all()
+    for inputs in one_row_inputs(table, plan):
+        assert np.allclose(answer(inputs), pipeline.predict_proba(inputs), rtol=1e-9, atol=1e-12)
+
+
+def test_native_categories_and_blends_answer_as_their_own_predict(house):
+    table, case, plan = house
+    members = [fitted("lightgbm", table, case, plan, native=True), fitted("linear", table, case, plan)]
+    blend = EnsembleRegressor([("lightgbm", members[0]), ("linear", members[1])], [0.7, 0.3])
+    blend.estimators_, blend.weights_ = members, [0.7, 0.3]
+    frame = as_model_frame(table, plan.features)
+    assert np.allclose(compile_model(blend)(frame), blend.predict(frame), rtol=1e-10, atol=0)
+
+    table, case, plan = classification(240, classes=3)
+    members = [fitted("lightgbm", table, case, plan), fitted("linear", table, case, plan)]
+    blend = EnsembleClassifier([("lightgbm", members[0]), ("linear", members[1])], [0.5, 0.5])
+    blend.estimators_, blend.weights_, blend.classes_ = members, [0.5, 0.5], members[0].classes_
+    frame = as_model_frame(table, plan.features)
+    assert np.allclose(compile_model(blend, classes=blend.classes_)(frame), blend.predict_proba(frame), rtol=1e-9)
+
+
+def test_a_saved_model_answers_after_loading_and_predict_proba_needs_classes(house):
+    table, case, plan = house
+    model = TrainedModel("houses", 1, "regression", case.target, plan.features, fitted("linear", table, case, plan))
+    record = table.drop(columns=[case.target]).head(1).to_dict("records")
+    before = model.predict(record)  # compiles the answer, which must not travel with the saved bytes
+    loaded = TrainedModel.from_bytes(model.to_bytes())
+    assert loaded.predict(record) == pytest.approx(before, rel=1e-12)
+    assert before[0] == pytest.approx(model.pipeline.predict(as_model_frame(table.head(1), plan.features))[0])
+    with pytest.raises(AttributeError, match="regression model"):
+        model.predict_proba(record)
