@@ -89,8 +89,9 @@ def test_a_plan_continues_from_the_trials_that_ran():
 
 def test_caps_grow_with_the_budget_up_to_four_times():
     lightgbm = choose_candidates(Models(candidates=["lightgbm"]))[0]
-    assert enough_trials(lightgbm, problem="regression", budget_s=60) == 16
-    assert enough_trials(lightgbm, problem="regression", budget_s=300) == 40
+    assert enough_trials(lightgbm, problem="regression", budget_s=30) == 16
+    assert enough_trials(lightgbm, problem="regression", budget_s=60) == 32
+    assert enough_trials(lightgbm, problem="regression", budget_s=90) == 48
     assert enough_trials(lightgbm, problem="regression", budget_s=3600) == 64
 
 
