@@ -71,7 +71,8 @@ def measure(problem: str, name: str, rows: int) -> dict[str, float]:
     timings = {"frame": latency_percentiles_ms(scikit_learn, frames),
                "columns": latency_percentiles_ms(scikit_learn, columns),
                "cairn": latency_percentiles_ms(cairn, records)}
-    return {f"{way} {label}": value for way, pair in timings.items() for label, value in zip(("p50", "p99"), pair)}
+    return {f"{way} {label}": value for way, (p50, p99) in timings.items()
+            for label, value in (("p50", p50), ("p99", p99))}
 
 
 def main() -> None:

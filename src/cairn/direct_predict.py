@@ -17,11 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy.special import expit, softmax
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.linear_model import LogisticRegression
 from sklearn.linear_model._base import LinearModel
 from sklearn.pipeline import Pipeline
-from scipy.special import expit, softmax
 
 Answer = Callable[[Any], np.ndarray]  # inputs -> predictions (regression) or class probabilities
 

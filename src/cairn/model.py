@@ -144,7 +144,7 @@ class TrainedModel:
         return self.answer(self.inputs(records))[0]
 
     def predict_proba(self, records: list[dict[str, Any]] | pd.DataFrame) -> np.ndarray:
-        labels, probabilities = self.answer(self.inputs(records))
+        _, probabilities = self.answer(self.inputs(records))
         if probabilities is None:
             raise AttributeError(f"model {self.name} is a regression model: it has no class probabilities")
         return probabilities
