@@ -277,9 +277,9 @@ class Project:
         model = self.load_model(version)
         table = self.read_table(path)
         scored = table.copy()
-        scored["prediction"] = model.predict(table)
-        if model.problem != "regression" and model.classes:
-            probabilities = model.predict_proba(table)
+        labels, probabilities = model.answer(model.inputs(table))  # one pass for labels and probabilities
+        scored["prediction"] = labels
+        if probabilities is not None and model.classes:
             for index, label in enumerate(model.classes):
                 scored[f"probability_{label}"] = probabilities[:, index]
         return scored

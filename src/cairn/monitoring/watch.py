@@ -41,11 +41,8 @@ def monitor_table(current: pd.DataFrame, *, model: TrainedModel, baseline: Any, 
     if target in current.columns and current[target].notna().any():
         known = current[current[target].notna()]
         truth = known[target].to_numpy()
-        predicted = model.predict(known)
-        proba = None
-        if model.problem != "regression":
-            probabilities = model.predict_proba(known)
-            proba = probabilities[:, 1] if model.problem == "binary" else probabilities
+        predicted, probabilities = model.answer(model.inputs(known))
+        proba = probabilities[:, 1] if model.problem == "binary" else probabilities
         classes = np.array(model.classes) if model.classes else None
         for criterion in config.business.success:
             performance[criterion.metric] = score(criterion.metric, truth, predicted, proba, classes=classes)
