@@ -1,9 +1,9 @@
-"""Native categorical splits: LightGBM groups category codes on a split instead of cutting them as numbers.
+"""Native categorical splits: LightGBM and CatBoost learn category codes as categories, not as ordered numbers.
 
 The encoder turns each category into an integer code; a tree that reads codes as numbers can only split them
 by order (codes 0-4 against 5-27), which means nothing for a neighbourhood. LightGBM can split on any subset of
-codes when told which columns are categories. Only the fitted encoder knows where those columns land, so the
-pipeline passes them to the model at fit time.
+codes, CatBoost replaces each code by ordered target statistics, when told which columns are categories. Only
+the fitted encoder knows where those columns land, so the pipeline passes them to the model at fit time.
 """
 
 from __future__ import annotations
@@ -14,16 +14,23 @@ from sklearn.pipeline import Pipeline
 
 
 def takes_categories(estimator: Any) -> bool:
-    """LightGBM's scikit-learn estimators accept `categorical_feature` in fit."""
-    return type(estimator).__module__.split(".")[0] == "lightgbm"
+    """LightGBM's scikit-learn estimators accept `categorical_feature` in fit, cairn's CatBoost ones (see
+    cairn.catboost_codes) `cat_features`."""
+    return _is_lightgbm(estimator) or getattr(estimator, "learns_codes_as_categories", False)
 
 
 def category_fit_params(estimator: Any, columns: list[int]) -> dict[str, Any]:
-    return {"categorical_feature": list(columns)} if columns and takes_categories(estimator) else {}
+    if not columns or not takes_categories(estimator):
+        return {}
+    return {"categorical_feature": list(columns)} if _is_lightgbm(estimator) else {"cat_features": list(columns)}
+
+
+def _is_lightgbm(estimator: Any) -> bool:
+    return type(estimator).__module__.split(".")[0] == "lightgbm"
 
 
 class TabularPipeline(Pipeline):
-    """derive -> encode -> model, where a LightGBM model learns the encoder's code columns as categories."""
+    """derive -> encode -> model, where a LightGBM or CatBoost model learns the encoder's code columns as categories."""
 
     def fit(self, X: Any, y: Any = None, **params: Any) -> TabularPipeline:  # noqa: N803 (scikit-learn's names)
         model = self.steps[-1][1]

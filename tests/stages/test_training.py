@@ -433,3 +433,22 @@ def test_native_categories_reach_lightgbm_in_cv_and_in_the_refit(house):
     plain = choose_candidates(Models(candidates=["lightgbm"]))
     assert not plain[0].native_categories  # off by default: it cost CV MAPE on Ames
 
+
+
+def test_native_categories_reach_catboost_in_cv_and_in_the_refit():
+    """With models.native_categories CatBoost gets the code columns as integers it treats as categories, with early
+    stopping in the folds and in the refit; an unseen level at serving time is one more category, not a crash."""
+    table, case, plan = classification(300, classes=3)
+    candidates = choose_candidates(Models(candidates=["catboost"], native_categories=True))
+    result = train_models(table, case=case, plan=plan, candidates=candidates,
+                          spec=Training(budget_minutes=1.0, ensemble=False, tuning=Tuning(enabled=False)), seed=7)
+    encoder, model = result.pipeline.named_steps["encode"], result.pipeline.named_steps["model"]
+    assert list(model.get_cat_feature_indices()) == encoder.code_columns_ == [8]  # 8 numbers, then the colour
+    assert result.leaderboard[0].cv["accuracy"][0] > 0.5  # cross-validated with the categories (chance: 1/3)
+    served = TrainedModel("colours", 1, "multiclass", "label", plan.features, result.pipeline)
+    records = table.drop(columns="label").head(4).to_dict("records")
+    records[0]["colour"] = "green"  # never seen in training
+    labels, probabilities = served.answer(served.inputs(records))
+    assert set(labels) <= {"no", "yes", "maybe"} and np.allclose(probabilities.sum(axis=1), 1.0)
+    restored = TrainedModel.from_bytes(served.to_bytes())  # CatBoost pickles itself: the codes must survive
+    assert np.allclose(restored.predict_proba(records), probabilities)

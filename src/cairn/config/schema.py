@@ -282,9 +282,11 @@ class Models(Section):
         "named (xgboost: pip install 'cairn[boosters]').")
     params: dict[CandidateName, dict[str, Any]] = Field(default_factory=dict)
     native_categories: bool = Field(
-        False, description="LightGBM splits category codes as categories (any subset of levels) instead of as "
-        "ordered numbers. Off by default: on Ames it cost 0.2-0.3 points of CV MAPE (8.73% against 8.56% "
-        "untuned, 8.43% tuned).")
+        False, description="LightGBM splits category codes as categories (any subset of levels) and CatBoost "
+        "learns them as categories (ordered target statistics) instead of as ordered numbers. Off by default: on "
+        "Ames it cost LightGBM 0.2-0.3 points of CV MAPE (8.73% against 8.56% untuned, 8.43% tuned) and CatBoost "
+        "0.2 (9.30% against 9.11%, 8x the fit time); on mlc_churn CatBoost's CV AUC rose 0.9218 -> 0.9240 for "
+        "1.7x the time.")
 
 
 class Tuning(Section):

@@ -123,7 +123,8 @@ def estimate_cost(candidate: Candidate, data: TrainingData) -> CostEstimate:
         began = time.perf_counter()
         encode = preprocessor(data.plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot)
         X = encode.fit_transform(data.X.iloc[rows], data.target_for_fit(data.y[rows]))  # noqa: N806
-        model, kept = fit_model(candidate, params, X, data.y[rows], rows=rows, data=data)
+        model, kept = fit_model(candidate, params, X, data.y[rows], rows=rows, data=data,
+                                code_columns=tuple(encode.named_steps["encode"].code_columns_))
         model_outputs(model, encode.transform(data.X.iloc[valid]), data=data)
         model_outputs(model, X, data=data)
         timings.append(time.perf_counter() - began)

@@ -241,7 +241,7 @@ def _subset(fit_rows: np.ndarray, *, data: TrainingData, share: float, seed: int
 def fit_model(candidate: Candidate, params: dict[str, Any], X: np.ndarray, y: np.ndarray, *,  # noqa: N803
               rows: np.ndarray, data: TrainingData, code_columns: tuple[int, ...] = ()) -> tuple[Any, int | None]:
     """The model fitted on encoded rows; boosters stop early on a slice of those rows. Returns the number of
-    trees kept, or None. LightGBM learns `code_columns` as categories (see `cairn.native_categories`)."""
+    trees kept, or None. LightGBM and CatBoost learn `code_columns` as categories (see `cairn.native_categories`)."""
     estimator = make_estimator(candidate, case=data.case, seed=data.seed, n_jobs=data.n_jobs, n_rows=len(y),
                                params=params)
     target = data.target_for_fit(y)
@@ -290,7 +290,8 @@ def _fit_stopping(candidate: Candidate, estimator: Any, X: np.ndarray, y: np.nda
         fitted = estimator.estimator_ if isinstance(estimator, EncodedLabels) else estimator
         return estimator, int(fitted.best_iteration) + 1
     if name == "catboost":
-        estimator.fit(X, y, eval_set=(X_stop, y_stop), early_stopping_rounds=STOPPING_ROUNDS, verbose=False)
+        estimator.fit(X, y, eval_set=(X_stop, y_stop), early_stopping_rounds=STOPPING_ROUNDS, verbose=False,
+                      **categories)
         return estimator, int(estimator.get_best_iteration()) + 1
     if name == "hist_gradient_boosting":
         estimator.set_params(early_stopping=True, n_iter_no_change=STOPPING_ROUNDS)

@@ -45,7 +45,7 @@ class Candidate:
     boosted: bool = False  # adds trees until a validation slice stops improving
     max_rows: int | None = None  # left out above this many training rows (knn in the default list)
     package: str | None = None  # the optional package it needs
-    native_categories: bool = False  # learns category codes as categories (LightGBM, models.native_categories)
+    native_categories: bool = False  # learns codes as categories (LightGBM, CatBoost; models.native_categories)
 
     @property
     def trees_param(self) -> str | None:
@@ -53,7 +53,7 @@ class Candidate:
         return TREES_PARAM.get(self.name)
 
 
-NATIVE_CATEGORIES = {"lightgbm"}  # models told which encoded columns are categories (cairn.native_categories)
+NATIVE_CATEGORIES = {"lightgbm", "catboost"}  # told which encoded columns are categories (cairn.native_categories)
 TREES_PARAM = {"lightgbm": "n_estimators", "xgboost": "n_estimators", "catboost": "iterations",
                "hist_gradient_boosting": "max_iter"}
 
@@ -235,6 +235,10 @@ def make_estimator(candidate: Candidate, *, case: BusinessCase, seed: int, n_job
         import catboost
 
         cls = catboost.CatBoostRegressor if regression else catboost.CatBoostClassifier
+        if candidate.native_categories:
+            from cairn.catboost_codes import CatBoostCodesClassifier, CatBoostCodesRegressor
+
+            cls = CatBoostCodesRegressor if regression else CatBoostCodesClassifier
         return cls(**{**chosen, "random_seed": seed, "thread_count": n_jobs, "verbose": False,
                       "allow_writing_files": False})
     if name == "hist_gradient_boosting":
