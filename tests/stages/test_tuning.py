@@ -202,7 +202,7 @@ def test_search_space_leaves_out_pinned_parameters():
 
 
 def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():
-    """A sample-size model of each candidate's cost lets the stage halve the searched rows (not below 10,000)
+    """A sample-size model of each candidate's cost lets the stage halve the searched rows (not below 5,000)
     when that keeps a candidate the full sample would drop; the final fit still has every row."""
     from cairn.stages.training import _Training
 
@@ -234,18 +234,19 @@ def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():
         np.testing.assert_array_equal(fit, again_fit)  # what the note says to set gives the same folds
         np.testing.assert_array_equal(valid, again_valid)
 
-    # a final fit on every row that cannot finish: the judged model is fitted on the searched rows instead
+    # a final fit on every row that cannot finish, and no smaller search (8,000 halved is under MIN_SEARCH_ROWS):
+    # the judged model is fitted on the searched rows instead
     stage = _Training(table, case=case, plan=plan, candidates=choose_candidates(Models(candidates=["linear"])),
-                      spec=Training(search_rows=12_000), seed=0, progress=lambda message: None)
+                      spec=Training(search_rows=8_000), seed=0, progress=lambda message: None)
     slow = replace(booster, trees=700)
     slow = replace(slow, cv_s=slow.fit_s(stage.data.fold_rows) * 5, refit_s=slow.fit_s(24_000))
-    kept, dropped = affordable([linear, slow], budget=Budget(60, "x"), seconds_left=50, folds=5)
-    assert "lightgbm" in dropped and slow.cv_s == pytest.approx(33.6) and slow.refit_s == pytest.approx(16.8)
-    estimates, kept, dropped = stage._smaller_search([linear, slow], kept, dropped, 50)
-    assert kept == ["linear", "lightgbm"] and stage.split.rows_searched() == 12_000
-    assert len(stage._fit_rows()) == 12_000 and stage.fit_searched_rows
+    kept, dropped = affordable([linear, slow], budget=Budget(60, "x"), seconds_left=35, folds=5)
+    assert "lightgbm" in dropped and slow.cv_s == pytest.approx(22.4) and slow.refit_s == pytest.approx(16.8)
+    estimates, kept, dropped = stage._smaller_search([linear, slow], kept, dropped, 35)
+    assert kept == ["linear", "lightgbm"] and stage.split.rows_searched() == 8_000
+    assert len(stage._fit_rows()) == 8_000 and stage.fit_searched_rows
     assert stage.remarks[-1].endswith("also set training.final_fit: searched_rows")
     replayed = _Training(table, case=case, plan=plan, candidates=choose_candidates(Models(candidates=["linear"])),
-                         spec=Training(search_rows=12_000, final_fit="searched_rows"), seed=0,
+                         spec=Training(search_rows=8_000, final_fit="searched_rows"), seed=0,
                          progress=lambda message: None)
     np.testing.assert_array_equal(stage._fit_rows(), replayed._fit_rows())
