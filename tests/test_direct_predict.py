@@ -94,3 +94,15 @@ def test_a_saved_model_answers_after_loading_and_predict_proba_needs_classes(hou
     assert before[0] == pytest.approx(model.pipeline.predict(as_model_frame(table.head(1), plan.features))[0])
     with pytest.raises(AttributeError, match="regression model"):
         model.predict_proba(record)
+
+
+def test_a_bare_estimator_given_a_frame_answers_through_its_own_checks():
+    """Only the float matrices cairn's encoder produces take the direct route; a DataFrame with a pandas category
+    column handed to a bare LightGBM model is converted by LightGBM itself, as its own predict would."""
+    import lightgbm
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "kind": pd.Categorical(rng.choice(["a", "b", "c"], 200))})
+    y = frame["x"] * 2 + frame["kind"].cat.codes
+    model = lightgbm.LGBMRegressor(n_estimators=20, n_jobs=1, verbose=-1).fit(frame, y)
+    assert np.allclose(compile_model(model)(frame.head(5)), model.predict(frame.head(5)), rtol=1e-12)

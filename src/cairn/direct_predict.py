@@ -51,11 +51,11 @@ def _regression(estimator: Any) -> Answer:
         return lambda X: sum(w * np.asarray(member(X), dtype="float64") for w, member in members)  # noqa: N803
     if _is_lightgbm(estimator):
         booster, threads = estimator.booster_, _threads(estimator)
-        return lambda X: booster.predict(X, num_threads=threads)  # noqa: N803
+        return _on_arrays(lambda X: booster.predict(X, num_threads=threads), estimator.predict)  # noqa: N803
     if type(estimator).__module__.startswith("sklearn.linear_model") and isinstance(estimator, LinearModel):
         coef, intercept = estimator.coef_, estimator.intercept_
         if coef.ndim == 1:
-            return lambda X: np.asarray(X, dtype="float64") @ coef + intercept  # noqa: N803
+            return _on_arrays(lambda X: X @ coef + intercept, estimator.predict)  # noqa: N803
     return estimator.predict
 
 
@@ -81,15 +81,23 @@ def _probabilities(estimator: Any, classes: np.ndarray) -> Answer:
     if _is_lightgbm(estimator):
         booster, threads = estimator.booster_, _threads(estimator)
         if len(classes) > 2:
-            return lambda X: booster.predict(X, num_threads=threads)  # noqa: N803
-        return lambda X: _two_columns(booster.predict(X, num_threads=threads))  # noqa: N803
+            return _on_arrays(lambda X: booster.predict(X, num_threads=threads), estimator.predict_proba)  # noqa: N803
+        return _on_arrays(lambda X: _two_columns(booster.predict(X, num_threads=threads)),  # noqa: N803
+                          estimator.predict_proba)
     if type(estimator) is LogisticRegression:
         coef, intercept = estimator.coef_, estimator.intercept_
         if len(classes) == 2:
-            return lambda X: _two_columns(expit(np.asarray(X, dtype="float64") @ coef[0] + intercept[0]))  # noqa: N803
+            return _on_arrays(lambda X: _two_columns(expit(X @ coef[0] + intercept[0])),  # noqa: N803
+                              estimator.predict_proba)
         if _multinomial(estimator):
-            return lambda X: softmax(np.asarray(X, dtype="float64") @ coef.T + intercept, axis=1)  # noqa: N803
+            return _on_arrays(lambda X: softmax(X @ coef.T + intercept, axis=1), estimator.predict_proba)  # noqa: N803
     return estimator.predict_proba
+
+
+def _on_arrays(direct: Answer, own: Answer) -> Answer:
+    """`direct` for the float matrices cairn's encoder hands on; anything else (a DataFrame given to a bare
+    estimator, say) goes through the estimator's own checks and conversions."""
+    return lambda X: direct(X) if isinstance(X, np.ndarray) and X.dtype == np.float64 else own(X)  # noqa: N803
 
 
 def _two_columns(positive: np.ndarray) -> np.ndarray:
