@@ -154,15 +154,14 @@ class TrainedModel:
         pass through the fitted steps without scikit-learn's per-call checks (cairn.direct_predict)."""
         from cairn.direct_predict import compile_model, label_of
 
-        if self._answer is None:
-            self._answer = compile_model(self.pipeline, classes=self._classes())
-        output = self._answer(inputs)
-        if self.problem == "regression":
+        if self._answer is None:  # compiled once, with the class order it answers in
+            classes = None if self.problem == "regression" else np.asarray(self.pipeline.classes_)
+            self._answer = (compile_model(self.pipeline, classes=classes), classes)
+        compiled, classes = self._answer
+        output = compiled(inputs)
+        if classes is None:
             return np.asarray(output), None
-        return label_of(output, self._classes()), output
-
-    def _classes(self) -> np.ndarray | None:
-        return None if self.problem == "regression" else np.asarray(self.pipeline.classes_)
+        return label_of(output, classes), output
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_answer": None}  # closures do not pickle; compiled again after loading
