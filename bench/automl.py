@@ -249,7 +249,7 @@ def cairn_project_file(bench: BenchSet, train: pd.DataFrame, *, budget_s: int, c
 
 def run_cairn(bench: BenchSet, split: Split, *, budget_s: int, work: Path, cores: int = 1) -> Result:
     from cairn.errors import DataError
-    from cairn.project import Project
+    from cairn.project.api import Project
 
     result = Result(bench.name, split.rows, bench.problem, "cairn", budget_s, bench.metric)
     folder = work / f"cairn-{bench.name}-{budget_s}"

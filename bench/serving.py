@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import latency_percentiles_ms  # noqa: E402
 
 from cairn.config.schema import Business, Data, Features, Preprocessing  # noqa: E402
-from cairn.model import TrainedModel, as_model_columns, as_model_frame  # noqa: E402
+from cairn.model.trained import TrainedModel, as_model_columns, as_model_frame  # noqa: E402
 from cairn.stages.business import business_case  # noqa: E402
 from cairn.stages.features import plan_features  # noqa: E402
 from cairn.stages.preprocessing import clean_table  # noqa: E402
 from cairn.stages.selection import CATALOGUE, installed  # noqa: E402
-from cairn.stages.training import build_pipeline  # noqa: E402
+from cairn.stages.training.train import build_pipeline  # noqa: E402
 
 AMES = Path(__file__).resolve().parents[1] / "examples" / "house-prices" / "data" / "ames.csv.gz"
 

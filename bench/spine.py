@@ -32,7 +32,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OrdinalEncoder
 from timing import latency_percentiles_ms  # bench/ is on the path when a bench script runs
 
-from cairn.project import Project
+from cairn.project.api import Project
 from cairn.serving import create_app
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "house-prices"

@@ -21,5 +21,5 @@ def copy_example(folder: Path, **overrides: dict) -> Path:
 
 
 # a quick variant for tests that need a fresh project but not the full model search
-QUICK = {"models": {"candidates": ["linear"]}, "explore": {"enabled": False},
+QUICK = {"models": {"candidates": ["linear"]}, "exploration": {"enabled": False},
          "evaluation": {"bootstrap": 200, "explain": "none", "latency_samples": 50}}

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cairn.direct_predict import compile_model, label_of
-from cairn.model import TrainedModel, as_model_columns, as_model_frame
-from cairn.stages.ensemble import EnsembleClassifier, EnsembleRegressor
+from cairn.estimators.blends import EnsembleClassifier, EnsembleRegressor
+from cairn.model.compiled import compile_model, label_of
+from cairn.model.trained import TrainedModel, as_model_columns, as_model_frame
 from cairn.stages.selection import CATALOGUE, installed
-from cairn.stages.training import build_pipeline
+from cairn.stages.training.train import build_pipeline
 from tests.stages.test_training import ames, classification
 
 CANDIDATES = [name for name, candidate in CATALOGUE.items() if installed(candidate)]

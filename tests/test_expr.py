@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from cairn.cli import app
 from cairn.errors import ConfigError
 from cairn.expr import parse
-from cairn.project import Project
+from cairn.project.api import Project
 from tests.examples import QUICK, copy_example
 
 COLUMNS = {"a": np.array([1.0, 2.0, np.nan]), "b": np.array([3.0, 0.0, 1.0]), "d": np.array([19727.0, 0.0, 1.0])}

@@ -5,7 +5,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestRegressor
 
-from cairn.forests import FastExtraTreesClassifier, FastRandomForestRegressor
+from cairn.estimators.forests import FastExtraTreesClassifier, FastRandomForestRegressor
 
 
 @pytest.fixture(scope="module")

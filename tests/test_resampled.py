@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from cairn.metrics import REPORTED, score
-from cairn.resampled import resampled_scores, row_counts
+from cairn.metrics.catalogue import REPORTED
+from cairn.metrics.resampled import resampled_scores, row_counts
+from cairn.metrics.scoring import score
 
 DRAWS = 40
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cairn.model import FeatureSpec, as_model_columns, as_model_frame
-from cairn.transformers import TabularEncoder
+from cairn.estimators.encoder import TabularEncoder
+from cairn.model.trained import FeatureSpec, as_model_columns, as_model_frame
 
 FEATURES = [FeatureSpec("area", "number"), FeatureSpec("rooms", "number"), FeatureSpec("zone", "category")]
 

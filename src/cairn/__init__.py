@@ -11,13 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
-
-from cairn.errors import CairnError, ConfigError, DataError, NotFoundError, StoreError  # noqa: E402
+from cairn._version import __version__
+from cairn.errors import CairnError, ConfigError, DataError, NotFoundError, StoreError
 
 if TYPE_CHECKING:
-    from cairn.model import TrainedModel
-    from cairn.project import Project, Run
+    from cairn.model.trained import TrainedModel
+    from cairn.project.api import Project, Run
 
 __all__ = ["CairnError", "ConfigError", "DataError", "NotFoundError", "Project", "Run", "StoreError",
            "load_model", "__version__"]
@@ -25,7 +24,7 @@ __all__ = ["CairnError", "ConfigError", "DataError", "NotFoundError", "Project",
 
 def load_model(project: str | Path = "cairn.yaml", *, version: int | None = None) -> TrainedModel:
     """The production model of a project (or a given version), with `predict` like any estimator."""
-    from cairn.project import Project
+    from cairn.project.api import Project
 
     return Project.load(project).load_model(version)
 
@@ -33,7 +32,7 @@ def load_model(project: str | Path = "cairn.yaml", *, version: int | None = None
 def __getattr__(name: str) -> object:
     """Import the heavy parts (pandas, scikit-learn) only when they are used: `cairn --help` stays fast."""
     if name in {"Project", "Run"}:
-        from cairn import project
+        from cairn.project import api
 
-        return getattr(project, name)
+        return getattr(api, name)
     raise AttributeError(f"module 'cairn' has no attribute {name!r}")

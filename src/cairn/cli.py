@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cairn import __version__
+from cairn._version import __version__
 from cairn.errors import CairnError, ConfigError
 
 app = typer.Typer(help="cairn: from a business question to a trustworthy model in production, in ten stages.",
@@ -51,7 +51,7 @@ def user_errors(command: F) -> F:
 
 
 def _load(project: Path) -> Any:
-    from cairn.project import Project
+    from cairn.project.api import Project
 
     return Project.load(project)
 
@@ -78,7 +78,7 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log wh
 
 def redact_text(text: str) -> str:
     """Imported on use: the privacy module pulls in pandas, and `cairn --help` should stay instant."""
-    from cairn.stages.data.privacy import redact_text as redact
+    from cairn.privacy import redact_text as redact
 
     return redact(text)
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from cairn.errors import NotFoundError
-from cairn.model import TrainedModel
+from cairn.model.trained import TrainedModel
 from cairn.store.repository import Store, as_utc, now
 from cairn.store.tables import ArtifactRow, ModelRow, ModelVersionRow
 

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from cairn.errors import DataError
-from cairn.model import FeatureSpec
+from cairn.model.trained import FeatureSpec
 from cairn.monitoring import DriftReport, FeatureDrift, feature_drift, population_stability_index
 from cairn.monitoring.drift import PSI_EPSILON
 

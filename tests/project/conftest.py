@@ -2,7 +2,7 @@
 
 import pytest
 
-from cairn.project import Project
+from cairn.project.api import Project
 from tests.examples import copy_example
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from cairn.project import Project
+from cairn.project.api import Project
 from cairn.runner.graph import STAGE_NAMES
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from cairn.cli import app
-from cairn.project import Project
+from cairn.project.api import Project
 from tests.examples import QUICK, copy_example
 
 

@@ -64,7 +64,7 @@ def decoded_artifact(raw: bytes) -> str:
 @pytest.mark.parametrize("policy", ["drop", "hash"])
 def test_no_raw_pii_in_store_reports_logs_or_messages(tmp_path, monkeypatch, policy):
     privacy = {"pii": policy} | ({"salt_env": "CAIRN_TEST_SALT"} if policy == "hash" else {})
-    folder = copy_example(tmp_path / "hp", **{**QUICK, "explore": {"enabled": True}},
+    folder = copy_example(tmp_path / "hp", **{**QUICK, "exploration": {"enabled": True}},
                           data={"privacy": privacy})
     monkeypatch.setenv("CAIRN_TEST_SALT", "not-a-real-secret")
     planted = plant_pii(folder)

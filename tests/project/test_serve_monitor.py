@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cairn.cli import app
-from cairn.project import Project
+from cairn.project.api import Project
 
 runner = CliRunner()
 

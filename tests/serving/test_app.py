@@ -29,7 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 import cairn.serving
-from cairn.model import FeatureSpec, TrainedModel
+from cairn.model.trained import FeatureSpec, TrainedModel
 from cairn.serving import create_app, record_model
 from cairn.serving.app import _choose_input, _input_builders
 from cairn.serving.schemas import RecordValidator
@@ -375,7 +375,7 @@ def test_a_failing_hook_does_not_fail_the_request(model: TrainedModel) -> None:
 
 # cairn's own encoder: the column-array path --------------------------------------------------------------------
 def test_a_pipeline_that_reads_column_arrays_is_served_the_same(ames: pd.DataFrame) -> None:
-    from cairn.transformers import TabularEncoder
+    from cairn.estimators.encoder import TabularEncoder
 
     pipeline = Pipeline([("encode", TabularEncoder(tuple(NUMBERS), tuple(CATEGORIES))),
                          ("regress", LGBMRegressor(n_estimators=50, n_jobs=1, verbose=-1, random_state=0))])
@@ -457,8 +457,8 @@ def test_error_messages_do_not_echo_personal_data(client):
 def test_hashed_personal_columns_are_hashed_at_serving_too(monkeypatch: pytest.MonkeyPatch) -> None:
     """A PII column kept as a hashed feature: the API must hash requests exactly as training did."""
     from cairn.config.schema import Privacy
-    from cairn.stages.data.privacy import PiiColumn, protect_columns
-    from cairn.transformers import TabularEncoder
+    from cairn.estimators.encoder import TabularEncoder
+    from cairn.privacy import PiiColumn, protect_columns
 
     monkeypatch.setenv("CAIRN_SERVING_SALT", "test-salt")
     privacy = Privacy(pii="hash", salt_env="CAIRN_SERVING_SALT")

@@ -9,12 +9,12 @@ import pytest
 
 from cairn.config.schema import Business, Data, Features, Models, Preprocessing, Training
 from cairn.errors import ConfigError
-from cairn.model import FeatureSpec, TrainedModel
+from cairn.model.trained import FeatureSpec, TrainedModel
 from cairn.monitoring.drift import feature_drift
 from cairn.stages.business import business_case
 from cairn.stages.features import build_encoder, plan_features
 from cairn.stages.selection import choose_candidates
-from cairn.stages.training import train_models
+from cairn.stages.training.train import train_models
 
 WORDS = np.array(["garden", "garage", "pool", "view", "quiet", "new", "roof", "kitchen"])
 
@@ -78,7 +78,7 @@ def test_scaling_models_get_power_transform_and_bins_trees_do_not():
     assert linear.power and linear.bins == (("area", 5),)
     assert not trees.power and trees.bins == ()
     frame = table.drop(columns="price")
-    from cairn.model import as_model_frame
+    from cairn.model.trained import as_model_frame
 
     encoded = linear.fit_transform(as_model_frame(frame, plan.features), table["price"].to_numpy())
     names = list(linear.get_feature_names_out())
@@ -92,7 +92,7 @@ def test_scaling_models_get_power_transform_and_bins_trees_do_not():
 def test_a_skewed_number_the_target_follows_straight_is_left_alone():
     """Yeo-Johnson makes a skewed column normal, but a linear model needs the shape the target follows: arrival
     delay grows in a straight line with a skewed departure delay, and the transform would bend it."""
-    from cairn.shapes import yeo_johnson_lambdas
+    from cairn.estimators.shapes import yeo_johnson_lambdas
 
     rng = np.random.default_rng(0)
     delay = rng.exponential(20, 5_000)

@@ -20,17 +20,17 @@ from cairn.config.schema import (
     ProjectConfig,
     Training,
 )
-from cairn.model import as_model_frame
+from cairn.model.trained import as_model_frame
+from cairn.privacy import Protected
 from cairn.runner.cache import config_sections
 from cairn.runner.graph import STAGES, StageContext, trained_model
 from cairn.stages.business import BusinessCase, business_case
-from cairn.stages.crossval import TrainingData
-from cairn.stages.data.privacy import Protected
 from cairn.stages.features import FeaturePlan, plan_features
-from cairn.stages.importance import owner_of, select_features
 from cairn.stages.selection import choose_candidates
-from cairn.stages.splits import split_rows
-from cairn.stages.training import train_models
+from cairn.stages.training.crossval import TrainingData
+from cairn.stages.training.importance import owner_of, select_features
+from cairn.stages.training.splits import split_rows
+from cairn.stages.training.train import train_models
 
 INFORMATIVE = ["a", "b", "c"]
 NOISE = [f"noise{i}" for i in range(20)]

@@ -13,7 +13,7 @@ import pytest
 
 from cairn.config.schema import Privacy
 from cairn.errors import DataError
-from cairn.stages.data.privacy import PiiColumn, Protected, detect_pii, protect, protect_columns, redact_text
+from cairn.privacy import PiiColumn, Protected, detect_pii, protect, protect_columns, redact_text
 
 AMES = Path(__file__).resolve().parents[2] / "examples" / "house-prices" / "data" / "ames.csv.gz"
 TARGET = "Sale_Price"

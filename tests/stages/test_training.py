@@ -15,15 +15,16 @@ from sklearn.tree import DecisionTreeRegressor
 
 from cairn.config.schema import Business, Data, Features, Models, Preprocessing, Training, Tuning
 from cairn.errors import ConfigError, DataError
-from cairn.model import TrainedModel, as_model_frame
+from cairn.estimators.blends import EnsembleClassifier, EnsembleRegressor
+from cairn.model.trained import TrainedModel, as_model_frame
 from cairn.stages.business import BusinessCase, business_case
-from cairn.stages.crossval import CVResult, TrainingData
-from cairn.stages.ensemble import EnsembleClassifier, EnsembleRegressor, greedy_weights
 from cairn.stages.features import FeaturePlan, plan_features
 from cairn.stages.preprocessing import clean_table
 from cairn.stages.selection import choose_candidates
-from cairn.stages.splits import Split, search_sample, split_rows
-from cairn.stages.training import ENSEMBLE, TrainingResult, train_models
+from cairn.stages.training.crossval import CVResult, TrainingData
+from cairn.stages.training.ensemble import greedy_weights
+from cairn.stages.training.splits import Split, search_sample, split_rows
+from cairn.stages.training.train import ENSEMBLE, TrainingResult, train_models
 
 AMES = Path(__file__).resolve().parents[2] / "examples" / "house-prices" / "data" / "ames.csv.gz"
 TARGET = "Sale_Price"

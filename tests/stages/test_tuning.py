@@ -11,8 +11,11 @@ import pytest
 
 from cairn.config.schema import Constraints, Data, Features, Models, Preprocessing, Training
 from cairn.errors import ConfigError
-from cairn.model import as_model_frame
-from cairn.stages.budget import (
+from cairn.model.trained import as_model_frame
+from cairn.stages.business import BusinessCase
+from cairn.stages.features import plan_features
+from cairn.stages.selection import choose_candidates
+from cairn.stages.training.budget import (
     Budget,
     CostEstimate,
     affordable,
@@ -20,12 +23,9 @@ from cairn.stages.budget import (
     plan_trials,
     training_budget,
 )
-from cairn.stages.business import BusinessCase
-from cairn.stages.crossval import TrainingData
-from cairn.stages.features import plan_features
-from cairn.stages.selection import choose_candidates
-from cairn.stages.splits import split_rows
-from cairn.stages.tuning import CandidateSearch, enough_trials, quiet_optuna, search_space
+from cairn.stages.training.crossval import TrainingData
+from cairn.stages.training.splits import split_rows
+from cairn.stages.training.tuning import CandidateSearch, enough_trials, quiet_optuna, search_space
 from tests.stages.test_training import ames
 
 
@@ -204,7 +204,7 @@ def test_search_space_leaves_out_pinned_parameters():
 def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():
     """A sample-size model of each candidate's cost lets the stage halve the searched rows (not below 5,000)
     when that keeps a candidate the full sample would drop; the final fit still has every row."""
-    from cairn.stages.training import _Training
+    from cairn.stages.training.train import _Training
 
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"x": rng.normal(size=30_000)})

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 import yaml
 
 from cairn.errors import NotFoundError, StoreError
-from cairn.model import FeatureSpec, TrainedModel
-from cairn.project import Project
+from cairn.model.trained import FeatureSpec, TrainedModel
+from cairn.project.api import Project
 from cairn.registry import Registry
 from cairn.store import Store
 from cairn.store.repository import now
@@ -111,7 +111,7 @@ def test_a_run_that_dies_leaves_a_consistent_store(tmp_path):
         stages = [row.stage for row in session.scalars(sa.select(StageRow).order_by(StageRow.position))]
         artifacts = session.scalars(sa.select(ArtifactRow)).all()
         assert run.status == "failed" and "num_leaves" in run.error
-        assert stages == ["business", "data", "preprocessing", "exploration", "features", "selection"]
+        assert stages == ["business", "data", "preprocessing", "exploration", "features", "models"]
         assert all(store.artifacts.path_of(a.sha256).exists() for a in artifacts)
     assert not list(Path(store.artifacts.root).rglob(".partial-*"))
     store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import typing
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from cairn.config.schema import ProjectConfig
+from cairn.config.sections import deprecation
 from cairn.errors import ConfigError, Problem
 
 Path_ = tuple[str | int, ...]
+log = logging.getLogger(__name__)
+OLD_SECTIONS = ("explore",)  # sections renamed to their stage's name in 0.2.0
 
 
 def load_config(path: Path) -> ProjectConfig:
@@ -53,6 +57,9 @@ def parse_config(text: str, *, source: str = "cairn.yaml") -> ProjectConfig:
             fix="start from `cairn init NAME --example house-prices`",
         )
     lines = _line_numbers(node)
+    for old in OLD_SECTIONS:
+        if _renamed(document, lines, old):
+            log.warning(deprecation(old, where=source))
     try:
         return ProjectConfig.model_validate(document)
     except ValidationError as error:
@@ -61,6 +68,19 @@ def parse_config(text: str, *, source: str = "cairn.yaml") -> ProjectConfig:
         raise ConfigError(
             f"The project file {source} has {count} error{'s' if count > 1 else ''}:", problems
         ) from None
+
+
+def _renamed(document: dict[str, Any], lines: dict[Path_, int], old: str) -> str | None:
+    """Read an old section name as the new one (keeping its line numbers for errors); the new name if renamed."""
+    from cairn.config.sections import RENAMED
+
+    new = RENAMED[old]
+    if old not in document or new in document:
+        return None
+    document[new] = document.pop(old)
+    for path in [p for p in lines if p[:1] == (old,)]:
+        lines[(new, *path[1:])] = lines.pop(path)
+    return new
 
 
 def _line_numbers(node: yaml.Node | None, path: Path_ = ()) -> dict[Path_, int]:

@@ -11,23 +11,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from cairn.config.sections import STAGE_NAMES
+from cairn.metrics.catalogue import DEFAULT_METRIC, METRIC_NAMES, criterion_text, lower_is_better, metrics_of
+
 Problem = Literal["regression", "binary", "multiclass"]
-MetricName = Literal[
-    "mape", "mae", "rmse", "rmsle", "r2", "roc_auc", "f1", "accuracy", "log_loss", "precision", "recall"
-]
+# Names come from the catalogues, never retyped: a metric or a stage added there is accepted here.
+MetricName = Literal[METRIC_NAMES]  # type: ignore[valid-type]
 CandidateName = Literal["linear", "lightgbm", "xgboost", "catboost", "random_forest", "extra_trees",
                         "hist_gradient_boosting", "knn"]
-StageName = Literal[
-    "business", "data", "preprocessing", "exploration", "features",
-    "selection", "training", "evaluation", "deployment", "monitoring",
-]
+StageName = Literal[STAGE_NAMES]  # type: ignore[valid-type]
 
-LOWER_IS_BETTER: frozenset[str] = frozenset({"mape", "mae", "rmse", "rmsle", "log_loss"})
-REGRESSION_METRICS: frozenset[str] = frozenset({"mape", "mae", "rmse", "rmsle", "r2"})
-CLASSIFICATION_METRICS: frozenset[str] = frozenset(
-    {"roc_auc", "f1", "accuracy", "log_loss", "precision", "recall"}
-)
-DEFAULT_METRIC: dict[str, str] = {"regression": "rmse", "binary": "roc_auc", "multiclass": "accuracy"}
 
 
 def _percent(value: Any) -> Any:
@@ -75,15 +68,19 @@ class SuccessCriterion(Section):
     def _one_bound(self) -> SuccessCriterion:
         if (self.below is None) == (self.above is None):
             raise rule("exactly one of 'below' or 'above'", "write e.g. {metric: mape, below: 0.10}")
-        if self.metric in LOWER_IS_BETTER and self.above is not None:
+        if lower_is_better(self.metric) and self.above is not None:
             raise rule(f"'below' for {self.metric} (an error: lower is better)", "use 'below' instead of 'above'")
-        if self.metric not in LOWER_IS_BETTER and self.below is not None:
+        if not lower_is_better(self.metric) and self.below is not None:
             raise rule(f"'above' for {self.metric} (a score: higher is better)", "use 'above' instead of 'below'")
         return self
 
     @property
     def threshold(self) -> float:
         return self.below if self.below is not None else self.above  # type: ignore[return-value]
+
+    def text(self) -> str:
+        """As the business states it: 'MAPE < 10%'."""
+        return criterion_text(self.metric, below=self.below is not None, threshold=self.threshold)
 
     def is_met(self, value: float) -> bool:
         return value < self.below if self.below is not None else value > self.above  # type: ignore[operator]
@@ -105,7 +102,7 @@ class Business(Section):
 
     @model_validator(mode="after")
     def _metrics_fit_problem(self) -> Business:
-        allowed = REGRESSION_METRICS if self.problem == "regression" else CLASSIFICATION_METRICS
+        allowed = metrics_of(self.problem)
         for criterion in self.success:
             if criterion.metric not in allowed:
                 raise rule(
@@ -226,7 +223,7 @@ class Preprocessing(Section):
     outliers: Outliers = Outliers()
 
 
-class Explore(Section):
+class Exploration(Section):
     """Stage 4: the EDA report."""
 
     enabled: bool = True
@@ -375,7 +372,7 @@ class ProjectConfig(Section):
     business: Business
     data: Data
     preprocessing: Preprocessing = Preprocessing()
-    explore: Explore = Explore()
+    exploration: Exploration = Exploration()
     features: Features = Features()
     models: Models = Models()
     training: Training = Training()
@@ -404,9 +401,9 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "business": ("business",),
     "data": ("data", "seed"),  # the seed draws the sample of data larger than memory
     "preprocessing": ("preprocessing",),
-    "exploration": ("explore", "seed"),
+    "exploration": ("exploration", "seed"),
     "features": ("features", "data", "preprocessing"),
-    "selection": ("models",),
+    "models": ("models",),
     "training": ("training", "features", "seed"),  # features.select runs inside training
     "evaluation": ("evaluation", "seed"),
     "deployment": ("deployment", "project"),

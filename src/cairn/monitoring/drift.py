@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import stats
 
 from cairn.errors import DataError, Problem
-from cairn.model import FeatureSpec
+from cairn.model.trained import FeatureSpec
 
 __all__ = ["PSI_EPSILON", "DriftReport", "FeatureDrift", "feature_drift", "population_stability_index"]
 

@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 
 from cairn.config.schema import ProjectConfig
-from cairn.metrics import score, shown
-from cairn.model import TrainedModel
+from cairn.metrics.scoring import score, shown
+from cairn.model.trained import TrainedModel
 from cairn.monitoring.drift import DriftReport, feature_drift
-from cairn.stages.business import criterion_text
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ def monitor_table(current: pd.DataFrame, *, model: TrainedModel, baseline: Any, 
         names = ", ".join(f.feature for f in drift.drifted[:5])
         reasons.append(f"{len(drift.drifted)} of {len(drift.features)} features drifted ({names})")
     if objective_met is False:
-        missed = [f"{criterion_text(c)} is now {shown(c.metric, performance[c.metric])}"
+        missed = [f"{c.text()} is now {shown(c.metric, performance[c.metric])}"
                   for c in config.business.success if not c.is_met(performance[c.metric])]
         reasons.append("the objective is missed: " + "; ".join(missed))
     retrain = objective_met is False or drift.share_drifted >= 0.2

@@ -8,10 +8,25 @@ test can build one by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:  # the report must not import matplotlib just to be rendered
-    from cairn.stages.exploration import Exploration, Figure
+
+class Figure(Protocol):
+    """A chart as the report shows it (cairn.plots.Figure): the report needs no matplotlib to render."""
+
+    title: str
+    caption: str
+    png_base64: str
+
+
+class Exploration(Protocol):
+    """What the EDA stage found, as the report reads it (cairn.stages.exploration.Exploration)."""
+
+    figures: list[Figure]
+    insights: list[str]
+    n_rows: int
+    n_columns: int
+    sampled_rows: int
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,14 @@ from typing import Any
 
 from matplotlib.figure import Figure as MplFigure
 
-from cairn.metrics import PERCENT_METRICS
-from cairn.stages.exploration import Figure
-from cairn.stages.exploration.drawing import ACCENT, TREND, png, tidy
+from cairn.metrics.catalogue import is_percent
+from cairn.plots import ACCENT, TREND, Figure, png, tidy
 
 
 def learning_curve_figure(curves: list[Any], *, metric: str) -> Figure | None:
     if not curves:
         return None
-    scale = 100.0 if metric in PERCENT_METRICS else 1.0
+    scale = 100.0 if is_percent(metric) else 1.0
     fig = MplFigure(figsize=(4.2 * len(curves), 3.0))
     for index, curve in enumerate(curves):
         ax = fig.add_subplot(1, len(curves), index + 1)

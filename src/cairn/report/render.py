@@ -21,28 +21,11 @@ from typing import Any
 
 import jinja2
 
+from cairn.metrics.catalogue import is_percent, label, lower_is_better
 from cairn.report.context import LeaderboardRow, QualityFinding, ReportContext
 
 logger = logging.getLogger(__name__)
 
-# Metrics stored as fractions (scikit-learn's convention) but read as percents.
-PERCENT_METRICS = frozenset({"mape", "smape", "mdape", "wape"})
-LOWER_IS_BETTER = frozenset(
-    {"mape", "smape", "mdape", "wape", "rmse", "mse", "mae", "rmsle", "medae", "log_loss", "logloss", "brier"}
-)
-_METRIC_LABELS = {
-    "r2": "R²",
-    "auc": "AUC",
-    "roc_auc": "ROC AUC",
-    "log_loss": "Log loss",
-    "f1": "F1",
-    "f1_macro": "F1 (macro)",
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "precision": "Precision",
-    "recall": "Recall",
-    "brier": "Brier score",
-}
 _SEVERITY_ORDER = {"error": 0, "warn": 1, "info": 2}
 _MAX_COLUMNS_LISTED = 6
 
@@ -97,11 +80,8 @@ def _environment() -> jinja2.Environment:
 
 
 def metric_label(name: str) -> str:
-    """'mape' -> 'MAPE', 'r2' -> 'R²': short metric names are acronyms, long ones words."""
-    key = name.lower()
-    if key in _METRIC_LABELS:
-        return _METRIC_LABELS[key]
-    return name.upper() if len(name) <= 5 and "_" not in name else name.replace("_", " ").capitalize()
+    """'mape' -> 'MAPE', 'r2' -> 'R²' (the metric catalogue's labels)."""
+    return label(name)
 
 
 def _decimals(value: float) -> int:
@@ -133,7 +113,7 @@ def format_metric(name: str, value: float | None, *, like: float | None = None) 
     """A metric value in its reader's unit; ``like`` borrows the precision of another value (mean for sd)."""
     if value is None or math.isnan(value):
         return "–"
-    percent = name.lower() in PERCENT_METRICS
+    percent = is_percent(name)
     scale = 100.0 if percent else 1.0
     reference = (like if like is not None else value) * scale
     if percent:
@@ -250,7 +230,7 @@ def _holdout_card(name: str, value: float, low: float | None, high: float | None
     interval = None
     if low is not None and high is not None:
         interval = f"95% CI {format_metric(name, low, like=value)} – {format_metric(name, high, like=value)}"
-    better = "lower is better" if name.lower() in LOWER_IS_BETTER else "higher is better"
+    better = "lower is better" if lower_is_better(name) else "higher is better"
     return _HoldoutCard(metric_label(name), format_metric(name, value), interval, better)
 
 
@@ -267,7 +247,7 @@ def _leaderboard_rows(rows: list[LeaderboardRow], metrics: list[str]) -> list[_L
     for name in metrics:
         means = [row.scores[name][0] for row in rows if name in row.scores and not math.isnan(row.scores[name][0])]
         if means:
-            best[name] = min(means) if name.lower() in LOWER_IS_BETTER else max(means)
+            best[name] = min(means) if lower_is_better(name) else max(means)
     view = []
     for row in rows:
         cells = []

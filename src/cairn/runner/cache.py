@@ -1,4 +1,8 @@
-"""Cache keys: a stage reruns only when its section of the project file, its inputs or cairn itself changed."""
+"""Cache keys: a stage reruns only when its section of the project file, its inputs or its own code changed.
+
+Key = stage name + the stage's code version (cairn.runner.code_version) + its config sections + the sha256 of
+every input it declares (+ extras such as the source's fingerprint): as Hamilton's name + code + data versions.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +10,9 @@ import hashlib
 import hmac
 import json
 import os
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import cairn
 from cairn.config.schema import STAGE_SECTIONS, ProjectConfig
-
-# Code that never shapes a stage's outputs: editing the report, the API or the CLI keeps the cache.
-NOT_STAGE_CODE = frozenset({"report", "serving", "monitoring", "store", "examples", "cli.py", "project.py",
-                            "registry.py"})
-
-
-@cache
-def code_version() -> str:
-    """The release plus a hash of the source stages run, so an edited stage never reuses outputs of old code."""
-    root = Path(cairn.__file__).parent
-    digest = hashlib.sha256(cairn.__version__.encode())
-    for path in sorted(root.rglob("*.py")):
-        if not NOT_STAGE_CODE & set(path.relative_to(root).parts):
-            digest.update(str(path.relative_to(root)).encode())
-            digest.update(path.read_bytes())
-    return f"{cairn.__version__}+{digest.hexdigest()[:12]}"
 
 
 def config_sections(config: ProjectConfig, stage: str) -> dict[str, Any]:
@@ -35,9 +20,9 @@ def config_sections(config: ProjectConfig, stage: str) -> dict[str, Any]:
     return {name: dumped[name] for name in STAGE_SECTIONS[stage]}
 
 
-def stage_cache_key(stage: str, *, config: ProjectConfig, input_fingerprints: dict[str, str],
+def stage_cache_key(stage: str, *, code_version: str, config: ProjectConfig, input_fingerprints: dict[str, str],
                     extra: dict[str, str] | None = None) -> str:
-    payload = {"stage": stage, "cairn": code_version(), "config": config_sections(config, stage),
+    payload = {"stage": stage, "code": code_version, "config": config_sections(config, stage),
                "inputs": dict(sorted(input_fingerprints.items())), "extra": extra or {}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 

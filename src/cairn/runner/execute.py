@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from cairn.config.schema import ProjectConfig
 from cairn.registry import Registry
 from cairn.runner.cache import salt_identity, stage_cache_key
-from cairn.runner.graph import STAGES, StageContext, StageDef, stage_position
+from cairn.runner.graph import STAGES, DeclaredInputs, StageContext, StageDef, stage_position
 from cairn.stages.data import Protected, SourceRead
 from cairn.store.repository import Store, now
 
@@ -113,8 +113,8 @@ def _run_stage(stage: StageDef, position: int, *, config: ProjectConfig, store: 
                values: LazyOutputs, run_id: int, base_dir: Path, source: SourceRead, privacy: Protected,
                forced: bool, emit: ProgressCallback) -> StageOutcome:
     extra = {"source": source.fingerprint, "salt": salt_identity(config)} if stage.name == "data" else None
-    key = stage_cache_key(stage.name, config=config, input_fingerprints={n: values.sha(n) for n in stage.inputs},
-                          extra=extra)
+    key = stage_cache_key(stage.name, code_version=stage.code_version, config=config,
+                          input_fingerprints={n: values.sha(n) for n in stage.inputs}, extra=extra)
     hit = None if forced else store.cached_outputs(key)
     if hit is not None:
         shas, notes = hit
@@ -130,10 +130,12 @@ def _run_stage(stage: StageDef, position: int, *, config: ProjectConfig, store: 
     def step(message: str) -> None:
         emit(StageEvent("step", stage.name, stage.title, message, time.perf_counter() - began))
 
-    context = StageContext(config=config, base_dir=base_dir, source=source, privacy=privacy, inputs=values,
+    inputs = DeclaredInputs(values, stage=stage.name, declared=stage.inputs)
+    context = StageContext(config=config, base_dir=base_dir, source=source, privacy=privacy, inputs=inputs,
                            registry=registry, run_id=run_id, step=step)
     try:
         outputs, notes = stage.compute(context)
+        outputs = stage.checked_outputs(outputs)
     except BaseException:
         emit(StageEvent("failed", stage.name, stage.title, elapsed_s=time.perf_counter() - began))
         raise

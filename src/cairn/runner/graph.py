@@ -1,20 +1,29 @@
-"""The ten stages in order: what each reads, what it produces, and the call that does the work.
+"""The ten stages in order: what each reads, what it produces, the code it runs, and the call that does the work.
 
 Each `compute` adapts the project file and upstream outputs to a plain stage function in `cairn.stages`; the
-functions themselves know nothing of caching or the store.
+functions themselves know nothing of caching or the store. A stage sees only the inputs it declares and may
+return only the outputs it declares (as a Kedro node): anything else is a bug in cairn, caught by the tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import ast
+import hashlib
+import inspect
+import logging
+import textwrap
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from cairn.config.schema import ProjectConfig
+from cairn.config.sections import RENAMED, STAGE_NAMES, STAGE_TITLES, deprecation
 from cairn.errors import ConfigError
-from cairn.model import FeatureSpec, TrainedModel
+from cairn.model.trained import FeatureSpec, TrainedModel
 from cairn.registry import Registry
+from cairn.runner.code_version import stage_code_version
 from cairn.stages.business import business_case
 from cairn.stages.data import Protected, SourceRead, profile_table, stop_on_quality, whole_source_notes
 from cairn.stages.deployment import deploy_model, refit_on_all_rows
@@ -23,9 +32,34 @@ from cairn.stages.features import plan_features
 from cairn.stages.monitoring import monitoring_baseline
 from cairn.stages.preprocessing import clean_table
 from cairn.stages.selection import choose_candidates
-from cairn.stages.training import train_models
+from cairn.stages.training.train import train_models
 
 Outputs = tuple[dict[str, Any], list[str]]
+log = logging.getLogger(__name__)
+
+
+class StageContractError(RuntimeError):
+    """A stage read an input it does not declare, or returned an output it does not declare: a bug in cairn."""
+
+
+class DeclaredInputs(Mapping[str, Any]):
+    """Upstream outputs as one stage may see them: only the names it declares."""
+
+    def __init__(self, values: Mapping[str, Any], *, stage: str, declared: tuple[str, ...]) -> None:
+        self._values, self._stage, self._declared = values, stage, declared
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._declared:
+            raise StageContractError(f"stage {self._stage} read '{name}', which it does not declare as an input "
+                                     f"(it declares {', '.join(self._declared) or 'none'}): add it to its inputs "
+                                     "in cairn.runner.graph.STAGES")
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in self._declared if name in self._values)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @dataclass
@@ -46,10 +80,30 @@ class StageContext:
 @dataclass(frozen=True)
 class StageDef:
     name: str
-    title: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     compute: Callable[[StageContext], Outputs]
+    code: tuple[str, ...]  # the modules the stage runs (their imports are followed); hashed into its cache key
+    optional: tuple[str, ...] = field(default=())  # outputs it may leave out
+
+    @property
+    def title(self) -> str:
+        return STAGE_TITLES[self.name]
+
+    @cached_property
+    def code_version(self) -> str:
+        """The modules the stage runs, and its adapter below, as one version (docstrings left out)."""
+        adapter = ast.dump(ast.parse(textwrap.dedent(inspect.getsource(self.compute))), include_attributes=False)
+        return f"{stage_code_version(self.code)}/{hashlib.sha256(adapter.encode()).hexdigest()[:8]}"
+
+    def checked_outputs(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """The outputs, once they are known to be exactly what the stage declares."""
+        unknown = sorted(set(outputs) - set(self.outputs))
+        missing = sorted(set(self.outputs) - set(self.optional) - set(outputs))
+        if unknown or missing:
+            raise StageContractError(f"stage {self.name} returned {sorted(outputs)}; it declares {list(self.outputs)}"
+                                     f" (unknown: {unknown or 'none'}, missing: {missing or 'none'})")
+        return outputs
 
 
 def _business(ctx: StageContext) -> Outputs:
@@ -79,13 +133,13 @@ def _preprocessing(ctx: StageContext) -> Outputs:
 
 
 def _exploration(ctx: StageContext) -> Outputs:
-    if not ctx.config.explore.enabled:
-        return {"exploration": None}, ["skipped (explore.enabled is false)"]
+    if not ctx.config.exploration.enabled:
+        return {"exploration": None}, ["skipped (exploration.enabled is false)"]
     from cairn.stages.exploration import explore_table
 
     case = ctx["business_case"]
     exploration = explore_table(ctx["clean_table"], target=case.target, problem=case.problem,
-                                max_rows=ctx.config.explore.sample_rows, seed=ctx.config.seed)
+                                max_rows=ctx.config.exploration.sample_rows, seed=ctx.config.seed)
     return {"exploration": exploration}, [f"{len(exploration.figures)} figures"] + exploration.insights[:5]
 
 
@@ -96,7 +150,7 @@ def _features(ctx: StageContext) -> Outputs:
     return {"feature_plan": plan}, plan.notes
 
 
-def _selection(ctx: StageContext) -> Outputs:
+def _models(ctx: StageContext) -> Outputs:
     candidates = choose_candidates(ctx.config.models)
     return {"candidates": candidates}, [f"{c.name}: {c.description}; complexity {c.complexity}" for c in candidates]
 
@@ -158,30 +212,34 @@ def _monitoring(ctx: StageContext) -> Outputs:
 
 
 STAGES: tuple[StageDef, ...] = (
-    StageDef("business", "1 Business understanding", (), ("business_case",), _business),
-    StageDef("data", "2 Data collection", (), ("raw_table", "data_profile", "source_profile"), _data),
-    StageDef("preprocessing", "3 Preprocessing", ("raw_table",), ("clean_table", "cleaning_report"), _preprocessing),
-    StageDef("exploration", "4 Exploratory analysis", ("clean_table", "business_case"), ("exploration",),
-             _exploration),
-    StageDef("features", "5 Feature engineering", ("clean_table", "business_case", "data_profile"),
-             ("feature_plan",), _features),
-    StageDef("selection", "6 Model selection", ("feature_plan",), ("candidates",), _selection),
-    StageDef("training", "7 Training", ("clean_table", "business_case", "feature_plan", "candidates"),
-             ("training_result",), _training),
-    StageDef("evaluation", "8 Evaluation", ("clean_table", "business_case", "feature_plan", "training_result"),
-             ("evaluation",), _evaluation),
-    StageDef("deployment", "9 Deployment", ("clean_table", "business_case", "feature_plan", "training_result",
-                                            "evaluation"),
-             ("deployment",), _deployment),
-    StageDef("monitoring", "10 Monitoring", ("clean_table", "feature_plan", "training_result"),
-             ("monitoring_baseline",), _monitoring),
+    StageDef("business", (), ("business_case",), _business, ("cairn.stages.business",)),
+    StageDef("data", (), ("raw_table", "data_profile", "source_profile"), _data, ("cairn.stages.data",),
+             optional=("source_profile",)),
+    StageDef("preprocessing", ("raw_table",), ("clean_table", "cleaning_report"), _preprocessing,
+             ("cairn.stages.preprocessing",)),
+    StageDef("exploration", ("clean_table", "business_case"), ("exploration",), _exploration,
+             ("cairn.stages.exploration",)),
+    StageDef("features", ("clean_table", "business_case", "data_profile"), ("feature_plan",), _features,
+             ("cairn.stages.features",)),
+    StageDef("models", ("feature_plan",), ("candidates",), _models, ("cairn.stages.selection",)),
+    StageDef("training", ("clean_table", "business_case", "feature_plan", "candidates"), ("training_result",),
+             _training, ("cairn.stages.training",)),
+    StageDef("evaluation", ("clean_table", "business_case", "feature_plan", "training_result"), ("evaluation",),
+             _evaluation, ("cairn.stages.evaluation", "cairn.model")),
+    StageDef("deployment", ("clean_table", "business_case", "feature_plan", "training_result", "evaluation"),
+             ("deployment",), _deployment, ("cairn.stages.deployment", "cairn.model")),
+    StageDef("monitoring", ("clean_table", "feature_plan", "training_result"), ("monitoring_baseline",),
+             _monitoring, ("cairn.stages.monitoring",)),
 )
-STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
+assert tuple(stage.name for stage in STAGES) == STAGE_NAMES, "cairn.config.sections lists the ten in order"
 
 
 def stage_position(name: str | None, *, option: str) -> int | None:
     if name is None:
         return None
+    if name in RENAMED:
+        log.warning(deprecation(name, where=option))
+        name = RENAMED[name]
     if name not in STAGE_NAMES:
         import difflib
 

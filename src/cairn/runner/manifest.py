@@ -9,8 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from cairn import __version__
-from cairn.runner.cache import code_version
+from cairn._version import __version__
+from cairn.runner.graph import STAGES
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "scipy", "sqlalchemy", "pydantic")
 
@@ -37,7 +37,7 @@ def git_commit(folder: Path) -> str | None:
 def base_manifest(*, project_file: Path, config_hash: str, seed: int, n_jobs: int) -> dict[str, Any]:
     return {
         "cairn_version": __version__,
-        "code_version": code_version(),
+        "code_versions": {stage.name: stage.code_version for stage in STAGES},
         "project_file": str(project_file),
         "config_hash": config_hash,
         "seed": seed,

@@ -26,7 +26,7 @@ from fastapi.security import APIKeyHeader
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from cairn.model import TrainedModel
+from cairn.model.trained import TrainedModel
 from cairn.serving.schemas import (
     Health,
     Metadata,

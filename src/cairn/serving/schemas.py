@@ -24,8 +24,8 @@ import numpy as np
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from cairn.model import FeatureSpec
-from cairn.stages.data.privacy import redact_text
+from cairn.model.trained import FeatureSpec
+from cairn.privacy import redact_text
 
 __all__ = [
     "FeatureInfo",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cairn.config.schema import Business, Constraints, SuccessCriterion
-from cairn.metrics import PERCENT_METRICS, metrics_for
+from cairn.metrics.catalogue import metrics_for
 
 
 @dataclass(frozen=True)
@@ -23,19 +23,13 @@ class BusinessCase:
 
     def describe(self) -> list[str]:
         notes = [f"{self.problem} on '{self.target}'; cairn optimises {self.primary_metric}."]
-        notes += [f"ships only if {criterion_text(c)}" for c in self.success]
+        notes += [f"ships only if {c.text()}" for c in self.success]
         if self.constraints.predict_p99_ms:
             notes.append(f"one prediction must take under {self.constraints.predict_p99_ms:g} ms (p99)")
         if self.constraints.train_budget_minutes:
             notes.append(f"training must finish within {self.constraints.train_budget_minutes:g} minutes")
         return notes
 
-
-def criterion_text(criterion: SuccessCriterion) -> str:
-    sign = "<" if criterion.below is not None else ">"
-    threshold = criterion.threshold
-    value = f"{threshold * 100:g}%" if criterion.metric in PERCENT_METRICS else f"{threshold:g}"
-    return f"{criterion.metric.upper()} {sign} {value}"
 
 
 def business_case(spec: Business) -> BusinessCase:

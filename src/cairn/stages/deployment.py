@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
-from cairn.model import TrainedModel, as_model_frame
+from cairn.model.trained import TrainedModel, as_model_frame
 from cairn.registry import ModelVersion, Registry
 from cairn.stages.evaluation import EvaluationResult, verdict_line
 

@@ -16,11 +16,11 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 
 from cairn.config.schema import Evaluation
-from cairn.metrics import needs_proba, score, shown
-from cairn.model import TrainedModel
-from cairn.resampled import resampled_scores
-from cairn.stages.business import BusinessCase, criterion_text
-from cairn.stages.training import TrainingResult, predictions
+from cairn.metrics.resampled import resampled_scores
+from cairn.metrics.scoring import needs_proba, score, shown
+from cairn.model.trained import TrainedModel
+from cairn.stages.business import BusinessCase
+from cairn.stages.training.train import TrainingResult, predictions
 
 IMPORTANCE_ROWS = 2_000
 BOOTSTRAP_BLOCK_CELLS = 2_000_000  # row positions drawn at a time: 16 MB
@@ -168,7 +168,7 @@ def business_checks(result: EvaluationResult, *, case: BusinessCase, training_s:
             interval = f", {percent} CI {low}-{high}"
         text = f"{'met' if met else 'missed'} (holdout {criterion.metric.upper()} " \
                f"{shown(criterion.metric, estimate.value)}{interval})"
-        checks.append(Check(f"objective {criterion_text(criterion)}", met, text))
+        checks.append(Check(f"objective {criterion.text()}", met, text))
     limit = case.constraints.predict_p99_ms
     if limit:
         met = result.predict_p99_ms < limit

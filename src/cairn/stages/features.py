@@ -5,15 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from cairn.config.schema import Data, Features, Preprocessing
 from cairn.errors import ConfigError
+from cairn.estimators.encoder import DerivedColumns, TabularEncoder
 from cairn.expr import parse
-from cairn.model import FeatureSpec
+from cairn.model.trained import FeatureSpec
 from cairn.stages.business import BusinessCase
-from cairn.transformers import DerivedColumns, TabularEncoder
 
 ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$", re.IGNORECASE)
 # Metrics a model fitted on log(target) serves well: relative errors, and the absolute error (the back-transformed
@@ -203,10 +202,3 @@ def build_deriver(plan: FeaturePlan) -> DerivedColumns | None:
         return None
     return DerivedColumns(tuple(plan.derived.items()), tuple(f.name for f in plan.features))
 
-
-def log1p_target(values: np.ndarray) -> np.ndarray:
-    return np.log1p(values)
-
-
-def expm1_target(values: np.ndarray) -> np.ndarray:
-    return np.expm1(values)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from cairn.config.schema import Monitoring
-from cairn.model import FeatureSpec, as_model_frame
+from cairn.model.trained import FeatureSpec, as_model_frame
 
 
 @dataclass(frozen=True)

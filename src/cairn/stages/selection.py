@@ -12,12 +12,9 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import check_is_fitted
-
 from cairn.config.schema import Models
 from cairn.errors import ConfigError
+from cairn.estimators.labels import EncodedLabels
 from cairn.stages.business import BusinessCase
 
 BOOSTERS_EXTRA = "pip install 'cairn[boosters]'"
@@ -236,7 +233,7 @@ def make_estimator(candidate: Candidate, *, case: BusinessCase, seed: int, n_job
 
         cls = catboost.CatBoostRegressor if regression else catboost.CatBoostClassifier
         if candidate.native_categories:
-            from cairn.catboost_codes import CatBoostCodesClassifier, CatBoostCodesRegressor
+            from cairn.estimators.catboost_codes import CatBoostCodesClassifier, CatBoostCodesRegressor
 
             cls = CatBoostCodesRegressor if regression else CatBoostCodesClassifier
         return cls(**{**chosen, "random_seed": seed, "thread_count": n_jobs, "verbose": False,
@@ -247,7 +244,7 @@ def make_estimator(candidate: Candidate, *, case: BusinessCase, seed: int, n_job
         cls = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
         return cls(**{"early_stopping": False, **chosen, "random_state": seed})  # threads: threadpoolctl
     if name in {"random_forest", "extra_trees"}:
-        from cairn.forests import (
+        from cairn.estimators.forests import (
             FastExtraTreesClassifier,
             FastExtraTreesRegressor,
             FastRandomForestClassifier,
@@ -266,25 +263,3 @@ def make_estimator(candidate: Candidate, *, case: BusinessCase, seed: int, n_job
         return cls(**{**chosen, "n_neighbors": neighbours, "n_jobs": n_jobs})
     raise ValueError(f"unknown candidate {name}")
 
-
-class EncodedLabels(ClassifierMixin, BaseEstimator):
-    """A classifier fitted on label codes 0..K-1 that answers in the original labels (XGBoost needs codes)."""
-
-    def __init__(self, estimator: Any = None):
-        self.estimator = estimator
-
-    def fit(self, X: Any, y: Any, **fit_params: Any) -> EncodedLabels:  # noqa: N803 (scikit-learn's names)
-        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
-        if "eval_set" in fit_params:
-            fit_params["eval_set"] = [(features, np.searchsorted(self.classes_, np.asarray(labels)))
-                                      for features, labels in fit_params["eval_set"]]
-        self.estimator_ = clone(self.estimator).fit(X, codes, **fit_params)
-        return self
-
-    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
-        check_is_fitted(self, "estimator_")
-        return self.classes_[np.asarray(self.estimator_.predict(X)).astype(int).ravel()]
-
-    def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.predict_proba(X)

@@ -6,7 +6,6 @@ artifact; identical content is stored once.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import tempfile
@@ -16,17 +15,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
+from cairn.hashing import sha256_bytes
 
 
 def encode(value: Any) -> tuple[bytes, str]:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cairn.errors import NotFoundError, StoreError
 from cairn.store.artifacts import ArtifactFolder, decode, encode
 from cairn.store.tables import ArtifactRow, Base, MetricRow, RunRow, StageRow
+from cairn.urls import engine_url, redacted
 
 
 def now() -> datetime:
@@ -65,19 +66,6 @@ class RunRecord:
             ],
         }
 
-
-def engine_url(url: str) -> str:
-    """Plain `postgresql://` URLs use psycopg 3, the driver cairn installs."""
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
-
-
-def redacted(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unparseable URL)"
 
 
 class Store:

@@ -7,8 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from cairn.config.schema import ProjectConfig
+from cairn.privacy import Protected, protect, redact_text
 from cairn.stages.data.checks import check_fits_problem, stop_on_quality
-from cairn.stages.data.privacy import Protected, protect, redact_text
 from cairn.stages.data.profile import DataProfile, Finding, column_kind, profile_table
 from cairn.stages.data.sources import SourceRead, read_source
 

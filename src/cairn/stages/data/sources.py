@@ -31,6 +31,7 @@ from pandas.errors import DatabaseError, EmptyDataError
 
 from cairn.config.schema import Data, DuckDBSource, SqlSource
 from cairn.errors import DataError
+from cairn.hashing import sha256_file
 from cairn.stages.data.large import (
     DEFAULT_SAMPLE_ROWS,
     LARGE_ROWS,
@@ -44,8 +45,7 @@ from cairn.stages.data.large import (
     run,
     sql_text,
 )
-from cairn.store.artifacts import sha256_file
-from cairn.store.repository import engine_url, redacted
+from cairn.urls import engine_url, redacted
 
 log = logging.getLogger(__name__)
 

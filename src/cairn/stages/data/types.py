@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from numbers import Real
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+
+from cairn.estimators.text_values import MISSING_MARKERS, parse_text_number, parse_text_numbers
 
 Kind = Literal["number", "category", "date", "boolean", "id", "text", "empty"]
 KINDS: tuple[str, ...] = ("number", "category", "date", "boolean", "id", "text", "empty")
@@ -27,10 +28,6 @@ NUMBER_SHARE = 0.9
 """A text column is numbers when more than this share of its present values read as numbers."""
 DATE_SHARE = 0.9
 """... and dates when more than this share read as dates (in one or a few formats)."""
-MISSING_MARKERS: frozenset[str] = frozenset(
-    {"", "na", "n/a", "n.a.", "n.a", "#n/a", "nan", "null", "none", "nil", "missing", "-", "--", "?"}
-)
-"""Text that stands for a missing value, after trimming and lower-casing."""
 TRUE_WORDS: frozenset[str] = frozenset({"true", "t", "yes", "y", "1", "on"})
 FALSE_WORDS: frozenset[str] = frozenset({"false", "f", "no", "n", "0", "off"})
 ID_WORDS: frozenset[str] = frozenset({"id", "uuid", "guid", "key", "pk", "pid", "identifier"})
@@ -54,21 +51,6 @@ DATE_FORMATS: dict[str, str] = {
 }
 """Formats tried on text columns, in order of preference: a tie between m/d/Y and d/m/Y goes to m/d/Y."""
 
-_TEXT_NUMBER = re.compile(
-    r"""^\s*
-    (?P<open>\()?\s*
-    (?P<sign>[-+\u2212])?\s*
-    (?P<currency>[$\u20ac\u00a3\u00a5]|(?:USD|EUR|GBP)\s?)?\s*
-    (?P<sign2>[-+\u2212])?\s*
-    (?P<digits>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d*)?|\.\d+)
-    (?P<exponent>[eE][-+]?\d+)?\s*
-    (?P<scale>[kKmMbB]|MM|mn|bn)?\s*
-    (?P<percent>%)?\s*
-    (?P<currency2>[$\u20ac\u00a3\u00a5]|(?:USD|EUR|GBP))?\s*
-    (?P<close>\))?\s*$""",
-    re.VERBOSE,
-)
-_SCALES = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "MM": 1e6, "mn": 1e6, "b": 1e9, "B": 1e9, "bn": 1e9}
 _PLAIN_NUMBER = re.compile(r"^\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*$")
 _DATE_LIKE = re.compile(
     r"\d{1,4}[-/.]\d{1,2}|\d[-\s](?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
@@ -106,47 +88,6 @@ def default_mask(column: str, value: object) -> str:
 def name_tokens(name: object) -> list[str]:
     """The words of a column name in lower case: 'SalePrice2' and 'Sale_Price_2' are both sale, price, 2."""
     return [token.lower() for token in _NAME_TOKEN.findall(str(name))]
-
-
-def parse_text_number(value: object) -> float | None:
-    """A number written the way people write them: '1,250', '$3.4k', '12%' (0.12), '(1,000)' (-1000), '2.5e3'.
-
-    Returns None for anything else (words, missing values, booleans), so a caller can count what does not read.
-    """
-    if value is None or isinstance(value, bool | np.bool_):
-        return None
-    if isinstance(value, Real):
-        number = float(value)
-        return None if np.isnan(number) else number
-    if not isinstance(value, str):
-        return None
-    match = _TEXT_NUMBER.match(value)
-    if match is None or bool(match["open"]) != bool(match["close"]):
-        return None
-    if match["sign"] and match["sign2"]:
-        return None
-    number = float(match["digits"].replace(",", "") + (match["exponent"] or ""))
-    number *= _SCALES.get(match["scale"] or "", 1.0)
-    if match["percent"]:
-        number /= 100
-    if match["open"]:
-        number = -number
-    if (match["sign"] or match["sign2"] or "+") in "-\u2212":
-        number = -number
-    return number
-
-
-def parse_text_numbers(values: pd.Series) -> pd.Series:
-    """parse_text_number over a column, as float64 with NaN where a value does not read; parses each distinct
-    value once, so a column of 1M rows with 2,000 distinct values costs 2,000 parses."""
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values.astype("float64")
-    present = values.dropna()
-    if present.empty:
-        return pd.Series(np.nan, index=values.index, dtype="float64")
-    distinct = pd.unique(present)
-    parsed = {value: parse_text_number(value) for value in distinct}
-    return values.map(parsed).astype("float64")
 
 
 def parse_text_dates(values: pd.Series, formats: Iterable[str]) -> pd.Series:

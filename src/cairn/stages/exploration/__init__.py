@@ -16,11 +16,17 @@ import numpy as np
 import pandas as pd
 
 from cairn.errors import DataError
-from cairn.stages.exploration.drawing import DPI, PANELS_PER_FIGURE
+from cairn.plots import DPI, PANELS_PER_FIGURE, Figure
+from cairn.stages.exploration.figures import (
+    MAX_HEATMAP_COLUMNS,
+    MAX_SCATTER_POINTS,
+    N_RELATION_PLOTS,
+)
+from cairn.stages.exploration.figures import figures as _figures
 from cairn.stages.exploration.insights import ALMOST_CONSTANT_SHARE, SKEWED, STRONG_PAIR_R, VERY_SKEWED
 from cairn.stages.exploration.insights import insights as _insights
 from cairn.stages.exploration.view import TOP_LEVELS, View, column_kinds, is_numeric
-from cairn.stages.exploration.words import name_list
+from cairn.words import name_list
 
 __all__ = [
     "ALMOST_CONSTANT_SHARE",
@@ -45,15 +51,6 @@ PROBLEMS = ("regression", "binary", "multiclass")
 
 
 @dataclass(frozen=True)
-class Figure:
-    """One chart of the exploration, ready to inline in HTML."""
-
-    title: str
-    caption: str  # one plain sentence saying what to see
-    png_base64: str  # PNG bytes, base64 (no data: prefix)
-
-
-@dataclass(frozen=True)
 class Exploration:
     """What stage 4 found: figures to look at and sentences to read, most important first."""
 
@@ -62,16 +59,6 @@ class Exploration:
     n_rows: int
     n_columns: int
     sampled_rows: int  # rows actually used for plots (<= max_rows)
-
-
-# figures.py builds Figure objects, so it is imported once Figure exists. Figure and Exploration live here, not in
-# a submodule, because pickled results in artifact caches name them by this module path.
-from cairn.stages.exploration.figures import (  # noqa: E402
-    MAX_HEATMAP_COLUMNS,
-    MAX_SCATTER_POINTS,
-    N_RELATION_PLOTS,
-)
-from cairn.stages.exploration.figures import figures as _figures  # noqa: E402
 
 
 def explore_table(

@@ -14,12 +14,12 @@ import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FuncFormatter
 
-from cairn.stages.exploration import Figure
-from cairn.stages.exploration.drawing import (
+from cairn.plots import (
     ACCENT,
     MISSING_COLOR,
     MUTED,
     TREND,
+    Figure,
     bars,
     boxes,
     chunks,
@@ -30,7 +30,7 @@ from cairn.stages.exploration.drawing import (
 )
 from cairn.stages.exploration.insights import ALMOST_CONSTANT_SHARE, SKEWED, strong_pairs
 from cairn.stages.exploration.view import TOP_LEVELS, View
-from cairn.stages.exploration.words import compact, level, number, percent, short
+from cairn.words import compact, level, number, percent, short
 
 MAX_HEATMAP_COLUMNS = 30
 N_RELATION_PLOTS = 4

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cairn.stages.exploration.view import View
-from cairn.stages.exploration.words import and_list, count, level, name_list, percent
+from cairn.words import and_list, count, level, name_list, percent
 
 ALMOST_CONSTANT_SHARE = 0.95
 STRONG_PAIR_R = 0.8

@@ -14,24 +14,7 @@ and `wording` phrases what they found. This module re-exports every name, so `qu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One data-quality observation: how serious it is, which columns, how many rows, and what to do."""
-
-    severity: str  # "info" | "warn" | "error"
-    check: str  # short name, e.g. "missing values", "target leakage"
-    columns: list[str]
-    count: int  # rows (or values) involved
-    detail: str  # one plain sentence
-    example: str | None = None  # one value, through `mask`
-
-
-# The checks build Finding objects, so they are imported once Finding exists. Finding lives here, not in a
-# submodule, because pickled profiles in artifact caches name it by this module path.
-from cairn.stages.data.quality.columns import (  # noqa: E402
+from cairn.stages.data.quality.columns import (
     constant_columns,
     inconsistent_spellings,
     missing_markers,
@@ -40,19 +23,20 @@ from cairn.stages.data.quality.columns import (  # noqa: E402
     type_findings,
     unknown_columns,
 )
-from cairn.stages.data.quality.leakage import (  # noqa: E402
+from cairn.stages.data.quality.finding import Finding
+from cairn.stages.data.quality.leakage import (
     DERIVED_WORDS,
     LEAKAGE_FOLDS,
     LEAKAGE_MIN_VALUES,
     target_leakage,
 )
-from cairn.stages.data.quality.rows import (  # noqa: E402
+from cairn.stages.data.quality.rows import (
     SIGNIFICANT_DIGITS,
     duplicate_rows,
     mostly_empty_rows,
     near_duplicates,
 )
-from cairn.stages.data.quality.tables import (  # noqa: E402
+from cairn.stages.data.quality.tables import (
     SAMPLE_ROWS,
     SEPARATORS,
     Levels,
@@ -60,13 +44,13 @@ from cairn.stages.data.quality.tables import (  # noqa: E402
     numeric_columns,
     text_levels,
 )
-from cairn.stages.data.quality.target import (  # noqa: E402
+from cairn.stages.data.quality.target import (
     ROWS_PER_FOLD,
     class_imbalance,
     missing_target,
     too_few_rows,
 )
-from cairn.stages.data.quality.values import (  # noqa: E402
+from cairn.stages.data.quality.values import (
     AGE_UNITS,
     NON_NEGATIVE_WORDS,
     SIGNED_WORDS,
@@ -75,7 +59,7 @@ from cairn.stages.data.quality.values import (  # noqa: E402
     outliers,
     rule_violations,
 )
-from cairn.stages.data.quality.wording import SHOWN  # noqa: E402
+from cairn.stages.data.quality.wording import SHOWN
 
 __all__ = [
     "AGE_UNITS", "DERIVED_WORDS", "LEAKAGE_FOLDS", "LEAKAGE_MIN_VALUES", "NON_NEGATIVE_WORDS", "ROWS_PER_FOLD",

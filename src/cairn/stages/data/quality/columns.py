@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cairn.config.schema import ColumnRule, Quality
-from cairn.stages.data.quality import Finding
+from cairn.stages.data.quality.finding import Finding
 from cairn.stages.data.quality.tables import Levels, is_marker, spelling_key
 from cairn.stages.data.quality.wording import SHOWN, masked, plural, quoted
 from cairn.stages.data.types import ColumnType, Mask, parse_text_dates, parse_text_number

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cairn.config.schema import Quality
-from cairn.stages.data.quality import Finding
+from cairn.stages.data.quality.finding import Finding
 from cairn.stages.data.quality.tables import SAMPLE_ROWS, Levels, sample_positions
 from cairn.stages.data.types import ColumnType, name_tokens
 

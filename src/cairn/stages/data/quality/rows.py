@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cairn.config.schema import Quality
-from cairn.stages.data.quality import Finding
+from cairn.stages.data.quality.finding import Finding
 from cairn.stages.data.quality.tables import SAMPLE_ROWS, Levels, is_marker, sample_positions, spelling_key
 from cairn.stages.data.quality.wording import plural, row_numbers
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cairn.config.schema import Quality
-from cairn.stages.data.quality import Finding
+from cairn.stages.data.quality.finding import Finding
 from cairn.stages.data.quality.wording import SHOWN, masked, plural, quoted
 from cairn.stages.data.types import Mask
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cairn.config.schema import ColumnRule, Quality
-from cairn.stages.data.quality import Finding
+from cairn.stages.data.quality.finding import Finding
 from cairn.stages.data.quality.wording import masked, plural, quoted, row_numbers
 from cairn.stages.data.types import ColumnType, Mask, name_tokens, parse_text_dates, parse_text_numbers
 

@@ -17,7 +17,7 @@ from cairn.report.render import write_report
 from cairn.store.repository import Store, now
 
 if TYPE_CHECKING:
-    from cairn.project import Project
+    from cairn.project.api import Project
     from cairn.runner.execute import Execution
 
 

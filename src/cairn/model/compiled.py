@@ -38,7 +38,7 @@ def label_of(probabilities: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 
 def _regression(estimator: Any) -> Answer:
-    from cairn.stages.ensemble import EnsembleRegressor
+    from cairn.estimators.blends import EnsembleRegressor
 
     if isinstance(estimator, TransformedTargetRegressor) and _inverse_is_elementwise(estimator):
         inner, inverse = _regression(estimator.regressor_), estimator.inverse_func
@@ -61,8 +61,8 @@ def _regression(estimator: Any) -> Answer:
 
 def _probabilities(estimator: Any, classes: np.ndarray) -> Answer:
     """Columns in the order of `classes`, which must be the estimator's own `classes_` (checked)."""
-    from cairn.stages.ensemble import EnsembleClassifier
-    from cairn.stages.selection import EncodedLabels
+    from cairn.estimators.blends import EnsembleClassifier
+    from cairn.estimators.labels import EncodedLabels
 
     if isinstance(estimator, Pipeline):
         return _through_steps(estimator, lambda final: _probabilities(final, classes), whole=estimator.predict_proba)
@@ -70,7 +70,7 @@ def _probabilities(estimator: Any, classes: np.ndarray) -> Answer:
     if len(own) != len(classes) or not np.array_equal(own, classes):
         return estimator.predict_proba  # a member that saw fewer classes: the blend aligns it
     if isinstance(estimator, EnsembleClassifier):
-        from cairn.stages.crossval import aligned_proba
+        from cairn.estimators.blends import aligned_proba
 
         members = [(weight, member.classes_, _probabilities(member, np.asarray(member.classes_)))
                    for weight, member in zip(estimator.weights_, estimator.estimators_, strict=True)]
@@ -106,7 +106,7 @@ def _two_columns(positive: np.ndarray) -> np.ndarray:
 
 def _through_steps(pipeline: Pipeline, final: Callable[[Any], Answer], *, whole: Answer) -> Answer:
     """cairn's own steps transform without re-checking; a pipeline with any other step answers by itself."""
-    from cairn.transformers import DerivedColumns, TabularEncoder
+    from cairn.estimators.encoder import DerivedColumns, TabularEncoder
 
     transforms = []
     for _, step in pipeline.steps[:-1]:

@@ -136,7 +136,7 @@ class TrainedModel:
         """New data with the personal columns kept as features hashed or masked as in training (else as is)."""
         if not self.personal_columns:
             return table
-        from cairn.stages.data.privacy import protect_columns
+        from cairn.privacy import protect_columns
 
         return protect_columns(table, found=self.personal_columns, spec=self.privacy).table
 
@@ -152,7 +152,7 @@ class TrainedModel:
     def answer(self, inputs: pd.DataFrame | dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """Predictions and, for classification, class probabilities of prepared inputs (see `inputs`), in one
         pass through the fitted steps without scikit-learn's per-call checks (cairn.direct_predict)."""
-        from cairn.direct_predict import compile_model, label_of
+        from cairn.model.compiled import compile_model, label_of
 
         if self._answer is None:  # compiled once, with the class order it answers in
             classes = None if self.problem == "regression" else np.asarray(self.pipeline.classes_)

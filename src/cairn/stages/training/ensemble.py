@@ -9,14 +9,11 @@ class probabilities (classification), so serving calls `predict`/`predict_proba`
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
-from sklearn.utils.validation import check_is_fitted
 
-from cairn.metrics import lower_is_better, needs_proba
-from cairn.stages.crossval import CVResult, TrainingData, aligned_proba, score_outputs
+from cairn.metrics.scoring import lower_is_better, needs_proba
+from cairn.stages.training.crossval import CVResult, TrainingData, score_outputs
 
 ROUNDS = 25
 POOL = 5  # the best models by CV that may join
@@ -88,49 +85,3 @@ def blended_result(results: dict[str, CVResult], weights: dict[str, float], data
                     sum(results[n].fit_time_s for n in weights), sum(results[n].predict_ms_per_row for n in weights),
                     None, oof, [])
 
-
-class _WeightedAverage(BaseEstimator):
-    def __init__(self, estimators: list[tuple[str, Any]] | None = None, weights: list[float] | None = None):
-        self.estimators = estimators
-        self.weights = weights
-
-    def _fit_members(self, X: Any, y: Any) -> None:  # noqa: N803 (scikit-learn's names)
-        estimators = list(self.estimators or [])
-        weights = np.asarray(self.weights if self.weights is not None else [1.0] * len(estimators), dtype=float)
-        if not estimators or len(weights) != len(estimators) or (weights < 0).any() or weights.sum() <= 0:
-            raise ValueError(f"The estimators and weights parameters of {type(self).__name__} must be non-empty "
-                             f"lists of equal length with non-negative weights. Got {len(estimators)} estimators "
-                             f"and weights {weights.tolist()} instead.")
-        self.estimators_ = [clone(estimator).fit(X, y) for _, estimator in estimators]
-        self.weights_ = weights / weights.sum()
-
-
-class EnsembleRegressor(RegressorMixin, _WeightedAverage):
-    """The weighted mean of fitted regressors' predictions. X is whatever the members take (a DataFrame or a
-    dict of column arrays for cairn's pipelines)."""
-
-    def fit(self, X: Any, y: Any) -> EnsembleRegressor:  # noqa: N803
-        self._fit_members(X, y)
-        return self
-
-    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
-        check_is_fitted(self, "estimators_")
-        return sum(w * np.asarray(e.predict(X), dtype="float64") for w, e in zip(self.weights_, self.estimators_,
-                                                                                strict=True))
-
-
-class EnsembleClassifier(ClassifierMixin, _WeightedAverage):
-    """The weighted mean of fitted classifiers' class probabilities; the label is the most probable class."""
-
-    def fit(self, X: Any, y: Any) -> EnsembleClassifier:  # noqa: N803
-        self._fit_members(X, y)
-        self.classes_ = np.unique(np.asarray(y))
-        return self
-
-    def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
-        check_is_fitted(self, "estimators_")
-        return sum(w * aligned_proba(np.asarray(e.predict_proba(X), dtype="float64"), e.classes_, self.classes_)
-                   for w, e in zip(self.weights_, self.estimators_, strict=True))
-
-    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -19,7 +20,7 @@ from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 
-from cairn.stages.exploration.words import compact, percent
+from cairn.words import compact, percent
 
 PANELS_PER_FIGURE = 12  # small multiples per grid figure
 DPI = 80
@@ -29,6 +30,15 @@ MUTED = "#a3acb9"
 MISSING_COLOR = "#e0a040"
 TREND = "#c0392b"
 _GRID = "#e6e9ee"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One chart of the exploration, ready to inline in HTML."""
+
+    title: str
+    caption: str  # one plain sentence saying what to see
+    png_base64: str  # PNG bytes, base64 (no data: prefix)
 
 
 def histogram(ax: Axes, values: np.ndarray, *, counts_axis: bool = False) -> None:

@@ -16,10 +16,17 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from cairn.shapes import TEXT_PARTS, one_hot_bins, quantile_edges, text_counts, yeo_johnson, yeo_johnson_lambdas
+from cairn.estimators.shapes import (
+    TEXT_PARTS,
+    one_hot_bins,
+    quantile_edges,
+    text_counts,
+    yeo_johnson,
+    yeo_johnson_lambdas,
+)
+from cairn.estimators.target_means import TargetMeans, target_columns
+from cairn.estimators.target_means import names as target_names
 from cairn.stages.data.types import MISSING_MARKERS
-from cairn.target_encoding import TargetMeans, target_columns
-from cairn.target_encoding import names as target_names
 
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"

@@ -17,9 +17,10 @@ import numpy as np
 
 from cairn.config.schema import Training
 from cairn.errors import ConfigError
-from cairn.metrics import error_of, shown
+from cairn.metrics.scoring import error_of, shown
 from cairn.stages.business import BusinessCase
-from cairn.stages.crossval import (
+from cairn.stages.selection import MAX_TREES, Candidate, default_params
+from cairn.stages.training.crossval import (
     STOPPING_ROUNDS,
     TrainingData,
     fit_model,
@@ -27,7 +28,6 @@ from cairn.stages.crossval import (
     preprocessor,
     uses_early_stopping,
 )
-from cairn.stages.selection import MAX_TREES, Candidate, default_params
 
 DEFAULT_BUDGET_MINUTES = 5.0
 PLAN_SHARE = 0.85  # of the budget the plan may fill; the rest absorbs estimation error

@@ -7,31 +7,14 @@ from collections.abc import Callable
 import numpy as np
 from sklearn import metrics as skm
 
-from cairn.config.schema import LOWER_IS_BETTER
-from cairn.resampled import resampled_scores
+from cairn.metrics.catalogue import error_of, is_percent, lower_is_better, metrics_for, needs_proba
+from cairn.metrics.resampled import resampled_scores
 
-PERCENT_METRICS = frozenset({"mape"})
+__all__ = ["error_of", "lower_is_better", "metrics_for", "needs_proba", "score", "shown"]
 COUNTED = frozenset({"accuracy", "f1", "precision", "recall", "roc_auc", "log_loss"})  # see `_counted`
-REPORTED: dict[str, tuple[str, ...]] = {
-    "regression": ("mape", "mae", "rmse", "r2"),
-    "binary": ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss"),
-    "multiclass": ("accuracy", "f1", "log_loss"),
-}
 
 
-def lower_is_better(metric: str) -> bool:
-    return metric in LOWER_IS_BETTER
 
-
-def error_of(metric: str, value: float) -> float:
-    """A score as an error, so gaps compare as ratios: the value itself when lower is better, else 1 - value
-    (AUC 0.80 against 0.92 is an error of 0.20 against 0.08)."""
-    return value if lower_is_better(metric) else 1.0 - value
-
-
-def metrics_for(problem: str, named: list[str]) -> list[str]:
-    """The metrics a run reports: those the objective names first, then the usual ones for the problem."""
-    return list(dict.fromkeys([*named, *REPORTED[problem]]))
 
 
 def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None = None,
@@ -89,13 +72,10 @@ def _counted(metric: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndar
     return float(value[0])
 
 
-def needs_proba(metric: str) -> bool:
-    return metric in {"roc_auc", "log_loss"}
-
 
 def shown(metric: str, value: float) -> str:
     """A metric as a person reads it: MAPE as a percentage, money-like errors with separators."""
-    if metric in PERCENT_METRICS:
+    if is_percent(metric):
         return f"{value * 100:.1f}%"
     if metric in {"mae", "rmse"}:
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"

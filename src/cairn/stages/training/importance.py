@@ -20,9 +20,9 @@ import numpy as np
 
 from cairn.config.schema import FeatureSelection
 from cairn.expr import parse
-from cairn.metrics import lower_is_better
-from cairn.stages.crossval import TrainingData, model_outputs, preprocessor, score_outputs
+from cairn.metrics.scoring import lower_is_better
 from cairn.stages.selection import CATALOGUE, make_estimator
+from cairn.stages.training.crossval import TrainingData, model_outputs, preprocessor, score_outputs
 
 log = logging.getLogger(__name__)
 

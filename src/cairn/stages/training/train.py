@@ -24,10 +24,15 @@ from threadpoolctl import threadpool_limits
 
 from cairn.config.schema import FeatureSelection, Training
 from cairn.errors import ConfigError
-from cairn.metrics import lower_is_better, shown
-from cairn.model import as_model_frame
-from cairn.native_categories import TabularPipeline
-from cairn.stages.budget import (
+from cairn.estimators.blends import EnsembleClassifier, EnsembleRegressor
+from cairn.estimators.native_categories import TabularPipeline
+from cairn.estimators.target_transforms import expm1_target, log1p_target
+from cairn.metrics.scoring import lower_is_better, shown
+from cairn.model.trained import as_model_frame
+from cairn.stages.business import BusinessCase
+from cairn.stages.features import FeaturePlan, build_deriver, build_encoder
+from cairn.stages.selection import CATALOGUE, Candidate, make_estimator
+from cairn.stages.training.budget import (
     LEARNING_CURVE_COST,
     PLAN_SHARE,
     STOP_SHARE,
@@ -44,8 +49,7 @@ from cairn.stages.budget import (
     training_budget,
     worth_screening,
 )
-from cairn.stages.business import BusinessCase
-from cairn.stages.crossval import (
+from cairn.stages.training.crossval import (
     REFIT_TREES_GROW_AT_MOST,
     STOPPING_SHARE,
     CVResult,
@@ -54,12 +58,10 @@ from cairn.stages.crossval import (
     refit_trees,
     uses_early_stopping,
 )
-from cairn.stages.ensemble import EnsembleClassifier, EnsembleRegressor, blended_result, greedy_weights
-from cairn.stages.features import FeaturePlan, build_deriver, build_encoder, expm1_target, log1p_target
-from cairn.stages.importance import select_features
-from cairn.stages.selection import CATALOGUE, Candidate, make_estimator
-from cairn.stages.splits import search_sample, split_rows
-from cairn.stages.tuning import CandidateSearch, Screen, enough_trials, quiet_optuna, sampler_seed
+from cairn.stages.training.ensemble import blended_result, greedy_weights
+from cairn.stages.training.importance import select_features
+from cairn.stages.training.splits import search_sample, split_rows
+from cairn.stages.training.tuning import CandidateSearch, Screen, enough_trials, quiet_optuna, sampler_seed
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,14 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from cairn.metrics import needs_proba, score
-from cairn.native_categories import category_fit_params
+from cairn.estimators.blends import aligned_proba
+from cairn.estimators.labels import EncodedLabels
+from cairn.estimators.native_categories import category_fit_params
+from cairn.metrics.scoring import needs_proba, score
 from cairn.stages.business import BusinessCase
 from cairn.stages.features import FeaturePlan, build_deriver, build_encoder
-from cairn.stages.selection import Candidate, EncodedLabels, make_estimator
-from cairn.stages.splits import Split, stopping_slice
+from cairn.stages.selection import Candidate, make_estimator
+from cairn.stages.training.splits import Split, stopping_slice
 
 STOPPING_ROUNDS = 50  # boosting rounds without improvement on the stopping slice before it stops
 STOPPING_SHARE = 0.1  # of a fold's training rows, held aside for early stopping
@@ -313,18 +315,6 @@ def model_outputs(model: Any, X: np.ndarray, *, data: TrainingData) -> np.ndarra
     proba = np.asarray(model.predict_proba(X), dtype="float64")
     proba /= proba.sum(axis=1, keepdims=True)  # float32 libraries sum to one only roughly; log loss checks
     return aligned_proba(proba, data.classes[np.asarray(model.classes_, dtype=int)], data.classes)
-
-
-def aligned_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Probabilities in the order of `classes`; a class the model never saw gets zero."""
-    model_classes = np.asarray(model_classes)
-    if len(model_classes) == len(classes) and (model_classes == classes).all():
-        return proba
-    aligned = np.zeros((len(proba), len(classes)))
-    where = {label: index for index, label in enumerate(classes.tolist())}
-    for column, label in enumerate(model_classes.tolist()):
-        aligned[:, where[label]] = proba[:, column]
-    return aligned
 
 
 def score_outputs(metric: str, y_true: np.ndarray, outputs: np.ndarray, *, data: TrainingData) -> float:

@@ -20,16 +20,16 @@ import pandas as pd
 from cairn.config import ProjectConfig, load_config
 from cairn.config.schema import SqlSource
 from cairn.errors import CairnError, NotFoundError
-from cairn.model import TrainedModel
+from cairn.model.trained import TrainedModel
+from cairn.privacy import redact_text
 from cairn.registry import ModelVersion, Registry
 from cairn.runner.cache import config_hash
 from cairn.runner.execute import Execution, ProgressCallback, StageOutcome, execute
 from cairn.runner.manifest import base_manifest
 from cairn.stages.data import SourceRead, check_fits_problem, read_protected, read_source
-from cairn.stages.data.privacy import redact_text
 from cairn.stages.evaluation import Check, EvaluationResult, verdict_line
 from cairn.store import RunRecord, Store
-from cairn.store.repository import redacted
+from cairn.urls import redacted
 
 log = logging.getLogger(__name__)
 STATE_FOLDER = ".cairn"
@@ -133,7 +133,7 @@ class Project:
 
     def _finish(self, store: Store, execution: Execution, *, manifest: dict[str, Any], source: SourceRead) -> Run:
         fingerprint = source.fingerprint
-        from cairn.report.assemble import write_run_report
+        from cairn.project.report import write_run_report
 
         values = execution.values
         assert values is not None

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cairn.metrics import lower_is_better
-from cairn.stages.crossval import CVResult, TrainingData, cross_validate, uses_early_stopping
+from cairn.metrics.scoring import lower_is_better
 from cairn.stages.selection import CATALOGUE, Candidate, default_params
+from cairn.stages.training.crossval import CVResult, TrainingData, cross_validate, uses_early_stopping
 
 log = logging.getLogger(__name__)
 

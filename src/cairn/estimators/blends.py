@@ -1,0 +1,72 @@
+"""The fitted blend of a greedy ensemble: one scikit-learn estimator averaging its members.
+
+Regression averages predictions, classification class probabilities, so serving calls `predict` /
+`predict_proba` on it like on any pipeline. Pickled inside fitted models: its module path is part of the format.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+
+def aligned_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Probabilities in the order of `classes`; a class the model never saw gets zero."""
+    model_classes = np.asarray(model_classes)
+    if len(model_classes) == len(classes) and (model_classes == classes).all():
+        return proba
+    aligned = np.zeros((len(proba), len(classes)))
+    where = {label: index for index, label in enumerate(classes.tolist())}
+    for column, label in enumerate(model_classes.tolist()):
+        aligned[:, where[label]] = proba[:, column]
+    return aligned
+
+
+class _WeightedAverage(BaseEstimator):
+    def __init__(self, estimators: list[tuple[str, Any]] | None = None, weights: list[float] | None = None):
+        self.estimators = estimators
+        self.weights = weights
+
+    def _fit_members(self, X: Any, y: Any) -> None:  # noqa: N803 (scikit-learn's names)
+        estimators = list(self.estimators or [])
+        weights = np.asarray(self.weights if self.weights is not None else [1.0] * len(estimators), dtype=float)
+        if not estimators or len(weights) != len(estimators) or (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError(f"The estimators and weights parameters of {type(self).__name__} must be non-empty "
+                             f"lists of equal length with non-negative weights. Got {len(estimators)} estimators "
+                             f"and weights {weights.tolist()} instead.")
+        self.estimators_ = [clone(estimator).fit(X, y) for _, estimator in estimators]
+        self.weights_ = weights / weights.sum()
+
+
+class EnsembleRegressor(RegressorMixin, _WeightedAverage):
+    """The weighted mean of fitted regressors' predictions. X is whatever the members take (a DataFrame or a
+    dict of column arrays for cairn's pipelines)."""
+
+    def fit(self, X: Any, y: Any) -> EnsembleRegressor:  # noqa: N803
+        self._fit_members(X, y)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+        check_is_fitted(self, "estimators_")
+        return sum(w * np.asarray(e.predict(X), dtype="float64") for w, e in zip(self.weights_, self.estimators_,
+                                                                                strict=True))
+
+
+class EnsembleClassifier(ClassifierMixin, _WeightedAverage):
+    """The weighted mean of fitted classifiers' class probabilities; the label is the most probable class."""
+
+    def fit(self, X: Any, y: Any) -> EnsembleClassifier:  # noqa: N803
+        self._fit_members(X, y)
+        self.classes_ = np.unique(np.asarray(y))
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
+        check_is_fitted(self, "estimators_")
+        return sum(w * aligned_proba(np.asarray(e.predict_proba(X), dtype="float64"), e.classes_, self.classes_)
+                   for w, e in zip(self.weights_, self.estimators_, strict=True))
+
+    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
