@@ -39,9 +39,12 @@ bench: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -m bench
 	$(BIN)/python bench/spine.py
 
-## lint: ruff's checks (the code is wrapped by hand at 120 columns, not by a formatter)
+## lint: ruff's checks (the code is wrapped by hand at 120 columns, not by a formatter), the import contracts
+## between the layers (pyproject.toml [tool.importlinter]) and mypy --strict on the typed packages
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
+	PYTHONPATH=src $(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) examples/house-prices/.cairn .pytest_cache

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from cairn.errors import NotFoundError
+from cairn.model.bundle import bundle_files, load_bundle, manifest_bytes
 from cairn.model.trained import TrainedModel
 from cairn.store.repository import Store, as_utc, now
 from cairn.store.tables import ArtifactRow, ModelRow, ModelVersionRow
@@ -46,10 +47,7 @@ class Registry:
             latest = session.scalar(select(func.max(ModelVersionRow.version))
                                     .where(ModelVersionRow.model_id == row.id)) or 0
             model.version, model.run_id = latest + 1, run_id
-            data = model.to_bytes()
-            sha = self.store.artifacts.write(data)
-            if session.get(ArtifactRow, sha) is None:
-                session.add(ArtifactRow(sha256=sha, kind="model", size_bytes=len(data), created_at=now()))
+            sha = self._write_bundle(session, model)
             if production:
                 self._archive_production(session, row.id)
             version = ModelVersionRow(model_id=row.id, version=model.version, run_id=run_id,
@@ -89,15 +87,26 @@ class Registry:
         )
 
     def load(self, name: str, version: int | None = None) -> TrainedModel:
+        """The version's bundle, every file checked against its sha256 before anything is deserialised."""
         chosen = self.get(name, version)
-        model = TrainedModel.from_bytes(self.store.artifacts.read(chosen.artifact_sha256))
+        model = load_bundle(chosen.artifact_sha256, self.store.artifacts.read, what=f"{name} v{chosen.version}")
         model.version = chosen.version
         return model
+
+    def _write_bundle(self, session: Any, model: TrainedModel) -> str:
+        """Each file of the bundle as an artifact, then its manifest, whose sha256 the version row records."""
+        files = bundle_files(model)
+        manifest = manifest_bytes(files)
+        for kind, data in [*(("model-file", data) for data in files.values()), ("model-bundle", manifest)]:
+            sha = self.store.artifacts.write(data)
+            if session.get(ArtifactRow, sha) is None:
+                session.add(ArtifactRow(sha256=sha, kind=kind, size_bytes=len(data), created_at=now()))
+        return sha
 
     def promote(self, name: str, version: int) -> ModelVersion:
         self.get(name, version)
         with self.store.session() as session:
-            model_id = session.scalar(select(ModelRow.id).where(ModelRow.name == name))
+            model_id = session.scalars(select(ModelRow.id).where(ModelRow.name == name)).one()
             self._archive_production(session, model_id)
             row = session.scalars(select(ModelVersionRow).where(ModelVersionRow.model_id == model_id,
                                                                 ModelVersionRow.version == version)).one()

@@ -50,7 +50,7 @@ def test_yaml_syntax_error(example):
 
 def test_unknown_key_gets_a_suggestion(example):
     edit(example, "  sample_rows: 200000", "  sample_row: 200000")
-    assert_user_error(run_cli(example), "explore.sample_row", "did you mean 'sample_rows'?")
+    assert_user_error(run_cli(example), "exploration.sample_row", "did you mean 'sample_rows'?")
     assert not (example / ".cairn").exists()
 
 

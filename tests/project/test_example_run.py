@@ -143,3 +143,27 @@ def test_registered_model_is_the_judged_recipe_refit_on_every_row(house_prices, 
     errors = [float((cairn.load_model(f / "cairn.yaml").predict(rows) / rows["Sale_Price"] - 1).abs().mean())
               for f in folders]
     assert errors[1] < errors[0]  # the refit model has also learned from the 586 holdout rows
+
+
+def test_holdout_predictions_are_those_of_the_code_before_the_redesign(house_prices):
+    """tests/fixtures/house_prices_holdout.json was written by cairn 0.1.0 on this example: moving the code must
+    not move a single prediction (rtol 1e-9)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from cairn.model.trained import as_model_frame
+    from cairn.store.repository import Store
+
+    folder, run, _ = house_prices
+    before = json.loads((Path(__file__).parents[1] / "fixtures" / "house_prices_holdout.json").read_text())
+    store = Store.open(f"sqlite:///{folder / '.cairn' / 'cairn.db'}", folder / ".cairn" / "artifacts")
+    try:
+        result = store.load_artifact(run.stage("training").outputs["training_result"])
+        clean = store.load_artifact(run.stage("preprocessing").outputs["clean_table"])
+        plan = store.load_artifact(run.stage("features").outputs["feature_plan"])
+    finally:
+        store.close()
+    assert result.chosen == before["chosen"] and result.holdout_index.tolist() == before["holdout_index"]
+    predicted = result.pipeline.predict(as_model_frame(clean.iloc[result.holdout_index], plan.features))
+    assert np.allclose(predicted, before["predictions"], rtol=1e-9, atol=0)

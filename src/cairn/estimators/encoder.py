@@ -26,7 +26,7 @@ from cairn.estimators.shapes import (
 )
 from cairn.estimators.target_means import TargetMeans, target_columns
 from cairn.estimators.target_means import names as target_names
-from cairn.stages.data.types import MISSING_MARKERS
+from cairn.estimators.text_values import MISSING_MARKERS
 
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"

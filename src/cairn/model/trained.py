@@ -2,16 +2,15 @@
 
 Everything a new record goes through at prediction time (imputation, encoding, derived features, the inverse of
 the target transform) lives inside ``pipeline``, so the REST API, ``cairn predict`` and a notebook all apply the
-same steps. The bundle is saved with joblib as one file in the artifact store.
+same steps. A registered version is stored as a bundle (cairn.model.bundle): the pipeline pickled alone, the rest
+as JSON.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import joblib
 import numpy as np
 import pandas as pd
 
@@ -73,7 +72,7 @@ def _column_from_records(records: list[dict[str, Any]], feature: FeatureSpec) ->
 def _numbers(values: pd.Series, parse: Parse) -> np.ndarray:
     """A column as float64: plain numbers, numbers written as text, or dates as days since 1970."""
     if parse == "text_number":
-        from cairn.stages.data.types import parse_text_number
+        from cairn.estimators.text_values import parse_text_number
 
         parsed = [parse_text_number(value) for value in values.to_numpy(dtype=object)]
         return np.array([np.nan if value is None else value for value in parsed], dtype="float64")
@@ -112,6 +111,7 @@ class TrainedModel:
     metrics: dict[str, float] = field(default_factory=dict)
     personal_columns: list[Any] = field(default_factory=list)  # PiiColumn kept as hashed or masked features
     privacy: Any = None  # the Privacy settings they were protected with
+    verdict: str = ""  # the run's verdict when it was registered
     _answer: Any = field(default=None, init=False, repr=False, compare=False)  # compiled on first use, not saved
 
     @property
@@ -162,18 +162,3 @@ class TrainedModel:
         if classes is None:
             return np.asarray(output), None
         return label_of(output, classes), output
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_answer": None}  # closures do not pickle; compiled again after loading
-
-    def to_bytes(self) -> bytes:
-        buffer = io.BytesIO()
-        joblib.dump(self, buffer, compress=3)
-        return buffer.getvalue()
-
-    @staticmethod
-    def from_bytes(data: bytes) -> TrainedModel:
-        model = joblib.load(io.BytesIO(data))
-        if not isinstance(model, TrainedModel):
-            raise TypeError(f"expected a TrainedModel, got {type(model).__name__}")
-        return model

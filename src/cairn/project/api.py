@@ -166,8 +166,8 @@ class Project:
             "shipped": evaluation.shipped, "line": line, "model": model_version,
             "checks": [{"name": c.name, "met": c.met, "text": c.text} for c in evaluation.checks],
         }
-        report_path = write_run_report(self, store, execution, manifest=manifest, verdict_text=line,
-                                       model_version=model_version)
+        report_path = write_run_report(self.config, store, execution, folder=self.state_dir / "reports",
+                                       manifest=manifest, verdict_text=line, model_version=model_version)
         manifest["report"] = str(report_path)
         store.finish_run(execution.run_id, status="succeeded", manifest=manifest, verdict=verdict,
                          data_fingerprint=fingerprint)

@@ -17,18 +17,19 @@ from cairn.report.render import write_report
 from cairn.store.repository import Store, now
 
 if TYPE_CHECKING:
-    from cairn.project.api import Project
+    from cairn.config.schema import ProjectConfig
     from cairn.runner.execute import Execution
 
 
-def write_run_report(project: Project, store: Store, execution: Execution, *, manifest: dict[str, Any],
-                     verdict_text: str, model_version: str | None) -> Path:
+def write_run_report(config: ProjectConfig, store: Store, execution: Execution, *, folder: Path,
+                     manifest: dict[str, Any], verdict_text: str, model_version: str | None) -> Path:
+    """The run's HTML report in `folder` (as run-N.html), kept in the store as an artifact too."""
     values = execution.values
     assert values is not None
 
     case, evaluation, training = values.get("business_case"), values.get("evaluation"), values.get("training_result")
     profile = values.get("data_profile")
-    primary = case.primary_metric if case else project.config.business.primary_metric
+    primary = case.primary_metric if case else config.business.primary_metric
     verdict = [VerdictLine(c.name, c.met, c.text) for c in evaluation.checks] if evaluation else [
         VerdictLine("verdict", None, verdict_text)]
     leaderboard = [
@@ -36,12 +37,12 @@ def write_run_report(project: Project, store: Store, execution: Execution, *, ma
         for s in training.leaderboard
     ] if training else []
     context = ReportContext(
-        project=project.config.project,
+        project=config.project,
         run_id=execution.run_id,
         created_at=now().isoformat(timespec="seconds"),
-        objective=project.config.business.objective,
-        problem=project.config.business.problem,
-        target=project.config.business.target,
+        objective=config.business.objective,
+        problem=config.business.problem,
+        target=config.business.target,
         shipped=bool(evaluation and evaluation.shipped),
         verdict=verdict,
         stages=[StageSummary(o.name, o.title, o.cached, o.duration_s, o.notes) for o in execution.outcomes],
@@ -57,7 +58,7 @@ def write_run_report(project: Project, store: Store, execution: Execution, *, ma
         manifest=manifest,
         model_figures=_model_figures(training, primary),
     )
-    path = project.state_dir / "reports" / f"run-{execution.run_id}.html"
+    path = folder / f"run-{execution.run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_report(context, path)
     store.store_artifact(path.read_text(encoding="utf-8"))

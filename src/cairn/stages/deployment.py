@@ -49,6 +49,7 @@ def deploy_model(model: TrainedModel, *, evaluation: EvaluationResult, registry:
                  ) -> DeploymentRecord:
     note = None if evaluation.shipped else "not promoted: " + verdict_line(evaluation)
     model.metrics = {m.name: m.value for m in evaluation.holdout}
+    model.verdict = verdict_line(evaluation)
     version = registry.register(model, run_id=run_id, production=evaluation.shipped, note=note)
     card = model_card(model, version=version, evaluation=evaluation, objective=objective,
                       api_key_env=api_key_env, port=port, refit_note=refit_note)

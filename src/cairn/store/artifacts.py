@@ -15,6 +15,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
+from cairn.errors import StoreError
 from cairn.hashing import sha256_bytes
 
 
@@ -68,6 +69,23 @@ class ArtifactFolder:
 
     def read(self, sha256: str) -> bytes:
         return self.path_of(sha256).read_bytes()
+
+    def read_checked(self, sha256: str) -> bytes:
+        """The bytes, once they are known to be the ones stored under this name: a changed or corrupted artifact
+        is a clear error, never an unpickle."""
+        path = self.path_of(sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise StoreError.single("An artifact is missing from the artifact folder.", where=str(path),
+                                    expected=f"the artifact {sha256[:12]}…", got="no such file",
+                                    fix="restore the artifact folder, or rerun with `cairn run --from STAGE`") from None
+        if sha256_bytes(data) != sha256:
+            raise StoreError.single("An artifact does not match its sha256: it was changed or corrupted.",
+                                    where=str(path), expected=f"sha256 {sha256[:12]}…",
+                                    got=f"sha256 {sha256_bytes(data)[:12]}…",
+                                    fix="delete it and rerun the stage that makes it (`cairn run --from STAGE`)")
+        return data
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).exists()

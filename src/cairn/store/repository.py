@@ -199,7 +199,7 @@ class Store:
                 raise NotFoundError.single("No such artifact.", where="artifact", expected="a stored artifact",
                                            got=sha256[:12], fix="rerun the stage that makes it")
             kind = row.kind
-        return decode(self.artifacts.read(sha256), kind)
+        return decode(self.artifacts.read_checked(sha256), kind)
 
     def add_metrics(self, run_id: int, metrics: list[tuple[str, str, str, float]]) -> None:
         """(scope, model, name, value) rows: holdout and CV scores, latency."""

@@ -363,7 +363,7 @@ def test_fail_names_columns_and_kinds_and_the_fix_but_no_value(planted, ames):
 
 
 def test_notes_name_columns_and_kinds_never_values(planted, ames, caplog):
-    with caplog.at_level("DEBUG", logger="cairn.stages.data.privacy"):
+    with caplog.at_level("DEBUG", logger="cairn.privacy"):
         protected = protect(planted, spec=Privacy(pii="mask"), target=TARGET)
     notes = protected.notes()
     assert "email holds e-mail addresses (found by name and content: 100% of sampled values)" in notes

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 
 from cairn.estimators.blends import EnsembleClassifier, EnsembleRegressor
+from cairn.hashing import sha256_bytes
+from cairn.model.bundle import bundle_files, load_bundle, manifest_bytes, pickled_names
 from cairn.model.compiled import compile_model, label_of
 from cairn.model.trained import TrainedModel, as_model_columns, as_model_frame
 from cairn.stages.selection import CATALOGUE, installed
@@ -89,7 +91,9 @@ def test_a_saved_model_answers_after_loading_and_predict_proba_needs_classes(hou
     model = TrainedModel("houses", 1, "regression", case.target, plan.features, fitted("linear", table, case, plan))
     record = table.drop(columns=[case.target]).head(1).to_dict("records")
     before = model.predict(record)  # compiles the answer, which must not travel with the saved bytes
-    loaded = TrainedModel.from_bytes(model.to_bytes())
+    files = bundle_files(model)
+    stored = {sha256_bytes(data): data for data in [*files.values(), manifest_bytes(files)]}
+    loaded = load_bundle(sha256_bytes(manifest_bytes(files)), stored.__getitem__, what="houses v1")
     assert loaded.predict(record) == pytest.approx(before, rel=1e-12)
     assert before[0] == pytest.approx(model.pipeline.predict(as_model_frame(table.head(1), plan.features))[0])
     with pytest.raises(AttributeError, match="regression model"):
@@ -106,3 +110,19 @@ def test_a_bare_estimator_given_a_frame_answers_through_its_own_checks():
     y = frame["x"] * 2 + frame["kind"].cat.codes
     model = lightgbm.LGBMRegressor(n_estimators=20, n_jobs=1, verbose=-1).fit(frame, y)
     assert np.allclose(compile_model(model)(frame.head(5)), model.predict(frame.head(5)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("problem", ["regression", "binary"])
+def test_every_cairn_class_inside_a_fitted_model_lives_in_cairn_estimators(house, problem):
+    """A saved model names its classes by module path: only cairn.estimators may appear, so nothing else in cairn
+    is part of the model format. Every installed candidate, native categories and a blend are walked."""
+    table, case, plan = house if problem == "regression" else classification(240, classes=2)
+    pipelines = [fitted(name, table, case, plan) for name in CANDIDATES]
+    pipelines += [fitted(name, table, case, plan, native=True) for name in ("lightgbm", "catboost")]
+    blend_class = EnsembleRegressor if problem == "regression" else EnsembleClassifier
+    blend = blend_class([("a", pipelines[0]), ("b", pipelines[1])], [0.5, 0.5])
+    blend.estimators_, blend.weights_ = pipelines[:2], [0.5, 0.5]
+    names = set().union(*(pickled_names(pipeline) for pipeline in [*pipelines, blend]))
+    cairn_names = {name for name in names if name.startswith("cairn.")}
+    assert cairn_names and all(name.startswith("cairn.estimators.") for name in cairn_names), cairn_names
+    assert "cairn.estimators.encoder.TabularEncoder" in cairn_names

@@ -1,0 +1,269 @@
+"""The model bundle: what a registered version is on disk, and the only way cairn reads one back.
+
+A bundle is a few files, each stored under its sha256, listed by a small JSON manifest:
+
+    manifest (JSON)   {"format": "cairn.model", "format_version": 1, "files": {name: sha256}}
+    model.json        everything about the model a person or a tool may read without unpickling: name, version,
+                      problem, target, input and output schema, features, classes, metrics, verdict, the privacy
+                      settings of personal columns kept as features, and the package versions it was fitted with
+    pipeline.joblib   the fitted scikit-learn pipeline, and nothing else: every cairn class in it lives in
+                      cairn.estimators
+
+Loading checks every file's sha256 against the record it came from (the store's for the manifest, the manifest's
+for the files) **before** anything is deserialised: a changed or corrupted file is a clear error naming it, never
+an unpickle. Bundles written before 0.2.0 (one joblib file holding the whole TrainedModel) load through
+cairn.model.legacy, after the same sha256 check.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import pickle
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any
+
+import joblib
+
+from cairn._version import __version__
+from cairn.errors import StoreError
+from cairn.hashing import sha256_bytes
+from cairn.model.trained import FeatureSpec, TrainedModel
+
+log = logging.getLogger(__name__)
+
+FORMAT = "cairn.model"
+FORMAT_VERSION = 1
+DESCRIPTION = "model.json"
+PIPELINE = "pipeline.joblib"
+CHECKED_PACKAGES = ("scikit-learn", "lightgbm", "catboost", "xgboost", "numpy")
+"""Packages whose version shapes what a pickled pipeline means: a different one is a warning, a different major
+version an error. Only those the pipeline actually uses are recorded."""
+PACKAGE_OF_MODULE = {"sklearn": "scikit-learn", "lightgbm": "lightgbm", "catboost": "catboost",
+                     "xgboost": "xgboost", "numpy": "numpy"}
+
+Reader = Callable[[str], bytes]  # sha256 -> bytes, raising FileNotFoundError for a missing file
+
+
+class BundleError(StoreError):
+    """A model bundle that cannot be trusted or read: changed, corrupted, missing or made by other packages."""
+
+
+def bundle_files(model: TrainedModel) -> dict[str, bytes]:
+    """The bundle's files as bytes, by name: the description (JSON) and the pipeline (joblib)."""
+    pipeline = io.BytesIO()
+    joblib.dump(model.pipeline, pipeline, compress=3)
+    description = describe(model, packages=package_versions(model.pipeline))
+    return {DESCRIPTION: json.dumps(description, indent=1, sort_keys=True).encode(), PIPELINE: pipeline.getvalue()}
+
+
+def manifest_bytes(files: dict[str, bytes]) -> bytes:
+    """The manifest that lists each file's sha256; its own sha256 is what the store records for the version."""
+    listing = {name: sha256_bytes(data) for name, data in sorted(files.items())}
+    return json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, "files": listing},
+                      sort_keys=True).encode()
+
+
+def load_bundle(manifest_sha256: str, read: Reader, *, what: str) -> TrainedModel:
+    """The model a manifest describes, every file checked against its sha256 before it is read as anything."""
+    manifest = _checked(read, manifest_sha256, what=f"{what}, manifest")
+    listing = _manifest(manifest)
+    if listing is None:  # a bundle from before 0.2.0: one joblib file, checked above
+        from cairn.model.legacy import load_legacy
+
+        return load_legacy(manifest)
+    files = {name: _checked(read, sha, what=f"{what}, file {name}") for name, sha in listing.items()}
+    missing = sorted({DESCRIPTION, PIPELINE} - set(files))
+    if missing:
+        raise BundleError.single(f"The model bundle of {what} lacks {', '.join(missing)}.", where=what,
+                                 expected=f"files {DESCRIPTION} and {PIPELINE}", got=", ".join(sorted(files)),
+                                 fix="retrain with `cairn run`, or promote another version")
+    description = json.loads(files[DESCRIPTION])
+    check_packages(description.get("packages", {}), what=what)
+    pipeline = _unpickled(files[PIPELINE], what=what)
+    return model_from(description, pipeline)
+
+
+def describe(model: TrainedModel, *, packages: dict[str, str]) -> dict[str, Any]:
+    """model.json: readable without unpickling, by cairn and by anyone else."""
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "cairn_version": __version__,
+        "name": model.name, "version": model.version, "run_id": model.run_id, "problem": model.problem,
+        "target": model.target, "classes": _plain(model.classes), "metrics": _plain(model.metrics),
+        "verdict": model.verdict, "packages": packages,
+        "features": [_feature(feature) for feature in model.features],
+        "input_schema": input_schema(model.features), "output_schema": output_schema(model),
+        "personal_columns": [_plain(vars(column)) for column in model.personal_columns],
+        "privacy": model.privacy.model_dump(mode="json") if model.privacy is not None else None,
+    }
+
+
+def model_from(description: dict[str, Any], pipeline: Any) -> TrainedModel:
+    from cairn.config.schema import Privacy
+    from cairn.privacy import PiiColumn
+
+    privacy = description.get("privacy")
+    return TrainedModel(
+        name=description["name"], version=int(description["version"]), problem=description["problem"],
+        target=description["target"], pipeline=pipeline, classes=description.get("classes"),
+        features=[FeatureSpec(f["name"], f["kind"], f.get("example"), tuple(f.get("levels", ())),
+                              f.get("parse", "plain")) for f in description["features"]],
+        run_id=description.get("run_id"), metrics=dict(description.get("metrics") or {}),
+        personal_columns=[PiiColumn(**column) for column in description.get("personal_columns", [])],
+        privacy=Privacy.model_validate(privacy) if privacy is not None else None,
+        verdict=description.get("verdict") or "",
+    )
+
+
+def input_schema(features: list[FeatureSpec]) -> dict[str, Any]:
+    """JSON Schema of one record: every input optional (a missing one is imputed), categories with their levels."""
+    properties: dict[str, Any] = {}
+    for feature in features:
+        if feature.kind == "number" and feature.parse == "plain":
+            spec: dict[str, Any] = {"type": ["number", "null"]}
+        elif feature.kind == "number":
+            spec = {"type": ["number", "string", "null"], "description": f"parsed as {feature.parse}"}
+        else:
+            spec = {"type": ["string", "number", "boolean", "null"]}
+            if feature.levels:
+                spec["description"] = f"known levels: {len(feature.levels)}; others are read as unseen"
+        if feature.example is not None:
+            spec["examples"] = [_plain(feature.example)]
+        properties[feature.name] = spec
+    return {"type": "object", "properties": properties, "additionalProperties": True}
+
+
+def output_schema(model: TrainedModel) -> dict[str, Any]:
+    if model.problem == "regression":
+        return {"type": "number", "title": model.target}
+    return {"title": model.target, "enum": _plain(model.classes)}
+
+
+def package_versions(pipeline: Any) -> dict[str, str]:
+    """Versions of the checked packages whose classes or functions the pickled pipeline names."""
+    used = {PACKAGE_OF_MODULE[m] for m in pickled_modules(pipeline) if m in PACKAGE_OF_MODULE}
+    versions = {}
+    for name in sorted(used):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover - it pickled, so it is installed
+            continue
+    return versions
+
+
+def pickled_modules(obj: Any) -> set[str]:
+    """Top-level package names of every class and function the pickle of `obj` refers to."""
+    return {name.split(".")[0] for name in pickled_names(obj)}
+
+
+def pickled_names(obj: Any) -> set[str]:
+    """'module.QualName' of every class (and function) whose name the pickle of `obj` stores."""
+    names: set[str] = set()
+
+    class Recorder(pickle.Pickler):
+        def reducer_override(self, value: Any) -> Any:
+            kind = value if isinstance(value, type) else type(value)
+            names.add(f"{kind.__module__}.{kind.__qualname__}")
+            if callable(value) and not isinstance(value, type) and hasattr(value, "__qualname__"):
+                names.add(f"{value.__module__}.{value.__qualname__}")  # a function pickled by reference
+            return NotImplemented
+
+    Recorder(io.BytesIO(), protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return names
+
+
+def check_packages(recorded: dict[str, str], *, what: str) -> None:
+    """Warn when a package the model was fitted with has another version here; stop on another major version."""
+    for name, then in sorted(recorded.items()):
+        try:
+            now = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            raise BundleError.single(
+                f"The model {what} needs {name}, which is not installed.", where=what,
+                expected=f"{name} {then} installed", got="not installed",
+                fix=f"pip install '{name}=={then}'" + (" (or pip install 'cairn[boosters]')"
+                                                      if name == "xgboost" else ""),
+            ) from None
+        if now == then:
+            continue
+        if _major(now) != _major(then):
+            raise BundleError.single(
+                f"The model {what} was fitted with {name} {then}; {name} {now} is installed.", where=what,
+                expected=f"{name} {_major(then)}.x", got=f"{name} {now}",
+                fix=f"pip install '{name}=={then}', or retrain the model with `cairn run`",
+            )
+        log.warning("model %s was fitted with %s %s; %s %s is installed: predictions may differ slightly "
+                    "(pip install '%s==%s' to match, or retrain)", what, name, then, name, now, name, then)
+
+
+def _checked(read: Reader, sha256: str, *, what: str) -> bytes:
+    try:
+        data = read(sha256)
+    except FileNotFoundError:
+        raise BundleError.single(
+            f"A file of the model bundle {what} is missing.", where=what,
+            expected=f"the artifact {sha256[:12]}… in the artifact folder", got="no such file",
+            fix="restore the artifact folder from a backup, or retrain with `cairn run`",
+        ) from None
+    actual = sha256_bytes(data)
+    if actual != sha256:
+        raise BundleError.single(
+            f"A file of the model bundle {what} does not match its sha256: it was changed or corrupted, so cairn "
+            "will not read it.", where=what, expected=f"sha256 {sha256[:12]}…", got=f"sha256 {actual[:12]}…",
+            fix="restore the file from a backup, or retrain with `cairn run` (or promote another version)",
+        )
+    return data
+
+
+def _manifest(data: bytes) -> dict[str, str] | None:
+    """The file listing of a manifest, or None for a bundle written before manifests existed."""
+    if not data.startswith(b"{"):
+        return None
+    manifest = json.loads(data)
+    if manifest.get("format") != FORMAT or int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+        raise BundleError.single(
+            "The model bundle was written by a newer cairn.", where="model bundle manifest",
+            expected=f"{FORMAT} format version {FORMAT_VERSION} or older",
+            got=f"{manifest.get('format')} {manifest.get('format_version')}", fix="upgrade cairn",
+        )
+    return dict(manifest["files"])
+
+
+def _unpickled(data: bytes, *, what: str) -> Any:
+    try:
+        return joblib.load(io.BytesIO(data))
+    except ModuleNotFoundError as error:
+        raise BundleError.single(
+            f"The model {what} needs the package {error.name}, which is not installed.", where=what,
+            expected=f"{error.name} installed", got="not installed", fix=f"pip install {error.name}",
+        ) from None
+
+
+def _major(version: str) -> str:
+    return version.split(".")[0]
+
+
+def _feature(feature: FeatureSpec) -> dict[str, Any]:
+    return {"name": feature.name, "kind": feature.kind, "example": _plain(feature.example),
+            "levels": list(feature.levels), "parse": feature.parse}
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON can hold it: numpy scalars as numbers, NaN as null, dates as ISO text."""
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
