@@ -15,7 +15,7 @@ from cairn.config.schema import Privacy
 from cairn.errors import DataError
 from cairn.privacy import PiiColumn, Protected, detect_pii, protect, protect_columns, redact_text
 
-AMES = Path(__file__).resolve().parents[2] / "examples" / "house-prices" / "data" / "ames.csv.gz"
+AMES = Path(__file__).resolve().parents[1] / "examples" / "house-prices" / "data" / "ames.csv.gz"
 TARGET = "Sale_Price"
 SALT_ENV = "CAIRN_TEST_PII_SALT"
 

@@ -29,6 +29,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 import cairn.serving
+from cairn.hashing import sha256_bytes
+from cairn.model.bundle import bundle_files, manifest_bytes
 from cairn.model.trained import FeatureSpec, TrainedModel
 from cairn.serving import create_app, record_model
 from cairn.serving.app import _choose_input, _input_builders
@@ -415,17 +417,20 @@ def test_one_row_latency_is_close_to_in_process(client: httpx.Client, model: Tra
 
 
 def test_serve_runs_the_api_with_uvicorn(model: TrainedModel, tmp_path: Path) -> None:
-    saved = tmp_path / "model.joblib"
-    saved.write_bytes(model.to_bytes())
+    files = bundle_files(model)
+    for data in [*files.values(), manifest_bytes(files)]:
+        (tmp_path / sha256_bytes(data)).write_bytes(data)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    script = ("import sys; from pathlib import Path; from cairn.model import TrainedModel; "
-              "from cairn.serving import serve; "
-              f"serve(TrainedModel.from_bytes(Path(sys.argv[1]).read_bytes()), port={port}, api_key='k')")
+    script = ("import sys; from pathlib import Path; from cairn.model.bundle import load_bundle; "
+              "from cairn.serving import serve; folder = Path(sys.argv[1]); "
+              f"model = load_bundle('{sha256_bytes(manifest_bytes(files))}', lambda sha: (folder / sha).read_bytes(), "
+              "what='test'); "
+              f"serve(model, port={port}, api_key='k')")
     source = str(Path(cairn.serving.__file__).resolve().parents[2])
     env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen([sys.executable, "-c", script, str(saved)], env=env,
+    process = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60

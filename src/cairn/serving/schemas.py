@@ -18,7 +18,7 @@ import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 from fastapi.exceptions import RequestValidationError
@@ -222,6 +222,29 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _records(body: Any, errors: list[dict[str, Any]]) -> tuple[list[Any], bool]:
+    """The body's records and whether it was a single object; a body of the wrong shape is an error, no records."""
+    if isinstance(body, dict):
+        return [body], True
+    if isinstance(body, list):
+        if not body:
+            errors.append({"loc": ["body"], "type": "too_short", "input": [],
+                           "msg": "The array should hold at least one record; send {} or [{...}]"})
+        return body, False
+    errors.append({"loc": ["body"], "type": "dict_type", "input": body,
+                   "msg": "Input should be a JSON object (one record) or an array of objects; "
+                          f"got {_shown(body)}"})
+    return [], False
+
+
+def _reject(errors: list[dict[str, Any]]) -> NoReturn:
+    """The 422 for ``errors``, with no personal data in any message or echoed input, even back to its sender."""
+    for error in errors:
+        error["input"] = _echoed(error["input"])
+        error["msg"] = redact_text(error["msg"])
+    raise RequestValidationError(errors)
+
+
 class RecordValidator:
     """Checks request bodies against the training schema, reporting every bad field at once."""
 
@@ -239,61 +262,50 @@ class RecordValidator:
     def parse(self, body: Any) -> ParsedBody:
         """The body as records and column blocks; raises ``RequestValidationError`` listing each bad field."""
         errors: list[dict[str, Any]] = []
-        if isinstance(body, dict):
-            records = [body]
-            single = True
-        elif isinstance(body, list):
-            records = body
-            single = False
-            if not records:
-                errors.append({"loc": ["body"], "type": "too_short", "input": [],
-                               "msg": "The array should hold at least one record; send {} or [{...}]"})
-        else:
-            errors.append({"loc": ["body"], "type": "dict_type", "input": body,
-                           "msg": "Input should be a JSON object (one record) or an array of objects; "
-                                  f"got {_shown(body)}"})
-            records = []
-        number_count, category_count = len(self.number_names), len(self.category_names)
+        records, single = _records(body, errors)
         numbers: list[list[float]] = []
         categories: list[list[Any]] = []
-        slots = self._slots
         for index, record in enumerate(records):
             prefix: list[str | int] = ["body"] if single else ["body", index]
             if not isinstance(record, dict):
                 errors.append({"loc": prefix, "type": "dict_type", "input": record,
                                "msg": f"Input should be a JSON object of the model's fields; got {_shown(record)}"})
                 continue
-            number_row = [math.nan] * number_count
-            category_row: list[Any] = [math.nan] * category_count
-            for name, value in record.items():
-                slot = slots.get(name)
-                if slot is None:
-                    errors.append(self._unknown_field(prefix, name, value))
-                    continue
-                if value is None:
-                    continue
-                is_number, position = slot
-                if is_number:
-                    number = self._number(value)
-                    if isinstance(number, float):
-                        number_row[position] = number
-                    else:
-                        errors.append({"loc": [*prefix, name], **number})
-                elif isinstance(value, str):
-                    category_row[position] = value
-                elif isinstance(value, int) and not isinstance(value, bool):
-                    category_row[position] = str(value)  # 20 for the level "20": the client meant the level
-                else:
-                    errors.append({"loc": [*prefix, name], "type": "string_type", "input": value,
-                                   "msg": f"Input should be a string (a category) or null; got {_shown(value)}"})
+            number_row, category_row = self._row(record, prefix, errors)
             numbers.append(number_row)
             categories.append(category_row)
         if errors:
-            for error in errors:  # no personal data in an error message, even back to its sender
-                error["input"] = _echoed(error["input"])
-                error["msg"] = redact_text(error["msg"])
-            raise RequestValidationError(errors)
+            _reject(errors)
         return ParsedBody(records=records, single=single, numbers=numbers, categories=categories)
+
+    def _row(self, record: dict[Any, Any], prefix: list[str | int],
+             errors: list[dict[str, Any]]) -> tuple[list[float], list[Any]]:
+        """One record's number and category rows (NaN where missing); its bad fields are appended to ``errors``."""
+        number_row = [math.nan] * len(self.number_names)
+        category_row: list[Any] = [math.nan] * len(self.category_names)
+        slots = self._slots
+        for name, value in record.items():
+            slot = slots.get(name)
+            if slot is None:
+                errors.append(self._unknown_field(prefix, name, value))
+                continue
+            if value is None:
+                continue
+            is_number, position = slot
+            if is_number:
+                number = self._number(value)
+                if isinstance(number, float):
+                    number_row[position] = number
+                else:
+                    errors.append({"loc": [*prefix, name], **number})
+            elif isinstance(value, str):
+                category_row[position] = value
+            elif isinstance(value, int) and not isinstance(value, bool):
+                category_row[position] = str(value)  # 20 for the level "20": the client meant the level
+            else:
+                errors.append({"loc": [*prefix, name], "type": "string_type", "input": value,
+                               "msg": f"Input should be a string (a category) or null; got {_shown(value)}"})
+        return number_row, category_row
 
     @staticmethod
     def _number(value: Any) -> float | dict[str, Any]:

@@ -1,0 +1,52 @@
+"""``POST /predict``: one record or an array of records in, predictions (and class probabilities) out.
+
+The body is read by hand (``read_json``, then ``RecordValidator`` in one pass) rather than declared as a parameter,
+so the request body and the ``Record`` schema are described to OpenAPI through ``openapi_extra``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from cairn.serving.hook import report_predictions
+from cairn.serving.payloads import json_response, read_json
+from cairn.serving.schemas import RequestErrors
+from cairn.serving.state import ServingStateDep
+
+__all__ = ["INLINE_ROWS", "router"]
+
+INLINE_ROWS = 64
+"""Batches up to this size are predicted on the event loop: a small pipeline call costs less than the hop to a
+worker thread. Larger batches go to the thread pool so ``/health`` and ``/ready`` keep answering meanwhile."""
+
+_RECORD = {"$ref": "#/components/schemas/Record"}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "One prediction for an object, a list for an array",
+          "content": {"application/json": {"schema": {"anyOf": [
+              {"$ref": "#/components/schemas/Prediction"},
+              {"$ref": "#/components/schemas/Predictions"}]}}}},
+    422: {"model": RequestErrors, "description": "Each bad field: where, what was wrong"},
+}
+_REQUEST_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "anyOf": [_RECORD, {"type": "array", "items": _RECORD, "minItems": 1}]}}}}}
+
+router = APIRouter()
+
+
+@router.post("/predict", summary="Predict one record or an array of records", response_class=JSONResponse,
+             responses=_RESPONSES, openapi_extra=_REQUEST_BODY)
+async def predict(request: Request, state: ServingStateDep) -> Response:
+    parsed = state.validator.parse(read_json(await request.body()))
+    if len(parsed.records) <= INLINE_ROWS:
+        content, predictions = state.predictor.answer(parsed)
+    else:
+        content, predictions = await run_in_threadpool(state.predictor.answer, parsed)
+    background = None
+    if state.on_predictions is not None:
+        background = BackgroundTask(report_predictions, state.on_predictions, parsed.records, predictions)
+    return json_response(content, background=background)
