@@ -91,7 +91,10 @@ def test_ames_insights_state_what_matters_first(ames_run):
     assert insight(exploration, "Garage_Cars and Garage_Area are strongly correlated (r = 0.89)")
     assert insight(exploration, "Pool_QC is almost constant: 99.6% of rows are 'No_Pool'.")
     assert insight(exploration, "Pool_Area is almost constant: 99.6% of rows are 0.")
-    assert "Lot_Area (12.8)" in insight(exploration, "7 numeric features are strongly right-skewed")
+    # Misc_Val, Three_season_porch and Kitchen_AbvGr are 95-99% one value: under the shared almost-constant line
+    # of 99% (cairn.stages.thresholds) they are not almost constant, so the skew finding names them instead.
+    skewed = insight(exploration, "10 numeric features are strongly right-skewed")
+    assert "Misc_Val (22.0)" in skewed and "Lot_Area (12.8)" in skewed
 
 
 def test_sampling_is_capped_and_seeded(ames):
@@ -108,7 +111,7 @@ def test_sampling_is_capped_and_seeded(ames):
 def test_binary_target_reports_imbalance_and_class_boxes():
     rng = np.random.default_rng(0)
     n = 2000
-    churned = rng.random(n) < 0.08
+    churned = rng.random(n) < 0.04  # rarer than the 5% of cairn.stages.thresholds.RARE_CLASS_SHARE
     table = pd.DataFrame(
         {
             "tenure_months": np.where(churned, rng.normal(6, 3, n), rng.normal(30, 10, n)),
@@ -119,7 +122,7 @@ def test_binary_target_reports_imbalance_and_class_boxes():
     )
     exploration = explore_table(table, target="churn", problem="binary")
     first = exploration.insights[0]
-    assert first.startswith("churn is imbalanced: the rarest class 'yes' holds only 8")
+    assert first.startswith("churn is imbalanced: the rarest class 'yes' holds only 4.5% of rows")
     assert "AUC or F1" in first
     assert insight(exploration, "tenure_months separates the classes of churn best")
     titles = [figure.title for figure in exploration.figures]
@@ -128,10 +131,10 @@ def test_binary_target_reports_imbalance_and_class_boxes():
 
 
 def test_multiclass_with_few_rows_per_class_is_flagged():
-    table = pd.DataFrame({"x": np.arange(60.0), "species": ["a"] * 30 + ["b"] * 25 + ["c"] * 5})
+    table = pd.DataFrame({"x": np.arange(60.0), "species": ["a"] * 30 + ["b"] * 28 + ["c"] * 2})
     exploration = explore_table(table, target="species", problem="multiclass")
     assert insight(exploration, "1 class of species has fewer than 10 rows ('c')")
-    assert insight(exploration, "species is imbalanced: the rarest class 'c' holds only 8.3% of rows")
+    assert insight(exploration, "species is imbalanced: the rarest class 'c' holds only 3.3% of rows")
 
 
 def test_awkward_columns_do_not_crash_and_are_named():

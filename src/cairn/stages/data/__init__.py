@@ -7,10 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from cairn.config.schema import ProjectConfig
-from cairn.privacy import Protected, protect, redact_text
+from cairn.privacy import Protected, protect
 from cairn.stages.data.checks import check_fits_problem, stop_on_quality
-from cairn.stages.data.profile import DataProfile, Finding, column_kind, profile_table
+from cairn.stages.data.profile import DataProfile, Finding, profile_table
 from cairn.stages.data.sources import SourceRead, read_source
+from cairn.stages.thresholds import MOSTLY_MISSING_SHARE
 
 
 def whole_source_notes(read: SourceRead) -> list[str]:
@@ -22,7 +23,7 @@ def whole_source_notes(read: SourceRead) -> list[str]:
     if profile.duplicate_rows:
         notes.append(f"whole source: {profile.duplicate_rows:,} exact duplicate rows")
     for column in profile.columns:
-        if column.missing_share > 0.5:
+        if column.missing_share > MOSTLY_MISSING_SHARE:
             notes.append(f"whole source: {column.name} is missing in {column.missing_share:.0%} of rows")
         if column.distinct_estimate <= 1:
             notes.append(f"whole source: {column.name} has a single value")
@@ -35,6 +36,5 @@ def read_protected(config: ProjectConfig, *, base_dir: Path) -> tuple[SourceRead
     protected = protect(read.table, spec=config.data.privacy, target=config.business.target, seed=config.seed)
     return replace(read, table=protected.table), protected
 
-__all__ = ["DataProfile", "Finding", "Protected", "SourceRead", "check_fits_problem", "column_kind", "profile_table",
-           "protect", "read_protected", "read_source", "redact_text", "stop_on_quality",
-           "whole_source_notes"]
+__all__ = ["DataProfile", "Finding", "Protected", "SourceRead", "check_fits_problem", "profile_table", "read_protected",
+           "read_source", "stop_on_quality", "whole_source_notes"]

@@ -17,9 +17,9 @@ import pandas as pd
 from cairn.config.schema import Quality
 from cairn.stages.data import quality
 from cairn.stages.data.quality.finding import Finding
-from cairn.stages.data.types import column_kind, default_mask, infer_types
+from cairn.stages.data.types import default_mask, infer_types
 
-__all__ = ["DataProfile", "Finding", "column_kind", "default_mask", "profile_table"]
+__all__ = ["DataProfile", "Finding", "profile_table"]
 
 
 SEVERITY_ORDER = {"error": 0, "warn": 1, "info": 2}

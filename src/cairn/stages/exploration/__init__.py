@@ -16,34 +16,13 @@ import numpy as np
 import pandas as pd
 
 from cairn.errors import DataError
-from cairn.plots import DPI, PANELS_PER_FIGURE, Figure
-from cairn.stages.exploration.figures import (
-    MAX_HEATMAP_COLUMNS,
-    MAX_SCATTER_POINTS,
-    N_RELATION_PLOTS,
-)
+from cairn.plots import PANELS_PER_FIGURE, Figure
 from cairn.stages.exploration.figures import figures as _figures
-from cairn.stages.exploration.insights import ALMOST_CONSTANT_SHARE, SKEWED, STRONG_PAIR_R, VERY_SKEWED
 from cairn.stages.exploration.insights import insights as _insights
-from cairn.stages.exploration.view import TOP_LEVELS, View, column_kinds, is_numeric
+from cairn.stages.exploration.view import View, column_kinds, is_numeric
 from cairn.words import name_list
 
-__all__ = [
-    "ALMOST_CONSTANT_SHARE",
-    "DPI",
-    "MAX_HEATMAP_COLUMNS",
-    "MAX_SCATTER_POINTS",
-    "N_RELATION_PLOTS",
-    "PANELS_PER_FIGURE",
-    "PROBLEMS",
-    "SKEWED",
-    "STRONG_PAIR_R",
-    "TOP_LEVELS",
-    "VERY_SKEWED",
-    "Exploration",
-    "Figure",
-    "explore_table",
-]
+__all__ = ["PANELS_PER_FIGURE", "PROBLEMS", "Exploration", "Figure", "explore_table"]
 
 logger = logging.getLogger(__name__)
 

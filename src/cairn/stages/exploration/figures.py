@@ -28,8 +28,9 @@ from cairn.plots import (
     subplots,
     tidy,
 )
-from cairn.stages.exploration.insights import ALMOST_CONSTANT_SHARE, SKEWED, strong_pairs
+from cairn.stages.exploration.insights import strong_pairs
 from cairn.stages.exploration.view import TOP_LEVELS, View
+from cairn.stages.thresholds import ALMOST_CONSTANT_SHARE, SKEWED
 from cairn.words import compact, level, number, percent, short
 
 MAX_HEATMAP_COLUMNS = 30

@@ -1,8 +1,8 @@
 """The findings in words: plain-English sentences about the target, relations and column health, each ranked.
 
 Each finding is a (priority, sentence) pair so that the stage can put what most changes a modelling decision
-first; the thresholds that decide when a column counts as skewed, almost constant or strongly paired live here
-because the sentences quote them.
+first. When a class is rare, a column almost constant or mostly missing, or a distribution skewed is decided by
+`cairn.stages.thresholds`, the defaults of the data-quality checks too, so the two stages agree.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import numpy as np
 import pandas as pd
 
 from cairn.stages.exploration.view import View
+from cairn.stages.thresholds import ALMOST_CONSTANT_SHARE, MOSTLY_MISSING_SHARE, RARE_CLASS_SHARE, SKEWED, VERY_SKEWED
 from cairn.words import and_list, count, level, name_list, percent
 
-ALMOST_CONSTANT_SHARE = 0.95
 STRONG_PAIR_R = 0.8
-SKEWED = 1.0
-VERY_SKEWED = 2.0
+"""Feature pairs with |r| above this carry much the same information (the quality checks have no such check)."""
 
 
 # (priority, sentence); lower priority numbers are read first.
@@ -91,9 +90,8 @@ def _target_insights(view: View) -> list[_Insight]:
             )
         )
     smallest, largest = shares.index[-1], shares.index[0]
-    balanced_share = 1 / len(counts)
     judge = "AUC or F1" if len(counts) == 2 else "macro-averaged F1"
-    if shares.iloc[-1] < 0.5 * balanced_share:
+    if shares.iloc[-1] < RARE_CLASS_SHARE:
         found.append(
             (
                 10,
@@ -106,8 +104,8 @@ def _target_insights(view: View) -> list[_Insight]:
         found.append(
             (
                 80,
-                f"The classes of {target} are reasonably balanced: from {percent(shares.iloc[-1])} "
-                f"({level(smallest)}) to {percent(shares.iloc[0])} ({level(largest)}).",
+                f"No class of {target} is rare (under {RARE_CLASS_SHARE:.0%} of rows): they range from "
+                f"{percent(shares.iloc[-1])} ({level(smallest)}) to {percent(shares.iloc[0])} ({level(largest)}).",
             )
         )
     rare = counts[counts < 10]
@@ -221,7 +219,8 @@ def _column_health_insights(view: View) -> list[_Insight]:
 
     incomplete = missing[(missing > 0) & (missing < 1)].sort_values(ascending=False)
     for name, share in incomplete.iloc[:5].items():
-        advice = ": consider dropping it or treating 'missing' as a level of its own" if share >= 0.5 else ""
+        mostly = share > MOSTLY_MISSING_SHARE
+        advice = ": consider dropping it or treating 'missing' as a level of its own" if mostly else ""
         found.append((40, f"{name} is missing in {percent(share)} of rows{advice}."))
     if len(incomplete) > 5:
         rest = incomplete.iloc[5:]

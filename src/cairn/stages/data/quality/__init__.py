@@ -6,10 +6,13 @@ deserves a look, `info` is context. Any data value a finding shows (in `example`
 `mask`, so the privacy module can hide personal data before it reaches a report, a log or the store.
 
 The costly checks (near duplicates, leakage) look at a seeded sample of at most `SAMPLE_ROWS` rows and say so.
+The thresholds come from the `data.quality` settings; the defaults of those that exploration also judges by (a
+rare class, an almost constant or mostly missing column) equal `cairn.stages.thresholds`, so both stages agree.
 
 The checks live in submodules by what they look at: `columns` (one column at a time), `rows` (whole rows),
 `values` (ranges, plausibility, outliers), `leakage` and `target`; `tables` reads the table once for all of them
-and `wording` phrases what they found. This module re-exports every name, so `quality.<check>` keeps working.
+and `wording` phrases what they found. This module re-exports the checks and the table readers, so
+`quality.<check>` keeps working.
 """
 
 from __future__ import annotations
@@ -24,48 +27,15 @@ from cairn.stages.data.quality.columns import (
     unknown_columns,
 )
 from cairn.stages.data.quality.finding import Finding
-from cairn.stages.data.quality.leakage import (
-    DERIVED_WORDS,
-    LEAKAGE_FOLDS,
-    LEAKAGE_MIN_VALUES,
-    target_leakage,
-)
-from cairn.stages.data.quality.rows import (
-    SIGNIFICANT_DIGITS,
-    duplicate_rows,
-    mostly_empty_rows,
-    near_duplicates,
-)
-from cairn.stages.data.quality.tables import (
-    SAMPLE_ROWS,
-    SEPARATORS,
-    Levels,
-    is_text,
-    numeric_columns,
-    text_levels,
-)
-from cairn.stages.data.quality.target import (
-    ROWS_PER_FOLD,
-    class_imbalance,
-    missing_target,
-    too_few_rows,
-)
-from cairn.stages.data.quality.values import (
-    AGE_UNITS,
-    NON_NEGATIVE_WORDS,
-    SIGNED_WORDS,
-    YEAR_WORDS,
-    implausible_values,
-    outliers,
-    rule_violations,
-)
-from cairn.stages.data.quality.wording import SHOWN
+from cairn.stages.data.quality.leakage import target_leakage
+from cairn.stages.data.quality.rows import duplicate_rows, mostly_empty_rows, near_duplicates
+from cairn.stages.data.quality.tables import numeric_columns, text_levels
+from cairn.stages.data.quality.target import class_imbalance, missing_target, too_few_rows
+from cairn.stages.data.quality.values import implausible_values, outliers, rule_violations
 
 __all__ = [
-    "AGE_UNITS", "DERIVED_WORDS", "LEAKAGE_FOLDS", "LEAKAGE_MIN_VALUES", "NON_NEGATIVE_WORDS", "ROWS_PER_FOLD",
-    "SAMPLE_ROWS", "SEPARATORS", "SHOWN", "SIGNED_WORDS", "SIGNIFICANT_DIGITS", "YEAR_WORDS", "Finding", "Levels",
-    "class_imbalance", "constant_columns", "duplicate_rows", "implausible_values", "inconsistent_spellings",
-    "is_text", "missing_markers", "missing_target", "missing_values", "mixed_types", "mostly_empty_rows",
-    "near_duplicates", "numeric_columns", "outliers", "rule_violations", "target_leakage", "text_levels",
-    "too_few_rows", "type_findings", "unknown_columns",
+    "Finding", "class_imbalance", "constant_columns", "duplicate_rows", "implausible_values", "inconsistent_spellings",
+    "missing_markers", "missing_target", "missing_values", "mixed_types", "mostly_empty_rows", "near_duplicates",
+    "numeric_columns", "outliers", "rule_violations", "target_leakage", "text_levels", "too_few_rows",
+    "type_findings", "unknown_columns",
 ]

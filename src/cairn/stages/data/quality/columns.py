@@ -21,7 +21,8 @@ from cairn.stages.data.types import ColumnType, Mask, parse_text_dates, parse_te
 
 
 def missing_values(table: pd.DataFrame, *, target: str, spec: Quality) -> list[Finding]:
-    """Per column: a share above `missing_warn` is a warning; any missing value is worth knowing."""
+    """Per column: a share above `missing_warn` (by default `thresholds.MOSTLY_MISSING_SHARE`) is a warning; any
+    missing value is worth knowing."""
     findings = []
     missing = table.isna().sum()
     rows = len(table)
@@ -40,7 +41,8 @@ def missing_values(table: pd.DataFrame, *, target: str, spec: Quality) -> list[F
 
 def constant_columns(table: pd.DataFrame, *, levels: Mapping[str, Levels], spec: Quality,
                      mask: Mask) -> list[Finding]:
-    """Empty, single-valued and almost single-valued columns: they carry no or almost no information."""
+    """Empty, single-valued and almost single-valued columns (one value in `near_constant` of the rows, by default
+    `thresholds.ALMOST_CONSTANT_SHARE`, as exploration judges it): they carry no or almost no information."""
     findings = []
     rows = len(table)
     for name in table.columns:

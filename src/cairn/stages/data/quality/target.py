@@ -26,7 +26,8 @@ def missing_target(table: pd.DataFrame, *, target: str) -> list[Finding]:
 
 
 def class_imbalance(table: pd.DataFrame, *, target: str, problem: str, spec: Quality, mask: Mask) -> list[Finding]:
-    """A rare class: accuracy hides it, and a model may never predict it."""
+    """A rare class (under `imbalance_warn` of the rows, by default `thresholds.RARE_CLASS_SHARE`, as exploration
+    judges it): accuracy hides it, and a model may never predict it."""
     if problem == "regression" or target not in table.columns:
         return []
     counts = table[target].value_counts()
