@@ -4,7 +4,7 @@ For every installed candidate, fitted on the Ames data (regression, log target) 
 (price above the median), three ways to answer one record, each timed call by call after a warm-up:
 
 - `sklearn frame`: `pipeline.predict(one_row_dataframe)`, what a user of a plain scikit-learn pipeline calls;
-- `sklearn columns`: `pipeline.predict(column_arrays)`, cairn's path before cairn.direct_predict;
+- `sklearn columns`: `pipeline.predict(column_arrays)`, cairn's path before cairn.model.compiled (then cairn.direct_predict);
 - `cairn`: `TrainedModel.predict([record])`, the path the REST API and `cairn predict` take (record to columns
   included), with probabilities too for classification, as the API answers.
 
