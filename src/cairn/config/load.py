@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import logging
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ def _line_numbers(node: yaml.Node | None, path: Path_ = ()) -> dict[Path_, int]:
     return found
 
 
-def _problem(item: Any, document: dict, lines: dict[Path_, int], source: str) -> Problem:
+def _problem(item: Any, document: Mapping[str, Any], lines: dict[Path_, int], source: str) -> Problem:
     loc: Path_ = tuple(part for part in item["loc"] if not _is_union_tag(part))
     dotted = _dotted(loc)
     line = _nearest_line(loc, lines)

@@ -25,7 +25,7 @@ def aligned_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndar
     return aligned
 
 
-class _WeightedAverage(BaseEstimator):
+class _WeightedAverage(BaseEstimator):  # type: ignore[misc]  # untyped base class
     def __init__(self, estimators: list[tuple[str, Any]] | None = None, weights: list[float] | None = None):
         self.estimators = estimators
         self.weights = weights
@@ -41,7 +41,7 @@ class _WeightedAverage(BaseEstimator):
         self.weights_ = weights / weights.sum()
 
 
-class EnsembleRegressor(RegressorMixin, _WeightedAverage):
+class EnsembleRegressor(RegressorMixin, _WeightedAverage):  # type: ignore[misc]  # untyped base class
     """The weighted mean of fitted regressors' predictions. X is whatever the members take (a DataFrame or a
     dict of column arrays for cairn's pipelines)."""
 
@@ -51,11 +51,12 @@ class EnsembleRegressor(RegressorMixin, _WeightedAverage):
 
     def predict(self, X: Any) -> np.ndarray:  # noqa: N803
         check_is_fitted(self, "estimators_")
-        return sum(w * np.asarray(e.predict(X), dtype="float64") for w, e in zip(self.weights_, self.estimators_,
-                                                                                strict=True))
+        predictions: np.ndarray = sum(w * np.asarray(e.predict(X), dtype="float64")
+                                      for w, e in zip(self.weights_, self.estimators_, strict=True))
+        return predictions
 
 
-class EnsembleClassifier(ClassifierMixin, _WeightedAverage):
+class EnsembleClassifier(ClassifierMixin, _WeightedAverage):  # type: ignore[misc]  # untyped base class
     """The weighted mean of fitted classifiers' class probabilities; the label is the most probable class."""
 
     def fit(self, X: Any, y: Any) -> EnsembleClassifier:  # noqa: N803
@@ -65,8 +66,11 @@ class EnsembleClassifier(ClassifierMixin, _WeightedAverage):
 
     def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
         check_is_fitted(self, "estimators_")
-        return sum(w * aligned_proba(np.asarray(e.predict_proba(X), dtype="float64"), e.classes_, self.classes_)
-                   for w, e in zip(self.weights_, self.estimators_, strict=True))
+        proba: np.ndarray = sum(w * aligned_proba(np.asarray(e.predict_proba(X), dtype="float64"), e.classes_,
+                                                  self.classes_)
+                                for w, e in zip(self.weights_, self.estimators_, strict=True))
+        return proba
 
     def predict(self, X: Any) -> np.ndarray:  # noqa: N803
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        labels: np.ndarray = self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return labels

@@ -44,10 +44,10 @@ class _Codes:
         return super().predict(self._coded(data), *args, **kwargs)  # type: ignore[misc]
 
 
-class CatBoostCodesRegressor(_Codes, CatBoostRegressor):
+class CatBoostCodesRegressor(_Codes, CatBoostRegressor):  # type: ignore[misc]  # untyped base class
     pass
 
 
-class CatBoostCodesClassifier(_Codes, CatBoostClassifier):
+class CatBoostCodesClassifier(_Codes, CatBoostClassifier):  # type: ignore[misc]  # untyped base class
     def predict_proba(self, X: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N803
         return super().predict_proba(self._coded(X), *args, **kwargs)

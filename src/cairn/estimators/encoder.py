@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,9 @@ from cairn.estimators.shapes import (
 from cairn.estimators.target_means import TargetMeans, target_columns
 from cairn.estimators.target_means import names as target_names
 from cairn.estimators.text_values import MISSING_MARKERS
+
+if TYPE_CHECKING:
+    from cairn.expr import Expression
 
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
@@ -46,7 +50,7 @@ def clean_text(value: object, *, normalize: bool = True) -> str | None:
     return _SPACES.sub(" ", text).casefold() if normalize else text
 
 
-class TabularEncoder(TransformerMixin, BaseEstimator):
+class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # untyped base class
     """Numbers: impute, flag missing, clip, reshape, scale. Dates: calendar parts. Text: counts. Categories:
     clean, group rare, encode.
 
@@ -151,7 +155,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         return max(self.codes_[index].values(), default=-1) + 1
 
     def _fill_values(self, numbers: np.ndarray, strategies: list[str]) -> np.ndarray:
-        fills = np.full(numbers.shape[1], float(self.fill_value))
+        fills = np.full(numbers.shape[1], float(self.fill_value), dtype=np.float64)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column has no median: it gets 0
             for index, strategy in enumerate(strategies):
@@ -189,7 +193,8 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             label = MISSING_LEVEL if key is None else key
             totals[label] = totals.get(label, 0) + int(count)
         counts = pd.Series(totals, dtype="int64").sort_values(ascending=False, kind="stable")
-        frequent = [lvl for lvl, n in counts.items() if n >= self.min_frequency and lvl != MISSING_LEVEL][:limit]
+        frequent = [lvl for lvl, n in counts.items()
+                    if isinstance(lvl, str) and n >= self.min_frequency and lvl != MISSING_LEVEL][:limit]
         codes: dict[str | None, int] = {level: index for index, level in enumerate(frequent)}
         has_missing = MISSING_LEVEL in counts.index
         as_mode = strategy == "mode" or (strategy is None and not self.missing_level)
@@ -295,7 +300,8 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         fallback = codes.get(OTHER_LEVEL, -1)
         if len(values) > LARGE_BATCH_ROWS:
             positions, keys = self._distinct_keys(values)
-            return np.array([codes.get(key, fallback) for key in keys], dtype=int)[positions]
+            grouped: np.ndarray = np.array([codes.get(key, fallback) for key in keys], dtype=int)[positions]
+            return grouped
         return np.array([codes.get(clean_text(value, normalize=self.normalize), fallback) for value in values],
                         dtype=int)
 
@@ -338,7 +344,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         return np.asarray(names, dtype=object)
 
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         """Encoders pickled before power transforms, bins, text and target means existed load without them."""
         defaults = {"texts": (), "power": False, "bins": (), "smoothing": 10.0, "seed": 0,
                     "powered_": np.array([], int), "lambdas_": np.array([]), "bin_edges_": [], "target_means_": {},
@@ -348,7 +354,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             self.level_counts_ = [len(set(codes.values())) for codes in self.codes_]
 
 
-class DerivedColumns(TransformerMixin, BaseEstimator):
+class DerivedColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # untyped base class
     """Adds the `features.derive` columns, computed from the raw inputs inside the pipeline, so serving
     computes them too. Only the expression texts are stored: the compiled closures are rebuilt after loading."""
 
@@ -358,10 +364,10 @@ class DerivedColumns(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: object = None) -> DerivedColumns:  # noqa: N803
         self.n_features_in_ = len(self.inputs)
-        self.compiled_ = self._compile()
+        self.compiled_: list[Expression] | None = self._compile()
         return self
 
-    def _compile(self) -> list:
+    def _compile(self) -> list[Expression]:
         from cairn.expr import parse
 
         return [parse(name, text, known_columns=list(self.inputs)) for name, text in self.expressions]
@@ -381,7 +387,7 @@ class DerivedColumns(TransformerMixin, BaseEstimator):
         rows = len(next(iter(X.values()), ()))
         return {**X, **{e.name: np.broadcast_to(e(X), (rows,)).astype("float64") for e in self.compiled_}}
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         if "compiled_" in state:
             state["compiled_"] = None  # closures do not pickle; rebuilt on first use

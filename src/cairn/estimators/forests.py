@@ -8,6 +8,8 @@ batches take scikit-learn's own path. The answers are identical (tested).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
 
@@ -24,10 +26,13 @@ def _direct(X: object) -> np.ndarray | None:  # noqa: N803
 
 
 class _FastRegression:
+    estimators_: list[Any]  # the fitted trees, set by scikit-learn's fit (declared here for the type checker only)
+
     def predict(self, X: object) -> np.ndarray:  # noqa: N803
         rows = _direct(X)
         if rows is None or not hasattr(self, "estimators_"):
-            return super().predict(X)  # type: ignore[misc]
+            answer: np.ndarray = super().predict(X)  # type: ignore[misc]  # the scikit-learn forest after this mixin
+            return answer
         total = np.zeros(len(rows))
         for tree in self.estimators_:
             total += tree.tree_.predict(rows).reshape(len(rows), -1)[:, 0]
@@ -35,10 +40,14 @@ class _FastRegression:
 
 
 class _FastClassification:
+    estimators_: list[Any]  # as in _FastRegression
+    classes_: np.ndarray
+
     def predict_proba(self, X: object) -> np.ndarray:  # noqa: N803
         rows = _direct(X)
         if rows is None or not hasattr(self, "estimators_"):
-            return super().predict_proba(X)  # type: ignore[misc]
+            proba: np.ndarray = super().predict_proba(X)  # type: ignore[misc]  # as in _FastRegression
+            return proba
         total = np.zeros((len(rows), len(self.classes_)))
         for tree in self.estimators_:
             values = tree.tree_.predict(rows).reshape(len(rows), -1)[:, : len(self.classes_)]
@@ -46,17 +55,18 @@ class _FastClassification:
         return total / len(self.estimators_)
 
 
-class FastRandomForestRegressor(_FastRegression, RandomForestRegressor):
+# scikit-learn ships no type hints, so its classes are Any to mypy: subclassing them needs ignore[misc]
+class FastRandomForestRegressor(_FastRegression, RandomForestRegressor):  # type: ignore[misc]
     pass
 
 
-class FastExtraTreesRegressor(_FastRegression, ExtraTreesRegressor):
+class FastExtraTreesRegressor(_FastRegression, ExtraTreesRegressor):  # type: ignore[misc]
     pass
 
 
-class FastRandomForestClassifier(_FastClassification, RandomForestClassifier):
+class FastRandomForestClassifier(_FastClassification, RandomForestClassifier):  # type: ignore[misc]
     pass
 
 
-class FastExtraTreesClassifier(_FastClassification, ExtraTreesClassifier):
+class FastExtraTreesClassifier(_FastClassification, ExtraTreesClassifier):  # type: ignore[misc]
     pass

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 
-class EncodedLabels(ClassifierMixin, BaseEstimator):
+class EncodedLabels(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # untyped base class
     """A classifier fitted on label codes 0..K-1 that answers in the original labels (XGBoost needs codes)."""
 
     def __init__(self, estimator: Any = None):
@@ -25,8 +25,10 @@ class EncodedLabels(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:  # noqa: N803
         check_is_fitted(self, "estimator_")
-        return self.classes_[np.asarray(self.estimator_.predict(X)).astype(int).ravel()]
+        labels: np.ndarray = self.classes_[np.asarray(self.estimator_.predict(X)).astype(int).ravel()]
+        return labels
 
     def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
         check_is_fitted(self, "estimator_")
-        return self.estimator_.predict_proba(X)
+        proba: np.ndarray = self.estimator_.predict_proba(X)
+        return proba

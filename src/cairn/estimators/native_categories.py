@@ -29,14 +29,15 @@ def _is_lightgbm(estimator: Any) -> bool:
     return type(estimator).__module__.split(".")[0] == "lightgbm"
 
 
-class TabularPipeline(Pipeline):
+class TabularPipeline(Pipeline):  # type: ignore[misc]  # untyped base class
     """derive -> encode -> model, where a LightGBM or CatBoost model learns the encoder's code columns as categories."""
 
     def fit(self, X: Any, y: Any = None, **params: Any) -> TabularPipeline:  # noqa: N803 (scikit-learn's names)
         model = self.steps[-1][1]
         encoder = self.named_steps.get("encode")
         if params or encoder is None or not takes_categories(model):
-            return super().fit(X, y, **params)
+            fitted: TabularPipeline = super().fit(X, y, **params)
+            return fitted
         encoded = X
         for _, step in self.steps[:-1]:
             encoded = step.fit_transform(encoded, y)

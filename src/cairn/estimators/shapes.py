@@ -108,4 +108,4 @@ def text_counts(values: np.ndarray) -> np.ndarray:
     for value in values:
         text = value if isinstance(value, str) else ""
         rows.append((len(text), len(_WORD.findall(text)), sum(ch.isdigit() for ch in text)))
-    return np.log1p(np.asarray(rows, dtype="float64").reshape(len(values), len(TEXT_PARTS)))
+    return np.log1p(np.asarray(rows, dtype=np.float64).reshape(len(values), len(TEXT_PARTS)))

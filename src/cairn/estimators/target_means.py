@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 OOF_FOLDS = 5
 
@@ -35,7 +36,7 @@ class TargetMeans:
     def __init__(self, smoothing: float = 10.0):
         self.smoothing = smoothing
         self.table_: np.ndarray = np.zeros((0, 1))  # group -> encoded values
-        self.scale_: np.ndarray = np.ones(1)
+        self.scale_: npt.NDArray[np.float64] = np.ones(1)
 
     def fit(self, groups: np.ndarray, n_groups: int, targets: np.ndarray) -> TargetMeans:
         spread = targets.std(axis=0)

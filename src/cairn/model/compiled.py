@@ -34,7 +34,8 @@ def compile_model(estimator: Any, *, classes: np.ndarray | None = None) -> Answe
 
 
 def label_of(probabilities: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    return np.asarray(classes)[np.argmax(probabilities, axis=1)]
+    labels: np.ndarray = np.asarray(classes)[np.argmax(probabilities, axis=1)]
+    return labels
 
 
 def _regression(estimator: Any) -> Answer:
@@ -56,7 +57,8 @@ def _regression(estimator: Any) -> Answer:
         coef, intercept = estimator.coef_, estimator.intercept_
         if coef.ndim == 1:
             return _on_arrays(lambda X: X @ coef + intercept, estimator.predict)  # noqa: N803
-    return estimator.predict
+    method: Answer = estimator.predict
+    return method
 
 
 def _probabilities(estimator: Any, classes: np.ndarray) -> Answer:
@@ -68,7 +70,8 @@ def _probabilities(estimator: Any, classes: np.ndarray) -> Answer:
         return _through_steps(estimator, lambda final: _probabilities(final, classes), whole=estimator.predict_proba)
     own = np.asarray(getattr(estimator, "classes_", classes))
     if len(own) != len(classes) or not np.array_equal(own, classes):
-        return estimator.predict_proba  # a member that saw fewer classes: the blend aligns it
+        fewer: Answer = estimator.predict_proba  # a member that saw fewer classes: the blend aligns it
+        return fewer
     if isinstance(estimator, EnsembleClassifier):
         from cairn.estimators.blends import aligned_proba
 
@@ -91,7 +94,8 @@ def _probabilities(estimator: Any, classes: np.ndarray) -> Answer:
                               estimator.predict_proba)
         if _multinomial(estimator):
             return _on_arrays(lambda X: softmax(X @ coef.T + intercept, axis=1), estimator.predict_proba)  # noqa: N803
-    return estimator.predict_proba
+    method: Answer = estimator.predict_proba
+    return method
 
 
 def _on_arrays(direct: Answer, own: Answer) -> Answer:

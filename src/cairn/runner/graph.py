@@ -116,9 +116,9 @@ def _data(ctx: StageContext) -> Outputs:
     ctx.step("checking quality")
     profile = profile_table(source.table, target=ctx.config.business.target, problem=ctx.config.business.problem,
                             source=source.description, fingerprint=source.fingerprint, spec=spec.quality,
-                            types=spec.types, cv_folds=ctx.config.training.cv, drop_columns=spec.drop_columns,
+                            types=dict(spec.types), cv_folds=ctx.config.training.cv, drop_columns=spec.drop_columns,
                             seed=ctx.config.seed, mask=ctx.privacy.mask)
-    stop_on_quality(profile, fail_on=spec.quality.fail_on)
+    stop_on_quality(profile, fail_on=list(spec.quality.fail_on))
     outputs: dict[str, Any] = {"raw_table": source.table, "data_profile": profile}
     notes = ctx.privacy.notes()
     if source.profile is not None:  # larger than memory: the whole source was profiled by DuckDB
