@@ -120,3 +120,20 @@ def test_leaf_wise_boosters_get_finer_trees_on_more_rows():
     lightgbm, hist = choose_candidates(Models(candidates=["lightgbm", "hist_gradient_boosting"]))
     assert default_params(lightgbm, case=case, early_stopping=True, rows=40_000)["num_leaves"] == 40
     assert default_params(hist, case=case, early_stopping=True, rows=2_000)["max_leaf_nodes"] == 15
+
+
+def test_the_catalogue_is_the_registry_seen_as_candidates():
+    from cairn.algorithms import ALGORITHMS
+
+    assert list(CATALOGUE) == list(ALGORITHMS)
+    for name, candidate in CATALOGUE.items():
+        algorithm = ALGORITHMS[name]
+        assert candidate.algorithm is algorithm and candidate.params == {} and candidate.max_rows is None
+        assert (candidate.description, candidate.complexity, candidate.needs_scaling, candidate.one_hot,
+                candidate.boosted, candidate.package, candidate.trees_param) == (
+            algorithm.description, algorithm.complexity, algorithm.needs_scaling, algorithm.one_hot,
+            algorithm.boosted, algorithm.package, algorithm.trees_param)
+    assert CATALOGUE["catboost"].trees_param == "iterations" and CATALOGUE["knn"].trees_param is None
+    native = choose_candidates(Models(candidates=["lightgbm", "catboost", "knn"], native_categories=True))
+    assert [c.native_categories for c in native] == [True, True, False]
+    assert not any(c.native_categories for c in choose_candidates(Models(candidates=["lightgbm", "catboost"])))

@@ -25,7 +25,7 @@ from cairn.stages.training.budget import (
 )
 from cairn.stages.training.crossval import TrainingData
 from cairn.stages.training.splits import split_rows
-from cairn.stages.training.tuning import CandidateSearch, enough_trials, quiet_optuna, search_space
+from cairn.stages.training.tuning import CandidateSearch, enough_trials, quiet_optuna, sampler_seed, search_space
 from tests.stages.test_training import ames
 
 
@@ -199,6 +199,13 @@ def test_search_space_leaves_out_pinned_parameters():
     assert search_space(linear, problem="regression") == {}  # RidgeCV chooses its alpha itself
     assert enough_trials(linear, problem="regression") == 1
     assert set(search_space(linear, problem="binary")) == {"C"}
+
+
+def test_each_candidate_samples_with_its_own_seed_by_catalogue_position():
+    assert [sampler_seed(3, name) for name in ("linear", "lightgbm", "catboost", "knn")] == [3, 4, 6, 10]
+    knn = choose_candidates(Models(candidates=["knn"]))[0]
+    assert enough_trials(knn, problem="regression", budget_s=60) == 16
+    assert list(search_space(knn, problem="binary")) == ["n_neighbors", "weights", "p"]
 
 
 def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():

@@ -11,14 +11,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from cairn.algorithms.names import ALGORITHM_NAMES
 from cairn.config.sections import STAGE_NAMES
 from cairn.metrics.catalogue import DEFAULT_METRIC, METRIC_NAMES, criterion_text, lower_is_better, metrics_of
 
 Problem = Literal["regression", "binary", "multiclass"]
-# Names come from the catalogues, never retyped: a metric or a stage added there is accepted here.
+# Names come from the catalogues, never retyped: a metric, an algorithm or a stage added there is accepted here.
 MetricName = Literal[METRIC_NAMES]  # type: ignore[valid-type]
-CandidateName = Literal["linear", "lightgbm", "xgboost", "catboost", "random_forest", "extra_trees",
-                        "hist_gradient_boosting", "knn"]
+CandidateName = Literal[ALGORITHM_NAMES]  # type: ignore[valid-type]
 StageName = Literal[STAGE_NAMES]  # type: ignore[valid-type]
 
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from cairn.algorithms import MAX_TREES
 from cairn.config.schema import Training
 from cairn.errors import ConfigError
 from cairn.metrics.scoring import error_of, shown
 from cairn.stages.business import BusinessCase
-from cairn.stages.selection import MAX_TREES, Candidate, default_params
+from cairn.stages.selection import Candidate, default_params
 from cairn.stages.training.crossval import (
     STOPPING_ROUNDS,
     TrainingData,
@@ -39,11 +40,9 @@ SAMPLE_SHARE = 0.2  # of a fold's training rows, for the timed fit
 # the growth rules below then overstate larger fits. On 2,560-row churn folds, samples of 256 and 512 rows
 # priced CatBoost's cross-validation at 52 s; it took 7.9 s, and the minute's budget had dropped it.
 SAMPLE_ROWS_AT_LEAST = 4_000
-# How fit-and-predict time may grow with rows, as n**g: fixed costs flatten small samples and noise on a busy
-# machine can fake any curve, so the measured growth is held to what the algorithms can do. Neighbours compare
-# every predicted row with every training row: up to quadratic. The rest grow about linearly.
-GROWTH = {"knn": (1.0, 1.5)}
-GROWTH_OTHERWISE = (0.8, 1.1)
+# How fit-and-predict time may grow with rows, as n**g, is each family's `Algorithm.cost_growth`: fixed costs
+# flatten small samples and noise on a busy machine can fake any curve, so the measured growth is held to what the
+# algorithm can do (kNN up to quadratic, the rest about linear).
 # Trees early stopping keeps grow with rows too, but on a few hundred sample rows they double from 10% to 20% by
 # noise alone; held to a square root, the estimate matched real CV on Ames (447 trees) and on flights (2,000).
 TREE_GROWTH_AT_MOST = 0.5
@@ -133,7 +132,7 @@ def estimate_cost(candidate: Candidate, data: TrainingData) -> CostEstimate:
         timings.append(time.perf_counter() - began)
         trees.append(kept + STOPPING_ROUNDS if kept is not None else 1)  # the rounds it waited count too
     per_tree = [seconds / count for seconds, count in zip(timings, trees, strict=True)]
-    low, high = GROWTH.get(candidate.name, GROWTH_OTHERWISE)
+    low, high = candidate.algorithm.cost_growth
     growth = min(max(_exponent(per_tree[1] / max(per_tree[0], 1e-9), large / small), low), high)
     tree_growth = min(max(_exponent(trees[1] / trees[0], large / small), 0.0), TREE_GROWTH_AT_MOST)
     estimate = CostEstimate(candidate.name, 0.0, 0.0, large, timings[1], per_tree[1], trees[1], growth,

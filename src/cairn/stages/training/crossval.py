@@ -9,7 +9,6 @@ validates.
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,6 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from cairn.estimators.blends import aligned_proba
-from cairn.estimators.labels import EncodedLabels
 from cairn.estimators.native_categories import category_fit_params
 from cairn.metrics.scoring import needs_proba, score
 from cairn.stages.business import BusinessCase
@@ -276,35 +274,10 @@ def uses_early_stopping(candidate: Candidate, data: TrainingData) -> bool:
 def _fit_stopping(candidate: Candidate, estimator: Any, X: np.ndarray, y: np.ndarray,  # noqa: N803
                   X_stop: np.ndarray, y_stop: np.ndarray, categories: dict[str, Any]  # noqa: N803
                   ) -> tuple[Any, int | None]:
-    name = candidate.name
-    if name == "lightgbm":
-        import lightgbm
-
-        stop_rows = ({"eval_X": (X_stop,), "eval_y": (y_stop,)}  # LightGBM >= 4.7 deprecates eval_set
-                     if "eval_X" in inspect.signature(estimator.fit).parameters else {"eval_set": [(X_stop, y_stop)]})
-        estimator.fit(X, y, **stop_rows, **categories,
-                      callbacks=[lightgbm.early_stopping(STOPPING_ROUNDS, verbose=False)])
-        return estimator, int(estimator.best_iteration_ or estimator.n_estimators)
-    if name == "xgboost":
-        inner = estimator.estimator if isinstance(estimator, EncodedLabels) else estimator
-        inner.set_params(early_stopping_rounds=STOPPING_ROUNDS)
-        estimator.fit(X, y, eval_set=[(X_stop, y_stop)], verbose=False)
-        fitted = estimator.estimator_ if isinstance(estimator, EncodedLabels) else estimator
-        return estimator, int(fitted.best_iteration) + 1
-    if name == "catboost":
-        estimator.fit(X, y, eval_set=(X_stop, y_stop), early_stopping_rounds=STOPPING_ROUNDS, verbose=False,
-                      **categories)
-        return estimator, int(estimator.get_best_iteration()) + 1
-    if name == "hist_gradient_boosting":
-        estimator.set_params(early_stopping=True, n_iter_no_change=STOPPING_ROUNDS)
-        if "X_val" in inspect.signature(estimator.fit).parameters:  # scikit-learn >= 1.7
-            estimator.fit(X, y, X_val=X_stop, y_val=y_stop)
-        else:
-            estimator.set_params(validation_fraction=STOPPING_SHARE)
-            estimator.fit(np.vstack([X, X_stop]), np.concatenate([y, y_stop]))
-        # it keeps the rounds it waited through; the refit stops where improvement did
-        return estimator, max(1, int(estimator.n_iter_) - STOPPING_ROUNDS)
-    raise ValueError(f"{name} has no early stopping")
+    fit = candidate.algorithm.fit_stopping
+    if fit is None:
+        raise ValueError(f"{candidate.name} has no early stopping")
+    return fit(estimator, X, y, X_stop, y_stop, categories=categories, rounds=STOPPING_ROUNDS, share=STOPPING_SHARE)
 
 
 def model_outputs(model: Any, X: np.ndarray, *, data: TrainingData) -> np.ndarray:  # noqa: N803

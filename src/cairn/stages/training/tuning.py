@@ -14,58 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cairn.algorithms import ALGORITHMS, Dimension
 from cairn.metrics.scoring import lower_is_better
-from cairn.stages.selection import CATALOGUE, Candidate, default_params
+from cairn.stages.selection import Candidate, default_params
 from cairn.stages.training.crossval import CVResult, TrainingData, cross_validate, uses_early_stopping
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Dimension:
-    """One searched parameter: a float or int range (log-scaled or not) or a list of choices."""
-
-    kind: str  # float | int | choice
-    low: float = 0.0
-    high: float = 1.0
-    log: bool = False
-    choices: tuple[Any, ...] = ()
-
-
-def _f(low: float, high: float, log: bool = False) -> Dimension:
-    return Dimension("float", low, high, log)
-
-
-def _i(low: int, high: int, log: bool = False) -> Dimension:
-    return Dimension("int", low, high, log)
-
-
-# Ranges kept near the defaults' cost: a trial that fits 10x longer than the measured default breaks the plan.
-SPACES: dict[str, dict[str, Dimension]] = {
-    "linear": {"C": _f(1e-3, 1e3, log=True)},  # classification only: RidgeCV picks alpha by itself
-    "lightgbm": {"learning_rate": _f(0.02, 0.2, log=True), "num_leaves": _i(4, 64, log=True),
-                 "min_child_samples": _i(3, 60, log=True), "subsample": _f(0.5, 1.0),
-                 "colsample_bytree": _f(0.2, 1.0), "reg_lambda": _f(1e-3, 30.0, log=True)},
-    "xgboost": {"learning_rate": _f(0.02, 0.2, log=True), "max_depth": _i(2, 8),
-                "min_child_weight": _f(0.5, 30.0, log=True), "subsample": _f(0.5, 1.0),
-                "colsample_bytree": _f(0.2, 1.0), "reg_lambda": _f(1e-3, 30.0, log=True)},
-    "catboost": {"learning_rate": _f(0.02, 0.2, log=True), "depth": _i(3, 8),
-                 "l2_leaf_reg": _f(0.5, 30.0, log=True)},
-    "hist_gradient_boosting": {"learning_rate": _f(0.02, 0.2, log=True), "max_leaf_nodes": _i(4, 64, log=True),
-                               "min_samples_leaf": _i(3, 60, log=True),
-                               "l2_regularization": _f(1e-3, 30.0, log=True)},
-    "random_forest": {"max_features": _f(0.1, 1.0), "min_samples_leaf": _i(1, 20, log=True)},
-    "extra_trees": {"max_features": _f(0.1, 1.0), "min_samples_leaf": _i(1, 20, log=True)},
-    "knn": {"n_neighbors": _i(2, 60, log=True), "weights": Dimension("choice", choices=("uniform", "distance")),
-            "p": Dimension("choice", choices=(1, 2))},
-}
-# Most trials worth running per candidate at budgets up to 30 s: a run should take the time it needs, not all the
-# time it is given. A larger budget says the user will wait, so the caps grow with it, up to four times (from
-# 120 s); beyond that TPE gains little. Growing from 120 s instead left small data with most of a minute unused
-# (hmda trained 13 s of 60); from 30 s, at 60 s: hmda's holdout AUC 0.867 -> 0.874, deliveries' RMSE 1.952 ->
-# 1.935, wage 32.68 -> 32.66, the others within noise (bench/automl.py, 60 s, cairn alone).
-ENOUGH_TRIALS: dict[str, int] = {"linear": 8, "lightgbm": 16, "xgboost": 16, "catboost": 12,
-                                 "hist_gradient_boosting": 16, "random_forest": 8, "extra_trees": 8, "knn": 8}
+# Each family's most trials worth running (`Algorithm.enough_trials`) hold at budgets up to 30 s: a run should
+# take the time it needs, not all the time it is given. A larger budget says the user will wait, so the caps grow
+# with it, up to four times (from 120 s); beyond that TPE gains little. Growing from 120 s instead left small data
+# with most of a minute unused (hmda trained 13 s of 60); from 30 s, at 60 s: hmda's holdout AUC 0.867 -> 0.874,
+# deliveries' RMSE 1.952 -> 1.935, wage 32.68 -> 32.66, the others within noise (bench/automl.py, 60 s, cairn
+# alone).
 CAPS_GROW_FROM_S = 30.0
 CAPS_GROW_AT_MOST = 4.0
 # Random trials before TPE models the results, the defaults' trial among them. Fixed, never taken from the plan's
@@ -75,9 +37,7 @@ STARTUP_TRIALS = 3
 
 def search_space(candidate: Candidate, *, problem: str) -> dict[str, Dimension]:
     """The parameters tuned for this candidate: its space minus what models.params pins."""
-    if candidate.name == "linear" and (problem == "regression"):
-        return {}
-    return {name: dim for name, dim in SPACES[candidate.name].items() if name not in candidate.params}
+    return candidate.algorithm.search_space(problem, pinned=candidate.params)
 
 
 def enough_trials(candidate: Candidate, *, problem: str, budget_s: float = 0.0) -> int:
@@ -85,12 +45,12 @@ def enough_trials(candidate: Candidate, *, problem: str, budget_s: float = 0.0) 
     if not search_space(candidate, problem=problem):
         return 1
     grow = min(max(budget_s / CAPS_GROW_FROM_S, 1.0), CAPS_GROW_AT_MOST)
-    return int(ENOUGH_TRIALS[candidate.name] * grow)
+    return int(candidate.algorithm.enough_trials * grow)
 
 
 def sampler_seed(seed: int, name: str) -> int:
     """One seed per candidate's sampler, derived from the project seed."""
-    return seed + list(CATALOGUE).index(name)
+    return seed + list(ALGORITHMS).index(name)
 
 
 class OutOfTime(Exception):

@@ -1,0 +1,108 @@
+"""The record of one model family: everything cairn knows about it, in one place.
+
+A family module fills in one `Algorithm`; selection, tuning, cross-validation and the budget read it instead of
+keeping tables of their own, so adding a family is one new module and one line in the registry. Nothing here
+imports a modelling library: the factories import theirs when called, so the config (which takes the names
+from the registry) stays light.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cairn.algorithms.space import Dimension
+from cairn.algorithms.trees import leaves_for, trees_for
+
+PROBLEMS = frozenset({"regression", "binary", "multiclass"})
+CLASSIFICATION = frozenset({"binary", "multiclass"})
+# How fit-and-predict time may grow with rows, as n**g (see cairn.stages.training.budget): fixed costs flatten
+# small samples and noise on a busy machine can fake any curve, so the measured growth is held to what the
+# algorithm can do. Most grow about linearly; a family that grows faster says so in its record.
+LINEAR_GROWTH = (0.8, 1.1)
+
+
+class Defaults(Protocol):
+    def __call__(self, problem: str, *, trees: int, leaves: int) -> dict[str, Any]: ...
+
+
+class Build(Protocol):
+    """An unfitted estimator from the final parameters; threads and seed from the arguments, never defaults."""
+
+    def __call__(self, problem: str, params: dict[str, Any], *, seed: int, n_jobs: int, n_rows: int,
+                 native_categories: bool) -> Any: ...
+
+
+class FitStopping(Protocol):
+    """Fit, stopping when `rounds` rounds bring no improvement on the stop rows; returns the trees kept."""
+
+    def __call__(self, estimator: Any, X: Any, y: Any, X_stop: Any, y_stop: Any, *,  # noqa: N803
+                 categories: dict[str, Any], rounds: int, share: float) -> tuple[Any, int]: ...
+
+
+@dataclass(frozen=True, eq=False)
+class Algorithm:
+    name: str
+    description: str
+    complexity: str
+    needs_scaling: bool
+    one_hot: bool
+    defaults: Defaults  # sound defaults for tabular data, by problem, trees and leaves
+    build: Build
+    # Searched when tuning, in this order (the sampler suggests in it). Ranges kept near the defaults' cost: a
+    # trial that fits 10x longer than the measured default breaks the budget's plan.
+    space: Mapping[str, Dimension] = field(default_factory=dict)
+    tuned_for: frozenset[str] = PROBLEMS  # problems whose space is searched; otherwise the defaults alone
+    enough_trials: int = 8  # most trials worth running at budgets up to 30 s (see cairn.stages.training.tuning)
+    trees_param: str | None = None  # the parameter early stopping decides
+    fit_stopping: FitStopping | None = None  # boosters: adds trees until a validation slice stops improving
+    cost_growth: tuple[float, float] = LINEAR_GROWTH
+    package: str | None = None  # the optional package it needs
+    native_categories: bool = False  # can learn codes as categories (models.native_categories)
+    checks_own_params: bool = False  # takes many aliases as keyword arguments and validates them at fit time
+    extra_params: frozenset[str] = frozenset()  # accepted in models.params beyond the estimator's get_params
+    default_list: bool = False  # competes when models.candidates is not set
+    default_list_max_rows: int | None = None  # ... but only up to this many training rows
+
+    @property
+    def boosted(self) -> bool:
+        return self.fit_stopping is not None
+
+    def installed(self) -> bool:
+        return not self.package or importlib.util.find_spec(self.package) is not None
+
+    def default_params(self, problem: str, *, early_stopping: bool, rows: int | None = None) -> dict[str, Any]:
+        """Boosters get MAX_TREES when early stopping will pick the number, FIXED_TREES otherwise; leaf-wise
+        boosters get leaves by the fit's rows."""
+        return self.defaults(problem, trees=trees_for(early_stopping=early_stopping, boosted=self.boosted),
+                             leaves=leaves_for(rows))
+
+    def estimator(self, problem: str, *, seed: int, n_jobs: int, n_rows: int, params: dict[str, Any] | None = None,
+                  pinned: dict[str, Any] | None = None, native_categories: bool = False) -> Any:
+        """An unfitted estimator: defaults, then `params` (tuned values, or None for the defaults), then the
+        `pinned` ones of models.params."""
+        chosen = {**self.default_params(problem, early_stopping=False, rows=n_rows), **(params or {}),
+                  **(pinned or {})}
+        return self.build(problem, chosen, seed=seed, n_jobs=n_jobs, n_rows=n_rows,
+                          native_categories=native_categories)
+
+    def search_space(self, problem: str, *, pinned: Mapping[str, Any] = {}) -> dict[str, Dimension]:  # noqa: B006
+        """The parameters tuned for `problem`: the space minus what models.params pins."""
+        if problem not in self.tuned_for:
+            return {}
+        return {name: dim for name, dim in self.space.items() if name not in pinned}
+
+    def known_params(self) -> frozenset[str] | None:
+        """The names models.params may pin, or None when the library checks them itself."""
+        if self.checks_own_params:
+            return None
+        from cairn.estimators.labels import EncodedLabels
+
+        known = set(self.extra_params)
+        for problem in ("regression", "binary"):
+            estimator = self.estimator(problem, seed=0, n_jobs=1, n_rows=1000)
+            inner = estimator.estimator if isinstance(estimator, EncodedLabels) else estimator
+            known |= set(inner.get_params(deep=False))
+        return frozenset(known)

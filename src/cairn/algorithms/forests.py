@@ -1,0 +1,50 @@
+"""Random forests and extremely randomised trees: averaged deep trees, cairn's faster subclasses of both.
+
+The two differ only in how a split is drawn and how many features it may look at, so they share one factory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cairn.algorithms.base import Algorithm
+from cairn.algorithms.space import floats, ints
+
+SPACE = {"max_features": floats(0.1, 1.0), "min_samples_leaf": ints(1, 20, log=True)}
+
+
+def random_forest_defaults(problem: str, *, trees: int, leaves: int) -> dict[str, Any]:
+    return {"n_estimators": 200, "max_features": 0.5, "min_samples_leaf": 1}
+
+
+def extra_trees_defaults(problem: str, *, trees: int, leaves: int) -> dict[str, Any]:
+    return {"n_estimators": 200, "max_features": 0.7, "min_samples_leaf": 1}
+
+
+def build_random_forest(problem: str, params: dict[str, Any], *, seed: int, n_jobs: int, n_rows: int,
+                        native_categories: bool) -> Any:
+    from cairn.estimators.forests import FastRandomForestClassifier, FastRandomForestRegressor
+
+    cls = FastRandomForestRegressor if problem == "regression" else FastRandomForestClassifier
+    return cls(**{**params, "random_state": seed, "n_jobs": n_jobs})
+
+
+def build_extra_trees(problem: str, params: dict[str, Any], *, seed: int, n_jobs: int, n_rows: int,
+                      native_categories: bool) -> Any:
+    from cairn.estimators.forests import FastExtraTreesClassifier, FastExtraTreesRegressor
+
+    cls = FastExtraTreesRegressor if problem == "regression" else FastExtraTreesClassifier
+    return cls(**{**params, "random_state": seed, "n_jobs": n_jobs})
+
+
+RANDOM_FOREST = Algorithm(
+    "random_forest", "random forest of deep trees", "high: averaged deep trees; low bias, variance held by averaging",
+    needs_scaling=False, one_hot=False, defaults=random_forest_defaults, build=build_random_forest,
+    space=SPACE, enough_trials=8,
+)
+EXTRA_TREES = Algorithm(
+    "extra_trees", "extremely randomised trees",
+    "high: averaged deep trees with random splits; lower variance than a forest", needs_scaling=False,
+    one_hot=False, defaults=extra_trees_defaults, build=build_extra_trees, space=SPACE, enough_trials=8,
+    default_list=True,
+)

@@ -1,0 +1,35 @@
+"""The registry: one record per family, in the order of `cairn.algorithms.names`.
+
+Light still (no modelling library at import): each family imports its library inside its factory.
+"""
+
+from __future__ import annotations
+
+from cairn.algorithms.base import Algorithm
+from cairn.algorithms.catboost import CATBOOST
+from cairn.algorithms.forests import EXTRA_TREES, RANDOM_FOREST
+from cairn.algorithms.hist_gradient_boosting import HIST_GRADIENT_BOOSTING
+from cairn.algorithms.knn import KNN
+from cairn.algorithms.lightgbm import LIGHTGBM
+from cairn.algorithms.linear import LINEAR
+from cairn.algorithms.names import ALGORITHM_NAMES
+from cairn.algorithms.space import Dimension
+from cairn.algorithms.trees import FIXED_TREES, MAX_TREES, leaves_for
+from cairn.algorithms.xgboost import XGBOOST
+
+ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
+    LINEAR, LIGHTGBM, XGBOOST, CATBOOST, RANDOM_FOREST, EXTRA_TREES, HIST_GRADIENT_BOOSTING, KNN)}
+if tuple(ALGORITHMS) != ALGORITHM_NAMES:
+    raise ImportError(f"cairn.algorithms.names lists {ALGORITHM_NAMES}, the registry {tuple(ALGORITHMS)}")
+DEFAULT_NAMES: tuple[str, ...] = tuple(name for name, a in ALGORITHMS.items() if a.default_list)
+
+
+def algorithm(name: str) -> Algorithm:
+    try:
+        return ALGORITHMS[name]
+    except KeyError:
+        raise ValueError(f"unknown algorithm {name}") from None
+
+
+__all__ = ["ALGORITHMS", "ALGORITHM_NAMES", "DEFAULT_NAMES", "FIXED_TREES", "MAX_TREES", "Algorithm", "Dimension",
+           "algorithm", "leaves_for"]
