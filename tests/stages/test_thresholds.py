@@ -1,4 +1,4 @@
-"""Data quality and exploration judge a table by one set of thresholds (cairn.stages.thresholds): a table just past
+"""Data quality and exploration judge a table by one set of thresholds (cairn.thresholds): a table just past
 a line is flagged by both stages, one just short of it by neither."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cairn import thresholds
 from cairn.config.schema import Quality
-from cairn.stages import data, thresholds
+from cairn.stages import data
 from cairn.stages.data.profile import DataProfile, profile_table
 from cairn.stages.exploration import explore_table, figures, insights
 

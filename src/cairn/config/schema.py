@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from cairn.algorithms.names import ALGORITHM_NAMES
 from cairn.config.sections import STAGE_NAMES
 from cairn.metrics.catalogue import DEFAULT_METRIC, METRIC_NAMES, criterion_text, lower_is_better, metrics_of
+from cairn.thresholds import ALMOST_CONSTANT_SHARE, MOSTLY_MISSING_SHARE, RARE_CLASS_SHARE
 
 Problem = Literal["regression", "binary", "multiclass"]
 # Names come from the catalogues, never retyped: a metric, an algorithm or a stage added there is accepted here.
@@ -146,16 +147,25 @@ class ColumnRule(Section):
     not_future: bool = Field(False, description="For dates: a value after today is an error.")
 
 
+Severity = Literal["error", "warn"]
+
+
+def _errors_only() -> list[Severity]:
+    return ["error"]
+
+
 class Quality(Section):
     """Thresholds of the quality checks and which severities stop the run."""
 
-    fail_on: list[Literal["error", "warn"]] = Field(default_factory=lambda: ["error"])
-    missing_warn: float = Field(0.5, ge=0, le=1, description="A column missing more than this share: warn.")
+    fail_on: list[Severity] = Field(default_factory=_errors_only)
+    missing_warn: float = Field(MOSTLY_MISSING_SHARE, ge=0, le=1,
+                                description="A column missing more than this share: warn.")
     row_missing_warn: float = Field(0.5, ge=0, le=1, description="A row missing more than this share: warn.")
-    near_constant: float = Field(0.99, gt=0.5, le=1, description="One value in this share of rows: warn.")
+    near_constant: float = Field(ALMOST_CONSTANT_SHARE, gt=0.5, le=1,
+                                 description="One value in this share of rows: warn.")
     leakage_score: float = Field(0.98, gt=0.5, le=1,
                                  description="A single feature predicting the target this well (R2 or AUC): error.")
-    imbalance_warn: float = Field(0.05, gt=0, lt=0.5, description="Smallest class below this share: warn.")
+    imbalance_warn: float = Field(RARE_CLASS_SHARE, gt=0, lt=0.5, description="Smallest class below this share: warn.")
     outlier_z: float = Field(5.0, gt=0, description="Robust z-score (median/MAD) above this: outlier.")
     outlier_iqr: float = Field(3.0, gt=0, description="Beyond Q1/Q3 -/+ this many IQRs: outlier.")
     rules: dict[str, ColumnRule] = Field(default_factory=dict, description="Plausible ranges per column.")

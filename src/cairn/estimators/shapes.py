@@ -8,7 +8,9 @@ import warnings
 
 import numpy as np
 
-SKEW_LIMIT = 1.0  # |skewness| above this gets a power transform
+from cairn.thresholds import SKEWED
+
+SKEW_LIMIT = SKEWED  # |skewness| above this gets a power transform
 MIN_DISTINCT = 10  # fewer distinct values: a code or a count, not a skewed measurement
 LAMBDA_SAMPLE = 20_000  # rows the Yeo-Johnson exponent is estimated from
 TEXT_PARTS = ("chars", "words", "digits")

@@ -11,7 +11,7 @@ from cairn.privacy import Protected, protect
 from cairn.stages.data.checks import check_fits_problem, stop_on_quality
 from cairn.stages.data.profile import DataProfile, Finding, profile_table
 from cairn.stages.data.sources import SourceRead, read_source
-from cairn.stages.thresholds import MOSTLY_MISSING_SHARE
+from cairn.thresholds import MOSTLY_MISSING_SHARE
 
 
 def whole_source_notes(read: SourceRead) -> list[str]:

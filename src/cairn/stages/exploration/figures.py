@@ -30,7 +30,7 @@ from cairn.plots import (
 )
 from cairn.stages.exploration.insights import strong_pairs
 from cairn.stages.exploration.view import TOP_LEVELS, View
-from cairn.stages.thresholds import ALMOST_CONSTANT_SHARE, SKEWED
+from cairn.thresholds import ALMOST_CONSTANT_SHARE, SKEWED
 from cairn.words import compact, level, number, percent, short
 
 MAX_HEATMAP_COLUMNS = 30

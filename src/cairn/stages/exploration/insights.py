@@ -2,7 +2,7 @@
 
 Each finding is a (priority, sentence) pair so that the stage can put what most changes a modelling decision
 first. When a class is rare, a column almost constant or mostly missing, or a distribution skewed is decided by
-`cairn.stages.thresholds`, the defaults of the data-quality checks too, so the two stages agree.
+`cairn.thresholds`, the defaults of the data-quality checks too, so the two stages agree.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cairn.stages.exploration.view import View
-from cairn.stages.thresholds import ALMOST_CONSTANT_SHARE, MOSTLY_MISSING_SHARE, RARE_CLASS_SHARE, SKEWED, VERY_SKEWED
+from cairn.thresholds import ALMOST_CONSTANT_SHARE, MOSTLY_MISSING_SHARE, RARE_CLASS_SHARE, SKEWED, VERY_SKEWED
 from cairn.words import and_list, count, level, name_list, percent
 
 STRONG_PAIR_R = 0.8

@@ -7,7 +7,7 @@ deserves a look, `info` is context. Any data value a finding shows (in `example`
 
 The costly checks (near duplicates, leakage) look at a seeded sample of at most `SAMPLE_ROWS` rows and say so.
 The thresholds come from the `data.quality` settings; the defaults of those that exploration also judges by (a
-rare class, an almost constant or mostly missing column) equal `cairn.stages.thresholds`, so both stages agree.
+rare class, an almost constant or mostly missing column) equal `cairn.thresholds`, so both stages agree.
 
 The checks live in submodules by what they look at: `columns` (one column at a time), `rows` (whole rows),
 `values` (ranges, plausibility, outliers), `leakage` and `target`; `tables` reads the table once for all of them

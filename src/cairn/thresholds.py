@@ -2,11 +2,9 @@
 
 Both stages judge the same table, so they must agree on when a class is rare, when a column is almost constant
 or mostly missing, and when a distribution is skewed. Exploration reads these values directly; the quality checks
-read the first three through the `data.quality` settings, which a user may change. The config schema may not
-import `cairn.stages` (the import contracts in pyproject.toml), so those settings' defaults repeat the values here
-and tests/stages/test_thresholds.py checks that they agree.
-
-This module imports nothing from cairn, so it can move below the stages if the config should read it.
+read the first three through the `data.quality` settings, which a user may change and whose defaults are these.
+The encoder's power transform of skewed features (cairn.estimators.shapes) starts at `SKEWED` too. A leaf module:
+it imports nothing from cairn, so the config, the estimators and the stages may all read it.
 """
 
 from __future__ import annotations
