@@ -92,7 +92,7 @@ def test_ames_insights_state_what_matters_first(ames_run):
     assert insight(exploration, "Pool_QC is almost constant: 99.6% of rows are 'No_Pool'.")
     assert insight(exploration, "Pool_Area is almost constant: 99.6% of rows are 0.")
     # Misc_Val, Three_season_porch and Kitchen_AbvGr are 95-99% one value: under the shared almost-constant line
-    # of 99% (cairn.stages.thresholds) they are not almost constant, so the skew finding names them instead.
+    # of 99% (cairn.thresholds) they are not almost constant, so the skew finding names them instead.
     skewed = insight(exploration, "10 numeric features are strongly right-skewed")
     assert "Misc_Val (22.0)" in skewed and "Lot_Area (12.8)" in skewed
 
@@ -111,7 +111,7 @@ def test_sampling_is_capped_and_seeded(ames):
 def test_binary_target_reports_imbalance_and_class_boxes():
     rng = np.random.default_rng(0)
     n = 2000
-    churned = rng.random(n) < 0.04  # rarer than the 5% of cairn.stages.thresholds.RARE_CLASS_SHARE
+    churned = rng.random(n) < 0.04  # rarer than the 5% of cairn.thresholds.RARE_CLASS_SHARE
     table = pd.DataFrame(
         {
             "tenure_months": np.where(churned, rng.normal(6, 3, n), rng.normal(30, 10, n)),
