@@ -16,6 +16,7 @@ from sklearn.tree import DecisionTreeRegressor
 from cairn.config.schema import Business, Data, Features, Models, Preprocessing, Training, Tuning
 from cairn.errors import ConfigError, DataError
 from cairn.estimators.blends import EnsembleClassifier, EnsembleRegressor
+from cairn.model.bundle import bundle_artifacts, load_bundle
 from cairn.model.trained import TrainedModel, as_model_frame
 from cairn.stages.business import BusinessCase, business_case
 from cairn.stages.features import FeaturePlan, plan_features
@@ -158,12 +159,11 @@ def test_a_recorded_plan_replays_the_same_scores_and_predictions(tuned, house):
 def test_trials_added_by_top_up_rounds_replay_in_one_round(house, monkeypatch):
     """The first plan gives every candidate its defaults only; the top-up rounds then add trials from the time
     left. The manifest's counts, replayed in one round, must give the same leaderboard and model."""
-    from cairn.stages import training
+    from cairn.stages.training import rounds
 
     table, case, plan = house
     with monkeypatch.context() as patched:
-        patched.setattr(training._Training, "_plan", lambda self, searches, cv_seconds, replay: dict.fromkeys(
-            searches, 1))
+        patched.setattr(rounds, "first_plan", lambda cv_seconds, caps, **kwargs: dict.fromkeys(cv_seconds, 1))
         topped = train(table, case, plan, ["linear", "lightgbm"], budget_minutes=0.5,
                        models_params={"lightgbm": {"n_estimators": 80}})
     assert topped.planned == {"linear": 1, "lightgbm": 1} and topped.plan["lightgbm"] > 1
@@ -451,5 +451,6 @@ def test_native_categories_reach_catboost_in_cv_and_in_the_refit():
     records[0]["colour"] = "green"  # never seen in training
     labels, probabilities = served.answer(served.inputs(records))
     assert set(labels) <= {"no", "yes", "maybe"} and np.allclose(probabilities.sum(axis=1), 1.0)
-    restored = TrainedModel.from_bytes(served.to_bytes())  # CatBoost pickles itself: the codes must survive
+    manifest, stored = bundle_artifacts(served)  # CatBoost pickles itself: the codes must survive
+    restored = load_bundle(manifest, stored.__getitem__, what="colours v1")
     assert np.allclose(restored.predict_proba(records), probabilities)

@@ -211,7 +211,8 @@ def test_each_candidate_samples_with_its_own_seed_by_catalogue_position():
 def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():
     """A sample-size model of each candidate's cost lets the stage halve the searched rows (not below 5,000)
     when that keeps a candidate the full sample would drop; the final fit still has every row."""
-    from cairn.stages.training.train import _Training
+    from cairn.stages.training.pool import Priced, smaller_search
+    from cairn.stages.training.scope import search_scope
 
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"x": rng.normal(size=30_000)})
@@ -219,41 +220,39 @@ def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():
     case = BusinessCase("regression", "y", "", "rmse", [], Constraints(train_budget_minutes=1))
     plan = plan_features(table, case=case, spec=Features(), data_spec=Data(source="x.csv"), cleaning=Preprocessing(),
                          column_types={})
-    stage = _Training(table, case=case, plan=plan, candidates=choose_candidates(Models(candidates=["linear"])),
-                      spec=Training(), seed=0, progress=lambda message: None)
-    assert stage.split.rows_searched() == 24_000
+    scope = search_scope(table, case=case, plan=plan, spec=Training(), seed=0)
+    assert scope.split.rows_searched() == 24_000
     linear = CostEstimate("linear", 1.0, 0.5, 1_000, 0.1, per_tree_s=0.05, trees=1, growth=1.0)
     booster = CostEstimate("lightgbm", 0.0, 0.0, 1_000, 0.1, per_tree_s=0.001, trees=500, growth=1.0)
-    booster = replace(booster, cv_s=booster.fit_s(stage.data.fold_rows) * 5, refit_s=booster.fit_s(24_000))
+    booster = replace(booster, cv_s=booster.fit_s(scope.data.fold_rows) * 5, refit_s=booster.fit_s(24_000))
     assert booster.cv_s == pytest.approx(48.0) and booster.refit_s == pytest.approx(12.0)
     kept, dropped = affordable([linear, booster], budget=Budget(60, "x"), seconds_left=40, folds=5)
     assert "lightgbm" in dropped
-    estimates, kept, dropped = stage._smaller_search([linear, booster], kept, dropped, 40)
-    assert kept == ["linear", "lightgbm"] and not dropped
-    assert stage.split.rows_searched() == 12_000 and len(stage.data.y) == 24_000  # the refit keeps every row
-    assert "12,000-row sample (to fit the budget)" in stage.split.description
-    assert stage.remarks == ["to replay this run with training.tuning.plan, also set training.search_rows: 12000"]
-    assert {e.name: round(e.cv_s) for e in estimates} == {"linear": 2, "lightgbm": 24}  # costs at 12,000 rows
-    assert list(stage._fit_rows()) == list(range(24_000))
-    replayed = _Training(table, case=case, plan=plan, candidates=choose_candidates(Models(candidates=["linear"])),
-                         spec=Training(search_rows=12_000), seed=0, progress=lambda message: None)
-    for (fit, valid), (again_fit, again_valid) in zip(stage.split.folds, replayed.split.folds, strict=True):
+    smaller = smaller_search(Priced([linear, booster], kept, dropped, scope), left=40, budget=Budget(60, "x"), seed=0)
+    assert smaller.kept == ["linear", "lightgbm"] and not smaller.dropped
+    assert smaller.scope.split.rows_searched() == 12_000 and len(smaller.scope.data.y) == 24_000  # refit: every row
+    assert scope.split.rows_searched() == 24_000  # the scope it was handed is unchanged
+    assert "12,000-row sample (to fit the budget)" in smaller.scope.split.description
+    assert smaller.remarks == ["to replay this run with training.tuning.plan, also set training.search_rows: 12000"]
+    assert {e.name: round(e.cv_s) for e in smaller.estimates} == {"linear": 2, "lightgbm": 24}  # costs at 12,000 rows
+    assert list(smaller.scope.fit_rows()) == list(range(24_000))
+    replayed = search_scope(table, case=case, plan=plan, spec=Training(search_rows=12_000), seed=0)
+    for (fit, valid), (again_fit, again_valid) in zip(smaller.scope.split.folds, replayed.split.folds, strict=True):
         np.testing.assert_array_equal(fit, again_fit)  # what the note says to set gives the same folds
         np.testing.assert_array_equal(valid, again_valid)
 
     # a final fit on every row that cannot finish, and no smaller search (8,000 halved is under MIN_SEARCH_ROWS):
     # the judged model is fitted on the searched rows instead
-    stage = _Training(table, case=case, plan=plan, candidates=choose_candidates(Models(candidates=["linear"])),
-                      spec=Training(search_rows=8_000), seed=0, progress=lambda message: None)
+    scope = search_scope(table, case=case, plan=plan, spec=Training(search_rows=8_000), seed=0)
     slow = replace(booster, trees=700)
-    slow = replace(slow, cv_s=slow.fit_s(stage.data.fold_rows) * 5, refit_s=slow.fit_s(24_000))
+    slow = replace(slow, cv_s=slow.fit_s(scope.data.fold_rows) * 5, refit_s=slow.fit_s(24_000))
     kept, dropped = affordable([linear, slow], budget=Budget(60, "x"), seconds_left=35, folds=5)
     assert "lightgbm" in dropped and slow.cv_s == pytest.approx(22.4) and slow.refit_s == pytest.approx(16.8)
-    estimates, kept, dropped = stage._smaller_search([linear, slow], kept, dropped, 35)
-    assert kept == ["linear", "lightgbm"] and stage.split.rows_searched() == 8_000
-    assert len(stage._fit_rows()) == 8_000 and stage.fit_searched_rows
-    assert stage.remarks[-1].endswith("also set training.final_fit: searched_rows")
-    replayed = _Training(table, case=case, plan=plan, candidates=choose_candidates(Models(candidates=["linear"])),
-                         spec=Training(search_rows=8_000, final_fit="searched_rows"), seed=0,
-                         progress=lambda message: None)
-    np.testing.assert_array_equal(stage._fit_rows(), replayed._fit_rows())
+    smaller = smaller_search(Priced([linear, slow], kept, dropped, scope), left=35, budget=Budget(60, "x"), seed=0)
+    assert smaller.kept == ["linear", "lightgbm"] and smaller.scope.split.rows_searched() == 8_000
+    assert len(smaller.scope.fit_rows()) == 8_000 and smaller.scope.fit_searched_rows
+    assert not scope.fit_searched_rows  # the scope it was handed is unchanged
+    assert smaller.remarks[-1].endswith("also set training.final_fit: searched_rows")
+    replayed = search_scope(table, case=case, plan=plan, spec=Training(search_rows=8_000, final_fit="searched_rows"),
+                            seed=0)
+    np.testing.assert_array_equal(smaller.scope.fit_rows(), replayed.fit_rows())

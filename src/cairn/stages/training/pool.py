@@ -1,0 +1,133 @@
+"""Which candidates compete: within their row limits, then those a recorded plan names, or those whose estimated
+cross-validation and final fit fit the budget (searching fewer rows when that lets more of them in)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+
+from cairn.errors import ConfigError
+from cairn.stages.selection import Candidate
+from cairn.stages.training.budget import (
+    PLAN_SHARE,
+    TUNED_COST,
+    Budget,
+    CostEstimate,
+    affordable,
+    cheaper_search,
+    estimate_cost,
+)
+from cairn.stages.training.context import Context
+from cairn.stages.training.scope import SearchScope, resampled
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pool:
+    candidates: list[Candidate]  # those that compete, in the candidates' order
+    estimates: dict[str, tuple[float, float]]  # name -> estimated seconds of (one CV, the final fit); none on replay
+    scope: SearchScope  # the scope handed in, or the smaller search the budget chose
+    dropped: dict[str, str]  # candidate -> why it does not compete
+    remarks: list[str] = field(default_factory=list)
+
+    @property
+    def refit_reserve_s(self) -> float:
+        """Seconds the final fits may take: kept free from tuning and learning curves."""
+        return sum(self.estimates.get(c.name, (0.0, 0.0))[1] for c in self.candidates) * TUNED_COST
+
+
+@dataclass(frozen=True)
+class Priced:
+    """Who fits the budget at one search size."""
+
+    estimates: list[CostEstimate]  # every candidate's, at the scope's searched rows and final-fit rows
+    kept: list[str]
+    dropped: dict[str, str]
+    scope: SearchScope
+    remarks: list[str] = field(default_factory=list)
+
+
+def competing(candidates: list[Candidate], scope: SearchScope, ctx: Context) -> Pool:
+    """The candidates that go on to cross-validation, and why each other one does not."""
+    within, dropped = within_row_limits(candidates, rows=len(scope.data.y))
+    if ctx.replay is not None:
+        kept, unplanned = replayed(within, ctx.replay, names=[c.name for c in candidates])
+        return Pool(kept, {}, scope, {**dropped, **unplanned})
+    pool = affordable_pool(within, scope, ctx)
+    return replace(pool, dropped={**dropped, **pool.dropped})
+
+
+def within_row_limits(candidates: list[Candidate], *, rows: int) -> tuple[list[Candidate], dict[str, str]]:
+    kept, dropped = [], {}
+    for candidate in candidates:
+        if candidate.max_rows is not None and rows > candidate.max_rows:
+            dropped[candidate.name] = (f"{rows:,} training rows; the default list keeps it under "
+                                       f"{candidate.max_rows:,} (name it in models.candidates to keep it)")
+        else:
+            kept.append(candidate)
+    return kept, dropped
+
+
+def replayed(pool: list[Candidate], replay: dict[str, int], *, names: list[str]
+             ) -> tuple[list[Candidate], dict[str, str]]:
+    """The candidates a recorded plan gives a trial; a plan naming a model that does not compete, or none that
+    does, is a ConfigError."""
+    unknown = [name for name in replay if name not in names]
+    if unknown:
+        raise ConfigError.single(
+            "training.tuning.plan names a model that does not compete.", where=f"training.tuning.plan.{unknown[0]}",
+            expected=f"one of the candidates ({', '.join(names)})", got=unknown[0],
+            fix=f"add {unknown[0]} to models.candidates, or remove it from the plan",
+        )
+    kept = [candidate for candidate in pool if replay.get(candidate.name, 0) >= 1]
+    dropped = {c.name: "not in training.tuning.plan" for c in pool if replay.get(c.name, 0) < 1}
+    if not kept:
+        raise ConfigError.single(
+            "training.tuning.plan leaves no model to train.", where="training.tuning.plan",
+            expected="at least one candidate with one trial or more", got=str(dict(replay)),
+            fix="copy the plan from a run's manifest, or remove training.tuning.plan",
+        )
+    return kept, dropped
+
+
+def affordable_pool(pool: list[Candidate], scope: SearchScope, ctx: Context) -> Pool:
+    """Time a short fit of each candidate and keep those whose cross-validation and final fit fit what is left."""
+    ctx.progress("timing a sample fit of each candidate")
+    estimates = [estimate_cost(candidate, scope.data) for candidate in pool]
+    if scope.fit_searched_rows:
+        fit_rows = len(scope.fit_rows())
+        estimates = [replace(e, refit_s=e.fit_s(fit_rows)) for e in estimates]  # the final fit's rows, not all
+    left = ctx.budget.seconds * PLAN_SHARE - ctx.elapsed()
+    kept, dropped = affordable(estimates, budget=ctx.budget, seconds_left=left, folds=len(scope.split.folds))
+    priced = Priced(estimates, kept, dropped, scope)
+    if dropped:
+        priced = smaller_search(priced, left=left, budget=ctx.budget, seed=ctx.seed)
+    for name, why in priced.dropped.items():
+        log.info("dropped %s: %s", name, why)
+    return Pool([c for c in pool if c.name in priced.kept], {e.name: (e.cv_s, e.refit_s) for e in priced.estimates},
+                priced.scope, priced.dropped, priced.remarks)
+
+
+def smaller_search(priced: Priced, *, left: float, budget: Budget, seed: int) -> Priced:
+    """`cheaper_search`'s choice, when it lets more candidates compete: the folds resampled, the judged model
+    fitted on the searched rows, and notes that say how to replay it. Otherwise `priced` as it was."""
+    scope = priced.scope
+    searched = scope.split.rows_searched()
+    choice = cheaper_search(priced.estimates, searched=searched, fold_rows=scope.data.fold_rows,
+                            training_rows=len(scope.data.y), folds=len(scope.split.folds), budget=budget,
+                            seconds_left=left, fit_searched=scope.fit_searched_rows)
+    if len(choice.dropped) == len(priced.dropped):
+        return priced  # nothing gained: keep the plan as it was
+    replay, remarks = [], []
+    if choice.rows < searched:
+        replay.append(f"training.search_rows: {choice.rows}")
+        scope = resampled(scope, rows=choice.rows, seed=seed)
+    if choice.fit_searched and not scope.fit_searched_rows:
+        scope = replace(scope, fit_searched_rows=True)
+        replay.append("training.final_fit: searched_rows")
+        remarks.append(f"the model the holdout judges was fitted on the {choice.rows:,} searched rows, not "
+                       f"all {len(scope.data.y):,}: a fit on every row would not finish in time")
+    if replay:
+        remarks.append(f"to replay this run with training.tuning.plan, also set {' and '.join(replay)}")
+    return Priced(choice.estimates, choice.kept, choice.dropped, scope, [*priced.remarks, *remarks])

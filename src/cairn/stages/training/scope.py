@@ -1,0 +1,84 @@
+"""The rows the search sees and the rows the judged model is fitted on.
+
+A `SearchScope` never changes: selecting inputs or searching fewer rows gives a new one, so a step always works on
+the rows it was handed, and the result reports the scope the search really had.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cairn.config.schema import Training
+from cairn.model.trained import as_model_frame
+from cairn.stages.business import BusinessCase
+from cairn.stages.features import FeaturePlan
+from cairn.stages.selection import Candidate
+from cairn.stages.training.crossval import STOPPING_SHARE, CVResult, TrainingData, refit_trees, uses_early_stopping
+from cairn.stages.training.importance import Selection
+from cairn.stages.training.splits import Split, search_sample, split_rows
+
+
+@dataclass(frozen=True)
+class SearchScope:
+    full_split: Split  # the holdout cut and folds over every training row: smaller searches are drawn from it
+    data: TrainingData  # every training row, with the folds (data.split) the search cross-validates
+    fit_searched_rows: bool  # the judged model is fitted on the searched rows only, not every training row
+
+    @property
+    def split(self) -> Split:
+        return self.data.split
+
+    @property
+    def plan(self) -> FeaturePlan:
+        return self.data.plan
+
+    def fit_rows(self) -> np.ndarray:
+        """Positions of the training rows the judged model is fitted on (see training.final_fit)."""
+        if not self.fit_searched_rows:
+            return np.arange(len(self.data.y))
+        return self.split.searched()
+
+    def tree_growth(self) -> float:
+        """Rows of the final fit against the rows a fold's booster fitted on (the fold less its stopping slice)."""
+        return len(self.fit_rows()) / (self.data.fold_rows * (1 - STOPPING_SHARE))
+
+    def refit_params(self, candidate: Candidate, result: CVResult) -> dict[str, Any]:
+        """The parameters of the final fit: the trees early stopping chose in the folds, grown to its rows."""
+        params = dict(result.params)
+        if result.best_iteration is not None and uses_early_stopping(candidate, self.data):
+            params[candidate.trees_param or ""] = refit_trees(result.best_iteration, growth=self.tree_growth())
+        return params
+
+
+def search_scope(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, spec: Training, seed: int
+                 ) -> SearchScope:
+    """The holdout cut, the training.search_rows sample, and the training frame the folds index."""
+    full_split = split_rows(table, case=case, spec=spec, seed=seed)
+    split = search_sample(full_split, rows=spec.search_rows, seed=seed)
+    features = as_model_frame(table, plan.features)
+    X = features.iloc[split.train_index].reset_index(drop=True)  # noqa: N806
+    y = table[case.target].to_numpy()[split.train_index]
+    classes = np.array(sorted(pd.unique(y).tolist())) if case.problem != "regression" else None
+    data = TrainingData(X, y, split, plan, case, classes, case.reported_metrics, seed, spec.n_jobs,
+                        spec.early_stopping, spec.parallel_folds)
+    return SearchScope(full_split, data, spec.final_fit == "searched_rows")
+
+
+def narrowed(scope: SearchScope, chosen: Selection) -> SearchScope:
+    """Only the inputs feature selection kept, in the plan and the frame: every later step, the refit pipeline
+    included, then sees only those."""
+    if not chosen.dropped:
+        return scope
+    plan = replace(scope.plan, features=[f for f in scope.plan.features if f.name in chosen.kept],
+                   dropped={**scope.plan.dropped, **chosen.dropped})
+    return replace(scope, data=replace(scope.data, X=scope.data.X[chosen.kept], plan=plan, _encoded={}))
+
+
+def resampled(scope: SearchScope, *, rows: int, seed: int) -> SearchScope:
+    """A smaller search sample, drawn from every training row the way training.search_rows draws it."""
+    split = search_sample(scope.full_split, rows=rows, seed=seed, why="to fit the budget")
+    return replace(scope, data=replace(scope.data, split=split, _encoded={}))
