@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from cairn.errors import NotFoundError
-from cairn.model.bundle import bundle_files, load_bundle, manifest_bytes
+from cairn.model.bundle import bundle_artifacts, load_bundle
 from cairn.model.trained import TrainedModel
 from cairn.store.repository import Store, as_utc, now
 from cairn.store.tables import ArtifactRow, ModelRow, ModelVersionRow
@@ -95,13 +95,13 @@ class Registry:
 
     def _write_bundle(self, session: Any, model: TrainedModel) -> str:
         """Each file of the bundle as an artifact, then its manifest, whose sha256 the version row records."""
-        files = bundle_files(model)
-        manifest = manifest_bytes(files)
-        for kind, data in [*(("model-file", data) for data in files.values()), ("model-bundle", manifest)]:
-            sha = self.store.artifacts.write(data)
+        manifest_sha, artifacts = bundle_artifacts(model)
+        for sha, data in artifacts.items():
+            self.store.artifacts.write(data)
             if session.get(ArtifactRow, sha) is None:
+                kind = "model-bundle" if sha == manifest_sha else "model-file"
                 session.add(ArtifactRow(sha256=sha, kind=kind, size_bytes=len(data), created_at=now()))
-        return sha
+        return manifest_sha
 
     def promote(self, name: str, version: int) -> ModelVersion:
         self.get(name, version)

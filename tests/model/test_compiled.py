@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from cairn.estimators.blends import EnsembleClassifier, EnsembleRegressor
-from cairn.hashing import sha256_bytes
-from cairn.model.bundle import bundle_files, load_bundle, manifest_bytes, pickled_names
+from cairn.model.bundle import bundle_artifacts, load_bundle, pickled_names
 from cairn.model.compiled import compile_model, label_of
 from cairn.model.trained import TrainedModel, as_model_columns, as_model_frame
 from cairn.stages.selection import CATALOGUE, installed
@@ -91,9 +90,8 @@ def test_a_saved_model_answers_after_loading_and_predict_proba_needs_classes(hou
     model = TrainedModel("houses", 1, "regression", case.target, plan.features, fitted("linear", table, case, plan))
     record = table.drop(columns=[case.target]).head(1).to_dict("records")
     before = model.predict(record)  # compiles the answer, which must not travel with the saved bytes
-    files = bundle_files(model)
-    stored = {sha256_bytes(data): data for data in [*files.values(), manifest_bytes(files)]}
-    loaded = load_bundle(sha256_bytes(manifest_bytes(files)), stored.__getitem__, what="houses v1")
+    manifest, stored = bundle_artifacts(model)
+    loaded = load_bundle(manifest, stored.__getitem__, what="houses v1")
     assert loaded.predict(record) == pytest.approx(before, rel=1e-12)
     assert before[0] == pytest.approx(model.pipeline.predict(as_model_frame(table.head(1), plan.features))[0])
     with pytest.raises(AttributeError, match="regression model"):

@@ -66,6 +66,16 @@ def manifest_bytes(files: dict[str, bytes]) -> bytes:
                       sort_keys=True).encode()
 
 
+def bundle_artifacts(model: TrainedModel) -> tuple[str, dict[str, bytes]]:
+    """The bundle as content-addressed artifacts: the manifest's sha256, and every file (the manifest last) by its
+    sha256, as an artifact store keeps them."""
+    files = bundle_files(model)
+    manifest = manifest_bytes(files)
+    artifacts = {sha256_bytes(data): data for data in files.values()}
+    artifacts[sha256_bytes(manifest)] = manifest
+    return sha256_bytes(manifest), artifacts
+
+
 def load_bundle(manifest_sha256: str, read: Reader, *, what: str) -> TrainedModel:
     """The model a manifest describes, every file checked against its sha256 before it is read as anything."""
     manifest = _checked(read, manifest_sha256, what=f"{what}, manifest")
