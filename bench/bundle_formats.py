@@ -20,15 +20,15 @@ import joblib
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import latency_percentiles_ms  # noqa: E402
+from timing import latency_percentiles_ms
 
-from cairn.hashing import sha256_bytes  # noqa: E402
-from cairn.model.bundle import load_bundle  # noqa: E402
+from cairn.hashing import sha256_bytes
+from cairn.model.bundle import load_bundle
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 
 
-def median_ms(action, repeat: int = 15) -> float:  # noqa: ANN001
+def median_ms(action, repeat: int = 15) -> float:
     times = []
     for _ in range(repeat):
         began = time.perf_counter()
@@ -54,7 +54,7 @@ def main() -> None:
                              ("skops", as_skops, lambda d: sio.loads(d, trusted=untrusted))):
         try:
             load_ms = median_ms(lambda d=data, f=load: f(d))
-        except Exception as error:  # noqa: BLE001 - a format that cannot load this pipeline is a result
+        except Exception as error:
             print(f"{name}: {len(data):,} bytes; loading fails: {type(error).__name__}: {error}")
             continue
         model.pipeline, model._answer = load(data), None

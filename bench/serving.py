@@ -4,7 +4,7 @@ For every installed candidate, fitted on the Ames data (regression, log target) 
 (price above the median), three ways to answer one record, each timed call by call after a warm-up:
 
 - `sklearn frame`: `pipeline.predict(one_row_dataframe)`, what a user of a plain scikit-learn pipeline calls;
-- `sklearn columns`: `pipeline.predict(column_arrays)`, cairn's path before cairn.model.compiled (then cairn.direct_predict);
+- `sklearn columns`: `pipeline.predict(column_arrays)`, cairn's path before its compiled one (cairn.model.compiled);
 - `cairn`: `TrainedModel.predict([record])`, the path the REST API and `cairn predict` take (record to columns
   included), with probabilities too for classification, as the API answers.
 
@@ -21,15 +21,15 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import latency_percentiles_ms  # noqa: E402
+from timing import latency_percentiles_ms
 
-from cairn.config.schema import Business, Data, Features, Preprocessing  # noqa: E402
-from cairn.model.trained import TrainedModel, as_model_columns, as_model_frame  # noqa: E402
-from cairn.stages.business import business_case  # noqa: E402
-from cairn.stages.features import plan_features  # noqa: E402
-from cairn.stages.preprocessing import clean_table  # noqa: E402
-from cairn.stages.selection import CATALOGUE, installed  # noqa: E402
-from cairn.stages.training.train import build_pipeline  # noqa: E402
+from cairn.config.schema import Business, Data, Features, Preprocessing
+from cairn.model.trained import TrainedModel, as_model_columns, as_model_frame
+from cairn.stages.business import business_case
+from cairn.stages.features import plan_features
+from cairn.stages.preprocessing import clean_table
+from cairn.stages.selection import CATALOGUE, installed
+from cairn.stages.training.train import build_pipeline
 
 AMES = Path(__file__).resolve().parents[1] / "examples" / "house-prices" / "data" / "ames.csv.gz"
 

@@ -30,7 +30,6 @@ from cairn.errors import DataError, Problem
 
 log = logging.getLogger(__name__)
 
-KINDS = ("email", "phone", "ssn", "card", "ip", "address", "person_name")
 KIND_WORDS = {
     "email": "e-mail addresses",
     "phone": "phone numbers",

@@ -34,7 +34,7 @@ def _inner(estimator: object) -> typing.Any:
 
 def _tiny(problem: str, rows: int = 80) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(rows, 3))  # noqa: N806
+    X = rng.normal(size=(rows, 3))
     signal = X[:, 0] * 2 + rng.normal(size=rows) * 2  # noisy: a booster overfits it within a few hundred trees
     return X, (signal if problem == "regression" else (signal > 0).astype(int))
 
@@ -113,7 +113,7 @@ def test_each_booster_stops_early_on_the_stop_rows(name):
     algorithm = _usable(ALGORITHMS[name])
     assert algorithm.fit_stopping is not None
     for problem in ("regression", "binary"):
-        X, y = _tiny(problem, 300)  # noqa: N806
+        X, y = _tiny(problem, 300)
         estimator = algorithm.estimator(problem, seed=0, n_jobs=1, n_rows=240,
                                         params={algorithm.trees_param: 300, "learning_rate": 0.2})
         fitted, trees = algorithm.fit_stopping(estimator, X[:240], y[:240], X[240:], y[240:], categories={},
@@ -131,7 +131,7 @@ def test_each_search_space_samples_parameters_the_model_accepts(name):
     problem = "binary"
     space = algorithm.search_space(problem)
     assert space and set(space) <= set(algorithm.default_params(problem, early_stopping=False))
-    X, y = _tiny(problem)  # noqa: N806
+    X, y = _tiny(problem)
     fewer = {algorithm.trees_param: 20} if algorithm.trees_param else {}
     at_bounds = [{n: d.low if d.kind != "choice" else d.choices[0] for n, d in space.items()},
                  {n: d.high if d.kind != "choice" else d.choices[-1] for n, d in space.items()}]

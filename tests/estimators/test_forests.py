@@ -11,13 +11,13 @@ from cairn.estimators.forests import FastExtraTreesClassifier, FastRandomForestR
 @pytest.fixture(scope="module")
 def data():
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(600, 6))  # noqa: N806
+    X = rng.normal(size=(600, 6))
     y = X[:, 0] + 0.5 * X[:, 1] + rng.normal(0, 0.3, 600)
     return X, y, np.digitize(y, [-0.5, 0.5])
 
 
 def test_regressor_matches_scikit_learn_for_few_and_many_rows(data):
-    X, y, _ = data  # noqa: N806
+    X, y, _ = data
     fast = FastRandomForestRegressor(n_estimators=50, random_state=1).fit(X, y)
     plain = RandomForestRegressor(n_estimators=50, random_state=1).fit(X, y)
     for rows in (X[:1], X[:64], X[:300]):
@@ -26,7 +26,7 @@ def test_regressor_matches_scikit_learn_for_few_and_many_rows(data):
 
 
 def test_classifier_matches_scikit_learn_probabilities_and_labels(data):
-    X, _, labels = data  # noqa: N806
+    X, _, labels = data
     names = np.array(["low", "mid", "high"])[labels]
     fast = FastExtraTreesClassifier(n_estimators=40, random_state=2).fit(X, names)
     plain = ExtraTreesClassifier(n_estimators=40, random_state=2).fit(X, names)

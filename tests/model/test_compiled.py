@@ -24,21 +24,21 @@ FEW_TREES = {"lightgbm": {"n_estimators": 60}, "xgboost": {"n_estimators": 60}, 
              "hist_gradient_boosting": {"max_iter": 60}}
 
 
-def fitted(name: str, table: pd.DataFrame, case, plan, *, native: bool = False):  # noqa: ANN001, ANN201
+def fitted(name: str, table: pd.DataFrame, case, plan, *, native: bool = False):
     candidate = replace(CATALOGUE[name], native_categories=native)
     pipeline = build_pipeline(candidate, plan, case=case, seed=3, n_jobs=1, n_rows=len(table),
                               params=FEW_TREES.get(name))
     return pipeline.fit(as_model_frame(table, plan.features), table[case.target].to_numpy())
 
 
-def one_row_inputs(table: pd.DataFrame, plan) -> list[dict[str, np.ndarray]]:  # noqa: ANN001
+def one_row_inputs(table: pd.DataFrame, plan) -> list[dict[str, np.ndarray]]:
     names = {feature.name for feature in plan.features}
     records = table[[c for c in table.columns if c in names]].head(12).to_dict("records")
     return [as_model_columns([record], plan.features) for record in records]
 
 
 @pytest.fixture(scope="module")
-def house():  # noqa: ANN201
+def house():
     return ames(300)
 
 

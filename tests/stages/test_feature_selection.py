@@ -55,7 +55,7 @@ def noisy(derive: dict[str, str] | None = None) -> tuple[pd.DataFrame, BusinessC
 def training_data(table: pd.DataFrame, case: BusinessCase, plan: FeaturePlan) -> TrainingData:
     spec = Training(budget_minutes=1.0)
     split = split_rows(table, case=case, spec=spec, seed=7)
-    X = as_model_frame(table, plan.features).iloc[split.train_index].reset_index(drop=True)  # noqa: N806
+    X = as_model_frame(table, plan.features).iloc[split.train_index].reset_index(drop=True)
     y = table[case.target].to_numpy()[split.train_index]
     return TrainingData(X, y, split, plan, case, None, case.reported_metrics, 7, spec.n_jobs, spec.early_stopping)
 

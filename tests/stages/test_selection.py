@@ -104,7 +104,7 @@ def test_linear_pins_switch_ridge_cv_to_a_fixed_alpha():
 def test_encoded_labels_answer_in_the_original_labels():
     pytest.importorskip("xgboost")
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(120, 3))  # noqa: N806
+    X = rng.normal(size=(120, 3))
     y = np.where(X[:, 0] > 0.3, "high", np.where(X[:, 0] < -0.3, "low", "mid"))
     model = make_estimator(CATALOGUE["xgboost"], case=BINARY, seed=0, n_jobs=1, n_rows=120,
                            params={"n_estimators": 30})

@@ -44,7 +44,7 @@ def ames(rows: int = 400) -> tuple[pd.DataFrame, BusinessCase, FeaturePlan]:
 
 def classification(rows: int = 300, *, classes: int = 2, labels: tuple[str, ...] = ("no", "yes", "maybe")
                    ) -> tuple[pd.DataFrame, BusinessCase, FeaturePlan]:
-    X, y = make_classification(n_samples=rows, n_features=8, n_informative=5, n_classes=classes,  # noqa: N806
+    X, y = make_classification(n_samples=rows, n_features=8, n_informative=5, n_classes=classes,
                                random_state=0)
     table = pd.DataFrame(X, columns=[f"x{i}" for i in range(8)])
     table["colour"] = np.where(X[:, 0] > 0, "red", "blue")
@@ -394,7 +394,7 @@ def test_greedy_selection_blends_models_whose_errors_cancel():
 
 def test_ensemble_estimators_follow_scikit_learn():
     rng = np.random.default_rng(1)
-    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})  # noqa: N806
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
     y = 3 * X["a"] - X["b"] + rng.normal(scale=0.1, size=200)
     blend = EnsembleRegressor([("ridge", Ridge()), ("tree", DecisionTreeRegressor(random_state=0))], [0.75, 0.25])
     assert clone(blend).get_params()["weights"] == [0.75, 0.25]

@@ -108,7 +108,7 @@ def test_the_estimate_is_in_the_range_of_the_real_cross_validation():
 def _data(table, case, plan, *, early_stopping: bool = True) -> TrainingData:
     spec = Training()
     split = split_rows(table, case=case, spec=spec, seed=3)
-    X = as_model_frame(table, plan.features).iloc[split.train_index].reset_index(drop=True)  # noqa: N806
+    X = as_model_frame(table, plan.features).iloc[split.train_index].reset_index(drop=True)
     y = table[case.target].to_numpy()[split.train_index]
     return TrainingData(X, y, split, plan, case, None, case.reported_metrics, 3, 1, early_stopping)
 

@@ -38,7 +38,7 @@ class Build(Protocol):
 class FitStopping(Protocol):
     """Fit, stopping when `rounds` rounds bring no improvement on the stop rows; returns the trees kept."""
 
-    def __call__(self, estimator: Any, X: Any, y: Any, X_stop: Any, y_stop: Any, *,  # noqa: N803
+    def __call__(self, estimator: Any, X: Any, y: Any, X_stop: Any, y_stop: Any, *,
                  categories: dict[str, Any], rounds: int, share: float) -> tuple[Any, int]: ...
 
 
@@ -88,7 +88,7 @@ class Algorithm:
         return self.build(problem, chosen, seed=seed, n_jobs=n_jobs, n_rows=n_rows,
                           native_categories=native_categories)
 
-    def search_space(self, problem: str, *, pinned: Mapping[str, Any] = {}) -> dict[str, Dimension]:  # noqa: B006
+    def search_space(self, problem: str, *, pinned: Mapping[str, Any] = {}) -> dict[str, Dimension]:
         """The parameters tuned for `problem`: the space minus what models.params pins."""
         if problem not in self.tuned_for:
             return {}

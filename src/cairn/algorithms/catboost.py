@@ -30,7 +30,7 @@ def build(problem: str, params: dict[str, Any], *, seed: int, n_jobs: int, n_row
                   "allow_writing_files": False})
 
 
-def fit_stopping(estimator: Any, X: Any, y: Any, X_stop: Any, y_stop: Any, *,  # noqa: N803
+def fit_stopping(estimator: Any, X: Any, y: Any, X_stop: Any, y_stop: Any, *,
                  categories: dict[str, Any], rounds: int, share: float) -> tuple[Any, int]:
     estimator.fit(X, y, eval_set=(X_stop, y_stop), early_stopping_rounds=rounds, verbose=False, **categories)
     return estimator, int(estimator.get_best_iteration()) + 1

@@ -25,7 +25,7 @@ def build(problem: str, params: dict[str, Any], *, seed: int, n_jobs: int, n_row
     return cls(**{"early_stopping": False, **params, "random_state": seed})
 
 
-def fit_stopping(estimator: Any, X: Any, y: Any, X_stop: Any, y_stop: Any, *,  # noqa: N803
+def fit_stopping(estimator: Any, X: Any, y: Any, X_stop: Any, y_stop: Any, *,
                  categories: dict[str, Any], rounds: int, share: float) -> tuple[Any, int]:
     """It keeps the rounds it waited through; the refit stops where improvement did."""
     estimator.set_params(early_stopping=True, n_iter_no_change=rounds)

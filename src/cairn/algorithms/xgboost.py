@@ -28,7 +28,7 @@ def build(problem: str, params: dict[str, Any], *, seed: int, n_jobs: int, n_row
     return EncodedLabels(xgboost.XGBClassifier(**common))
 
 
-def fit_stopping(estimator: Any, X: Any, y: Any, X_stop: Any, y_stop: Any, *,  # noqa: N803
+def fit_stopping(estimator: Any, X: Any, y: Any, X_stop: Any, y_stop: Any, *,
                  categories: dict[str, Any], rounds: int, share: float) -> tuple[Any, int]:
     from cairn.estimators.labels import EncodedLabels
 

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from cairn.algorithms.names import ALGORITHM_NAMES
-from cairn.config.sections import STAGE_NAMES
 from cairn.metrics.catalogue import DEFAULT_METRIC, METRIC_NAMES, criterion_text, lower_is_better, metrics_of
 from cairn.thresholds import ALMOST_CONSTANT_SHARE, MOSTLY_MISSING_SHARE, RARE_CLASS_SHARE
 
@@ -20,7 +19,6 @@ Problem = Literal["regression", "binary", "multiclass"]
 # Names come from the catalogues, never retyped: a metric, an algorithm or a stage added there is accepted here.
 MetricName = Literal[METRIC_NAMES]  # type: ignore[valid-type]
 CandidateName = Literal[ALGORITHM_NAMES]  # type: ignore[valid-type]
-StageName = Literal[STAGE_NAMES]  # type: ignore[valid-type]
 
 
 

@@ -30,7 +30,7 @@ class _WeightedAverage(BaseEstimator):  # type: ignore[misc]  # untyped base cla
         self.estimators = estimators
         self.weights = weights
 
-    def _fit_members(self, X: Any, y: Any) -> None:  # noqa: N803 (scikit-learn's names)
+    def _fit_members(self, X: Any, y: Any) -> None:
         estimators = list(self.estimators or [])
         weights = np.asarray(self.weights if self.weights is not None else [1.0] * len(estimators), dtype=float)
         if not estimators or len(weights) != len(estimators) or (weights < 0).any() or weights.sum() <= 0:
@@ -45,11 +45,11 @@ class EnsembleRegressor(RegressorMixin, _WeightedAverage):  # type: ignore[misc]
     """The weighted mean of fitted regressors' predictions. X is whatever the members take (a DataFrame or a
     dict of column arrays for cairn's pipelines)."""
 
-    def fit(self, X: Any, y: Any) -> EnsembleRegressor:  # noqa: N803
+    def fit(self, X: Any, y: Any) -> EnsembleRegressor:
         self._fit_members(X, y)
         return self
 
-    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimators_")
         predictions: np.ndarray = sum(w * np.asarray(e.predict(X), dtype="float64")
                                       for w, e in zip(self.weights_, self.estimators_, strict=True))
@@ -59,18 +59,18 @@ class EnsembleRegressor(RegressorMixin, _WeightedAverage):  # type: ignore[misc]
 class EnsembleClassifier(ClassifierMixin, _WeightedAverage):  # type: ignore[misc]  # untyped base class
     """The weighted mean of fitted classifiers' class probabilities; the label is the most probable class."""
 
-    def fit(self, X: Any, y: Any) -> EnsembleClassifier:  # noqa: N803
+    def fit(self, X: Any, y: Any) -> EnsembleClassifier:
         self._fit_members(X, y)
         self.classes_ = np.unique(np.asarray(y))
         return self
 
-    def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimators_")
         proba: np.ndarray = sum(w * aligned_proba(np.asarray(e.predict_proba(X), dtype="float64"), e.classes_,
                                                   self.classes_)
                                 for w, e in zip(self.weights_, self.estimators_, strict=True))
         return proba
 
-    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict(self, X: Any) -> np.ndarray:
         labels: np.ndarray = self.classes_[np.argmax(self.predict_proba(X), axis=1)]
         return labels

@@ -15,7 +15,7 @@ import pandas as pd
 from catboost import CatBoostClassifier, CatBoostRegressor
 
 
-def with_codes(X: Any, columns: list[int]) -> Any:  # noqa: N803 (scikit-learn's names)
+def with_codes(X: Any, columns: list[int]) -> Any:
     """The matrix as a frame whose `columns` hold integers, or as it is when no column is a category."""
     if not columns:
         return X
@@ -27,7 +27,7 @@ def with_codes(X: Any, columns: list[int]) -> Any:  # noqa: N803 (scikit-learn's
 class _Codes:
     learns_codes_as_categories = True  # cairn.native_categories passes `cat_features` to fit
 
-    def fit(self, X: Any, y: Any = None, cat_features: list[int] | None = None, eval_set: Any = None,  # noqa: N803
+    def fit(self, X: Any, y: Any = None, cat_features: list[int] | None = None, eval_set: Any = None,
             **params: Any) -> Any:
         columns = list(cat_features or [])
         if isinstance(eval_set, tuple):
@@ -37,7 +37,7 @@ class _Codes:
         return super().fit(with_codes(X, columns), y, cat_features=columns or None,  # type: ignore[misc]
                            eval_set=eval_set, **params)
 
-    def _coded(self, X: Any) -> Any:  # noqa: N803
+    def _coded(self, X: Any) -> Any:
         return with_codes(X, list(self.get_cat_feature_indices()))  # type: ignore[attr-defined]
 
     def predict(self, data: Any, *args: Any, **kwargs: Any) -> Any:
@@ -49,5 +49,5 @@ class CatBoostCodesRegressor(_Codes, CatBoostRegressor):  # type: ignore[misc]  
 
 
 class CatBoostCodesClassifier(_Codes, CatBoostClassifier):  # type: ignore[misc]  # untyped base class
-    def predict_proba(self, X: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N803
+    def predict_proba(self, X: Any, *args: Any, **kwargs: Any) -> Any:
         return super().predict_proba(self._coded(X), *args, **kwargs)

@@ -91,16 +91,16 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         self.seed = seed
 
     # fitting ----------------------------------------------------------------------------------------------------
-    def fit(self, X: pd.DataFrame, y: object = None) -> TabularEncoder:  # noqa: N803 (scikit-learn's names)
+    def fit(self, X: pd.DataFrame, y: object = None) -> TabularEncoder:
         self._fit(X, y)
         return self
 
-    def fit_transform(self, X: pd.DataFrame, y: object = None, **fit_params: object) -> np.ndarray:  # noqa: N803
+    def fit_transform(self, X: pd.DataFrame, y: object = None, **fit_params: object) -> np.ndarray:
         """Fit, then encode the training rows with out-of-fold target means: no row sees its own target."""
         oof = self._fit(X, y)
         return self._transform(X, oof)
 
-    def _fit(self, X: pd.DataFrame, y: object) -> dict[int, np.ndarray]:  # noqa: N803
+    def _fit(self, X: pd.DataFrame, y: object) -> dict[int, np.ndarray]:
         """Learn every attribute; returns the out-of-fold target encodings of the training rows by column."""
         self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
@@ -130,7 +130,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
             self.scale_ = np.where(spread > 0, spread, 1.0)
         return self._fit_categories(X, y, strategies)
 
-    def _fit_categories(self, X: pd.DataFrame, y: object, strategies: dict[str, str]) -> dict[int, np.ndarray]:  # noqa: N803
+    def _fit_categories(self, X: pd.DataFrame, y: object, strategies: dict[str, str]) -> dict[int, np.ndarray]:
         """Codes for every category column; target means instead for those with too many levels to code."""
         # one-hot without a target to encode by: the most frequent levels, the rest grouped; else every level
         limit = self.max_levels if self.one_hot and y is None else 100_000
@@ -207,16 +207,16 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         return codes
 
     # transforming -----------------------------------------------------------------------------------------------
-    def transform(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:  # noqa: N803
+    def transform(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
         """X is a DataFrame, or for one request's few rows a dict of column arrays (no pandas overhead)."""
         check_is_fitted(self, "codes_")
         return self._transform(X, {})
 
-    def transform_fitted(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:  # noqa: N803
+    def transform_fitted(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
         """`transform` without scikit-learn's fitted check (~50 µs a call): for the serving path, which checked."""
         return self._transform(X, {})
 
-    def _transform(self, X: pd.DataFrame | Mapping[str, np.ndarray], oof: dict[int, np.ndarray]) -> np.ndarray:  # noqa: N803
+    def _transform(self, X: pd.DataFrame | Mapping[str, np.ndarray], oof: dict[int, np.ndarray]) -> np.ndarray:
         numbers = self._numbers(X, self.numeric)
         missing = np.isnan(numbers)
         filled = np.where(missing, self.fill_, numbers)
@@ -232,7 +232,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         parts += [one_hot_bins(filled[:, column], edges) for column, edges in self.bin_edges_]
         return np.hstack(parts + self._categories(X, oof))
 
-    def _categories(self, X: pd.DataFrame | Mapping[str, np.ndarray], oof: dict[int, np.ndarray]  # noqa: N803
+    def _categories(self, X: pd.DataFrame | Mapping[str, np.ndarray], oof: dict[int, np.ndarray]
                     ) -> list[np.ndarray]:
         """Category columns in order: target means where learned (out of fold for training rows), else codes or
         one-hot. Neighbouring coded columns are written as one block: a few numpy calls for forty columns, not
@@ -249,7 +249,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
                          else self.target_means_[index].lookup(self._groups(np.asarray(X[name], dtype=object), codes)))
         return parts + self._coded(X, run)
 
-    def _coded(self, X: pd.DataFrame | Mapping[str, np.ndarray], columns: list[int]) -> list[np.ndarray]:  # noqa: N803
+    def _coded(self, X: pd.DataFrame | Mapping[str, np.ndarray], columns: list[int]) -> list[np.ndarray]:
         """The level codes of `columns` (-1 for an unseen level without a rare-level group), or their one-hot."""
         if not columns:
             return []
@@ -264,7 +264,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         encoded[rows, groups[rows, positions] + offsets[positions]] = 1.0
         return [encoded]
 
-    def _dense(self, filled: np.ndarray, days: np.ndarray, X: pd.DataFrame | Mapping[str, np.ndarray]  # noqa: N803
+    def _dense(self, filled: np.ndarray, days: np.ndarray, X: pd.DataFrame | Mapping[str, np.ndarray]
                ) -> np.ndarray:
         """The columns scaling applies to: numbers (skewed ones reshaped), date parts, text counts."""
         if len(self.powered_):
@@ -274,7 +274,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         return np.hstack([filled, self._date_parts(days), *texts])
 
     @staticmethod
-    def _numbers(X: pd.DataFrame | Mapping[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:  # noqa: N803
+    def _numbers(X: pd.DataFrame | Mapping[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
         rows = len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values()), ()))
         if not names:
             return np.empty((rows, 0))
@@ -362,7 +362,7 @@ class DerivedColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         self.expressions = expressions
         self.inputs = inputs
 
-    def fit(self, X: pd.DataFrame, y: object = None) -> DerivedColumns:  # noqa: N803
+    def fit(self, X: pd.DataFrame, y: object = None) -> DerivedColumns:
         self.n_features_in_ = len(self.inputs)
         self.compiled_: list[Expression] | None = self._compile()
         return self
@@ -372,11 +372,11 @@ class DerivedColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
 
         return [parse(name, text, known_columns=list(self.inputs)) for name, text in self.expressions]
 
-    def transform(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame | dict[str, np.ndarray]:  # noqa: N803
+    def transform(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame | dict[str, np.ndarray]:
         check_is_fitted(self, "compiled_")
         return self.transform_fitted(X)
 
-    def transform_fitted(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame | dict[str, np.ndarray]:  # noqa: N803
+    def transform_fitted(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame | dict[str, np.ndarray]:
         """`transform` without scikit-learn's fitted check: for the serving path, which checked."""
         if self.compiled_ is None:
             self.compiled_ = self._compile()

@@ -16,7 +16,7 @@ from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomFo
 FEW_ROWS = 64
 
 
-def _direct(X: object) -> np.ndarray | None:  # noqa: N803
+def _direct(X: object) -> np.ndarray | None:
     """The rows as the trees read them, or None when scikit-learn's own path should handle them."""
     rows = np.asarray(X)
     if rows.ndim != 2 or len(rows) > FEW_ROWS or rows.dtype.kind not in "fiub":
@@ -28,7 +28,7 @@ def _direct(X: object) -> np.ndarray | None:  # noqa: N803
 class _FastRegression:
     estimators_: list[Any]  # the fitted trees, set by scikit-learn's fit (declared here for the type checker only)
 
-    def predict(self, X: object) -> np.ndarray:  # noqa: N803
+    def predict(self, X: object) -> np.ndarray:
         rows = _direct(X)
         if rows is None or not hasattr(self, "estimators_"):
             answer: np.ndarray = super().predict(X)  # type: ignore[misc]  # the scikit-learn forest after this mixin
@@ -43,7 +43,7 @@ class _FastClassification:
     estimators_: list[Any]  # as in _FastRegression
     classes_: np.ndarray
 
-    def predict_proba(self, X: object) -> np.ndarray:  # noqa: N803
+    def predict_proba(self, X: object) -> np.ndarray:
         rows = _direct(X)
         if rows is None or not hasattr(self, "estimators_"):
             proba: np.ndarray = super().predict_proba(X)  # type: ignore[misc]  # as in _FastRegression

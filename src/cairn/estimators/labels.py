@@ -15,7 +15,7 @@ class EncodedLabels(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # un
     def __init__(self, estimator: Any = None):
         self.estimator = estimator
 
-    def fit(self, X: Any, y: Any, **fit_params: Any) -> EncodedLabels:  # noqa: N803 (scikit-learn's names)
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> EncodedLabels:
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
         if "eval_set" in fit_params:
             fit_params["eval_set"] = [(features, np.searchsorted(self.classes_, np.asarray(labels)))
@@ -23,12 +23,12 @@ class EncodedLabels(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # un
         self.estimator_ = clone(self.estimator).fit(X, codes, **fit_params)
         return self
 
-    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
         labels: np.ndarray = self.classes_[np.asarray(self.estimator_.predict(X)).astype(int).ravel()]
         return labels
 
-    def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
         proba: np.ndarray = self.estimator_.predict_proba(X)
         return proba

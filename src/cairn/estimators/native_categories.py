@@ -32,7 +32,7 @@ def _is_lightgbm(estimator: Any) -> bool:
 class TabularPipeline(Pipeline):  # type: ignore[misc]  # untyped base class
     """derive -> encode -> model, where a LightGBM or CatBoost model learns the encoder's code columns as categories."""
 
-    def fit(self, X: Any, y: Any = None, **params: Any) -> TabularPipeline:  # noqa: N803 (scikit-learn's names)
+    def fit(self, X: Any, y: Any = None, **params: Any) -> TabularPipeline:
         model = self.steps[-1][1]
         encoder = self.named_steps.get("encode")
         if params or encoder is None or not takes_categories(model):

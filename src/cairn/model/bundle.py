@@ -38,11 +38,10 @@ FORMAT = "cairn.model"
 FORMAT_VERSION = 1
 DESCRIPTION = "model.json"
 PIPELINE = "pipeline.joblib"
-CHECKED_PACKAGES = ("scikit-learn", "lightgbm", "catboost", "xgboost", "numpy")
-"""Packages whose version shapes what a pickled pipeline means: a different one is a warning, a different major
-version an error. Only those the pipeline actually uses are recorded."""
 PACKAGE_OF_MODULE = {"sklearn": "scikit-learn", "lightgbm": "lightgbm", "catboost": "catboost",
                      "xgboost": "xgboost", "numpy": "numpy"}
+"""Packages whose version shapes what a pickled pipeline means, by their module: a different version is a warning,
+a different major version an error. Only those the pipeline actually uses are recorded."""
 
 Reader = Callable[[str], bytes]  # sha256 -> bytes, raising FileNotFoundError for a missing file
 

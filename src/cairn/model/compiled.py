@@ -43,20 +43,20 @@ def _regression(estimator: Any) -> Answer:
 
     if isinstance(estimator, TransformedTargetRegressor) and _inverse_is_elementwise(estimator):
         inner, inverse = _regression(estimator.regressor_), estimator.inverse_func
-        return lambda X: inverse(inner(X))  # noqa: N803 (scikit-learn's names)
+        return lambda X: inverse(inner(X))
     if isinstance(estimator, Pipeline):
         return _through_steps(estimator, _regression, whole=estimator.predict)
     if isinstance(estimator, EnsembleRegressor):
         members = [(weight, _regression(member)) for weight, member in zip(estimator.weights_,
                                                                           estimator.estimators_, strict=True)]
-        return lambda X: sum(w * np.asarray(member(X), dtype="float64") for w, member in members)  # noqa: N803
+        return lambda X: sum(w * np.asarray(member(X), dtype="float64") for w, member in members)
     if _is_lightgbm(estimator):
         booster, threads = estimator.booster_, _threads(estimator)
-        return _on_arrays(lambda X: booster.predict(X, num_threads=threads), estimator.predict)  # noqa: N803
+        return _on_arrays(lambda X: booster.predict(X, num_threads=threads), estimator.predict)
     if type(estimator).__module__.startswith("sklearn.linear_model") and isinstance(estimator, LinearModel):
         coef, intercept = estimator.coef_, estimator.intercept_
         if coef.ndim == 1:
-            return _on_arrays(lambda X: X @ coef + intercept, estimator.predict)  # noqa: N803
+            return _on_arrays(lambda X: X @ coef + intercept, estimator.predict)
     method: Answer = estimator.predict
     return method
 
@@ -77,23 +77,23 @@ def _probabilities(estimator: Any, classes: np.ndarray) -> Answer:
 
         members = [(weight, member.classes_, _probabilities(member, np.asarray(member.classes_)))
                    for weight, member in zip(estimator.weights_, estimator.estimators_, strict=True)]
-        return lambda X: sum(w * aligned_proba(np.asarray(member(X), dtype="float64"), labels, classes)  # noqa: N803
+        return lambda X: sum(w * aligned_proba(np.asarray(member(X), dtype="float64"), labels, classes)
                              for w, labels, member in members)
     if isinstance(estimator, EncodedLabels):
         return _probabilities(estimator.estimator_, np.arange(len(classes)))
     if _is_lightgbm(estimator):
         booster, threads = estimator.booster_, _threads(estimator)
         if len(classes) > 2:
-            return _on_arrays(lambda X: booster.predict(X, num_threads=threads), estimator.predict_proba)  # noqa: N803
-        return _on_arrays(lambda X: _two_columns(booster.predict(X, num_threads=threads)),  # noqa: N803
+            return _on_arrays(lambda X: booster.predict(X, num_threads=threads), estimator.predict_proba)
+        return _on_arrays(lambda X: _two_columns(booster.predict(X, num_threads=threads)),
                           estimator.predict_proba)
     if type(estimator) is LogisticRegression:
         coef, intercept = estimator.coef_, estimator.intercept_
         if len(classes) == 2:
-            return _on_arrays(lambda X: _two_columns(expit(X @ coef[0] + intercept[0])),  # noqa: N803
+            return _on_arrays(lambda X: _two_columns(expit(X @ coef[0] + intercept[0])),
                               estimator.predict_proba)
         if _multinomial(estimator):
-            return _on_arrays(lambda X: softmax(X @ coef.T + intercept, axis=1), estimator.predict_proba)  # noqa: N803
+            return _on_arrays(lambda X: softmax(X @ coef.T + intercept, axis=1), estimator.predict_proba)
     method: Answer = estimator.predict_proba
     return method
 
@@ -101,7 +101,7 @@ def _probabilities(estimator: Any, classes: np.ndarray) -> Answer:
 def _on_arrays(direct: Answer, own: Answer) -> Answer:
     """`direct` for the float matrices cairn's encoder hands on; anything else (a DataFrame given to a bare
     estimator, say) goes through the estimator's own checks and conversions."""
-    return lambda X: direct(X) if isinstance(X, np.ndarray) and X.dtype == np.float64 else own(X)  # noqa: N803
+    return lambda X: direct(X) if isinstance(X, np.ndarray) and X.dtype == np.float64 else own(X)
 
 
 def _two_columns(positive: np.ndarray) -> np.ndarray:
@@ -122,9 +122,9 @@ def _through_steps(pipeline: Pipeline, final: Callable[[Any], Answer], *, whole:
             return whole
     model = final(pipeline.steps[-1][1])
 
-    def answer(X: Any) -> np.ndarray:  # noqa: N803
+    def answer(X: Any) -> np.ndarray:
         for transform in transforms:
-            X = transform(X)  # noqa: N806
+            X = transform(X)
         return model(X)
 
     return answer

@@ -35,7 +35,7 @@ def refit_on_all_rows(model: TrainedModel, table: pd.DataFrame, *, n_jobs: int, 
     row. The holdout's figures stay those of the recipe trained without it: an honest, slightly pessimistic
     estimate for a model that has seen more data."""
     began = time.perf_counter()
-    X = as_model_frame(table, model.features)  # noqa: N806
+    X = as_model_frame(table, model.features)
     with threadpool_limits(limits=n_jobs):
         pipeline = clone(model.pipeline).fit(X, table[model.target].to_numpy())
     note = (f"registered model refit on all {len(table):,} rows (training {training_rows:,} + holdout "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -14,7 +13,6 @@ from cairn.expr import parse
 from cairn.model.trained import FeatureSpec
 from cairn.stages.business import BusinessCase
 
-ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$", re.IGNORECASE)
 # Metrics a model fitted on log(target) serves well: relative errors, and the absolute error (the back-transformed
 # log model predicts about the median). RMSE and R² reward the mean, which the back-transform underestimates.
 LOG_FRIENDLY_METRICS = frozenset({"mape", "rmsle", "mae"})

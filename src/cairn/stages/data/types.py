@@ -10,15 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from cairn.estimators.text_values import MISSING_MARKERS, parse_text_number, parse_text_numbers
-
-Kind = Literal["number", "category", "date", "boolean", "id", "text", "empty"]
-KINDS: tuple[str, ...] = ("number", "category", "date", "boolean", "id", "text", "empty")
 
 Mask = Callable[[str, object], str]
 

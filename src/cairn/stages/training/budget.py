@@ -124,7 +124,7 @@ def estimate_cost(candidate: Candidate, data: TrainingData) -> CostEstimate:
         valid = valid_rows[: max(10, size // max(folds - 1, 1))]
         began = time.perf_counter()
         encode = preprocessor(data.plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot)
-        X = encode.fit_transform(data.X.iloc[rows], data.target_for_fit(data.y[rows]))  # noqa: N806
+        X = encode.fit_transform(data.X.iloc[rows], data.target_for_fit(data.y[rows]))
         model, kept = fit_model(candidate, params, X, data.y[rows], rows=rows, data=data,
                                 code_columns=tuple(encode.named_steps["encode"].code_columns_))
         model_outputs(model, encode.transform(data.X.iloc[valid]), data=data)

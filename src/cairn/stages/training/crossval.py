@@ -238,7 +238,7 @@ def _subset(fit_rows: np.ndarray, *, data: TrainingData, share: float, seed: int
                                                       replace=False))
 
 
-def fit_model(candidate: Candidate, params: dict[str, Any], X: np.ndarray, y: np.ndarray, *,  # noqa: N803
+def fit_model(candidate: Candidate, params: dict[str, Any], X: np.ndarray, y: np.ndarray, *,
               rows: np.ndarray, data: TrainingData, code_columns: tuple[int, ...] = ()) -> tuple[Any, int | None]:
     """The model fitted on encoded rows; boosters stop early on a slice of those rows. Returns the number of
     trees kept, or None. LightGBM and CatBoost learn `code_columns` as categories (see `cairn.native_categories`)."""
@@ -271,8 +271,8 @@ def uses_early_stopping(candidate: Candidate, data: TrainingData) -> bool:
     return data.early_stopping and candidate.boosted and candidate.trees_param not in candidate.params
 
 
-def _fit_stopping(candidate: Candidate, estimator: Any, X: np.ndarray, y: np.ndarray,  # noqa: N803
-                  X_stop: np.ndarray, y_stop: np.ndarray, categories: dict[str, Any]  # noqa: N803
+def _fit_stopping(candidate: Candidate, estimator: Any, X: np.ndarray, y: np.ndarray,
+                  X_stop: np.ndarray, y_stop: np.ndarray, categories: dict[str, Any]
                   ) -> tuple[Any, int | None]:
     fit = candidate.algorithm.fit_stopping
     if fit is None:
@@ -280,7 +280,7 @@ def _fit_stopping(candidate: Candidate, estimator: Any, X: np.ndarray, y: np.nda
     return fit(estimator, X, y, X_stop, y_stop, categories=categories, rounds=STOPPING_ROUNDS, share=STOPPING_SHARE)
 
 
-def model_outputs(model: Any, X: np.ndarray, *, data: TrainingData) -> np.ndarray:  # noqa: N803
+def model_outputs(model: Any, X: np.ndarray, *, data: TrainingData) -> np.ndarray:
     """Predictions in the target's own units, or class probabilities in `data.classes` order."""
     if data.classes is None:
         predicted = np.asarray(model.predict(X), dtype="float64").ravel()

@@ -43,7 +43,7 @@ def final_fit(board: Leaderboard, searched: dict[str, Searched], scope: SearchSc
     """The leaderboard's first, fitted on the final fit's rows with the parameters the leaderboard shows."""
     members = list(board.blend) if board.chosen == ENSEMBLE else [board.chosen]
     rows = scope.fit_rows()
-    X, y = scope.data.X.iloc[rows], scope.data.y[rows]  # noqa: N806
+    X, y = scope.data.X.iloc[rows], scope.data.y[rows]
     ctx.progress(f"refitting {' + '.join(members)} on {len(y):,} rows")
     pipelines = [(name, build_pipeline(searched[name].candidate, scope.plan, case=ctx.case, seed=ctx.seed,
                                        n_jobs=ctx.spec.n_jobs, n_rows=len(y),
@@ -56,7 +56,7 @@ def final_fit(board: Leaderboard, searched: dict[str, Searched], scope: SearchSc
     return blend.fit(X, y)
 
 
-def predict_ms_per_row(pipeline: Any, X: pd.DataFrame) -> float:  # noqa: N803
+def predict_ms_per_row(pipeline: Any, X: pd.DataFrame) -> float:
     """Milliseconds per row of the fitted pipeline on a batch of training rows."""
     batch = X.iloc[:LATENCY_BATCH_ROWS]
     began = time.perf_counter()

@@ -60,7 +60,7 @@ def search_scope(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, 
     full_split = split_rows(table, case=case, spec=spec, seed=seed)
     split = search_sample(full_split, rows=spec.search_rows, seed=seed)
     features = as_model_frame(table, plan.features)
-    X = features.iloc[split.train_index].reset_index(drop=True)  # noqa: N806
+    X = features.iloc[split.train_index].reset_index(drop=True)
     y = table[case.target].to_numpy()[split.train_index]
     classes = np.array(sorted(pd.unique(y).tolist())) if case.problem != "regression" else None
     data = TrainingData(X, y, split, plan, case, classes, case.reported_metrics, seed, spec.n_jobs,

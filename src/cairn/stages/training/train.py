@@ -176,7 +176,7 @@ def _result(ctx: Context, inputs: _Inputs, pool: Pool, tuned: Tuned, board: Lead
     )
 
 
-def predictions(pipeline: Any, X: pd.DataFrame, *, problem: str) -> tuple[np.ndarray, np.ndarray | None]:  # noqa: N803
+def predictions(pipeline: Any, X: pd.DataFrame, *, problem: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Labels (or values) and, for classifiers, probabilities: of the positive class when binary."""
     predicted = pipeline.predict(X)
     if problem == "regression":
