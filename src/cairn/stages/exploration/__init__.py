@@ -48,6 +48,23 @@ def explore_table(
     Sampling, not the full table, feeds the plots and statistics: beyond a few hundred thousand rows a histogram
     or a correlation does not change, but the time to draw it does.
     """
+    _check_arguments(table, target=target, problem=problem, max_rows=max_rows)
+    n_rows, n_columns = table.shape
+    sample = table.sample(n=max_rows, random_state=seed) if n_rows > max_rows else table
+    if n_rows == 0:
+        return Exploration(
+            figures=[],
+            insights=["The table has no rows: there is nothing to explore."],
+            n_rows=0,
+            n_columns=n_columns,
+            sampled_rows=0,
+        )
+    figures, insights = _figures_and_insights(_view(table, sample, target=target, problem=problem, seed=seed))
+    return Exploration(figures=figures, insights=insights, n_rows=n_rows, n_columns=n_columns, sampled_rows=len(sample))
+
+
+def _check_arguments(table: pd.DataFrame, *, target: str, problem: str, max_rows: int) -> None:
+    """Raise before any work on arguments that would fail later with a less helpful message."""
     if problem not in PROBLEMS:
         raise ValueError(
             f"The problem parameter of explore_table must be one of {', '.join(PROBLEMS)}. Got {problem!r} instead."
@@ -71,36 +88,25 @@ def explore_table(
             fix="use problem: binary or multiclass, or convert the column to numbers in preprocessing",
         )
 
-    n_rows, n_columns = table.shape
-    sample = table.sample(n=max_rows, random_state=seed) if n_rows > max_rows else table
-    if n_rows == 0:
-        return Exploration(
-            figures=[],
-            insights=["The table has no rows: there is nothing to explore."],
-            n_rows=0,
-            n_columns=n_columns,
-            sampled_rows=0,
-        )
 
+def _view(table: pd.DataFrame, sample: pd.DataFrame, *, target: str, problem: str, seed: int) -> View:
+    """The table seen as features of each kind, logged so that a slow run shows what it was given."""
     kinds = column_kinds(table, target)
     view = View(table=table, sample=sample, target=target, problem=problem, kinds=kinds, seed=seed)
     logger.info(
         "Exploring %d rows x %d columns (%d sampled): %d numeric, %d categorical features",
-        n_rows,
-        n_columns,
+        *table.shape,
         len(sample),
         len(kinds.numeric),
         len(kinds.categorical),
     )
+    return view
 
+
+def _figures_and_insights(view: View) -> tuple[list[Figure], list[str]]:
+    """The figures and the sentences, most important first, with numpy's warnings on odd columns silenced."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         insights = _insights(view)
         figures = list(_figures(view))
-    return Exploration(
-        figures=figures,
-        insights=[text for _, text in sorted(insights, key=lambda i: i[0])],
-        n_rows=n_rows,
-        n_columns=n_columns,
-        sampled_rows=len(sample),
-    )
+    return figures, [text for _, text in sorted(insights, key=lambda i: i[0])]

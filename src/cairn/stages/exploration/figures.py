@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FuncFormatter
 
@@ -59,32 +60,39 @@ def figures(view: View) -> Iterator[Figure]:
 
 
 def _target_figure(view: View) -> Figure:
-    target = view.target
+    """The target's distribution first: it decides the metric, the transform and how to split."""
     if view.y_numeric is not None:
-        y = view.y_numeric.dropna()
-        log_panel = len(y) > 1 and y.min() > 0 and y.skew() > SKEWED
-        fig = MplFigure(figsize=(12, 3.4) if log_panel else (7, 3.4))
-        axes = subplots(fig, 1, 2 if log_panel else 1, left=0.75, wgap=0.8)[0]
-        histogram(axes[0], y.to_numpy(), counts_axis=True)
-        axes[0].set_title(f"{target}", fontsize=10)
-        axes[0].set_ylabel("rows", fontsize=10)
-        if not len(y):
-            return Figure(f"Target: {target}", f"{target} has no values to plot.", png(fig))
-        caption = (
-            f"{target} runs from {number(y.min())} to {number(y.max())} with median "
-            f"{number(y.median())}; the skewness is {y.skew():.2f}"
-        )
-        if log_panel:
-            logged = np.log10(y.to_numpy())
-            histogram(axes[1], logged, counts_axis=True)
-            axes[1].set_title(f"log10({target})", fontsize=10)
-            caption += (
-                f", and on a log scale (right) it drops to {pd.Series(logged).skew():.2f}, "
-                "which is why modelling the log often helps"
-            )
-        return Figure(f"Target: {target}", caption + ".", png(fig))
+        return _numeric_target_figure(view.target, view.y_numeric.dropna())
+    return _class_target_figure(view.target, view.classes())
 
-    counts = view.classes()
+
+def _numeric_target_figure(target: str, y: pd.Series) -> Figure:
+    """A histogram of the target, and of its log beside it when a right skew makes the log worth a look."""
+    log_panel = len(y) > 1 and y.min() > 0 and y.skew() > SKEWED
+    fig = MplFigure(figsize=(12, 3.4) if log_panel else (7, 3.4))
+    axes = subplots(fig, 1, 2 if log_panel else 1, left=0.75, wgap=0.8)[0]
+    histogram(axes[0], y.to_numpy(), counts_axis=True)
+    axes[0].set_title(f"{target}", fontsize=10)
+    axes[0].set_ylabel("rows", fontsize=10)
+    if not len(y):
+        return Figure(f"Target: {target}", f"{target} has no values to plot.", png(fig))
+    caption = (
+        f"{target} runs from {number(y.min())} to {number(y.max())} with median "
+        f"{number(y.median())}; the skewness is {y.skew():.2f}"
+    )
+    if log_panel:
+        logged = np.log10(y.to_numpy())
+        histogram(axes[1], logged, counts_axis=True)
+        axes[1].set_title(f"log10({target})", fontsize=10)
+        caption += (
+            f", and on a log scale (right) it drops to {pd.Series(logged).skew():.2f}, "
+            "which is why modelling the log often helps"
+        )
+    return Figure(f"Target: {target}", caption + ".", png(fig))
+
+
+def _class_target_figure(target: str, counts: pd.Series) -> Figure:
+    """Rows per class (the 20 largest): imbalance is seen at a glance."""
     shown = counts.iloc[:20]
     fig = MplFigure(figsize=(7, 1.1 + 0.38 * max(len(shown), 2)))
     ax = subplots(fig, 1, 1, left=1.5)[0, 0]
@@ -197,28 +205,46 @@ def _class_box_figure(view: View) -> Figure | None:
 
 
 def _heatmap_figure(view: View) -> Figure | None:
-    columns = list(view.usable)
-    if len(columns) > MAX_HEATMAP_COLUMNS:
-        if len(view.relevance):
-            columns = list(view.relevance.index[:MAX_HEATMAP_COLUMNS])
-            chosen = f"the {MAX_HEATMAP_COLUMNS} most related to {view.target}"
-        else:
-            columns = list(view.numbers[columns].var().sort_values(ascending=False).index[:MAX_HEATMAP_COLUMNS])
-            chosen = f"the {MAX_HEATMAP_COLUMNS} with the largest variance"
-    else:
-        chosen = ""
+    """Pearson r between the target and the numeric features, and among the features: redundancy at a glance."""
+    columns, chosen = _heatmap_columns(view)
     # Reuse the correlations the insights computed: pairwise-complete r on 200,000 rows is not free.
     features = view.correlation.loc[columns, columns].to_numpy() if columns else np.empty((0, 0))
-    matrix_columns = columns
+    matrix, matrix_columns = _heatmap_matrix(view, columns, features)
+    if len(matrix_columns) < 2:
+        return None
+    fig = _heatmap_drawing(matrix, matrix_columns)
+    strongest = _strongest_pair_clause(view, columns, features)
+    scope = f" (showing {chosen})" if chosen else ""
+    caption = (
+        f"Red cells mark columns that rise together and blue cells columns that move in opposite "
+        f"directions{scope}{strongest}."
+    )
+    return Figure("Correlation between numeric columns", caption, png(fig))
+
+
+def _heatmap_columns(view: View) -> tuple[list[str], str]:
+    """The features to show and, when there are too many to read, how they were chosen (for the caption)."""
+    columns = list(view.usable)
+    if len(columns) <= MAX_HEATMAP_COLUMNS:
+        return columns, ""
+    if len(view.relevance):
+        most_related = view.relevance.index[:MAX_HEATMAP_COLUMNS]
+        return list(most_related), f"the {MAX_HEATMAP_COLUMNS} most related to {view.target}"
+    by_variance = view.numbers[columns].var().sort_values(ascending=False).index[:MAX_HEATMAP_COLUMNS]
+    return list(by_variance), f"the {MAX_HEATMAP_COLUMNS} with the largest variance"
+
+
+def _heatmap_matrix(view: View, columns: list[str], features: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The feature correlations, bordered by each feature's r with a numeric target so both read in one picture."""
     if view.y_numeric is not None and len(view.relevance):
         with_target = view.relevance.reindex(columns).to_numpy()
         matrix = np.block([[np.ones((1, 1)), with_target[None, :]], [with_target[:, None], features]])
-        matrix_columns = [view.target, *columns]
-    else:
-        matrix = features
-    if len(matrix_columns) < 2:
-        return None
-    values = matrix
+        return matrix, [view.target, *columns]
+    return features, columns
+
+
+def _heatmap_drawing(values: np.ndarray, matrix_columns: list[str]) -> MplFigure:
+    """The matrix as coloured cells with a colour bar, sized so that 30 columns still fit the report's width."""
     n = len(matrix_columns)
     cell = min(0.3, 8.5 / n)  # inches per cell: 30 columns still fit the report's width
     labels_in, matrix_in = 1.6, cell * n
@@ -236,32 +262,37 @@ def _heatmap_figure(view: View) -> Figure | None:
     for spine in ax.spines.values():
         spine.set_visible(False)
     if n <= 15:
-        for i in range(n):
-            for j in range(n):
-                ax.text(
-                    j,
-                    i,
-                    f"{values[i, j]:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="white" if abs(values[i, j]) > 0.6 else "#333333",
-                )
+        _write_cell_values(ax, values)
     colorbar = fig.colorbar(image, cax=color_axes)
     colorbar.set_label("Pearson r", fontsize=8)
     colorbar.ax.tick_params(labelsize=7)
+    return fig
+
+
+def _write_cell_values(ax: Axes, values: np.ndarray) -> None:
+    """Print r in each cell: with 15 columns or fewer the numbers fit and are quicker to read than colours."""
+    n = len(values)
+    for i in range(n):
+        for j in range(n):
+            ax.text(
+                j,
+                i,
+                f"{values[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if abs(values[i, j]) > 0.6 else "#333333",
+            )
+
+
+def _strongest_pair_clause(view: View, columns: list[str], features: np.ndarray) -> str:
+    """The caption's pointer to the strongest pair: a strong one if any, else the largest |r| off the diagonal."""
     pairs = strong_pairs(view.correlation.loc[columns, columns]) if columns else []
     off_diagonal = np.abs(np.where(np.eye(len(columns), dtype=bool), np.nan, features))
     if not pairs and len(columns) >= 2 and not np.isnan(off_diagonal).all():
         i, j = np.unravel_index(np.nanargmax(off_diagonal), features.shape)
         pairs = [(columns[i], columns[j], float(features[i, j]))]
-    strongest = f"; the strongest pair is {pairs[0][0]} and {pairs[0][1]} (r = {pairs[0][2]:.2f})" if pairs else ""
-    scope = f" (showing {chosen})" if chosen else ""
-    caption = (
-        f"Red cells mark columns that rise together and blue cells columns that move in opposite "
-        f"directions{scope}{strongest}."
-    )
-    return Figure("Correlation between numeric columns", caption, png(fig))
+    return f"; the strongest pair is {pairs[0][0]} and {pairs[0][1]} (r = {pairs[0][2]:.2f})" if pairs else ""
 
 
 def _numeric_grids(view: View) -> Iterator[Figure]:

@@ -37,51 +37,62 @@ def insights(view: View) -> list[_Insight]:
 
 
 def _target_insights(view: View) -> list[_Insight]:
-    target, found = view.target, []
-    n_missing = int(view.table[target].isna().sum())
-    if n_missing:
-        found.append(
-            (
-                0,
-                f"{target} is missing in {count(n_missing, 'row', 'rows')} ({percent(n_missing / len(view.table))}): "
-                "those rows cannot be used to train or evaluate a model.",
-            )
-        )
+    """What the target itself implies: unusable rows, then its shape (regression) or its classes."""
+    found = _missing_target_insights(view)
     if view.y_numeric is not None:
-        y = view.y_numeric.dropna()
-        if y.nunique() <= 1:
-            value = f" ({level(y.iloc[0])})" if len(y) else ""
-            return [*found, (0, f"{target} has a single value{value}: there is nothing to predict.")]
-        skew = float(y.skew())
-        if skew > SKEWED:
-            remedy = "a log transform" if y.min() > 0 else "a power (Yeo-Johnson) transform"
-            found.append(
-                (10, f"{target} is right-skewed (skewness {skew:.2f}): {remedy} of the target is worth trying.")
-            )
-        elif skew < -SKEWED:
-            found.append(
-                (
-                    10,
-                    f"{target} is left-skewed (skewness {skew:.2f}): a power (Yeo-Johnson) transform "
-                    "of the target is worth trying.",
-                )
-            )
-        else:
-            found.append((80, f"{target} is roughly symmetric (skewness {skew:.2f}): no target transform is needed."))
-        return found
+        return found + _numeric_target_insights(view.target, view.y_numeric.dropna())
+    return found + _class_insights(view)
 
-    counts = view.classes()
-    shares = counts / counts.sum() if len(counts) else counts
-    expected = 2 if view.problem == "binary" else None
+
+def _missing_target_insights(view: View) -> list[_Insight]:
+    """Rows without a target: they are lost to training and evaluation, which matters before anything else."""
+    target, n_missing = view.target, int(view.table[view.target].isna().sum())
+    if not n_missing:
+        return []
+    return [
+        (
+            0,
+            f"{target} is missing in {count(n_missing, 'row', 'rows')} ({percent(n_missing / len(view.table))}): "
+            "those rows cannot be used to train or evaluate a model.",
+        )
+    ]
+
+
+def _numeric_target_insights(target: str, y: pd.Series) -> list[_Insight]:
+    """A single-valued target leaves nothing to predict; otherwise its skew decides whether to transform it."""
+    if y.nunique() <= 1:
+        value = f" ({level(y.iloc[0])})" if len(y) else ""
+        return [(0, f"{target} has a single value{value}: there is nothing to predict.")]
+    return [_target_skew_insight(target, y)]
+
+
+def _target_skew_insight(target: str, y: pd.Series) -> _Insight:
+    """Whether a (log or power) transform of the target is worth trying, judged by its skewness."""
+    skew = float(y.skew())
+    if skew > SKEWED:
+        remedy = "a log transform" if y.min() > 0 else "a power (Yeo-Johnson) transform"
+        return (10, f"{target} is right-skewed (skewness {skew:.2f}): {remedy} of the target is worth trying.")
+    if skew < -SKEWED:
+        return (
+            10,
+            f"{target} is left-skewed (skewness {skew:.2f}): a power (Yeo-Johnson) transform "
+            "of the target is worth trying.",
+        )
+    return (80, f"{target} is roughly symmetric (skewness {skew:.2f}): no target transform is needed.")
+
+
+def _class_insights(view: View) -> list[_Insight]:
+    """Too few classes, a binary problem with more than two, imbalance and tiny classes: each changes the setup."""
+    target, counts = view.target, view.classes()
     if len(counts) <= 1:
         return [
-            *found,
             (
                 0,
                 f"{target} has {len(counts)} class{'es' if len(counts) != 1 else ''}: a classifier needs at least two.",
-            ),
+            )
         ]
-    if expected is not None and len(counts) != expected:
+    found: list[_Insight] = []
+    if view.problem == "binary" and len(counts) != 2:
         found.append(
             (
                 0,
@@ -89,37 +100,44 @@ def _target_insights(view: View) -> list[_Insight]:
                 "use problem: multiclass or map the target to two classes.",
             )
         )
+    found.append(_class_balance_insight(target, counts))
+    found += _small_class_insights(target, counts)
+    return found
+
+
+def _class_balance_insight(target: str, counts: pd.Series) -> _Insight:
+    """Whether the rarest class is rare enough to need stratified splits and a metric other than accuracy."""
+    shares = counts / counts.sum()
     smallest, largest = shares.index[-1], shares.index[0]
     judge = "AUC or F1" if len(counts) == 2 else "macro-averaged F1"
     if shares.iloc[-1] < RARE_CLASS_SHARE:
-        found.append(
-            (
-                10,
-                f"{target} is imbalanced: the rarest class {level(smallest)} holds only "
-                f"{percent(shares.iloc[-1])} of rows against {percent(shares.iloc[0])} for "
-                f"{level(largest)}; use stratified splits and judge models by {judge}, not accuracy.",
-            )
+        return (
+            10,
+            f"{target} is imbalanced: the rarest class {level(smallest)} holds only "
+            f"{percent(shares.iloc[-1])} of rows against {percent(shares.iloc[0])} for "
+            f"{level(largest)}; use stratified splits and judge models by {judge}, not accuracy.",
         )
-    else:
-        found.append(
-            (
-                80,
-                f"No class of {target} is rare (under {RARE_CLASS_SHARE:.0%} of rows): they range from "
-                f"{percent(shares.iloc[-1])} ({level(smallest)}) to {percent(shares.iloc[0])} ({level(largest)}).",
-            )
-        )
+    return (
+        80,
+        f"No class of {target} is rare (under {RARE_CLASS_SHARE:.0%} of rows): they range from "
+        f"{percent(shares.iloc[-1])} ({level(smallest)}) to {percent(shares.iloc[0])} ({level(largest)}).",
+    )
+
+
+def _small_class_insights(target: str, counts: pd.Series) -> list[_Insight]:
+    """Classes under 10 rows: cross-validation folds may miss them, whatever their share."""
     rare = counts[counts < 10]
-    if len(rare):
-        found.append(
-            (
-                11,
-                f"{count(len(rare), 'class', 'classes')} of {target} "
-                f"{'has' if len(rare) == 1 else 'have'} fewer than 10 rows "
-                f"({name_list([level(c) for c in rare.index], 5)}): "
-                "cross-validation folds may not see them.",
-            )
+    if not len(rare):
+        return []
+    return [
+        (
+            11,
+            f"{count(len(rare), 'class', 'classes')} of {target} "
+            f"{'has' if len(rare) == 1 else 'have'} fewer than 10 rows "
+            f"({name_list([level(c) for c in rare.index], 5)}): "
+            "cross-validation folds may not see them.",
         )
-    return found
+    ]
 
 
 def _relation_insights(view: View) -> list[_Insight]:
@@ -168,18 +186,33 @@ def _column_health_insights(view: View) -> list[_Insight]:
     """Empty, constant, identifier-like, incomplete and almost-constant columns: the cheap fixes."""
     features = [*view.kinds.numeric, *view.kinds.categorical]
     missing = view.missing_share[features]
-    found: list[_Insight] = []
-
     empty = [c for c in features if missing[c] >= 1.0]
-    if empty:
-        verb = "is" if len(empty) == 1 else "are"
-        found.append(
-            (30, f"{and_list(empty)} {verb} missing in every row: drop {'it' if len(empty) == 1 else 'them'}.")
-        )
-    constant, almost = [], []
-    for name in features:
-        if name in empty:
-            continue
+    constant, almost, odd = _columns_by_value_counts(view, [c for c in features if c not in empty])
+    return [
+        *_empty_column_insights(empty),
+        *odd,
+        *_constant_column_insights(constant),
+        *_missing_value_insights(missing),
+        *_almost_constant_insights(almost),
+    ]
+
+
+def _empty_column_insights(empty: list[str]) -> list[_Insight]:
+    """Columns missing in every row: nothing to learn from, so the first thing to drop."""
+    if not empty:
+        return []
+    verb = "is" if len(empty) == 1 else "are"
+    return [(30, f"{and_list(empty)} {verb} missing in every row: drop {'it' if len(empty) == 1 else 'them'}.")]
+
+
+def _columns_by_value_counts(
+    view: View, names: list[str]
+) -> tuple[list[tuple[str, object]], list[tuple[str, object, float]], list[_Insight]]:
+    """Constant columns, almost-constant ones (with their top share) and findings on odd ones, from one count each."""
+    constant: list[tuple[str, object]] = []
+    almost: list[tuple[str, object, float]] = []
+    odd: list[_Insight] = []
+    for name in names:
         column = view.sample[name]
         counts = column.value_counts(dropna=True)
         counts = counts[counts > 0]  # categorical dtypes also count unused categories
@@ -187,37 +220,49 @@ def _column_health_insights(view: View) -> list[_Insight]:
             constant.append((name, counts.index[0]))
         elif len(counts) and counts.iloc[0] / len(column) >= ALMOST_CONSTANT_SHARE:
             almost.append((name, counts.index[0], counts.iloc[0] / len(column)))
-        elif name in view.kinds.categorical and len(column) >= 50 and len(counts) >= 0.9 * column.notna().sum():
-            found.append(
-                (
-                    32,
-                    f"{name} has a distinct value in almost every row: it looks like an identifier or "
-                    "free text; leave it out of the features.",
-                )
-            )
-        elif name in view.kinds.categorical and len(counts) > 50:
-            found.append(
-                (75, f"{name} has {len(counts):,} levels: the rarest are worth grouping before one-hot encoding.")
-            )
-        elif (
-            name in view.kinds.numeric
-            and pd.api.types.is_integer_dtype(column.dtype)
-            and len(column) >= 50
-            and len(counts) == len(column)
-            and counts.index.max() - counts.index.min() + 1 == len(column)
-        ):
-            found.append(
-                (32, f"{name} numbers the rows one by one: it looks like an identifier; leave it out of the features.")
-            )
-    for name, value in constant:
-        found.append(
-            (
-                31,
-                f"{name} is constant (every non-missing value is {level(value)}): it carries no information; drop it.",
-            )
-        )
+        else:
+            finding = _odd_column_insight(view, name, column, counts)
+            if finding:
+                odd.append(finding)
+    return constant, almost, odd
 
+
+def _odd_column_insight(view: View, name: str, column: pd.Series, counts: pd.Series) -> _Insight | None:
+    """An identifier, free text or too many levels: columns a model should not take as they are."""
+    if name in view.kinds.categorical and len(column) >= 50 and len(counts) >= 0.9 * column.notna().sum():
+        return (
+            32,
+            f"{name} has a distinct value in almost every row: it looks like an identifier or "
+            "free text; leave it out of the features.",
+        )
+    if name in view.kinds.categorical and len(counts) > 50:
+        return (75, f"{name} has {len(counts):,} levels: the rarest are worth grouping before one-hot encoding.")
+    if (
+        name in view.kinds.numeric
+        and pd.api.types.is_integer_dtype(column.dtype)
+        and len(column) >= 50
+        and len(counts) == len(column)
+        and counts.index.max() - counts.index.min() + 1 == len(column)
+    ):
+        return (32, f"{name} numbers the rows one by one: it looks like an identifier; leave it out of the features.")
+    return None
+
+
+def _constant_column_insights(constant: list[tuple[str, object]]) -> list[_Insight]:
+    """Columns with a single non-missing value: they carry no information."""
+    return [
+        (
+            31,
+            f"{name} is constant (every non-missing value is {level(value)}): it carries no information; drop it.",
+        )
+        for name, value in constant
+    ]
+
+
+def _missing_value_insights(missing: pd.Series) -> list[_Insight]:
+    """The five most incomplete columns by name, the rest in one line: imputation or dropping is a choice to make."""
     incomplete = missing[(missing > 0) & (missing < 1)].sort_values(ascending=False)
+    found: list[_Insight] = []
     for name, share in incomplete.iloc[:5].items():
         mostly = share > MOSTLY_MISSING_SHARE
         advice = ": consider dropping it or treating 'missing' as a level of its own" if mostly else ""
@@ -232,10 +277,16 @@ def _column_health_insights(view: View) -> list[_Insight]:
                 f"{percent(rest.iloc[0])} of rows.",
             )
         )
+    return found
 
-    almost.sort(key=lambda item: -item[2])
-    for name, value, share in almost[:4]:
-        found.append((60, f"{name} is almost constant: {share * 100:.1f}% of rows are {level(value)}."))
+
+def _almost_constant_insights(almost: list[tuple[str, object, float]]) -> list[_Insight]:
+    """The four most lopsided columns by name, the rest in one line: they carry little information."""
+    almost = sorted(almost, key=lambda item: -item[2])
+    found: list[_Insight] = [
+        (60, f"{name} is almost constant: {share * 100:.1f}% of rows are {level(value)}.")
+        for name, value, share in almost[:4]
+    ]
     if len(almost) > 4:
         rest_names = [name for name, _, _ in almost[4:]]
         found.append(
