@@ -41,7 +41,7 @@ def main() -> None:
     import skops.io as sio
 
     saved = (FIXTURES / "model-0.1.0.joblib").read_bytes()
-    model = load_bundle(sha256_bytes(saved), {sha256_bytes(saved): saved}.__getitem__, what="fixture")
+    model = load_bundle(sha256_bytes(saved), {sha256_bytes(saved): saved}.__getitem__, what="fixture", legacy=True)
     records = json.loads((FIXTURES / "model-0.1.0-answers.json").read_text())["records"]
     buffer = io.BytesIO()
     joblib.dump(model.pipeline, buffer, compress=3)

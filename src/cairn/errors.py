@@ -12,6 +12,7 @@ Anything else raised inside cairn is a bug and is shown with its traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Self
 
 
 @dataclass
@@ -51,7 +52,7 @@ class CairnError(Exception):
 
     @classmethod
     def single(cls, headline: str, *, where: str, expected: str, got: str | None = None,
-               fix: str | None = None) -> CairnError:
+               fix: str | None = None) -> Self:
         return cls(headline, [Problem(where=where, expected=expected, got=got, fix=fix)])
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from cairn.errors import NotFoundError
-from cairn.model.bundle import bundle_artifacts, load_bundle
+from cairn.model.bundle import bundle_artifacts, load_bundle, verified_files
 from cairn.model.trained import TrainedModel
 from cairn.store.repository import Store, as_utc, now
 from cairn.store.tables import ArtifactRow, ModelRow, ModelVersionRow
@@ -89,9 +89,21 @@ class Registry:
     def load(self, name: str, version: int | None = None) -> TrainedModel:
         """The version's bundle, every file checked against its sha256 before anything is deserialised."""
         chosen = self.get(name, version)
-        model = load_bundle(chosen.artifact_sha256, self.store.artifacts.read, what=f"{name} v{chosen.version}")
+        model = load_bundle(chosen.artifact_sha256, self.store.artifacts.read, what=f"{name} v{chosen.version}",
+                            legacy=self._is_legacy(chosen))
         model.version = chosen.version
         return model
+
+    def verify(self, version: ModelVersion) -> None:
+        """Every file of the version's bundle is there and matches its sha256 (nothing is deserialised)."""
+        verified_files(version.artifact_sha256, self.store.artifacts.read, what=f"{version.name} v{version.version}",
+                       legacy=self._is_legacy(version))
+
+    def _is_legacy(self, version: ModelVersion) -> bool:
+        """A version registered by cairn 0.1 points at one joblib file the store recorded as kind 'model'."""
+        with self.store.session() as session:
+            row = session.get(ArtifactRow, version.artifact_sha256)
+            return row is not None and row.kind == "model"
 
     def _write_bundle(self, session: Any, model: TrainedModel) -> str:
         """Each file of the bundle as an artifact, then its manifest, whose sha256 the version row records."""
@@ -104,7 +116,8 @@ class Registry:
         return manifest_sha
 
     def promote(self, name: str, version: int) -> ModelVersion:
-        self.get(name, version)
+        """Production moves to `version`, once its files are known to be intact: never promote what cannot serve."""
+        self.verify(self.get(name, version))
         with self.store.session() as session:
             model_id = session.scalars(select(ModelRow.id).where(ModelRow.name == name)).one()
             self._archive_production(session, model_id)

@@ -66,5 +66,5 @@ def test_every_moved_name_resolves_today():
 
 
 def test_the_fixture_is_what_the_store_would_hold():
-    model = load_bundle(sha256_bytes(SAVED), {sha256_bytes(SAVED): SAVED}.__getitem__, what="fixture")
+    model = load_bundle(sha256_bytes(SAVED), {sha256_bytes(SAVED): SAVED}.__getitem__, what="fixture", legacy=True)
     assert [f.name for f in model.features][:3] and model.target == "Sale_Price"

@@ -101,3 +101,12 @@ def test_other_package_versions_warn_and_another_major_version_stops(caplog):
         check_packages({"scikit-learn": "0.24.2"}, what="m v1")
     with pytest.raises(BundleError, match="needs nosuchpackage"):
         check_packages({"nosuchpackage": "1.0"}, what="m v1")
+
+
+def test_a_damaged_version_is_never_promoted(project_copy):
+    _, paths = bundle_of(project_copy)
+    data = bytearray(paths["model.json"].read_bytes())
+    data[10] ^= 0x01
+    paths["model.json"].write_bytes(bytes(data))
+    result = runner.invoke(app, ["promote", "1", "-p", str(project_copy / "cairn.yaml")])
+    assert result.exit_code == 2 and "does not match its sha256" in result.output, result.output

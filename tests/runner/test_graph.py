@@ -65,3 +65,20 @@ def test_changed_training_code_reruns_training_and_after_never_data_or_explorati
     assert cached == {"business": True, "data": True, "preprocessing": True, "exploration": True, "features": True,
                       "models": True, "training": False, "evaluation": False, "deployment": False,
                       "monitoring": False}
+
+
+def test_an_adapter_version_covers_the_helpers_it_calls():
+    from cairn.runner.graph import _helpers_of
+
+    evaluation = next(stage for stage in STAGES if stage.name == "evaluation")
+    assert {"_evaluation", "trained_model", "model_features"} <= {f.__name__ for f in _helpers_of(evaluation.compute)}
+
+
+def test_both_the_old_and_the_new_section_name_is_an_error(tmp_path):
+    from cairn.errors import ConfigError
+
+    folder = copy_example(tmp_path / "hp")
+    path = folder / "cairn.yaml"
+    path.write_text(path.read_text() + "\nexplore:\n  enabled: false\n")
+    with pytest.raises(ConfigError, match="both 'explore' and 'exploration'"):
+        Project.load(path)

@@ -486,3 +486,16 @@ def test_hashed_personal_columns_are_hashed_at_serving_too(monkeypatch: pytest.M
     with running(create_app(trained)) as url, httpx.Client(base_url=url, timeout=30) as http:
         served = http.post("/predict", json=records).json()["predictions"]
     assert np.allclose(served, expected)
+
+
+def test_the_bundle_input_schema_is_the_apis_record_schema(model: TrainedModel) -> None:
+    """model.json describes one record exactly as /predict takes it: the same fields, types and no extras."""
+    from cairn.model.bundle import input_schema
+
+    described = input_schema(model.features)
+    served = record_model(model.features).model_json_schema()
+    assert set(described["properties"]) == set(served["properties"])
+    assert described["additionalProperties"] is False and served["additionalProperties"] is False
+    for name, spec in served["properties"].items():
+        served_types = {option.get("type") for option in spec.get("anyOf", [spec])}
+        assert served_types == set(described["properties"][name]["type"]), name

@@ -76,8 +76,12 @@ def _renamed(document: dict[str, Any], lines: dict[Path_, int], old: str) -> str
     from cairn.config.sections import RENAMED
 
     new = RENAMED[old]
-    if old not in document or new in document:
+    if old not in document:
         return None
+    if new in document:
+        raise ConfigError.single(
+            f"The project file has both '{old}' and '{new}': '{old}' is the old name of '{new}'.", where=old,
+            expected=f"one section '{new}'", got="both", fix=f"move the settings of '{old}' into '{new}'")
     document[new] = document.pop(old)
     for path in [p for p in lines if p[:1] == (old,)]:
         lines[(new, *path[1:])] = lines.pop(path)

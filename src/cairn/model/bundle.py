@@ -21,11 +21,13 @@ import io
 import json
 import logging
 import pickle
+import re
 from collections.abc import Callable
 from importlib import metadata
-from typing import Any
+from typing import Any, Literal
 
 import joblib
+from pydantic import BaseModel, ConfigDict
 
 from cairn._version import __version__
 from cairn.errors import StoreError
@@ -38,12 +40,38 @@ FORMAT = "cairn.model"
 FORMAT_VERSION = 1
 DESCRIPTION = "model.json"
 PIPELINE = "pipeline.joblib"
+LEGACY = "model.joblib"  # the one file of a model saved by cairn 0.1
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 PACKAGE_OF_MODULE = {"sklearn": "scikit-learn", "lightgbm": "lightgbm", "catboost": "catboost",
                      "xgboost": "xgboost", "numpy": "numpy"}
 """Packages whose version shapes what a pickled pipeline means, by their module: a different version is a warning,
 a different major version an error. Only those the pipeline actually uses are recorded."""
 
 Reader = Callable[[str], bytes]  # sha256 -> bytes, raising FileNotFoundError for a missing file
+
+
+class _Feature(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    kind: Literal["number", "category"]
+    levels: list[Any] = []
+    parse: Literal["plain", "text_number", "date", "text"] = "plain"
+
+
+class _Description(BaseModel):
+    """What model.json must hold for cairn to rebuild the model from it (extra keys are for people and tools)."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    version: int
+    problem: Literal["regression", "binary", "multiclass"]
+    target: str
+    features: list[_Feature]
+    classes: list[Any] | None = None
+    metrics: dict[str, float | None] = {}
+    packages: dict[str, str] = {}
+    personal_columns: list[dict[str, Any]] = []
+    privacy: dict[str, Any] | None = None
 
 
 class BundleError(StoreError):
@@ -75,24 +103,31 @@ def bundle_artifacts(model: TrainedModel) -> tuple[str, dict[str, bytes]]:
     return sha256_bytes(manifest), artifacts
 
 
-def load_bundle(manifest_sha256: str, read: Reader, *, what: str) -> TrainedModel:
-    """The model a manifest describes, every file checked against its sha256 before it is read as anything."""
-    manifest = _checked(read, manifest_sha256, what=f"{what}, manifest")
-    listing = _manifest(manifest)
-    if listing is None:  # a bundle from before 0.2.0: one joblib file, checked above
+def load_bundle(manifest_sha256: str, read: Reader, *, what: str, legacy: bool = False) -> TrainedModel:
+    """The model a manifest describes, every file checked against its sha256 before it is read as anything.
+
+    `legacy`: the store recorded the version as a 0.1 model (one joblib file), not as a bundle."""
+    files = verified_files(manifest_sha256, read, what=what, legacy=legacy)
+    if legacy:
         from cairn.model.legacy import load_legacy
 
-        return load_legacy(manifest)
-    files = {name: _checked(read, sha, what=f"{what}, file {name}") for name, sha in listing.items()}
-    missing = sorted({DESCRIPTION, PIPELINE} - set(files))
-    if missing:
-        raise BundleError.single(f"The model bundle of {what} lacks {', '.join(missing)}.", where=what,
-                                 expected=f"files {DESCRIPTION} and {PIPELINE}", got=", ".join(sorted(files)),
-                                 fix="retrain with `cairn run`, or promote another version")
-    description = json.loads(files[DESCRIPTION])
+        return _readable(lambda: load_legacy(files[LEGACY]), what=what)
+    description = _description(files[DESCRIPTION], what=what)
     check_packages(description.get("packages", {}), what=what)
-    pipeline = _unpickled(files[PIPELINE], what=what)
-    return model_from(description, pipeline)
+    pipeline = _readable(lambda: joblib.load(io.BytesIO(files[PIPELINE])), what=what)
+    model = _readable(lambda: model_from(description, pipeline), what=what)
+    _check_consistent(model, what=what)
+    return model
+
+
+def verified_files(manifest_sha256: str, read: Reader, *, what: str, legacy: bool = False) -> dict[str, bytes]:
+    """Every file of a bundle, each checked against its sha256, none deserialised: what promoting needs to know
+    that a version can be served, and the first half of loading it."""
+    manifest = _checked(read, manifest_sha256, what=f"{what}, manifest")
+    if legacy:
+        return {LEGACY: manifest}
+    listing = _manifest(manifest, what=what)
+    return {name: _checked(read, sha, what=f"{what}, file {name}") for name, sha in listing.items()}
 
 
 def describe(model: TrainedModel, *, packages: dict[str, str]) -> dict[str, Any]:
@@ -127,21 +162,15 @@ def model_from(description: dict[str, Any], pipeline: Any) -> TrainedModel:
 
 
 def input_schema(features: list[FeatureSpec]) -> dict[str, Any]:
-    """JSON Schema of one record: every input optional (a missing one is imputed), categories with their levels."""
+    """JSON Schema of one record as the REST API takes it (cairn.serving.schemas.record_model): every input
+    optional (a missing one is imputed), numbers as numbers, categories as text, no other keys."""
     properties: dict[str, Any] = {}
     for feature in features:
-        if feature.kind == "number" and feature.parse == "plain":
-            spec: dict[str, Any] = {"type": ["number", "null"]}
-        elif feature.kind == "number":
-            spec = {"type": ["number", "string", "null"], "description": f"parsed as {feature.parse}"}
-        else:
-            spec = {"type": ["string", "number", "boolean", "null"]}
-            if feature.levels:
-                spec["description"] = f"known levels: {len(feature.levels)}; others are read as unseen"
+        spec: dict[str, Any] = {"type": ["number" if feature.kind == "number" else "string", "null"]}
         if feature.example is not None:
             spec["examples"] = [_plain(feature.example)]
         properties[feature.name] = spec
-    return {"type": "object", "properties": properties, "additionalProperties": True}
+    return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
 def output_schema(model: TrainedModel) -> dict[str, Any]:
@@ -216,6 +245,12 @@ def _checked(read: Reader, sha256: str, *, what: str) -> bytes:
             expected=f"the artifact {sha256[:12]}… in the artifact folder", got="no such file",
             fix="restore the artifact folder from a backup, or retrain with `cairn run`",
         ) from None
+    except OSError as error:
+        raise BundleError.single(
+            f"A file of the model bundle {what} cannot be read.", where=what,
+            expected=f"the artifact {sha256[:12]}… as a file", got=type(error).__name__,
+            fix="restore the artifact folder from a backup, or retrain with `cairn run`",
+        ) from None
     actual = sha256_bytes(data)
     if actual != sha256:
         raise BundleError.single(
@@ -226,28 +261,101 @@ def _checked(read: Reader, sha256: str, *, what: str) -> bytes:
     return data
 
 
-def _manifest(data: bytes) -> dict[str, str] | None:
-    """The file listing of a manifest, or None for a bundle written before manifests existed."""
-    if not data.startswith(b"{"):
-        return None
-    manifest = json.loads(data)
-    if manifest.get("format") != FORMAT or int(manifest.get("format_version", 0)) > FORMAT_VERSION:
-        raise BundleError.single(
-            "The model bundle was written by a newer cairn.", where="model bundle manifest",
-            expected=f"{FORMAT} format version {FORMAT_VERSION} or older",
-            got=f"{manifest.get('format')} {manifest.get('format_version')}", fix="upgrade cairn",
-        )
-    return dict(manifest["files"])
-
-
-def _unpickled(data: bytes, *, what: str) -> Any:
+def _manifest(data: bytes, *, what: str) -> dict[str, str]:
+    """The file listing of a manifest, once its shape is known to be right: exactly the bundle's files, each named
+    by 64 hex digits, so no listed name can point outside the artifact folder."""
     try:
-        return joblib.load(io.BytesIO(data))
-    except ModuleNotFoundError as error:
+        manifest = json.loads(data, object_pairs_hook=_no_duplicates)
+    except ValueError as error:
+        raise _malformed(what, "a JSON manifest", f"unreadable JSON ({error})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise _malformed(what, f"a {FORMAT} manifest", "another document")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise _malformed(what, "a whole format_version", repr(version)[:40])
+    if version > FORMAT_VERSION:
         raise BundleError.single(
-            f"The model {what} needs the package {error.name}, which is not installed.", where=what,
-            expected=f"{error.name} installed", got="not installed", fix=f"pip install {error.name}",
+            f"The model bundle {what} was written by a newer cairn.", where=f"{what}, manifest",
+            expected=f"{FORMAT} format version {FORMAT_VERSION} or older", got=f"format version {version}",
+            fix="upgrade cairn",
+        )
+    files = manifest.get("files")
+    if not isinstance(files, dict) or set(files) != {DESCRIPTION, PIPELINE}:
+        got = sorted(files) if isinstance(files, dict) else type(files).__name__
+        raise _malformed(what, f"files {DESCRIPTION} and {PIPELINE}, nothing else", str(got)[:80])
+    for name, sha in files.items():
+        if not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
+            raise _malformed(what, f"the sha256 of {name} as 64 hex digits", repr(sha)[:80])
+    return dict(files)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"the key {repeated[0]!r} is given twice")
+    return dict(pairs)
+
+
+def _malformed(what: str, expected: str, got: str) -> BundleError:
+    return BundleError.single(
+        f"The manifest of the model bundle {what} is malformed.", where=f"{what}, manifest", expected=expected,
+        got=got, fix="restore the store from a backup, or retrain with `cairn run` (or promote another version)")
+
+
+def _description(data: bytes, *, what: str) -> dict[str, Any]:
+    """model.json, once it is known to hold what a model needs, with the types it needs."""
+    from pydantic import ValidationError
+
+    try:
+        description = json.loads(data, object_pairs_hook=_no_duplicates)
+        _Description.model_validate(description)
+    except (ValueError, ValidationError) as error:
+        first = error.errors()[0] if isinstance(error, ValidationError) else None
+        got = (f"{'.'.join(map(str, first['loc']))}: {first['msg']}" if first else str(error))[:120]
+        raise BundleError.single(
+            f"The description of the model bundle {what} (model.json) is not valid.", where=f"{what}, model.json",
+            expected="the fields a cairn model needs", got=got, fix="retrain with `cairn run`",
         ) from None
+    return dict(description)
+
+
+def _readable(make: Callable[[], TrainedModel], *, what: str) -> TrainedModel:
+    """Deserialising a checked file: a class or package this installation lacks is a user's problem to fix."""
+    try:
+        return make()
+    except ModuleNotFoundError as error:
+        package = (error.name or "?").split(".")[0]
+        raise BundleError.single(
+            f"The model {what} needs the package {package}, which is not installed.", where=what,
+            expected=f"{package} installed", got="not installed",
+            fix=f"pip install {package}" + (" (or pip install 'cairn[boosters]')" if package == "xgboost" else ""),
+        ) from None
+    except (AttributeError, ImportError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as error:
+        raise BundleError.single(
+            f"The model {what} cannot be read by this cairn ({__version__}).", where=what,
+            expected="classes and settings this release knows", got=f"{type(error).__name__}: {error}"[:160],
+            fix="install the cairn release that trained it, or retrain with `cairn run`",
+        ) from None
+
+
+def _check_consistent(model: TrainedModel, *, what: str) -> None:
+    """The description and the pipeline must tell the same story before anything is served from them."""
+    pipeline = model.pipeline
+    problems = []
+    if not callable(getattr(pipeline, "predict", None)):
+        problems.append(f"a pipeline with predict, not {type(pipeline).__name__}")
+    elif model.problem == "regression" and model.classes is not None:
+        problems.append("no classes for a regression model")
+    elif model.problem != "regression":
+        fitted = getattr(pipeline, "classes_", None)
+        if fitted is None or not callable(getattr(pipeline, "predict_proba", None)):
+            problems.append("a classifier with classes_ and predict_proba")
+        elif model.classes is not None and [str(c) for c in fitted] != [str(c) for c in model.classes]:
+            problems.append(f"the classes {model.classes} that the pipeline was fitted on")
+    if problems:
+        raise BundleError.single(f"The model bundle {what} contradicts itself.", where=f"{what}, model.json",
+                                 expected=problems[0], got="something else", fix="retrain with `cairn run`")
 
 
 def _major(version: str) -> str:

@@ -35,6 +35,12 @@ MOVED_NAMES = {
     ("cairn.stages.features", "expm1_target"): ("cairn.estimators.target_transforms", "expm1_target"),
 }
 _LOADING = threading.Lock()  # the renaming unpickler is swapped into joblib for one load at a time
+_JOBLIB_UNPICKLER = numpy_pickle.NumpyUnpickler  # joblib's own, taken once at import: always what is restored
+
+
+class _RenamingUnpickler(_JOBLIB_UNPICKLER):  # type: ignore[misc, valid-type]
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class(*renamed(module, name))
 
 
 class SavedModel:
@@ -62,18 +68,14 @@ def renamed(module: str, name: str) -> tuple[str, str]:
 
 
 def load_legacy(data: bytes) -> TrainedModel:
-    original = numpy_pickle.NumpyUnpickler
-
-    class RenamingUnpickler(original):  # type: ignore[misc, valid-type]
-        def find_class(self, module: str, name: str) -> Any:
-            return super().find_class(*renamed(module, name))
-
+    """joblib's loader with old class paths mapped to today's. joblib offers no public hook for the unpickler, so
+    its class is swapped for the one load, under a lock, and joblib's own is always put back."""
     with _LOADING:
-        numpy_pickle.NumpyUnpickler = RenamingUnpickler
+        numpy_pickle.NumpyUnpickler = _RenamingUnpickler
         try:
             saved = joblib.load(io.BytesIO(data))
         finally:
-            numpy_pickle.NumpyUnpickler = original
+            numpy_pickle.NumpyUnpickler = _JOBLIB_UNPICKLER
     if not isinstance(saved, SavedModel):
         raise TypeError(f"expected a model saved by cairn 0.1, got {type(saved).__name__}")
     return saved.upgraded()

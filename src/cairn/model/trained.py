@@ -162,3 +162,7 @@ class TrainedModel:
         if classes is None:
             return np.asarray(output), None
         return label_of(output, classes), output
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable after predicting (multiprocessing, caches): the compiled answer is a closure, made again."""
+        return {**self.__dict__, "_answer": None}

@@ -104,10 +104,9 @@ class Project:
     def run(self, *, until: str | None = None, from_stage: str | None = None,
             progress: ProgressCallback | None = None) -> Run:
         """Check the data, then walk the stages. User errors surface before anything is written."""
-        from cairn.runner.graph import stage_position
+        from cairn.runner.graph import canonical_stage
 
-        stage_position(until, option="--until")
-        stage_position(from_stage, option="--from")
+        until, from_stage = canonical_stage(until, option="--until"), canonical_stage(from_stage, option="--from")
         config = self.config
         source, privacy = read_protected(config, base_dir=self.base_dir)
         check_fits_problem(source.table, target=config.business.target, problem=config.business.problem,

@@ -77,6 +77,11 @@ def _imports(name: str, *, root: Path, lazy_too: bool) -> list[str]:
     return [module for module in found if module.split(".")[0] == PACKAGE]
 
 
+def source_digest(source: str) -> str:
+    """The digest of some source's syntax tree, docstrings and comments left out."""
+    return _facts(source).digest
+
+
 def _normalized(path: Path | None) -> str:
     """The digest of the module's syntax tree without docstrings (of modules, classes, functions and
     attributes): what the code does, not how it is described."""

@@ -23,7 +23,7 @@ from cairn.config.sections import RENAMED, STAGE_NAMES, STAGE_TITLES, deprecatio
 from cairn.errors import ConfigError
 from cairn.model.trained import FeatureSpec, TrainedModel
 from cairn.registry import Registry
-from cairn.runner.code_version import stage_code_version
+from cairn.runner.code_version import source_digest, stage_code_version
 from cairn.stages.business import business_case
 from cairn.stages.data import Protected, SourceRead, profile_table, stop_on_quality, whole_source_notes
 from cairn.stages.deployment import deploy_model, refit_on_all_rows
@@ -92,9 +92,10 @@ class StageDef:
 
     @cached_property
     def code_version(self) -> str:
-        """The modules the stage runs, and its adapter below, as one version (docstrings left out)."""
-        adapter = ast.dump(ast.parse(textwrap.dedent(inspect.getsource(self.compute))), include_attributes=False)
-        return f"{stage_code_version(self.code)}/{hashlib.sha256(adapter.encode()).hexdigest()[:8]}"
+        """The modules the stage runs, and its adapter below with the helpers it calls here, as one version
+        (docstrings and comments left out)."""
+        adapters = "".join(_source_digest(function) for function in _helpers_of(self.compute))
+        return f"{stage_code_version(self.code)}/{hashlib.sha256(adapters.encode()).hexdigest()[:12]}"
 
     def checked_outputs(self, outputs: dict[str, Any]) -> dict[str, Any]:
         """The outputs, once they are known to be exactly what the stage declares."""
@@ -104,6 +105,27 @@ class StageDef:
             raise StageContractError(f"stage {self.name} returned {sorted(outputs)}; it declares {list(self.outputs)}"
                                      f" (unknown: {unknown or 'none'}, missing: {missing or 'none'})")
         return outputs
+
+
+def _helpers_of(function: Callable[..., Any]) -> list[Callable[..., Any]]:
+    """`function` and every function of this module it calls, directly or through another: an edit to
+    `trained_model` must rerun the stages whose adapters call it."""
+    found: dict[str, Callable[..., Any]] = {}
+    todo = [function]
+    while todo:
+        current = todo.pop()
+        if current.__name__ in found:
+            continue
+        found[current.__name__] = current
+        names = {node.id for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(current))))
+                 if isinstance(node, ast.Name)}
+        todo += [value for name in names if inspect.isfunction(value := globals().get(name))
+                 and value.__module__ == __name__]
+    return [found[name] for name in sorted(found)]
+
+
+def _source_digest(function: Callable[..., Any]) -> str:
+    return source_digest(textwrap.dedent(inspect.getsource(function)))
 
 
 def _business(ctx: StageContext) -> Outputs:
@@ -235,17 +257,22 @@ assert tuple(stage.name for stage in STAGES) == STAGE_NAMES, "cairn.config.secti
 
 
 def stage_position(name: str | None, *, option: str) -> int | None:
-    if name is None:
-        return None
+    stage = canonical_stage(name, option=option)
+    return None if stage is None else STAGE_NAMES.index(stage)
+
+
+def canonical_stage(name: str | None, *, option: str) -> str | None:
+    """A stage named by the user, as the one name it has now: an old name with a deprecation message, an unknown
+    one as a ConfigError with a suggestion."""
+    if name is None or name in STAGE_NAMES:
+        return name
     if name in RENAMED:
         log.warning(deprecation(name, where=option))
-        name = RENAMED[name]
-    if name not in STAGE_NAMES:
-        import difflib
+        return RENAMED[name]
+    import difflib
 
-        guess = difflib.get_close_matches(name, STAGE_NAMES, n=1)
-        raise ConfigError.single(
-            f"There is no stage '{name}'.", where=option, expected=f"one of {', '.join(STAGE_NAMES)}",
-            got=f"'{name}'", fix=f"did you mean '{guess[0]}'?" if guess else "use a stage name from the list",
-        )
-    return STAGE_NAMES.index(name)
+    guess = difflib.get_close_matches(name, STAGE_NAMES, n=1)
+    raise ConfigError.single(
+        f"There is no stage '{name}'.", where=option, expected=f"one of {', '.join(STAGE_NAMES)}",
+        got=f"'{name}'", fix=f"did you mean '{guess[0]}'?" if guess else "use a stage name from the list",
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import pandas as pd
 
 from cairn.errors import StoreError
 from cairn.hashing import sha256_bytes
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def encode(value: Any) -> tuple[bytes, str]:
@@ -47,6 +50,11 @@ class ArtifactFolder:
         self.root = root
 
     def path_of(self, sha256: str) -> Path:
+        """Where an artifact lives; only a sha256 (64 hex digits) names one, so no name reaches outside the folder."""
+        if not _SHA256.fullmatch(sha256):
+            raise StoreError.single("An artifact name is not a sha256.", where=f"artifact {sha256[:80]!r}",
+                                    expected="64 lowercase hex digits", got=f"{len(sha256)} characters",
+                                    fix="restore the store from a backup")
         return self.root / sha256[:2] / sha256
 
     def write(self, data: bytes) -> str:
