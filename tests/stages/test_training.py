@@ -25,7 +25,7 @@ from cairn.stages.selection import choose_candidates
 from cairn.stages.training.crossval import CVResult, TrainingData
 from cairn.stages.training.ensemble import greedy_weights
 from cairn.stages.training.splits import Split, search_sample, split_rows
-from cairn.stages.training.train import ENSEMBLE, TrainingResult, train_models
+from cairn.stages.training.train import ENSEMBLE, TrainingResult, predictions, train_models
 
 AMES = Path(__file__).resolve().parents[2] / "examples" / "house-prices" / "data" / "ames.csv.gz"
 TARGET = "Sale_Price"
@@ -451,6 +451,8 @@ def test_native_categories_reach_catboost_in_cv_and_in_the_refit():
     records[0]["colour"] = "green"  # never seen in training
     labels, probabilities = served.answer(served.inputs(records))
     assert set(labels) <= {"no", "yes", "maybe"} and np.allclose(probabilities.sum(axis=1), 1.0)
+    predicted, proba = predictions(result.pipeline, as_model_frame(table, plan.features), problem="multiclass")
+    assert predicted.shape == (len(table),) and proba.shape == (len(table), 3)  # not CatBoost's (n, 1) labels
     manifest, stored = bundle_artifacts(served)  # CatBoost pickles itself: the codes must survive
     restored = load_bundle(manifest, stored.__getitem__, what="colours v1")
     assert np.allclose(restored.predict_proba(records), probabilities)

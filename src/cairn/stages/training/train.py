@@ -177,11 +177,12 @@ def _result(ctx: Context, inputs: _Inputs, pool: Pool, tuned: Tuned, board: Lead
 
 
 def predictions(pipeline: Any, X: pd.DataFrame, *, problem: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Labels (or values) and, for classifiers, probabilities: of the positive class when binary."""
-    predicted = pipeline.predict(X)
+    """Values, or labels and probabilities (of the positive class when binary). A label is the most probable class,
+    as the served model answers (CatBoost's own multiclass predict gives an (n, 1) column)."""
     if problem == "regression":
-        return predicted, None
-    proba = pipeline.predict_proba(X)
+        return pipeline.predict(X), None
+    proba = np.asarray(pipeline.predict_proba(X))
+    predicted = np.asarray(pipeline.classes_)[np.argmax(proba, axis=1)]
     return predicted, proba[:, 1] if problem == "binary" else proba
 
 
