@@ -73,8 +73,10 @@ def test_registry_promote_and_rollback(store, tmp_path):
     run_id = store.start_run(project=name, config_hash="c" * 64, manifest={})
 
     def model():
+        from sklearn.dummy import DummyRegressor
+
         return TrainedModel(name=name, version=0, problem="regression", target="y",
-                            features=[FeatureSpec("x", "number")], pipeline={"fake": "pipeline"})
+                            features=[FeatureSpec("x", "number")], pipeline=DummyRegressor().fit([[0.0]], [1.0]))
 
     assert registry.register(model(), run_id=run_id, production=True, note=None).version == 1
     second = registry.register(model(), run_id=run_id, production=True, note=None)
