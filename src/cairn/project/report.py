@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cairn.report.context import (
+from cairn.report import (
     HoldoutMetric,
     LeaderboardRow,
     QualityFinding,
     ReportContext,
     StageSummary,
     VerdictLine,
+    write_report,
 )
-from cairn.report.render import write_report
 from cairn.store.repository import Store, now
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """The run report: one self-contained HTML file, business verdict first.
 
-The runner builds a ``ReportContext`` and calls ``write_report``; nothing here reads the store or runs stages.
+cairn.project.report builds a ``ReportContext`` and calls ``write_report``; nothing here reads the store or runs stages.
 """
 
 from cairn.report.context import (
