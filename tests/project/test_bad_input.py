@@ -3,11 +3,12 @@
 import gzip
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from cairn.cli import app
-from tests.examples import copy_example
+from tests.examples import QUICK, copy_example
 
 runner = CliRunner()
 
@@ -86,6 +87,51 @@ def test_target_with_one_class(example):
     edit(example, "{metric: mape, below: 10%}", "{metric: roc_auc, above: 0.8}")
     assert_user_error(run_cli(example), "has one class only", "at least two classes")
     assert not (example / ".cairn").exists()
+
+
+def test_constant_target_is_refused_before_anything_is_trained(tmp_path):
+    folder = copy_example(tmp_path / "hp", **QUICK)
+    table = pd.read_csv(folder / "data" / "ames.csv.gz")
+    table["Sale_Price"] = 150_000
+    table.to_csv(folder / "data" / "ames.csv.gz", index=False)
+    result = run_cli(folder)
+    assert_user_error(result, "The target column 'Sale_Price' is 150000 in every one of its 2,930 rows",
+                      "nothing to learn", "check that business.target names the column to predict")
+    assert "MAPE" not in result.output and "met" not in result.output
+    assert not (folder / ".cairn").exists()
+
+
+def test_single_class_after_trimming_names_the_label_and_count(example):
+    (example / "data" / "one.csv").write_text("x,label\n1,yes\n2,yes \n3, yes\n4,\n")
+    edit(example, "source: data/ames.csv.gz", "source: data/one.csv")
+    edit(example, "problem: regression", "problem: binary")
+    edit(example, "target: Sale_Price", "target: label")
+    edit(example, "{metric: mape, below: 10%}", "{metric: roc_auc, above: 0.8}")
+    assert_user_error(run_cli(example), "has one class only (once white space around labels is trimmed)",
+                      "every labelled row (3) is 'yes'", "got 1 class, 'yes' (3)")
+    assert not (example / ".cairn").exists()
+
+
+def test_binary_with_three_labels_names_them_with_counts(example):
+    rows = ["no"] * 5 + ["no "] * 3 + ["yes"] * 4 + ["maybe"] * 2
+    (example / "data" / "three.csv").write_text("x,label\n" + "".join(f"{i},{v}\n" for i, v in enumerate(rows)))
+    edit(example, "source: data/ames.csv.gz", "source: data/three.csv")
+    edit(example, "problem: regression", "problem: binary")
+    edit(example, "target: Sale_Price", "target: label")
+    edit(example, "{metric: mape, below: 10%}", "{metric: roc_auc, above: 0.8}")
+    assert_user_error(run_cli(example), "has 3 classes (once white space around labels is trimmed), not two: "
+                                        "'no' (8), 'yes' (4), 'maybe' (2)")
+    assert not (example / ".cairn").exists()
+
+
+def test_one_row_is_worded_for_one_row(tmp_path):
+    folder = copy_example(tmp_path / "hp", **QUICK)
+    pd.read_csv(folder / "data" / "ames.csv.gz").head(1).to_csv(folder / "data" / "ames.csv.gz", index=False)
+    result = run_cli(folder)
+    assert_user_error(result, "The data has 1 quality finding that stops the run",
+                      "Sale_Price: expected enough rows for cross-validation (too few rows, error); got 1 row with a "
+                      "Sale_Price gives 0 rows per fold of 5-fold cross-validation")
+    assert "expected no too few rows" not in result.output
 
 
 def test_unknown_stage_name(example):

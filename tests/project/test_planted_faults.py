@@ -79,3 +79,20 @@ def test_missing_targets_are_dropped_and_counted_or_refused(tmp_path):
     table.to_csv(folder / "data" / "ames.csv.gz", index=False)
     result = CliRunner().invoke(app, ["run", "-q", "-p", str(folder / "cairn.yaml")])
     assert result.exit_code == 2 and "missing in 34% of rows" in result.output
+
+
+def test_padded_class_labels_are_one_class_end_to_end(tmp_path):
+    folder = copy_example(tmp_path / "hp", **QUICK, business={
+        "problem": "binary", "target": "Expensive", "success": [{"metric": "roc_auc", "above": 0.8}]})
+    table = pd.read_csv(folder / "data" / "ames.csv.gz")
+    expensive = np.where(table.pop("Sale_Price") > 160_000, "yes", "no").astype(object)
+    padded = np.flatnonzero(expensive == "no")[:12]
+    expensive[padded] = "no "
+    table["Expensive"] = expensive
+    table.to_csv(folder / "data" / "ames.csv.gz", index=False)
+    project = Project.load(folder / "cairn.yaml")
+    run = project.run()
+    assert "trimmed white space around 12 target labels" in run.stage("preprocessing").notes
+    data_notes = " ".join(run.stage("data").notes)
+    assert "class imbalance" not in data_notes and "too few rows" not in data_notes
+    assert sorted(project.load_model().classes) == ["no", "yes"]  # two classes, not 'no ' as a third

@@ -14,6 +14,7 @@ import pandas as pd
 
 from cairn.config.schema import Preprocessing
 from cairn.errors import DataError
+from cairn.stages.data.quality.target import target_labels
 from cairn.stages.data.types import MISSING_MARKERS
 
 
@@ -27,6 +28,7 @@ class CleaningReport:
     missing_markers_unified: int
     missing_dropped: dict[str, int] = field(default_factory=dict)  # column -> rows dropped (strategy drop_rows)
     outliers_dropped: dict[str, int] = field(default_factory=dict)  # column -> rows dropped (outliers: drop)
+    label_notes: list[str] = field(default_factory=list)  # how text class labels were read (trimmed, respelled)
 
     def notes(self) -> list[str]:
         notes = [f"{self.rows_in:,} rows in, {self.rows_out:,} rows kept for training"]
@@ -43,7 +45,7 @@ class CleaningReport:
             notes.append(f"dropped {count:,} rows missing {column} (training only; requests get the median)")
         for column, count in self.outliers_dropped.items():
             notes.append(f"dropped {count:,} rows with outlying {column} (training only)")
-        return notes
+        return notes + list(self.label_notes)
 
 
 def unify_missing(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -62,7 +64,12 @@ def unify_missing(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing) -> tuple[pd.DataFrame, CleaningReport]:
+    """Rows fit to train on. Text class labels are read as the data checks counted them (`target_labels`): 'no '
+    and 'no' are one class, and so, under preprocessing.normalize_categories, are 'No' and 'no'."""
+    labels = target_labels(raw[target], normalize=spec.normalize_categories)  # numbers stay as they are
     table, unified = unify_missing(raw)
+    if labels.trimmed or labels.respelled:
+        table[target] = labels.values.to_numpy()
     missing_target = table[target].isna()
     share = float(missing_target.mean())
     if spec.missing_target == "fail" and missing_target.any() or share > spec.max_missing_target:
@@ -94,7 +101,7 @@ def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing) -> tuple
     report = CleaningReport(rows_in=len(raw), rows_out=len(table), missing_target_dropped=int(missing_target.sum()),
                             duplicates_dropped=duplicates, conflicting_duplicates=max(conflicts, 0),
                             missing_markers_unified=unified, missing_dropped=missing_dropped,
-                            outliers_dropped=outliers_dropped)
+                            outliers_dropped=outliers_dropped, label_notes=labels.notes())
     return table, report
 
 

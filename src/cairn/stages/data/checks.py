@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
 
 import pandas as pd
 
 from cairn.errors import DataError, Problem
 from cairn.stages.data.profile import DataProfile
+from cairn.stages.data.quality.target import class_counts, target_labels
+from cairn.stages.data.quality.wording import masked, plural, quoted, verb
+from cairn.stages.data.types import Mask, default_mask
 
 
-def check_fits_problem(table: pd.DataFrame, *, target: str, problem: str,
-                       mask: Callable[[str, object], str] = lambda column, value: repr(value)) -> None:
-    """Stop early, naming the column, when the data cannot answer the business question."""
+def check_fits_problem(table: pd.DataFrame, *, target: str, problem: str, mask: Mask = default_mask,
+                       normalize: bool = True) -> None:
+    """Stop early, naming the column, when the data cannot answer the business question: no target, a regression
+    target that is not numbers or is one value throughout, a classification target with one class, a binary one
+    with more than two. Classes are counted as preprocessing will see them (`target_labels`; `normalize` is
+    preprocessing.normalize_categories)."""
     if target not in table.columns:
         guess = difflib.get_close_matches(target, [str(c) for c in table.columns], n=1, cutoff=0.6)
         raise DataError.single(
@@ -21,7 +26,9 @@ def check_fits_problem(table: pd.DataFrame, *, target: str, problem: str,
             expected=f"one of the {len(table.columns)} columns of the data", got=f"'{target}'",
             fix=f"did you mean '{guess[0]}'?" if guess else "set business.target to a column of the data",
         )
-    values = table[target].dropna()
+    column = table[target]
+    labels = target_labels(column, normalize=normalize) if problem != "regression" else None
+    values = (column if labels is None else labels.values).dropna()
     if values.empty:
         raise DataError.single(
             f"The target column '{target}' has no values.", where=f"column {target}",
@@ -29,25 +36,64 @@ def check_fits_problem(table: pd.DataFrame, *, target: str, problem: str,
         )
     if problem == "regression" and not pd.api.types.is_numeric_dtype(values):
         numbers = pd.to_numeric(values, errors="coerce")
-        example = mask(target, values[numbers.isna()].iloc[0])
+        if numbers.isna().any():
+            example = mask(target, values[numbers.isna()].iloc[0])
+            raise DataError.single(
+                f"The target column '{target}' is not numeric, so it cannot be a regression target.",
+                where=f"column {target}", expected="numbers",
+                got=f"{numbers.isna().sum():,} non-numeric values such as {example}",
+                fix="use problem: binary/multiclass or clean the column",
+            )
+        values = numbers
+    if problem == "regression":
+        _check_varies(values, target=target, mask=mask)
+        return
+    counts = values.value_counts()
+    assert labels is not None
+    read = (" (once labels are trimmed and their spellings unified)" if labels.respelled
+            else " (once white space around labels is trimmed)" if labels.trimmed else "")
+    if len(counts) < 2:
+        value = counts.index[0]
         raise DataError.single(
-            f"The target column '{target}' is not numeric, so it cannot be a regression target.",
-            where=f"column {target}", expected="numbers",
-            got=f"{numbers.isna().sum():,} non-numeric values such as {example}",
-            fix="use problem: binary/multiclass or clean the column",
+            f"The target column '{target}' has one class only{read}: every labelled row ({len(values):,}) is "
+            f"{quoted(mask, target, value)}, so there is nothing to tell apart.",
+            where=f"column {target}", expected="at least two classes",
+            got=f"1 class, {class_counts(values, mask, column=target)}",
+            fix=f"check that business.target names the outcome to predict and that the source holds rows of every "
+                f"outcome, not only {quoted(mask, target, value)} (a filter may have removed the others)",
         )
-    levels = values.nunique()
-    if problem in {"binary", "multiclass"} and levels < 2:
+    if problem == "binary" and len(counts) > 2:
         raise DataError.single(
-            f"The target column '{target}' has one class only ({mask(target, values.iloc[0])}).",
-            where=f"column {target}",
-            expected="at least two classes", got="1 class", fix="a classifier needs examples of every outcome",
+            f"The target column '{target}' has {len(counts)} classes{read}, not two: "
+            f"{class_counts(values, mask, column=target, limit=6)}.", where="business.problem",
+            expected="binary: exactly two classes", got=f"{len(counts)} classes",
+            fix="use problem: multiclass, or merge or correct the labels in the source",
         )
-    if problem == "binary" and levels > 2:
-        raise DataError.single(
-            f"The target column '{target}' has {levels} classes, not two.", where="business.problem",
-            expected="binary: exactly two classes", got=f"{levels} classes", fix="use problem: multiclass",
-        )
+
+
+def _check_varies(values: pd.Series, *, target: str, mask: Mask) -> None:
+    """A regression target that is one number in every row has nothing to learn: any model scores perfectly by
+    predicting it. One row is left to the too-few-rows check, which says more."""
+    if len(values) < 2 or values.nunique() > 1:
+        return
+    value = masked(mask, target, values.iloc[0])
+    raise DataError.single(
+        f"The target column '{target}' is {value} in every one of its {len(values):,} rows, so there is nothing to "
+        "learn: any model would predict it exactly and look perfect.",
+        where=f"column {target}", expected="a target that varies from row to row",
+        got=f"the single value {value} in all {len(values):,} rows",
+        fix=f"check that business.target names the column to predict and that the source holds its real values "
+            f"(an export or join may have filled {target} with one value)",
+    )
+
+
+EXPECTED = {
+    "too few rows": "enough rows for cross-validation",
+    "target leakage": "no column that gives away the target",
+    "out of range": "values that keep data.quality.rules",
+    "unknown column": "settings that name columns of the data",
+}
+"""What a blocking finding expected instead, in words; other checks read "no <check> finding"."""
 
 
 def stop_on_quality(profile: DataProfile, *, fail_on: list[str]) -> None:
@@ -56,12 +102,13 @@ def stop_on_quality(profile: DataProfile, *, fail_on: list[str]) -> None:
     if not blocking:
         return
     problems = [
-        Problem(where=", ".join(f.columns) or "rows", expected=f"no {f.check} ({f.severity})",
+        Problem(where=", ".join(f.columns) or "rows",
+                expected=f"{EXPECTED.get(f.check, f'no {f.check} finding')} ({f.check}, {f.severity})",
                 got=f.detail, fix=None)
         for f in blocking
     ]
     raise DataError(
-        f"The data has {len(blocking)} quality finding{'s' if len(blocking) > 1 else ''} that stop the run "
+        f"The data has {plural(len(blocking), 'quality finding')} that {verb(len(blocking), 'stops', 'stop')} the run "
         f"(data.quality.fail_on: {', '.join(fail_on)}). Fix the data, drop the columns (data.drop_columns), "
         "or change data.quality.fail_on:",
         problems,

@@ -14,7 +14,7 @@ import pandas as pd
 from cairn.config.schema import ColumnRule, Quality
 from cairn.stages.data.quality.finding import Finding
 from cairn.stages.data.quality.tables import Levels, is_marker, spelling_key
-from cairn.stages.data.quality.wording import SHOWN, masked, plural, quoted
+from cairn.stages.data.quality.wording import SHOWN, masked, plural, quoted, verb
 from cairn.stages.data.types import ColumnType, Mask, parse_text_dates, parse_text_number
 
 # --- missing values ------------------------------------------------------------------------------------------------
@@ -130,8 +130,9 @@ def mixed_types(levels: Mapping[str, Levels], *, types: Mapping[str, ColumnType]
             odd = values[~readable].iloc[0]
             findings.append(Finding(
                 "warn", "mixed types", [name], unread,
-                f"{name} is mostly {column_type.kind}s but {plural(unread, 'value')} are not, such as "
-                f"{quoted(mask, name, odd)}; they become missing", mask(name, odd)))
+                f"{name} is mostly {column_type.kind}s but {plural(unread, 'value')} {verb(unread, 'is', 'are')} "
+                f"not, such as {quoted(mask, name, odd)}; {verb(unread, 'it becomes', 'they become')} missing",
+                mask(name, odd)))
         elif column_type.kind == "category" and read and read / total >= 0.01 and unread / total >= 0.01:
             number, word = values[readable].iloc[0], values[~readable].iloc[0]
             findings.append(Finding(
@@ -186,7 +187,8 @@ def inconsistent_spellings(levels: Mapping[str, Levels], *, types: Mapping[str, 
             findings.append(Finding(
                 "warn", "inconsistent spellings", [name], off,
                 f"{name} writes {plural(len(variants), 'value')} in several ways: {shown}{more}; "
-                f"{off:,} rows differ from the usual spelling (preprocessing.normalize_categories unifies them)",
+                f"{plural(off, 'row')} {verb(off, 'differs', 'differ')} from the usual spelling "
+                "(preprocessing.normalize_categories unifies them)",
                 mask(name, variants[0][1][0])))
         padded = [(value, count) for group in groups.values() if len(group) == 1 for value, count in group
                   if value != value.strip()]

@@ -13,7 +13,7 @@ import pandas as pd
 from cairn.config.schema import Quality
 from cairn.stages.data.quality.finding import Finding
 from cairn.stages.data.quality.tables import SAMPLE_ROWS, Levels, is_marker, sample_positions, spelling_key
-from cairn.stages.data.quality.wording import plural, row_numbers
+from cairn.stages.data.quality.wording import plural, row_numbers, verb
 
 SIGNIFICANT_DIGITS = 4
 """Near duplicates: numbers equal once rounded to this many significant digits."""
@@ -66,7 +66,8 @@ def mostly_empty_rows(table: pd.DataFrame, *, spec: Quality) -> list[Finding]:
     if not count:
         return []
     return [Finding("warn", "mostly empty rows", [], count,
-                    f"{plural(count, 'row')} miss more than {spec.row_missing_warn:.0%} of their values "
+                    f"{plural(count, 'row')} {verb(count, 'misses', 'miss')} more than {spec.row_missing_warn:.0%} of "
+                    f"{verb(count, 'its', 'their')} values "
                     f"({row_numbers(empty)})")]
 
 
@@ -82,8 +83,9 @@ def duplicate_rows(table: pd.DataFrame, *, levels: Mapping[str, Levels], target:
     count = int(repeated.sum())
     if count:
         findings.append(Finding("warn", "duplicate rows", [], count,
-                                f"{plural(count, 'row')} repeat an earlier row exactly ({row_numbers(repeated)}); "
-                                "preprocessing.duplicates: drop removes them"))
+                                f"{plural(count, 'row')} {verb(count, 'repeats', 'repeat')} an earlier row exactly "
+                                f"({row_numbers(repeated)}); preprocessing.duplicates: drop removes "
+                                f"{verb(count, 'it', 'them')}"))
     if target not in arrays or len(arrays) < 2:
         return findings
     labelled = table[target].notna().to_numpy()
@@ -97,7 +99,8 @@ def duplicate_rows(table: pd.DataFrame, *, levels: Mapping[str, Levels], target:
         flags = np.zeros(len(table), dtype=bool)
         flags[np.flatnonzero(labelled)[conflicting]] = True
         findings.append(Finding("warn", "conflicting duplicates", [target], count,
-                                f"{plural(count, 'row')} ({share:.1%}) repeat the features of an earlier row with "
+                                f"{plural(count, 'row')} ({share:.1%}) {verb(count, 'repeats', 'repeat')} the features "
+                                "of an earlier row with "
                                 f"a different {target} ({row_numbers(flags)}); the data disagrees with itself "
                                 "there, which bounds how well any model can do"))
     return findings
@@ -130,9 +133,11 @@ def near_duplicates(table: pd.DataFrame, *, levels: Mapping[str, Levels], seed: 
     flags = np.zeros(len(table), dtype=bool)
     flags[positions[near]] = True
     return [Finding("info", "near duplicates", [], count,
-                    f"{plural(count, 'row')} equal an earlier row once numbers are rounded to {SIGNIFICANT_DIGITS} "
+                    f"{plural(count, 'row')} {verb(count, 'equals', 'equal')} an earlier row once numbers are "
+                    f"rounded to {SIGNIFICANT_DIGITS} "
                     f"significant digits and text is trimmed and lower-cased ({row_numbers(flags)}){sampled}; "
-                    "they are not exact copies, so preprocessing keeps them")]
+                    f"{verb(count, 'it is not an exact copy', 'they are not exact copies')}, so preprocessing keeps "
+                    f"{verb(count, 'it', 'them')}")]
 
 
 def _rounded(values: np.ndarray) -> np.ndarray:

@@ -28,8 +28,21 @@ def masked(mask: Mask, column: str, value: object) -> str:
     return mask(column, _plain(value))
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count:,} {word}" + ("" if count == 1 else "s")
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """'1 row', '2 rows', '1 class', '6 classes': the count with its noun, in the plural unless the count is 1.
+
+    The plural of the last word is `many` when given, else '-es' after s, x, z, ch and sh, else '-s'.
+    """
+    if count == 1:
+        return f"{count:,} {word}"
+    if many is None:
+        many = word + ("es" if word.endswith(("s", "x", "z", "ch", "sh")) else "s")
+    return f"{count:,} {many}"
+
+
+def verb(count: int, one: str, many: str) -> str:
+    """The verb that agrees with a count: verb(1, 'has', 'have') is 'has'."""
+    return one if count == 1 else many
 
 
 def row_numbers(flags: np.ndarray) -> str:
