@@ -237,8 +237,12 @@ def rollback(project: ProjectOption = Path("cairn.yaml")) -> None:
 def serve(project: ProjectOption = Path("cairn.yaml"),
           host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
           port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-          version: Annotated[int | None, typer.Option(help="Serve this version, not production.")] = None) -> None:
+          version: Annotated[int | None, typer.Option(help="Serve this version, not production.")] = None,
+          insecure: Annotated[bool, typer.Option(
+              "--insecure", help="Serve beyond loopback without an API key anyway (a proxy checks callers).")] = False,
+          ) -> None:
     """Serve the production model over REST: POST /predict, GET /health."""
+    from cairn.serving import refuse_unsafe_start
     from cairn.serving import serve as serve_model
 
     loaded = _load(project)
@@ -246,8 +250,10 @@ def serve(project: ProjectOption = Path("cairn.yaml"),
     api_key = _api_key(spec.api_key_env)
     model = loaded.load_model(version)
     host, port = host or spec.host, port or spec.port
+    refuse_unsafe_start(model, host=host, api_key=api_key, insecure=insecure)  # before announcing the server
     err.print(f"serving {model.name} v{model.version} on http://{host}:{port} (POST /predict, GET /health)")
-    serve_model(model, host=host, port=port, api_key=api_key, on_predictions=loaded.prediction_logger(model))
+    serve_model(model, host=host, port=port, api_key=api_key, on_predictions=loaded.prediction_logger(model),
+                insecure=insecure)
 
 
 def _api_key(variable: str | None) -> str | None:

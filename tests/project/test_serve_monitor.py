@@ -120,3 +120,55 @@ def test_monitor_with_a_missing_column_names_it(house_prices, tmp_path):
     pd.read_csv(folder / "data" / "ames.csv.gz").drop(columns=["Gr_Liv_Area"]).to_csv(tmp_path / "n.csv", index=False)
     result = runner.invoke(app, ["monitor", "--data", str(tmp_path / "n.csv"), "-p", str(folder / "cairn.yaml")])
     assert result.exit_code == 2 and "Gr_Liv_Area" in result.output
+
+
+def test_serve_off_loopback_without_a_key_refuses_to_start(house_prices):
+    folder, _, _ = house_prices
+    result = runner.invoke(app, ["serve", "-p", str(folder / "cairn.yaml"), "--host", "0.0.0.0",
+                                 "--port", str(free_port())])
+    assert result.exit_code == 2, result.output
+    assert "Refusing to serve beyond this machine (host 0.0." in result.output  # the CLI masks IP addresses
+    assert "without an API key" in result.output
+    assert "deployment.api_key_env" in result.output and "--insecure" in result.output
+    assert "serving house-prices" not in result.output  # refused before announcing anything
+
+
+def test_serve_off_loopback_with_insecure_starts_and_warns(house_prices):
+    folder, _, _ = house_prices
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cairn.cli", "serve", "-p", str(folder / "cairn.yaml"), "--host", "0.0.0.0",
+         "--port", str(port), "--insecure"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("cairn serve --insecure did not start")
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=10)[0].decode()
+    assert "INSECURE: serving on 0.0." in output and "with no API key" in output
+
+
+def test_serve_refuses_a_model_with_hashed_columns_when_the_salt_is_unset(tmp_path, monkeypatch):
+    from tests.examples import QUICK, copy_example
+
+    folder = copy_example(tmp_path / "hp", **QUICK, data={"privacy": {"pii": "hash", "salt_env": "CAIRN_TEST_SALT"}})
+    table = pd.read_csv(folder / "data" / "ames.csv.gz")
+    table["owner_email"] = [f"agent{i % 7}@example.org" for i in range(len(table))]  # few values: kept, hashed
+    table.to_csv(folder / "data" / "ames.csv.gz", index=False)
+    monkeypatch.setenv("CAIRN_TEST_SALT", "not-a-real-secret")
+    Project.load(folder / "cairn.yaml").run()
+    model = Project.load(folder / "cairn.yaml").load_model()
+    assert [column.column for column in model.personal_columns] == ["owner_email"]
+    monkeypatch.delenv("CAIRN_TEST_SALT")
+    result = runner.invoke(app, ["serve", "-p", str(folder / "cairn.yaml"), "--port", str(free_port())])
+    assert result.exit_code == 2, result.output
+    assert "The salt for hashing personal data is not set" in result.output
+    assert "export CAIRN_TEST_SALT=" in result.output and "serving house-prices" not in result.output

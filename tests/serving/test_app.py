@@ -340,8 +340,30 @@ def test_api_key_guards_predict_and_metadata_but_not_the_probes(model: TrainedMo
         assert http.get("/metadata", headers={"X-API-Key": API_KEY}).status_code == 200
         assert http.get("/health").status_code == 200
         assert http.get("/ready").status_code == 200
-        security = http.get("/openapi.json").json()["paths"]["/predict"]["post"]["security"]
+        security = http.get("/openapi.json", headers={"X-API-Key": API_KEY}).json()["paths"]["/predict"]["post"][
+            "security"]
     assert security == [{"APIKeyHeader": []}]
+
+
+def test_with_an_api_key_the_documentation_needs_it_too(model: TrainedModel) -> None:
+    """/docs, /redoc and /openapi.json list every field with examples: behind the key when there is one."""
+    with running(create_app(model, api_key=API_KEY)) as url, httpx.Client(base_url=url) as http:
+        for path in ("/openapi.json", "/docs", "/redoc"):
+            refused = http.get(path)
+            assert refused.status_code == 401, path
+            assert refused.json() == {"detail": "Missing API key: send it in the X-API-Key header"}
+            assert "Gr_Liv_Area" not in refused.text
+            assert http.get(path, headers={"X-API-Key": "guess"}).status_code == 401, path
+        schema = http.get("/openapi.json", headers={"X-API-Key": API_KEY})
+        docs = http.get("/docs", headers={"X-API-Key": API_KEY})
+        redoc = http.get("/redoc", headers={"X-API-Key": API_KEY})
+    assert schema.status_code == 200 and "Gr_Liv_Area" in schema.json()["components"]["schemas"]["Record"][
+        "properties"]
+    assert set(schema.json()["paths"]) == {"/predict", "/health", "/ready", "/metadata"}  # docs routes not listed
+    assert docs.status_code == 200 and "swagger-ui" in docs.text and "/openapi.json" in docs.text
+    assert redoc.status_code == 200 and "redoc" in redoc.text.lower() and "/openapi.json" in redoc.text
+    with running(create_app(model)) as url, httpx.Client(base_url=url) as http:  # no key: open, as before
+        assert [http.get(path).status_code for path in ("/openapi.json", "/docs", "/redoc")] == [200, 200, 200]
 
 
 def test_an_empty_api_key_is_refused(model: TrainedModel) -> None:
@@ -499,3 +521,195 @@ def test_the_bundle_input_schema_is_the_apis_record_schema(model: TrainedModel) 
     for name, spec in served["properties"].items():
         served_types = {option.get("type") for option in spec.get("anyOf", [spec])}
         assert served_types == set(described["properties"][name]["type"]), name
+
+
+# hostile input: overflow, depth, size -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def log_target_model(ames: pd.DataFrame) -> TrainedModel:
+    """A linear model of the log-price, as cairn builds it: it extrapolates, and expm1 of a huge log overflows."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import Ridge
+
+    from cairn.estimators.target_transforms import expm1_target, log1p_target
+
+    pipeline = TransformedTargetRegressor(regressor=Pipeline([("prepare", column_transformer()), ("ridge", Ridge())]),
+                                          func=log1p_target, inverse_func=expm1_target, check_inverse=False)
+    trained = TrainedModel(name="log-prices", version=1, problem="regression", target="Sale_Price",
+                           features=feature_specs(ames), pipeline=pipeline)
+    pipeline.fit(trained.frame(ames), ames["Sale_Price"])
+    return trained
+
+
+def test_a_value_that_makes_the_answer_overflow_is_a_422_naming_the_field(log_target_model: TrainedModel,
+                                                                         ames: pd.DataFrame) -> None:
+    record = json_records(ames.iloc[[10]], log_target_model.feature_names)[0]
+    assert np.isinf(in_process(log_target_model, [{**record, "Gr_Liv_Area": 1e30}])[0])  # expm1 really overflows
+    with running(create_app(log_target_model)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/ready").json() == {"status": "ready"}
+        one = http.post("/predict", json={**record, "Gr_Liv_Area": 1e30})
+        many = http.post("/predict", json=[record, {**record, "Total_Bsmt_SF": 1e300}, record])
+        both = http.post("/predict", json={**record, "Gr_Liv_Area": 1e30, "Lot_Area": 1e300})
+        fine = http.post("/predict", json=record)
+    assert one.status_code == 422
+    [error] = one.json()["detail"]
+    assert error["loc"] == ["body", "Gr_Liv_Area"] and error["type"] == "value_out_of_range"
+    assert error["input"] == 1e30
+    assert error["msg"].startswith("Value 1e+30 is far outside the values the model was trained on")
+    assert many.status_code == 422
+    assert [item["loc"] for item in many.json()["detail"]] == [["body", 1, "Total_Bsmt_SF"]]
+    assert both.status_code == 422  # each alone overflows: both named
+    assert sorted(item["loc"][-1] for item in both.json()["detail"]) == ["Gr_Liv_Area", "Lot_Area"]
+    assert fine.status_code == 200
+    assert fine.json()["prediction"] == pytest.approx(in_process(log_target_model, [record])[0])
+
+
+def test_a_non_finite_answer_no_field_explains_is_a_422_for_the_record(ames: pd.DataFrame) -> None:
+    """A model whose answer is NaN whatever it is sent: the record is refused with a clear message, never a 500."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.dummy import DummyRegressor
+
+    pipeline = TransformedTargetRegressor(regressor=Pipeline([("prepare", column_transformer()),
+                                                              ("constant", DummyRegressor())]),
+                                          func=np.log1p, inverse_func=lambda values: values * np.nan,
+                                          check_inverse=False)
+    trained = TrainedModel(name="broken", version=1, problem="regression", target="Sale_Price",
+                           features=feature_specs(ames), pipeline=pipeline)
+    pipeline.fit(trained.frame(ames), ames["Sale_Price"])
+    with running(create_app(trained)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/ready").json()["status"] == "failed"  # its warm-up answer is not a number either
+        answer = http.post("/predict", json=[{"Gr_Liv_Area": 1500}, {}])
+    assert answer.status_code == 422
+    assert [item["loc"] for item in answer.json()["detail"]] == [["body", 0], ["body", 1]]
+    assert all("not a finite number" in item["msg"] for item in answer.json()["detail"])
+
+
+def test_a_deeply_nested_array_is_a_422_not_a_500(client: httpx.Client) -> None:
+    deep = client.post("/predict", content=b"[" * 100_000 + b"]" * 100_000,
+                       headers={"Content-Type": "application/json"})
+    assert deep.status_code == 422
+    [error] = deep.json()["detail"]
+    assert error["type"] == "json_invalid" and "nested too deeply" in error["msg"]
+    nested = client.post("/predict", content=b"[" * 900 + b"]" * 900,  # parses: each record is not an object
+                         headers={"Content-Type": "application/json"})
+    assert nested.status_code == 422
+    [error] = nested.json()["detail"]
+    assert error["loc"] == ["body", 0] and error["input"] == "[" * 100 + "\u2026"
+
+
+def test_errors_echo_at_most_a_hundred_characters_of_any_value(client: httpx.Client) -> None:
+    long_text = "7" * 500_000 + "x"  # a 500 KB bad number
+    long_name = "Gr_Liv_Area" + "z" * 5_000
+    answer = client.post("/predict", json=[{"Gr_Liv_Area": long_text, long_name: 1, "Neighborhood": ["a"] * 10_000},
+                                           list(range(50_000))])
+    assert answer.status_code == 422
+    assert len(answer.content) < 3_000
+    errors = {tuple(item["loc"][1:]): item for item in answer.json()["detail"]}
+    assert errors[(0, "Gr_Liv_Area")]["input"] == "7" * 100 + "\u2026"
+    assert errors[(0, long_name[:100] + "\u2026")]["type"] == "extra_forbidden"
+    assert errors[(0, "Neighborhood")]["input"] == json.dumps(["a"] * 10_000, separators=(",", ":"))[:100] + "\u2026"
+    assert errors[(1,)]["input"].startswith("[0,1,2,3") and len(errors[(1,)]["input"]) == 101
+    for item in answer.json()["detail"]:
+        assert len(item["msg"]) < 200
+    short = client.post("/predict", json={"Gr_Liv_Area": "big", "Neighborhood": ["a", "b"]})
+    assert {item["loc"][-1]: item["input"] for item in short.json()["detail"]} == {
+        "Gr_Liv_Area": "big", "Neighborhood": ["a", "b"]}  # short values are echoed as they were sent
+
+
+def test_a_body_over_the_limit_is_a_413(model: TrainedModel, ames: pd.DataFrame) -> None:
+    records = json_records(ames, model.feature_names) * 3
+    body = json.dumps(records).encode()
+    assert len(body) > 1024 * 1024
+    fitting = records[:len(records) * 900_000 // len(body)]
+    assert 800_000 < len(json.dumps(fitting)) < 1024 * 1024
+    limit_text = "larger than this server accepts (1,048,576 bytes)"
+    with running(create_app(model)) as url, httpx.Client(base_url=url, timeout=30) as http:  # the default: 1 MiB
+        declared = http.post("/predict", content=body, headers={"Content-Type": "application/json"})
+        streamed = http.post("/predict", content=iter([body[:500_000], body[500_000:]]),  # chunked: no length
+                             headers={"Content-Type": "application/json"})
+        under = http.post("/predict", content=json.dumps(fitting).encode(),
+                          headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413 and limit_text in declared.json()["detail"]
+    assert streamed.status_code == 413 and limit_text in streamed.json()["detail"]
+    assert under.status_code == 200 and len(under.json()["predictions"]) == len(fitting)
+    with running(create_app(model, max_body_bytes=2_000)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        small = http.post("/predict", json=records[:3])
+        chunked = http.post("/predict", content=(json.dumps(record).encode() for record in records[:50]),
+                            headers={"Content-Type": "application/json"})
+        big = http.post("/predict", json=records[:50])
+        after = http.post("/predict", json=records[:3])
+    assert small.status_code == 200
+    assert chunked.status_code == 413 and "(2,000 bytes)" in chunked.json()["detail"]
+    assert big.status_code == 413 and "(2,000 bytes)" in big.json()["detail"]
+    assert after.status_code == 200  # the server is still fine
+
+
+def test_a_bad_body_limit_is_refused(model: TrainedModel) -> None:
+    with pytest.raises(ValueError, match="max_body_bytes parameter of create_app"):
+        create_app(model, max_body_bytes=0)
+
+
+# start-up checks --------------------------------------------------------------------------------------------------
+def hashed_owner_model() -> TrainedModel:
+    """A model that reads an e-mail column hashed with the salt in CAIRN_SERVING_SALT."""
+    from cairn.config.schema import Privacy
+    from cairn.estimators.encoder import TabularEncoder
+    from cairn.privacy import PiiColumn
+
+    privacy = Privacy(pii="hash", salt_env="CAIRN_SERVING_SALT")
+    features = [FeatureSpec("owner_email", "category"), FeatureSpec("rooms", "number")]
+    pipeline = Pipeline([("encode", TabularEncoder(("rooms",), ("owner_email",))),
+                         ("model", LGBMRegressor(n_estimators=5, min_child_samples=2, n_jobs=1, verbose=-1))])
+    trained = TrainedModel(name="owners", version=1, problem="regression", target="price", features=features,
+                           pipeline=pipeline, personal_columns=[PiiColumn("owner_email", "email", "content", 1.0)],
+                           privacy=privacy)
+    rows = pd.DataFrame({"owner_email": [f"{i:016x}" for i in range(20)], "rooms": np.arange(20.0)})
+    pipeline.fit(trained.frame(rows), np.arange(20.0) * 1000)
+    return trained
+
+
+def test_a_model_with_hashed_columns_is_not_served_without_its_salt(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cairn.errors import ConfigError
+
+    monkeypatch.delenv("CAIRN_SERVING_SALT", raising=False)
+    trained = hashed_owner_model()
+    with pytest.raises(ConfigError) as refused:
+        create_app(trained)
+    text = str(refused.value)
+    assert text.startswith("The salt for hashing personal data is not set, so owners v1 cannot hash")
+    assert "export CAIRN_SERVING_SALT=" in text and "unset" in text
+    with pytest.raises(ConfigError, match="salt for hashing personal data is not set"):
+        cairn.serving.serve(trained, port=free_port())  # refused before binding
+    monkeypatch.setenv("CAIRN_SERVING_SALT", "")
+    with pytest.raises(ConfigError, match="an empty value"):
+        create_app(trained)
+    monkeypatch.setenv("CAIRN_SERVING_SALT", "test-salt")
+    with running(create_app(trained)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/ready").json() == {"status": "ready"}
+        assert http.post("/predict", json={"owner_email": "a@example.org", "rooms": 3}).status_code == 200
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "example.org", ""])
+def test_serving_beyond_loopback_needs_a_key_or_insecure(model: TrainedModel, host: str) -> None:
+    from cairn.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        cairn.serving.serve(model, host=host, port=free_port())
+    text = str(refused.value)
+    assert "without an API key" in text and "deployment.api_key_env" in text and "--insecure" in text
+
+
+def test_loopback_needs_no_key_and_insecure_warns(model: TrainedModel) -> None:
+    from cairn.serving.startup import check_exposure, is_loopback
+
+    assert all(is_loopback(host) for host in ("127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"))
+    assert not any(is_loopback(host) for host in ("0.0.0.0", "::", "", "10.0.0.1", "example.org"))
+    check_exposure("127.0.0.1", api_key=None, insecure=False)
+    check_exposure("0.0.0.0", api_key=API_KEY, insecure=False)
+    check_exposure("0.0.0.0", api_key=None, insecure=True)

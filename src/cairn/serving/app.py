@@ -17,49 +17,70 @@ from cairn.serving.hook import OnPredictions
 from cairn.serving.inputs import choose_input as _choose_input  # noqa: F401  (its name when it lived here)
 from cairn.serving.inputs import input_builders as _input_builders  # noqa: F401  (idem)
 from cairn.serving.openapi import REF_TEMPLATE, add_record_schema
-from cairn.serving.routes import metadata, predict, probes
+from cairn.serving.payloads import MAX_BODY_BYTES
+from cairn.serving.routes import docs, metadata, predict, probes
 from cairn.serving.schemas import RecordValidator, record_model
 from cairn.serving.security import UNAUTHORIZED, require_api_key
+from cairn.serving.startup import check_salt, refuse_unsafe_start, warn_if_exposed
 from cairn.serving.state import build_state, lifespan
 
 __all__ = ["OnPredictions", "create_app", "serve"]
 
 
 def create_app(model: TrainedModel, *, api_key: str | None = None,
-               on_predictions: OnPredictions | None = None) -> FastAPI:
+               on_predictions: OnPredictions | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The REST API of ``model``: ``POST /predict``, ``GET /health``, ``GET /ready``, ``GET /metadata``.
 
-    ``api_key``, when given, is required in the ``X-API-Key`` header by ``/predict`` and ``/metadata``; the probes
-    stay open for the orchestrator. ``on_predictions(records, predictions)`` is called after each successful
-    ``/predict`` response has been sent, with the records as received and the predictions as served.
+    ``api_key``, when given, is required in the ``X-API-Key`` header by ``/predict``, ``/metadata`` and the
+    documentation (``/docs``, ``/redoc``, ``/openapi.json``); the probes stay open for the orchestrator.
+    ``on_predictions(records, predictions)`` is called after each successful ``/predict`` response has been sent,
+    with the records as received and the predictions as served. A request body over ``max_body_bytes`` is a 413.
+    Raises ``ConfigError`` when ``model`` hashes personal columns and the salt it was trained with is not set.
     """
     if api_key is not None and (not isinstance(api_key, str) or not api_key):
         raise ValueError(f"The api_key parameter of create_app must be a non-empty str or None. "
                          f"Got {api_key!r} instead.")
+    if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
+        raise ValueError(f"The max_body_bytes parameter of create_app must be a positive int. "
+                         f"Got {max_body_bytes!r} instead.")
+    check_salt(model)
     validator = RecordValidator(model.features)
     record_schema = record_model(model.features).model_json_schema(ref_template=REF_TEMPLATE)
-    state = build_state(model, validator, api_key=api_key, on_predictions=on_predictions)
+    state = build_state(model, validator, api_key=api_key, on_predictions=on_predictions,
+                        max_body_bytes=max_body_bytes)
+    guarded = api_key is not None
     app = FastAPI(
         title=f"cairn · {model.name}",
         version=str(model.version),
         description=(f"Predicts {model.target} ({model.problem}) with model {model.name} "
                      f"version {model.version}. Every input field is optional: missing values are imputed."),
         lifespan=lifespan,
+        # with a key, the documentation is served by the guarded docs router instead (it lists every field)
+        openapi_url=None if guarded else docs.OPENAPI_URL,
+        docs_url=None if guarded else "/docs",
+        redoc_url=None if guarded else "/redoc",
     )
     app.state.serving = state
-    guard, unauthorized = ([Depends(require_api_key)], UNAUTHORIZED) if api_key is not None else ([], {})
+    guard, unauthorized = ([Depends(require_api_key)], UNAUTHORIZED) if guarded else ([], {})
     app.include_router(predict.router, dependencies=guard, responses=unauthorized)
     app.include_router(probes.router)
     app.include_router(metadata.router, dependencies=guard, responses=unauthorized)
+    if guarded:
+        app.include_router(docs.router, dependencies=guard)
     add_record_schema(app, record_schema)
     return app
 
 
 def serve(model: TrainedModel, *, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-          on_predictions: OnPredictions | None = None) -> None:
+          on_predictions: OnPredictions | None = None, max_body_bytes: int = MAX_BODY_BYTES,
+          insecure: bool = False) -> None:
     """Serves ``model`` until interrupted: one uvicorn worker, warnings only, no access log (it costs per request).
 
     One worker because the pipeline is CPU-bound and holds the GIL; scale with processes behind a balancer.
+    Refuses to start (``ConfigError``) on a host other than loopback without an ``api_key`` unless ``insecure``
+    (then it warns loudly), and on a model whose personal columns cannot be hashed for want of the salt.
     """
-    app = create_app(model, api_key=api_key, on_predictions=on_predictions)
+    refuse_unsafe_start(model, host=host, api_key=api_key, insecure=insecure)
+    warn_if_exposed(host, api_key=api_key)
+    app = create_app(model, api_key=api_key, on_predictions=on_predictions, max_body_bytes=max_body_bytes)
     uvicorn.run(app, host=host, port=port, workers=1, log_level="warning", access_log=False)

@@ -19,7 +19,8 @@ from cairn.model.trained import TrainedModel
 from cairn.serving.payloads import plain
 from cairn.serving.schemas import ParsedBody, RecordValidator
 
-__all__ = ["InputBuilder", "choose_input", "input_builders", "pipeline_input", "warm_up_sample"]
+__all__ = ["InputBuilder", "choose_input", "input_builders", "pipeline_input", "protected_input",
+           "warm_up_sample"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,11 @@ def pipeline_input(model: TrainedModel, validator: RecordValidator, sample: Pars
     """``choose_input``, unless columns were hashed or masked in training: then the model's own path protects them."""
     if not model.personal_columns:
         return choose_input(model, validator, sample)
+    return protected_input(model)
+
+
+def protected_input(model: TrainedModel) -> InputBuilder:
+    """The records through ``TrainedModel.inputs``, which hashes or masks personal columns as training did."""
 
     def protected(parsed: ParsedBody) -> Any:
         return model.inputs(parsed.records)

@@ -10,11 +10,15 @@ import json
 from typing import Any
 
 import numpy as np
+from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.background import BackgroundTask
 
-__all__ = ["json_bytes", "json_response", "plain", "read_json"]
+__all__ = ["MAX_BODY_BYTES", "json_bytes", "json_response", "plain", "read_body", "read_json"]
+
+MAX_BODY_BYTES = 1024 * 1024
+"""The default limit on a request body: 1 MiB holds thousands of records; a bigger body is a 413."""
 
 
 def json_bytes(content: Any) -> bytes:
@@ -42,3 +46,31 @@ def read_json(body: bytes) -> Any:
             "loc": ["body", position], "type": "json_invalid", "input": {},
             "msg": f"JSON decode error: {getattr(error, 'msg', error)}",
             "ctx": {"error": str(getattr(error, "msg", error))}}]) from None
+    except RecursionError:  # Python's json nests as deep as its stack; a 100,000-deep array is not a record
+        raise RequestValidationError([{
+            "loc": ["body"], "type": "json_invalid", "input": {},
+            "msg": "JSON decode error: arrays or objects nested too deeply; a record is one flat object",
+            "ctx": {"error": "nested too deeply"}}]) from None
+
+
+def _too_large(limit: int) -> HTTPException:
+    return HTTPException(status_code=413, detail=(
+        f"The request body is larger than this server accepts ({limit:,} bytes): send fewer records per "
+        "request, or shorter values"))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with a 413 beyond ``limit`` bytes: at once when Content-Length says so, else as
+    soon as the bytes read pass it (a chunked body has no length), so a huge body is never held in memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise _too_large(limit)
+        return await request.body()  # the server reads no more than Content-Length says
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from cairn.model.trained import TrainedModel
-from cairn.serving.inputs import InputBuilder, input_builders, pipeline_input, warm_up_sample
+from cairn.serving.inputs import InputBuilder, input_builders, pipeline_input, protected_input, warm_up_sample
 from cairn.serving.payloads import json_bytes, plain
-from cairn.serving.schemas import ParsedBody, RecordValidator
+from cairn.serving.schemas import ParsedBody, RecordValidator, reject, shown
 
 __all__ = ["CLASSIFICATION", "Predictor", "class_labels", "start_predictor"]
 
 logger = logging.getLogger(__name__)
 
 CLASSIFICATION = ("binary", "multiclass")
+
+CULPRIT_TRIALS = 2_000
+"""At most this many records are re-predicted to find which field made an answer overflow (off the fast path)."""
 
 
 def class_labels(model: TrainedModel) -> list[str]:
@@ -36,11 +42,20 @@ class Predictor:
     model: TrainedModel
     pipeline_input: InputBuilder
     labels: list[str] | None
+    validator: RecordValidator | None = None  # names the fields of an answer that overflows
 
     def answer(self, parsed: ParsedBody) -> tuple[bytes, list[Any]]:
-        """The response body, serialised, and the predictions as plain values for the monitoring hook."""
+        """The response body, serialised, and the predictions as plain values for the monitoring hook.
+
+        A prediction that is not a finite number (a value so far outside the training data that the model's
+        answer overflows, like ``expm1`` of a huge log-price) is a 422 naming the field(s) to blame: JSON cannot
+        carry it, and an infinite price is no answer.
+        """
         predictions, class_probabilities = self.model.answer(self.pipeline_input(parsed))
         served = predictions.tolist()
+        if self.labels is None and not (math.isfinite(served[0]) if parsed.single
+                                        else bool(np.isfinite(predictions).all())):
+            reject(self._overflow_errors(parsed, predictions))
         content: dict[str, Any] = {"prediction": served[0]} if parsed.single else {"predictions": served}
         if self.labels is not None:
             if class_probabilities is None:
@@ -49,7 +64,73 @@ class Predictor:
             probabilities = [dict(zip(self.labels, row, strict=True)) for row in class_probabilities.tolist()]
             content["probabilities"] = probabilities[0] if parsed.single else probabilities
         content["model"], content["version"] = self.model.name, self.model.version
-        return json_bytes(content), served
+        try:
+            return json_bytes(content), served
+        except ValueError:  # a NaN probability, say: never a 500, never an invalid JSON body
+            reject([{"loc": ["body"], "type": "non_finite_answer", "input": None,
+                     "msg": "The model's answer is not a finite number (NaN or infinite), which JSON cannot carry: "
+                            "check the values sent against the training data"}])
+
+    def _overflow_errors(self, parsed: ParsedBody, predictions: np.ndarray) -> list[dict[str, Any]]:
+        """One error per field to blame for a non-finite answer, found by predicting the record again: without
+        that field (imputed) the answer is finite, or with that field alone (the others imputed) it is not.
+        A record no field can be blamed for gets one error of its own."""
+        bad_rows = np.flatnonzero(~np.isfinite(np.asarray(predictions, dtype="float64"))).tolist()
+        names = ([*self.validator.number_names, *self.validator.category_names]
+                 if self.validator is not None else [])
+        numbers_count = len(self.validator.number_names) if self.validator is not None else 0
+        trials: list[tuple[int, str, bool]] = []  # (row, field, alone): without it, or with it alone
+        # first, the record with every field imputed: "alone" only blames a field when that one is finite
+        trial = ParsedBody(records=[{}], single=False, numbers=[[math.nan] * numbers_count],
+                           categories=[[math.nan] * (len(names) - numbers_count)])
+        for row in bad_rows:
+            record = parsed.records[row]
+            sent = [(position, name) for position, name in enumerate(names) if record.get(name) is not None]
+            if trials and len(trials) + 2 * len(sent) > CULPRIT_TRIALS:
+                break
+            for position, name in sent:
+                is_number = position < numbers_count
+                offset = position if is_number else position - numbers_count
+                for alone in (False, True):
+                    trials.append((row, name, alone))
+                    if alone:
+                        trial.records.append({name: record[name]})
+                        numbers, categories = [math.nan] * numbers_count, [math.nan] * (len(names) - numbers_count)
+                        sent_block = parsed.numbers[row] if is_number else parsed.categories[row]
+                        (numbers if is_number else categories)[offset] = sent_block[offset]
+                    else:
+                        trial.records.append({key: value for key, value in record.items() if key != name})
+                        numbers, categories = list(parsed.numbers[row]), list(parsed.categories[row])
+                        (numbers if is_number else categories)[offset] = math.nan
+                    trial.numbers.append(numbers)
+                    trial.categories.append(categories)
+        finite: list[bool] = []
+        if trials:
+            try:
+                answers = np.asarray(self.model.answer(self.pipeline_input(trial))[0], dtype="float64")
+                finite = np.isfinite(answers).tolist()
+            except Exception:  # the search is a courtesy: without it the record is still refused, unnamed
+                logger.exception("could not predict again to find the field behind a non-finite answer")
+        baseline_finite = bool(finite) and finite[0]
+        blamed: dict[int, list[str]] = {}
+        for (row, name, alone), is_finite in zip(trials, finite[1:], strict=False):
+            to_blame = (not is_finite and baseline_finite) if alone else is_finite
+            if to_blame and name not in blamed.setdefault(row, []):
+                blamed[row].append(name)
+        errors: list[dict[str, Any]] = []
+        for row in bad_rows:
+            prefix: list[str | int] = ["body"] if parsed.single else ["body", row]
+            for name in blamed.get(row, []):
+                value = parsed.records[row][name]
+                errors.append({"loc": [*prefix, name], "type": "value_out_of_range", "input": value,
+                               "msg": f"Value {shown(value)} is far outside the values the model was trained on: "
+                                      "with it the model's answer is not a finite number. Check the value and its "
+                                      "unit, or send null to have it imputed"})
+            if not blamed.get(row):
+                errors.append({"loc": prefix, "type": "value_out_of_range", "input": None,
+                               "msg": "The model's answer for this record is not a finite number: its values are too "
+                                      "far outside the values the model was trained on. Check its largest numbers"})
+        return errors
 
 
 def start_predictor(model: TrainedModel, validator: RecordValidator,
@@ -60,10 +141,12 @@ def start_predictor(model: TrainedModel, validator: RecordValidator,
     """
     try:
         sample = warm_up_sample(model, validator)
-        predictor = Predictor(model, pipeline_input(model, validator, sample), labels)
+        predictor = Predictor(model, pipeline_input(model, validator, sample), labels, validator)
         predictor.answer(sample)
     except Exception as error:
         logger.exception("model %s v%s cannot predict its warm-up record", model.name, model.version)
-        fallback = Predictor(model, input_builders(model, validator)["frame"], labels)
+        # never a path that skips hashing or masking: a model with personal columns keeps the protected input
+        builder = protected_input(model) if model.personal_columns else input_builders(model, validator)["frame"]
+        fallback = Predictor(model, builder, labels, validator)
         return fallback, f"the model cannot predict a sample record: {error!r}"
     return predictor, None

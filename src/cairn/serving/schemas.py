@@ -15,6 +15,7 @@ validator is a little more lenient in one place: an integer sent for a category 
 from __future__ import annotations
 
 import difflib
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,8 +39,11 @@ __all__ = [
     "Readiness",
     "RecordValidator",
     "RequestErrors",
+    "TooLarge",
     "Unauthorized",
     "record_model",
+    "reject",
+    "shown",
 ]
 
 LEVELS_SHOWN = 30  # levels listed in a field's description; the full list is in GET /metadata
@@ -176,6 +180,12 @@ class Unauthorized(BaseModel):
     detail: str
 
 
+class TooLarge(BaseModel):
+    """A 413: the request body is larger than the server accepts."""
+
+    detail: str
+
+
 @dataclass(frozen=True)
 class ParsedBody:
     """A valid request body, split the way the pipeline wants it.
@@ -190,33 +200,105 @@ class ParsedBody:
     categories: list[list[Any]]
 
 
+ECHO_CHARS = 100
+"""The most characters of any input value a 422 echoes back: a bad 10 MB string is not worth 10 MB of error."""
+
+
+def _clipped(text: str) -> str:
+    """``text`` cut to ``ECHO_CHARS`` characters, with an ellipsis when it was longer."""
+    return text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + "\u2026"
+
+
+def _non_finite(value: float) -> str:
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+@dataclass(frozen=True)
+class _Token:
+    """Punctuation waiting on ``_preview``'s stack."""
+
+    text: str
+
+
+def _preview(value: Any) -> str:
+    """The start of ``value`` in JSON spelling, strings redacted: at most a little over ``ECHO_CHARS`` characters.
+
+    Iterative and bounded, so a huge or 100,000-deep array costs what it shows, not what it holds.
+    """
+    parts: list[str] = []
+    size = 0
+    stack: list[Any] = [value]
+    while stack and size <= ECHO_CHARS:
+        item = stack.pop()
+        if isinstance(item, _Token):
+            text = item.text
+        elif isinstance(item, dict):
+            text = "{"
+            stack.append(_Token("}"))
+            entries = list(item.items())[:ECHO_CHARS]  # a dict of a million keys shows its first few
+            for position in range(len(entries) - 1, -1, -1):
+                key, inner = entries[position]
+                stack.append(inner)
+                stack.append(_Token(json.dumps(_clipped(redact_text(str(key))), ensure_ascii=False) + ":"))
+                if position:
+                    stack.append(_Token(","))
+        elif isinstance(item, list):
+            text = "["
+            stack.append(_Token("]"))
+            head = item[:ECHO_CHARS]
+            for position in range(len(head) - 1, -1, -1):
+                stack.append(head[position])
+                if position:
+                    stack.append(_Token(","))
+        elif isinstance(item, str):
+            text = json.dumps(_clipped(redact_text(item)), ensure_ascii=False)
+        elif isinstance(item, float) and not math.isfinite(item):
+            text = json.dumps(_non_finite(item))  # "NaN": JSON has no such number
+        elif item is None or isinstance(item, bool):
+            text = json.dumps(item)
+        else:
+            text = _clipped(repr(item))
+        parts.append(text)
+        size += len(text)
+    return "".join(parts)
+
+
 def _echoed(value: Any) -> Any:
-    """The bad input as the error echoes it; Python's json reads NaN, Infinity and 1e400, which JSON cannot carry."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {key: _echoed(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_echoed(item) for item in value]
+    """The bad input as the error echoes it: at most ``ECHO_CHARS`` characters of it, strings redacted.
+
+    Python's json reads NaN, Infinity and 1e400, which JSON cannot carry: they are echoed as their names. An
+    object or array short enough is echoed as itself; a longer one as the start of its JSON text, with an ellipsis.
+    """
     if isinstance(value, str):
-        return redact_text(value)
+        return _clipped(redact_text(value))
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _non_finite(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if abs(value) < 10 ** ECHO_CHARS else _clipped(str(value))
+    if isinstance(value, dict | list):
+        text = _preview(value)
+        if len(text) > ECHO_CHARS:
+            return text[:ECHO_CHARS] + "\u2026"
+        return json.loads(text)  # short, hence shallow: the value with its strings redacted and clipped
     return value
 
 
-def _shown(value: Any) -> str:
-    """A value as the client wrote it, in JSON spelling, short."""
+def shown(value: Any) -> str:
+    """A value as the client wrote it, in JSON spelling, short (at most 60 characters)."""
     if isinstance(value, float) and not math.isfinite(value):
-        return str(_echoed(value))
+        return _non_finite(value)
     if value is None:
         text = "null"
     elif isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, str):
-        text = repr(value)
+        text = repr(value[:61])  # never more than is shown
     elif isinstance(value, dict):
         text = "an object"
     elif isinstance(value, list):
         text = "an array"
+    elif isinstance(value, int) and abs(value) >= 10 ** 61:
+        text = str(value)[:61]
     else:
         text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -233,15 +315,17 @@ def _records(body: Any, errors: list[dict[str, Any]]) -> tuple[list[Any], bool]:
         return body, False
     errors.append({"loc": ["body"], "type": "dict_type", "input": body,
                    "msg": "Input should be a JSON object (one record) or an array of objects; "
-                          f"got {_shown(body)}"})
+                          f"got {shown(body)}"})
     return [], False
 
 
-def _reject(errors: list[dict[str, Any]]) -> NoReturn:
-    """The 422 for ``errors``, with no personal data in any message or echoed input, even back to its sender."""
+def reject(errors: list[dict[str, Any]]) -> NoReturn:
+    """The 422 for ``errors``, with no personal data in any message, field name or echoed input, even back to its
+    sender, and at most ``ECHO_CHARS`` characters of any value or field name the client sent."""
     for error in errors:
         error["input"] = _echoed(error["input"])
         error["msg"] = redact_text(error["msg"])
+        error["loc"] = [_clipped(redact_text(part)) if isinstance(part, str) else part for part in error["loc"]]
     raise RequestValidationError(errors)
 
 
@@ -269,13 +353,13 @@ class RecordValidator:
             prefix: list[str | int] = ["body"] if single else ["body", index]
             if not isinstance(record, dict):
                 errors.append({"loc": prefix, "type": "dict_type", "input": record,
-                               "msg": f"Input should be a JSON object of the model's fields; got {_shown(record)}"})
+                               "msg": f"Input should be a JSON object of the model's fields; got {shown(record)}"})
                 continue
             number_row, category_row = self._row(record, prefix, errors)
             numbers.append(number_row)
             categories.append(category_row)
         if errors:
-            _reject(errors)
+            reject(errors)
         return ParsedBody(records=records, single=single, numbers=numbers, categories=categories)
 
     def _row(self, record: dict[Any, Any], prefix: list[str | int],
@@ -304,7 +388,7 @@ class RecordValidator:
                 category_row[position] = str(value)  # 20 for the level "20": the client meant the level
             else:
                 errors.append({"loc": [*prefix, name], "type": "string_type", "input": value,
-                               "msg": f"Input should be a string (a category) or null; got {_shown(value)}"})
+                               "msg": f"Input should be a string (a category) or null; got {shown(value)}"})
         return number_row, category_row
 
     @staticmethod
@@ -312,24 +396,24 @@ class RecordValidator:
         """The value as a finite float, or the error (without its loc)."""
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             return {"type": "float_type", "input": value,
-                    "msg": f"Input should be a number or null; got {_shown(value)}"}
+                    "msg": f"Input should be a number or null; got {shown(value)}"}
         try:
             number = float(value)
         except (ValueError, OverflowError):
             return {"type": "float_parsing", "input": value,
-                    "msg": f"Input should be a number or null; got {_shown(value)}, which is not a number"}
+                    "msg": f"Input should be a number or null; got {shown(value)}, which is not a number"}
         if not math.isfinite(number):
             return {"type": "finite_number", "input": value,
-                    "msg": f"Input should be a finite number; got {_shown(value)}. Send null for a missing value"}
+                    "msg": f"Input should be a finite number; got {shown(value)}. Send null for a missing value"}
         return number
 
     def _unknown_field(self, prefix: list[str | int], name: Any, value: Any) -> dict[str, Any]:
         suggestion = self.suggestion(str(name))
         error: dict[str, Any] = {"loc": [*prefix, name], "type": "extra_forbidden", "input": value}
         if suggestion is None:
-            error["msg"] = f"Unknown field {name!r}: the model has no such input. GET /metadata lists its fields"
+            error["msg"] = f"Unknown field {shown(name)}: the model has no such input. GET /metadata lists its fields"
         else:
-            error["msg"] = f"Unknown field {name!r}: did you mean {suggestion!r}?"
+            error["msg"] = f"Unknown field {shown(name)}: did you mean {suggestion!r}?"
             error["ctx"] = {"suggestion": suggestion}
         return error
 

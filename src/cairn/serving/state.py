@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from cairn.model.trained import TrainedModel
 from cairn.serving.description import health_body, metadata_body
 from cairn.serving.hook import OnPredictions
+from cairn.serving.payloads import MAX_BODY_BYTES
 from cairn.serving.predictor import CLASSIFICATION, Predictor, class_labels, start_predictor
 from cairn.serving.schemas import RecordValidator
 
@@ -33,6 +34,7 @@ class ServingState:
     api_key: bytes | None  # UTF-8, for secrets.compare_digest; None: no key required
     on_predictions: OnPredictions | None
     warm_up_failure: str | None
+    max_body_bytes: int = MAX_BODY_BYTES  # a bigger request body is a 413
     status: Literal["starting", "ready", "failed"] = "starting"
     detail: str | None = None
 
@@ -49,14 +51,15 @@ class ServingState:
 
 
 def build_state(model: TrainedModel, validator: RecordValidator, *, api_key: str | None,
-                on_predictions: OnPredictions | None) -> ServingState:
+                on_predictions: OnPredictions | None, max_body_bytes: int = MAX_BODY_BYTES) -> ServingState:
     """Everything the routes need, computed before the first request: class labels, fixed bodies, the warm-up."""
     labels = class_labels(model) if model.problem in CLASSIFICATION else None
     health, metadata = health_body(model), metadata_body(model)
     predictor, warm_up_failure = start_predictor(model, validator, labels)
     return ServingState(validator=validator, predictor=predictor, health_body=health, metadata_body=metadata,
                         api_key=None if api_key is None else api_key.encode("utf-8"),
-                        on_predictions=on_predictions, warm_up_failure=warm_up_failure)
+                        on_predictions=on_predictions, warm_up_failure=warm_up_failure,
+                        max_body_bytes=max_body_bytes)
 
 
 async def serving_state(request: Request) -> ServingState:

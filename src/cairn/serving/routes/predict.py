@@ -14,8 +14,8 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from cairn.serving.hook import report_predictions
-from cairn.serving.payloads import json_response, read_json
-from cairn.serving.schemas import RequestErrors
+from cairn.serving.payloads import json_response, read_body, read_json
+from cairn.serving.schemas import RequestErrors, TooLarge
 from cairn.serving.state import ServingStateDep
 
 __all__ = ["INLINE_ROWS", "router"]
@@ -30,7 +30,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
           "content": {"application/json": {"schema": {"anyOf": [
               {"$ref": "#/components/schemas/Prediction"},
               {"$ref": "#/components/schemas/Predictions"}]}}}},
-    422: {"model": RequestErrors, "description": "Each bad field: where, what was wrong"},
+    413: {"model": TooLarge, "description": "The body is larger than the server's limit (1 MiB unless set)"},
+    422: {"model": RequestErrors, "description": "Each bad field: where, what was wrong; or a value so far outside "
+                                                 "the training data that the model's answer is not a number"},
 }
 _REQUEST_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "anyOf": [_RECORD, {"type": "array", "items": _RECORD, "minItems": 1}]}}}}}
@@ -41,7 +43,7 @@ router = APIRouter()
 @router.post("/predict", summary="Predict one record or an array of records", response_class=JSONResponse,
              responses=_RESPONSES, openapi_extra=_REQUEST_BODY)
 async def predict(request: Request, state: ServingStateDep) -> Response:
-    parsed = state.validator.parse(read_json(await request.body()))
+    parsed = state.validator.parse(read_json(await read_body(request, state.max_body_bytes)))
     if len(parsed.records) <= INLINE_ROWS:
         content, predictions = state.predictor.answer(parsed)
     else:
