@@ -110,7 +110,7 @@ class Project:
         config = self.config
         source, privacy = read_protected(config, base_dir=self.base_dir)
         check_fits_problem(source.table, target=config.business.target, problem=config.business.problem,
-                           mask=privacy.mask)
+                           mask=privacy.mask, normalize=config.preprocessing.normalize_categories)
         store = self.open_store()
         try:
             digest = config_hash(config)
