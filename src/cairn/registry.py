@@ -1,4 +1,8 @@
-"""Model versions: register, list, promote, roll back. Exactly one version per model is in production."""
+"""Model versions: register, list, promote, roll back. Exactly one version per model is in production.
+
+That holds when processes change the registry at the same moment: every change runs in the store's write session
+with the model's row locked (SELECT ... FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite) and decides from what
+it reads there; a partial unique index (one production row per model) backs it in the database."""
 
 from __future__ import annotations
 
@@ -6,9 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
-from cairn.errors import NotFoundError
+from cairn.errors import NotFoundError, StoreError
 from cairn.model.bundle import bundle_artifacts, load_bundle, verified_files
 from cairn.model.trained import TrainedModel
 from cairn.store.repository import Store, as_utc, now
@@ -37,25 +44,34 @@ class Registry:
         self.store = store
 
     def register(self, model: TrainedModel, *, run_id: int, production: bool, note: str | None) -> ModelVersion:
-        """Store the bundle and add it as the next version; in production if it met the objective."""
-        with self.store.session() as session:
-            row = session.scalars(select(ModelRow).where(ModelRow.name == model.name)).first()
-            if row is None:
-                row = ModelRow(name=model.name, created_at=now())
-                session.add(row)
-                session.flush()
+        """Store the bundle and add it as the next version; in production if it met the objective. The model's row
+        is locked first (created if new), so two registrations never take the same number or both production.
+        The bundle (it names its version) is serialised before the lock, for the number the store gives now, and
+        again under it only if another registration took that number meanwhile."""
+        model.run_id = run_id
+        model.version = self._latest_version(model.name) + 1
+        bundle = bundle_artifacts(model)
+        with self.store.write_session() as session:
+            model_id = self._lock_or_add_model(session, model.name)
             latest = session.scalar(select(func.max(ModelVersionRow.version))
-                                    .where(ModelVersionRow.model_id == row.id)) or 0
-            model.version, model.run_id = latest + 1, run_id
-            sha = self._write_bundle(session, model)
+                                    .where(ModelVersionRow.model_id == model_id)) or 0
+            if latest + 1 != model.version:
+                model.version = latest + 1
+                bundle = bundle_artifacts(model)
+            sha = self._write_bundle(session, bundle)
             if production:
-                self._archive_production(session, row.id)
-            version = ModelVersionRow(model_id=row.id, version=model.version, run_id=run_id,
+                self._archive_production(session, model_id)
+            version = ModelVersionRow(model_id=model_id, version=model.version, run_id=run_id,
                                       artifact_sha256=sha, stage="production" if production else "candidate",
                                       metrics=model.metrics, created_at=now(), note=note)
             session.add(version)
             session.flush()
             return _version(model.name, version)
+
+    def _latest_version(self, name: str) -> int:
+        with self.store.session() as session:
+            return session.scalar(select(func.max(ModelVersionRow.version)).join(ModelRow)
+                                  .where(ModelRow.name == name)) or 0
 
     def versions(self, name: str) -> list[ModelVersion]:
         with self.store.session() as session:
@@ -69,11 +85,7 @@ class Registry:
         for version in self.versions(name):
             if version.stage == "production":
                 return version
-        raise NotFoundError.single(
-            f"Model {name} has no version in production.", where="model registry",
-            expected=f"a production version of {name}", got="none",
-            fix="run `cairn run` until a model meets the objective, or `cairn promote VERSION`",
-        )
+        raise _no_production(name)
 
     def get(self, name: str, version: int | None = None) -> ModelVersion:
         if version is None:
@@ -102,12 +114,11 @@ class Registry:
     def _is_legacy(self, version: ModelVersion) -> bool:
         """A version registered by cairn 0.1 points at one joblib file the store recorded as kind 'model'."""
         with self.store.session() as session:
-            row = session.get(ArtifactRow, version.artifact_sha256)
-            return row is not None and row.kind == "model"
+            return _is_legacy_row(session, version.artifact_sha256)
 
-    def _write_bundle(self, session: Any, model: TrainedModel) -> str:
+    def _write_bundle(self, session: Session, bundle: tuple[str, dict[str, bytes]]) -> str:
         """Each file of the bundle as an artifact, then its manifest, whose sha256 the version row records."""
-        manifest_sha, artifacts = bundle_artifacts(model)
+        manifest_sha, artifacts = bundle
         for sha, data in artifacts.items():
             self.store.artifacts.write(data)
             if session.get(ArtifactRow, sha) is None:
@@ -116,33 +127,102 @@ class Registry:
         return manifest_sha
 
     def promote(self, name: str, version: int) -> ModelVersion:
-        """Production moves to `version`, once its files are known to be intact: never promote what cannot serve."""
+        """Production moves to `version`, once its files are known to be intact: never promote what cannot serve.
+        Under the model's lock: a promote, rollback or registration running at the same moment waits for this one
+        (or this for it), so exactly one version is in production afterwards."""
         self.verify(self.get(name, version))
-        with self.store.session() as session:
-            model_id = session.scalars(select(ModelRow.id).where(ModelRow.name == name)).one()
-            self._archive_production(session, model_id)
-            row = session.scalars(select(ModelVersionRow).where(ModelVersionRow.model_id == model_id,
-                                                                ModelVersionRow.version == version)).one()
-            row.stage = "production"
-            return _version(name, row)
+        with self.store.write_session() as session:
+            model_id = self._lock_model(session, name)
+            if model_id is None:  # cannot happen once get() found the version: models are never deleted
+                raise _no_production(name)
+            return self._make_production(session, name, model_id, version)
 
     def rollback(self, name: str) -> ModelVersion:
-        """Production goes back to the newest earlier version that was in production (archived now)."""
-        current = self.production(name)
-        earlier = [v for v in self.versions(name) if v.version < current.version and v.stage == "archived"]
-        if not earlier:
-            raise NotFoundError.single(
-                f"Model {name} has no earlier production version to roll back to.", where="model registry",
-                expected="an archived version older than the production one",
-                got=f"v{current.version} is the first", fix="promote a version with `cairn promote VERSION`",
-            )
-        return self.promote(name, earlier[0].version)
+        """Production goes back to the newest earlier version that was in production (archived now). Decided under
+        the model's lock, from what the store holds then: two rollbacks at once go back two versions."""
+        with self.store.write_session() as session:
+            model_id = self._lock_model(session, name)
+            rows = [] if model_id is None else list(session.scalars(
+                select(ModelVersionRow).where(ModelVersionRow.model_id == model_id)
+                .order_by(ModelVersionRow.version.desc())))
+            current = next((row for row in rows if row.stage == "production"), None)
+            if model_id is None or current is None:
+                raise _no_production(name)
+            earlier = [row for row in rows if row.version < current.version and row.stage == "archived"]
+            if not earlier:
+                raise NotFoundError.single(
+                    f"Model {name} has no earlier production version to roll back to.", where="model registry",
+                    expected="an archived version older than the production one",
+                    got=f"v{current.version} is the first", fix="promote a version with `cairn promote VERSION`",
+                )
+            target = _version(name, earlier[0])
+            verified_files(target.artifact_sha256, self.store.artifacts.read, what=f"{name} v{target.version}",
+                           legacy=_is_legacy_row(session, target.artifact_sha256))
+            return self._make_production(session, name, model_id, target.version)
 
     @staticmethod
-    def _archive_production(session: Any, model_id: int) -> None:
-        for row in session.scalars(select(ModelVersionRow).where(ModelVersionRow.model_id == model_id,
-                                                                 ModelVersionRow.stage == "production")):
-            row.stage = "archived"
+    def _lock_model(session: Session, name: str) -> int | None:
+        """The model's id, its row locked until the session ends (FOR UPDATE on PostgreSQL; on SQLite the write
+        session already holds the database's write lock); None for a model the store does not hold."""
+        return session.scalar(select(ModelRow.id).where(ModelRow.name == name).with_for_update())
+
+    def _lock_or_add_model(self, session: Session, name: str) -> int:
+        """As _lock_model, adding a model not yet in the store first, without failing when another process adds
+        it at the same moment (that one's insert is waited for, then this one's does nothing)."""
+        model_id = self._lock_model(session, name)
+        if model_id is None:
+            values = {"name": name, "created_at": now()}
+            dialect = session.get_bind().dialect.name
+            if dialect == "postgresql":
+                session.execute(postgresql_insert(ModelRow).values(values).on_conflict_do_nothing(
+                    index_elements=[ModelRow.name]))
+            elif dialect == "sqlite":
+                session.execute(sqlite_insert(ModelRow).values(values).on_conflict_do_nothing(
+                    index_elements=[ModelRow.name]))
+            else:
+                session.add(ModelRow(**values))
+                session.flush()
+            model_id = self._lock_model(session, name)
+        if model_id is None:
+            raise StoreError.single(f"Model {name} could not be added to the registry.", where="model registry",
+                                    expected="a row for the model", got="none after inserting it",
+                                    fix="retry the command")
+        return model_id
+
+    def _make_production(self, session: Session, name: str, model_id: int, version: int) -> ModelVersion:
+        """Archive the production version, then promote `version`: in that order, so that the database's
+        one-production index never sees two (the ORM would order both UPDATEs by primary key)."""
+        self._archive_production(session, model_id, keep=version)
+        row = session.scalars(select(ModelVersionRow).where(ModelVersionRow.model_id == model_id,
+                                                            ModelVersionRow.version == version)).one()
+        row.stage = "production"
+        session.flush()
+        return _version(name, row)
+
+    @staticmethod
+    def _archive_production(session: Session, model_id: int, keep: int | None = None) -> None:
+        """Every production version of the model becomes archived (all of them: this also repairs a store left
+        with two by an earlier cairn), except `keep`."""
+        archive = (update(ModelVersionRow)
+                   .where(ModelVersionRow.model_id == model_id, ModelVersionRow.stage == "production")
+                   .values(stage="archived").execution_options(synchronize_session="fetch"))
+        if keep is not None:
+            archive = archive.where(ModelVersionRow.version != keep)
+        session.execute(archive)
+
+
+def _no_production(name: str) -> NotFoundError:
+    return NotFoundError.single(
+        f"Model {name} has no version in production.", where="model registry",
+        expected=f"a production version of {name}", got="none",
+        fix="run `cairn run` until a model meets the objective, or `cairn promote VERSION`",
+    )
+
+
+def _is_legacy_row(session: Session, artifact_sha256: str) -> bool:
+    """A version registered by cairn 0.1 points at one joblib file the store recorded as kind 'model'."""
+    row = session.get(ArtifactRow, artifact_sha256)
+    return row is not None and row.kind == "model"
 
 
 def _version(name: str, row: ModelVersionRow) -> ModelVersion:

@@ -16,30 +16,6 @@ from cairn.store.repository import now
 from cairn.store.tables import ArtifactRow, RunRow, StageRow
 from tests.examples import QUICK, copy_example
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432"
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    """A fresh database per module on the real server, dropped afterwards."""
-    name = f"cairn_test_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"CREATE DATABASE {name}"))
-    yield f"{POSTGRES}/{name}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'cairn.db'}" if request.param == "sqlite" else request.getfixturevalue(
-        "postgres_url")
-    opened = Store.open(url, tmp_path / "artifacts")
-    yield opened
-    opened.close()
-
 
 def test_sqlite_uses_write_ahead_log(tmp_path):
     store = Store.open(f"sqlite:///{tmp_path / 'cairn.db'}", tmp_path / "artifacts")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -11,15 +12,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import Connection, create_engine, event, func, inspect, select, update
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.schema import CreateIndex
 
 from cairn.errors import NotFoundError, StoreError
 from cairn.store.artifacts import ArtifactFolder, decode, encode
-from cairn.store.tables import ArtifactRow, Base, MetricRow, RunRow, StageRow
+from cairn.store.tables import (
+    ONE_PRODUCTION_INDEX,
+    ArtifactRow,
+    Base,
+    MetricRow,
+    ModelVersionRow,
+    RunRow,
+    StageRow,
+)
 from cairn.urls import engine_url, redacted
+
+log = logging.getLogger(__name__)
+
+# How long a write session waits for another process's lock before it gives up with a StoreError. SQLite's
+# busy_timeout (set on every connection below) and PostgreSQL's lock_timeout (set in each write session) agree.
+LOCK_WAIT_S = 10
 
 
 def now() -> datetime:
@@ -104,12 +120,47 @@ class Store:
                 got=str(error.orig).strip().splitlines()[0] if error.orig else "no connection",
                 fix="check that the database runs and the URL is right",
             ) from None
+        _ensure_one_production_index(engine)
         return cls(engine, ArtifactFolder(artifacts_root))
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A transaction for read-then-write changes that must not interleave with another process's (the
+        registry's stages). On SQLite it opens with BEGIN IMMEDIATE: the database's one write lock is taken before
+        the first read, so another write session waits (busy_timeout) and then reads what this one committed.
+        pysqlite would otherwise begin only at the first INSERT/UPDATE, after the reads; it issues no BEGIN of its
+        own inside a transaction and still commits and rolls back, so the explicit BEGIN is all the SQLAlchemy
+        recipe for SQLite transactions needs here, and every other session keeps pysqlite's behaviour. On
+        PostgreSQL the caller locks the rows it depends on (SELECT ... FOR UPDATE); a lock not granted within
+        LOCK_WAIT_S, or a write that collides with a constraint, is a StoreError and nothing is changed."""
+        with self._sessions.begin() as session:
+            try:
+                connection = session.connection()
+                if self.engine.dialect.name == "sqlite":
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                elif self.engine.dialect.name == "postgresql":
+                    connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_WAIT_S}s'")
+                yield session
+                session.flush()
+            except OperationalError as error:
+                if not _is_lock_wait(error):
+                    raise
+                raise StoreError.single(
+                    "The store is busy: another cairn process held its write lock too long.", where="store",
+                    expected=f"the lock within {LOCK_WAIT_S} s", got=_first_line(error),
+                    fix="retry; if it persists, look for a cairn process stuck in a promote or a run",
+                ) from None
+            except IntegrityError as error:
+                raise StoreError.single(
+                    "Another process changed the model registry at the same moment; nothing was changed.",
+                    where="model registry", expected="one change at a time", got=_first_line(error),
+                    fix="retry the command",
+                ) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -256,8 +307,57 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_S * 1000}")
     cursor.close()
+
+
+def _ensure_one_production_index(engine: Engine) -> None:
+    """Give a store made before the one-production index existed that index (create_all makes only missing
+    tables). Not if the store already holds two production versions of a model: the registry's lock keeps the
+    rule without it, the next promote of that model repairs the data, and a later open adds the index. A store
+    the user may not change (no privilege, locked) is left as it is, with a warning."""
+    if engine.dialect.name not in ("sqlite", "postgresql"):
+        return
+    table = Base.metadata.tables[ModelVersionRow.__tablename__]
+    index = next(i for i in table.indexes if i.name == ONE_PRODUCTION_INDEX)
+    try:
+        with engine.connect() as connection:
+            if inspect(connection).has_index(table.name, ONE_PRODUCTION_INDEX):
+                return
+        with engine.begin() as connection:
+            doubled = _models_with_two_productions(connection)
+            if not doubled:
+                connection.execute(CreateIndex(index, if_not_exists=True))
+    except DBAPIError as error:
+        with engine.connect() as connection:  # two processes opening the store at once: one made it
+            if inspect(connection).has_index(table.name, ONE_PRODUCTION_INDEX):
+                return
+            doubled = _models_with_two_productions(connection)
+        if not doubled:
+            log.warning("The store's model registry could not be given its one-production index (%s); promotes "
+                        "still take a lock, and the next open tries again.", _first_line(error))
+            return
+    if doubled:
+        log.warning("The store holds more than one production version of model id(s) %s, left by an earlier cairn; "
+                    "the one-production index is not added until `cairn promote VERSION` picks one.",
+                    ", ".join(map(str, doubled)))
+
+
+def _models_with_two_productions(connection: Connection) -> list[int]:
+    return list(connection.scalars(
+        select(ModelVersionRow.model_id).where(ModelVersionRow.stage == "production")
+        .group_by(ModelVersionRow.model_id).having(func.count() > 1)
+    ))
+
+
+def _is_lock_wait(error: OperationalError) -> bool:
+    """SQLite's "database is locked" after busy_timeout, PostgreSQL's lock_not_available after lock_timeout."""
+    return getattr(error.orig, "sqlstate", None) == "55P03" or "database is locked" in str(error.orig)
+
+
+def _first_line(error: DBAPIError) -> str:
+    text = str(error.orig if error.orig is not None else error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _process_alive(pid: int) -> bool:

@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -74,9 +87,21 @@ class ModelRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+# At most one production version per model, kept by the database itself: a partial unique index, which SQLite
+# and PostgreSQL have (elsewhere the registry's row lock alone keeps it). A store made before the index existed
+# gets it when opened (Store.open), unless it already holds two production versions of a model.
+ONE_PRODUCTION_INDEX = "uq_cairn_model_versions_one_production"
+PRODUCTION = text("stage = 'production'")
+
+
 class ModelVersionRow(Base):
     __tablename__ = "cairn_model_versions"
-    __table_args__ = (UniqueConstraint("model_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("model_id", "version"),
+        Index(ONE_PRODUCTION_INDEX, "model_id", unique=True, sqlite_where=PRODUCTION,
+              postgresql_where=PRODUCTION)
+        .ddl_if(dialect=("sqlite", "postgresql")),  # type: ignore[arg-type]  # a tuple is documented and works
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("cairn_models.id", ondelete="CASCADE"), index=True)
