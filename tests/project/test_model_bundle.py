@@ -110,3 +110,17 @@ def test_a_damaged_version_is_never_promoted(project_copy):
     paths["model.json"].write_bytes(bytes(data))
     result = runner.invoke(app, ["promote", "1", "-p", str(project_copy / "cairn.yaml")])
     assert result.exit_code == 2 and "does not match its sha256" in result.output, result.output
+
+
+def test_the_service_refuses_to_start_on_a_tampered_model(project_copy, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Planted:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    _, paths = bundle_of(project_copy)
+    paths["pipeline.joblib"].write_bytes(pickle.dumps(Planted()))
+    result = runner.invoke(app, ["serve", "--port", "1", "-p", str(project_copy / "cairn.yaml")])
+    assert result.exit_code == 2 and "does not match its sha256" in result.output, result.output
+    assert not marker.exists()
