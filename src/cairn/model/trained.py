@@ -140,6 +140,30 @@ class TrainedModel:
 
         return protect_columns(table, found=self.personal_columns, spec=self.privacy).table
 
+    def loggable(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """What may be kept of served records (the prediction log, read by `cairn monitor`): the model's inputs
+        only, so a field the model does not use never lands on disk; personal columns kept as features hashed or
+        masked as in training (so they compare with the drift reference); any other text with personal data in it
+        (an e-mail typed into a category field) redacted."""
+        from cairn.privacy import redact_text
+
+        names = self.feature_names
+        kept = [{name: record[name] for name in names if name in record} for record in records]
+        if self.personal_columns:
+            sent = [pii for pii in self.personal_columns if any(pii.column in record for record in kept)]
+            if sent:
+                from cairn.privacy import protect_columns
+
+                columns = pd.DataFrame({pii.column: [record.get(pii.column) for record in kept] for pii in sent})
+                protected = protect_columns(columns, found=sent, spec=self.privacy).table
+                for row, record in enumerate(kept):
+                    for pii in sent:
+                        if pii.column in record and record[pii.column] is not None:
+                            record[pii.column] = protected[pii.column].iloc[row]
+        personal = {pii.column for pii in self.personal_columns}
+        return [{name: redact_text(value) if isinstance(value, str) and name not in personal else value
+                 for name, value in record.items()} for record in kept]
+
     def predict(self, records: list[dict[str, Any]] | pd.DataFrame) -> np.ndarray:
         return self.answer(self.inputs(records))[0]
 

@@ -1,0 +1,36 @@
+"""What the prediction log may keep of a served record: the model's inputs only, personal columns protected as in
+training, personal data typed into any other text field redacted."""
+
+from __future__ import annotations
+
+from sklearn.dummy import DummyRegressor
+
+from cairn.config.schema import Privacy
+from cairn.model.trained import FeatureSpec, TrainedModel
+from cairn.privacy import PiiColumn
+
+RAW_EMAIL = "jane.doe@example.com"
+
+
+def model(pii: str) -> TrainedModel:
+    features = [FeatureSpec("x", "number"), FeatureSpec("street", "category"), FeatureSpec("contact", "category")]
+    personal = [PiiColumn("contact", "email", "name and content", 1.0)] if pii != "drop" else []
+    return TrainedModel("m", 1, "regression", "y", features if pii != "drop" else features[:2],
+                        DummyRegressor().fit([[0.0]], [1.0]), personal_columns=personal,
+                        privacy=Privacy(pii=pii, salt_env="LOG_SALT" if pii == "hash" else None))
+
+
+def test_hashed_columns_are_logged_hashed_and_unused_fields_not_at_all(monkeypatch):
+    monkeypatch.setenv("LOG_SALT", "s3")
+    sent = [{"x": 1.5, "street": "Pave", "contact": RAW_EMAIL, "email_again": RAW_EMAIL, "y": 3}]
+    logged = model("hash").loggable(sent)
+    assert set(logged[0]) == {"x", "street", "contact"} and logged[0]["x"] == 1.5 and logged[0]["street"] == "Pave"
+    assert RAW_EMAIL not in str(logged) and "jane" not in str(logged)
+    assert sent[0]["contact"] == RAW_EMAIL  # the caller's record is left as it was
+
+
+def test_personal_data_typed_into_a_category_is_redacted(monkeypatch):
+    logged = model("drop").loggable([{"x": 2.0, "street": f"call {RAW_EMAIL} or 555-867-5309", "contact": "z"}])
+    assert set(logged[0]) == {"x", "street"}
+    assert RAW_EMAIL not in logged[0]["street"] and "867-5309" not in logged[0]["street"]
+    assert logged[0]["street"].startswith("call ")
