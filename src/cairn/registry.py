@@ -6,6 +6,7 @@ it reads there; a partial unique index (one production row per model) backs it i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -126,16 +127,24 @@ class Registry:
                 session.add(ArtifactRow(sha256=sha, kind=kind, size_bytes=len(data), created_at=now()))
         return manifest_sha
 
-    def promote(self, name: str, version: int) -> ModelVersion:
+    def promote(self, name: str, version: int, *, run_id: int | None = None,
+                alongside: Callable[[Session], None] | None = None) -> ModelVersion:
         """Production moves to `version`, once its files are known to be intact: never promote what cannot serve.
         Under the model's lock: a promote, rollback or registration running at the same moment waits for this one
-        (or this for it), so exactly one version is in production afterwards."""
+        (or this for it), so exactly one version is in production afterwards.
+
+        A run commits its version with `run_id` (the version then belongs to that run, which holds its monitoring
+        reference, and loses its 'pending' note) and `alongside` (the run's finish, written in the same
+        transaction): the run is succeeded and its version in production together, or neither."""
         self.verify(self.get(name, version))
         with self.store.write_session() as session:
             model_id = self._lock_model(session, name)
             if model_id is None:  # cannot happen once get() found the version: models are never deleted
                 raise _no_production(name)
-            return self._make_production(session, name, model_id, version)
+            promoted = self._make_production(session, name, model_id, version, run_id=run_id)
+            if alongside is not None:
+                alongside(session)
+            return promoted
 
     def rollback(self, name: str) -> ModelVersion:
         """Production goes back to the newest earlier version that was in production (archived now). Decided under
@@ -189,13 +198,16 @@ class Registry:
                                     fix="retry the command")
         return model_id
 
-    def _make_production(self, session: Session, name: str, model_id: int, version: int) -> ModelVersion:
+    def _make_production(self, session: Session, name: str, model_id: int, version: int, *,
+                         run_id: int | None = None) -> ModelVersion:
         """Archive the production version, then promote `version`: in that order, so that the database's
         one-production index never sees two (the ORM would order both UPDATEs by primary key)."""
         self._archive_production(session, model_id, keep=version)
         row = session.scalars(select(ModelVersionRow).where(ModelVersionRow.model_id == model_id,
                                                             ModelVersionRow.version == version)).one()
         row.stage = "production"
+        if run_id is not None:
+            row.run_id, row.note = run_id, None
         session.flush()
         return _version(name, row)
 

@@ -141,7 +141,7 @@ def test_the_report_is_json(ames: pd.DataFrame) -> None:
     as_dict = json.loads(json.dumps(report.to_dict()))
     assert as_dict["drifted"] == ["Gr_Liv_Area"]
     assert as_dict["features"][0]["feature"] == "Gr_Liv_Area"
-    assert set(as_dict["features"][0]) == {"feature", "kind", "psi", "test", "p_value", "drifted", "detail"}
+    assert set(as_dict["features"][0]) == {"feature", "kind", "psi", "test", "p_value", "drifted", "detail", "judged"}
     assert as_dict["share_drifted"] == pytest.approx(1 / 11)
 
 
@@ -196,3 +196,35 @@ def test_100k_rows_by_80_columns_is_quick() -> None:
     seconds = time.perf_counter() - started
     assert [feature.feature for feature in report.drifted] == ["n0"]
     assert seconds < 10, f"{seconds:.1f} s"  # ~1 s on a busy 2-core machine
+
+
+# partial records: what logged requests look like ------------------------------------------------------------------
+def test_partially_sent_features_are_judged_on_the_rows_that_sent_them(ames: pd.DataFrame) -> None:
+    """Requests that sent Gr_Liv_Area 1.6 times larger in 300 of 400 rows, Lot_Area in 100, Neighborhood in none."""
+    features = [FeatureSpec("Gr_Liv_Area", "number"), FeatureSpec("Lot_Area", "number"),
+                FeatureSpec("Year_Built", "number"), FeatureSpec("Neighborhood", "category")]
+    rows = 400
+    current = pd.DataFrame({"Gr_Liv_Area": ames["Gr_Liv_Area"].iloc[:rows].to_numpy() * 1.6,
+                            "Lot_Area": ames["Lot_Area"].iloc[:rows].to_numpy(),
+                            "Year_Built": ames["Year_Built"].iloc[:rows].to_numpy()})
+    gr_sent = np.arange(rows) < 300
+    current.loc[~gr_sent, "Gr_Liv_Area"] = np.nan  # what from_records gives for an unsent key
+    sent = {"Gr_Liv_Area": gr_sent, "Lot_Area": np.arange(rows) < 100, "Year_Built": np.ones(rows, dtype=bool),
+            "Neighborhood": np.zeros(rows, dtype=bool)}
+    report = feature_drift(ames, current, features=features, sent=sent)
+    by_name = {feature.feature: feature for feature in report.features}
+    # Gr_Liv_Area: judged on its 300 values only, so the 100 unsent rows are not "missing"
+    alone = drift_of(feature_drift(ames, current.iloc[:300], features=features[:1]), "Gr_Liv_Area")
+    assert by_name["Gr_Liv_Area"].psi == pytest.approx(alone.psi) and by_name["Gr_Liv_Area"].drifted
+    assert by_name["Gr_Liv_Area"].detail.startswith("not sent in 100 of 400 requests; judged on the 300 that sent it")
+    assert "missing" not in by_name["Gr_Liv_Area"].detail
+    # Lot_Area (100 of 400) and Neighborhood (absent from the table altogether): reported, not judged
+    for name, unsent in (("Lot_Area", 300), ("Neighborhood", 400)):
+        assert not by_name[name].judged and not by_name[name].drifted and math.isnan(by_name[name].psi)
+        assert by_name[name].detail == f"not sent in {unsent} of 400 requests (imputed): left out of the verdict"
+    assert by_name["Year_Built"].judged and not by_name["Year_Built"].detail.startswith("not sent")
+    assert [feature.feature for feature in report.not_judged] == ["Lot_Area", "Neighborhood"]  # listed last
+    assert report.share_drifted == pytest.approx(1 / 2)  # of the two judged features
+    document = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+    assert document["not_judged"] == ["Lot_Area", "Neighborhood"]
+    assert {f["feature"]: f["psi"] for f in document["features"]}["Neighborhood"] is None

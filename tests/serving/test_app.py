@@ -195,20 +195,65 @@ def test_served_input_matches_the_model_frame(model: TrainedModel, ames: pd.Data
 
 
 # validation ------------------------------------------------------------------------------------------------------
-def test_an_unknown_field_is_named_with_a_suggestion(client: httpx.Client) -> None:
+def predicted(model: TrainedModel, records: list[dict[str, Any]]) -> np.ndarray:
+    """What the model answers for partial records, in process (missing fields imputed)."""
+    return model.predict(pd.DataFrame.from_records(records, columns=model.feature_names))
+
+
+def test_a_misspelt_field_is_ignored_with_a_suggestion(client: httpx.Client, model: TrainedModel) -> None:
     response = client.post("/predict", json={"Gr_Liv_Aera": 1500, "Neighborhood": "Edwards"})
-    assert response.status_code == 422
-    [error] = response.json()["detail"]
-    assert error["loc"] == ["body", "Gr_Liv_Aera"]
-    assert error["type"] == "extra_forbidden"
-    assert "did you mean 'Gr_Liv_Area'" in error["msg"]
-    assert error["ctx"] == {"suggestion": "Gr_Liv_Area"}
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["warnings"] == ["ignored 1 field the model does not use: Gr_Liv_Aera",
+                                  "ignored 'Gr_Liv_Aera': did you mean 'Gr_Liv_Area'?"]
+    # ignored means ignored: the answer is the one for the record without it
+    assert answer["prediction"] == pytest.approx(predicted(model, [{"Neighborhood": "Edwards"}])[0])
 
 
-def test_a_field_with_no_close_name_says_where_the_fields_are(client: httpx.Client) -> None:
-    [error] = client.post("/predict", json={"colour": "red"}).json()["detail"]
-    assert error["loc"] == ["body", "colour"]
-    assert "GET /metadata" in error["msg"] and "ctx" not in error
+def test_a_field_with_no_close_name_is_ignored_without_a_suggestion(client: httpx.Client) -> None:
+    answer = client.post("/predict", json={"colour": "red", "Gr_Liv_Area": 1500}).json()
+    assert answer["warnings"] == ["ignored 1 field the model does not use: colour"]
+    assert "warnings" not in client.post("/predict", json={"Gr_Liv_Area": 1500}).json()  # none: no key at all
+
+
+def test_a_training_row_without_the_target_is_predicted(client: httpx.Client, model: TrainedModel,
+                                                        ames: pd.DataFrame) -> None:
+    """The whole training schema is accepted: columns the model does not use are ignored and counted."""
+    row = json.loads(ames.iloc[:1].drop(columns="Sale_Price").to_json(orient="records"))[0]
+    unused = [name for name in row if name not in model.feature_names]
+    response = client.post("/predict", json=row)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["prediction"] == pytest.approx(model.predict(ames.iloc[:1])[0])
+    first = answer["warnings"][0]
+    assert first.startswith(f"ignored {len(unused)} fields the model does not use: {', '.join(unused[:5])} and "
+                            f"{len(unused) - 5} more")
+    assert len(answer["warnings"]) <= 6  # at most one "did you mean" per name shown
+
+
+def test_ignored_fields_are_counted_per_batch_and_never_logged(model: TrainedModel) -> None:
+    logged: list[Any] = []
+    app = create_app(model, on_predictions=lambda records, predictions: logged.append(records))
+    with running(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        records = [{"Gr_Liv_Area": 1500, "PID": 526301100, "note": "x" * 10_000},
+                   {"Gr_Liv_Area": 900}, {"PID": 1, "Lot_Area": 8000}]
+        answer = http.post("/predict", json=records).json()
+        deadline = time.monotonic() + 10
+        while not logged and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert answer["warnings"] == ["ignored 2 fields the model does not use: PID, note (in 2 of 3 records)"]
+    assert answer["predictions"] == pytest.approx(predicted(
+        model, [{"Gr_Liv_Area": 1500}, {"Gr_Liv_Area": 900}, {"Lot_Area": 8000}]).tolist())
+    assert logged == [[{"Gr_Liv_Area": 1500}, {"Gr_Liv_Area": 900}, {"Lot_Area": 8000}]]
+
+
+def test_an_ignored_field_name_is_clipped_and_redacted(client: httpx.Client) -> None:
+    long_name = "Gr_Liv_Area" + "z" * 5_000
+    answer = client.post("/predict", json={long_name: 1, "jane.doe@example.org": 2, "Lot_Area": 8000})
+    assert answer.status_code == 200 and len(answer.content) < 1_000
+    [warning] = answer.json()["warnings"]
+    assert long_name[:100] + "\u2026" in warning and "z" * 101 not in warning
+    assert "jane.doe" not in warning and "example.org" not in warning
 
 
 def test_text_for_a_number_is_rejected_naming_the_field(client: httpx.Client) -> None:
@@ -301,7 +346,9 @@ def test_openapi_schema_lists_the_record_fields(client: httpx.Client, model: Tra
     schema = client.get("/openapi.json").json()
     record = schema["components"]["schemas"]["Record"]
     assert list(record["properties"]) == model.feature_names
-    assert record["additionalProperties"] is False
+    assert record["additionalProperties"] is True  # keys the model does not use are accepted and ignored
+    prediction = schema["components"]["schemas"]["Prediction"]
+    assert prediction["properties"]["warnings"]["anyOf"][0] == {"items": {"type": "string"}, "type": "array"}
     assert {"type": "number"} in record["properties"]["Gr_Liv_Area"]["anyOf"]
     assert {"type": "string"} in record["properties"]["Central_Air"]["anyOf"]
     assert "N, Y" in record["properties"]["Central_Air"]["description"]
@@ -316,7 +363,10 @@ def test_record_model_agrees_with_the_validator(model: TrainedModel) -> None:
     good = {"Gr_Liv_Area": 1500, "Lot_Area": "9000", "Neighborhood": "Edwards", "Central_Air": None}
     assert record_type.model_validate(good).model_dump(by_alias=True)["Lot_Area"] == 9000.0
     validator.parse(good)
-    for bad in ({"Gr_Liv_Aera": 1500}, {"Gr_Liv_Area": "large"}, {"Neighborhood": 5.5}):
+    extra = {"Gr_Liv_Aera": 1500, "Gr_Liv_Area": 1200}  # both accept a key the model does not use
+    assert record_type.model_validate(extra).model_dump(by_alias=True)["Gr_Liv_Area"] == 1200.0
+    assert validator.parse(extra).numbers[0][0] == 1200.0
+    for bad in ({"Gr_Liv_Area": "large"}, {"Neighborhood": 5.5}):
         with pytest.raises(ValidationError):
             record_type.model_validate(bad)
         with pytest.raises(RequestValidationError):
@@ -511,13 +561,13 @@ def test_hashed_personal_columns_are_hashed_at_serving_too(monkeypatch: pytest.M
 
 
 def test_the_bundle_input_schema_is_the_apis_record_schema(model: TrainedModel) -> None:
-    """model.json describes one record exactly as /predict takes it: the same fields, types and no extras."""
+    """model.json describes one record exactly as /predict takes it: the same fields and types, extras allowed."""
     from cairn.model.bundle import input_schema
 
     described = input_schema(model.features)
     served = record_model(model.features).model_json_schema()
     assert set(described["properties"]) == set(served["properties"])
-    assert described["additionalProperties"] is False and served["additionalProperties"] is False
+    assert described["additionalProperties"] is True and served["additionalProperties"] is True
     for name, spec in served["properties"].items():
         served_types = {option.get("type") for option in spec.get("anyOf", [spec])}
         assert served_types == set(described["properties"][name]["type"]), name
@@ -605,7 +655,7 @@ def test_errors_echo_at_most_a_hundred_characters_of_any_value(client: httpx.Cli
     assert len(answer.content) < 3_000
     errors = {tuple(item["loc"][1:]): item for item in answer.json()["detail"]}
     assert errors[(0, "Gr_Liv_Area")]["input"] == "7" * 100 + "\u2026"
-    assert errors[(0, long_name[:100] + "\u2026")]["type"] == "extra_forbidden"
+    assert not any(len(loc) > 1 and loc[1].startswith("Gr_Liv_Areaz") for loc in errors)  # ignored, not an error
     assert errors[(0, "Neighborhood")]["input"] == json.dumps(["a"] * 10_000, separators=(",", ":"))[:100] + "\u2026"
     assert errors[(1,)]["input"].startswith("[0,1,2,3") and len(errors[(1,)]["input"]) == 101
     for item in answer.json()["detail"]:

@@ -107,3 +107,74 @@ def test_example_runs_with_a_postgresql_store(postgres_url, tmp_path):
     assert [r.id for r in project.runs()][:2] == [second.id, first.id]
     assert project.models()[0].version == 1
     assert not (folder / ".cairn" / "cairn.db").exists()
+
+
+def test_a_run_whose_process_died_reads_as_failed(store):
+    """Every read of runs checks the owners of 'running' rows on this host: a dead process's run is failed, with
+    the process and host named; a live one's, or another host's (which cannot be checked), stays running."""
+    import os
+    import socket
+    import subprocess
+
+    project, host = f"p-{uuid.uuid4().hex[:6]}", socket.gethostname()
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    with store.session() as session:
+        rows = [RunRow(project=project, status="running", started_at=now(), config_hash="c" * 64, manifest={},
+                       pid=pid, host=owner) for pid, owner in ((ended.pid, host), (os.getppid(), host),
+                                                               (ended.pid, "elsewhere"))]
+        session.add_all(rows)
+        session.flush()
+        dead, live, remote = (row.id for row in rows)
+    record = store.run(project, dead)
+    assert (record.status, record.error) == ("failed", f"abandoned: its process {ended.pid} on {host} ended")
+    assert record.finished_at is not None
+    assert {r.id: r.status for r in store.runs(project)} == {dead: "failed", live: "running", remote: "running"}
+
+
+def test_old_partial_writes_are_removed_when_the_store_opens(tmp_path):
+    import os
+    import time
+
+    from cairn.store.artifacts import STALE_PARTIAL_S
+
+    store = Store.open(f"sqlite:///{tmp_path / 'cairn.db'}", tmp_path / "artifacts")
+    sha = store.store_artifact([1, 2, 3])
+    store.close()
+    folder = tmp_path / "artifacts" / sha[:2]
+    old, fresh = folder / ".partial-old", folder / ".partial-fresh"
+    old.write_bytes(b"half"), fresh.write_bytes(b"half")
+    past = time.time() - STALE_PARTIAL_S - 1
+    os.utime(old, (past, past))
+    store = Store.open(f"sqlite:///{tmp_path / 'cairn.db'}", tmp_path / "artifacts")
+    assert not old.exists() and fresh.exists()  # a fresh one may be a write in progress
+    assert store.load_artifact(sha) == [1, 2, 3]
+    store.close()
+
+
+def test_a_run_commits_its_version_with_its_finish_or_not_at_all(store):
+    """The run's finish and its version's promotion are one transaction: when the finish fails, the version stays
+    a candidate; when it succeeds, the version is in production, owned by the committing run, its note gone."""
+    from sklearn.dummy import DummyRegressor
+
+    registry = Registry(store)
+    name = f"m-{uuid.uuid4().hex[:6]}"
+    killed = store.start_run(project=name, config_hash="c" * 64, manifest={})
+    model = TrainedModel(name=name, version=0, problem="regression", target="y",
+                         features=[FeatureSpec("x", "number")], pipeline=DummyRegressor().fit([[0.0]], [1.0]))
+    registry.register(model, run_id=killed, production=False, note=f"pending: production once run {killed} finishes")
+    committing = store.start_run(project=name, config_hash="c" * 64, manifest={})
+
+    def finish(session, fail=False):
+        store.finish_run(committing, status="succeeded", manifest={}, verdict=None, data_fingerprint=None,
+                         session=session)
+        if fail:
+            raise RuntimeError("killed mid-commit")
+
+    with pytest.raises(RuntimeError):
+        registry.promote(name, 1, run_id=committing, alongside=lambda session: finish(session, fail=True))
+    assert [(v.stage, v.run_id) for v in registry.versions(name)] == [("candidate", killed)]
+    assert store.run(name, committing).status == "running"
+    promoted = registry.promote(name, 1, run_id=committing, alongside=finish)
+    assert (promoted.stage, promoted.run_id, promoted.note) == ("production", committing, None)
+    assert store.run(name, committing).status == "succeeded"

@@ -163,14 +163,15 @@ def model_from(description: dict[str, Any], pipeline: Any) -> TrainedModel:
 
 def input_schema(features: list[FeatureSpec]) -> dict[str, Any]:
     """JSON Schema of one record as the REST API takes it (cairn.serving.schemas.record_model): every input
-    optional (a missing one is imputed), numbers as numbers, categories as text, no other keys."""
+    optional (a missing one is imputed), numbers as numbers, categories as text; other keys are allowed (the API
+    ignores them and names them in its answer's warnings)."""
     properties: dict[str, Any] = {}
     for feature in features:
         spec: dict[str, Any] = {"type": ["number" if feature.kind == "number" else "string", "null"]}
         if feature.example is not None:
             spec["examples"] = [_plain(feature.example)]
         properties[feature.name] = spec
-    return {"type": "object", "properties": properties, "additionalProperties": False}
+    return {"type": "object", "properties": properties, "additionalProperties": True}
 
 
 def output_schema(model: TrainedModel) -> dict[str, Any]:

@@ -15,6 +15,12 @@ PSI is read with the usual rule of thumb: below 0.1 stable, 0.1 to 0.25 a modera
 one; ``threshold`` (0.2 by default) decides what counts as drifted. The test beside it (Kolmogorov-Smirnov for
 numbers, chi-square for categories) gives a p-value, but with thousands of rows even a harmless shift is
 "significant", so the p-value is reported, not used for the verdict.
+
+Logged requests are often partial records (``{"Gr_Liv_Area": 1656}``): the model imputes what was not sent, so an
+unsent field is neither drift nor a "missing" value of the data. With ``sent`` (which requests carried each key),
+a feature is judged on the requests that sent it; one sent in fewer than half of them (``MIN_SENT_SHARE``) is
+reported as "not sent in N of M requests" and left out of the verdict: a handful of values is too few for a PSI
+over ten bins, and scoring the imputed rest as missing would call every short request drift.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ from __future__ import annotations
 import difflib
 import math
 import warnings
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +47,8 @@ NEW_LEVEL = "(new)"
 MODERATE_PSI = 0.1
 MAJOR_PSI = 0.25
 KS_SCIPY_MAX_ROWS = 10_000
+MIN_SENT_SHARE = 0.5
+"""A feature sent in fewer than this share of the logged requests is reported, not judged."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class FeatureDrift:
     p_value: float | None  # None when the test cannot run (no values on one side, a single bin)
     drifted: bool  # psi >= threshold
     detail: str  # a plain sentence, e.g. "mean 1,500 → 1,720; PSI 0.31 (major shift)"
+    judged: bool = True  # False: too rarely sent in the requests to judge (psi is NaN), left out of the verdict
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,19 @@ class DriftReport:
         return [feature for feature in self.features if feature.drifted]
 
     @property
+    def judged(self) -> list[FeatureDrift]:
+        """The features the verdict is about: all of them, except those too rarely sent in logged requests."""
+        return [feature for feature in self.features if feature.judged]
+
+    @property
+    def not_judged(self) -> list[FeatureDrift]:
+        return [feature for feature in self.features if not feature.judged]
+
+    @property
     def share_drifted(self) -> float:
-        return len(self.drifted) / len(self.features) if self.features else 0.0
+        """Drifted features as a share of the judged ones."""
+        judged = self.judged
+        return len(self.drifted) / len(judged) if judged else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,7 +100,9 @@ class DriftReport:
             "current_rows": self.current_rows,
             "share_drifted": self.share_drifted,
             "drifted": [feature.feature for feature in self.drifted],
-            "features": [asdict(feature) for feature in self.features],
+            "not_judged": [feature.feature for feature in self.not_judged],
+            # JSON has no NaN: an unjudged feature's PSI is null
+            "features": [asdict(feature) | ({} if feature.judged else {"psi": None}) for feature in self.features],
         }
 
 
@@ -94,42 +116,72 @@ def population_stability_index(reference_counts: np.ndarray, current_counts: np.
 
 
 def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, *, features: Sequence[FeatureSpec],
-                  threshold: float = 0.2, bins: int = 10) -> DriftReport:
-    """Per-feature drift of ``current`` against ``reference`` (typically the training rows), most drifted first."""
+                  threshold: float = 0.2, bins: int = 10, sent: Mapping[str, np.ndarray] | None = None
+                  ) -> DriftReport:
+    """Per-feature drift of ``current`` against ``reference`` (typically the training rows), most drifted first.
+
+    ``sent``, for logged requests: per feature, a boolean per row of ``current``, whether that request carried
+    the key. A feature is then judged on the rows that sent it, or not judged when fewer than ``MIN_SENT_SHARE``
+    of them did (a feature named in ``sent`` may be absent from ``current``). Unjudged features come last.
+    """
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not threshold > 0:
         raise ValueError(f"The threshold parameter of feature_drift must be a number > 0. Got {threshold!r} instead.")
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
         raise ValueError(f"The bins parameter of feature_drift must be an int >= 2. Got {bins!r} instead.")
     if not features:
         raise ValueError("The features parameter of feature_drift must list at least one feature. Got [] instead.")
-    _check_columns(reference, current, features)
+    _check_columns(reference, current, features, optional=set(sent) if sent is not None else set())
     results = []
+    rows = len(current)
     for feature in features:
-        if feature.parse == "text":  # free text never repeats: its length is what can drift
-            results.append(_number_drift(feature.name, _text_length(reference[feature.name]),
-                                         _text_length(current[feature.name]), threshold=threshold, bins=bins))
-        elif feature.kind == "number":
-            results.append(_number_drift(feature.name, reference[feature.name], current[feature.name],
-                                         threshold=threshold, bins=bins))
-        else:
-            results.append(_category_drift(feature.name, reference[feature.name], current[feature.name],
-                                           threshold=threshold))
-    results.sort(key=lambda result: (-result.psi, result.feature))
+        mask = sent.get(feature.name) if sent is not None else None
+        if feature.name in current.columns:
+            column = current[feature.name]
+        else:  # sent by no request
+            column = pd.Series(np.nan, index=current.index, dtype="object")
+        prefix = None
+        if mask is not None and not bool(np.all(mask)):
+            count = int(np.count_nonzero(mask))
+            prefix = f"not sent in {rows - count:,} of {rows:,} requests"
+            if count < MIN_SENT_SHARE * rows:
+                results.append(FeatureDrift(
+                    feature=feature.name, kind=feature.kind, psi=math.nan,
+                    test="chi2" if feature.kind == "category" and feature.parse != "text" else "ks", p_value=None,
+                    drifted=False, judged=False,
+                    detail=f"{prefix} (imputed): left out of the verdict"))
+                continue
+            column = column[np.asarray(mask, dtype=bool)]
+            prefix += f"; judged on the {count:,} that sent it"
+        result = _one_drift(feature, reference[feature.name], column, threshold=threshold, bins=bins)
+        results.append(result if prefix is None else replace(result, detail=f"{prefix}; {result.detail}"))
+    results.sort(key=lambda result: (not result.judged, -result.psi if result.judged else 0.0, result.feature))
     return DriftReport(features=results, threshold=float(threshold), reference_rows=len(reference),
                        current_rows=len(current))
+
+
+def _one_drift(feature: FeatureSpec, reference: pd.Series, current: pd.Series, *, threshold: float,
+               bins: int) -> FeatureDrift:
+    if feature.parse == "text":  # free text never repeats: its length is what can drift
+        return _number_drift(feature.name, _text_length(reference), _text_length(current), threshold=threshold,
+                             bins=bins)
+    if feature.kind == "number":
+        return _number_drift(feature.name, reference, current, threshold=threshold, bins=bins)
+    return _category_drift(feature.name, reference, current, threshold=threshold)
 
 
 def _text_length(values: pd.Series) -> pd.Series:
     return values.map(lambda value: len(value) if isinstance(value, str) else np.nan).astype("float64")
 
 
-def _check_columns(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[FeatureSpec]) -> None:
-    """Every problem at once: missing columns on either side, and empty frames."""
+def _check_columns(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[FeatureSpec], *,
+                   optional: set[str]) -> None:
+    """Every problem at once: missing columns on either side (but ``optional`` ones in current), and empty frames."""
     problems: list[Problem] = []
     missing_by_side: dict[str, list[str]] = {}
     for side, table in (("reference", reference), ("current", current)):
         present = {str(column) for column in table.columns}
-        absent = [feature.name for feature in features if feature.name not in table.columns]
+        absent = [feature.name for feature in features if feature.name not in table.columns
+                  and (side == "reference" or feature.name not in optional)]
         missing_by_side[side] = absent
         for name in absent:
             close = difflib.get_close_matches(name, sorted(present), n=1, cutoff=0.8)

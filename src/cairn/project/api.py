@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy.orm import Session
 
 from cairn.config import ProjectConfig, load_config
 from cairn.config.schema import SqlSource
@@ -168,11 +169,33 @@ class Project:
         report_path = write_run_report(self.config, store, execution, folder=self.state_dir / "reports",
                                        manifest=manifest, verdict_text=line, model_version=model_version)
         manifest["report"] = str(report_path)
-        store.finish_run(execution.run_id, status="succeeded", manifest=manifest, verdict=verdict,
-                         data_fingerprint=fingerprint)
+        self._commit(store, execution.run_id, deployment, manifest=manifest, verdict=verdict,
+                     fingerprint=fingerprint)
         return Run(execution.run_id, "succeeded", evaluation.shipped if evaluation else None, line,
                    evaluation.checks if evaluation else [], metrics, execution.outcomes, model_version,
                    report_path, manifest)
+
+    @staticmethod
+    def _commit(store: Store, run_id: int, deployment: Any, *, manifest: dict[str, Any],
+                verdict: dict[str, Any] | None, fingerprint: str | None) -> None:
+        """The run's very last step, after its report is written: the run is marked succeeded and, when its model
+        met the objective, that version (registered as a candidate by the deployment stage) goes to production, in
+        one transaction, so a run killed before this leaves no production version. A version reused from the
+        cache that is no longer a candidate (promoted by its own run, or archived by a rollback since) stays where
+        it is; one a killed run registered and never promoted is promoted now and belongs to this run."""
+
+        def finish(session: Session | None = None) -> None:
+            store.finish_run(run_id, status="succeeded", manifest=manifest, verdict=verdict,
+                             data_fingerprint=fingerprint, session=session)
+
+        if deployment is None or deployment.stage != "production":
+            finish()
+            return
+        registry = Registry(store)
+        if registry.get(deployment.name, deployment.version).stage != "candidate":
+            finish()
+            return
+        registry.promote(deployment.name, deployment.version, run_id=run_id, alongside=finish)
 
     @staticmethod
     def _training_plan(values: Any) -> dict[str, Any] | None:
@@ -284,33 +307,43 @@ class Project:
         return scored
 
     def monitor(self, data: str | Path | None = None, *, version: int | None = None) -> Any:
-        """Drift of new data (or of the logged requests) against the model's training reference."""
-        from cairn.monitoring.watch import monitor_table
+        """Drift of new data (or of the logged requests) against the model's training reference.
+
+        Logged requests are judged on what was sent: a feature most requests left out (the model imputed it) is
+        reported as not sent and left out of the verdict, never an error."""
+        from cairn.monitoring.watch import monitor_requests, monitor_table
 
         model = self.load_model(version)
         baseline = self.monitoring_baseline(model.version)
-        current = self.read_table(data) if data is not None else self.logged_requests(model)
-        return monitor_table(current, model=model, baseline=baseline, config=self.config)
+        if data is not None:
+            return monitor_table(self.read_table(data), model=model, baseline=baseline, config=self.config)
+        return monitor_requests(self.logged_records(model), model=model, baseline=baseline, config=self.config)
 
     # prediction log: what the API served, for monitoring ----------------------------------------------------
     def prediction_log_path(self, model: TrainedModel) -> Path:
         return self.state_dir / "predictions" / f"{model.name}-v{model.version}.jsonl"
 
     def prediction_logger(self, model: TrainedModel) -> Any:
-        """A callback for the API that appends served records and predictions, one JSON line each."""
+        """A callback for the API that appends served records and predictions, one JSON line each: only what
+        `TrainedModel.loggable` keeps (the model's inputs, personal data protected or redacted)."""
         path = self.prediction_log_path(model)
         path.parent.mkdir(parents=True, exist_ok=True)
 
         def log_predictions(records: list[dict[str, Any]], predictions: list[Any]) -> None:
             stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
             lines = [json.dumps({"at": stamp, "record": r, "prediction": p}, default=str)
-                     for r, p in zip(records, predictions, strict=True)]
+                     for r, p in zip(model.loggable(records), predictions, strict=True)]
             with path.open("a", encoding="utf-8") as handle:
                 handle.write("\n".join(lines) + "\n")
 
         return log_predictions
 
     def logged_requests(self, model: TrainedModel) -> pd.DataFrame:
+        """The logged records as a table: a column per key any request sent, missing where a request did not."""
+        return pd.DataFrame.from_records(self.logged_records(model))
+
+    def logged_records(self, model: TrainedModel) -> list[dict[str, Any]]:
+        """The records ``/predict`` served for this version, as sent (a line cut short by a crash is skipped)."""
         path = self.prediction_log_path(model)
         if not path.exists() or path.stat().st_size == 0:
             raise NotFoundError.single(
@@ -318,8 +351,16 @@ class Project:
                 expected="a file of new data, or requests served by `cairn serve`", got="neither",
                 fix="pass --data NEW.csv",
             )
+        records: list[dict[str, Any]] = []
         with path.open(encoding="utf-8") as handle:
-            return pd.DataFrame.from_records([json.loads(line)["record"] for line in handle if line.strip()])
+            for line in handle:
+                try:
+                    record = json.loads(line)["record"] if line.strip() else None
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if isinstance(record, dict):
+                    records.append(record)
+        return records
 
 
 def _finite(value: float) -> float | None:

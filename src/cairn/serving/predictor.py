@@ -64,6 +64,8 @@ class Predictor:
             probabilities = [dict(zip(self.labels, row, strict=True)) for row in class_probabilities.tolist()]
             content["probabilities"] = probabilities[0] if parsed.single else probabilities
         content["model"], content["version"] = self.model.name, self.model.version
+        if parsed.warnings:
+            content["warnings"] = list(parsed.warnings)
         try:
             return json_bytes(content), served
         except ValueError:  # a NaN probability, say: never a 500, never an invalid JSON body

@@ -5,8 +5,12 @@ Two views of the same contract:
 * ``record_model`` builds a pydantic model of one record for the OpenAPI schema, so ``/docs`` and generated
   clients see every field with its kind, known levels and an example.
 * ``RecordValidator`` checks request bodies by hand. It is what ``POST /predict`` runs: one pass over the fields
-  that reports every bad field at once (with a "did you mean" for misspelt names) and fills the two column blocks
-  the pipeline needs, without building pydantic objects or a throwaway DataFrame per request.
+  that reports every bad field at once and fills the two column blocks the pipeline needs, without building
+  pydantic objects or a throwaway DataFrame per request.
+
+A key the model does not use (a training column dropped as constant, an ID, the client's own bookkeeping) is not an
+error: a training row minus its target is a valid request. Such keys are ignored, never logged, and named in the
+response's ``warnings``, with a "did you mean" when one is a close match of a model input, so typos stay visible.
 
 The two views agree on field names and kinds (``tests/serving/test_app.py`` checks them against each other); the
 validator is a little more lenient in one place: an integer sent for a category is read as that level ("20").
@@ -88,7 +92,8 @@ def _python_name(name: str, position: int) -> str:
 
 
 def record_model(features: Sequence[FeatureSpec], *, name: str = "Record") -> type[BaseModel]:
-    """One record as a pydantic model: every field optional, numbers as float, categories as str, no extras.
+    """One record as a pydantic model: every field optional, numbers as float, categories as str; other keys are
+    allowed (``additionalProperties: true``): ``/predict`` ignores them and names them in its ``warnings``.
 
     Categories are not an enum: an unseen level is valid input (the encoder ignores it), so the known levels go
     in the description and the examples instead.
@@ -107,9 +112,15 @@ def record_model(features: Sequence[FeatureSpec], *, name: str = "Record") -> ty
         alias = feature.name if python_name != feature.name else None
         fields[python_name] = (annotation, Field(default=None, alias=alias, title=feature.name,
                                                  description=_field_description(feature), examples=examples))
-    config = ConfigDict(extra="forbid", populate_by_name=False,
+    config = ConfigDict(extra="allow", populate_by_name=False,
                         json_schema_extra={"examples": [example]} if example else None)
-    return create_model(name, __config__=config, __doc__="One record: the model's input fields.", **fields)
+    return create_model(name, __config__=config, __doc__=(
+        "One record: the model's input fields. Other keys are accepted and ignored (named in the answer's "
+        "warnings)."), **fields)
+
+
+WARNINGS_DESCRIPTION = ("Present when the request had keys the model does not use: they were ignored (and not "
+                        "logged); a key close to a model input gets a \"did you mean\".")
 
 
 class Prediction(BaseModel):
@@ -120,6 +131,7 @@ class Prediction(BaseModel):
         default=None, description="Classification only: the probability of each class.")
     model: str
     version: int
+    warnings: list[str] | None = Field(default=None, description=WARNINGS_DESCRIPTION)
 
 
 class Predictions(BaseModel):
@@ -130,6 +142,7 @@ class Predictions(BaseModel):
         default=None, description="Classification only: per record, the probability of each class.")
     model: str
     version: int
+    warnings: list[str] | None = Field(default=None, description=WARNINGS_DESCRIPTION)
 
 
 class Health(BaseModel):
@@ -191,13 +204,15 @@ class ParsedBody:
     """A valid request body, split the way the pipeline wants it.
 
     ``numbers`` and ``categories`` are row-major blocks (one row per record) in the order of
-    ``RecordValidator.number_names`` and ``RecordValidator.category_names``; missing values are NaN.
+    ``RecordValidator.number_names`` and ``RecordValidator.category_names``; missing values are NaN. ``records``
+    hold the model's inputs only (keys it does not use are left out); ``warnings`` name those keys, for the answer.
     """
 
     records: list[dict[str, Any]]
     single: bool
     numbers: list[list[float]]
     categories: list[list[Any]]
+    warnings: tuple[str, ...] = ()
 
 
 ECHO_CHARS = 100
@@ -349,29 +364,42 @@ class RecordValidator:
         records, single = _records(body, errors)
         numbers: list[list[float]] = []
         categories: list[list[Any]] = []
+        unknown: list[str] = []  # keys the model does not use, once per record they appear in
+        with_unknown: list[int] = []  # the records that had such keys
         for index, record in enumerate(records):
             prefix: list[str | int] = ["body"] if single else ["body", index]
             if not isinstance(record, dict):
                 errors.append({"loc": prefix, "type": "dict_type", "input": record,
                                "msg": f"Input should be a JSON object of the model's fields; got {shown(record)}"})
                 continue
-            number_row, category_row = self._row(record, prefix, errors)
+            seen = len(unknown)
+            number_row, category_row = self._row(record, prefix, errors, unknown)
             numbers.append(number_row)
             categories.append(category_row)
+            if len(unknown) > seen:
+                with_unknown.append(index)
         if errors:
             reject(errors)
-        return ParsedBody(records=records, single=single, numbers=numbers, categories=categories)
+        if not unknown:
+            return ParsedBody(records=records, single=single, numbers=numbers, categories=categories)
+        slots = self._slots
+        records = list(records)
+        for index in with_unknown:  # the model's inputs only: ignored keys are neither predicted on nor logged
+            records[index] = {name: value for name, value in records[index].items() if name in slots}
+        return ParsedBody(records=records, single=single, numbers=numbers, categories=categories,
+                          warnings=self._ignored(unknown, len(with_unknown), len(records), single=single))
 
-    def _row(self, record: dict[Any, Any], prefix: list[str | int],
-             errors: list[dict[str, Any]]) -> tuple[list[float], list[Any]]:
-        """One record's number and category rows (NaN where missing); its bad fields are appended to ``errors``."""
+    def _row(self, record: dict[Any, Any], prefix: list[str | int], errors: list[dict[str, Any]],
+             unknown: list[str]) -> tuple[list[float], list[Any]]:
+        """One record's number and category rows (NaN where missing); its bad fields are appended to ``errors``,
+        the keys the model does not use to ``unknown``."""
         number_row = [math.nan] * len(self.number_names)
         category_row: list[Any] = [math.nan] * len(self.category_names)
         slots = self._slots
         for name, value in record.items():
             slot = slots.get(name)
             if slot is None:
-                errors.append(self._unknown_field(prefix, name, value))
+                unknown.append(name)
                 continue
             if value is None:
                 continue
@@ -407,20 +435,39 @@ class RecordValidator:
                     "msg": f"Input should be a finite number; got {shown(value)}. Send null for a missing value"}
         return number
 
-    def _unknown_field(self, prefix: list[str | int], name: Any, value: Any) -> dict[str, Any]:
-        suggestion = self.suggestion(str(name))
-        error: dict[str, Any] = {"loc": [*prefix, name], "type": "extra_forbidden", "input": value}
-        if suggestion is None:
-            error["msg"] = f"Unknown field {shown(name)}: the model has no such input. GET /metadata lists its fields"
-        else:
-            error["msg"] = f"Unknown field {shown(name)}: did you mean {suggestion!r}?"
-            error["ctx"] = {"suggestion": suggestion}
-        return error
+    def _ignored(self, unknown: list[str], records_with: int, records: int, *, single: bool) -> tuple[str, ...]:
+        """The warnings for keys the model does not use: one naming them (a few, then a count), and one per close
+        match of a model input (for the first few names only, so a body of many odd keys costs little)."""
+        names = list(dict.fromkeys(unknown))
+        listed = ", ".join(_echoed_name(name) for name in names[:IGNORED_SHOWN])
+        if len(names) > IGNORED_SHOWN:
+            listed += f" and {len(names) - IGNORED_SHOWN} more"
+        fields = "field" if len(names) == 1 else "fields"
+        where = "" if single else f" (in {records_with} of {records} records)"
+        warnings = [f"ignored {len(names)} {fields} the model does not use: {listed}{where}"]
+        for name in names[:IGNORED_SHOWN]:
+            suggestion = self.suggestion(name, cutoff=TYPO_CUTOFF)
+            if suggestion is not None:
+                warnings.append(f"ignored {_echoed_name(name)!r}: did you mean {suggestion!r}?")
+        return tuple(warnings)
 
-    def suggestion(self, name: str) -> str | None:
+    def suggestion(self, name: str, *, cutoff: float = 0.6) -> str | None:
         """The known field a misspelt name most likely meant, if any."""
         same_letters = self._names_by_lower.get(name.lower())
         if same_letters is not None:
             return same_letters
-        close = difflib.get_close_matches(name, self._names, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(name, self._names, n=1, cutoff=cutoff)
         return close[0] if close else None
+
+
+IGNORED_SHOWN = 5
+"""Keys the model does not use named in a warning (the rest are counted), and checked for a close model input."""
+
+TYPO_CUTOFF = 0.8
+"""How close (difflib's ratio) an ignored key must be to a model input to get a "did you mean": typos score
+about 0.9 ("Gr_Liv_Aera"), while other training columns, which share words with the inputs, mostly score lower."""
+
+
+def _echoed_name(name: str) -> str:
+    """A key as a warning names it: personal data redacted, at most ``ECHO_CHARS`` characters."""
+    return _clipped(redact_text(name))

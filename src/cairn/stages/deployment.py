@@ -2,6 +2,11 @@
 
 The verdict gates production: a model that meets every criterion is promoted, one that misses is registered as a
 candidate so it can be inspected, compared or promoted by hand, never served by accident.
+
+Promotion waits for the run to commit. The stage registers every version as a candidate (its bundle stored, its
+number known); the record names the stage it is given when the run ends well, and the run's finish
+(cairn.project.api) promotes it as its last step, in the transaction that marks the run succeeded. A run that dies
+before that leaves no production version, only a candidate whose note says it waited for that run.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from cairn.stages.evaluation import EvaluationResult, verdict_line
 class DeploymentRecord:
     name: str
     version: int
-    stage: str
+    stage: str  # what the version is once the run commits: production (the run's finish promotes it) | candidate
     model_card: str  # markdown: what the model is, how good, how to serve it
 
     def summary(self) -> str:
@@ -47,13 +52,19 @@ def refit_on_all_rows(model: TrainedModel, table: pd.DataFrame, *, n_jobs: int, 
 def deploy_model(model: TrainedModel, *, evaluation: EvaluationResult, registry: Registry, run_id: int,
                  objective: str, api_key_env: str | None, port: int, refit_note: str | None = None
                  ) -> DeploymentRecord:
-    note = None if evaluation.shipped else "not promoted: " + verdict_line(evaluation)
+    note = pending_note(run_id) if evaluation.shipped else "not promoted: " + verdict_line(evaluation)
     model.metrics = {m.name: m.value for m in evaluation.holdout}
     model.verdict = verdict_line(evaluation)
-    version = registry.register(model, run_id=run_id, production=evaluation.shipped, note=note)
+    version = registry.register(model, run_id=run_id, production=False, note=note)
+    version = replace(version, stage="production" if evaluation.shipped else "candidate")
     card = model_card(model, version=version, evaluation=evaluation, objective=objective,
                       api_key_env=api_key_env, port=port, refit_note=refit_note)
     return DeploymentRecord(version.name, version.version, version.stage, card)
+
+
+def pending_note(run_id: int) -> str:
+    """The note of a version that goes to production when its run commits; left only if the run died first."""
+    return f"pending: production once run {run_id} finishes"
 
 
 def model_card(model: TrainedModel, *, version: ModelVersion, evaluation: EvaluationResult, objective: str,

@@ -7,9 +7,11 @@ artifact; identical content is stored once.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,12 @@ from cairn.errors import StoreError
 from cairn.hashing import sha256_bytes
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+PARTIAL_PREFIX = ".partial-"
+# A temporary file older than this is left by a writer that died (kill -9 between write and rename): no write
+# takes that long, so removing it never races a live writer.
+STALE_PARTIAL_S = 3600.0
+
+log = logging.getLogger(__name__)
 
 
 def encode(value: Any) -> tuple[bytes, str]:
@@ -63,7 +71,7 @@ class ArtifactFolder:
         if final.exists():
             return sha256
         final.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=final.parent, prefix=".partial-")
+        descriptor, temporary = tempfile.mkstemp(dir=final.parent, prefix=PARTIAL_PREFIX)
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
@@ -97,3 +105,20 @@ class ArtifactFolder:
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).exists()
+
+    def remove_stale_partials(self, *, older_than_s: float = STALE_PARTIAL_S) -> int:
+        """Delete the temporary files of writes that never finished, once they are older than `older_than_s`
+        (a younger one may belong to a write in progress). Returns how many were removed."""
+        if not self.root.is_dir():
+            return 0
+        cutoff, removed = time.time() - older_than_s, 0
+        for path in self.root.glob(f"*/{PARTIAL_PREFIX}*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # another process opening the store removed it first
+                continue
+        if removed:
+            log.info("Removed %d unfinished artifact write(s) from %s", removed, self.root)
+        return removed

@@ -121,7 +121,9 @@ class Store:
                 fix="check that the database runs and the URL is right",
             ) from None
         _ensure_one_production_index(engine)
-        return cls(engine, ArtifactFolder(artifacts_root))
+        artifacts = ArtifactFolder(artifacts_root)
+        artifacts.remove_stale_partials()
+        return cls(engine, artifacts)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -176,23 +178,30 @@ class Store:
             return row.id
 
     def finish_run(self, run_id: int, *, status: str, manifest: dict[str, Any], verdict: dict[str, Any] | None,
-                   data_fingerprint: str | None, error: str | None = None) -> None:
-        with self.session() as session:
-            session.execute(
-                update(RunRow).where(RunRow.id == run_id).values(
-                    status=status, finished_at=now(), manifest=manifest, verdict=verdict,
-                    data_fingerprint=data_fingerprint, error=error,
-                )
-            )
+                   data_fingerprint: str | None, error: str | None = None, session: Session | None = None) -> None:
+        """Mark the run finished, in its own transaction or in `session` (the registry's promote at the end of a
+        run, so that the run succeeds and its version goes to production together or not at all)."""
+        change = update(RunRow).where(RunRow.id == run_id).values(
+            status=status, finished_at=now(), manifest=manifest, verdict=verdict,
+            data_fingerprint=data_fingerprint, error=error,
+        )
+        if session is not None:
+            session.execute(change)
+            return
+        with self.session() as own:
+            own.execute(change)
 
     def _fail_abandoned_runs(self, project: str) -> None:
-        """A run left 'running' by a process that no longer exists died: say so instead of showing it live."""
+        """A run left 'running' by a process of this host that no longer exists died (kill -9, power loss): mark
+        it failed instead of showing it live. Called before every read of runs and before a new run starts. A run
+        owned by another host is left as it is: its process cannot be checked from here."""
         host = socket.gethostname()
         with self.session() as session:
             for row in session.scalars(select(RunRow).where(RunRow.status == "running", RunRow.host == host,
                                                             RunRow.project == project)):
-                if row.pid is not None and not _process_alive(row.pid):
-                    row.status, row.error, row.finished_at = "failed", "interrupted: the process died", now()
+                if row.pid is not None and row.pid != os.getpid() and not _process_alive(row.pid):
+                    row.status, row.finished_at = "failed", now()
+                    row.error = f"abandoned: its process {row.pid} on {host} ended"
 
     def record_stage(self, run_id: int, *, stage: str, position: int, cache_key: str, cached: bool,
                      started_at: datetime, duration_s: float, outputs: dict[str, Any],
@@ -260,12 +269,14 @@ class Store:
 
     # reading ------------------------------------------------------------------------------------------------
     def runs(self, project: str, *, limit: int = 50) -> list[RunRecord]:
+        self._fail_abandoned_runs(project)
         with self.session() as session:
             rows = session.scalars(select(RunRow).where(RunRow.project == project)
                                    .order_by(RunRow.id.desc()).limit(limit)).all()
             return [self._record(session, row, with_stages=False) for row in rows]
 
     def run(self, project: str, run_id: int | str) -> RunRecord:
+        self._fail_abandoned_runs(project)
         with self.session() as session:
             query = select(RunRow).where(RunRow.project == project)
             if run_id == "latest":
