@@ -172,7 +172,9 @@ def test_serve_refuses_a_model_with_hashed_columns_when_the_salt_is_unset(tmp_pa
     table["owner_email"] = [f"agent{i % 7}@example.org" for i in range(len(table))]  # few values: kept, hashed
     table.to_csv(folder / "data" / "ames.csv.gz", index=False)
     monkeypatch.setenv("CAIRN_TEST_SALT", "not-a-real-secret")
-    Project.load(folder / "cairn.yaml").run()
+    run = Project.load(folder / "cairn.yaml").run()
+    if not run.shipped:  # a p99 measured on a starved machine may miss the constraint: serving is what is tested
+        Project.load(folder / "cairn.yaml").promote(1)
     model = Project.load(folder / "cairn.yaml").load_model()
     assert [column.column for column in model.personal_columns] == ["owner_email"]
     # what the service logs for monitoring keeps no raw personal value, in a kept column or anywhere else
