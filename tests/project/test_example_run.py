@@ -167,3 +167,21 @@ def test_holdout_predictions_are_those_of_the_code_before_the_redesign(house_pri
     assert result.chosen == before["chosen"] and result.holdout_index.tolist() == before["holdout_index"]
     predicted = result.pipeline.predict(as_model_frame(clean.iloc[result.holdout_index], plan.features))
     assert np.allclose(predicted, before["predictions"], rtol=1e-9, atol=0)
+
+
+def test_a_cached_run_tells_the_versions_stage_as_it_stands(tmp_path):
+    """After a rollback, a cached rerun of the rolled-back recipe neither moves production nor claims it did."""
+    from tests.examples import QUICK, copy_example
+
+    folder = copy_example(tmp_path / "hp", **QUICK)
+    first = Project.load(folder / "cairn.yaml").run()
+    path = folder / "cairn.yaml"
+    path.write_text(path.read_text().replace("seed: 42", "seed: 7"))
+    second = Project.load(path).run()
+    assert first.verdict.endswith("v1 registered (production)")
+    assert second.verdict.endswith("v2 registered (production)")
+    Project.load(path).rollback()
+    cached = Project.load(path).run()
+    assert all(stage.cached for stage in cached.stages)
+    assert cached.verdict.endswith("model house-prices v2 registered (archived)"), cached.verdict
+    assert [(v.version, v.stage) for v in Project.load(path).models()] == [(2, "archived"), (1, "production")]

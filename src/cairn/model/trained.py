@@ -142,27 +142,41 @@ class TrainedModel:
 
     def loggable(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """What may be kept of served records (the prediction log, read by `cairn monitor`): the model's inputs
-        only, so a field the model does not use never lands on disk; personal columns kept as features hashed or
-        masked as in training (so they compare with the drift reference); any other text with personal data in it
-        (an e-mail typed into a category field) redacted."""
+        only, as the model read them (numbers parsed, categories as text), so a field the model does not use never
+        lands on disk and monitoring judges the values that were predicted on; personal columns kept as features
+        hashed or masked as in training (so they compare with the drift reference); any other text with personal
+        data in it (an e-mail typed into a category field) redacted."""
         from cairn.privacy import redact_text
 
-        names = self.feature_names
-        kept = [{name: record[name] for name in names if name in record} for record in records]
-        if self.personal_columns:
-            sent = [pii for pii in self.personal_columns if any(pii.column in record for record in kept)]
-            if sent:
-                from cairn.privacy import protect_columns
-
-                columns = pd.DataFrame({pii.column: [record.get(pii.column) for record in kept] for pii in sent})
-                protected = protect_columns(columns, found=sent, spec=self.privacy).table
-                for row, record in enumerate(kept):
-                    for pii in sent:
-                        if pii.column in record and record[pii.column] is not None:
-                            record[pii.column] = protected[pii.column].iloc[row]
+        features = [feature for feature in self.features if any(feature.name in record for record in records)]
+        read = as_model_columns(records, features)
         personal = {pii.column for pii in self.personal_columns}
-        return [{name: redact_text(value) if isinstance(value, str) and name not in personal else value
-                 for name, value in record.items()} for record in kept]
+        kept: list[dict[str, Any]] = []
+        for row, record in enumerate(records):
+            values: dict[str, Any] = {}
+            for feature in features:
+                if feature.name not in record:
+                    continue
+                value = read[feature.name][row]
+                if feature.kind == "number":
+                    values[feature.name] = None if np.isnan(value) else float(value)
+                elif value is None or (isinstance(value, float) and np.isnan(value)):
+                    values[feature.name] = None
+                else:
+                    text = str(value)
+                    values[feature.name] = text if feature.name in personal else redact_text(text)
+            kept.append(values)
+        sent = [pii for pii in self.personal_columns if any(pii.column in values for values in kept)]
+        if sent:
+            from cairn.privacy import protect_columns
+
+            columns = pd.DataFrame({pii.column: [values.get(pii.column) for values in kept] for pii in sent})
+            protected = protect_columns(columns, found=sent, spec=self.privacy).table
+            for row, values in enumerate(kept):
+                for pii in sent:
+                    if values.get(pii.column) is not None:
+                        values[pii.column] = protected[pii.column].iloc[row]
+        return kept
 
     def predict(self, records: list[dict[str, Any]] | pd.DataFrame) -> np.ndarray:
         return self.answer(self.inputs(records))[0]

@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -154,7 +154,7 @@ class Project:
             "cache_keys": {},
         }
         evaluation: EvaluationResult | None = values.get("evaluation")
-        deployment = values.get("deployment")
+        deployment = self._as_it_stands(store, values.get("deployment"))
         model_version = f"{deployment.name} v{deployment.version} ({deployment.stage})" if deployment else None
         metrics: dict[str, float] = {}
         if evaluation is not None:
@@ -228,6 +228,18 @@ class Project:
         for candidate in training.leaderboard:
             rows += [("cv", candidate.model, name, mean) for name, (mean, _sd) in candidate.cv.items()]
         return rows
+
+    @staticmethod
+    def _as_it_stands(store: Store, deployment: Any) -> Any:
+        """The deployment record with its version's stage as the registry has it now: a record reused from the
+        cache may name a version promoted away or rolled back since. A candidate the run is about to promote
+        (`_commit`) keeps its 'production'."""
+        if deployment is None:
+            return None
+        now = Registry(store).get(deployment.name, deployment.version).stage
+        if now == deployment.stage or (now == "candidate" and deployment.stage == "production"):
+            return deployment
+        return replace(deployment, stage=now)
 
     @staticmethod
     def _verdict_text(evaluation: EvaluationResult | None, deployment: Any, execution: Execution) -> str:
@@ -358,8 +370,9 @@ class Project:
                     record = json.loads(line)["record"] if line.strip() else None
                 except (ValueError, KeyError, TypeError):
                     continue
-                if isinstance(record, dict):
-                    records.append(record)
+                if isinstance(record, dict):  # a value that is no scalar was not written by the service
+                    records.append({key: value for key, value in record.items()
+                                    if value is None or isinstance(value, str | int | float | bool)})
         return records
 
 
