@@ -28,6 +28,20 @@ def project_copy(house_prices, tmp_path):
     return copy
 
 
+class _Planted:
+    """A pickle that creates a file when it is loaded: proof that nothing was unpickled if the file is absent."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def planted_pickle(marker) -> bytes:
+    return pickle.dumps(_Planted(marker))
+
+
 def bundle_of(folder):
     project = Project.load(folder / "cairn.yaml")
     store = project.open_store()
@@ -57,13 +71,8 @@ def test_the_bundle_lists_its_files_and_describes_the_model_in_json(house_prices
 
 def test_a_pickle_planted_in_the_bundle_is_refused_before_it_runs(project_copy, tmp_path):
     marker = tmp_path / "pwned"
-
-    class Planted:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
     _, paths = bundle_of(project_copy)
-    paths["pipeline.joblib"].write_bytes(pickle.dumps(Planted()))
+    paths["pipeline.joblib"].write_bytes(planted_pickle(marker))
     new = tmp_path / "new.csv"
     new.write_text("Gr_Liv_Area\n1656\n")
     result = runner.invoke(app, ["predict", str(new), "-p", str(project_copy / "cairn.yaml")])
@@ -114,13 +123,8 @@ def test_a_damaged_version_is_never_promoted(project_copy):
 
 def test_the_service_refuses_to_start_on_a_tampered_model(project_copy, tmp_path):
     marker = tmp_path / "pwned"
-
-    class Planted:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
     _, paths = bundle_of(project_copy)
-    paths["pipeline.joblib"].write_bytes(pickle.dumps(Planted()))
+    paths["pipeline.joblib"].write_bytes(planted_pickle(marker))
     result = runner.invoke(app, ["serve", "--port", "1", "-p", str(project_copy / "cairn.yaml")])
     assert result.exit_code == 2 and "does not match its sha256" in result.output, result.output
     assert not marker.exists()

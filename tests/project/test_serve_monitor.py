@@ -149,15 +149,7 @@ def test_serve_off_loopback_with_insecure_starts_and_warns(house_prices):
          "--port", str(port), "--insecure"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("cairn serve --insecure did not start")
+        wait_until_healthy(f"http://127.0.0.1:{port}", process)
     finally:
         process.terminate()
         output = process.communicate(timeout=10)[0].decode()
@@ -190,6 +182,19 @@ def test_serve_refuses_a_model_with_hashed_columns_when_the_salt_is_unset(tmp_pa
     assert result.exit_code == 2, result.output
     assert "The salt for hashing personal data is not set" in result.output
     assert "export CAIRN_TEST_SALT=" in result.output and "serving house-prices" not in result.output
+
+
+def wait_until_healthy(base: str, process: subprocess.Popen) -> None:
+    """A real `cairn serve` answers /health within a minute, or the test fails with what it printed."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.terminate()
+    pytest.fail(f"cairn serve did not start: {process.communicate(timeout=10)[0].decode()}")
 
 
 def wait_for_log(log, lines: int) -> None:
@@ -225,15 +230,7 @@ def test_partial_and_whole_training_rows_are_served_then_monitored(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"cairn serve did not start: {process.stdout.read().decode()}")
+        wait_until_healthy(base, process)
         # a training row minus its target: 200, with the columns the model does not use named in a warning
         rows = json.loads(table.head(10).drop(columns="Sale_Price").to_json(orient="records"))
         whole = httpx.post(f"{base}/predict", json=rows[0])
