@@ -488,10 +488,13 @@ def test_one_row_latency_is_close_to_in_process(client: httpx.Client, model: Tra
     assert np.percentile(http_ms, 99) < 250
 
 
-def test_serve_runs_the_api_with_uvicorn(model: TrainedModel, tmp_path: Path) -> None:
+def serve_bundle_in_subprocess(model: TrainedModel, folder: Path, *, api_key: str | None = None
+                               ) -> tuple[subprocess.Popen[bytes], str]:
+    """The bundle's files written as the store keeps them (named by sha256), loaded and served by `serve` in a
+    subprocess as `cairn serve` does: (the process, its base URL) once /ready answers."""
     files = bundle_files(model)
     for data in [*files.values(), manifest_bytes(files)]:
-        (tmp_path / sha256_bytes(data)).write_bytes(data)
+        (folder / sha256_bytes(data)).write_bytes(data)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -499,23 +502,30 @@ def test_serve_runs_the_api_with_uvicorn(model: TrainedModel, tmp_path: Path) ->
               "from cairn.serving import serve; folder = Path(sys.argv[1]); "
               f"model = load_bundle('{sha256_bytes(manifest_bytes(files))}', lambda sha: (folder / sha).read_bytes(), "
               "what='test'); "
-              f"serve(model, port={port}, api_key='k')")
+              f"serve(model, port={port}, api_key={api_key!r})")
     source = str(Path(cairn.serving.__file__).resolve().parents[2])
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")])),
+                        "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-c", script, str(folder)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"serve() did not come up: {process.communicate()[1].decode()[-2000:]}")
+        time.sleep(0.1)
+
+
+def test_serve_runs_the_api_with_uvicorn(model: TrainedModel, tmp_path: Path) -> None:
+    process, url = serve_bundle_in_subprocess(model, tmp_path, api_key="k")
     try:
-        deadline = time.monotonic() + 60
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
-            while True:
-                try:
-                    if http.get("/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"serve() did not come up: {process.communicate()[1].decode()[-2000:]}")
-                time.sleep(0.1)
+        with httpx.Client(base_url=url) as http:
             assert http.get("/health").json()["version"] == 3
             assert http.post("/predict", json={}).status_code == 401
             assert http.post("/predict", json={}, headers={"X-API-Key": "k"}).status_code == 200

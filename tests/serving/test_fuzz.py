@@ -8,7 +8,6 @@ describes a response, the response conforms to it; a body over the limit is a 41
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,8 +17,6 @@ import httpx
 import pandas as pd
 import pytest
 import schemathesis
-import uvicorn
-from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from lightgbm import LGBMRegressor
@@ -33,6 +30,7 @@ from sklearn.preprocessing import OneHotEncoder
 from cairn.model.trained import FeatureSpec, TrainedModel
 from cairn.serving import create_app
 from cairn.serving.payloads import MAX_BODY_BYTES
+from tests.serving.test_app import running
 
 AMES = Path(__file__).resolve().parents[2] / "examples" / "house-prices" / "data" / "ames.csv.gz"
 NUMBERS = ["Gr_Liv_Area", "Lot_Area", "Year_Built"]
@@ -60,29 +58,10 @@ def small_model() -> TrainedModel:
     return trained
 
 
-def start(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
-    """uvicorn on a free loopback port (port 0: the kernel picks it) in a daemon thread; the base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    server, thread, url = start(create_app(small_model()))
-    try:
+    with running(create_app(small_model())) as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

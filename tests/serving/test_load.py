@@ -8,11 +8,8 @@ the server's RSS grows by less than 10% over the run. p50 and p99 latency (as th
 from __future__ import annotations
 
 import json
-import os
-import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,9 +20,7 @@ import httpx
 import pandas as pd
 import pytest
 
-import cairn.serving
-from cairn.hashing import sha256_bytes
-from cairn.model.bundle import bundle_files, manifest_bytes
+from tests.serving.test_app import serve_bundle_in_subprocess
 from tests.serving.test_fuzz import AMES, CATEGORIES, NUMBERS, small_model
 
 CONCURRENCY = 8
@@ -50,38 +45,9 @@ def rss_bytes(pid: int) -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The bundle's files written as the store keeps them (named by sha256), loaded and served in a subprocess."""
-    folder = tmp_path_factory.mktemp("store")
-    files = bundle_files(small_model())
-    for data in [*files.values(), manifest_bytes(files)]:
-        (folder / sha256_bytes(data)).write_bytes(data)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    script = ("import sys; from pathlib import Path; from cairn.model.bundle import load_bundle; "
-              "from cairn.serving import serve; folder = Path(sys.argv[1]); "
-              f"model = load_bundle('{sha256_bytes(manifest_bytes(files))}', lambda sha: (folder / sha).read_bytes(), "
-              "what='load test'); "
-              f"serve(model, port={port})")
-    source = str(Path(cairn.serving.__file__).resolve().parents[2])
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")])),
-                        "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([sys.executable, "-c", script, str(folder)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
+    """A real server in a subprocess, so its memory can be read from /proc."""
+    process, url = serve_bundle_in_subprocess(small_model(), tmp_path_factory.mktemp("store"))
     try:
-        deadline = time.monotonic() + 60
-        with httpx.Client(base_url=url) as http:
-            while True:
-                try:
-                    if http.get("/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    process.kill()
-                    pytest.fail(f"serve() did not come up: {process.communicate()[1].decode()[-2000:]}")
-                time.sleep(0.1)
         yield Server(url, process.pid)
     finally:
         process.terminate()
