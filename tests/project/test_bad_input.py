@@ -79,12 +79,17 @@ def test_empty_data_file(example):
     assert not (example / ".cairn").exists()
 
 
-def test_target_with_one_class(example):
-    (example / "data" / "one.csv").write_text("x,label\n1,yes\n2,yes\n3,yes\n")
+def as_binary(example: Path, csv: str) -> None:
+    """The example turned into a binary problem on a small file whose `label` column is the target."""
+    (example / "data" / "one.csv").write_text(csv)
     edit(example, "source: data/ames.csv.gz", "source: data/one.csv")
     edit(example, "problem: regression", "problem: binary")
     edit(example, "target: Sale_Price", "target: label")
     edit(example, "{metric: mape, below: 10%}", "{metric: roc_auc, above: 0.8}")
+
+
+def test_target_with_one_class(example):
+    as_binary(example, "x,label\n1,yes\n2,yes\n3,yes\n")
     assert_user_error(run_cli(example), "has one class only", "at least two classes")
     assert not (example / ".cairn").exists()
 
@@ -102,11 +107,7 @@ def test_constant_target_is_refused_before_anything_is_trained(tmp_path):
 
 
 def test_single_class_after_trimming_names_the_label_and_count(example):
-    (example / "data" / "one.csv").write_text("x,label\n1,yes\n2,yes \n3, yes\n4,\n")
-    edit(example, "source: data/ames.csv.gz", "source: data/one.csv")
-    edit(example, "problem: regression", "problem: binary")
-    edit(example, "target: Sale_Price", "target: label")
-    edit(example, "{metric: mape, below: 10%}", "{metric: roc_auc, above: 0.8}")
+    as_binary(example, "x,label\n1,yes\n2,yes \n3, yes\n4,\n")
     assert_user_error(run_cli(example), "has one class only (once white space around labels is trimmed)",
                       "every labelled row (3) is 'yes'", "got 1 class, 'yes' (3)")
     assert not (example / ".cairn").exists()
