@@ -19,12 +19,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: run the house-price example through all ten stages (a second run comes from the cache)
+## demo: run the house-price example through all ten stages (a second run comes from the cache). --no-fail: the
+## demo shows the verdict either way; a slower machine missing the latency constraint (exit 3) is no failed setup
 demo: $(STAMP)
-	cd examples/house-prices && ../../$(BIN)/cairn run
+	cd examples/house-prices && ../../$(BIN)/cairn run --no-fail
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,boosters]'
+	$(BIN)/pip install --quiet -e '.[test,boosters,explain]'
 	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	touch $@

@@ -426,3 +426,30 @@ def test_redact_text_leaves_ordinary_messages_alone():
                     "fingerprint 3f9a1c0d2b7e", "Lot_Area 31770 above 25000.5 on 2010-05-12", "version 3.11.4",
                     "a 4111111111111112 id that fails Luhn"]:
         assert redact_text(message) == message
+
+
+def test_a_column_whose_name_holds_personal_data_is_dropped_and_named_masked():
+    """Issue 17 sweep: a name travels into model.json, the API schema and every report; no policy can hash it."""
+    from cairn.privacy import protect
+
+    table = pd.DataFrame({"price": [1.0, 2.0, 3.0], "area": [10, 20, 30],
+                          "notes_for_jane.roe@example.org": ["a", "b", "c"], "call 515-555-0142": [1, 2, 3]})
+    for policy in ("drop", "hash", "mask"):
+        protected = protect(table, spec=Privacy(pii=policy, salt_env="SALT"), target="price",
+                            environ={"SALT": "x"})
+        assert list(protected.table.columns) == ["price", "area"]
+        note = protected.notes()[-1]
+        assert note.startswith("dropped 2 columns whose name holds personal data (shown masked)")
+        assert "jane.roe@example.org" not in note and "515-555-0142" not in note
+    untouched = protect(table[["price", "area"]], spec=Privacy(pii="drop"), target="price")
+    assert untouched.named == () and untouched.notes() == ["no personal data found by column name or content"]
+
+
+def test_an_unseen_category_value_has_bare_digit_runs_masked_too():
+    from cairn.privacy import redact_unseen_level
+
+    assert redact_unseen_level("5155550173") == "********73"  # a phone typed without separators
+    assert redact_unseen_level("call 123456789 now") == "call *******89 now"  # a bare SSN
+    assert "4111" not in redact_unseen_level("4111111111111111")
+    assert redact_unseen_level("North_Ames") == "North_Ames" and redact_unseen_level("20") == "20"
+    assert redact_unseen_level("12345678") == "12345678"  # 8 digits: a date or a code, kept

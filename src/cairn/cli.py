@@ -31,6 +31,7 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 EXAMPLES = Path(__file__).parent / "examples"
 
+CHECK_FAILED = 3  # the command ran and its check failed (objective missed, run not reproduced)
 ProjectOption = Annotated[Path, typer.Option("--project", "-p", help="The project file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -136,14 +137,20 @@ def schema() -> None:
 def run(project: ProjectOption = Path("cairn.yaml"),
         until: Annotated[str | None, typer.Option(help="Stop after this stage.")] = None,
         from_: Annotated[str | None, typer.Option("--from", help="Recompute from this stage on.")] = None,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False) -> None:
-    """Run the ten stages; unchanged stages come from the cache."""
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+        no_fail: Annotated[bool, typer.Option("--no-fail", help="Exit 0 even when the model misses the objective."
+                                              )] = False) -> None:
+    """Run the ten stages; unchanged stages come from the cache. Exits 0 when the model ships, 3 when it ran but
+    missed the objective (unless --no-fail), 2 on a user error, 1 on a crash."""
     loaded = _load(project)
     with StageProgress(enabled=not quiet) as progress:
         result = loaded.run(until=until, from_stage=from_, progress=progress.update)
     out.print(result.verdict, highlight=False)
     if result.report_path:
         out.print(f"report: {result.report_path}", highlight=False)
+    if result.shipped is False and not no_fail:
+        err.print("the model does not ship: it missed the objective (exit 3; --no-fail exits 0)")
+        raise typer.Exit(CHECK_FAILED)
 
 
 @app.command()
@@ -197,6 +204,50 @@ def report(run_id: Annotated[str, typer.Argument(metavar="RUN")] = "latest",
            project: ProjectOption = Path("cairn.yaml")) -> None:
     """Print the path of a run's HTML report."""
     out.print(str(_load(project).report_path(run_id)), highlight=False)
+
+
+@app.command()
+@user_errors
+def reproduce(run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or 'latest'.")] = "latest",
+              project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
+              quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False) -> None:
+    """Run a past run again from its manifest and data snapshot in a scratch store, and check every holdout
+    metric matches. Exits 0 when it does, 3 when it does not, 2 on a user error."""
+    with StageProgress(enabled=not quiet and not json_) as progress:
+        result = _load(project).reproduce(run_id, progress=progress.update)
+    if json_:
+        _print_json(result.to_dict())
+    else:
+        for line in result.lines():
+            out.print(line, highlight=False, markup=False)
+    if not result.matches:
+        raise typer.Exit(CHECK_FAILED)
+
+
+@app.command()
+@user_errors
+def diff(run_a: Annotated[str, typer.Argument(metavar="RUN_A", help="The earlier run.")],
+         run_b: Annotated[str, typer.Argument(metavar="RUN_B", help="The later run, or 'latest'.")] = "latest",
+         project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False) -> None:
+    """What changed between two runs: project-file keys, data, packages, code, chosen model, metrics."""
+    result = _load(project).diff(run_a, run_b)
+    if json_:
+        _print_json(result.to_dict())
+        return
+    for line in result.lines():
+        out.print(line, highlight=False, markup=False)
+
+
+@app.command()
+@user_errors
+def card(version: Annotated[int | None, typer.Argument(help="Model version; default: production.")] = None,
+         project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False) -> None:
+    """Print a model version's card (Markdown): intended use, data, metrics, limitations, how to call it."""
+    chosen, markdown = _load(project).card(version)
+    if json_:
+        _print_json({"version": chosen.version, "name": chosen.name, "markdown": markdown})
+        return
+    out.print(markdown, highlight=False, markup=False, end="")
 
 
 @app.command()
@@ -276,11 +327,65 @@ def predict(input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CS
     """Score a file with the production model."""
     loaded = _load(project)
     scored = loaded.predict_file(input_path, version=version)
+    _say_out_of_range(scored.attrs.get("out_of_range", []))
     if output is None:
         out.print(scored.to_csv(index=False), end="", highlight=False)
     else:
         scored.to_csv(output, index=False)
         err.print(f"wrote {len(scored):,} predictions to {output}")
+
+
+def _say_out_of_range(found: list[Any]) -> None:
+    """On stderr, so the CSV on stdout stays clean: how many values were clipped to the training range, and where."""
+    if not found:
+        return
+    from cairn.model.ranges import range_warnings
+
+    total = sum(item.count for item in found)
+    err.print(f"warning: {total:,} value{'s' if total != 1 else ''} in {len(found)} field"
+              f"{'s' if len(found) != 1 else ''} outside the training range, clipped to it:", highlight=False)
+    for sentence in range_warnings(found):
+        err.print(f"  {sentence}", highlight=False, markup=False)
+
+
+@app.command()
+@user_errors
+def explain(record: Annotated[Path | None, typer.Argument(metavar="[RECORD]", help="A JSON file: one record.")] = None,
+            row: Annotated[int | None, typer.Option(help="Row N (from 0) of the holdout, or of --data.")] = None,
+            data: Annotated[Path | None, typer.Option(help="Pick --row from this file instead.")] = None,
+            top: Annotated[int, typer.Option(help="Show the K largest contributions.", metavar="K")] = 15,
+            project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
+            version: Annotated[int | None, typer.Option(help="Explain this version, not production.")] = None
+            ) -> None:
+    """One prediction's contributions: why the model answered what it did."""
+    explained = _load(project).explain(row=row, data=data, record=record, version=version)
+    rows = explained.rows()
+    if json_:
+        _print_json([one.to_dict() for one in rows] if len(rows) > 1 else rows[0].to_dict())
+        return
+    for one in rows:
+        _print_explanation(one, top=top)
+
+
+def _print_explanation(one: Any, *, top: int) -> None:
+    table = Table("input", "value", "contribution", title=f"contributions to {one.scale}")
+    for name, contribution in one.ranked(top):
+        value = one.inputs.get(name)
+        table.add_row(escape(name), "missing" if value is None else escape(f"{value:.6g}" if isinstance(
+            value, float) else str(value)), f"{contribution:+,.6g}")
+    out.print(table)
+    hidden = len(one.contributions) - min(top, len(one.contributions))
+    if hidden:
+        rest = sum(value for _, value in one.ranked()[top:])
+        out.print(f"{hidden} more inputs: {rest:+,.6g} together", highlight=False)
+    out.print(f"base value  {one.base_value:,.6g}", highlight=False)
+    out.print(f"prediction  {one.prediction:,.6g} ({one.scale})", highlight=False)
+    if one.output is not None:
+        out.print(f"probability of {one.output}: {one.value:.4f}", highlight=False)
+    elif one.scale.startswith("log1p("):
+        out.print(f"in target units: {one.value:,.6g}", highlight=False)
+    if one.note:
+        out.print(f"note: {one.note}", highlight=False)
 
 
 @app.command()

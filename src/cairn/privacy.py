@@ -450,6 +450,17 @@ REDACTIONS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
 ]
 
 
+_BARE_DIGITS = re.compile(r"(?<!\d)\d{9,19}(?!\d)")  # a bare SSN (9), phone (10-15) or card (13-19)
+
+
+def redact_unseen_level(text: str) -> str:
+    """A category value the model did not see in training, as it may be logged: `redact_text`, and any bare run of
+    9 to 19 digits masked too (a phone typed without separators into a category field). Free text cannot tell
+    such a run from an id, so `redact_text` leaves it; a value outside the training levels is worth nothing to
+    monitoring beyond being unseen, so masking it loses nothing. Known levels are never this function's input."""
+    return _BARE_DIGITS.sub(lambda match: "*" * (len(match.group()) - 2) + match.group()[-2:], redact_text(text))
+
+
 def redact_text(text: str) -> str:
     """Text with every e-mail, SSN, card, phone number and IP address in it masked: for messages and logs."""
     if not any(char.isdigit() or char == "@" for char in text):
@@ -470,6 +481,7 @@ class Protected:
     table: pd.DataFrame
     found: list[PiiColumn]
     action: str  # fail | drop | hash | mask: the policy applied
+    named: tuple[str, ...] = ()  # columns dropped because their *name* holds personal data, as masked names
 
     @cached_property
     def kinds(self) -> dict[str, str]:
@@ -477,7 +489,7 @@ class Protected:
 
     def notes(self) -> list[str]:
         if not self.found:
-            return ["no personal data found by column name or content"]
+            return ["no personal data found by column name or content", *self._named_notes()]
         notes = [pii.sentence() for pii in self.found]
         columns = ", ".join(pii.column for pii in self.found)
         count = f"{len(self.found)} column{'s' if len(self.found) > 1 else ''}"
@@ -489,7 +501,13 @@ class Protected:
         elif self.action == "mask":
             notes.append(f"replaced the values of {count} with masked text: {columns}")
         notes.append("values of these columns are shown masked wherever cairn shows data")
-        return notes
+        return notes + self._named_notes()
+
+    def _named_notes(self) -> list[str]:
+        if not self.named:
+            return []
+        count = f"{len(self.named)} column{'s' if len(self.named) > 1 else ''}"
+        return [f"dropped {count} whose name holds personal data (shown masked): {', '.join(self.named)}"]
 
     def mask(self, column: str, value: object) -> str:
         """How a value may be shown in a report, log or message: masked for PII columns, short text otherwise."""
@@ -618,5 +636,20 @@ def protect(table: pd.DataFrame, *, spec: Privacy, target: str, seed: int = 0,
     unknown = sorted(set(spec.not_pii) - {str(label) for label in table.columns})
     if unknown:
         log.warning("privacy: data.privacy.not_pii names columns the data does not have: %s", ", ".join(unknown))
+    table, named = _without_personal_names(table, target=target)
     found = detect_pii(table, target=target, not_pii=spec.not_pii, seed=seed)
-    return protect_columns(table, found=found, spec=spec, environ=environ)
+    protected = protect_columns(table, found=found, spec=spec, environ=environ)
+    return Protected(protected.table, protected.found, protected.action, named) if named else protected
+
+
+def _without_personal_names(table: pd.DataFrame, *, target: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The table less the columns whose name holds an e-mail, phone, card or SSN, and their masked names.
+
+    A name travels further than a value (profile, features, model.json, the API's schema, every report), and no
+    policy can hash a name the model must be called by: such a column is dropped whatever data.privacy.pii says."""
+    personal = [label for label in table.columns if str(label) != target and redact_text(str(label)) != str(label)]
+    if not personal:
+        return table, ()
+    masked = tuple(redact_text(str(label)) for label in personal)
+    log.warning("privacy: dropped %d column(s) whose name holds personal data: %s", len(personal), ", ".join(masked))
+    return table.drop(columns=personal), masked

@@ -127,6 +127,24 @@ class Registry:
                 session.add(ArtifactRow(sha256=sha, kind=kind, size_bytes=len(data), created_at=now()))
         return manifest_sha
 
+    def attach_card(self, name: str, version: int, markdown: str) -> str:
+        """Store the version's model card as a text artifact and point the version at it; returns its sha256."""
+        sha = self.store.store_artifact(markdown)
+        with self.store.session() as session:
+            session.execute(update(ModelVersionRow).where(
+                ModelVersionRow.model_id == select(ModelRow.id).where(ModelRow.name == name).scalar_subquery(),
+                ModelVersionRow.version == version).values(card_sha256=sha))
+        return sha
+
+    def card(self, name: str, version: int | None = None) -> tuple[ModelVersion, str | None]:
+        """The version (production by default) and its model card; None for a version registered before cards
+        were stored with versions."""
+        chosen = self.get(name, version)
+        with self.store.session() as session:
+            sha = session.scalar(select(ModelVersionRow.card_sha256).join(ModelRow).where(
+                ModelRow.name == name, ModelVersionRow.version == chosen.version))
+        return chosen, None if sha is None else str(self.store.load_artifact(sha))
+
     def promote(self, name: str, version: int, *, run_id: int | None = None,
                 alongside: Callable[[Session], None] | None = None) -> ModelVersion:
         """Production moves to `version`, once its files are known to be intact: never promote what cannot serve.

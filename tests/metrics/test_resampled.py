@@ -35,6 +35,12 @@ def _scikit_learn(metric, y, predicted, proba, classes, block):
             results.append(skm.log_loss(truth, p, labels=classes))
         elif metric == "roc_auc":
             results.append(skm.roc_auc_score(truth == classes[-1], proba[r]))
+        elif metric == "average_precision":
+            results.append(skm.average_precision_score(truth == classes[-1], proba[r]))
+        elif metric == "brier":
+            results.append(skm.brier_score_loss(truth == classes[-1], proba[r]))
+        elif metric == "balanced_accuracy":
+            results.append(skm.balanced_accuracy_score(truth, said))
         else:
             function = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}[metric]
             results.append(function(truth, said, pos_label=classes[-1], zero_division=0))
@@ -90,3 +96,31 @@ def test_auc_of_a_resample_with_one_class_is_undefined():
     assert np.isnan(auc[0]) and auc[1] == 1.0
     with pytest.raises(ValueError, match="only one class"):
         score("roc_auc", y[:2], y[:2], np.array([0.1, 0.4]), classes=np.array(["no", "yes"]))
+
+
+@pytest.mark.parametrize("metric", REPORTED["binary"])
+def test_binary_metrics_read_the_positive_class_last_whatever_sorts_last(metric):
+    """Credit data: 'bad' is the positive class though 'good' sorts last; every metric scores 'bad'."""
+    rng = np.random.default_rng(4)
+    y = np.where(rng.random(200) < 0.3, "bad", "good").astype(object)
+    proba_bad = np.clip((y == "bad") * 0.4 + rng.random(200) * 0.6, 0, 1)
+    predicted = np.where(proba_bad >= 0.5, "bad", "good").astype(object)
+    as_positive = score(metric, y, predicted, proba_bad, classes=np.array(["good", "bad"]))
+    flipped = {"bad": "yes", "good": "no"}  # the same problem where the positive class also sorts last
+    y_yes, said_yes = (np.array([flipped[v] for v in a], dtype=object) for a in (y, predicted))
+    assert as_positive == pytest.approx(score(metric, y_yes, said_yes, proba_bad, classes=np.array(["no", "yes"])))
+    if metric in {"recall", "precision", "average_precision", "brier"}:
+        reference = {"recall": skm.recall_score, "precision": skm.precision_score}.get(metric)
+        expected = (reference(y, predicted, pos_label="bad") if reference else
+                    skm.average_precision_score(y == "bad", proba_bad) if metric == "average_precision" else
+                    skm.brier_score_loss(y == "bad", proba_bad))
+        assert as_positive == pytest.approx(expected)
+
+
+def test_balanced_accuracy_of_a_multiclass_problem_is_scikit_learns():
+    rng = np.random.default_rng(5)
+    classes = np.array(["a", "b", "c"])
+    y = rng.choice(classes, 120).astype(object)
+    predicted = np.where(rng.random(120) < 0.6, y, rng.choice(classes, 120)).astype(object)
+    value = score("balanced_accuracy", y, predicted, None, classes=classes)
+    assert value == pytest.approx(skm.balanced_accuracy_score(y, predicted)) and 0.5 < value < 1

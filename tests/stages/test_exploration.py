@@ -218,3 +218,40 @@ def test_no_pyplot_global_state():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_wide_table_is_explored_within_caps_that_say_what_was_charted():
+    """Issue 17, item 13: 5,000 columns drew 420 figures in 116 s. Beyond the caps the grids chart the columns most
+    related to the target, the correlations pair only those, and the insights say so; figures stay few."""
+    from cairn.stages.exploration.view import MAX_CHARTED_COLUMNS, MAX_CORRELATED_COLUMNS, View, column_kinds
+
+    rng = np.random.default_rng(3)
+    rows, numeric, categorical = 80, MAX_CORRELATED_COLUMNS + 50, MAX_CHARTED_COLUMNS + 20
+    table = pd.DataFrame({f"num_{i}": rng.normal(size=rows) for i in range(numeric)})
+    for i in range(categorical):
+        table[f"cat_{i}"] = rng.choice(["a", "b", "c"], size=rows)
+    table["target"] = 5 * table["num_7"] + 3 * (table["cat_4"] == "a") + rng.normal(size=rows) * 0.1
+    exploration = explore_table(table, target="target", problem="regression")
+
+    grids = [f for f in exploration.figures if " columns (" in f.title]
+    per_kind = -(-MAX_CHARTED_COLUMNS // PANELS_PER_FIGURE)
+    assert len(grids) == 2 * per_kind and len(exploration.figures) <= 2 * per_kind + 4
+    assert grids[0].title == f"Numeric columns (1-12 of {MAX_CHARTED_COLUMNS} charted of {numeric})"
+    view = View(table=table, sample=table, target="target", problem="regression",
+                kinds=column_kinds(table, "target"), seed=42)
+    assert "num_7" in view.charted_numeric and "cat_4" in view.charted_categorical  # the telling ones
+    assert len(view.correlation) == MAX_CORRELATED_COLUMNS and "num_7" in view.correlation
+    numeric_sentence = insight(exploration, f"{numeric} numeric columns: the grids chart {MAX_CHARTED_COLUMNS}")
+    assert "most related to target" in numeric_sentence
+    insight(exploration, f"{categorical} categorical columns: the grids chart {MAX_CHARTED_COLUMNS}")
+    pairs = insight(exploration, f"Correlations between numeric columns are computed for the "
+                                 f"{MAX_CORRELATED_COLUMNS} most related")
+    assert f"of {numeric}" in pairs
+    assert list(exploration.sampled_columns) == exploration.insights[:3]  # read first, and kept for the notes
+    assert insight(exploration, "num_7 has the strongest linear relation").startswith("num_7")
+
+
+def test_a_narrow_table_charts_every_column_and_says_nothing_about_sampling(ames_run):
+    exploration, _ = ames_run
+    assert exploration.sampled_columns == ()
+    assert not any("to keep exploration bounded" in text for text in exploration.insights)

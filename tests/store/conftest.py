@@ -1,26 +1,16 @@
 """The store's fixtures: a fresh database on the real PostgreSQL at 127.0.0.1:5432, and a store over either."""
 
-import uuid
-
 import pytest
-import sqlalchemy as sa
 
 from cairn.store import Store
-
-POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+from tests.databases import fresh_postgres_database
 
 
 @pytest.fixture(scope="module")
 def postgres_url():
     """A fresh database per module on the real server, dropped afterwards."""
-    name = f"cairn_test_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"CREATE DATABASE {name}"))
-    yield f"{POSTGRES}/{name}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+    with fresh_postgres_database("cairn_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -9,7 +9,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cairn.algorithms.names import ALGORITHM_NAMES
 from cairn.metrics.catalogue import DEFAULT_METRIC, METRIC_NAMES, criterion_text, lower_is_better, metrics_of
@@ -90,6 +99,21 @@ class Constraints(Section):
     train_budget_minutes: float | None = Field(None, gt=0, description="Wall time allowed for training.")
 
 
+class Cost(Section):
+    """What each kind of wrong answer costs, in any one unit: the decision threshold is set where their sum over
+    the out-of-fold predictions is least."""
+
+    false_positive: float = Field(ge=0, description="Cost of calling a negative row positive.")
+    false_negative: float = Field(ge=0, description="Cost of missing a positive row.")
+
+    @model_validator(mode="after")
+    def _some_cost(self) -> Cost:
+        if self.false_positive + self.false_negative <= 0:
+            raise rule("a cost above zero for at least one kind of error", "write e.g. {false_positive: 1, "
+                       "false_negative: 5}")
+        return self
+
+
 class Business(Section):
     """Stage 1: what the model is for and what makes it good enough to ship."""
 
@@ -98,6 +122,22 @@ class Business(Section):
     objective: str = ""
     success: list[SuccessCriterion] = Field(default_factory=list)
     constraints: Constraints = Constraints()
+    positive_class: bool | int | str | None = Field(
+        None, description="Binary: the class every binary metric, plot, explanation and threshold is about (the "
+        "one to find: churn, fraud, 'bad' credit). Default: the minority class of the training rows. YAML reads "
+        "an unquoted yes/no as true/false: either matches a yes/no, true/false or 1/0 label.")
+    cost: Cost | None = Field(
+        None, description="Binary: the costs of a false positive and a false negative; the decision threshold "
+        "then minimises their sum on out-of-fold predictions.")
+
+    @field_validator("positive_class", "cost")
+    @classmethod
+    def _binary_only(cls, value: Any, info: ValidationInfo) -> Any:
+        problem = info.data.get("problem")
+        if value is not None and problem is not None and problem != "binary":
+            raise rule(f"no {info.field_name} for a {problem} problem (it is about a binary decision)",
+                       f"remove business.{info.field_name}, or set business.problem: binary")
+        return value
 
     @model_validator(mode="after")
     def _metrics_fit_problem(self) -> Business:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 REGRESSION = frozenset({"regression"})
 CLASSIFICATION = frozenset({"binary", "multiclass"})
+BINARY = frozenset({"binary"})
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,19 @@ CATALOGUE: dict[str, Metric] = {m.name: m for m in (
     Metric("precision", "Precision", CLASSIFICATION, lower_is_better=False),
     Metric("recall", "Recall", CLASSIFICATION, lower_is_better=False),
     Metric("log_loss", "Log loss", CLASSIFICATION, lower_is_better=True, needs_proba=True),
+    Metric("average_precision", "Average precision", BINARY, lower_is_better=False, needs_proba=True),
+    Metric("balanced_accuracy", "Balanced accuracy", CLASSIFICATION, lower_is_better=False),
+    Metric("brier", "Brier score", BINARY, lower_is_better=True, needs_proba=True),
 )}
+# Binary metrics that read labels, so they move with the decision threshold (cairn.stages.training.threshold).
+THRESHOLD_METRICS = frozenset({"accuracy", "f1", "precision", "recall", "balanced_accuracy"})
 METRIC_NAMES: tuple[str, ...] = tuple(CATALOGUE)
 DEFAULT_METRIC: dict[str, str] = {"regression": "rmse", "binary": "roc_auc", "multiclass": "accuracy"}
 REPORTED: dict[str, tuple[str, ...]] = {  # what every run of a problem reports, after the objective's own metrics
     "regression": ("mape", "mae", "rmse", "r2"),
-    "binary": ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss"),
-    "multiclass": ("accuracy", "f1", "log_loss"),
+    "binary": ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "average_precision",
+               "balanced_accuracy", "brier"),
+    "multiclass": ("accuracy", "f1", "log_loss", "balanced_accuracy"),
 }
 
 

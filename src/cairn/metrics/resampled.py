@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-# accuracy and log loss are means over rows; precision, recall and f1 need the positive class (binary only)
-ROW_MEANS = {"mape", "mae", "rmse", "r2", "accuracy", "log_loss"}
-BINARY_ONLY = {"precision", "recall", "f1", "roc_auc"}
+# accuracy, log loss and Brier are means over rows; the binary ones need the positive class: `classes[-1]`
+ROW_MEANS = {"mape", "mae", "rmse", "r2", "accuracy", "log_loss", "brier"}
+BINARY_ONLY = {"precision", "recall", "f1", "roc_auc", "average_precision", "balanced_accuracy", "brier"}
 PROBA_FLOOR = 1e-15  # as scikit-learn clips probabilities for log loss
 
 
@@ -31,11 +31,11 @@ def resampled_scores(metric: str, y: np.ndarray, predicted: np.ndarray, proba: n
     multiclass = classes is not None and len(classes) > 2
     if metric in BINARY_ONLY and multiclass or metric not in ROW_MEANS | BINARY_ONLY:
         return None
-    if metric == "log_loss" and (proba is None or classes is None):
+    if metric in {"log_loss", "brier"} and (proba is None or classes is None):
         return None
     counts = row_counts(block, len(y)).astype("float64")
     drawn = counts.sum(axis=1)
-    if metric in {"mape", "mae", "rmse", "accuracy", "log_loss"}:
+    if metric in {"mape", "mae", "rmse", "accuracy", "log_loss", "brier"}:
         per_row = _per_row(metric, y, predicted, proba, classes)
         mean = counts @ per_row / drawn
         return np.sqrt(mean) if metric == "rmse" else mean
@@ -49,9 +49,16 @@ def resampled_scores(metric: str, y: np.ndarray, predicted: np.ndarray, proba: n
     truth = y == positive
     if metric == "roc_auc":
         return None if proba is None else _auc(counts, truth, proba)
+    if metric == "average_precision":
+        return None if proba is None else _average_precision(counts, truth, proba)
     said = predicted == positive
     tp, fp, fn = counts @ (truth & said), counts @ (~truth & said), counts @ (truth & ~said)
     with np.errstate(divide="ignore", invalid="ignore"):  # zero_division=0, as in cairn.metrics.score
+        if metric == "balanced_accuracy":  # one class drawn: scikit-learn's mean recall of the classes present
+            tn = counts @ (~truth & ~said)
+            recalls = np.stack([np.where(tp + fn > 0, tp / (tp + fn), np.nan),
+                                np.where(tn + fp > 0, tn / (tn + fp), np.nan)])
+            return np.nanmean(recalls, axis=0)
         if metric == "precision":
             return np.where(tp + fp > 0, tp / (tp + fp), 0.0)
         if metric == "recall":
@@ -70,10 +77,32 @@ def _per_row(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarra
     if metric == "accuracy":
         return (predicted == y).astype("float64")
     assert proba is not None and classes is not None
+    if metric == "brier":
+        return (proba - (y == classes[-1])) ** 2
     if proba.ndim == 1:
         proba = np.column_stack([1 - proba, proba])
     proba = np.clip(proba / proba.sum(axis=1, keepdims=True), PROBA_FLOOR, 1 - PROBA_FLOOR)
-    return -np.log(proba[np.arange(len(y)), np.searchsorted(classes, y)])
+    return -np.log(proba[np.arange(len(y)), class_positions(classes, y)])
+
+
+def class_positions(classes: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each label's column in `classes`, in any order (binary classes come positive last, not sorted)."""
+    where = {label: index for index, label in enumerate(np.asarray(classes).tolist())}
+    return np.fromiter((where[label] for label in np.asarray(y).tolist()), dtype="int64", count=len(y))
+
+
+def _average_precision(counts: np.ndarray, truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Average precision with rows weighted by their draws, as scikit-learn's step sum: at each distinct score,
+    from the highest, the recall gained times the precision there. NaN for a resample without a positive."""
+    order = np.argsort(-scores, kind="stable")
+    _, starts = np.unique(-scores[order], return_index=True)
+    ranked = counts[:, order]
+    gained = np.add.reduceat(ranked * truth[order], starts, axis=1)
+    said = np.cumsum(np.add.reduceat(ranked, starts, axis=1), axis=1)
+    positives = gained.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(said > 0, np.cumsum(gained, axis=1) / said, 0.0)
+        return np.where(positives > 0, (gained * precision).sum(axis=1) / positives, np.nan)
 
 
 def _auc(counts: np.ndarray, truth: np.ndarray, scores: np.ndarray) -> np.ndarray:

@@ -10,11 +10,18 @@ from sklearn import metrics as skm
 from cairn.metrics.catalogue import error_of, is_percent, lower_is_better, metrics_for, needs_proba
 from cairn.metrics.resampled import resampled_scores
 
-__all__ = ["error_of", "lower_is_better", "metrics_for", "needs_proba", "score", "shown"]
-COUNTED = frozenset({"accuracy", "f1", "precision", "recall", "roc_auc", "log_loss"})  # see `_counted`
+__all__ = ["error_of", "lower_is_better", "metrics_for", "needs_proba", "positive_last", "score", "shown"]
+COUNTED = frozenset({"accuracy", "f1", "precision", "recall", "roc_auc", "log_loss", "average_precision",
+                     "balanced_accuracy", "brier"})  # see `_counted`
 
 
-
+def positive_last(classes: np.ndarray, positive: object | None) -> np.ndarray:
+    """Binary classes in the order every metric reads them: the positive class last (`business.positive_class`,
+    not whichever label sorts last). Multiclass, or no positive class named: as given."""
+    classes = np.asarray(classes)
+    if positive is None or len(classes) != 2 or positive not in classes.tolist():
+        return classes
+    return np.array([c for c in classes.tolist() if c != positive] + [positive], dtype=classes.dtype)
 
 
 def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None = None,
@@ -37,6 +44,8 @@ def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray
         return float(skm.r2_score(y_true, y_pred))
     if metric == "accuracy":
         return float(skm.accuracy_score(y_true, y_pred))
+    if metric == "balanced_accuracy":
+        return float(skm.balanced_accuracy_score(y_true, y_pred))
     multiclass = classes is not None and len(classes) > 2
     average = "macro" if multiclass else "binary"
     positive = classes[-1] if classes is not None and not multiclass else 1
@@ -51,6 +60,10 @@ def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray
         if multiclass:
             return float(skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes))
         return float(skm.roc_auc_score(y_true == positive, proba))
+    if metric == "average_precision":
+        return float(skm.average_precision_score(y_true == positive, proba))
+    if metric == "brier":
+        return float(skm.brier_score_loss(y_true == positive, proba))
     if metric == "log_loss":
         if not multiclass:
             proba = np.column_stack([1 - proba, proba])

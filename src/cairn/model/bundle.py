@@ -56,6 +56,8 @@ class _Feature(BaseModel):
     kind: Literal["number", "category"]
     levels: list[Any] = []
     parse: Literal["plain", "text_number", "date", "text"] = "plain"
+    low: float | None = None  # the training range of a number; absent from bundles before 0.2
+    high: float | None = None
 
 
 class _Description(BaseModel):
@@ -72,6 +74,9 @@ class _Description(BaseModel):
     packages: dict[str, str] = {}
     personal_columns: list[dict[str, Any]] = []
     privacy: dict[str, Any] | None = None
+    threshold: float | None = None  # binary decision threshold; absent before 0.x: the most probable class
+    positive_class: Any = None
+    calibration: dict[str, Any] | None = None
 
 
 class BundleError(StoreError):
@@ -141,11 +146,14 @@ def describe(model: TrainedModel, *, packages: dict[str, str]) -> dict[str, Any]
         "input_schema": input_schema(model.features), "output_schema": output_schema(model),
         "personal_columns": [_plain(vars(column)) for column in model.personal_columns],
         "privacy": model.privacy.model_dump(mode="json") if model.privacy is not None else None,
+        "threshold": model.threshold, "positive_class": _plain(model.positive_class),
+        "calibration": model.calibration.as_json() if model.calibration is not None else None,
     }
 
 
 def model_from(description: dict[str, Any], pipeline: Any) -> TrainedModel:
     from cairn.config.schema import Privacy
+    from cairn.model.calibration import Calibration
     from cairn.privacy import PiiColumn
 
     privacy = description.get("privacy")
@@ -153,11 +161,14 @@ def model_from(description: dict[str, Any], pipeline: Any) -> TrainedModel:
         name=description["name"], version=int(description["version"]), problem=description["problem"],
         target=description["target"], pipeline=pipeline, classes=description.get("classes"),
         features=[FeatureSpec(f["name"], f["kind"], f.get("example"), tuple(f.get("levels", ())),
-                              f.get("parse", "plain")) for f in description["features"]],
+                              f.get("parse", "plain"), _bound(f.get("low")), _bound(f.get("high")))
+                  for f in description["features"]],
         run_id=description.get("run_id"), metrics=dict(description.get("metrics") or {}),
         personal_columns=[PiiColumn(**column) for column in description.get("personal_columns", [])],
         privacy=Privacy.model_validate(privacy) if privacy is not None else None,
         verdict=description.get("verdict") or "",
+        threshold=description.get("threshold"), positive_class=description.get("positive_class"),
+        calibration=Calibration.from_json(description.get("calibration")),
     )
 
 
@@ -365,7 +376,13 @@ def _major(version: str) -> str:
 
 def _feature(feature: FeatureSpec) -> dict[str, Any]:
     return {"name": feature.name, "kind": feature.kind, "example": _plain(feature.example),
-            "levels": list(feature.levels), "parse": feature.parse}
+            "levels": list(feature.levels), "parse": feature.parse, "low": _plain(feature.low),
+            "high": _plain(feature.high)}
+
+
+def _bound(value: Any) -> float | None:
+    """A training range's end as model.json holds it: a number, or null when unknown."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _plain(value: Any) -> Any:

@@ -33,9 +33,17 @@ def compile_model(estimator: Any, *, classes: np.ndarray | None = None) -> Answe
     return _probabilities(estimator, np.asarray(classes))
 
 
-def label_of(probabilities: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    labels: np.ndarray = np.asarray(classes)[np.argmax(probabilities, axis=1)]
-    return labels
+def label_of(probabilities: np.ndarray, classes: np.ndarray, *, threshold: float | None = None,
+             positive: Any = None) -> np.ndarray:
+    """The most probable class; binary with a `threshold`: the positive class (by default the last) when its
+    probability reaches the threshold, else the other one."""
+    classes = np.asarray(classes)
+    if threshold is None or len(classes) != 2:
+        labels: np.ndarray = classes[np.argmax(probabilities, axis=1)]
+        return labels
+    column = classes.tolist().index(positive) if positive is not None and positive in classes.tolist() else 1
+    chosen: np.ndarray = np.where(probabilities[:, column] >= threshold, classes[column], classes[1 - column])
+    return chosen
 
 
 def _regression(estimator: Any) -> Answer:

@@ -14,86 +14,19 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-FeatureKind = Literal["number", "category"]
-Parse = Literal["plain", "text_number", "date", "text"]
-SECONDS_PER_DAY = 86_400
+from cairn.model.inputs import (
+    SECONDS_PER_DAY,
+    FeatureKind,
+    FeatureSpec,
+    Parse,
+    as_model_columns,
+    as_model_frame,
+    training_bounds,
+    within_training_range,
+)
 
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """One input column as the model expects it; drives request validation and drift checks.
-
-    `parse` says how a raw value becomes a number: as is, from text like "1,250" or "$3.4k", or from a date
-    (days since 1970-01-01; the encoder turns them into calendar parts). A "category" parsed as "text" is free
-    text: the encoder counts its characters, words and digits.
-    """
-
-    name: str
-    kind: FeatureKind
-    example: Any = None
-    levels: tuple[str, ...] = ()  # known categories (empty for numbers)
-    parse: Parse = "plain"
-
-
-def as_model_frame(records: list[dict[str, Any]] | pd.DataFrame, features: list[FeatureSpec]) -> pd.DataFrame:
-    """Records as the pipeline sees them, in training and serving alike: training columns in training order,
-    numbers as float64 (unparseable text becomes missing), categories as Python objects; absent columns missing."""
-    if not isinstance(records, pd.DataFrame):
-        columns = as_model_columns(records, features)
-        return pd.DataFrame({name: pd.Series(values, dtype=values.dtype) for name, values in columns.items()})
-    columns = {}
-    for feature in features:
-        if feature.name not in records.columns:
-            columns[feature.name] = np.full(len(records), np.nan, dtype="float64" if feature.kind == "number"
-                                            else object)
-        elif feature.kind == "number":
-            columns[feature.name] = _numbers(records[feature.name], feature.parse)
-        else:
-            values = records[feature.name].to_numpy(dtype=object)
-            columns[feature.name] = np.where(pd.isna(values), np.nan, values)
-    return pd.DataFrame(columns, index=records.index)
-
-
-def as_model_columns(records: list[dict[str, Any]], features: list[FeatureSpec]) -> dict[str, np.ndarray]:
-    """JSON-like records as column arrays, the fast input for one request: pandas would cost milliseconds."""
-    return {f.name: _column_from_records(records, f) for f in features}
-
-
-def _column_from_records(records: list[dict[str, Any]], feature: FeatureSpec) -> np.ndarray:
-    """One column from JSON-like records, in plain Python: for a handful of rows it beats pandas by far."""
-    raw = [record.get(feature.name) for record in records]
-    if feature.kind == "number" and feature.parse == "plain":
-        return np.array([_as_float(value) for value in raw], dtype="float64")
-    if feature.kind == "number":
-        return _numbers(pd.Series(raw, dtype=object), feature.parse)
-    return np.array([np.nan if value is None else value for value in raw], dtype=object)
-
-
-def _numbers(values: pd.Series, parse: Parse) -> np.ndarray:
-    """A column as float64: plain numbers, numbers written as text, or dates as days since 1970."""
-    if parse == "text_number":
-        from cairn.estimators.text_values import parse_text_number
-
-        parsed = [parse_text_number(value) for value in values.to_numpy(dtype=object)]
-        return np.array([np.nan if value is None else value for value in parsed], dtype="float64")
-    if parse == "date":
-        if pd.api.types.is_datetime64_any_dtype(values):
-            moments = values
-        else:
-            moments = pd.to_datetime(values.astype("string"), errors="coerce", format="mixed")
-        nanoseconds = moments.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
-        nanoseconds[moments.isna().to_numpy()] = np.nan
-        return nanoseconds / (SECONDS_PER_DAY * 1e9)
-    return pd.to_numeric(values, errors="coerce").to_numpy("float64")
-
-
-def _as_float(value: Any) -> float:
-    if value is None:
-        return np.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return np.nan
+__all__ = ["SECONDS_PER_DAY", "FeatureKind", "FeatureSpec", "Parse", "TrainedModel", "as_model_columns",
+           "as_model_frame"]
 
 
 @dataclass
@@ -113,6 +46,12 @@ class TrainedModel:
     privacy: Any = None  # the Privacy settings they were protected with
     verdict: str = ""  # the run's verdict when it was registered
     _answer: Any = field(default=None, init=False, repr=False, compare=False)  # compiled on first use, not saved
+    # binary: the label is the positive class when its probability reaches `threshold` (tuned out of fold in
+    # training); None, as in models saved before them: the most probable class
+    threshold: float | None = None
+    positive_class: Any = None
+    _bounds: Any = field(default=None, init=False, repr=False, compare=False)  # the features' training ranges
+    calibration: Any = None  # binary: cairn.model.calibration.Calibration of the positive class, fitted out of fold
 
     @property
     def feature_names(self) -> list[str]:
@@ -124,13 +63,16 @@ class TrainedModel:
     def inputs(self, records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame | dict[str, np.ndarray]:
         """What the pipeline is fed. Records become column arrays, which every pipeline cairn builds accepts (its
         first step is cairn's own); a DataFrame goes through the vectorised path. Personal columns kept as features
-        are hashed or masked first, exactly as in training: the REST API calls this too."""
+        are hashed or masked first, exactly as in training: the REST API calls this too. Numbers are clipped to the
+        training range (`FeatureSpec.low`/`high`): trees answer the same, linear models no longer extrapolate."""
+        if self._bounds is None:  # computed once: the one-row path pays a comparison per number, no more
+            self._bounds = training_bounds(self.features)
         if self.personal_columns:  # rare, so off the fast path
             table = records if isinstance(records, pd.DataFrame) else pd.DataFrame(records)  # [{}] is one row
-            return self.frame(self.protected(table))
+            return within_training_range(self.frame(self.protected(table)), self.features, self._bounds)
         if isinstance(records, pd.DataFrame):
-            return self.frame(records)
-        return as_model_columns(records, self.features)
+            return within_training_range(self.frame(records), self.features, self._bounds)
+        return within_training_range(as_model_columns(records, self.features), self.features, self._bounds)
 
     def protected(self, table: pd.DataFrame) -> pd.DataFrame:
         """New data with the personal columns kept as features hashed or masked as in training (else as is)."""
@@ -146,7 +88,7 @@ class TrainedModel:
         lands on disk and monitoring judges the values that were predicted on; personal columns kept as features
         hashed or masked as in training (so they compare with the drift reference); any other text with personal
         data in it (an e-mail typed into a category field) redacted."""
-        from cairn.privacy import redact_text
+        from cairn.privacy import redact_unseen_level
 
         features = [feature for feature in self.features if any(feature.name in record for record in records)]
         read = as_model_columns(records, features)
@@ -164,7 +106,10 @@ class TrainedModel:
                     values[feature.name] = None
                 else:
                     text = str(value)
-                    values[feature.name] = text if feature.name in personal else redact_text(text)
+                    if feature.name in personal or text in feature.levels:  # protected below, or seen in training
+                        values[feature.name] = text
+                    else:
+                        values[feature.name] = redact_unseen_level(text)
             kept.append(values)
         sent = [pii for pii in self.personal_columns if any(pii.column in values for values in kept)]
         if sent:
@@ -187,6 +132,13 @@ class TrainedModel:
             raise AttributeError(f"model {self.name} is a regression model: it has no class probabilities")
         return probabilities
 
+    def explain(self, records: list[dict[str, Any]] | pd.DataFrame) -> Any:
+        """Each input's contribution to each record's answer (cairn.explain.Explanations; `.row(i)` for one),
+        through the same input path as `predict`. Imported on use: explaining stays off the predict path."""
+        from cairn.explain import explain
+
+        return explain(self, records)
+
     def answer(self, inputs: pd.DataFrame | dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """Predictions and, for classification, class probabilities of prepared inputs (see `inputs`), in one
         pass through the fitted steps without scikit-learn's per-call checks (cairn.direct_predict)."""
@@ -199,8 +151,16 @@ class TrainedModel:
         output = compiled(inputs)
         if classes is None:
             return np.asarray(output), None
-        return label_of(output, classes), output
+        if self.calibration is not None and len(classes) == 2:
+            output = self.calibration.columns(output, positive_column=self.positive_column)
+        return label_of(output, classes, threshold=self.threshold, positive=self.positive_class), output
+
+    @property
+    def positive_column(self) -> int:
+        """The column of the positive class in the pipeline's probabilities (binary; the last by default)."""
+        classes = np.asarray(getattr(self.pipeline, "classes_", self.classes or [])).tolist()
+        return classes.index(self.positive_class) if self.positive_class in classes else 1
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable after predicting (multiprocessing, caches): the compiled answer is a closure, made again."""
-        return {**self.__dict__, "_answer": None}
+        return {**self.__dict__, "_answer": None, "_bounds": None}

@@ -62,8 +62,11 @@ def monitor_table(current: pd.DataFrame, *, model: TrainedModel, baseline: Any, 
         known = current[current[target].notna()]
         truth = known[target].to_numpy()
         predicted, probabilities = model.answer(model.inputs(known))
-        proba = probabilities[:, 1] if model.problem == "binary" else probabilities
         classes = np.array(model.classes) if model.classes else None
+        proba = probabilities
+        if model.problem == "binary" and classes is not None:  # of the positive class, which metrics read last
+            column = classes.tolist().index(model.positive_class) if model.positive_class in classes.tolist() else 1
+            proba, classes = probabilities[:, column], np.array([classes[1 - column], classes[column]])
         for criterion in config.business.success:
             performance[criterion.metric] = score(criterion.metric, truth, predicted, proba, classes=classes)
         if config.business.success:

@@ -21,12 +21,13 @@ from sqlalchemy.orm import Session
 from cairn.config import ProjectConfig, load_config
 from cairn.config.schema import SqlSource
 from cairn.errors import CairnError, NotFoundError
+from cairn.model.ranges import out_of_range
 from cairn.model.trained import TrainedModel
 from cairn.privacy import redact_text
 from cairn.registry import ModelVersion, Registry
 from cairn.runner.cache import config_hash
 from cairn.runner.execute import Execution, ProgressCallback, StageOutcome, execute
-from cairn.runner.manifest import base_manifest
+from cairn.runner.manifest import base_manifest, recorded_config
 from cairn.stages.data import SourceRead, check_fits_problem, read_protected, read_source
 from cairn.stages.evaluation import Check, EvaluationResult, verdict_line
 from cairn.store import RunRecord, Store
@@ -117,6 +118,7 @@ class Project:
             digest = config_hash(config)
             manifest = base_manifest(project_file=self.path, config_hash=digest, seed=config.seed,
                                      n_jobs=config.training.n_jobs)
+            manifest["config"] = recorded_config(config)
             run_id = store.start_run(project=config.project, config_hash=digest, manifest=manifest)
             try:
                 execution = execute(config, store=store, run_id=run_id, base_dir=self.base_dir, source=source,
@@ -169,6 +171,9 @@ class Project:
         report_path = write_run_report(self.config, store, execution, folder=self.state_dir / "reports",
                                        manifest=manifest, verdict_text=line, model_version=model_version)
         manifest["report"] = str(report_path)
+        card_path = report_path.with_name(f"run-{execution.run_id}-card.md")
+        if card_path.exists():
+            manifest["card"] = str(card_path)
         self._commit(store, execution.run_id, deployment, manifest=manifest, verdict=verdict,
                      fingerprint=fingerprint)
         return Run(execution.run_id, "succeeded", evaluation.shipped if evaluation else None, line,
@@ -259,6 +264,43 @@ class Project:
         with self._existing_store() as store:
             return store.run(self.config.project, run_id)
 
+    def reproduce(self, run_id: int | str = "latest", *, progress: ProgressCallback | None = None) -> Any:
+        """Run `run_id` again from its manifest and data snapshot in a scratch store; the project's store is only
+        read. Returns a cairn.project.reproduce.Reproduction (`.matches`, metric by metric)."""
+        from cairn.project.reproduce import reproduce_run
+
+        with self._existing_store() as store:
+            record = store.run(self.config.project, run_id)
+            return reproduce_run(record, store, current=self.config, base_dir=self.base_dir, progress=progress)
+
+    def diff(self, run_a: int | str, run_b: int | str = "latest") -> Any:
+        """What changed from `run_a` to `run_b` (cairn.project.diff.RunDiff)."""
+        from cairn.project.diff import diff_runs
+
+        with self._existing_store() as store:
+            a, b = store.run(self.config.project, run_a), store.run(self.config.project, run_b)
+            return diff_runs(a, b, store, current=self.config)
+
+    def card(self, version: int | None = None) -> tuple[ModelVersion, str]:
+        """A model version's card (production by default): stored with the version, or for a version registered
+        before cards were, the one its run's deployment stage wrote."""
+        with self._existing_store() as store:
+            chosen, card = Registry(store).card(self.config.model_name, version)
+            if card is None and chosen.run_id is not None:
+                record = store.run(self.config.project, chosen.run_id)
+                stage = next((s for s in record.stages if s.stage == "deployment"), None)
+                sha = stage.outputs.get("deployment") if stage is not None else None
+                if sha and store.artifacts.exists(sha):
+                    deployment = store.load_artifact(sha)
+                    if deployment.version == chosen.version:
+                        card = deployment.model_card
+            if not card:
+                raise NotFoundError.single(
+                    f"Model {chosen.name} v{chosen.version} has no model card.", where="VERSION",
+                    expected="a version registered by a run", got="none stored", fix="run `cairn run` again",
+                )
+            return chosen, card
+
     def report_path(self, run_id: int | str = "latest") -> Path:
         record = self.show(run_id)
         path = record.manifest.get("report")
@@ -307,16 +349,73 @@ class Project:
         return read_source(Data(source=str(Path(path).resolve())), base_dir=Path.cwd(), sample=False).table
 
     def predict_file(self, path: str | Path, *, version: int | None = None) -> pd.DataFrame:
-        """The input rows with a `prediction` column (and class probabilities for classifiers)."""
+        """The input rows with a `prediction` column (and class probabilities for classifiers). Numbers outside
+        their training range are clipped to it; `attrs["out_of_range"]` lists them (cairn.model.ranges)."""
         model = self.load_model(version)
         table = self.read_table(path)
         scored = table.copy()
         labels, probabilities = model.answer(model.inputs(table))  # one pass for labels and probabilities
         scored["prediction"] = labels
+        found = out_of_range(model.frame(table), model.features)  # clipped by `inputs`: said, not silent
+        if found:
+            scored.attrs["out_of_range"] = found
         if probabilities is not None and model.classes:
             for index, label in enumerate(model.classes):
                 scored[f"probability_{label}"] = probabilities[:, index]
         return scored
+
+    def explain(self, *, row: int | None = None, data: str | Path | None = None, record: str | Path | None = None,
+                version: int | None = None) -> Any:
+        """Each input's contribution to one answer of the production model (or `version`): row `row` (from 0) of
+        `data`, or of the holdout of the run that trained the model; or the record(s) in the JSON file `record`.
+        Returns cairn.explain.Explanations."""
+        from cairn.errors import DataError
+
+        model = self.load_model(version)
+        if record is not None:
+            return model.explain(self._json_records(Path(record)))
+        if row is None:
+            raise DataError.single("Nothing to explain.", where="RECORD or --row", expected="a record file or a row",
+                                   got="neither", fix="cairn explain RECORD.json, or cairn explain --row 0")
+        table, where = (self.read_table(data), str(data)) if data is not None else (self._holdout(model), "holdout")
+        if not 0 <= row < len(table):
+            raise DataError.single(f"There is no row {row} in the {where}: it has {len(table):,} rows.",
+                                   where="--row", expected=f"a row number from 0 to {len(table) - 1}", got=str(row),
+                                   fix=f"pick a row between 0 and {len(table) - 1}")
+        return model.explain(table.iloc[[row]])
+
+    @staticmethod
+    def _json_records(path: Path) -> list[dict[str, Any]]:
+        from cairn.errors import DataError
+
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise DataError.single(f"Cannot read the record file {path}.", where="RECORD",
+                                   expected="a JSON object of the model's inputs", got=str(error)[:200],
+                                   fix="write one JSON object, like the body of POST /predict") from None
+        records = [loaded] if isinstance(loaded, dict) else loaded
+        if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
+            raise DataError.single(f"The record file {path} holds no record.", where="RECORD",
+                                   expected="a JSON object (or an array of objects) of the model's inputs",
+                                   got=type(loaded).__name__,
+                                   fix="write one JSON object, like the body of POST /predict")
+        return records
+
+    def _holdout(self, model: TrainedModel) -> pd.DataFrame:
+        """The holdout rows of the run that trained `model`, as that run cleaned them."""
+        with self._existing_store() as store:
+            record = store.run(self.config.project, model.run_id) if model.run_id else None
+            outputs = {stage.stage: stage.outputs for stage in record.stages} if record else {}
+            if "clean_table" not in outputs.get("preprocessing", {}) or "training_result" not in outputs.get(
+                    "training", {}):
+                raise NotFoundError.single(
+                    f"The run behind {model.name} v{model.version} kept no holdout.", where="--row",
+                    expected="a model trained by `cairn run`", got="none", fix="pass --data FILE to pick the row from")
+            table = store.load_artifact(outputs["preprocessing"]["clean_table"])
+            training = store.load_artifact(outputs["training"]["training_result"])
+        holdout: pd.DataFrame = table.iloc[training.holdout_index].reset_index(drop=True)
+        return holdout
 
     def monitor(self, data: str | Path | None = None, *, version: int | None = None) -> Any:
         """Drift of new data (or of the logged requests) against the model's training reference.

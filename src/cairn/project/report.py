@@ -14,6 +14,7 @@ from cairn.report import (
     VerdictLine,
     write_report,
 )
+from cairn.report.diagnostics import diagnostics_section
 from cairn.store.repository import Store, now
 
 if TYPE_CHECKING:
@@ -57,6 +58,10 @@ def write_run_report(config: ProjectConfig, store: Store, execution: Execution, 
         model_version=model_version,
         manifest=manifest,
         model_figures=_model_figures(training, primary),
+        diagnostics=diagnostics_section(evaluation),
+        explanations=_explanations(evaluation),
+        comparison=_comparison_text(evaluation),
+        model_card=_written_card(values.get("deployment"), folder / f"run-{execution.run_id}-card.md"),
     )
     path = folder / f"run-{execution.run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,3 +76,26 @@ def _model_figures(training: Any, metric: str) -> list[Any]:
     curves = getattr(training, "learning_curves", None) if training else None
     figure = learning_curve_figure(list(curves or []), metric=metric)
     return [figure] if figure else []
+
+
+def _comparison_text(evaluation: Any) -> str:
+    comparison = getattr(evaluation, "comparison", None) if evaluation else None
+    return comparison.sentence() if comparison is not None else ""
+
+
+def _written_card(deployment: Any, path: Path) -> str:
+    """The model card of the run's version, written next to the report (run-N-card.md); empty before deployment."""
+    card = getattr(deployment, "model_card", "") if deployment is not None else ""
+    if card:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(card, encoding="utf-8")
+    return str(card or "")
+
+
+def _explanations(evaluation: Any) -> Any:
+    """Mean |SHAP| beside permutation importance, with the summary and dependence plots (cairn.report.explanations)."""
+    from cairn.report.explanations import explanations_section
+
+    if evaluation is None:
+        return None
+    return explanations_section(getattr(evaluation, "shap_summary", None), list(evaluation.importance))

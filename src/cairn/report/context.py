@@ -8,7 +8,10 @@ test can build one by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from cairn.report.explanations import ExplanationsSection
 
 
 class Figure(Protocol):
@@ -84,6 +87,16 @@ class HoldoutMetric:
 
 
 @dataclass(frozen=True)
+class DiagnosticsSection:
+    """How the chosen model errs on the holdout: curves, the decision threshold, the worst segments."""
+
+    figures: list[Figure]
+    threshold: str  # how the decision threshold was chosen; empty when there is none
+    segments: list[str]  # one sentence each (cairn.stages.segments)
+    notes: list[str]  # what could not be measured, and why
+
+
+@dataclass(frozen=True)
 class ReportContext:
     """The whole run, in the order a reader wants it: verdict first, details last."""
 
@@ -105,3 +118,7 @@ class ReportContext:
     model_version: str | None  # e.g. "house-prices v1 (production)"
     manifest: dict[str, Any]  # shown as a collapsed key/value table
     model_figures: list[Figure] = field(default_factory=list)  # learning curves of the best models
+    comparison: str = ""  # is the chosen model really better than the next? (cairn.stages.comparison)
+    model_card: str = ""  # the model card, Markdown (cairn.stages.card)
+    diagnostics: DiagnosticsSection | None = None  # ROC, precision-recall, calibration, confusion; residuals
+    explanations: ExplanationsSection | None = None  # mean |SHAP|, summary and dependence plots (report.explanations)

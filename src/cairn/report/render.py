@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from cairn.metrics.catalogue import is_percent, label, lower_is_better
 from cairn.report.context import LeaderboardRow, QualityFinding, ReportContext
@@ -63,6 +64,14 @@ def write_report(context: ReportContext, path: Path) -> Path:
 
 
 @lru_cache(maxsize=1)
+def markdown_html(text: str) -> markupsafe.Markup:
+    """Markdown (the model card) as HTML; raw HTML in it is escaped, never passed through."""
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    return markupsafe.Markup(rendered)  # nosec B704: html is off, so markdown-it escapes every tag in the text
+
+
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("cairn.report", "templates"),
@@ -72,6 +81,7 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     environment.filters.update(number=format_number, seconds=format_duration, metric_label=metric_label)
+    environment.filters["markdown"] = markdown_html
     return environment
 
 

@@ -21,10 +21,12 @@ from typing import Any
 from cairn.config.schema import ProjectConfig
 from cairn.config.sections import RENAMED, STAGE_NAMES, STAGE_TITLES, deprecation
 from cairn.errors import ConfigError
+from cairn.model.ranges import with_training_ranges
 from cairn.model.trained import FeatureSpec, TrainedModel
 from cairn.registry import Registry
 from cairn.runner.code_version import source_digest, stage_code_version
 from cairn.stages.business import business_case
+from cairn.stages.card import DataFacts, data_facts
 from cairn.stages.data import Protected, SourceRead, profile_table, stop_on_quality, whole_source_notes
 from cairn.stages.deployment import deploy_model, refit_on_all_rows
 from cairn.stages.evaluation import evaluate
@@ -193,12 +195,15 @@ def model_features(ctx: StageContext) -> list[FeatureSpec]:
 
 def trained_model(ctx: StageContext) -> TrainedModel:
     case, result = ctx["business_case"], ctx["training_result"]
-    features = model_features(ctx)
+    # each number's range over the rows the pipeline was fitted on: predictions clip to it (cairn.model.ranges)
+    features = with_training_ranges(model_features(ctx), ctx["clean_table"].iloc[result.train_index])
     privacy = ctx.config.data.privacy
     personal = [p for p in ctx.privacy.found if p.column in {f.name for f in features}]
     return TrainedModel(name=ctx.config.model_name, version=0, problem=case.problem, target=case.target,
                         features=features, pipeline=result.pipeline, classes=result.classes,
-                        personal_columns=personal, privacy=privacy)
+                        personal_columns=personal, privacy=privacy,
+                        threshold=result.threshold.value if result.threshold is not None else None,
+                        positive_class=result.positive_class, calibration=result.calibration)
 
 
 def _evaluation(ctx: StageContext) -> Outputs:
@@ -209,6 +214,10 @@ def _evaluation(ctx: StageContext) -> Outputs:
                           seed=ctx.config.seed)
     notes = [f"{check.name}: {check.text}" for check in evaluation.checks]
     notes.append(f"one-row predict p50 {evaluation.predict_p50_ms:.1f} ms, p99 {evaluation.predict_p99_ms:.1f} ms")
+    notes += [*evaluation.notes, *[segment.sentence for segment in evaluation.segments]]
+    notes += list(evaluation.bounded)  # what was sampled to fit the time
+    if evaluation.comparison is not None:
+        notes.append(evaluation.comparison.sentence())
     return {"evaluation": evaluation}, notes
 
 
@@ -222,8 +231,16 @@ def _deployment(ctx: StageContext) -> Outputs:
                                               training_rows=len(ctx["training_result"].train_index))
     record = deploy_model(model, evaluation=ctx["evaluation"], registry=ctx.registry,
                           run_id=ctx.run_id, objective=ctx["business_case"].objective,
-                          api_key_env=spec.api_key_env, port=spec.port, refit_note=refit_note)
+                          api_key_env=spec.api_key_env, port=spec.port, refit_note=refit_note,
+                          case=ctx["business_case"], data=card_data(ctx))
     return {"deployment": record}, [note for note in (refit_note, record.summary()) if note]
+
+
+def card_data(ctx: StageContext) -> DataFacts:
+    """The data the model card names: the source's fingerprint and rows, the period of its time column."""
+    dates = tuple(f.name for f in ctx["feature_plan"].features if f.parse == "date")
+    return data_facts(ctx["clean_table"], source=ctx.source.description, fingerprint=ctx.source.fingerprint,
+                      rows=ctx.source.total_rows, time_column=ctx.config.training.time_column, date_columns=dates)
 
 
 def _monitoring(ctx: StageContext) -> Outputs:

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from cairn._version import __version__
+from cairn.config.schema import ProjectConfig
 from cairn.runner.graph import STAGES
+from cairn.urls import redacted
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "scipy", "sqlalchemy", "pydantic")
 
@@ -47,3 +49,15 @@ def base_manifest(*, project_file: Path, config_hash: str, seed: int, n_jobs: in
         "packages": package_versions(),
         "git_commit": git_commit(project_file.parent),
     }
+
+
+def recorded_config(config: ProjectConfig) -> dict[str, Any]:
+    """The project file as validated, every default filled in: what `cairn reproduce` runs again and `cairn diff`
+    compares key by key. A database URL keeps no password (a reproduction reads the data snapshot, not the source)."""
+    document = config.model_dump(mode="json")
+    if document.get("store"):
+        document["store"] = redacted(document["store"])
+    source = document.get("data", {}).get("source")
+    if isinstance(source, dict) and source.get("url"):
+        source["url"] = redacted(source["url"])
+    return document

@@ -18,7 +18,7 @@ from cairn.serving.inputs import choose_input as _choose_input  # noqa: F401  (i
 from cairn.serving.inputs import input_builders as _input_builders  # noqa: F401  (idem)
 from cairn.serving.openapi import REF_TEMPLATE, add_record_schema
 from cairn.serving.payloads import MAX_BODY_BYTES
-from cairn.serving.routes import docs, metadata, predict, probes
+from cairn.serving.routes import docs, explain, metadata, predict, probes
 from cairn.serving.schemas import RecordValidator, record_model
 from cairn.serving.security import UNAUTHORIZED, require_api_key
 from cairn.serving.startup import check_salt, refuse_unsafe_start, warn_if_exposed
@@ -63,6 +63,7 @@ def create_app(model: TrainedModel, *, api_key: str | None = None,
     app.state.serving = state
     guard, unauthorized = ([Depends(require_api_key)], UNAUTHORIZED) if guarded else ([], {})
     app.include_router(predict.router, dependencies=guard, responses=unauthorized)
+    app.include_router(explain.router, dependencies=guard, responses=unauthorized)
     app.include_router(probes.router)
     app.include_router(metadata.router, dependencies=guard, responses=unauthorized)
     if guarded:

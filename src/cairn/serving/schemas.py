@@ -29,6 +29,8 @@ import numpy as np
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from cairn.model.inputs import has_range
+from cairn.model.ranges import OutOfRange, range_warnings
 from cairn.model.trained import FeatureSpec
 from cairn.privacy import redact_text
 
@@ -357,6 +359,10 @@ class RecordValidator:
             self._slots[name] = (False, position)
         self._names = [feature.name for feature in features]
         self._names_by_lower = {name.lower(): name for name in self._names}
+        # (position in a number row, name, low, high) of each number with a training range: values beyond are clipped
+        self._ranges = [(position, feature.name, float(feature.low), float(feature.high))  # type: ignore[arg-type]
+                        for position, feature in enumerate(f for f in features if f.kind == "number")
+                        if has_range(feature)]
 
     def parse(self, body: Any) -> ParsedBody:
         """The body as records and column blocks; raises ``RequestValidationError`` listing each bad field."""
@@ -380,14 +386,32 @@ class RecordValidator:
                 with_unknown.append(index)
         if errors:
             reject(errors)
+        clipped = self._clipped_to_ranges(numbers) if self._ranges else ()
         if not unknown:
-            return ParsedBody(records=records, single=single, numbers=numbers, categories=categories)
+            return ParsedBody(records=records, single=single, numbers=numbers, categories=categories,
+                              warnings=clipped)
         slots = self._slots
         records = list(records)
         for index in with_unknown:  # the model's inputs only: ignored keys are neither predicted on nor logged
             records[index] = {name: value for name, value in records[index].items() if name in slots}
         return ParsedBody(records=records, single=single, numbers=numbers, categories=categories,
-                          warnings=self._ignored(unknown, len(with_unknown), len(records), single=single))
+                          warnings=self._ignored(unknown, len(with_unknown), len(records), single=single) + clipped)
+
+    def _clipped_to_ranges(self, numbers: list[list[float]]) -> tuple[str, ...]:
+        """Numbers outside their training range clipped to it, in place (the model answers as trees would: flat
+        beyond what it saw), and a warning per field naming the value and the range (cairn.model.ranges).
+        The records keep the values as sent: the prediction log shows what clients send."""
+        found: dict[str, OutOfRange] = {}
+        for row in numbers:
+            for position, name, low, high in self._ranges:
+                value = row[position]
+                if value < low or value > high:
+                    row[position] = low if value < low else high
+                    seen = found.get(name)
+                    if seen is None or abs(value - row[position]) > abs(seen.furthest - row[position]):
+                        seen = OutOfRange(name, 0 if seen is None else seen.count, value, low, high)
+                    found[name] = OutOfRange(name, seen.count + 1, seen.furthest, low, high)
+        return tuple(range_warnings(list(found.values())))
 
     def _row(self, record: dict[Any, Any], prefix: list[str | int], errors: list[dict[str, Any]],
              unknown: list[str]) -> tuple[list[float], list[Any]]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from cairn.config.schema import Business, Constraints, SuccessCriterion
+from cairn.config.schema import Business, Constraints, Cost, SuccessCriterion
 from cairn.metrics.catalogue import metrics_for
 
 
@@ -16,6 +17,8 @@ class BusinessCase:
     primary_metric: str
     success: list[SuccessCriterion]
     constraints: Constraints
+    positive_class: Any = None  # binary: business.positive_class as written; training resolves the default
+    cost: Cost | None = None
 
     @property
     def reported_metrics(self) -> list[str]:
@@ -35,4 +38,4 @@ class BusinessCase:
 def business_case(spec: Business) -> BusinessCase:
     return BusinessCase(problem=spec.problem, target=spec.target, objective=spec.objective,
                         primary_metric=spec.primary_metric, success=list(spec.success),
-                        constraints=spec.constraints)
+                        constraints=spec.constraints, positive_class=spec.positive_class, cost=spec.cost)

@@ -18,8 +18,11 @@ import pandas as pd
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
+from cairn.model.ranges import with_training_ranges
 from cairn.model.trained import TrainedModel, as_model_frame
 from cairn.registry import ModelVersion, Registry
+from cairn.stages.business import BusinessCase
+from cairn.stages.card import CardFacts, DataFacts, model_card_markdown
 from cairn.stages.evaluation import EvaluationResult, verdict_line
 
 
@@ -46,19 +49,20 @@ def refit_on_all_rows(model: TrainedModel, table: pd.DataFrame, *, n_jobs: int, 
     note = (f"registered model refit on all {len(table):,} rows (training {training_rows:,} + holdout "
             f"{len(table) - training_rows:,}) with the chosen recipe in {time.perf_counter() - began:.1f} s; "
             f"the holdout metrics are of the same recipe fitted without the holdout rows")
-    return replace(model, pipeline=pipeline), note
+    return replace(model, pipeline=pipeline, features=with_training_ranges(model.features, table)), note
 
 
 def deploy_model(model: TrainedModel, *, evaluation: EvaluationResult, registry: Registry, run_id: int,
-                 objective: str, api_key_env: str | None, port: int, refit_note: str | None = None
-                 ) -> DeploymentRecord:
+                 objective: str, api_key_env: str | None, port: int, refit_note: str | None = None,
+                 case: BusinessCase | None = None, data: DataFacts | None = None) -> DeploymentRecord:
     note = pending_note(run_id) if evaluation.shipped else "not promoted: " + verdict_line(evaluation)
     model.metrics = {m.name: m.value for m in evaluation.holdout}
     model.verdict = verdict_line(evaluation)
     version = registry.register(model, run_id=run_id, production=False, note=note)
     version = replace(version, stage="production" if evaluation.shipped else "candidate")
     card = model_card(model, version=version, evaluation=evaluation, objective=objective,
-                      api_key_env=api_key_env, port=port, refit_note=refit_note)
+                      api_key_env=api_key_env, port=port, refit_note=refit_note, run_id=run_id, case=case, data=data)
+    registry.attach_card(version.name, version.version, card)
     return DeploymentRecord(version.name, version.version, version.stage, card)
 
 
@@ -68,55 +72,9 @@ def pending_note(run_id: int) -> str:
 
 
 def model_card(model: TrainedModel, *, version: ModelVersion, evaluation: EvaluationResult, objective: str,
-               api_key_env: str | None, port: int, refit_note: str | None = None) -> str:
-    """Generated deployment docs: a person on call can serve, call and check the model from this page alone."""
-    example = {f.name: f.example for f in model.features[:4]}
-    header = f'-H "X-API-Key: ${api_key_env}" ' if api_key_env else ""
-    lines = [
-        f"# {model.name} v{version.version} ({version.stage})",
-        "",
-        f"Objective: {objective or '(none stated)'}",
-        "",
-        f"Verdict: {verdict_line(evaluation)}",
-        "",
-        "## Holdout metrics",
-        "",
-        "| metric | value | CI |",
-        "|---|---|---|",
-    ]
-    for m in evaluation.holdout:
-        interval = f"{m.ci_low:.4g} - {m.ci_high:.4g}" if m.ci_low is not None else ""
-        lines.append(f"| {m.name} | {m.value:.4g} | {interval} |")
-    lines += [
-        "",
-        f"One-row prediction latency in process: p50 {evaluation.predict_p50_ms:.1f} ms, "
-        f"p99 {evaluation.predict_p99_ms:.1f} ms.",
-        "",
-        f"Training: {refit_note or 'the model the holdout scored, fitted without the holdout rows'}.",
-        "",
-        "## Inputs",
-        "",
-        f"{len(model.features)} features; any may be left out (it is imputed). Target: `{model.target}`.",
-        "",
-        "| feature | kind | example |",
-        "|---|---|---|",
-        *[f"| {f.name} | {f.kind} | {f.example} |" for f in model.features],
-        "",
-        "## Serve and call",
-        "",
-        "```",
-        f"cairn serve --port {port}" + (f"   # requires {api_key_env} in the environment" if api_key_env else ""),
-        f"curl -s {header}-H 'Content-Type: application/json' \\",
-        f"     -d '{_json(example)}' http://127.0.0.1:{port}/predict",
-        "```",
-        "",
-        "`GET /health` answers when the server is up; `GET /metadata` describes the model.",
-        "Monitor drift with `cairn monitor --data NEW_DATA.csv`; roll back with `cairn rollback`.",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _json(value: object) -> str:
-    import json
-
-    return json.dumps(value, default=str)
+               api_key_env: str | None, port: int, refit_note: str | None = None, run_id: int | None = None,
+               case: BusinessCase | None = None, data: DataFacts | None = None) -> str:
+    """The model card (cairn.stages.card): a person on call can serve, call and check the model from it alone."""
+    facts = CardFacts(version.name, version.version, version.stage, run_id if run_id is not None else
+                      version.run_id or 0, port, api_key_env, refit_note)
+    return model_card_markdown(model, facts=facts, evaluation=evaluation, case=case, data=data, objective=objective)

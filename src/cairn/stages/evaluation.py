@@ -6,9 +6,11 @@ A missed objective is a verdict, not an error.
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -17,13 +19,26 @@ from sklearn.inspection import permutation_importance
 
 from cairn.config.schema import Evaluation
 from cairn.metrics.resampled import resampled_scores
-from cairn.metrics.scoring import needs_proba, score, shown
+from cairn.metrics.scoring import lower_is_better, needs_proba, positive_last, score, shown
+from cairn.model.compiled import label_of
 from cairn.model.trained import TrainedModel
+from cairn.stages.bounded_importance import importance_plan, permuted_importance
 from cairn.stages.business import BusinessCase
+from cairn.stages.comparison import ModelComparison, compare_best_two
+from cairn.stages.diagnostics import Diagnostics, holdout_diagnostics
+from cairn.stages.segments import Segment, worst_segments
+from cairn.stages.shap_summary import ShapSummary, shap_summary
+from cairn.stages.training.threshold import DecisionThreshold
 from cairn.stages.training.train import TrainingResult, predictions
+
+logger = logging.getLogger(__name__)
 
 IMPORTANCE_ROWS = 2_000
 BOOTSTRAP_BLOCK_CELLS = 2_000_000  # row positions drawn at a time: 16 MB
+SLOW_BOOTSTRAP_S = 10.0
+"""Seconds a metric scored one resample at a time (multiclass f1, AUC) may take: 1,000 resamples of a 65,000-row
+holdout would take minutes. The fast metrics are one matrix product and need no bound."""
+MIN_SLOW_RESAMPLES = 100  # the least evaluation.bootstrap allows
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,14 @@ class EvaluationResult:
     importance: list[tuple[str, float]]
     checks: list[Check]
     confidence: float
+    comparison: ModelComparison | None = None  # the chosen model against the leaderboard's second
+    bounded: tuple[str, ...] = ()  # what was measured on a sample to fit the time (importance, bootstrap), in words
+    threshold: DecisionThreshold | None = None  # binary: the decision threshold the holdout labels were given at
+    diagnostics: Diagnostics | None = None  # ROC, precision-recall, calibration, confusion; residuals
+    segments: list[Segment] = field(default_factory=list)  # where the model is worst, each with a .sentence
+    notes: list[str] = field(default_factory=list)  # what could not be measured, and why
+    shap_importance: list[tuple[str, float]] = field(default_factory=list)  # mean |SHAP| per input (holdout)
+    shap_summary: ShapSummary | None = None  # the points of the report's summary and dependence plots
 
     @property
     def shipped(self) -> bool:
@@ -61,21 +84,33 @@ class EvaluationResult:
 def evaluate(model: TrainedModel, holdout: pd.DataFrame, *, case: BusinessCase, training: TrainingResult,
              spec: Evaluation, seed: int) -> EvaluationResult:
     X, y = model.frame(holdout), holdout[case.target].to_numpy()
-    predicted, proba = predictions(model.pipeline, X, problem=case.problem)
-    classes = np.array(training.classes) if training.classes else None
-    estimates = []
+    predicted, proba = predictions(model.pipeline, X, problem=case.problem, positive=model.positive_class,
+                                   threshold=model.threshold, calibration=model.calibration)
+    classes = positive_last(np.array(training.classes), model.positive_class) if training.classes else None
+    estimates, unmeasured = [], []
     for metric in case.reported_metrics:
         if needs_proba(metric) and proba is None:
             continue
-        value = score(metric, y, predicted, proba, classes=classes)
+        try:
+            value = score(metric, y, predicted, proba, classes=classes)
+        except ValueError:  # a class absent from the holdout: AUC and its kin are undefined
+            unmeasured.append(metric)
+            continue
         resamples = _resamples(len(y), count=spec.bootstrap, seed=seed)  # the same draws for every metric
         low, high = _bootstrap_interval(metric, y, predicted, proba, classes, resamples, spec.confidence)
         estimates.append(MetricEstimate(metric, value, low, high))
     p50, p99 = one_row_latency_ms(model, holdout, samples=spec.latency_samples)
-    importance = _importance(model, X, y, case=case, seed=seed) if spec.explain == "permutation" else []
+    importance, bounded = (_importance(model, X, y, case=case, seed=seed, budget_s=training.budget_s)
+                           if spec.explain == "permutation" else ([], ()))
     result = EvaluationResult(estimates, p50, p99, importance, [], spec.confidence)
     checks = business_checks(result, case=case, training_s=training.duration_s)
-    return EvaluationResult(estimates, p50, p99, importance, checks, spec.confidence)
+    evaluated = EvaluationResult(estimates, p50, p99, importance, checks, spec.confidence, bounded=bounded)
+    comparison = compare_best_two(training, X, y, best_pipeline=model.pipeline, problem=case.problem,
+                                  metric=case.primary_metric, resamples=spec.bootstrap, confidence=spec.confidence,
+                                  seed=seed)
+    evaluated = with_diagnostics(evaluated, model, X, y, predicted, proba, case=case, training=training,
+                                 unmeasured=unmeasured, seed=seed)
+    return with_shap(replace(evaluated, comparison=comparison), model, holdout, seed=seed)
 
 
 def _resamples(rows: int, *, count: int, seed: int) -> Iterator[np.ndarray]:
@@ -93,9 +128,17 @@ def _bootstrap_interval(metric: str, y: np.ndarray, predicted: np.ndarray, proba
     """The central `confidence` share of the metric over the resamples (a resample where it is undefined, such
     as AUC with one class, is left out)."""
     parts = []
+    deadline = time.perf_counter() + SLOW_BOOTSTRAP_S
     for block in resamples:
         scored = resampled_scores(metric, y, predicted, proba, classes, block)
-        parts.append(scored if scored is not None else _one_at_a_time(metric, y, predicted, proba, classes, block))
+        if scored is None:
+            drawn = sum(len(part) for part in parts)
+            scored = _one_at_a_time(metric, y, predicted, proba, classes, block, deadline=deadline, drawn=drawn)
+        parts.append(scored)
+        if len(scored) < len(block):  # out of time: the interval is read from the resamples scored so far
+            logger.info("bootstrap of %s stopped at %d resamples after %.0f s", metric,
+                        sum(len(part) for part in parts), SLOW_BOOTSTRAP_S)
+            break
     values = np.concatenate(parts) if parts else np.array([])
     values = values[~np.isnan(values)]
     if len(values) == 0:
@@ -106,10 +149,15 @@ def _bootstrap_interval(metric: str, y: np.ndarray, predicted: np.ndarray, proba
 
 
 def _one_at_a_time(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray | None,
-                   classes: np.ndarray | None, block: np.ndarray) -> np.ndarray:
-    """The slow path (multiclass f1 and AUC): `score` on each resample; NaN where it is undefined."""
+                   classes: np.ndarray | None, block: np.ndarray, *, deadline: float = math.inf, drawn: int = 0
+                   ) -> np.ndarray:
+    """The slow path (multiclass f1 and AUC): `score` on each resample; NaN where it is undefined. Past
+    `deadline`, once MIN_SLOW_RESAMPLES are scored (counting the `drawn` before this block), it stops early:
+    fewer resamples than asked, in bounded time."""
     scored = []
     for rows in block:
+        if drawn + len(scored) >= MIN_SLOW_RESAMPLES and time.perf_counter() > deadline:
+            break
         try:
             scored.append(score(metric, y[rows], predicted[rows], None if proba is None else proba[rows],
                                 classes=classes))
@@ -132,34 +180,54 @@ def one_row_latency_ms(model: TrainedModel, table: pd.DataFrame, *, samples: int
     return float(p50), float(p99)
 
 
-def _importance(model: TrainedModel, X: pd.DataFrame, y: np.ndarray, *, case: BusinessCase,
-                seed: int) -> list[tuple[str, float]]:
-    """Permutation importance on the holdout: what the model relies on, measured by the objective's own metric."""
+def _importance(model: TrainedModel, X: pd.DataFrame, y: np.ndarray, *, case: BusinessCase, seed: int,
+                budget_s: float) -> tuple[list[tuple[str, float]], tuple[str, ...]]:
+    """Permutation importance on the holdout: what the model relies on, measured by the objective's own metric;
+    on a table too wide for the time allowed, on the screened inputs only (cairn.stages.bounded_importance), and
+    the note that says so."""
     metric = case.primary_metric
-    sign = -1.0 if metric in {"mape", "mae", "rmse", "rmsle", "log_loss"} else 1.0
-
-    classes = np.array(model.classes) if model.classes else None
+    sign = -1.0 if lower_is_better(metric) else 1.0
+    own = np.asarray(model.classes) if model.classes else None
+    classes = positive_last(own, model.positive_class) if own is not None else None
 
     def scorer(estimator: Any, features: pd.DataFrame, target: np.ndarray) -> float:
-        # one pass of the model per permutation: probabilities or labels, whichever the metric reads
-        if needs_proba(metric):
-            proba = estimator.predict_proba(features)
-            proba = proba[:, 1] if case.problem == "binary" else proba
-            return sign * score(metric, target, proba, proba, classes=classes)
-        return sign * score(metric, target, estimator.predict(features), None, classes=classes)
+        # one pass of the model per permutation; labels at the decision threshold, as the model answers
+        if own is None:
+            return sign * score(metric, target, estimator.predict(features), None)
+        proba = np.asarray(estimator.predict_proba(features))
+        if case.problem == "binary" and model.calibration is not None:
+            proba = model.calibration.columns(proba, positive_column=model.positive_column)
+        said = label_of(proba, own, threshold=model.threshold, positive=model.positive_class)
+        if case.problem == "binary":
+            proba = proba[:, model.positive_column]
+        return sign * score(metric, target, said, proba, classes=classes)
 
     if len(X) > IMPORTANCE_ROWS:  # the ranking settles long before the cost does
         rows = np.random.default_rng(seed).choice(len(X), IMPORTANCE_ROWS, replace=False)
         X, y = X.iloc[rows], y[rows]
+
+    def signal(features: pd.DataFrame) -> np.ndarray:
+        return np.asarray(model.pipeline.predict_proba(features) if case.problem != "regression"
+                          else model.pipeline.predict(features), dtype="float64")
+
+    plan = importance_plan(model.pipeline, X, budget_s=budget_s, signal=signal)
+    if plan.bounded(len(X.columns)):
+        measured = permuted_importance(model.pipeline, X, y, scorer=scorer, plan=plan, seed=seed)
+        ranked = sorted(measured, key=lambda pair: -pair[1])
+        return [(name, value) for name, value in ranked[:20]], (plan.note(len(X.columns)),)
     result = permutation_importance(model.pipeline, X, y, scoring=scorer, n_repeats=3, random_state=seed, n_jobs=1)
     ranked = sorted(zip(X.columns, result.importances_mean, strict=True), key=lambda pair: -pair[1])
-    return [(str(name), float(value)) for name, value in ranked[:20]]
+    return [(str(name), float(value)) for name, value in ranked[:20]], ()
 
 
 def business_checks(result: EvaluationResult, *, case: BusinessCase, training_s: float) -> list[Check]:
     checks = []
     percent = f"{result.confidence:.0%}"
     for criterion in case.success:
+        if not any(m.name == criterion.metric for m in result.holdout):
+            checks.append(Check(f"objective {criterion.text()}", None, f"not measured: {criterion.metric.upper()} "
+                                "is undefined on this holdout (a class never appears in it)"))
+            continue
         estimate = result.metric(criterion.metric)
         met = criterion.is_met(estimate.value)
         interval = ""
@@ -168,6 +236,7 @@ def business_checks(result: EvaluationResult, *, case: BusinessCase, training_s:
             interval = f", {percent} CI {low}-{high}"
         text = f"{'met' if met else 'missed'} (holdout {criterion.metric.upper()} " \
                f"{shown(criterion.metric, estimate.value)}{interval})"
+        text += straddle_text(criterion.metric, estimate, threshold=criterion.threshold, percent=percent)
         checks.append(Check(f"objective {criterion.text()}", met, text))
     limit = case.constraints.predict_p99_ms
     if limit:
@@ -183,9 +252,45 @@ def business_checks(result: EvaluationResult, *, case: BusinessCase, training_s:
     return checks
 
 
+def straddle_text(metric: str, estimate: MetricEstimate, *, threshold: float, percent: str) -> str:
+    """'; uncertain: ...' when the interval holds the threshold: met or missed by the point estimate only."""
+    low, high = estimate.ci_low, estimate.ci_high
+    if low is None or high is None or not low < threshold < high:
+        return ""
+    return (f"; uncertain: the {percent} CI {shown(metric, low)}-{shown(metric, high)} straddles "
+            f"{shown(metric, threshold)}")
+
+
 def verdict_line(result: EvaluationResult) -> str:
     """One line a person can act on: each check with its measured value."""
     parts = []
     for check in result.checks:
         parts.append(f"{check.name}: {check.text}")
     return "; ".join(parts) if parts else "no success criteria set (business.success is empty)"
+
+
+def with_diagnostics(result: EvaluationResult, model: TrainedModel, X: pd.DataFrame, y: np.ndarray,
+                     predicted: np.ndarray, proba: np.ndarray | None, *, case: BusinessCase,
+                     training: TrainingResult, unmeasured: list[str], seed: int) -> EvaluationResult:
+    """The threshold the labels were given at, the diagnostic curves, the worst segments and what could not be
+    measured (cairn.stages.diagnostics, cairn.stages.segments)."""
+    classes = positive_last(np.array(training.classes), model.positive_class) if training.classes else None
+    diagnostics = holdout_diagnostics(y, predicted, proba, problem=case.problem, classes=training.classes,
+                                      positive=model.positive_class, threshold=model.threshold, seed=seed)
+    ranked = [name for name, _ in result.importance]
+    segments = worst_segments(X, y, predicted, proba, metric=case.primary_metric, classes=classes,
+                              features=model.features, ranked=ranked, confidence=result.confidence, seed=seed)
+    notes = [f"{metric.upper()} not measured: undefined on this holdout (a class never appears in it)"
+             for metric in unmeasured] + diagnostics.notes
+    return replace(result, threshold=getattr(training, "threshold", None), diagnostics=diagnostics,
+                   segments=segments, notes=notes)
+
+
+def with_shap(result: EvaluationResult, model: TrainedModel, holdout: pd.DataFrame, *, seed: int) -> EvaluationResult:
+    """Mean |SHAP| per input on a sample of the holdout, beside permutation importance (cairn.stages.shap_summary);
+    when it cannot be measured (the `shap` extra missing for a family that needs it), a note says why."""
+    summary, note = shap_summary(model, holdout, seed=seed)
+    notes = [*result.notes, note] if note else result.notes
+    if summary is None:
+        return replace(result, notes=notes)
+    return replace(result, shap_importance=summary.importance, shap_summary=summary, notes=notes)

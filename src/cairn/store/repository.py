@@ -121,6 +121,7 @@ class Store:
                 fix="check that the database runs and the URL is right",
             ) from None
         _ensure_one_production_index(engine)
+        _ensure_added_columns(engine)
         artifacts = ArtifactFolder(artifacts_root)
         artifacts.remove_stale_partials()
         return cls(engine, artifacts)
@@ -281,8 +282,10 @@ class Store:
             query = select(RunRow).where(RunRow.project == project)
             if run_id == "latest":
                 row = session.scalars(query.order_by(RunRow.id.desc()).limit(1)).first()
-            else:
+            elif str(run_id).isdigit():
                 row = session.scalars(query.where(RunRow.id == int(run_id))).first()
+            else:  # "abc", "-1", "1.5": no run has that id
+                row = None
             if row is None:
                 raise NotFoundError.single(
                     f"No run {run_id} in project {project}.", where="RUN", expected="a run id from `cairn runs`",
@@ -352,6 +355,31 @@ def _ensure_one_production_index(engine: Engine) -> None:
         log.warning("The store holds more than one production version of model id(s) %s, left by an earlier cairn; "
                     "the one-production index is not added until `cairn promote VERSION` picks one.",
                     ", ".join(map(str, doubled)))
+
+
+# Columns added to existing tables after their first release: create_all makes only missing tables, so a store made
+# earlier gets them here (nullable, no default: rows written before read as null, and an older cairn ignores them).
+ADDED_COLUMNS = ((ModelVersionRow.__tablename__, "card_sha256", "VARCHAR(64)"),)
+
+
+def _ensure_added_columns(engine: Engine) -> None:
+    """ALTER TABLE ... ADD COLUMN for each column an older store lacks. Two processes opening the store at once may
+    both try: the loser's error is ignored once the column is there."""
+    for table, column, sql_type in ADDED_COLUMNS:
+        if _has_column(engine, table, column):
+            continue
+        try:
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+        except DBAPIError as error:
+            if not _has_column(engine, table, column):
+                log.warning("The store could not be given its %s.%s column (%s); model cards are not stored with "
+                            "versions until it can.", table, column, _first_line(error))
+
+
+def _has_column(engine: Engine, table: str, column: str) -> bool:
+    with engine.connect() as connection:
+        return column in {c["name"] for c in inspect(connection).get_columns(table)}
 
 
 def _models_with_two_productions(connection: Connection) -> list[int]:

@@ -112,3 +112,5 @@ class ModelVersionRow(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     note: Mapped[str | None] = mapped_column(Text)
+    # the version's model card (a text artifact); added by a migration (Store.open), so null for older versions
+    card_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)

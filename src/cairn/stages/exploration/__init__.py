@@ -38,6 +38,7 @@ class Exploration:
     n_rows: int
     n_columns: int
     sampled_rows: int  # rows actually used for plots (<= max_rows)
+    sampled_columns: tuple[str, ...] = ()  # what was charted or paired when a column cap applied, in words
 
 
 def explore_table(
@@ -46,7 +47,9 @@ def explore_table(
     """Chart every column and state what matters for modelling ``target``.
 
     Sampling, not the full table, feeds the plots and statistics: beyond a few hundred thousand rows a histogram
-    or a correlation does not change, but the time to draw it does.
+    or a correlation does not change, but the time to draw it does. Columns are capped the same way: beyond
+    MAX_CHARTED_COLUMNS of a kind the grids chart the most related to the target, and beyond
+    MAX_CORRELATED_COLUMNS only those are paired (`sampled_columns` says so).
     """
     _check_arguments(table, target=target, problem=problem, max_rows=max_rows)
     n_rows, n_columns = table.shape
@@ -59,8 +62,10 @@ def explore_table(
             n_columns=n_columns,
             sampled_rows=0,
         )
-    figures, insights = _figures_and_insights(_view(table, sample, target=target, problem=problem, seed=seed))
-    return Exploration(figures=figures, insights=insights, n_rows=n_rows, n_columns=n_columns, sampled_rows=len(sample))
+    view = _view(table, sample, target=target, problem=problem, seed=seed)
+    figures, insights = _figures_and_insights(view)
+    return Exploration(figures=figures, insights=insights, n_rows=n_rows, n_columns=n_columns, sampled_rows=len(sample),
+                       sampled_columns=tuple(view.sampling()))
 
 
 def _check_arguments(table: pd.DataFrame, *, target: str, problem: str, max_rows: int) -> None:

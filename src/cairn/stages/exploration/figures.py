@@ -224,7 +224,7 @@ def _heatmap_figure(view: View) -> Figure | None:
 
 def _heatmap_columns(view: View) -> tuple[list[str], str]:
     """The features to show and, when there are too many to read, how they were chosen (for the caption)."""
-    columns = list(view.usable)
+    columns = list(view.correlated)
     if len(columns) <= MAX_HEATMAP_COLUMNS:
         return columns, ""
     if len(view.relevance):
@@ -295,8 +295,14 @@ def _strongest_pair_clause(view: View, columns: list[str], features: np.ndarray)
     return f"; the strongest pair is {pairs[0][0]} and {pairs[0][1]} (r = {pairs[0][2]:.2f})" if pairs else ""
 
 
+def _grid_title(kind: str, start: int, chunk: Sequence[str], charted: int, in_table: int) -> str:
+    """'Numeric columns (1-12 of 33)', or '(1-12 of 60 charted of 4,000)' when the grids chart a selection."""
+    of = f"{charted}" if charted == in_table else f"{charted} charted of {in_table:,}"
+    return f"{kind} columns ({start + 1}-{start + len(chunk)} of {of})"
+
+
 def _numeric_grids(view: View) -> Iterator[Figure]:
-    names = view.kinds.numeric
+    names = view.charted_numeric
     for start, chunk in chunks(names):
         ncols = 4
         nrows = math.ceil(len(chunk) / ncols)
@@ -320,7 +326,7 @@ def _numeric_grids(view: View) -> Iterator[Figure]:
                 )
         for ax in axes[len(chunk) :]:
             ax.set_visible(False)
-        title = f"Numeric columns ({start + 1}-{start + len(chunk)} of {len(names)})"
+        title = _grid_title("Numeric", start, chunk, len(names), len(view.kinds.numeric))
         yield Figure(title, _numeric_caption(view, chunk), png(fig))
 
 
@@ -345,7 +351,7 @@ def _numeric_caption(view: View, chunk: Sequence[str]) -> str:
 
 
 def _categorical_grids(view: View) -> Iterator[Figure]:
-    names = view.kinds.categorical
+    names = view.charted_categorical
     for start, chunk in chunks(names):
         ncols = 3
         nrows = math.ceil(len(chunk) / ncols)
@@ -376,5 +382,5 @@ def _categorical_grids(view: View) -> Iterator[Figure]:
             if lopsided
             else "."
         )
-        title = f"Categorical columns ({start + 1}-{start + len(chunk)} of {len(names)})"
+        title = _grid_title("Categorical", start, chunk, len(names), len(view.kinds.categorical))
         yield Figure(title, caption, png(fig))

@@ -23,7 +23,7 @@ _Insight = tuple[int, str]
 
 
 def insights(view: View) -> list[_Insight]:
-    insights: list[_Insight] = []
+    insights: list[_Insight] = [(2, sentence) for sentence in view.sampling()]  # read before what it qualifies
     insights += _target_insights(view)
     insights += _relation_insights(view)
     insights += _column_health_insights(view)

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 TOP_LEVELS = 10  # levels drawn per categorical column, the rest pooled as "other"
+MAX_CHARTED_COLUMNS = 60
+"""Columns of each kind charted in the grids: a 5,000-column table drew 420 figures in 116 s, which nobody reads.
+Beyond it, the most related to the target are charted (a seeded sample when nothing ranks them)."""
+MAX_CORRELATED_COLUMNS = 150
+"""Numeric columns whose pairwise correlations are computed (the heatmap, the strong pairs): the work grows with
+the square of the columns, so beyond it only the most related to the target are paired."""
 
 
 @dataclass(frozen=True)
@@ -73,10 +80,41 @@ class View:
 
     @property
     def correlation(self) -> pd.DataFrame:
-        """Pearson r between usable numeric features (constant and empty columns have no correlation)."""
+        """Pearson r between usable numeric features (constant and empty columns have no correlation), at most
+        MAX_CORRELATED_COLUMNS of them (see `correlated`)."""
         if self._corr is None:
-            self._corr = self.numbers[self.usable].corr() if self.usable else pd.DataFrame()
+            self._corr = self.numbers[self.correlated].corr() if self.correlated else pd.DataFrame()
         return self._corr
+
+    @cached_property
+    def correlated(self) -> list[str]:
+        """The usable numeric features that are paired: all of them, or the most related to the target."""
+        return _most_telling(self.usable, self.relevance, cap=MAX_CORRELATED_COLUMNS, seed=self.seed)
+
+    @cached_property
+    def charted_numeric(self) -> list[str]:
+        """The numeric columns the grids draw, in table order."""
+        return _most_telling(self.kinds.numeric, self.relevance, cap=MAX_CHARTED_COLUMNS, seed=self.seed)
+
+    @cached_property
+    def charted_categorical(self) -> list[str]:
+        """The categorical columns the grids draw, in table order."""
+        return _most_telling(self.kinds.categorical, self.categorical_relevance, cap=MAX_CHARTED_COLUMNS,
+                             seed=self.seed)
+
+    def sampling(self) -> list[str]:
+        """Sentences saying which columns were charted or paired when a cap applied (none on a narrow table)."""
+        said = []
+        for kind, names, charted in (("numeric", self.kinds.numeric, self.charted_numeric),
+                                     ("categorical", self.kinds.categorical, self.charted_categorical)):
+            if len(charted) < len(names):
+                said.append(f"{len(names):,} {kind} columns: the grids chart {len(charted)} of them "
+                            f"({_chosen_by(self, kind)}), to keep exploration bounded.")
+        if len(self.correlated) < len(self.usable):
+            said.append(f"Correlations between numeric columns are computed for the {len(self.correlated)} most "
+                        f"related to {self.target} of {len(self.usable):,}; pairs among the others are not "
+                        "checked.")
+        return said
 
     @property
     def relevance(self) -> pd.Series:
@@ -110,6 +148,30 @@ class View:
     def classes(self) -> pd.Series:
         """Class counts on the whole table, largest first."""
         return self.table[self.target].astype("object").value_counts(dropna=True)
+
+
+def _most_telling(names: list[str], ranking: pd.Series, *, cap: int, seed: int) -> list[str]:
+    """`names` when there are at most `cap`, else the `cap` ranked highest (strongest relation first), topped up
+    with a seeded sample of the unranked ones; in table order either way."""
+    if len(names) <= cap:
+        return list(names)
+    wanted = set(names)
+    chosen = [name for name in ranking.index if name in wanted][:cap]
+    if len(chosen) < cap:
+        taken = set(chosen)
+        rest = [name for name in names if name not in taken]
+        picked = np.random.default_rng(seed).choice(len(rest), size=cap - len(chosen), replace=False)
+        chosen += [rest[i] for i in picked]
+    kept = set(chosen)
+    return [name for name in names if name in kept]
+
+
+def _chosen_by(view: View, kind: str) -> str:
+    ranked = view.relevance if kind == "numeric" else view.categorical_relevance
+    if not len(ranked):
+        return "a seeded random sample"
+    measure = "r" if kind == "numeric" and view.y_numeric is not None else "η"
+    return f"the most related to {view.target} by {measure}"
 
 
 def _categorical_relevance(view: View) -> pd.Series:

@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from cairn.estimators.blends import aligned_proba
 from cairn.estimators.native_categories import category_fit_params
+from cairn.metrics.resampled import class_positions
 from cairn.metrics.scoring import needs_proba, score
 from cairn.stages.business import BusinessCase
 from cairn.stages.features import FeaturePlan, build_deriver, build_encoder
@@ -90,8 +91,8 @@ class TrainingData:
     def target_for_fit(self, y: np.ndarray) -> np.ndarray:
         """Classes as codes 0..K-1 (what every library accepts, early-stopping sets included), a log target as
         its log."""
-        if self.classes is not None:
-            return np.searchsorted(self.classes, y)
+        if self.classes is not None:  # binary: the positive class is code 1 (see `positive_last`)
+            return class_positions(self.classes, y)
         return np.log1p(y) if self.plan.target_transform == "log" else y
 
 

@@ -26,6 +26,7 @@ class CandidateScore:
     trials: int = 1  # trials run, the defaults' included
     pruned: int = 0
     best_iteration: int | None = None  # trees chosen by early stopping, mean over folds
+    fold_scores: list[float] = field(default_factory=list)  # primary metric per fold: paired comparisons
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ def leaderboard(searched: dict[str, Searched], scope: SearchScope, *, ensemble: 
     primary = scope.data.primary
     results = {name: s.best for name, s in searched.items()}
     scores = [CandidateScore(name, s.best.cv, s.best.train, s.best.fit_time_s, s.best.predict_ms_per_row,
-                             scope.refit_params(s.candidate, s.best), s.trials, s.pruned, s.best.best_iteration)
+                             scope.refit_params(s.candidate, s.best), s.trials, s.pruned, s.best.best_iteration,
+                             list(s.best.fold_scores))
               for name, s in searched.items()]
     blend: dict[str, float] = {}
     remarks = []
@@ -53,7 +55,8 @@ def leaderboard(searched: dict[str, Searched], scope: SearchScope, *, ensemble: 
         if len(weights) >= 2:
             blended = blended_result(results, weights, scope.data)
             scores.append(CandidateScore(ENSEMBLE, blended.cv, blended.train, blended.fit_time_s,
-                                         blended.predict_ms_per_row, {"weights": dict(weights)}, 0, 0, None))
+                                         blended.predict_ms_per_row, {"weights": dict(weights)}, 0, 0, None,
+                                         list(blended.fold_scores)))
             blend = weights
         else:
             remarks.append(f"ensemble: no blend beat {next(iter(weights))} alone out of fold")

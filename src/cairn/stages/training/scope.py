@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 
 from cairn.config.schema import Training
+from cairn.metrics.scoring import positive_last
 from cairn.model.trained import as_model_frame
 from cairn.stages.business import BusinessCase
 from cairn.stages.features import FeaturePlan
 from cairn.stages.selection import Candidate
 from cairn.stages.training.crossval import STOPPING_SHARE, CVResult, TrainingData, refit_trees, uses_early_stopping
 from cairn.stages.training.importance import Selection
+from cairn.stages.training.positive import positive_class
 from cairn.stages.training.splits import Split, search_sample, split_rows
 
 
@@ -63,6 +65,8 @@ def search_scope(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, 
     X = features.iloc[split.train_index].reset_index(drop=True)
     y = table[case.target].to_numpy()[split.train_index]
     classes = np.array(sorted(pd.unique(y).tolist())) if case.problem != "regression" else None
+    if classes is not None and len(classes) == 2:  # binary metrics and codes read the positive class last
+        classes = positive_last(classes, positive_class(y, configured=case.positive_class)[0])
     data = TrainingData(X, y, split, plan, case, classes, case.reported_metrics, seed, spec.n_jobs,
                         spec.early_stopping, spec.parallel_folds)
     return SearchScope(full_split, data, spec.final_fit == "searched_rows")

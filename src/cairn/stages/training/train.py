@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,8 @@ from threadpoolctl import threadpool_limits
 
 from cairn.config.schema import FeatureSelection, Training
 from cairn.metrics.scoring import shown
+from cairn.model.calibration import Calibration
+from cairn.model.compiled import label_of
 from cairn.stages.business import BusinessCase
 from cairn.stages.features import FeaturePlan
 from cairn.stages.selection import CATALOGUE, Candidate
@@ -34,7 +36,9 @@ from cairn.stages.training.importance import select_features
 from cairn.stages.training.leaderboard import ENSEMBLE, CandidateScore, Leaderboard, leaderboard
 from cairn.stages.training.pool import Pool, competing
 from cairn.stages.training.rounds import Tuned, search_candidates
+from cairn.stages.training.runner_up import RunnerUp, fit_runner_up
 from cairn.stages.training.scope import SearchScope, narrowed, search_scope
+from cairn.stages.training.threshold import DecisionThreshold, binary_decision
 from cairn.stages.training.tuning import quiet_optuna, sampler_seed
 
 __all__ = ["ENSEMBLE", "CandidateScore", "LearningCurve", "TrainingResult", "build_pipeline", "peak_memory_mb",
@@ -68,6 +72,10 @@ class TrainingResult:
     remarks: list[str] = field(default_factory=list)
     features: list[str] | None = None  # the inputs the pipeline reads, when features.select dropped some
     search_rows: int = 0  # training rows the cross-validation used (training.search_rows may sample)
+    runner_up: RunnerUp | None = None  # the leaderboard's second, maybe refit: the holdout's paired comparison
+    positive_class: Any = None  # binary: business.positive_class, or the minority class
+    threshold: DecisionThreshold | None = None  # binary: tuned on the chosen model's out-of-fold probabilities
+    calibration: Calibration | None = None  # binary: applied to its probabilities when it improved them out of fold
 
     def notes(self, primary: str) -> list[str]:
         best = self.leaderboard[0]
@@ -132,9 +140,16 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
     board = leaderboard(tuned.searched, pool.scope, ensemble=spec.ensemble)
     curves, curve_remarks = learning_curves(tuned.searched, pool.scope, ctx, reserve_s=pool.refit_reserve_s)
     pipeline = final_fit(board, tuned.searched, pool.scope, ctx)
-    return _result(ctx, inputs, pool, tuned, board, curves, pipeline,
-                   predict_ms=predict_ms_per_row(pipeline, pool.scope.data.X), peak_before=peak_before,
-                   remarks=[*inputs.remarks, *pool.remarks, *tuned.remarks, *board.remarks, *curve_remarks])
+    predict_ms = predict_ms_per_row(pipeline, pool.scope.data.X)
+    runner_up = fit_runner_up(board, tuned.searched, pool.scope, ctx)
+    result = _result(ctx, inputs, pool, tuned, board, curves, pipeline, predict_ms=predict_ms,
+                     peak_before=peak_before,
+                     remarks=[*inputs.remarks, *pool.remarks, *tuned.remarks, *board.remarks, *curve_remarks])
+    decided = binary_decision(board, tuned.searched, pool.scope.data, ctx.case)
+    result = replace(result, positive_class=decided.positive_class, threshold=decided.threshold,
+                     calibration=decided.calibration, remarks=[*result.remarks, *decided.notes])
+    remarks = [*result.remarks, runner_up.note] if runner_up.name is not None else result.remarks
+    return replace(result, runner_up=runner_up, remarks=remarks)
 
 
 @dataclass(frozen=True)
@@ -162,7 +177,7 @@ def _result(ctx: Context, inputs: _Inputs, pool: Pool, tuned: Tuned, board: Lead
     peak = peak_memory_mb()
     seeds = {"split": seed, "cv": seed, "early_stopping": seed, "models": seed}
     seeds |= {f"tuning.{name}": sampler_seed(seed, name) for name in tuned.searched}
-    classes = scope.data.classes.tolist() if scope.data.classes is not None else None
+    classes = sorted(scope.data.classes.tolist()) if scope.data.classes is not None else None  # as the pipeline's
     return TrainingResult(
         board.scores, board.chosen, pipeline, scope.split.train_index, scope.split.holdout_index, classes,
         ctx.elapsed(), split=scope.split.description, budget_s=ctx.budget.seconds,
@@ -176,14 +191,26 @@ def _result(ctx: Context, inputs: _Inputs, pool: Pool, tuned: Tuned, board: Lead
     )
 
 
-def predictions(pipeline: Any, X: pd.DataFrame, *, problem: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Values, or labels and probabilities (of the positive class when binary). A label is the most probable class,
-    as the served model answers (CatBoost's own multiclass predict gives an (n, 1) column)."""
+def predictions(pipeline: Any, X: pd.DataFrame, *, problem: str, positive: Any = None,
+                threshold: float | None = None, calibration: Calibration | None = None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Values, or labels and probabilities (of the positive class when binary: `positive`, by default the label
+    sorting last). A label is the most probable class, or binary with a `threshold` the positive class when its
+    probability reaches it, as the served model answers (CatBoost's own multiclass predict gives an (n, 1) column)."""
     if problem == "regression":
         return pipeline.predict(X), None
     proba = np.asarray(pipeline.predict_proba(X))
-    predicted = np.asarray(pipeline.classes_)[np.argmax(proba, axis=1)]
-    return predicted, proba[:, 1] if problem == "binary" else proba
+    classes = np.asarray(pipeline.classes_)
+    if calibration is not None and len(classes) == 2:
+        proba = calibration.columns(proba, positive_column=_positive_column(classes, positive))
+    predicted = label_of(proba, classes, threshold=threshold if problem == "binary" else None, positive=positive)
+    if problem != "binary":
+        return predicted, proba
+    return predicted, proba[:, _positive_column(classes, positive)]
+
+
+def _positive_column(classes: np.ndarray, positive: Any) -> int:
+    return classes.tolist().index(positive) if positive is not None and positive in classes.tolist() else 1
 
 
 def peak_memory_mb() -> float:

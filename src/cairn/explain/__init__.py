@@ -1,0 +1,117 @@
+"""Why a model gave an answer: each input's contribution (SHAP values), adding up to the answer exactly.
+
+    base value + sum of contributions == prediction, on the explained scale
+
+Which numbers, and why:
+
+* Exact where the family has them: the boosters' own TreeSHAP (LightGBM, XGBoost, CatBoost), the `shap` package's
+  TreeExplainer for scikit-learn's forests and histogram boosting (the `explain` extra), weights times values for
+  linear models (the reference is the all-zero encoding: numbers at their training means, no category level).
+  kNN has none: its contributions are sampled Shapley values, additive by construction (cairn.explain.sampled).
+* Scale: a regression model explains its prediction in target units; one fitted on log1p(target) explains on the
+  log scale, and says so (`scale` is "log1p(<target>)", `value` the prediction in target units). A classifier
+  explains its raw margin, the log-odds of the positive class (softmax logits per class for more than two), with
+  the probability beside it; forests and kNN average probabilities, so they explain probabilities directly.
+* Blends average their members' answers, so each member is first put in the blend's units and then added by
+  weight: regression blends average target units, so a log-target member's contributions are rescaled in
+  proportion to add up to expm1(base + sum) - expm1(base); classifier blends average probabilities, so members'
+  margins are rescaled the same way to add up to the probability minus the base probability (softmax margins are
+  centred first, as softmax reads them relative to each other). The sum stays exact; the share of each input
+  within a member keeps its proportion. `note` says when this was done.
+* Inputs: encoded columns are summed back to the user's input columns; a derived feature's share is split equally
+  among the inputs its expression reads (cairn.explain.sources).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+from scipy.special import expit, softmax
+
+from cairn.explain.result import Explanation, Explanations
+from cairn.explain.walk import Explained, explain_estimator
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class Model(Protocol):
+    """What is explained: a cairn.model.trained.TrainedModel (not imported: it imports this package on use)."""
+
+    @property
+    def problem(self) -> str: ...
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def pipeline(self) -> Any: ...
+
+    @property
+    def feature_names(self) -> list[str]: ...
+
+    def inputs(self, records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame | dict[str, np.ndarray]: ...
+
+
+__all__ = ["Explanation", "Explanations", "explain", "explain_inputs"]
+
+
+def explain(model: Model, records: list[dict[str, Any]] | pd.DataFrame) -> Explanations:
+    """Contributions for each record, through the same input path as `model.predict` (personal columns
+    protected as in training)."""
+    return explain_inputs(model, model.inputs(records))
+
+
+def explain_inputs(model: Model, inputs: pd.DataFrame | dict[str, np.ndarray]) -> Explanations:
+    """Contributions for inputs already prepared for the pipeline (`TrainedModel.inputs`, or the service's
+    validated columns): the explanation of exactly what was predicted."""
+    import pandas as pd
+
+    classifier = model.problem != "regression"
+    explained = explain_estimator(model.pipeline, inputs, inputs=model.feature_names, classifier=classifier)
+    frame = ({name: inputs[name].to_numpy() for name in inputs.columns} if isinstance(inputs, pd.DataFrame)
+             else inputs)  # a DataFrame per request would cost milliseconds
+    if not classifier:
+        return _regression(explained, model, frame)
+    return _classification(explained, model, frame)
+
+
+def _regression(explained: Explained, model: Model, frame: Any) -> Explanations:
+    predictions = explained.predictions
+    notes = list(explained.notes)
+    if explained.scale == "log_target":
+        scale, values = f"log1p({model.target})", np.expm1(predictions)
+        notes.insert(0, f"explained on the log scale: the model predicts log1p({model.target}); "
+                        f"value is expm1 of the prediction, in {model.target}")
+    else:
+        scale, values = model.target, predictions
+    return Explanations(model.feature_names, explained.base, explained.values, [scale], values, [None],
+                        np.zeros(len(predictions), dtype=int), frame, "; ".join(notes))
+
+
+def _classification(explained: Explained, model: Model, frame: Any) -> Explanations:
+    labels = list(explained.labels or [])
+    base, values = explained.base, explained.values
+    notes = "; ".join(explained.notes)
+    if model.problem == "binary":
+        positive = getattr(model, "positive_class", None)
+        if explained.scale == "margin":  # one output: the log-odds of the second class
+            labels = labels[-1:]
+            if positive is not None and positive != labels[0]:
+                base, values, labels = -base, -values, [positive]
+            summed = base + values.sum(axis=1)
+            return Explanations(model.feature_names, base, values, [f"log-odds of {labels[0]}"], expit(summed),
+                                labels, np.zeros(len(base), dtype=int), frame, notes)
+        column = labels.index(positive) if positive in labels else len(labels) - 1
+        base, values = base[:, [column]], values[:, :, [column]]
+        summed = base + values.sum(axis=1)
+        return Explanations(model.feature_names, base, values, [f"probability of {labels[column]}"], summed,
+                            [labels[column]], np.zeros(len(base), dtype=int), frame, notes)
+    summed = base + values.sum(axis=1)
+    if explained.scale == "margin":
+        scales, probabilities = [f"softmax logit of {label}" for label in labels], softmax(summed, axis=1)
+    else:
+        scales, probabilities = [f"probability of {label}" for label in labels], summed
+    return Explanations(model.feature_names, base, values, scales, probabilities, labels,
+                        np.argmax(probabilities, axis=1), frame, notes)

@@ -1,0 +1,53 @@
+"""A binary classifier's probability of the positive class, recalibrated: a monotone map fitted out of fold.
+
+Kept beside the fitted pipeline, not inside it, so the pipeline (and what compiles, explains and refits it) stays
+as trained, the map is plain JSON in the bundle's model.json, and a one-row answer pays one interpolation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from scipy.special import expit, logit
+
+EDGE = 1e-6  # probabilities are kept inside (EDGE, 1 - EDGE): log loss of a calibrated 0 or 1 is unbounded
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """isotonic: piecewise-linear through (x, y) knots; sigmoid (Platt): expit(slope * logit(p) + intercept)."""
+
+    method: Literal["isotonic", "sigmoid"]
+    x: tuple[float, ...] = ()
+    y: tuple[float, ...] = ()
+    slope: float = 1.0
+    intercept: float = 0.0
+
+    def positive(self, proba: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of the positive class."""
+        proba = np.asarray(proba, dtype="float64")
+        if self.method == "isotonic":
+            mapped = np.interp(proba, self.x, self.y)
+        else:
+            mapped = expit(self.slope * logit(np.clip(proba, EDGE, 1 - EDGE)) + self.intercept)
+        return np.asarray(np.clip(mapped, EDGE, 1 - EDGE), dtype="float64")
+
+    def columns(self, proba: np.ndarray, *, positive_column: int) -> np.ndarray:
+        """Two columns of class probabilities with the positive one calibrated, the other its complement."""
+        calibrated = self.positive(proba[:, positive_column])
+        out = np.empty((len(calibrated), 2))
+        out[:, positive_column], out[:, 1 - positive_column] = calibrated, 1.0 - calibrated
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        return {"method": self.method, "x": list(self.x), "y": list(self.y), "slope": self.slope,
+                "intercept": self.intercept}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | None) -> Calibration | None:
+        if not value:
+            return None
+        return cls(value["method"], tuple(value.get("x", ())), tuple(value.get("y", ())),
+                   float(value.get("slope", 1.0)), float(value.get("intercept", 0.0)))

@@ -1,0 +1,133 @@
+"""How a record becomes what a model reads: its input schema, the columns it is fed, numbers clipped to their
+training range.
+
+Training, serving, batch scoring and monitoring all read inputs through these functions, so they read them alike.
+Kept apart from cairn.model.trained so the modules that only read inputs (drift, ranges, features) need not import
+the model; cairn.model.trained re-exports every name, the path older code and pickles use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+import pandas as pd
+
+FeatureKind = Literal["number", "category"]
+Parse = Literal["plain", "text_number", "date", "text"]
+SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One input column as the model expects it; drives request validation and drift checks.
+
+    `parse` says how a raw value becomes a number: as is, from text like "1,250" or "$3.4k", or from a date
+    (days since 1970-01-01; the encoder turns them into calendar parts). A "category" parsed as "text" is free
+    text: the encoder counts its characters, words and digits.
+    """
+
+    name: str
+    kind: FeatureKind
+    example: Any = None
+    levels: tuple[str, ...] = ()  # known categories (empty for numbers)
+    parse: Parse = "plain"
+    # the training rows' range of a number (None for categories, dates and models saved before 0.2): predictions
+    # clip inputs to it, since a linear model extrapolates without limit (cairn.model.ranges)
+    low: float | None = None
+    high: float | None = None
+
+
+def as_model_frame(records: list[dict[str, Any]] | pd.DataFrame, features: list[FeatureSpec]) -> pd.DataFrame:
+    """Records as the pipeline sees them, in training and serving alike: training columns in training order,
+    numbers as float64 (unparseable text becomes missing), categories as Python objects; absent columns missing."""
+    if not isinstance(records, pd.DataFrame):
+        columns = as_model_columns(records, features)
+        return pd.DataFrame({name: pd.Series(values, dtype=values.dtype) for name, values in columns.items()})
+    columns = {}
+    for feature in features:
+        if feature.name not in records.columns:
+            columns[feature.name] = np.full(len(records), np.nan, dtype="float64" if feature.kind == "number"
+                                            else object)
+        elif feature.kind == "number":
+            columns[feature.name] = _numbers(records[feature.name], feature.parse)
+        else:
+            values = records[feature.name].to_numpy(dtype=object)
+            columns[feature.name] = np.where(pd.isna(values), np.nan, values)
+    return pd.DataFrame(columns, index=records.index)
+
+
+def as_model_columns(records: list[dict[str, Any]], features: list[FeatureSpec]) -> dict[str, np.ndarray]:
+    """JSON-like records as column arrays, the fast input for one request: pandas would cost milliseconds."""
+    return {f.name: _column_from_records(records, f) for f in features}
+
+
+def _column_from_records(records: list[dict[str, Any]], feature: FeatureSpec) -> np.ndarray:
+    """One column from JSON-like records, in plain Python: for a handful of rows it beats pandas by far."""
+    raw = [record.get(feature.name) for record in records]
+    if feature.kind == "number" and feature.parse == "plain":
+        return np.array([_as_float(value) for value in raw], dtype="float64")
+    if feature.kind == "number":
+        return _numbers(pd.Series(raw, dtype=object), feature.parse)
+    return np.array([np.nan if value is None else value for value in raw], dtype=object)
+
+
+def _numbers(values: pd.Series, parse: Parse) -> np.ndarray:
+    """A column as float64: plain numbers, numbers written as text, or dates as days since 1970."""
+    if parse == "text_number":
+        from cairn.estimators.text_values import parse_text_number
+
+        parsed = [parse_text_number(value) for value in values.to_numpy(dtype=object)]
+        return np.array([np.nan if value is None else value for value in parsed], dtype="float64")
+    if parse == "date":
+        if pd.api.types.is_datetime64_any_dtype(values):
+            moments = values
+        else:
+            moments = pd.to_datetime(values.astype("string"), errors="coerce", format="mixed")
+        nanoseconds = moments.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
+        nanoseconds[moments.isna().to_numpy()] = np.nan
+        return nanoseconds / (SECONDS_PER_DAY * 1e9)
+    return pd.to_numeric(values, errors="coerce").to_numpy("float64")
+
+
+def _as_float(value: Any) -> float:
+    if value is None:
+        return np.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return np.nan
+
+
+Inputs = TypeVar("Inputs", pd.DataFrame, dict[str, np.ndarray])
+
+
+def has_range(feature: FeatureSpec) -> bool:
+    return feature.kind == "number" and feature.parse != "date" and feature.low is not None \
+        and feature.high is not None
+
+
+Bounds = list[tuple[str, float, float]]  # (name, low, high) of each number with a training range
+
+
+def training_bounds(features: list[FeatureSpec]) -> Bounds:
+    return [(f.name, float(f.low), float(f.high)) for f in features if has_range(f)]  # type: ignore[arg-type]
+
+
+def within_training_range(inputs: Inputs, features: list[FeatureSpec], bounds: Bounds | None = None) -> Inputs:
+    """The model's inputs with every number clipped to its training range (missing values stay missing).
+
+    One row, the serving case, costs a comparison per number: no copy unless a value is out of range. `bounds`:
+    `training_bounds(features)`, computed once by the caller that predicts often."""
+    for name, low, high in training_bounds(features) if bounds is None else bounds:
+        values = inputs[name]
+        if type(values) is np.ndarray and values.shape == (1,):
+            value = values.item(0)  # a Python float compares several times faster than a numpy scalar
+            if value < low or value > high:
+                inputs[name] = np.array([low if value < low else high], dtype="float64")
+        elif isinstance(values, pd.Series):
+            inputs[name] = values.clip(low, high)
+        else:
+            inputs[name] = np.clip(np.asarray(values, dtype="float64"), low, high)
+    return inputs

@@ -1,0 +1,98 @@
+"""The global explanation of the chosen model: mean |contribution| per input on a sample of the holdout, and the
+points the report draws its summary (beeswarm) and dependence plots from.
+
+Beside permutation importance, which says how much the metric suffers when an input is shuffled, this says how
+far each input moves the answers, on the explained scale (cairn.explain). Bounded in time: rows are explained in
+a first small batch, and the rest of the sample is sized so the whole fits `BUDGET_S` (sampled explanations, such
+as kNN's, are far slower per row than the boosters' exact ones).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cairn.errors import CairnError
+from cairn.model.trained import TrainedModel
+
+log = logging.getLogger(__name__)
+
+MAX_ROWS = 2_000
+FIRST_BATCH = 10
+BUDGET_S = 15.0
+TOP_EFFECTS = 8  # inputs drawn in the summary
+POINTS = 400  # points per input kept for the plots
+
+
+@dataclass(frozen=True)
+class InputEffect:
+    """One input's contributions on the sampled rows, with the value each row had (numbers as floats)."""
+
+    name: str
+    kind: str  # "number" | "category"
+    contributions: tuple[float, ...]
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class ShapSummary:
+    importance: list[tuple[str, float]]  # mean |contribution| per input, largest first
+    scale: str  # what the contributions add up to ("log1p(Sale_Price)", "log-odds of bad", ...)
+    rows: int  # holdout rows explained
+    effects: list[InputEffect] = field(default_factory=list)  # the top inputs, for the plots
+    note: str = ""
+
+
+def shap_summary(model: TrainedModel, holdout: pd.DataFrame, *, seed: int) -> tuple[ShapSummary | None, str]:
+    """The summary, or None and the reason it could not be made (the `shap` extra missing, say)."""
+    order = np.random.default_rng(seed).permutation(len(holdout))[:MAX_ROWS]
+    sample = holdout.iloc[order]
+    began = time.perf_counter()
+    try:
+        first = model.explain(sample.iloc[:FIRST_BATCH])
+    except CairnError as error:
+        return None, f"no mean |SHAP|: {error.headline} ({error.problems[0].fix if error.problems else ''})"
+    except TypeError as error:  # a model cairn did not build
+        return None, f"no mean |SHAP|: {error}"
+    except Exception as error:  # a bug in cairn.explain: logged with its traceback, but no run is lost to it
+        log.exception("could not explain the chosen model")
+        return None, f"no mean |SHAP|: explaining the model failed ({type(error).__name__})"
+    per_row = (time.perf_counter() - began) / max(len(first), 1)
+    more = int(max(0.0, BUDGET_S - per_row * len(first)) / max(per_row, 1e-9))
+    rest = sample.iloc[FIRST_BATCH:FIRST_BATCH + more]
+    parts = [first] + ([model.explain(rest)] if len(rest) else [])
+    contributions = np.concatenate([_chosen(part) for part in parts])
+    frame = pd.concat([part.frame() for part in parts])
+    magnitude = np.abs(np.concatenate([part.contributions for part in parts])).mean(axis=(0, 2))
+    importance = sorted(((name, float(value)) for name, value in zip(first.inputs, magnitude, strict=True)),
+                        key=lambda pair: -pair[1])
+    kinds = {feature.name: feature.kind for feature in model.features}
+    position = {name: index for index, name in enumerate(first.inputs)}
+    effects = [InputEffect(name, kinds.get(name, "number"),
+                           tuple(float(v) for v in contributions[:POINTS, position[name]]),
+                           tuple(_plain(v) for v in frame[name].to_numpy()[:POINTS]))
+               for name, _ in importance[:TOP_EFFECTS]]
+    rows = len(contributions)
+    note = "" if rows == min(len(holdout), MAX_ROWS) else f"mean |SHAP| on {rows:,} of {len(holdout):,} holdout " \
+        f"rows, to stay within {BUDGET_S:.0f} s"
+    scale = first.scales[0] if len(first.scales) == 1 else "each row's predicted class"
+    return ShapSummary(importance[:20], scale, rows, effects, note), note
+
+
+def _chosen(explained: Any) -> np.ndarray:
+    """(rows, inputs): each row's contributions to its own answer (a multiclass row: its predicted class)."""
+    picked: np.ndarray = explained.contributions[np.arange(len(explained)), :, explained.chosen]
+    return picked
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    return value if isinstance(value, float | int) else str(value)

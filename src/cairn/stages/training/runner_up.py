@@ -1,0 +1,56 @@
+"""The runner-up, fitted like the winner, so the holdout can say whether the winner is really better.
+
+Cross-validation compares the two on the same folds; the holdout is the one set no choice has seen, but only the
+winner is fitted for it. Refitting the runner-up costs one more final fit, so it is done only when that fit is
+cheap against what is left of the training budget (estimated from its measured fit time per fold, scaled to the
+final fit's rows) and never beyond RUNNER_UP_MAX_S; otherwise the comparison stays on the folds and says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cairn.stages.training.context import Context
+from cairn.stages.training.final_fit import final_fit
+from cairn.stages.training.leaderboard import ENSEMBLE, Leaderboard
+from cairn.stages.training.rounds import Searched
+from cairn.stages.training.scope import SearchScope
+
+RUNNER_UP_MAX_S = 120.0  # a refit expected to take longer is skipped, whatever budget is left
+
+
+@dataclass(frozen=True)
+class RunnerUp:
+    name: str | None  # the second of the leaderboard; None with a single candidate
+    pipeline: Any  # fitted on the final fit's rows, or None when it was not refit
+    note: str  # why it was not refit, or how long the refit took
+    test_share: float  # validation rows over fitting rows of one fold, for the Nadeau-Bengio correction
+
+
+def fold_test_share(scope: SearchScope) -> float:
+    """n_test / n_train of the folds, averaged (expanding-window folds differ from one another)."""
+    shares = [len(valid) / max(len(fit), 1) for fit, valid in scope.split.folds]
+    return float(np.mean(shares)) if shares else float("nan")
+
+
+def fit_runner_up(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope, ctx: Context) -> RunnerUp:
+    share = fold_test_share(scope)
+    if len(board.scores) < 2:
+        return RunnerUp(None, None, "a single candidate: nothing to compare with", share)
+    second = board.scores[1]
+    members = list(board.blend) if second.model == ENSEMBLE else [second.model]
+    if any(name not in searched for name in members):
+        return RunnerUp(second.model, None, f"{second.model} has no searched recipe to refit", share)
+    growth = len(scope.fit_rows()) / max(scope.data.fold_rows, 1)
+    estimate_s = sum(searched[name].best.fit_time_s for name in members) * growth
+    allowed_s = min(RUNNER_UP_MAX_S, max(ctx.budget.seconds - ctx.elapsed(), 0.0))
+    if estimate_s > allowed_s:
+        return RunnerUp(second.model, None, f"{second.model} was not refit for the holdout: about {estimate_s:.0f} s, "
+                        f"{allowed_s:.0f} s allowed", share)
+    began = ctx.elapsed()
+    pipeline = final_fit(Leaderboard([second], board.blend), searched, scope, ctx)
+    return RunnerUp(second.model, pipeline, f"{second.model} refit for the holdout comparison in "
+                    f"{ctx.elapsed() - began:.1f} s", share)

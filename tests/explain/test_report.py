@@ -1,0 +1,51 @@
+"""The report's explanation section, from a real model's summary, as a person sees it in headless Chromium."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from cairn.report import write_report
+from cairn.report.explanations import explanations_section
+from cairn.stages.shap_summary import shap_summary
+from tests.explain.test_additivity import fitted, house, trained
+from tests.report.test_render import sample_context
+
+
+def test_mean_shap_sits_beside_permutation_importance_and_sums_up_the_holdout():
+    table, case, plan = house(300, log=True)
+    model = trained(fitted("lightgbm", table, case, plan), case, plan)
+    summary, note = shap_summary(model, table, seed=0)
+    assert note == "" and summary.rows == len(table) and summary.scale == "log1p(Sale_Price)"
+    explained = model.explain(table)
+    expected = np.abs(explained.contributions[:, :, 0]).mean(axis=0)
+    top, value = summary.importance[0]
+    assert value == pytest.approx(max(expected), rel=1e-9) and top == model.feature_names[int(np.argmax(expected))]
+    assert [effect.name for effect in summary.effects] == [name for name, _ in summary.importance[:8]]
+    section = explanations_section(summary, [(top, 0.05)])
+    assert section.inputs[0].permutation == 0.05 and section.inputs[1].permutation is None
+    assert len(section.figures) == 2
+
+
+def test_the_explanation_section_opens_in_chromium(chromium, tmp_path):
+    table, case, plan = house(240, log=False)
+    model = trained(fitted("lightgbm", table, case, plan), case, plan)
+    summary, _ = shap_summary(model, table, seed=0)
+    context = replace(sample_context(None), explanations=explanations_section(summary, [("Gr_Liv_Area", 0.2)]))
+    path = write_report(context, tmp_path / "report.html")
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(path.as_uri(), wait_until="load")
+    section = page.locator("#explanations")
+    assert section.is_visible()
+    text = section.inner_text().casefold()  # headers are upper-cased by the style sheet
+    assert "mean |shap|" in text and "permutation importance" in text and "sale_price" in text
+    widths = section.evaluate("s => [...s.querySelectorAll('img')].map(i => i.complete ? i.naturalWidth : 0)")
+    assert len(widths) == 2 and all(width > 0 for width in widths)
+    assert section.locator("tbody tr").count() == len(summary.importance)
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    assert problems == []
+    page.close()

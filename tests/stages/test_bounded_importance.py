@@ -1,0 +1,59 @@
+"""Evaluation's permutation importance fits its time on a wide table (issue 17, item 13), unchanged on a narrow one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from cairn.config.schema import Business
+from cairn.model.trained import FeatureSpec, TrainedModel
+from cairn.stages.bounded_importance import MIN_EXAMINED, REPEATS, screened
+from cairn.stages.business import business_case
+from cairn.stages.evaluation import _importance
+
+
+def wide_model(columns: int, rows: int = 60) -> tuple[TrainedModel, pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({f"num_{i}": rng.normal(size=rows) for i in range(columns)})
+    X["colour"] = rng.choice(["red", "blue"], size=rows)
+    y = 4 * X["num_3"].to_numpy() - 2 * X["num_9"].to_numpy() + 3 * (X["colour"] == "red") + rng.normal(size=rows)
+    numbers = [c for c in X.columns if c != "colour"]
+    pipeline = Pipeline([("prepare", ColumnTransformer([("n", "passthrough", numbers),
+                                                        ("c", OneHotEncoder(), ["colour"])])),
+                         ("ridge", Ridge(alpha=1.0))]).fit(X, y)
+    features = [FeatureSpec(c, "number") for c in numbers] + [FeatureSpec("colour", "category")]
+    model = TrainedModel(name="wide", version=1, problem="regression", target="y", features=features,
+                         pipeline=pipeline)
+    return model, X, y
+
+
+CASE = business_case(Business(problem="regression", target="y", success=[{"metric": "rmse", "below": 10}]))
+
+
+def test_a_wide_table_examines_the_screened_inputs_and_says_so():
+    model, X, y = wide_model(2_000)
+    importance, notes = _importance(model, X, y, case=CASE, seed=1, budget_s=0.4)  # 0.1 s for the measurement
+    [note] = notes
+    examined = int(note.split(" examined ")[1].split(" of ")[0].replace(",", ""))
+    assert MIN_EXAMINED <= examined < 2_001 and "of 2,001 inputs" in note and "repeat" in note
+    assert [name for name, _ in importance[:2]] == ["num_3", "num_9"]  # the screen kept what matters
+
+
+def test_a_narrow_table_is_measured_in_full_as_before():
+    model, X, y = wide_model(10)
+    importance, notes = _importance(model, X, y, case=CASE, seed=1, budget_s=600)
+    assert notes == () and len(importance) == 11 and importance[0][0] == "num_3"
+    assert REPEATS == 3
+
+
+def test_the_screen_ranks_by_how_the_predictions_vary_with_each_input():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"noise": rng.normal(size=200), "signal": rng.normal(size=200),
+                      "level": rng.choice(["a", "b"], size=200), "flat": ["x"] * 200})
+    predicted = 3 * X["signal"].to_numpy() + 2.0 * (X["level"] == "a").to_numpy()
+    assert screened(X, predicted[:, None])[:2] == ["signal", "level"]
+    assert screened(X, predicted[:, None])[-1] == "flat"
