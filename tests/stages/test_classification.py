@@ -119,6 +119,16 @@ def test_calibration_is_fitted_out_of_fold_and_kept_because_it_helps(credit):
     assert model.calibration.method == "sigmoid" and project.load_model().calibration == model.calibration
 
 
+def test_a_calibrated_model_explains_the_probability_it_predicts(credit):
+    project, _, model, table = credit
+    rows = table.drop(columns=["label"]).head(20)
+    explained = model.explain(rows)
+    bad = model.classes.index("bad")
+    assert model.calibration is not None
+    assert np.allclose(explained.values.ravel(), model.predict_proba(rows)[:, bad], rtol=1e-9)
+    assert "calibrated (sigmoid)" in explained.note
+
+
 def test_predict_and_the_service_answer_at_the_stored_threshold(credit, tmp_path):
     project, _, model, table = credit
     rows = table.drop(columns=["label"]).head(300)

@@ -101,12 +101,14 @@ def _classification(explained: Explained, model: Model, frame: Any) -> Explanati
             if positive is not None and positive != labels[0]:
                 base, values, labels = -base, -values, [positive]
             summed = base + values.sum(axis=1)
-            return Explanations(model.feature_names, base, values, [f"log-odds of {labels[0]}"], expit(summed),
+            probability, notes = _calibrated(model, expit(summed), notes)
+            return Explanations(model.feature_names, base, values, [f"log-odds of {labels[0]}"], probability,
                                 labels, np.zeros(len(base), dtype=int), frame, notes)
         column = labels.index(positive) if positive in labels else len(labels) - 1
         base, values = base[:, [column]], values[:, :, [column]]
         summed = base + values.sum(axis=1)
-        return Explanations(model.feature_names, base, values, [f"probability of {labels[column]}"], summed,
+        probability, notes = _calibrated(model, summed, notes)
+        return Explanations(model.feature_names, base, values, [f"probability of {labels[column]}"], probability,
                             [labels[column]], np.zeros(len(base), dtype=int), frame, notes)
     summed = base + values.sum(axis=1)
     if explained.scale == "margin":
@@ -115,3 +117,15 @@ def _classification(explained: Explained, model: Model, frame: Any) -> Explanati
         scales, probabilities = [f"probability of {label}" for label in labels], summed
     return Explanations(model.feature_names, base, values, scales, probabilities, labels,
                         np.argmax(probabilities, axis=1), frame, notes)
+
+
+def _calibrated(model: Model, probability: np.ndarray, notes: str) -> tuple[np.ndarray, str]:
+    """The positive class's probability as the model answers it: through its calibration when it has one (fitted
+    out of fold in training, outside the pipeline). The contributions stay those of the pipeline's own output, and
+    the note says that the probability is the calibrated one, as /predict gives it."""
+    calibration = getattr(model, "calibration", None)
+    if calibration is None:
+        return probability, notes
+    said = (f"the probability is calibrated ({calibration.method}) as /predict answers it; the contributions "
+            "add up to the uncalibrated output")
+    return calibration.positive(probability), "; ".join(part for part in (notes, said) if part)
