@@ -1,8 +1,11 @@
 """The encoder inside every pipeline: same output for a frame and for JSON records, robust to unseen input."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.tree import DecisionTreeRegressor
 
 from cairn.estimators.encoder import TabularEncoder
 from cairn.model.trained import FeatureSpec, as_model_columns, as_model_frame
@@ -166,3 +169,26 @@ def test_quantile_bins_and_text_counts():
     assert np.expm1(out[0, 1:4]).round().tolist() == [9, 2, 0]
     assert np.expm1(out[3, 1:4]).round().tolist() == [13, 3, 7]
     assert out[2, 1:4].tolist() == [0, 0, 0]
+
+
+def test_dates_as_text_get_a_time_index_from_the_earliest_training_date():
+    features = [FeatureSpec("sold", "number", parse="date")]
+    train = as_model_frame(pd.DataFrame({"sold": ["2010-07-04", "2010-07-14", "2011-07-04", None]}), features)
+    encoder = TabularEncoder((), (), ("sold",)).fit(train)
+    index = encoder.transform(train)[:, 0]
+    assert index[:3].tolist() == [0.0, 10.0, 365.0] and index[3] == 10.0  # missing: the median date
+    later = as_model_frame(pd.DataFrame({"sold": ["2012-07-04", "2009-07-04"]}), features)
+    assert encoder.transform(later)[:, 0].tolist() == [731.0, -365.0]  # after and before the training dates
+    tree = DecisionTreeRegressor(max_depth=1).fit(encoder.transform(train)[:3, :1], [1.0, 1.0, 5.0])
+    assert tree.tree_.threshold[0] == 187.5  # splits between the July 2010 sales and the one a year later
+
+
+def test_an_encoder_pickled_before_the_time_index_answers_as_it_did():
+    features = [FeatureSpec("sold", "number", parse="date")]
+    frame = as_model_frame(pd.DataFrame({"sold": ["2010-07-04", "2011-07-04"]}), features)
+    state = TabularEncoder((), (), ("sold",)).fit(frame).__getstate__()
+    del state["date_origin_"]  # as an encoder fitted before the time index was pickled
+    old = TabularEncoder.__new__(TabularEncoder)
+    old.__setstate__(state)
+    assert old.transform(frame)[:, 0].tolist() == [14794.0, 15159.0]  # days since 1970, as it answered then
+    assert pickle.loads(pickle.dumps(old)).transform(frame)[:, 0].tolist() == [14794.0, 15159.0]

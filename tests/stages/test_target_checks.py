@@ -151,12 +151,25 @@ def test_too_few_rows_for_one_row_and_for_many():
 def test_rare_classes_for_one_class_and_for_many():
     one = too_few_rows(pd.DataFrame({"y": ["a"] * 200 + ["b"] * 3}), target="y", problem="binary", cv_folds=5,
                        mask=default_mask)
-    assert one[0].detail == ("1 class of y has fewer rows than the 5 cross-validation folds: 'b' (3); merge rare "
-                             "classes or collect more rows")
+    assert one[0].detail == ("1 class of y has fewer rows than 5-fold cross-validation and a holdout need (6): "
+                             "'b' (3); merge rare classes or collect more rows, or set training.rare_classes to drop "
+                             "or merge")
     labels = ["a"] * 200 + [letter for letter in "bcdefg" for _ in range(2)]
     many = too_few_rows(pd.DataFrame({"y": labels}), target="y", problem="multiclass", cv_folds=5,
                         mask=default_mask)
-    assert many[0].detail.startswith("6 classes of y have fewer rows than the 5 cross-validation folds: ")
+    assert many[0].detail.startswith("6 classes of y have fewer rows than 5-fold cross-validation and a holdout "
+                                     "need (6): 'b' (2), 'c' (2), 'd' (2) and 3 more")
+
+
+def test_rare_classes_warn_while_two_classes_are_left_to_learn():
+    labels = ["a"] * 100 + ["b"] * 50 + ["c"] * 4
+    dropped = too_few_rows(pd.DataFrame({"y": labels}), target="y", problem="multiclass", cv_folds=5,
+                           mask=default_mask, rare_classes="drop")
+    assert [(f.severity, f.count, f.example) for f in dropped] == [("warn", 4, "c")]
+    assert "set aside from training" in dropped[0].detail
+    alone = too_few_rows(pd.DataFrame({"y": labels[:100] + labels[150:]}), target="y", problem="binary",
+                         cv_folds=5, mask=default_mask, rare_classes="drop")
+    assert alone[0].severity == "error" and "no class is left to learn (left: 'a' (100))" in alone[0].detail
 
 
 def test_missing_target_for_one_row_and_for_many():
@@ -248,3 +261,13 @@ def test_conflicting_and_near_duplicates_for_one_and_for_many():
     near_two = pd.DataFrame({"x": base["x"] + [1.0000001, 2.0000001], "y": base["y"] + [1.0, 2.0]})
     assert detail(near_two, "near duplicates").startswith("2 rows equal an earlier row")
     assert detail(near_two, "near duplicates").endswith("they are not exact copies, so preprocessing keeps them")
+
+
+def test_rare_classes_merged_into_other_or_set_aside_when_still_too_few():
+    labels = ["a"] * 100 + ["b"] * 50 + ["c"] * 4 + ["d"] * 3
+    merged = too_few_rows(pd.DataFrame({"y": labels}), target="y", problem="multiclass", cv_folds=5,
+                          mask=default_mask, rare_classes="merge")
+    assert merged[0].severity == "warn" and "merged into one 'other' class (training" in merged[0].detail
+    few = too_few_rows(pd.DataFrame({"y": labels[:-3]}), target="y", problem="multiclass", cv_folds=5,
+                       mask=default_mask, rare_classes="merge")
+    assert few[0].severity == "warn" and "still too few, so they are set aside" in few[0].detail

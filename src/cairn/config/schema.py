@@ -202,7 +202,8 @@ class Quality(Section):
     near_constant: float = Field(ALMOST_CONSTANT_SHARE, gt=0.5, le=1,
                                  description="One value in this share of rows: warn.")
     leakage_score: float = Field(0.98, gt=0.5, le=1,
-                                 description="A single feature predicting the target this well (R2 or AUC): error.")
+                                 description="A single feature predicting the target this well (R2 or AUC): a warning; "
+                                             "an error when it is almost exact.")
     imbalance_warn: float = Field(RARE_CLASS_SHARE, gt=0, lt=0.5, description="Smallest class below this share: warn.")
     outlier_z: float = Field(5.0, gt=0, description="Robust z-score (median/MAD) above this: outlier.")
     outlier_iqr: float = Field(3.0, gt=0, description="Beyond Q1/Q3 -/+ this many IQRs: outlier.")
@@ -374,6 +375,10 @@ class Training(Section):
         1, ge=1, le=16, description="Cross-validation folds fitted side by side, each with n_jobs threads: 2 on "
         "a 2-core machine roughly halves the search's wall time when a fold takes a second or more. Scores and "
         "the model are the same as one fold at a time; only the plan's trial count follows the faster clock.")
+    rare_classes: Literal["drop", "merge", "fail"] = Field(
+        "drop", description="Classes with too few rows to cross-validate (at most training.cv): drop sets them "
+        "aside from training and names them with their counts, merge pools them into one 'other' class, fail stops "
+        "the run. An error whatever the setting when fewer than two classes are left to learn.")
 
 
 class Evaluation(Section):
@@ -448,7 +453,7 @@ class ProjectConfig(Section):
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "business": ("business",),
     "data": ("data", "seed"),  # the seed draws the sample of data larger than memory
-    "preprocessing": ("preprocessing",),
+    "preprocessing": ("preprocessing", "training"),  # training.cv and rare_classes decide which classes stay
     "exploration": ("exploration", "seed"),
     "features": ("features", "data", "preprocessing"),
     "models": ("models",),

@@ -123,6 +123,8 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         days = self._numbers(X, self.dates)
         self.date_fill_ = self._fill_values(days, ["median"] * days.shape[1])
         self.date_flagged_ = np.flatnonzero(np.isnan(days).any(axis=0)) if days.shape[1] else np.array([], int)
+        self.date_origin_ = np.floor(np.where(np.isnan(days), np.inf, days).min(axis=0, initial=np.inf))
+        self.date_origin_[~np.isfinite(self.date_origin_)] = 0.0  # a date column missing in every row
         if self.scale and len(filled):
             dense = self._dense(filled, np.where(np.isnan(days), self.date_fill_, days), X)
             self.mean_ = dense.mean(axis=0)
@@ -271,7 +273,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
             filled = filled.copy()
             filled[:, self.powered_] = yeo_johnson(filled[:, self.powered_], self.lambdas_)
         texts = [text_counts(np.asarray(X[name], dtype=object)) for name in self.texts]
-        return np.hstack([filled, self._date_parts(days), *texts])
+        return np.hstack([filled, self._date_parts(days, origin=self.date_origin_), *texts])
 
     @staticmethod
     def _numbers(X: pd.DataFrame | Mapping[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
@@ -283,15 +285,17 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         return np.column_stack([np.asarray(X[name], dtype="float64") for name in names])
 
     @staticmethod
-    def _date_parts(days: np.ndarray) -> np.ndarray:
-        """Days since 1970 -> the days themselves (trend) and year, month, day of month, weekday (Monday 0)."""
+    def _date_parts(days: np.ndarray, *, origin: np.ndarray) -> np.ndarray:
+        """Days since 1970 -> a time index (days since the earliest training date, so trees split on time and the
+        number reads as an age) and the calendar: year, month, day of month, weekday (Monday 0). Encoders fitted
+        before the index have origin 0: days since 1970, as they answered then."""
         if days.shape[1] == 0:
             return days
         whole = np.floor(days).astype("int64")
         moments = whole.astype("datetime64[D]")
         years = moments.astype("datetime64[Y]")
         months = moments.astype("datetime64[M]")
-        parts = [days, years.astype("int64") + 1970.0, months.astype("int64") % 12 + 1.0,
+        parts = [days - origin, years.astype("int64") + 1970.0, months.astype("int64") % 12 + 1.0,
                  (moments - months).astype("int64") + 1.0, (whole + 3) % 7.0]
         return np.stack(parts, axis=2).reshape(len(days), -1)
 
@@ -345,10 +349,13 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
 
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Encoders pickled before power transforms, bins, text and target means existed load without them."""
+        """Encoders pickled before power transforms, bins, text, target means and the date origin existed load
+        without them."""
         defaults = {"texts": (), "power": False, "bins": (), "smoothing": 10.0, "seed": 0,
                     "powered_": np.array([], int), "lambdas_": np.array([]), "bin_edges_": [], "target_means_": {},
                     "target_suffixes_": []}
+        if "date_fill_" in state and "date_origin_" not in state:  # before the time index: days since 1970
+            defaults["date_origin_"] = np.zeros(len(state["date_fill_"]))
         super().__setstate__({**defaults, **state})
         if "codes_" in state and "level_counts_" not in state:
             self.level_counts_ = [len(set(codes.values())) for codes in self.codes_]

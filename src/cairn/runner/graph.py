@@ -141,7 +141,8 @@ def _data(ctx: StageContext) -> Outputs:
     profile = profile_table(source.table, target=ctx.config.business.target, problem=ctx.config.business.problem,
                             source=source.description, fingerprint=source.fingerprint, spec=spec.quality,
                             types=dict(spec.types), cv_folds=ctx.config.training.cv, drop_columns=spec.drop_columns,
-                            seed=ctx.config.seed, mask=ctx.privacy.mask)
+                            seed=ctx.config.seed, mask=ctx.privacy.mask,
+                            rare_classes=ctx.config.training.rare_classes)
     stop_on_quality(profile, fail_on=list(spec.quality.fail_on))
     outputs: dict[str, Any] = {"raw_table": source.table, "data_profile": profile}
     notes = ctx.privacy.notes()
@@ -152,7 +153,9 @@ def _data(ctx: StageContext) -> Outputs:
 
 
 def _preprocessing(ctx: StageContext) -> Outputs:
-    clean, report = clean_table(ctx["raw_table"], target=ctx.config.business.target, spec=ctx.config.preprocessing)
+    clean, report = clean_table(ctx["raw_table"], target=ctx.config.business.target, spec=ctx.config.preprocessing,
+                                problem=ctx.config.business.problem, cv=ctx.config.training.cv,
+                                rare_classes=ctx.config.training.rare_classes)
     return {"clean_table": clean, "cleaning_report": report}, report.notes()
 
 

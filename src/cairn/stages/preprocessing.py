@@ -15,6 +15,7 @@ import pandas as pd
 from cairn.config.schema import Preprocessing
 from cairn.errors import DataError
 from cairn.stages.data.quality.target import target_labels
+from cairn.stages.data.rare_classes import apply_rare_classes, rare_classes
 from cairn.stages.data.types import MISSING_MARKERS
 
 
@@ -29,6 +30,7 @@ class CleaningReport:
     missing_dropped: dict[str, int] = field(default_factory=dict)  # column -> rows dropped (strategy drop_rows)
     outliers_dropped: dict[str, int] = field(default_factory=dict)  # column -> rows dropped (outliers: drop)
     label_notes: list[str] = field(default_factory=list)  # how text class labels were read (trimmed, respelled)
+    rare_class_notes: list[str] = field(default_factory=list)  # classes set aside or merged (training.rare_classes)
 
     def notes(self) -> list[str]:
         notes = [f"{self.rows_in:,} rows in, {self.rows_out:,} rows kept for training"]
@@ -45,7 +47,7 @@ class CleaningReport:
             notes.append(f"dropped {count:,} rows missing {column} (training only; requests get the median)")
         for column, count in self.outliers_dropped.items():
             notes.append(f"dropped {count:,} rows with outlying {column} (training only)")
-        return notes + list(self.label_notes)
+        return notes + list(self.label_notes) + list(getattr(self, "rare_class_notes", []))
 
 
 def unify_missing(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -63,9 +65,11 @@ def unify_missing(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return table, unified
 
 
-def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing) -> tuple[pd.DataFrame, CleaningReport]:
+def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing, problem: str = "regression", cv: int = 5,
+                rare_classes: str = "drop") -> tuple[pd.DataFrame, CleaningReport]:
     """Rows fit to train on. Text class labels are read as the data checks counted them (`target_labels`): 'no '
-    and 'no' are one class, and so, under preprocessing.normalize_categories, are 'No' and 'no'."""
+    and 'no' are one class, and so, under preprocessing.normalize_categories, are 'No' and 'no'. Classes too rare
+    to cross-validate are set aside or merged as training.rare_classes says (`rare_classes`)."""
     labels = target_labels(raw[target], normalize=spec.normalize_categories)  # numbers stay as they are
     table, unified = unify_missing(raw)
     if labels.trimmed or labels.respelled:
@@ -98,11 +102,35 @@ def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing) -> tuple
         table, outliers_dropped = _drop_outliers(table, target=target, method=spec.outliers.method,
                                                  factor=spec.outliers.factor)
     table = table.reset_index(drop=True)
+    rare_class_notes: list[str] = []
+    if problem != "regression":
+        table, rare_class_notes = _rare_classes_handled(table, target=target, cv=cv, policy=rare_classes)
     report = CleaningReport(rows_in=len(raw), rows_out=len(table), missing_target_dropped=int(missing_target.sum()),
                             duplicates_dropped=duplicates, conflicting_duplicates=max(conflicts, 0),
                             missing_markers_unified=unified, missing_dropped=missing_dropped,
-                            outliers_dropped=outliers_dropped, label_notes=labels.notes())
+                            outliers_dropped=outliers_dropped, label_notes=labels.notes(),
+                            rare_class_notes=rare_class_notes)
     return table, report
+
+
+def _rare_classes_handled(table: pd.DataFrame, *, target: str, cv: int, policy: str
+                          ) -> tuple[pd.DataFrame, list[str]]:
+    """The table with rare classes set aside or merged; an error under `fail`, or when no class is left."""
+    plan = rare_classes(table[target], cv=cv, policy=policy)
+    if not plan.rare:
+        return table, []
+    if policy == "fail" or plan.nothing_to_learn:
+        left = plan.named(plan.left) or "none"
+        raise DataError.single(
+            f"The target '{target}' has classes with fewer than {plan.needed} rows, too few for {cv}-fold "
+            "cross-validation and a holdout" + ("." if policy == "fail" else ", and without them no class is left to "
+                                               "learn."),
+            where=f"column {target}", expected=f"at least {plan.needed} rows in each class, and two classes",
+            got=f"{plan.named(plan.rare)}; classes with enough rows: {left}",
+            fix="set training.rare_classes to drop or merge" if policy == "fail" and not plan.nothing_to_learn
+            else "collect more rows of the rare classes, or set training.cv lower",
+        )
+    return apply_rare_classes(table, target=target, plan=plan), plan.notes()
 
 
 def _drop_outliers(table: pd.DataFrame, *, target: str, method: str, factor: float

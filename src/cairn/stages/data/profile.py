@@ -62,11 +62,12 @@ def _count(count: int, word: str) -> str:
 def profile_table(table: pd.DataFrame, *, target: str, problem: str, source: str, fingerprint: str,
                   spec: Quality, types: dict[str, str], cv_folds: int,
                   mask: Callable[[str, object], str] = default_mask,
-                  drop_columns: Collection[str] = (), seed: int = 0) -> DataProfile:
+                  drop_columns: Collection[str] = (), seed: int = 0, rare_classes: str = "drop") -> DataProfile:
     """Types and quality findings of the table as read, before any cleaning.
 
     `types` are the data.types overrides; `drop_columns` (data.drop_columns) turns a leakage error on a column
-    that no model sees into a note; `seed` draws the samples of the costly checks on more than 100,000 rows.
+    that no model sees into a note; `seed` draws the samples of the costly checks on more than 100,000 rows;
+    `rare_classes` (training.rare_classes) says whether a class too rare to cross-validate stops the run.
     """
     column_types = infer_types(table, overrides=types, mask=mask)
     numbers = quality.numeric_columns(table, types=column_types)
@@ -74,7 +75,8 @@ def profile_table(table: pd.DataFrame, *, target: str, problem: str, source: str
     today = date.today()
     findings = [
         *quality.unknown_columns(table, overrides=types, rules=spec.rules),
-        *quality.too_few_rows(table, target=target, problem=problem, cv_folds=cv_folds, mask=mask),
+        *quality.too_few_rows(table, target=target, problem=problem, cv_folds=cv_folds, mask=mask,
+                             rare_classes=rare_classes),
         *quality.target_leakage(table, levels=levels, target=target, problem=problem, types=column_types,
                                 numbers=numbers, spec=spec, drop_columns=drop_columns, seed=seed),
         *quality.missing_target(table, target=target),

@@ -1,5 +1,16 @@
-"""Target leakage: features that give the target away, by a one-feature out-of-fold model, by correlation with
-the target or log(target), or by a name like the target's.
+"""Target leakage, told apart from a strong predictor.
+
+Certain (an error, the run stops): one column reproduces the target almost exactly (a monotone function with
+near-zero error, not merely a high correlation), two columns do by simple arithmetic (`formulas`), or a column
+named like the target is related to it; in classification, a column that separates the classes perfectly (which
+includes one constant within each class but not across). Plausible (a warning, the run goes on): one column
+predicts the target very well but not exactly, like a list price or last year's value; the model uses it unless
+the user drops it, so the warning names it with the evidence.
+
+Where a close fit is exact enough to be certain depends on the shape of its errors. A copy of the target with
+noise or rounding errs by amounts of one size, whatever the value; a forecast made before the outcome (a list
+price, a budget) errs by a share of the value. So a fit with R² above `COPY_R2` is certain unless its errors are
+a share of the value, and any fit above `EXACT_R2` is.
 
 The costliest check, so it looks at a seeded sample of at most `SAMPLE_ROWS` labelled rows and says so.
 """
@@ -10,29 +21,37 @@ from collections.abc import Collection, Mapping
 
 import numpy as np
 import pandas as pd
+from sklearn.isotonic import IsotonicRegression
 
 from cairn.config.schema import Quality
 from cairn.stages.data.quality.finding import Finding
+from cairn.stages.data.quality.formulas import target_formulas
 from cairn.stages.data.quality.tables import SAMPLE_ROWS, Levels, sample_positions
 from cairn.stages.data.types import ColumnType, name_tokens
 
 LEAKAGE_FOLDS = 5
 LEAKAGE_MIN_VALUES = 30
 """A correlation on fewer present values than this is chance, not evidence."""
+EXACT_R2 = 0.999
+"""A monotone fit this close (or an AUC this high) is the target in another form, whatever its errors look like."""
+COPY_R2 = 0.99
+"""Above this, a fit whose errors are of one size (not a share of the value) is a noisy or rounded copy."""
 DERIVED_WORDS = frozenset({"copy", "orig", "original", "raw", "log", "new", "old", "clean", "cleaned", "value",
                            "scaled", "norm", "normalized", "true", "actual", "final", "pred", "predicted", "hat"})
 """'target_copy', 'target_log', 'target2': names that say a column is the target in another form."""
+CHECK_ENDING = ("; it is probably computed from the target or known only after it: drop it (data.drop_columns) "
+                "unless it is known when predicting")
 
 
 def target_leakage(table: pd.DataFrame, *, levels: Mapping[str, Levels], target: str, problem: str,
                    types: Mapping[str, ColumnType], numbers: pd.DataFrame, spec: Quality,
                    drop_columns: Collection[str] = (), seed: int = 0, sample_rows: int = SAMPLE_ROWS) -> list[Finding]:
-    """Features that give the target away: one feature alone predicts it almost perfectly out of fold, it is a
-    linear function of the target or of log(target), or it is named like the target.
+    """Features that give the target away (errors) or may (warnings): see the module's docstring.
 
     The single-feature model is a histogram: the feature cut into quantile bins (or its levels), each bin
     predicting the other folds' mean target (regression, scored by R²) or class shares (scored by AUC). It is
-    what a shallow tree on one feature can learn, at the cost of a few passes over the data.
+    what a shallow tree on one feature can learn, at the cost of a few passes over the data; only the columns it
+    finds strong get the costlier monotone fit that tells certain from plausible.
     """
     if target not in table.columns:
         return []
@@ -60,22 +79,84 @@ def target_leakage(table: pd.DataFrame, *, levels: Mapping[str, Levels], target:
         named = _named_like(name_tokens(name), target_words)
         if not strong and not named:
             continue
+        certain, shape = _certain(x, y, evidence, problem=problem) if strong else (False, "")
         reasons = [f"{what.replace('target', target)} {value:.3f}" for what, value in evidence.items() if value > 0.5]
-        measured = f" ({', '.join(reasons)})" if reasons else ""
+        measured = f" ({', '.join(reasons + ([shape] if shape else []))})" if reasons else ""
         if name in drop_columns:
             severity, ending = "info", "; it is in data.drop_columns, so no model sees it"
-        elif strong:
-            severity, ending = "error", ("; it is probably computed from the target or known only after it: "
-                                         "drop it (data.drop_columns) unless it is known when predicting")
-        elif score >= 0.3:
+        elif certain:
+            severity, ending = "error", CHECK_ENDING
+        elif named and score >= 0.3:
             severity, ending = "error", ("; a column named after the target is usually derived from it: drop it "
                                          "(data.drop_columns) unless it is known when predicting")
+        elif strong:
+            severity, ending = "warn", ("; the model will use it: check that it is known when predicting (a list "
+                                        "price, last year's value) and drop it (data.drop_columns) if it is not")
         else:
             severity, ending = "warn", "; it is only weakly related to the target, but check how it is computed"
-        what = "predicts the target almost perfectly on its own" if strong else f"is named like the target {target}"
+        if certain:
+            what = "predicts the target almost perfectly on its own"
+        elif strong:
+            what = f"predicts {target} very well on its own, but not exactly"
+        else:
+            what = f"is named like the target {target}"
         findings.append(Finding(severity, "target leakage", [name], len(positions),
                                 f"{name} {what}{measured}{sampled}{ending}"))
+    if problem == "regression":
+        findings += _formula_findings(numbers.iloc[positions].drop(columns=[target], errors="ignore"), y,
+                                      target=target, drop_columns=drop_columns, seed=seed)
     return findings
+
+
+def _formula_findings(numbers: pd.DataFrame, y: np.ndarray, *, target: str, drop_columns: Collection[str],
+                      seed: int) -> list[Finding]:
+    """Two columns whose arithmetic gives the target: always certain, since nothing known before the outcome
+    reproduces it to R² 0.999."""
+    findings = []
+    for formula in target_formulas(numbers, y, target=target, seed=seed).formulas:
+        first, second = formula.columns
+        measured = f"{formula.text}, R² {formula.r2:.3f} on {formula.rows:,} rows"
+        if drop_columns and (first in drop_columns or second in drop_columns):
+            severity, ending = "info", "; one of them is in data.drop_columns, so no model sees the pair"
+        else:
+            severity, ending = "error", (f": {first} or {second} is computed from the target; drop it "
+                                         "(data.drop_columns) unless it is known when predicting")
+        findings.append(Finding(severity, "target leakage", [first, second], formula.rows,
+                                f"{first} and {second} reproduce {target} by arithmetic ({measured}){ending}"))
+    return findings
+
+
+def _certain(x: np.ndarray | None, y: np.ndarray, evidence: dict[str, float], *, problem: str) -> tuple[bool, str]:
+    """Whether a strong column is the target in another form, and what the fit's errors look like; adds the
+    monotone fit's R² to `evidence`."""
+    if problem != "regression":
+        return max(evidence.values(), default=0.0) >= EXACT_R2, ""
+    if x is None:
+        return evidence.get("out-of-fold R²", 0.0) >= COPY_R2, ""
+    present = ~np.isnan(x)
+    if present.sum() < LEAKAGE_MIN_VALUES:
+        return False, ""
+    fitted = IsotonicRegression(increasing="auto", out_of_bounds="clip").fit(x[present], y[present])
+    observed, predicted = y[present], fitted.predict(x[present])
+    r2 = 1 - float(np.sum((observed - predicted) ** 2) / np.sum((observed - observed.mean()) ** 2))
+    evidence["monotone fit R²"] = r2
+    if r2 >= EXACT_R2:
+        return True, ""
+    if r2 < COPY_R2:
+        return False, ""
+    if _errors_are_a_share(observed, predicted):
+        return False, "errors a share of the value, as a forecast's"
+    return True, "errors of one size at every value, as a noisy copy's"
+
+
+def _errors_are_a_share(observed: np.ndarray, predicted: np.ndarray) -> bool:
+    """Whether the fit errs by a share of the value (a forecast) rather than by amounts of one size (a copy):
+    whichever error's size is less tied to the value is the form of the noise."""
+    if (predicted <= 0).any():
+        return False
+    absolute = abs(_pearson(_ranks(np.abs(observed - predicted)), _ranks(predicted)))
+    relative = abs(_pearson(_ranks(np.abs(observed / predicted - 1)), _ranks(predicted)))
+    return relative < absolute
 
 
 def _target_values(values: pd.Series, *, problem: str) -> tuple[np.ndarray | None, np.ndarray | None]:

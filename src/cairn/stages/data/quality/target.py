@@ -14,6 +14,8 @@ from cairn.estimators.text_values import MISSING_MARKERS
 from cairn.stages.data.quality.finding import Finding
 from cairn.stages.data.quality.tables import is_text
 from cairn.stages.data.quality.wording import SHOWN, masked, plural, quoted, verb
+from cairn.stages.data.rare_classes import OTHER
+from cairn.stages.data.rare_classes import rare_classes as plan_rare_classes
 from cairn.stages.data.types import Mask
 
 ROWS_PER_FOLD = 20
@@ -125,8 +127,11 @@ def class_imbalance(table: pd.DataFrame, *, target: str, problem: str, spec: Qua
                     masked(mask, target, rarest))]
 
 
-def too_few_rows(table: pd.DataFrame, *, target: str, problem: str, cv_folds: int, mask: Mask) -> list[Finding]:
-    """Cross-validation needs about 20 rows per fold, and every class in every fold."""
+def too_few_rows(table: pd.DataFrame, *, target: str, problem: str, cv_folds: int, mask: Mask,
+                 rare_classes: str = "fail") -> list[Finding]:
+    """Cross-validation needs about 20 rows per fold, and every class in every fold and the holdout. A class with
+    fewer rows is an error under `training.rare_classes: fail`, and a warning under drop or merge, which carry on
+    without it, unless fewer than two classes are left to learn."""
     if target not in table.columns:
         return []
     labelled = (table[target] if problem == "regression" else target_labels(table[target]).values).dropna()
@@ -140,14 +145,30 @@ def too_few_rows(table: pd.DataFrame, *, target: str, problem: str, cv_folds: in
             f"{plural(per_fold, 'row')} per fold of {cv_folds}-fold cross-validation; scores need about {needed:,} "
             "rows (or set training.cv lower)"))
     if problem != "regression":
-        counts = labelled.value_counts()
-        small = counts[counts < cv_folds]
-        if not small.empty:
+        plan = plan_rare_classes(labelled, cv=cv_folds, policy=rare_classes)
+        if plan.rare:
+            small = labelled.astype(str).value_counts()
+            small = small[small.index.isin(list(plan.rare))]
             shown = ", ".join(f"{quoted(mask, target, value)} ({count:,})"
                               for value, count in small.iloc[:SHOWN].items())
-            findings.append(Finding(
-                "error", "too few rows", [target], int(small.sum()),
-                f"{plural(len(small), 'class')} of {target} {verb(len(small), 'has', 'have')} fewer rows than "
-                f"the {cv_folds} cross-validation "
-                f"folds: {shown}; merge rare classes or collect more rows", masked(mask, target, small.index[0])))
+            shown += f" and {len(small) - SHOWN} more" if len(small) > SHOWN else ""
+            rare = (f"{plural(len(small), 'class')} of {target} {verb(len(small), 'has', 'have')} fewer rows than "
+                    f"{cv_folds}-fold cross-validation and a holdout need ({plan.needed}): {shown}")
+            if rare_classes == "fail":
+                severity, ending = "error", ("; merge rare classes or collect more rows, or set training.rare_classes "
+                                             "to drop or merge")
+            elif plan.nothing_to_learn:
+                left = ", ".join(f"{quoted(mask, target, value)} ({count:,})" for value, count in plan.left.items())
+                severity, ending = "error", (f"; without them no class is left to learn (left: {left or 'none'}): "
+                                             "collect more rows of the rare classes or set training.cv lower")
+            elif rare_classes == "merge" and not plan.set_aside:
+                severity, ending = "warn", f"; they are merged into one '{OTHER}' class (training.rare_classes)"
+            elif rare_classes == "merge":
+                severity, ending = "warn", (f"; merged into one '{OTHER}' class they are still too few, so they are "
+                                            "set aside from training (training.rare_classes)")
+            else:
+                severity, ending = "warn", ("; they are set aside from training, so the model never predicts them "
+                                            "(training.rare_classes: drop; merge pools them into one class)")
+            findings.append(Finding(severity, "too few rows", [target], int(small.sum()), rare + ending,
+                                    masked(mask, target, small.index[0])))
     return findings
