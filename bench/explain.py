@@ -24,18 +24,13 @@ os.environ["MKL_NUM_THREADS"] = "1"
 import argparse
 import math
 import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pandas as pd
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import latency_percentiles_ms
+from timing import latency_percentiles_ms, served
 
 from cairn.config.schema import Business, Data, Features, Preprocessing
 from cairn.model.trained import TrainedModel, as_model_frame
@@ -62,24 +57,6 @@ def example_lightgbm() -> tuple[TrainedModel, pd.DataFrame]:
     return TrainedModel("house-prices", 1, "regression", case.target, plan.features, pipeline), clean
 
 
-@contextmanager
-def served(model: TrainedModel) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(create_app(model), host="127.0.0.1", port=0, log_level="warning",
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=300, help="one-row calls timed per way (default 300)")
@@ -89,7 +66,7 @@ def main() -> None:
                for record in table[model.feature_names].sample(rows, random_state=1).to_dict("records")]
     results = {"predict in process": latency_percentiles_ms(lambda r: model.predict([r]), records),
                "explain in process": latency_percentiles_ms(lambda r: model.explain([r]), records)}
-    with served(model) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with served(create_app(model)) as url, httpx.Client(base_url=url, timeout=30) as http:
         for path in ("/predict", "/explain"):
             def call(record: dict, path: str = path) -> None:
                 http.post(path, json=record).raise_for_status()

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -139,12 +140,20 @@ def run(project: ProjectOption = Path("cairn.yaml"),
         from_: Annotated[str | None, typer.Option("--from", help="Recompute from this stage on.")] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
         no_fail: Annotated[bool, typer.Option("--no-fail", help="Exit 0 even when the model misses the objective."
-                                              )] = False) -> None:
-    """Run the ten stages; unchanged stages come from the cache. Exits 0 when the model ships, 3 when it ran but
-    missed the objective (unless --no-fail), 2 on a user error, 1 on a crash."""
+                                              )] = False,
+        force_promote: Annotated[str | None, typer.Option(
+            "--force-promote", metavar="REASON",
+            help="Make the model champion if it ships, even if it does not beat the current champion; REASON goes "
+                 "to the audit log.")] = None) -> None:
+    """Run the ten stages; unchanged stages come from the cache. A model that ships becomes the champion only if it
+    beats the current one on the same holdout rows (else it is the challenger). Exits 0 when the model ships, 3
+    when it ran but missed the objective (unless --no-fail), 2 on a user error, 1 on a crash."""
+    if force_promote is not None and not force_promote.strip():
+        raise typer.BadParameter("give a reason, e.g. --force-promote 'new data source, reviewed by Ana'",
+                                 param_hint="--force-promote")
     loaded = _load(project)
     with StageProgress(enabled=not quiet) as progress:
-        result = loaded.run(until=until, from_stage=from_, progress=progress.update)
+        result = loaded.run(until=until, from_stage=from_, progress=progress.update, force_promote=force_promote)
     out.print(result.verdict, highlight=False)
     if result.report_path:
         out.print(f"report: {result.report_path}", highlight=False)
@@ -253,34 +262,67 @@ def card(version: Annotated[int | None, typer.Argument(help="Model version; defa
 @app.command()
 @user_errors
 def models(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False) -> None:
-    """List the registered versions of the project's model."""
+    """List the registered versions of the project's model, with their aliases (champion, challenger, yours)."""
     versions = _load(project).models()
     if json_:
         _print_json([v.to_dict() for v in versions])
         return
-    table = Table("version", "stage", "run", "created", "metrics", "note")
+    table = Table("version", "aliases", "stage", "run", "created", "metrics", "note")
     for v in versions:
         metrics = ", ".join(f"{k} {val:.4g}" for k, val in list(v.metrics.items())[:3])
-        table.add_row(f"v{v.version}", v.stage, str(v.run_id), f"{v.created_at:%Y-%m-%d %H:%M}", metrics,
-                      (v.note or "")[:60])
+        table.add_row(f"v{v.version}", ", ".join(v.aliases), v.stage, str(v.run_id), f"{v.created_at:%Y-%m-%d %H:%M}",
+                      metrics, (v.note or "")[:60])
     out.print(table)
+
+
+VersionArgument = Annotated[str, typer.Argument(metavar="VERSION", help="A version (2 or v2) or an alias.")]
+ReasonOption = Annotated[str | None, typer.Option(help="Why: written to the audit log.")]
 
 
 @app.command()
 @user_errors
-def promote(version: Annotated[int, typer.Argument(help="Version number to put in production.")],
-            project: ProjectOption = Path("cairn.yaml")) -> None:
-    """Put a model version in production."""
-    chosen = _load(project).promote(version)
-    out.print(f"{chosen.name} v{chosen.version} is in production")
+def promote(version: VersionArgument, project: ProjectOption = Path("cairn.yaml"),
+            reason: ReasonOption = None) -> None:
+    """Make a model version the champion (the production version `cairn serve` serves)."""
+    chosen = _load(project).promote(version, reason=reason)
+    out.print(f"{chosen.name} v{chosen.version} is the champion (in production)")
 
 
 @app.command()
 @user_errors
 def rollback(project: ProjectOption = Path("cairn.yaml")) -> None:
-    """Put the previous production version back in production."""
+    """Put the previous champion back in production."""
     chosen = _load(project).rollback()
-    out.print(f"rolled back: {chosen.name} v{chosen.version} is in production")
+    out.print(f"rolled back: {chosen.name} v{chosen.version} is the champion (in production)")
+
+
+@app.command()
+@user_errors
+def alias(version: VersionArgument,
+          name: Annotated[str, typer.Argument(metavar="NAME", help="The alias: challenger, or a name of yours.")],
+          project: ProjectOption = Path("cairn.yaml"), reason: ReasonOption = None) -> None:
+    """Point an alias at a model version (moving it from the version that had it); `champion` promotes."""
+    chosen = _load(project).set_alias(version, name, reason=reason)
+    out.print(f"{chosen.name} v{chosen.version} is now {name.strip().lower()} ({', '.join(chosen.aliases)})")
+
+
+@app.command()
+@user_errors
+def audit(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
+          limit: Annotated[int, typer.Option(help="Show at most this many entries, newest first.")] = 100) -> None:
+    """Who registered, promoted, rolled back or aliased which model version, when, from which run and why."""
+    entries = _load(project).audit(limit=limit)
+    if json_:
+        _print_json([entry.to_dict() for entry in entries])
+        return
+    for entry in entries:  # one line each, never wrapped mid-reason: easy to grep
+        figures = ", ".join(f"{k} {v}" for k, v in entry.figures.items() if v is not None and k != "metrics")
+        line = f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.actor}  {entry.action}"
+        line += "" if entry.version is None else f" v{entry.version}"
+        line += "" if entry.run_id is None else f" (run {entry.run_id})"
+        line += f": {entry.reason}" if entry.reason else ""
+        line += f" [{figures}]" if figures else ""
+        out.print(line, highlight=False, markup=False)
 
 
 @app.command()
@@ -291,11 +333,17 @@ def serve(project: ProjectOption = Path("cairn.yaml"),
           version: Annotated[int | None, typer.Option(help="Serve this version, not production.")] = None,
           insecure: Annotated[bool, typer.Option(
               "--insecure", help="Serve beyond loopback without an API key anyway (a proxy checks callers).")] = False,
+          model_dir: Annotated[Path | None, typer.Option(
+              "--model", metavar="DIR", help="Serve a folder written by `cairn export`: no project file, no store, "
+                                             "no prediction log.")] = None,
           ) -> None:
     """Serve the production model over REST: POST /predict, GET /health."""
     from cairn.serving import refuse_unsafe_start
     from cairn.serving import serve as serve_model
 
+    if model_dir is not None:
+        _serve_exported(model_dir, host=host, port=port, insecure=insecure)
+        return
     loaded = _load(project)
     spec = loaded.config.deployment
     api_key = _api_key(spec.api_key_env)
@@ -305,6 +353,37 @@ def serve(project: ProjectOption = Path("cairn.yaml"),
     err.print(f"serving {model.name} v{model.version} on http://{host}:{port} (POST /predict, GET /health)")
     serve_model(model, host=host, port=port, api_key=api_key, on_predictions=loaded.prediction_logger(model),
                 insecure=insecure)
+
+
+def _serve_exported(folder: Path, *, host: str | None, port: int | None, insecure: bool) -> None:
+    """An exported model: its settings from export.json; the key from the variable it names, when that is set."""
+    from cairn.model.exported import export_settings, load_exported
+    from cairn.serving import refuse_unsafe_start
+    from cairn.serving import serve as serve_model
+
+    settings = export_settings(folder)
+    model = load_exported(folder)
+    api_key = os.environ.get(str(settings.get("api_key_env") or "CAIRN_API_KEY")) or None
+    host, port = host or "127.0.0.1", port or int(settings.get("port") or 8000)
+    refuse_unsafe_start(model, host=host, api_key=api_key, insecure=insecure)
+    err.print(f"serving {model.name} v{model.version} from {folder} on http://{host}:{port} (POST /predict, "
+              "GET /health; no prediction log)", highlight=False, markup=False)
+    serve_model(model, host=host, port=port, api_key=api_key, insecure=insecure)
+
+
+@app.command()
+@user_errors
+def export(to: Annotated[Path, typer.Option("--to", metavar="DIR", help="The folder to write.")],
+           version: Annotated[int | None, typer.Argument(help="Model version; default: production.")] = None,
+           force: Annotated[bool, typer.Option("--force", help="Replace an earlier export in DIR.")] = False,
+           project: ProjectOption = Path("cairn.yaml")) -> None:
+    """Write a model version to a folder that serves without the project: bundle, requirements, card, OpenAPI,
+    Dockerfile, README. Serve it with `cairn serve --model DIR`."""
+    from cairn.project.export import export_model
+
+    exported = export_model(_load(project), version, to=to, force=force)
+    out.print(f"exported {exported.name} v{exported.version} to {exported.folder} ({len(exported.files)} files); "
+              f"serve it with: cairn serve --model {exported.folder}", highlight=False, markup=False)
 
 
 def _api_key(variable: str | None) -> str | None:
@@ -321,18 +400,24 @@ def _api_key(variable: str | None) -> str | None:
 @app.command()
 @user_errors
 def predict(input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV, Parquet or JSON lines.")],
-            output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write; CSV.")] = None,
+            output: Annotated[Path | None, typer.Option(
+                "--output", "-o", help="Where to write: .csv or .parquet; without it, CSV on stdout.")] = None,
             project: ProjectOption = Path("cairn.yaml"),
             version: Annotated[int | None, typer.Option(help="Use this version, not production.")] = None) -> None:
     """Score a file with the production model."""
+    from cairn.project.scored import output_format, write_scored
+
+    if output is not None:
+        output_format(output)  # a name cairn cannot write is said before the scoring, not after
     loaded = _load(project)
     scored = loaded.predict_file(input_path, version=version)
     _say_out_of_range(scored.attrs.get("out_of_range", []))
     if output is None:
-        out.print(scored.to_csv(index=False), end="", highlight=False)
+        sys.stdout.write(scored.to_csv(index=False))  # raw: values like "[see note]" are data, not Rich markup
+        sys.stdout.flush()
     else:
-        scored.to_csv(output, index=False)
-        err.print(f"wrote {len(scored):,} predictions to {output}")
+        kind = write_scored(scored, output)
+        err.print(f"wrote {len(scored):,} predictions to {output} ({kind})", highlight=False, markup=False)
 
 
 def _say_out_of_range(found: list[Any]) -> None:

@@ -1,4 +1,8 @@
-"""Model versions: register, list, promote, roll back. Exactly one version per model is in production.
+"""Model versions: register, list, promote, roll back, alias. Exactly one version per model is in production.
+
+Aliases name versions: `champion` is the production version (the two words mean the same; `cairn serve` serves
+it), `challenger` a version that shipped but did not beat the champion, and any name a user gives. Every action
+writes a line to the audit log (who, when, what, which run, why, the figures) in the transaction of the action.
 
 That holds when processes change the registry at the same moment: every change runs in the store's write session
 with the model's row locked (SELECT ... FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite) and decides from what
@@ -6,21 +10,30 @@ it reads there; a partial unique index (one production row per model) backs it i
 
 from __future__ import annotations
 
+import getpass
+import os
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from cairn.errors import NotFoundError, StoreError
+from cairn.errors import ConfigError, NotFoundError, StoreError
 from cairn.model.bundle import bundle_artifacts, load_bundle, verified_files
 from cairn.model.trained import TrainedModel
 from cairn.store.repository import Store, as_utc, now
-from cairn.store.tables import ArtifactRow, ModelRow, ModelVersionRow
+from cairn.store.tables import ArtifactRow, AuditRow, ModelAliasRow, ModelRow, ModelVersionRow
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+# Names that mean the production version: `production` is what cairn called it before aliases.
+CHAMPION_NAMES = frozenset({CHAMPION, "production"})
+ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -33,11 +46,48 @@ class ModelVersion:
     metrics: dict[str, Any]
     created_at: datetime
     note: str | None
+    aliases: tuple[str, ...] = ()  # champion first when it is the production version, then the others by name
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "stage": self.stage, "run_id": self.run_id,
                 "artifact": self.artifact_sha256, "metrics": self.metrics,
-                "created_at": self.created_at.isoformat(), "note": self.note}
+                "created_at": self.created_at.isoformat(), "note": self.note, "aliases": list(self.aliases)}
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit log."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    model: str
+    version: int | None
+    run_id: int | None
+    reason: str | None
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "at": self.at.isoformat(), "actor": self.actor, "action": self.action,
+                "model": self.model, "version": self.version, "run_id": self.run_id, "reason": self.reason,
+                "figures": self.figures}
+
+
+def os_user() -> str:
+    """Who acts: the OS user (the audit's `who`); a process without a login name gives its uid."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def version_number(reference: str | int) -> int | None:
+    """`2`, `v2` and `V2` name version 2; anything else is no number (perhaps an alias)."""
+    text = str(reference).strip()
+    if text[:1] in ("v", "V"):
+        text = text[1:]
+    return int(text) if text.isdigit() else None
 
 
 class Registry:
@@ -67,7 +117,9 @@ class Registry:
                                       metrics=model.metrics, created_at=now(), note=note)
             session.add(version)
             session.flush()
-            return _version(model.name, version)
+            _audit(session, "register", model.name, version=model.version, run_id=run_id, reason=note,
+                   figures={"metrics": model.metrics, "stage": version.stage})
+            return _version(model.name, version, _aliases_of(session, model_id, version))
 
     def _latest_version(self, name: str) -> int:
         with self.store.session() as session:
@@ -80,7 +132,39 @@ class Registry:
                 select(ModelVersionRow).join(ModelRow).where(ModelRow.name == name)
                 .order_by(ModelVersionRow.version.desc())
             ).scalars().all()
-            return [_version(name, row) for row in rows]
+            if not rows:
+                return []
+            named = _alias_map(session, rows[0].model_id)
+            return [_version(name, row, named.get(row.version, ())) for row in rows]
+
+    def resolve(self, name: str, reference: str | int) -> int:
+        """The version number `reference` names: `2`, `v2`, `champion` (or `production`), `challenger` or a user's
+        alias. A name no version carries is a NotFoundError that lists the names there are."""
+        number = version_number(reference)
+        if number is not None:
+            return self.get(name, number).version
+        alias = str(reference).strip().lower()
+        if alias in CHAMPION_NAMES:
+            return self.production(name).version
+        versions = self.versions(name)
+        for candidate in versions:
+            if alias in candidate.aliases:
+                return candidate.version
+        known = sorted({a for v in versions for a in v.aliases})
+        raise NotFoundError.single(
+            f"Model {name} has no version called {reference!r}.", where="VERSION",
+            expected="a version number (2 or v2) or an alias" + (f": {', '.join(known)}" if known else ""),
+            got=str(reference), fix="run `cairn models` to see the versions and their aliases",
+        )
+
+    def audit(self, name: str | None = None, *, limit: int = 1000) -> list[AuditEntry]:
+        """The audit log, newest first; of one model, or of every model in the store."""
+        with self.store.session() as session:
+            query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+            if name is not None:
+                query = query.where(AuditRow.model == name)
+            return [AuditEntry(r.id, as_utc(r.at), r.actor, r.action, r.model, r.version, r.run_id, r.reason,
+                               dict(r.figures or {})) for r in session.scalars(query)]
 
     def production(self, name: str) -> ModelVersion:
         for version in self.versions(name):
@@ -146,23 +230,67 @@ class Registry:
         return chosen, None if sha is None else str(self.store.load_artifact(sha))
 
     def promote(self, name: str, version: int, *, run_id: int | None = None,
-                alongside: Callable[[Session], None] | None = None) -> ModelVersion:
+                alongside: Callable[[Session], None] | None = None, reason: str | None = None,
+                figures: dict[str, Any] | None = None) -> ModelVersion:
         """Production moves to `version`, once its files are known to be intact: never promote what cannot serve.
         Under the model's lock: a promote, rollback or registration running at the same moment waits for this one
         (or this for it), so exactly one version is in production afterwards.
 
         A run commits its version with `run_id` (the version then belongs to that run, which holds its monitoring
         reference, and loses its 'pending' note) and `alongside` (the run's finish, written in the same
-        transaction): the run is succeeded and its version in production together, or neither."""
+        transaction): the run is succeeded and its version in production together, or neither. The audit line
+        (`reason`, `figures`, the version it replaced) is written in that transaction too."""
         self.verify(self.get(name, version))
         with self.store.write_session() as session:
             model_id = self._lock_model(session, name)
             if model_id is None:  # cannot happen once get() found the version: models are never deleted
                 raise _no_production(name)
+            before = _production_version(session, model_id)
             promoted = self._make_production(session, name, model_id, version, run_id=run_id)
+            _audit(session, "promote", name, version=version, run_id=run_id, reason=reason,
+                   figures={"from_version": before, **(figures or {})})
             if alongside is not None:
                 alongside(session)
             return promoted
+
+    def set_alias(self, name: str, version: int, alias: str, *, run_id: int | None = None,
+                  reason: str | None = None, figures: dict[str, Any] | None = None,
+                  alongside: Callable[[Session], None] | None = None, note: str | None = None) -> ModelVersion:
+        """Point `alias` at `version` (moving it from the version that had it). `champion` or `production` is a
+        promote. Under the model's lock, audited in the same transaction; `alongside` as in `promote`. A run that
+        makes its version the challenger passes its `run_id` (the version then belongs to it) and a `note`."""
+        alias = alias.strip().lower()
+        if alias in CHAMPION_NAMES:
+            return self.promote(name, version, run_id=run_id, reason=reason, figures=figures, alongside=alongside)
+        if not ALIAS_PATTERN.fullmatch(alias) or version_number(alias) is not None:
+            raise ConfigError.single(
+                "An alias is a short lowercase name.", where="NAME",
+                expected="a letter, then up to 39 letters, digits, '-' or '_' (not a version like v2)",
+                got=repr(alias), fix="pick a name such as challenger, shadow or best-2024",
+            )
+        self.get(name, version)
+        with self.store.write_session() as session:
+            model_id = self._lock_model(session, name)
+            if model_id is None:  # cannot happen once get() found the version
+                raise _no_production(name)
+            before = session.scalar(select(ModelAliasRow.version).where(ModelAliasRow.model_id == model_id,
+                                                                       ModelAliasRow.alias == alias))
+            session.execute(delete(ModelAliasRow).where(ModelAliasRow.model_id == model_id,
+                                                        ModelAliasRow.alias == alias))
+            session.add(ModelAliasRow(model_id=model_id, alias=alias, version=version, updated_at=now()))
+            session.flush()
+            _audit(session, "alias", name, version=version, run_id=run_id, reason=reason,
+                   figures={"alias": alias, "from_version": before, **(figures or {})})
+            if alongside is not None:
+                alongside(session)
+            row = session.scalars(select(ModelVersionRow).where(ModelVersionRow.model_id == model_id,
+                                                                ModelVersionRow.version == version)).one()
+            if run_id is not None:
+                row.run_id = run_id
+            if note is not None:
+                row.note = note
+            session.flush()
+            return _version(name, row, _aliases_of(session, model_id, row))
 
     def rollback(self, name: str) -> ModelVersion:
         """Production goes back to the newest earlier version that was in production (archived now). Decided under
@@ -178,14 +306,18 @@ class Registry:
             earlier = [row for row in rows if row.version < current.version and row.stage == "archived"]
             if not earlier:
                 raise NotFoundError.single(
-                    f"Model {name} has no earlier production version to roll back to.", where="model registry",
+                    f"Model {name} has no earlier production version (no previous champion) to roll back to.",
+                    where="model registry",
                     expected="an archived version older than the production one",
                     got=f"v{current.version} is the first", fix="promote a version with `cairn promote VERSION`",
                 )
             target = _version(name, earlier[0])
             verified_files(target.artifact_sha256, self.store.artifacts.read, what=f"{name} v{target.version}",
                            legacy=_is_legacy_row(session, target.artifact_sha256))
-            return self._make_production(session, name, model_id, target.version)
+            restored = self._make_production(session, name, model_id, target.version)
+            _audit(session, "rollback", name, version=target.version, run_id=None, reason=None,
+                   figures={"from_version": current.version})
+            return restored
 
     @staticmethod
     def _lock_model(session: Session, name: str) -> int | None:
@@ -226,8 +358,12 @@ class Registry:
         row.stage = "production"
         if run_id is not None:
             row.run_id, row.note = run_id, None
+        # the champion is no longer a challenger (a user's own aliases stay)
+        session.execute(delete(ModelAliasRow).where(ModelAliasRow.model_id == model_id,
+                                                    ModelAliasRow.alias == CHALLENGER,
+                                                    ModelAliasRow.version == version))
         session.flush()
-        return _version(name, row)
+        return _version(name, row, _aliases_of(session, model_id, row))
 
     @staticmethod
     def _archive_production(session: Session, model_id: int, keep: int | None = None) -> None:
@@ -255,6 +391,46 @@ def _is_legacy_row(session: Session, artifact_sha256: str) -> bool:
     return row is not None and row.kind == "model"
 
 
-def _version(name: str, row: ModelVersionRow) -> ModelVersion:
+def _version(name: str, row: ModelVersionRow, named: tuple[str, ...] = ()) -> ModelVersion:
+    aliases = ((CHAMPION,) if row.stage == "production" else ()) + tuple(sorted(named))
     return ModelVersion(name, row.version, row.stage, row.run_id, row.artifact_sha256, dict(row.metrics or {}),
-                        as_utc(row.created_at), row.note)
+                        as_utc(row.created_at), row.note, aliases)
+
+
+def _alias_map(session: Session, model_id: int) -> dict[int, tuple[str, ...]]:
+    """Version -> the aliases stored for it (the champion's is derived from its stage, not stored)."""
+    named: dict[int, list[str]] = {}
+    for alias_row in session.scalars(select(ModelAliasRow).where(ModelAliasRow.model_id == model_id)):
+        named.setdefault(alias_row.version, []).append(alias_row.alias)
+    return {version: tuple(aliases) for version, aliases in named.items()}
+
+
+def _aliases_of(session: Session, model_id: int, row: ModelVersionRow) -> tuple[str, ...]:
+    return _alias_map(session, model_id).get(row.version, ())
+
+
+def _production_version(session: Session, model_id: int) -> int | None:
+    return session.scalar(select(func.max(ModelVersionRow.version)).where(
+        ModelVersionRow.model_id == model_id, ModelVersionRow.stage == "production"))
+
+
+def _audit(session: Session, action: str, model: str, *, version: int | None, run_id: int | None,
+           reason: str | None, figures: dict[str, Any]) -> None:
+    """One line in the audit log, in the caller's transaction: it commits or rolls back with the action."""
+    session.add(AuditRow(at=now(), actor=os_user(), action=action, model=model, version=version, run_id=run_id,
+                         reason=reason, figures=_json_safe(figures)))
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON (and PostgreSQL's json type) has no NaN or infinity, nor numpy numbers: those become null or floats."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return number if number == number and abs(number) != float("inf") else None

@@ -14,3 +14,13 @@ def house_prices(tmp_path_factory):
     events = []
     run = project.run(progress=events.append)
     return folder, run, events
+
+
+@pytest.fixture(scope="session")
+def quick_house_prices(tmp_path_factory):
+    """The example with one cheap candidate (tests.examples.QUICK), run once: a production version in seconds."""
+    from tests.examples import QUICK
+
+    folder = copy_example(tmp_path_factory.mktemp("quick") / "hp", **QUICK)
+    Project.load(folder / "cairn.yaml").run()
+    return folder

@@ -23,10 +23,15 @@ CAIRN = str(Path(sys.executable).parent / "cairn")
 SEED = 20261202
 
 
+# Every run here repeats the same recipe, which never beats the champion: forced, each shipped run commits its
+# version to production as before champion/challenger (issue 13), the commit these kills aim at.
+FORCE = ("--force-promote", "crash test: every shipped run is committed to production")
+
+
 def start(folder: Path, *args: str) -> subprocess.Popen[bytes]:
     """A real `cairn run` in its own process group (so SIGKILL reaches any worker it started)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([CAIRN, "run", *args], cwd=folder, env=env, stdout=subprocess.DEVNULL,
+    return subprocess.Popen([CAIRN, "run", *FORCE, *args], cwd=folder, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 
@@ -114,12 +119,12 @@ def crash_and_recover(tmp_path: Path, *, kills: int) -> None:
                                                           f"pending: production once run {killed.id} finishes")]
     assert_old_partials_are_cleaned(project)
 
-    done = subprocess.run([CAIRN, "run"], cwd=folder, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    done = subprocess.run([CAIRN, "run", *FORCE], cwd=folder, env={**os.environ, "OMP_NUM_THREADS": "1"},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     final = project.show("latest")
     assert final.status == "succeeded" and final.verdict and final.verdict["shipped"]
-    assert final.verdict["line"].endswith("registered (production)")
+    assert "registered (production); forced (crash test" in final.verdict["line"]
     production = [v for v in project.models() if v.stage == "production"]
     assert len(production) == 1 and project.show(production[0].run_id).status == "succeeded"
     if killed.status == "failed":  # the pending candidate was reused from the cache and committed by this run

@@ -21,7 +21,7 @@ import yaml
 from cairn.project.api import Project
 from tests.databases import fresh_postgres_database
 from tests.examples import QUICK, copy_example
-from tests.project.test_crash import CAIRN, SEED, assert_old_partials_are_cleaned, kill, start
+from tests.project.test_crash import CAIRN, FORCE, SEED, assert_old_partials_are_cleaned, kill, start
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def crash_runs_on_postgres(tmp_path: Path, url: str, *, kills: int) -> None:
         if killed.status == "failed":
             assert [v.stage for v in project.models() if v.run_id == killed.id] == ["candidate"]
         assert_old_partials_are_cleaned(project)
-        done = subprocess.run([CAIRN, "run"], cwd=folder, capture_output=True, text=True, timeout=120)
+        done = subprocess.run([CAIRN, "run", *FORCE], cwd=folder, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
         assert project.show("latest").status == "succeeded"
         assert_consistent(project, engine, latest_run_id(engine))

@@ -114,7 +114,7 @@ def test_from_recomputes_then_rollback_restores(house_prices, tmp_path):
     folder, _, _ = house_prices
     copy = shutil.copytree(folder, tmp_path / "copy")
     project = Project.load(copy / "cairn.yaml")
-    run = project.run(from_stage="deployment")
+    run = project.run(from_stage="deployment", force_promote="the same recipe, promoted to test the rollback")
     assert [s.name for s in run.stages if not s.cached] == ["deployment", "monitoring"]
     assert run.model_version == "house-prices v2 (production)"
     assert [(v.version, v.stage) for v in project.models()] == [(2, "production"), (1, "archived")]
@@ -177,9 +177,9 @@ def test_a_cached_run_tells_the_versions_stage_as_it_stands(tmp_path):
     first = Project.load(folder / "cairn.yaml").run()
     path = folder / "cairn.yaml"
     path.write_text(path.read_text().replace("seed: 42", "seed: 7"))
-    second = Project.load(path).run()
+    second = Project.load(path).run(force_promote="a second production version to roll back from")
     assert first.verdict.endswith("v1 registered (production)")
-    assert second.verdict.endswith("v2 registered (production)")
+    assert "v2 registered (production); forced (a second production version" in second.verdict
     Project.load(path).rollback()
     cached = Project.load(path).run()
     assert all(stage.cached for stage in cached.stages)

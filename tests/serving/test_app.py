@@ -409,7 +409,8 @@ def test_with_an_api_key_the_documentation_needs_it_too(model: TrainedModel) -> 
         redoc = http.get("/redoc", headers={"X-API-Key": API_KEY})
     assert schema.status_code == 200 and "Gr_Liv_Area" in schema.json()["components"]["schemas"]["Record"][
         "properties"]
-    assert set(schema.json()["paths"]) == {"/predict", "/explain", "/health", "/ready", "/metadata"}  # not docs
+    assert set(schema.json()["paths"]) == {"/predict", "/explain", "/health", "/ready", "/metadata",
+                                           "/metrics"}  # not docs
     assert docs.status_code == 200 and "swagger-ui" in docs.text and "/openapi.json" in docs.text
     assert redoc.status_code == 200 and "redoc" in redoc.text.lower() and "/openapi.json" in redoc.text
     with running(create_app(model)) as url, httpx.Client(base_url=url) as http:  # no key: open, as before

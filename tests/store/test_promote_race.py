@@ -1,6 +1,7 @@
 """Exactly one production version per model, whatever runs at the same moment: real processes race on the real
 SQLite file and PostgreSQL server (issue 17, item 2: two promotes at once left two production versions in 23 of
-30 rounds). A loser waits for the winner and then succeeds."""
+30 rounds). A loser waits for the winner and then succeeds. Both actions of every round are in the audit log
+(issue 13), each once."""
 
 from __future__ import annotations
 
@@ -75,26 +76,45 @@ def registered(store: Store, name: str, stages: tuple[bool, ...]) -> Registry:
     return registry
 
 
+def audited(store: Store, name: str, after_id: int) -> list[tuple[str, int | None]]:
+    """The audit log's (action, version) lines for `name` written after line `after_id`, oldest first."""
+    return sorted(((e.action, e.version) for e in Registry(store).audit(name) if e.id > after_id),
+                  key=lambda line: (line[0], line[1] or 0))
+
+
+def last_audit_id(store: Store, name: str) -> int:
+    return max((e.id for e in Registry(store).audit(name, limit=1)), default=0)
+
+
 def promote_race(store: Store, artifacts: Path, rounds: int) -> None:
     """v1 is production before each round; one process promotes v2 and the other v3 at the same moment."""
     name = f"m-{uuid.uuid4().hex[:6]}"
     registry = registered(store, name, (True, True, False))
     doubled: list[str] = []
     failed: list[str] = []
+    unaudited: list[str] = []
+    mark = [0]
+
+    def before(_index: int) -> None:
+        registry.promote(name, 1)
+        mark[0] = last_audit_id(store, name)
 
     def after(index: int, pair: list[tuple[str, Any]]) -> None:
         versions = production_versions(store, name)
         if len(versions) != 1 or versions[0] not in (2, 3):
             doubled.append(f"round {index}: production {versions}")
         failed.extend(f"round {index}: {detail}" for outcome, detail in pair if outcome != "ok")
+        if (lines := audited(store, name, mark[0])) != [("promote", 2), ("promote", 3)]:
+            unaudited.append(f"round {index}: audit {lines}")
 
     started = time.perf_counter()
     run_race(store, artifacts, ([("promote", name, 2)] * rounds, [("promote", name, 3)] * rounds),
-             before=lambda _index: None if registry.promote(name, 1) else None, after=after)
+             before=before, after=after)
     print(f"\n{store.engine.dialect.name}: {rounds} rounds of two promotes in {time.perf_counter() - started:.1f} s;"
           f" not exactly one production in {len(doubled)}; failed promotes {len(failed)}")
     assert not doubled, f"not exactly one production version in {len(doubled)} of {rounds} rounds: {doubled[:3]}"
     assert not failed, f"{len(failed)} promotes failed: {failed[:3]}"
+    assert not unaudited, f"the audit log missed actions in {len(unaudited)} rounds: {unaudited[:3]}"
 
 
 def test_two_processes_promoting_at_once_leave_one_production_version(store, tmp_path):
@@ -128,6 +148,8 @@ def test_registering_and_rolling_back_at_once_leave_one_production_version(store
         production = production_versions(store, names[index])
         if sorted(pair) != [("ok", 1), ("ok", 2)] or versions != [1, 2] or len(production) != 1:
             problems.append(f"register round {index}: {pair}, versions {versions}, production {production}")
+        if (lines := audited(store, names[index], 0)) != [("register", 1), ("register", 2)]:
+            problems.append(f"register round {index}: audit {lines}")
 
     run_race(store, tmp_path / "artifacts",
              ([("register", n, 0) for n in names], [("register", n, 0) for n in names]),
@@ -136,9 +158,12 @@ def test_registering_and_rolling_back_at_once_leave_one_production_version(store
     name = f"b-{uuid.uuid4().hex[:6]}"
     registry = registered(store, name, (True, True, True))  # v1, v2 archived, v3 production
 
+    mark = [0]
+
     def before_rollback(_index: int) -> None:
         for version in (1, 2, 3):
             registry.promote(name, version)
+        mark[0] = last_audit_id(store, name)
 
     def after_rollback(index: int, pair: list[tuple[str, Any]]) -> None:
         """Two rollbacks go back two versions (v3 -> v2 -> v1). A rollback and a promote of v1 end on v1 either
@@ -152,10 +177,15 @@ def test_registering_and_rolling_back_at_once_leave_one_production_version(store
             ok = ok and pair[1] == ("ok", 1)
         if not ok or production != [1]:
             problems.append(f"rollback round {index}: {pair}, production {production}")
+        done = sorted((action, detail) for (action, _n, _v), (outcome, detail)
+                      in zip(plans[index], pair, strict=True) if outcome == "ok")
+        if (lines := audited(store, name, mark[0])) != done:
+            problems.append(f"rollback round {index}: audit {lines}, actions done {done}")
 
-    run_race(store, tmp_path / "artifacts", ([("rollback", name, 0)] * rounds,
-                                             [("rollback", name, 0), ("promote", name, 1)] * (rounds // 2)),
-             before=before_rollback, after=after_rollback)
+    first: Plan = [("rollback", name, 0)] * rounds
+    second: Plan = [("rollback", name, 0), ("promote", name, 1)] * (rounds // 2)
+    plans = list(zip(first, second, strict=True))
+    run_race(store, tmp_path / "artifacts", (first, second), before=before_rollback, after=after_rollback)
     shown = [p for kind in ("register", "rollback") for p in [p for p in problems if p.startswith(kind)][:2]]
     assert not problems, f"{len(problems)} bad rounds, among them: {shown}"
 

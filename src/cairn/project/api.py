@@ -51,6 +51,7 @@ class Run:
     model_version: str | None
     report_path: Path | None
     manifest: dict[str, Any] = field(default_factory=dict)
+    champion_decision: Any = None  # cairn.project.champion.ChampionDecision when the run's model shipped
 
     def stage(self, name: str) -> StageOutcome:
         for outcome in self.stages:
@@ -104,8 +105,10 @@ class Project:
 
     # running --------------------------------------------------------------------------------------------------
     def run(self, *, until: str | None = None, from_stage: str | None = None,
-            progress: ProgressCallback | None = None) -> Run:
-        """Check the data, then walk the stages. User errors surface before anything is written."""
+            progress: ProgressCallback | None = None, force_promote: str | None = None) -> Run:
+        """Check the data, then walk the stages. User errors surface before anything is written. A model that
+        ships becomes champion only if it beats the current one (cairn.project.champion), unless `force_promote`
+        gives a reason to promote it anyway (logged in the audit log)."""
         from cairn.runner.graph import canonical_stage
 
         until, from_stage = canonical_stage(until, option="--until"), canonical_stage(from_stage, option="--from")
@@ -123,7 +126,8 @@ class Project:
             try:
                 execution = execute(config, store=store, run_id=run_id, base_dir=self.base_dir, source=source,
                                     privacy=privacy, until=until, from_stage=from_stage, progress=progress)
-                return self._finish(store, execution, manifest=manifest, source=source)
+                return self._finish(store, execution, manifest=manifest, source=source,
+                                    force_promote=force_promote)
             except BaseException as error:
                 reason = str(error) if isinstance(error, CairnError) else f"{type(error).__name__}: {error}"
                 reason = redact_text(reason)
@@ -133,7 +137,8 @@ class Project:
         finally:
             store.close()
 
-    def _finish(self, store: Store, execution: Execution, *, manifest: dict[str, Any], source: SourceRead) -> Run:
+    def _finish(self, store: Store, execution: Execution, *, manifest: dict[str, Any], source: SourceRead,
+                force_promote: str | None = None) -> Run:
         fingerprint = source.fingerprint
         from cairn.project.report import write_run_report
 
@@ -157,6 +162,7 @@ class Project:
         }
         evaluation: EvaluationResult | None = values.get("evaluation")
         deployment = self._as_it_stands(store, values.get("deployment"))
+        deployment, decision = self._judged(store, execution.run_id, deployment, force_promote=force_promote)
         model_version = f"{deployment.name} v{deployment.version} ({deployment.stage})" if deployment else None
         metrics: dict[str, float] = {}
         if evaluation is not None:
@@ -164,10 +170,15 @@ class Project:
             metrics |= {"predict_p50_ms": evaluation.predict_p50_ms, "predict_p99_ms": evaluation.predict_p99_ms}
             store.add_metrics(execution.run_id, self._metric_rows(values, evaluation))
         line = self._verdict_text(evaluation, deployment, execution)
+        if decision is not None and decision.figures:  # there was a champion to beat: say how it went
+            line += f"; {decision.reason}"
         verdict = None if evaluation is None else {
             "shipped": evaluation.shipped, "line": line, "model": model_version,
             "checks": [{"name": c.name, "met": c.met, "text": c.text} for c in evaluation.checks],
         }
+        if verdict is not None and decision is not None:
+            verdict["champion"] = {"promoted": decision.promote, "reason": decision.reason,
+                                   "figures": decision.figures}
         report_path = write_run_report(self.config, store, execution, folder=self.state_dir / "reports",
                                        manifest=manifest, verdict_text=line, model_version=model_version)
         manifest["report"] = str(report_path)
@@ -175,14 +186,28 @@ class Project:
         if card_path.exists():
             manifest["card"] = str(card_path)
         self._commit(store, execution.run_id, deployment, manifest=manifest, verdict=verdict,
-                     fingerprint=fingerprint)
+                     fingerprint=fingerprint, decision=decision)
         return Run(execution.run_id, "succeeded", evaluation.shipped if evaluation else None, line,
                    evaluation.checks if evaluation else [], metrics, execution.outcomes, model_version,
-                   report_path, manifest)
+                   report_path, manifest, decision)
+
+    def _judged(self, store: Store, run_id: int, deployment: Any, *, force_promote: str | None
+                ) -> tuple[Any, Any]:
+        """A shipped model about to be promoted (a candidate the record says goes to production) is judged against
+        the champion first; one that does not beat it is the run's challenger instead."""
+        from cairn.project.champion import decide_champion
+
+        if deployment is None or deployment.stage != "production":
+            return deployment, None
+        if Registry(store).get(deployment.name, deployment.version).stage != "candidate":
+            return deployment, None
+        decision = decide_champion(store, project=self.config.project, run_id=run_id, model_name=deployment.name,
+                                   business=self.config.business, force_reason=force_promote)
+        return (deployment if decision.promote else replace(deployment, stage="challenger")), decision
 
     @staticmethod
     def _commit(store: Store, run_id: int, deployment: Any, *, manifest: dict[str, Any],
-                verdict: dict[str, Any] | None, fingerprint: str | None) -> None:
+                verdict: dict[str, Any] | None, fingerprint: str | None, decision: Any = None) -> None:
         """The run's very last step, after its report is written: the run is marked succeeded and, when its model
         met the objective, that version (registered as a candidate by the deployment stage) goes to production, in
         one transaction, so a run killed before this leaves no production version. A version reused from the
@@ -193,14 +218,23 @@ class Project:
             store.finish_run(run_id, status="succeeded", manifest=manifest, verdict=verdict,
                              data_fingerprint=fingerprint, session=session)
 
+        registry = Registry(store)
+        if deployment is not None and deployment.stage == "challenger" and decision is not None:
+            # shipped but did not beat the champion: the challenger alias, the run's finish and the audit line
+            # in one transaction, like a promote
+            registry.set_alias(deployment.name, deployment.version, "challenger", run_id=run_id,
+                               reason=decision.reason, figures=decision.figures, alongside=finish,
+                               note=f"challenger: {decision.reason}"[:2000])
+            return
         if deployment is None or deployment.stage != "production":
             finish()
             return
-        registry = Registry(store)
         if registry.get(deployment.name, deployment.version).stage != "candidate":
             finish()
             return
-        registry.promote(deployment.name, deployment.version, run_id=run_id, alongside=finish)
+        registry.promote(deployment.name, deployment.version, run_id=run_id, alongside=finish,
+                         reason=decision.reason if decision is not None else None,
+                         figures=decision.figures if decision is not None else None)
 
     @staticmethod
     def _training_plan(values: Any) -> dict[str, Any] | None:
@@ -320,13 +354,28 @@ class Project:
         with self._existing_store() as store:
             return Registry(store).load(self.config.model_name, version)
 
-    def promote(self, version: int) -> ModelVersion:
+    def promote(self, version: int | str, *, reason: str | None = None) -> ModelVersion:
+        """Make `version` (2, "v2" or an alias such as "challenger") the champion; `reason` goes to the audit log."""
         with self._existing_store() as store:
-            return Registry(store).promote(self.config.model_name, version)
+            registry = Registry(store)
+            return registry.promote(self.config.model_name, registry.resolve(self.config.model_name, version),
+                                    reason=reason)
 
     def rollback(self) -> ModelVersion:
         with self._existing_store() as store:
             return Registry(store).rollback(self.config.model_name)
+
+    def set_alias(self, version: int | str, alias: str, *, reason: str | None = None) -> ModelVersion:
+        """Point `alias` at `version` (2, "v2" or another alias); `champion` promotes."""
+        with self._existing_store() as store:
+            registry = Registry(store)
+            return registry.set_alias(self.config.model_name, registry.resolve(self.config.model_name, version),
+                                      alias, reason=reason)
+
+    def audit(self, *, limit: int = 1000) -> list[Any]:
+        """The registry's audit log for the project's model, newest first (cairn.registry.AuditEntry)."""
+        with self._existing_store() as store:
+            return Registry(store).audit(self.config.model_name, limit=limit)
 
     def monitoring_baseline(self, version: int | None = None) -> Any:
         """The drift reference saved by the run that produced the model version."""

@@ -9,6 +9,8 @@ and the monitoring hook runs after the response has been sent.
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
 from fastapi import Depends, FastAPI
 
@@ -16,23 +18,26 @@ from cairn.model.trained import TrainedModel
 from cairn.serving.hook import OnPredictions
 from cairn.serving.inputs import choose_input as _choose_input  # noqa: F401  (its name when it lived here)
 from cairn.serving.inputs import input_builders as _input_builders  # noqa: F401  (idem)
+from cairn.serving.metrics import MetricsMiddleware, ServiceMetrics
 from cairn.serving.openapi import REF_TEMPLATE, add_record_schema
 from cairn.serving.payloads import MAX_BODY_BYTES
-from cairn.serving.routes import docs, explain, metadata, predict, probes
+from cairn.serving.routes import docs, explain, metadata, metrics, predict, probes
 from cairn.serving.schemas import RecordValidator, record_model
 from cairn.serving.security import UNAUTHORIZED, require_api_key
 from cairn.serving.startup import check_salt, refuse_unsafe_start, warn_if_exposed
 from cairn.serving.state import build_state, lifespan
 
-__all__ = ["OnPredictions", "create_app", "serve"]
+__all__ = ["OnPredictions", "create_app", "openapi_document", "serve"]
 
 
 def create_app(model: TrainedModel, *, api_key: str | None = None,
-               on_predictions: OnPredictions | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """The REST API of ``model``: ``POST /predict``, ``GET /health``, ``GET /ready``, ``GET /metadata``.
+               on_predictions: OnPredictions | None = None, max_body_bytes: int = MAX_BODY_BYTES,
+               metrics: bool = True) -> FastAPI:
+    """The REST API of ``model``: ``POST /predict``, ``GET /health``, ``GET /ready``, ``GET /metadata``,
+    ``GET /metrics`` (Prometheus; ``metrics=False`` leaves requests uncounted and the page empty).
 
-    ``api_key``, when given, is required in the ``X-API-Key`` header by ``/predict``, ``/metadata`` and the
-    documentation (``/docs``, ``/redoc``, ``/openapi.json``); the probes stay open for the orchestrator.
+    ``api_key``, when given, is required in the ``X-API-Key`` header by ``/predict``, ``/metadata``, ``/metrics``
+    and the documentation (``/docs``, ``/redoc``, ``/openapi.json``); the probes stay open for the orchestrator.
     ``on_predictions(records, predictions)`` is called after each successful ``/predict`` response has been sent,
     with the records as received and the predictions as served. A request body over ``max_body_bytes`` is a 413.
     Raises ``ConfigError`` when ``model`` hashes personal columns and the salt it was trained with is not set.
@@ -45,10 +50,37 @@ def create_app(model: TrainedModel, *, api_key: str | None = None,
                          f"Got {max_body_bytes!r} instead.")
     check_salt(model)
     validator = RecordValidator(model.features)
-    record_schema = record_model(model.features).model_json_schema(ref_template=REF_TEMPLATE)
     state = build_state(model, validator, api_key=api_key, on_predictions=on_predictions,
                         max_body_bytes=max_body_bytes)
-    guarded = api_key is not None
+    app = _routes(model, guarded=api_key is not None)
+    app.state.serving = state
+    if metrics:
+        state.metrics = ServiceMetrics(model)
+        app.add_middleware(MetricsMiddleware, metrics=state.metrics, routes=frozenset(_paths(app.routes)))
+    return app
+
+
+def _paths(routes: list[Any]) -> set[str]:
+    """Every path the app serves (FastAPI may keep an included router whole rather than copying its routes)."""
+    paths: set[str] = set()
+    for route in routes:
+        if isinstance(getattr(route, "path", None), str):
+            paths.add(route.path)
+        inner = getattr(getattr(route, "original_router", route), "routes", None)
+        if isinstance(inner, list) and inner is not routes:
+            paths |= _paths(inner)
+    return paths
+
+
+def openapi_document(model: TrainedModel) -> dict[str, Any]:
+    """The OpenAPI schema ``create_app(model)`` serves, without starting anything (no salt, no warm-up): what
+    ``cairn export`` writes beside the model."""
+    return _routes(model, guarded=False).openapi()
+
+
+def _routes(model: TrainedModel, *, guarded: bool) -> FastAPI:
+    """The app's routes and documentation, without the state they serve from."""
+    record_schema = record_model(model.features).model_json_schema(ref_template=REF_TEMPLATE)
     app = FastAPI(
         title=f"cairn · {model.name}",
         version=str(model.version),
@@ -60,12 +92,12 @@ def create_app(model: TrainedModel, *, api_key: str | None = None,
         docs_url=None if guarded else "/docs",
         redoc_url=None if guarded else "/redoc",
     )
-    app.state.serving = state
     guard, unauthorized = ([Depends(require_api_key)], UNAUTHORIZED) if guarded else ([], {})
     app.include_router(predict.router, dependencies=guard, responses=unauthorized)
     app.include_router(explain.router, dependencies=guard, responses=unauthorized)
     app.include_router(probes.router)
     app.include_router(metadata.router, dependencies=guard, responses=unauthorized)
+    app.include_router(metrics.router, dependencies=guard, responses=unauthorized)
     if guarded:
         app.include_router(docs.router, dependencies=guard)
     add_record_schema(app, record_schema)

@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from cairn.model.trained import TrainedModel
 from cairn.serving.description import health_body, metadata_body
 from cairn.serving.hook import OnPredictions
+from cairn.serving.metrics import ServiceMetrics
 from cairn.serving.payloads import MAX_BODY_BYTES
 from cairn.serving.predictor import CLASSIFICATION, Predictor, class_labels, start_predictor
 from cairn.serving.schemas import RecordValidator
@@ -37,6 +38,7 @@ class ServingState:
     max_body_bytes: int = MAX_BODY_BYTES  # a bigger request body is a 413
     status: Literal["starting", "ready", "failed"] = "starting"
     detail: str | None = None
+    metrics: ServiceMetrics | None = None  # None: GET /metrics answers nothing and nothing is counted
 
     def start(self) -> None:
         """Ready once the server runs (called by the lifespan), unless the model failed its warm-up."""

@@ -114,3 +114,35 @@ class ModelVersionRow(Base):
     note: Mapped[str | None] = mapped_column(Text)
     # the version's model card (a text artifact); added by a migration (Store.open), so null for older versions
     card_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ModelAliasRow(Base):
+    """A name that points at one version of a model: `challenger`, or any the user gives (`cairn alias`). The
+    champion is not here: it is the version whose stage is production, which the one-production index guards."""
+
+    __tablename__ = "cairn_model_aliases"
+    __table_args__ = (UniqueConstraint("model_id", "alias"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("cairn_models.id", ondelete="CASCADE"), index=True)
+    alias: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRow(Base):
+    """One registry action: who, when, what, on which version, from which run, why, with the figures behind it.
+    Written in the transaction of the action itself, so the log never misses one nor holds one that did not
+    happen. The run is a plain number, not a foreign key: the log outlives any run's deletion."""
+
+    __tablename__ = "cairn_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))  # the OS user, and host
+    action: Mapped[str] = mapped_column(String(40))  # register | promote | rollback | alias | decide
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int | None] = mapped_column(Integer)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -48,6 +48,8 @@ async def predict(request: Request, state: ServingStateDep) -> Response:
         content, predictions = state.predictor.answer(parsed)
     else:
         content, predictions = await run_in_threadpool(state.predictor.answer, parsed)
+    if state.metrics is not None:
+        state.metrics.predictions.inc(len(predictions))
     background = None
     if state.on_predictions is not None:
         background = BackgroundTask(report_predictions, state.on_predictions, parsed.records, predictions)

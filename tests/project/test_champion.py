@@ -1,0 +1,86 @@
+"""A new run's model earns production only by beating the champion on the same holdout rows (issue 13), end to end
+with real runs of a small copy of the example: a weaker champion (linear on the raw price), a clearly better one
+(linear on the log price), the same recipe again (a tie: challenger), and a forced promotion."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cairn.cli import app
+from cairn.project.api import Project
+from tests.examples import QUICK, copy_example
+
+runner = CliRunner()
+
+
+def test_a_run_must_beat_the_champion_to_replace_it(tmp_path):
+    folder = copy_example(tmp_path / "hp", **QUICK, features={"target_transform": "none"},
+                          business={"success": [{"metric": "mape", "below": 0.5}]})
+    path = folder / "cairn.yaml"
+    first = Project.load(path).run()
+    assert first.shipped and first.verdict.endswith("v1 registered (production)")
+    assert first.champion_decision.promote and "first champion" in first.champion_decision.reason
+
+    path.write_text(path.read_text().replace("target_transform: none", "target_transform: log"))
+    better = Project.load(path).run()
+    decision = better.champion_decision
+    assert decision.promote and decision.reason.startswith("beats the champion: MAPE")
+    figures = decision.figures
+    assert figures["champion_version"] == 1 and figures["rows"] == 586 and figures["metric"] == "mape"
+    assert figures["ci_high"] < 0 and figures["new"] < figures["champion"]  # lower MAPE, not noise
+    assert figures["new"] == pytest.approx(better.metrics["mape"], rel=1e-9)
+    assert "both recipes fitted without these rows" in figures["how"]
+    assert "v2 registered (production); beats the champion" in better.verdict
+
+    project = Project.load(path)
+    tie = project.run(from_stage="training")  # the same recipe again: no better, so the challenger
+    assert tie.shipped and not tie.champion_decision.promote
+    assert "v3 registered (challenger); not better than the champion: MAPE" in tie.verdict
+    assert "difference +0.0%" in tie.verdict
+    assert {v.version: (v.stage, v.aliases) for v in project.models()} == {
+        3: ("candidate", ("challenger",)), 2: ("production", ("champion",)), 1: ("archived", ())}
+    assert project.models()[0].note.startswith("challenger: not better than the champion")
+    assert project.load_model().version == 2
+    assert project.show(tie.id).verdict["champion"]["promoted"] is False
+
+    forced = project.run(from_stage="training", force_promote="new pricing team wants the refit")
+    assert forced.champion_decision.promote and forced.verdict.endswith(forced.champion_decision.reason)
+    assert "v4 registered (production); forced (new pricing team" in forced.verdict
+    assert [(v.version, v.aliases) for v in project.models()][:2] == [(4, ("champion",)), (3, ("challenger",))]
+
+    log = json.loads(runner.invoke(app, ["audit", "--json", "-p", str(path)]).stdout)
+    decisions = [(e["action"], e["version"], e["run_id"]) for e in log if e["action"] != "register"]
+    assert decisions == [("promote", 4, forced.id), ("alias", 3, tie.id), ("promote", 2, better.id),
+                         ("promote", 1, first.id)]
+    assert log[0]["reason"].startswith("forced (new pricing team wants the refit); else kept as challenger: not")
+    assert log[0]["figures"]["forced"] == "new pricing team wants the refit" and log[0]["figures"]["from_version"] == 2
+    assert [e["action"] for e in log].count("register") == 4
+
+    assert project.rollback().version == 2  # the champion before the forced one
+
+
+def test_force_promote_needs_a_reason(tmp_path):
+    result = runner.invoke(app, ["run", "--force-promote", " ", "-p", str(tmp_path / "none.yaml")])
+    assert result.exit_code == 2 and "give a reason" in result.output
+
+
+def test_a_new_split_is_judged_with_the_champions_registered_model(tmp_path):
+    """Another seed holds out other rows: the champion's run has no predictions for them, so its registered model
+    scores them (and the reason says it may have seen some in training, which favours it)."""
+    folder = copy_example(tmp_path / "hp", **QUICK)
+    path = folder / "cairn.yaml"
+    Project.load(path).run()
+    path.write_text(path.read_text().replace("seed: 42", "seed: 7"))
+    second = Project.load(path).run()
+    decision = second.champion_decision
+    assert decision.figures["how"].startswith("the champion's registered model scored these rows")
+    assert decision.figures["champion_version"] == 1
+    beaten = decision.figures["ci_high"] < 0  # MAPE: lower is better
+    assert decision.promote == beaten
+    assert [v.aliases for v in Project.load(path).models()] == (
+        [("champion",), ()] if beaten else [("challenger",), ("champion",)])
+    # the champion was refit on every row, these included: it looks better here than on unseen rows
+    assert decision.figures["champion"] < decision.figures["new"]

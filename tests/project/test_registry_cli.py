@@ -1,0 +1,89 @@
+"""`cairn models`, `promote`, `rollback`, `alias` and `audit` on a project's own store (versions registered
+directly, no training): version references, aliases, exit codes and the audit log as a user sees them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cairn.cli import app
+from cairn.project.api import Project
+from cairn.registry import Registry, os_user
+from tests.examples import copy_example
+from tests.store.race_worker import dummy_model
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def project_file(tmp_path: Path) -> str:
+    """The example's project with three registered versions: v1 production, v2 and v3 candidates."""
+    folder = copy_example(tmp_path / "hp")
+    project = Project.load(folder / "cairn.yaml")
+    store = project.open_store()
+    try:
+        run_id = store.start_run(project=project.config.project, config_hash="c" * 64, manifest={})
+        registry = Registry(store)
+        for production in (True, False, False):
+            registry.register(dummy_model(project.config.model_name), run_id=run_id, production=production,
+                              note=None)
+    finally:
+        store.close()
+    return str(folder / "cairn.yaml")
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def listed(project_file: str) -> dict[int, list[str]]:
+    code, output = cli("models", "--json", "-p", project_file)
+    assert code == 0, output
+    return {v["version"]: v["aliases"] for v in json.loads(output)}
+
+
+def test_promote_takes_2_v2_or_an_alias_and_models_shows_aliases(project_file):
+    assert listed(project_file) == {3: [], 2: [], 1: ["champion"]}
+    assert cli("promote", "v2", "-p", project_file)[0] == 0
+    assert cli("promote", "3", "-p", project_file)[0] == 0
+    assert listed(project_file) == {3: ["champion"], 2: [], 1: []}
+    code, output = cli("alias", "v2", "challenger", "-p", project_file, "--reason", "close second")
+    assert code == 0 and "v2 is now challenger" in output
+    assert cli("alias", "1", "baseline", "-p", project_file)[0] == 0
+    assert listed(project_file) == {3: ["champion"], 2: ["challenger"], 1: ["baseline"]}
+    code, output = cli("models", "-p", project_file)
+    assert "challenger" in output and "baseline" in output and "champion" in output
+    code, output = cli("promote", "challenger", "-p", project_file, "--reason", "it won the A/B test")
+    assert code == 0 and "v2 is the champion" in output
+    assert listed(project_file) == {3: [], 2: ["champion"], 1: ["baseline"]}
+    code, output = cli("rollback", "-p", project_file)
+    assert code == 0 and "v1 is the champion" in output
+
+
+def test_mistakes_exit_2_with_a_clear_message(project_file):
+    code, output = cli("promote", "v9", "-p", project_file)
+    assert code == 2 and "has no version 9" in output and "Traceback" not in output
+    code, output = cli("promote", "nightly", "-p", project_file)
+    assert code == 2 and "no version called 'nightly'" in output
+    code, output = cli("alias", "2", "Not A Name", "-p", project_file)
+    assert code == 2 and "short lowercase name" in output
+    code, output = cli("rollback", "-p", project_file)  # v1 is the first champion: nothing earlier
+    assert code == 2 and "no previous champion" in output and "Traceback" not in output
+
+
+def test_audit_prints_who_did_what_and_why(project_file):
+    cli("promote", "v2", "-p", project_file, "--reason", "reviewed by hand")
+    cli("rollback", "-p", project_file)
+    code, output = cli("audit", "--json", "-p", project_file)
+    assert code == 0
+    log = json.loads(output)
+    assert [(e["action"], e["version"]) for e in log] == [
+        ("rollback", 1), ("promote", 2), ("register", 3), ("register", 2), ("register", 1)]
+    assert log[1]["reason"] == "reviewed by hand" and log[1]["figures"] == {"from_version": 1}
+    assert {e["actor"] for e in log} == {os_user()}
+    code, output = cli("audit", "-p", project_file)
+    assert code == 0 and "reviewed by hand" in output and "rollback" in output
