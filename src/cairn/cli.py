@@ -36,6 +36,9 @@ CHECK_FAILED = 3  # the command ran and its check failed (objective missed, run 
 ProjectOption = Annotated[Path, typer.Option("--project", "-p", help="The project file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 F = TypeVar("F", bound=Callable[..., Any])
+ChosenVersion = Annotated[str | None, typer.Argument(
+    metavar="[VERSION]", help="A version (2 or v2) or an alias; default: the champion.")]
+OtherVersion = Annotated[str | None, typer.Option(help="Use this version (2, v2 or an alias), not the champion.")]
 
 
 def user_errors(command: F) -> F:
@@ -249,7 +252,7 @@ def diff(run_a: Annotated[str, typer.Argument(metavar="RUN_A", help="The earlier
 
 @app.command()
 @user_errors
-def card(version: Annotated[int | None, typer.Argument(help="Model version; default: production.")] = None,
+def card(version: ChosenVersion = None,
          project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False) -> None:
     """Print a model version's card (Markdown): intended use, data, metrics, limitations, how to call it."""
     chosen, markdown = _load(project).card(version)
@@ -330,7 +333,7 @@ def audit(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False
 def serve(project: ProjectOption = Path("cairn.yaml"),
           host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
           port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-          version: Annotated[int | None, typer.Option(help="Serve this version, not production.")] = None,
+          version: OtherVersion = None,
           insecure: Annotated[bool, typer.Option(
               "--insecure", help="Serve beyond loopback without an API key anyway (a proxy checks callers).")] = False,
           model_dir: Annotated[Path | None, typer.Option(
@@ -374,7 +377,7 @@ def _serve_exported(folder: Path, *, host: str | None, port: int | None, insecur
 @app.command()
 @user_errors
 def export(to: Annotated[Path, typer.Option("--to", metavar="DIR", help="The folder to write.")],
-           version: Annotated[int | None, typer.Argument(help="Model version; default: production.")] = None,
+           version: ChosenVersion = None,
            force: Annotated[bool, typer.Option("--force", help="Replace an earlier export in DIR.")] = False,
            project: ProjectOption = Path("cairn.yaml")) -> None:
     """Write a model version to a folder that serves without the project: bundle, requirements, card, OpenAPI,
@@ -403,7 +406,7 @@ def predict(input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CS
             output: Annotated[Path | None, typer.Option(
                 "--output", "-o", help="Where to write: .csv or .parquet; without it, CSV on stdout.")] = None,
             project: ProjectOption = Path("cairn.yaml"),
-            version: Annotated[int | None, typer.Option(help="Use this version, not production.")] = None) -> None:
+            version: OtherVersion = None) -> None:
     """Score a file with the production model."""
     from cairn.project.scored import output_format, write_scored
 
@@ -440,7 +443,7 @@ def explain(record: Annotated[Path | None, typer.Argument(metavar="[RECORD]", he
             data: Annotated[Path | None, typer.Option(help="Pick --row from this file instead.")] = None,
             top: Annotated[int, typer.Option(help="Show the K largest contributions.", metavar="K")] = 15,
             project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
-            version: Annotated[int | None, typer.Option(help="Explain this version, not production.")] = None
+            version: OtherVersion = None
             ) -> None:
     """One prediction's contributions: why the model answered what it did."""
     explained = _load(project).explain(row=row, data=data, record=record, version=version)
@@ -477,7 +480,7 @@ def _print_explanation(one: Any, *, top: int) -> None:
 @user_errors
 def monitor(data: Annotated[Path | None, typer.Option(help="New data; default: the logged requests.")] = None,
             project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
-            version: Annotated[int | None, typer.Option(help="Check this version, not production.")] = None
+            version: OtherVersion = None
             ) -> None:
     """Per-feature drift against the training data, and performance if the data has the target."""
     result = _load(project).monitor(data, version=version)

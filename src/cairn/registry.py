@@ -172,9 +172,13 @@ class Registry:
                 return version
         raise _no_production(name)
 
-    def get(self, name: str, version: int | None = None) -> ModelVersion:
+    def get(self, name: str, version: int | str | None = None) -> ModelVersion:
+        """A version by number (2, "2" or "v2") or alias; production when None."""
         if version is None:
             return self.production(name)
+        if isinstance(version, str):
+            number = version_number(version)
+            version = self.resolve(name, version) if number is None else number
         for candidate in self.versions(name):
             if candidate.version == version:
                 return candidate
@@ -183,7 +187,7 @@ class Registry:
             expected="a version listed by `cairn models`", got=str(version), fix="run `cairn models`",
         )
 
-    def load(self, name: str, version: int | None = None) -> TrainedModel:
+    def load(self, name: str, version: int | str | None = None) -> TrainedModel:
         """The version's bundle, every file checked against its sha256 before anything is deserialised."""
         chosen = self.get(name, version)
         model = load_bundle(chosen.artifact_sha256, self.store.artifacts.read, what=f"{name} v{chosen.version}",
@@ -220,7 +224,7 @@ class Registry:
                 ModelVersionRow.version == version).values(card_sha256=sha))
         return sha
 
-    def card(self, name: str, version: int | None = None) -> tuple[ModelVersion, str | None]:
+    def card(self, name: str, version: int | str | None = None) -> tuple[ModelVersion, str | None]:
         """The version (production by default) and its model card; None for a version registered before cards
         were stored with versions."""
         chosen = self.get(name, version)

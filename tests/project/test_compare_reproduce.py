@@ -63,6 +63,11 @@ def test_the_card_is_written_shown_and_stored_with_the_version(house_prices):
     assert as_json["version"] == 1 and as_json["markdown"] == card
     unknown = runner.invoke(app, ["card", "99", "-p", str(folder / "cairn.yaml")])
     assert unknown.exit_code == 2 and "no version 99" in unknown.output
+    for reference in ("v1", "champion"):  # a version is named as `cairn promote` names it
+        named = runner.invoke(app, ["card", reference, "--json", "-p", str(folder / "cairn.yaml")])
+        assert named.exit_code == 0 and json.loads(named.stdout)["markdown"] == card, named.output
+    unknown = runner.invoke(app, ["card", "shadow", "-p", str(folder / "cairn.yaml")])
+    assert unknown.exit_code == 2 and "shadow" in unknown.output
 
 
 def test_the_card_and_the_comparison_are_in_the_report(house_prices, chromium):

@@ -315,7 +315,7 @@ class Project:
             a, b = store.run(self.config.project, run_a), store.run(self.config.project, run_b)
             return diff_runs(a, b, store, current=self.config)
 
-    def card(self, version: int | None = None) -> tuple[ModelVersion, str]:
+    def card(self, version: int | str | None = None) -> tuple[ModelVersion, str]:
         """A model version's card (production by default): stored with the version, or for a version registered
         before cards were, the one its run's deployment stage wrote."""
         with self._existing_store() as store:
@@ -349,7 +349,7 @@ class Project:
         with self._existing_store() as store:
             return Registry(store).versions(self.config.model_name)
 
-    def load_model(self, version: int | None = None) -> TrainedModel:
+    def load_model(self, version: int | str | None = None) -> TrainedModel:
         """The production model (or a given version), ready to predict."""
         with self._existing_store() as store:
             return Registry(store).load(self.config.model_name, version)
@@ -377,7 +377,7 @@ class Project:
         with self._existing_store() as store:
             return Registry(store).audit(self.config.model_name, limit=limit)
 
-    def monitoring_baseline(self, version: int | None = None) -> Any:
+    def monitoring_baseline(self, version: int | str | None = None) -> Any:
         """The drift reference saved by the run that produced the model version."""
         with self._existing_store() as store:
             chosen = Registry(store).get(self.config.model_name, version)
@@ -397,7 +397,7 @@ class Project:
 
         return read_source(Data(source=str(Path(path).resolve())), base_dir=Path.cwd(), sample=False).table
 
-    def predict_file(self, path: str | Path, *, version: int | None = None) -> pd.DataFrame:
+    def predict_file(self, path: str | Path, *, version: int | str | None = None) -> pd.DataFrame:
         """The input rows with a `prediction` column (and class probabilities for classifiers). Numbers outside
         their training range are clipped to it; `attrs["out_of_range"]` lists them (cairn.model.ranges)."""
         model = self.load_model(version)
@@ -414,7 +414,7 @@ class Project:
         return scored
 
     def explain(self, *, row: int | None = None, data: str | Path | None = None, record: str | Path | None = None,
-                version: int | None = None) -> Any:
+                version: int | str | None = None) -> Any:
         """Each input's contribution to one answer of the production model (or `version`): row `row` (from 0) of
         `data`, or of the holdout of the run that trained the model; or the record(s) in the JSON file `record`.
         Returns cairn.explain.Explanations."""
@@ -466,7 +466,7 @@ class Project:
         holdout: pd.DataFrame = table.iloc[training.holdout_index].reset_index(drop=True)
         return holdout
 
-    def monitor(self, data: str | Path | None = None, *, version: int | None = None) -> Any:
+    def monitor(self, data: str | Path | None = None, *, version: int | str | None = None) -> Any:
         """Drift of new data (or of the logged requests) against the model's training reference.
 
         Logged requests are judged on what was sent: a feature most requests left out (the model imputed it) is

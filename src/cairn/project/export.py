@@ -38,7 +38,7 @@ class Exported:
     files: list[str]
 
 
-def export_model(project: Any, version: int | None, *, to: Path, force: bool = False) -> Exported:
+def export_model(project: Any, version: int | str | None, *, to: Path, force: bool = False) -> Exported:
     """Writes the version (production by default) of `project`'s model to the folder `to`.
 
     An existing `to` is refused unless `force`; even then only an earlier export (it holds export.json) or an
@@ -78,7 +78,7 @@ def _check_target(to: Path, *, force: bool) -> None:
         got=str(to), fix="choose another folder" + ("" if force else ", or pass --force"))
 
 
-def _bundle(project: Any, version: int | None) -> tuple[TrainedModel, bytes, dict[str, bytes]]:
+def _bundle(project: Any, version: int | str | None) -> tuple[TrainedModel, bytes, dict[str, bytes]]:
     """The version as it serves (loaded, so every check `cairn serve` makes has passed) and its bundle's bytes as
     the store holds them; a model registered by cairn 0.1 (one joblib file) is written as a bundle now."""
     with project._existing_store() as store:
