@@ -1,4 +1,5 @@
-"""Shared fixtures: a real headless Chromium for tests that must see what a person sees."""
+"""Shared fixtures: a real headless Chromium for tests that must see what a person sees, and the house-price
+example run once per session (the full one, and a quick one with one cheap candidate)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from cairn.project.api import Project
+from tests.examples import QUICK, copy_example
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -42,3 +46,22 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+# the house-price example run once per session, shared by every test that only reads its results ----------
+@pytest.fixture(scope="session")
+def house_prices(tmp_path_factory):
+    """(project folder, first run) for the full example."""
+    folder = copy_example(tmp_path_factory.mktemp("example") / "house-prices")
+    project = Project.load(folder / "cairn.yaml")
+    events = []
+    run = project.run(progress=events.append)
+    return folder, run, events
+
+
+@pytest.fixture(scope="session")
+def quick_house_prices(tmp_path_factory):
+    """The example with one cheap candidate (tests.examples.QUICK), run once: a production version in seconds."""
+    folder = copy_example(tmp_path_factory.mktemp("quick") / "hp", **QUICK)
+    Project.load(folder / "cairn.yaml").run()
+    return folder

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -20,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cairn._version import __version__
@@ -55,10 +54,14 @@ def user_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _load(project: Path) -> Any:
+def _load(project: Path, overrides: list[str] | None = None) -> Any:
     from cairn.project.api import Project
 
-    return Project.load(project)
+    if not overrides:
+        return Project.load(project)
+    from cairn.config.settings import parse_overrides
+
+    return Project.load(project, overrides=parse_overrides(overrides))
 
 
 def _print_json(document: Any) -> None:
@@ -147,14 +150,19 @@ def run(project: ProjectOption = Path("cairn.yaml"),
         force_promote: Annotated[str | None, typer.Option(
             "--force-promote", metavar="REASON",
             help="Make the model champion if it ships, even if it does not beat the current champion; REASON goes "
-                 "to the audit log.")] = None) -> None:
+                 "to the audit log.")] = None,
+        set_: Annotated[list[str] | None, typer.Option(
+            "--set", metavar="SECTION.KEY=VALUE",
+            help="Change one key of cairn.yaml for this run (repeatable), e.g. --set training.holdout=0.3 or "
+                 "--set store=postgresql://...; beats CAIRN_STORE/CAIRN_ARTIFACTS, which beat the file.")] = None,
+        ) -> None:
     """Run the ten stages; unchanged stages come from the cache. A model that ships becomes the champion only if it
     beats the current one on the same holdout rows (else it is the challenger). Exits 0 when the model ships, 3
     when it ran but missed the objective (unless --no-fail), 2 on a user error, 1 on a crash."""
     if force_promote is not None and not force_promote.strip():
         raise typer.BadParameter("give a reason, e.g. --force-promote 'new data source, reviewed by Ana'",
                                  param_hint="--force-promote")
-    loaded = _load(project)
+    loaded = _load(project, set_)
     with StageProgress(enabled=not quiet) as progress:
         result = loaded.run(until=until, from_stage=from_, progress=progress.update, force_promote=force_promote)
     out.print(result.verdict, highlight=False)
@@ -208,6 +216,9 @@ def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or '
                   f"snapshot artifact {str(data.get('snapshot'))[:12]}", highlight=False)
     if record.manifest.get("report"):
         out.print(f"report: {record.manifest['report']}", highlight=False)
+    if record.artifacts_collected_at is not None:
+        out.print(f"artifacts: collected by `cairn gc` on {record.artifacts_collected_at:%Y-%m-%d %H:%M:%S} (those "
+                  "a kept run or a model version shares remain)", highlight=False, markup=False)
 
 
 @app.command()
@@ -293,9 +304,9 @@ def promote(version: VersionArgument, project: ProjectOption = Path("cairn.yaml"
 
 @app.command()
 @user_errors
-def rollback(project: ProjectOption = Path("cairn.yaml")) -> None:
-    """Put the previous champion back in production."""
-    chosen = _load(project).rollback()
+def rollback(project: ProjectOption = Path("cairn.yaml"), reason: ReasonOption = None) -> None:
+    """Put the previous champion back in production (the reason goes to the audit log)."""
+    chosen = _load(project).rollback(reason=reason)
     out.print(f"rolled back: {chosen.name} v{chosen.version} is the champion (in production)")
 
 
@@ -328,6 +339,79 @@ def audit(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False
         out.print(line, highlight=False, markup=False)
 
 
+db_app = typer.Typer(help="The store's schema: where it stands, and upgrading it to this cairn's.",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("current")
+@user_errors
+def db_current(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False) -> None:
+    """The store's schema revision and this cairn's; changes nothing. Exits 3 when the store needs
+    `cairn db upgrade`."""
+    loaded = _load(project)
+    state = loaded.store_schema()
+    if json_:
+        _print_json(state.to_dict() | {"store": loaded.setting("store").shown(loaded.store_url)})
+    else:
+        where = loaded.setting("store").shown(loaded.store_url)
+        now_at = state.revision or ("made before migrations" if state.has_tables else "empty")
+        out.print(f"store {where['value']} (from {where['from']}): revision {now_at}; this cairn: {state.head}"
+                  + ("" if state.up_to_date else " (run `cairn db upgrade`)"), highlight=False, markup=False)
+    if not state.up_to_date:
+        raise typer.Exit(CHECK_FAILED)
+
+
+@db_app.command("upgrade")
+@user_errors
+def db_upgrade(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False) -> None:
+    """Bring the store's schema to this cairn's (a SQLite store is copied beside it first, cairn.db.bak-TIME).
+    cairn also does this on first use; this command does it now, e.g. before a team's first run."""
+    done = _load(project).upgrade_store()
+    if json_:
+        _print_json(done.to_dict())
+        return
+    if not done.changed:
+        out.print(f"the store is up to date (revision {done.after})", highlight=False)
+        return
+    out.print(f"upgraded the store from {done.before or 'before migrations'} to {done.after}"
+              + (f"; its copy as it was: {done.backup}" if done.backup else ""), highlight=False, markup=False)
+
+
+@app.command()
+@user_errors
+def gc(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
+       keep_last: Annotated[int | None, typer.Option(
+           "--keep-last", min=0, metavar="N",
+           help="Keep the artifacts of the N latest runs only (and of any run behind the champion or an alias); "
+                "default: every run keeps its own.")] = None,
+       dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go; delete nothing.")] = False,
+       ) -> None:
+    """Delete the artifacts no kept run or registered model version refers to, and say how much space it freed.
+    A model version's bundle is never deleted."""
+    done = _load(project).collect_garbage(keep_last=keep_last, dry_run=dry_run)
+    if json_:
+        _print_json(done.to_dict())
+        return
+    verb = "would free" if done.dry_run else "freed"
+    runs = (f"; artifacts of run(s) {', '.join(map(str, done.runs_collected))} "
+            f"{'would be ' if done.dry_run else ''}collected") if done.runs_collected else ""
+    out.print(f"{verb} {done.files} file(s), {_size(done.bytes)}{runs}", highlight=False, markup=False)
+    if done.unknown_files:
+        err.print(f"left alone: {done.unknown_files} file(s), {_size(done.unknown_bytes)}, that this store has no "
+                  "record of (another store may share the artifacts, or a run died before recording them)",
+                  highlight=False, markup=False)
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{count} bytes"
+
+
 @app.command()
 @user_errors
 def serve(project: ProjectOption = Path("cairn.yaml"),
@@ -339,13 +423,16 @@ def serve(project: ProjectOption = Path("cairn.yaml"),
           model_dir: Annotated[Path | None, typer.Option(
               "--model", metavar="DIR", help="Serve a folder written by `cairn export`: no project file, no store, "
                                              "no prediction log.")] = None,
+          workers: Annotated[int, typer.Option(
+              min=1, help="Worker processes on the one port (the model is CPU-bound: up to one per core).")] = 1,
           ) -> None:
     """Serve the production model over REST: POST /predict, GET /health."""
+    from cairn.project.workers import FACTORY, SETTINGS_VARIABLE, worker_settings
     from cairn.serving import refuse_unsafe_start
     from cairn.serving import serve as serve_model
 
     if model_dir is not None:
-        _serve_exported(model_dir, host=host, port=port, insecure=insecure)
+        _serve_exported(model_dir, host=host, port=port, insecure=insecure, workers=workers)
         return
     loaded = _load(project)
     spec = loaded.config.deployment
@@ -353,25 +440,44 @@ def serve(project: ProjectOption = Path("cairn.yaml"),
     model = loaded.load_model(version)
     host, port = host or spec.host, port or spec.port
     refuse_unsafe_start(model, host=host, api_key=api_key, insecure=insecure)  # before announcing the server
-    err.print(f"serving {model.name} v{model.version} on http://{host}:{port} (POST /predict, GET /health)")
+    err.print(f"serving {model.name} v{model.version} on http://{host}:{port} (POST /predict, GET /health)"
+              + ("; switches to each new champion" if version is None else "")
+              + (f"; {workers} worker processes" if workers > 1 else ""))
+    if workers > 1:  # each worker process builds the same app from these settings (cairn.project.workers)
+        os.environ[SETTINGS_VARIABLE] = worker_settings(project=project, version=model.version,
+                                                        follow=version is None, api_key_env=spec.api_key_env,
+                                                        max_body_bytes=spec.max_body_bytes, max_batch=spec.max_batch)
+        serve_model(model, host=host, port=port, api_key=api_key, insecure=insecure, workers=workers,
+                    worker_factory=FACTORY)
+        return
+    follower = loaded.champion_follower() if version is None else None  # a pinned --version stays put
     serve_model(model, host=host, port=port, api_key=api_key, on_predictions=loaded.prediction_logger(model),
-                insecure=insecure)
+                insecure=insecure, follower=follower, on_feedback=loaded.feedback_writer(model),
+                max_body_bytes=spec.max_body_bytes, max_batch=spec.max_batch)
 
 
-def _serve_exported(folder: Path, *, host: str | None, port: int | None, insecure: bool) -> None:
+def _serve_exported(folder: Path, *, host: str | None, port: int | None, insecure: bool, workers: int = 1) -> None:
     """An exported model: its settings from export.json; the key from the variable it names, when that is set."""
     from cairn.model.exported import export_settings, load_exported
-    from cairn.serving import refuse_unsafe_start
+    from cairn.project.workers import FACTORY, SETTINGS_VARIABLE, worker_settings
+    from cairn.serving import MAX_BATCH, MAX_BODY_BYTES, refuse_unsafe_start
     from cairn.serving import serve as serve_model
 
     settings = export_settings(folder)
     model = load_exported(folder)
-    api_key = os.environ.get(str(settings.get("api_key_env") or "CAIRN_API_KEY")) or None
+    key_env = str(settings.get("api_key_env") or "CAIRN_API_KEY")
+    api_key = os.environ.get(key_env) or None
     host, port = host or "127.0.0.1", port or int(settings.get("port") or 8000)
     refuse_unsafe_start(model, host=host, api_key=api_key, insecure=insecure)
     err.print(f"serving {model.name} v{model.version} from {folder} on http://{host}:{port} (POST /predict, "
-              "GET /health; no prediction log)", highlight=False, markup=False)
-    serve_model(model, host=host, port=port, api_key=api_key, insecure=insecure)
+              "GET /health; no prediction log)" + (f"; {workers} worker processes" if workers > 1 else ""),
+              highlight=False, markup=False)
+    limits = {"max_body_bytes": int(settings.get("max_body_bytes") or MAX_BODY_BYTES),
+              "max_batch": int(settings.get("max_batch") or MAX_BATCH)}
+    if workers > 1:
+        os.environ[SETTINGS_VARIABLE] = worker_settings(model_dir=folder, api_key_env=key_env, **limits)
+    serve_model(model, host=host, port=port, api_key=api_key, insecure=insecure, workers=workers,
+                worker_factory=FACTORY if workers > 1 else None, **limits)
 
 
 @app.command()
@@ -379,14 +485,37 @@ def _serve_exported(folder: Path, *, host: str | None, port: int | None, insecur
 def export(to: Annotated[Path, typer.Option("--to", metavar="DIR", help="The folder to write.")],
            version: ChosenVersion = None,
            force: Annotated[bool, typer.Option("--force", help="Replace an earlier export in DIR.")] = False,
-           project: ProjectOption = Path("cairn.yaml")) -> None:
+           project: ProjectOption = Path("cairn.yaml"),
+           form: Annotated[str, typer.Option(
+               "--format", help="cairn (served by `cairn serve --model DIR`), mlflow (a pyfunc model) or onnx "
+                                "(the pipeline as one ONNX graph).")] = "cairn") -> None:
     """Write a model version to a folder that serves without the project: bundle, requirements, card, OpenAPI,
-    Dockerfile, README. Serve it with `cairn serve --model DIR`."""
+    Dockerfile, README. Serve it with `cairn serve --model DIR`; or as an MLflow model, or an ONNX graph."""
     from cairn.project.export import export_model
 
-    exported = export_model(_load(project), version, to=to, force=force)
+    exported = export_model(_load(project), version, to=to, force=force, form=form)
+    how = {"mlflow": f"load it with mlflow.pyfunc.load_model('{exported.folder}')",
+           "onnx": f"run {exported.folder}/model.onnx with onnxruntime (inputs: {exported.folder}/README.md)"}
     out.print(f"exported {exported.name} v{exported.version} to {exported.folder} ({len(exported.files)} files); "
-              f"serve it with: cairn serve --model {exported.folder}", highlight=False, markup=False)
+              + how.get(form, f"serve it with: cairn serve --model {exported.folder}"), highlight=False, markup=False)
+
+
+@app.command()
+@user_errors
+def ui(project: ProjectOption = Path("cairn.yaml"),
+       host: Annotated[str, typer.Option(help="Address to listen on; beyond loopback the API key is required.")]
+       = "127.0.0.1",
+       port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
+       viewer_key_env: Annotated[str | None, typer.Option(
+           metavar="NAME", help="An environment variable holding a second key that may only look (beyond "
+                                "loopback); the API key may also promote and roll back.")] = None,
+       read_only: Annotated[bool, typer.Option("--read-only", help="Nobody promotes or rolls back here.")]
+       = False) -> None:
+    """A web page over the project's runs and models for the team: compare runs, read cards, promote."""
+    from cairn.ui import serve_ui
+
+    serve_ui(_load(project), host=host, port=port, viewer_key_env=viewer_key_env, read_only=read_only,
+             announce=lambda line: err.print(line, highlight=False, markup=False))
 
 
 def _api_key(variable: str | None) -> str | None:
@@ -407,20 +536,22 @@ def predict(input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CS
                 "--output", "-o", help="Where to write: .csv or .parquet; without it, CSV on stdout.")] = None,
             project: ProjectOption = Path("cairn.yaml"),
             version: OtherVersion = None) -> None:
-    """Score a file with the production model."""
-    from cairn.project.scored import output_format, write_scored
+    """Score a file with the production model, a chunk at a time (any length, bounded memory)."""
+    from cairn.project.batch import rows_in
+    from cairn.project.scored import output_format
 
     if output is not None:
         output_format(output)  # a name cairn cannot write is said before the scoring, not after
     loaded = _load(project)
-    scored = loaded.predict_file(input_path, version=version)
-    _say_out_of_range(scored.attrs.get("out_of_range", []))
-    if output is None:
-        sys.stdout.write(scored.to_csv(index=False))  # raw: values like "[see note]" are data, not Rich markup
-        sys.stdout.flush()
-    else:
-        kind = write_scored(scored, output)
-        err.print(f"wrote {len(scored):,} predictions to {output} ({kind})", highlight=False, markup=False)
+    # CSV on stdout is written raw (values like "[see note]" are data, not Rich markup); progress goes to stderr
+    with Progress(TextColumn("scoring"), BarColumn(), TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("scoring", total=rows_in(input_path))
+        scored = loaded.score_file(input_path, output, version=version,
+                                   progress=lambda done: bar.update(task, completed=done))
+    _say_out_of_range(scored.out_of_range)
+    if output is not None:
+        err.print(f"wrote {scored.rows:,} predictions to {output} ({scored.kind})", highlight=False, markup=False)
 
 
 def _say_out_of_range(found: list[Any]) -> None:
@@ -478,23 +609,173 @@ def _print_explanation(one: Any, *, top: int) -> None:
 
 @app.command()
 @user_errors
+def retrain(data: Annotated[Path | None, typer.Option(
+                help="New rows with the target (CSV, Parquet, JSON lines); default: the predictions whose truth "
+                     "came back (POST /feedback, `cairn feedback`).")] = None,
+            project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
+            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+            no_fail: Annotated[bool, typer.Option("--no-fail", help="Exit 0 even when the champion stays.")] = False,
+            force_promote: Annotated[str | None, typer.Option(
+                "--force-promote", metavar="REASON",
+                help="Promote the challenger if it ships, even if it does not beat the champion; REASON goes to "
+                     "the audit log.")] = None) -> None:
+    """Train a challenger on the new labelled rows (monitoring.retrain in cairn.yaml) and promote it only if it
+    ships and beats the champion on the newest of them. Exits 0 when it was promoted, 3 when the champion stays
+    (unless --no-fail), 2 on a user error."""
+    if force_promote is not None and not force_promote.strip():
+        raise typer.BadParameter("give a reason, e.g. --force-promote 'reviewed by Ana'", param_hint="--force-promote")
+    outcome = _retrain(_load(project), data, force_promote=force_promote, progress=not quiet and not json_)
+    if json_:
+        _print_json(outcome.to_dict())
+    else:
+        _print_retrain(outcome)
+    if not outcome.promoted and not no_fail:
+        raise typer.Exit(CHECK_FAILED)
+
+
+def _retrain(loaded: Any, data: Path | None, *, force_promote: str | None = None, progress: bool = True) -> Any:
+    """A retrain on `data` (new rows with the target), or on the ground truth fed back when it is None."""
+    from cairn.project.retrain import labelled_from_feedback, read_labelled
+    from cairn.project.retrain import retrain as retrain_project
+
+    if data is not None:
+        labelled, described = read_labelled(loaded, data), str(data)
+    else:
+        labelled, described = labelled_from_feedback(loaded), "predictions whose truth came back"
+    with StageProgress(enabled=progress) as shown:
+        return retrain_project(loaded, labelled=labelled, described=described, force_promote=force_promote,
+                               progress=shown.update)
+
+
+def _print_retrain(outcome: Any) -> None:
+    out.print(f"retrained on {outcome.trained_on_new:,} new labelled rows ({outcome.data}: "
+              f"{'with the training source' if outcome.data == 'all' else 'alone'}); judged on the newest "
+              f"{outcome.judge_rows:,}", highlight=False, markup=False)
+    out.print(outcome.run.verdict, highlight=False, markup=False)
+    out.print("promoted: the challenger is the new champion (`cairn rollback` undoes it)" if outcome.promoted
+              else "the champion stays", highlight=False, markup=False)
+
+
+@app.command()
+@user_errors
 def monitor(data: Annotated[Path | None, typer.Option(help="New data; default: the logged requests.")] = None,
             project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
-            version: OtherVersion = None
+            version: OtherVersion = None,
+            no_fail: Annotated[bool, typer.Option("--no-fail", help="Exit 0 even when the monitor advises retraining."
+                                                  )] = False,
+            no_estimate: Annotated[bool, typer.Option("--no-estimate", help="Skip the performance estimate of "
+                                                      "windows without ground truth.")] = False,
+            retrain_: Annotated[bool, typer.Option(
+                "--retrain", help="When the monitor advises retraining, retrain (`cairn retrain`): on --data when it "
+                                  "has the target, else on the ground truth fed back.")] = False,
+            report_path: Annotated[Path | None, typer.Option(
+                "--report", help="Also write the monitoring report (HTML, aggregates only: drift over checks, the "
+                                 "metric per window, retrain decisions) to this file.")] = None,
             ) -> None:
-    """Per-feature drift against the training data, and performance if the data has the target."""
-    result = _load(project).monitor(data, version=version)
+    """Per-feature drift against the training data, the success metrics per time window where ground truth came
+    back (with an estimate beside them), and advice by the rules of monitoring.retrain_when. Exits 0 when healthy,
+    3 when it advises retraining or the objective is missed in the latest window (unless --no-fail); with
+    --retrain and that advice, 0 when the retrained challenger became champion, 3 when the champion stays."""
+    loaded = _load(project)
+    result = loaded.monitor(data, version=version, estimate=not no_estimate)
+    retrained = None
+    if retrain_ and result.retrain:
+        labelled = data if result.performance else None  # --data had the target: it was scored above
+        retrained = _retrain(loaded, labelled, progress=not json_)
+    written = loaded.write_monitoring_report(result, report_path) if report_path is not None else None
     if json_:
-        _print_json(result.to_dict())
+        _print_json(result.to_dict() | ({"retrained": retrained.to_dict()} if retrained is not None else {})
+                    | ({"report": str(written)} if written is not None else {}))
+        _monitor_exit(result, no_fail=no_fail, retrained=retrained)
         return
     table = Table("feature", "kind", "PSI", "test", "p-value", "drifted", "detail")
     for f in result.drift.features:
         table.add_row(f.feature, f.kind, f"{f.psi:.3f}", f.test, "-" if f.p_value is None else f"{f.p_value:.3g}",
                       "[red]yes[/]" if f.drifted else "", f.detail)
     out.print(table)
+    drift = result.drift  # beside the features: the model's outputs, new levels, missing rates, all features at once
+    for line in [*(f"{p.feature}: {p.detail}" for p in drift.predictions), *(n.text() for n in drift.new_categories),
+                 *(m.text() for m in drift.missing_changes), *([drift.domain.sentence] if drift.domain else [])]:
+        out.print(line, highlight=False, markup=False)
     for name, value in result.performance.items():
         out.print(f"{name} on the new data: {value:.4g}")
+    _print_windows(result.windows)
     out.print(result.advice, highlight=False)
+    if result.webhook:
+        out.print(f"webhook: {result.webhook}", highlight=False, markup=False)
+    if retrained is not None:
+        _print_retrain(retrained)
+    if written is not None:
+        out.print(f"Monitoring report: {written}", highlight=False, markup=False)
+    _monitor_exit(result, no_fail=no_fail, retrained=retrained)
+
+
+TREND_SHOWN = 6
+
+
+def _print_windows(windows: list[Any]) -> None:
+    """The trend: the last few windows, a row each, the realised metric with its interval beside the estimate."""
+    if not windows:
+        return
+    from rich.table import Column
+
+    from cairn.metrics.scoring import lower_is_better, shown
+
+    table = Table(Column("window from", no_wrap=True), "rows", "labelled", "metric", "realised [CI]", "estimate",
+                  "objective", "met",
+                  title=f"performance per window (last {min(len(windows), TREND_SHOWN)} of {len(windows)})")
+    for window in windows[-TREND_SHOWN:]:
+        names = list(dict.fromkeys(m.metric for m in window.metrics)) or ["-"]
+        for position, name in enumerate(names):
+            realised, estimated = window.realised(name), window.estimated(name)
+            met = realised.met if realised is not None else (estimated.met if estimated is not None else None)
+            threshold = (realised or estimated).threshold if (realised or estimated) else None
+            first = position == 0
+            start = f"{window.start:%Y-%m-%d}" + ("" if window.start.hour == 0 else f" {window.start:%H:%M}")
+            table.add_row(start if first else "", f"{window.rows:,}" if first else "",
+                          f"{window.labelled:,}" if first else "", name,
+                          escape(realised.text().split(" ", 1)[1]) if realised else "-",
+                          escape(estimated.text().split(" ", 1)[1] + " (est.)") if estimated else "-",
+                          "-" if threshold is None else ("< " if lower_is_better(name) else "> ")
+                          + shown(name, threshold),
+                          {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[met]
+                          + ("" if realised is not None or met is None else " (est.)"))
+    out.print(table)
+
+
+def _monitor_exit(result: Any, *, no_fail: bool, retrained: Any = None) -> None:
+    if retrained is not None:  # the advice was acted on: the answer is whether production got better
+        if not retrained.promoted and not no_fail:
+            err.print("retrained, but the challenger did not earn production: the champion stays (exit 3)")
+            raise typer.Exit(CHECK_FAILED)
+        return
+    if result.check_failed and not no_fail:
+        err.print("the monitor says no: it advises retraining or the objective is missed in the latest window "
+                  "(exit 3; --no-fail exits 0)")
+        raise typer.Exit(CHECK_FAILED)
+
+
+@app.command()
+@user_errors
+def feedback(file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV, Parquet or JSON lines.")],
+             project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False) -> None:
+    """Send the true values back: FILE has an `id` column (the prediction_id /predict answered) and the target, or
+    the model's input columns and the target (the champion predicts them now). Unknown ids are counted, not
+    stored; `cairn monitor` then shows the success metrics per time window."""
+    result = _load(project).feedback(file)
+    if json_:
+        _print_json(result.to_dict())
+        return
+    line = f"stored {result.accepted:,} true value{'s' if result.accepted != 1 else ''} for {result.model}"
+    line += f" v{result.version}" if result.version is not None else ""
+    line += " (input rows predicted now)" if result.source == "inputs" else ""
+    out.print(line, highlight=False, markup=False)
+    if result.skipped:
+        out.print(f"skipped {result.skipped:,} rows without a true value", highlight=False, markup=False)
+    if result.unknown_ids:
+        shown = ", ".join(map(str, result.unknown[:5])) + (" ..." if result.unknown_ids > 5 else "")
+        err.print(f"warning: {result.unknown_ids:,} ids match no logged prediction, not stored: {shown}",
+                  highlight=False, markup=False)
 
 
 class StageProgress:

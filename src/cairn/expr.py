@@ -8,7 +8,8 @@
 
 Numbers, column names (backquotes for names with spaces), + - * / % **, comparisons, `and`/`or`/`not`, and the
 functions in FUNCTIONS. Expressions compile to closures over column arrays, so the same code serves a DataFrame
-in training and a dict of one-row arrays at prediction time.
+in training and a dict of one-row arrays at prediction time. The parser hands what it reads to a `Builder`: the
+closures here, or another target (cairn.model.onnx_derived writes the same expressions as ONNX nodes).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from cairn.errors import ConfigError
 
 Columns = Mapping[str, Any]
 Compiled = Callable[[Columns], np.ndarray]
+Built = TypeVar("Built")
 
 
 def _days(values: np.ndarray) -> np.ndarray:
@@ -114,13 +116,36 @@ class Expression:
         return np.asarray(self.compute(columns), dtype="float64")
 
 
+class Builder(Protocol[Built]):
+    """What the parser makes of each part it reads, bottom up (the closures below; ONNX nodes elsewhere)."""
+
+    def number(self, value: float) -> Built: ...
+
+    def column(self, name: str) -> Built: ...
+
+    def negate(self, operand: Built) -> Built: ...
+
+    def logical_not(self, operand: Built) -> Built: ...
+
+    def call(self, function: str, arguments: list[Built]) -> Built: ...
+
+    def binary(self, operator: str, left: Built, right: Built) -> Built: ...
+
+
 def parse(name: str, text: str, *, known_columns: list[str] | None) -> Expression:
     """Parse `text` for the derived feature `name`; unknown columns and functions are errors naming them.
     Without `known_columns` (checking the project file before the data is read) any column name passes."""
-    parser = _Parser(name, text, _tokens(name, text), known_columns)
-    compiled = parser.expression(0)
+    compiled, columns = build(name, text, _Closures(), known_columns=known_columns)
+    return Expression(name, text, columns, compiled)
+
+
+def build(name: str, text: str, builder: Builder[Built], *, known_columns: list[str] | None = None
+          ) -> tuple[Built, tuple[str, ...]]:
+    """`text` parsed and handed to `builder` part by part: what it built, and the columns read (in order)."""
+    parser = _Parser(name, text, _tokens(name, text), known_columns, builder)
+    built = parser.expression(0)
     parser.expect_end()
-    return Expression(name, text, tuple(dict.fromkeys(parser.columns)), compiled)
+    return built, tuple(dict.fromkeys(parser.columns))
 
 
 def _tokens(name: str, text: str) -> list[Token]:
@@ -152,11 +177,13 @@ def _syntax(name: str, text: str, position: int, expected: str) -> ConfigError:
     )
 
 
-class _Parser:
-    """Pratt parser: each step returns a closure over the column arrays."""
+class _Parser(Generic[Built]):
+    """Pratt parser: checks the syntax, the functions and the columns, and hands each part to the builder."""
 
-    def __init__(self, name: str, text: str, tokens: list[Token], known: list[str] | None) -> None:
+    def __init__(self, name: str, text: str, tokens: list[Token], known: list[str] | None,
+                 builder: Builder[Built]) -> None:
         self.name, self.text, self.tokens, self.known = name, text, tokens, known
+        self.builder = builder
         self.index = 0
         self.columns: list[str] = []
 
@@ -178,7 +205,7 @@ class _Parser:
         if self.current.kind != "end":
             raise _syntax(self.name, self.text, self.current.position, "an operator or the end")
 
-    def expression(self, min_power: int) -> Compiled:
+    def expression(self, min_power: int) -> Built:
         left = self.prefix()
         while True:
             token = self.current
@@ -188,16 +215,14 @@ class _Parser:
                 return left
             self.advance()
             right = self.expression(power - 1 if operator == "**" else power)
-            left = _binary(BINARY[operator], left, right)
+            left = self.builder.binary(operator, left, right)
 
-    def prefix(self) -> Compiled:
+    def prefix(self) -> Built:
         token = self.advance()
         if token.kind == "number":
-            value = float(token.text)
-            return lambda columns: np.float64(value)
+            return self.builder.number(float(token.text))
         if token.kind == "op" and token.text == "-":
-            operand = self.expression(7)
-            return lambda columns: -operand(columns)
+            return self.builder.negate(self.expression(7))
         if token.kind == "op" and token.text == "+":
             return self.expression(7)
         if token.kind == "op" and token.text == "(":
@@ -205,15 +230,14 @@ class _Parser:
             self.expect(")")
             return inner
         if token.kind == "name" and token.text == "not":
-            operand = self.expression(3)
-            return lambda columns: (np.nan_to_num(operand(columns)) == 0).astype("float64")
+            return self.builder.logical_not(self.expression(3))
         if token.kind == "name" and self.current.text == "(" and self.current.kind == "op":
             return self.call(token)
         if token.kind == "name":
             return self.column(token)
         raise _syntax(self.name, self.text, token.position, "a number, a column, a function call or '('")
 
-    def call(self, token: Token) -> Compiled:
+    def call(self, token: Token) -> Built:
         if token.text not in FUNCTIONS:
             import difflib
 
@@ -223,7 +247,7 @@ class _Parser:
                 where=f"features.derive.{self.name}", expected=f"one of {', '.join(FUNCTIONS)}",
                 got=f"'{token.text}'", fix=f"did you mean '{guess[0]}'?" if guess else "use a listed function",
             )
-        arity, function = FUNCTIONS[token.text]
+        arity = FUNCTIONS[token.text][0]
         self.expect("(")
         arguments = [self.expression(0)]
         while self.current.text == ",":
@@ -236,9 +260,9 @@ class _Parser:
                 where=f"features.derive.{self.name}", expected=f"{token.text} with {arity} argument(s)",
                 got=str(len(arguments)), fix=f"write {token.text}({', '.join('x' * arity)})",
             )
-        return lambda columns: function(*(np.asarray(a(columns), dtype="float64") for a in arguments))
+        return self.builder.call(token.text, arguments)
 
-    def column(self, token: Token) -> Compiled:
+    def column(self, token: Token) -> Built:
         if self.known is not None and token.text not in self.known:
             import difflib
 
@@ -249,14 +273,35 @@ class _Parser:
                 got=f"'{token.text}'", fix=f"did you mean '{guess[0]}'?" if guess else "check the column's name",
             )
         self.columns.append(token.text)
-        name = token.text
+        return self.builder.column(token.text)
+
+
+class _Closures:
+    """The Builder of `parse`: closures over column arrays (a DataFrame in training, one-row arrays in serving)."""
+
+    def number(self, value: float) -> Compiled:
+        return lambda columns: np.float64(value)
+
+    def column(self, name: str) -> Compiled:
         return lambda columns: np.asarray(columns[name], dtype="float64")
 
+    def negate(self, operand: Compiled) -> Compiled:
+        return lambda columns: -operand(columns)
 
-def _binary(operator: Callable[[np.ndarray, np.ndarray], np.ndarray], left: Compiled, right: Compiled) -> Compiled:
-    def apply(columns: Columns) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            result = operator(np.asarray(left(columns), dtype="float64"), np.asarray(right(columns), dtype="float64"))
-        return np.asarray(result, dtype="float64")
+    def logical_not(self, operand: Compiled) -> Compiled:
+        return lambda columns: (np.nan_to_num(operand(columns)) == 0).astype("float64")
 
-    return apply
+    def call(self, function: str, arguments: list[Compiled]) -> Compiled:
+        apply = FUNCTIONS[function][1]
+        return lambda columns: apply(*(np.asarray(a(columns), dtype="float64") for a in arguments))
+
+    def binary(self, operator: str, left: Compiled, right: Compiled) -> Compiled:
+        combine = BINARY[operator]
+
+        def apply(columns: Columns) -> np.ndarray:
+            with np.errstate(all="ignore"):
+                result = combine(np.asarray(left(columns), dtype="float64"),
+                                 np.asarray(right(columns), dtype="float64"))
+            return np.asarray(result, dtype="float64")
+
+        return apply

@@ -166,6 +166,12 @@ class Registry:
             return [AuditEntry(r.id, as_utc(r.at), r.actor, r.action, r.model, r.version, r.run_id, r.reason,
                                dict(r.figures or {})) for r in session.scalars(query)]
 
+    def record(self, action: str, name: str, *, version: int | None = None, run_id: int | None = None,
+               reason: str | None = None, figures: dict[str, Any] | None = None) -> None:
+        """One audit line for a decision that moves no alias itself (a retrain's verdict, say)."""
+        with self.store.write_session() as session:
+            _audit(session, action, name, version=version, run_id=run_id, reason=reason, figures=figures or {})
+
     def production(self, name: str) -> ModelVersion:
         for version in self.versions(name):
             if version.stage == "production":
@@ -296,9 +302,10 @@ class Registry:
             session.flush()
             return _version(name, row, _aliases_of(session, model_id, row))
 
-    def rollback(self, name: str) -> ModelVersion:
+    def rollback(self, name: str, *, reason: str | None = None) -> ModelVersion:
         """Production goes back to the newest earlier version that was in production (archived now). Decided under
-        the model's lock, from what the store holds then: two rollbacks at once go back two versions."""
+        the model's lock, from what the store holds then: two rollbacks at once go back two versions. `reason`
+        goes to the audit log."""
         with self.store.write_session() as session:
             model_id = self._lock_model(session, name)
             rows = [] if model_id is None else list(session.scalars(
@@ -319,7 +326,7 @@ class Registry:
             verified_files(target.artifact_sha256, self.store.artifacts.read, what=f"{name} v{target.version}",
                            legacy=_is_legacy_row(session, target.artifact_sha256))
             restored = self._make_production(session, name, model_id, target.version)
-            _audit(session, "rollback", name, version=target.version, run_id=None, reason=None,
+            _audit(session, "rollback", name, version=target.version, run_id=None, reason=reason,
                    figures={"from_version": current.version})
             return restored
 

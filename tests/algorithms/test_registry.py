@@ -175,3 +175,23 @@ def test_pinnable_parameters_are_checked_against_the_model_unless_the_library_ch
 def test_only_knn_may_grow_faster_than_linearly_with_rows():
     assert ALGORITHMS["knn"].cost_growth == (1.0, 1.5)
     assert {a.cost_growth for n, a in ALGORITHMS.items() if n != "knn"} == {(0.8, 1.1)}
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "xgboost", "catboost"])
+def test_each_booster_stops_at_its_deadline_with_the_trees_so_far(name):
+    """A fit that would grow 2,000 slow trees (a learning rate too small to stop early) ends at the deadline."""
+    import time
+
+    algorithm = _usable(ALGORITHMS[name])
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(3000, 60)), rng.normal(size=3000)
+    estimator = algorithm.estimator("regression", seed=0, n_jobs=1, n_rows=2400,
+                                    params={algorithm.trees_param: 2000, "learning_rate": 1e-4})
+    began = time.perf_counter()
+    assert algorithm.fit_stopping is not None
+    fitted, trees = algorithm.fit_stopping(estimator, X[:2400], y[:2400], X[2400:], y[2400:], categories={},
+                                           rounds=2000, share=0.1, deadline=began + 0.3)
+    elapsed = time.perf_counter() - began
+    assert elapsed < 3.0, f"{name} ran {elapsed:.1f} s past a 0.3 s deadline"
+    assert 1 <= trees < 2000
+    assert np.asarray(fitted.predict(X[2400:])).shape == (600,)

@@ -8,7 +8,7 @@ from cairn.cli import app
 
 runner = CliRunner()
 COMMANDS = ["init", "validate", "schema", "run", "runs", "show", "report", "models", "promote", "rollback",
-            "serve", "predict", "monitor", "explain", "card", "reproduce", "diff", "alias", "audit"]
+            "serve", "predict", "monitor", "feedback", "explain", "card", "reproduce", "diff", "alias", "audit"]
 
 
 def test_help_lists_every_command_and_each_has_help():

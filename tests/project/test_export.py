@@ -20,7 +20,7 @@ from cairn.cli import app
 from cairn.project import Project
 from cairn.registry import Registry
 from tests.project.test_model_bundle import planted_pickle
-from tests.project.test_serve_monitor import free_port, wait_until_healthy
+from tests.servers import free_port, wait_until_healthy
 
 runner = CliRunner()
 

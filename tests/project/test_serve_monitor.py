@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,38 +14,18 @@ from typer.testing import CliRunner
 
 from cairn.cli import app
 from cairn.project.api import Project
+from tests.servers import free_port, start_serve, stop, wait_until_healthy
 
 runner = CliRunner()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def served(house_prices):
     """`cairn serve` in its own process, as a user starts it."""
     folder, _, _ = house_prices
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cairn.cli", "serve", "-p", str(folder / "cairn.yaml"), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"cairn serve did not start: {process.stdout.read().decode()}")
+    process, base, _ = start_serve(folder / "cairn.yaml")
     yield folder, base
-    process.terminate()
-    process.wait(timeout=10)
+    stop(process)
 
 
 def test_health_names_the_model(served):
@@ -103,7 +82,7 @@ def test_monitor_finds_drift_and_advises(house_prices, tmp_path):
     drifted.to_csv(tmp_path / "new.csv", index=False)
     result = runner.invoke(app, ["monitor", "--data", str(tmp_path / "new.csv"), "--json",
                                  "-p", str(folder / "cairn.yaml")])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # it advises retraining: schedulers see it
     report = json.loads(result.stdout)
     drift = {f["feature"]: f for f in report["drift"]["features"]}
     assert drift["Gr_Liv_Area"]["drifted"] and drift["Gr_Liv_Area"]["psi"] > 0.5
@@ -184,19 +163,6 @@ def test_serve_refuses_a_model_with_hashed_columns_when_the_salt_is_unset(tmp_pa
     assert "export CAIRN_TEST_SALT=" in result.output and "serving house-prices" not in result.output
 
 
-def wait_until_healthy(base: str, process: subprocess.Popen) -> None:
-    """A real `cairn serve` answers /health within a minute, or the test fails with what it printed."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.terminate()
-    pytest.fail(f"cairn serve did not start: {process.communicate(timeout=10)[0].decode()}")
-
-
 def wait_for_log(log, lines: int) -> None:
     """The log is written after each response: wait until it holds ``lines`` lines."""
     deadline = time.monotonic() + 20
@@ -224,13 +190,8 @@ def test_partial_and_whole_training_rows_are_served_then_monitored(tmp_path):
     assert {"Gr_Liv_Area", "Neighborhood", "Lot_Area", "Year_Built"} <= set(model.feature_names)
     unused = [name for name in table.columns if name not in model.feature_names and name != "Sale_Price"]
     assert {"Utilities", "Order"} <= set(unused)  # the training schema has more columns than the model uses
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cairn.cli", "serve", "-p", str(folder / "cairn.yaml"), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    base = f"http://127.0.0.1:{port}"
+    process, base, _ = start_serve(folder / "cairn.yaml")
     try:
-        wait_until_healthy(base, process)
         # a training row minus its target: 200, with the columns the model does not use named in a warning
         rows = json.loads(table.head(10).drop(columns="Sale_Price").to_json(orient="records"))
         whole = httpx.post(f"{base}/predict", json=rows[0])

@@ -132,7 +132,8 @@ def test_one_record_is_predicted_as_in_process(client: httpx.Client, model: Trai
     response = client.post("/predict", json=record)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"prediction", "model", "version"}
+    assert set(body) == {"prediction", "prediction_id", "model", "version"}
+    assert len(body["prediction_id"]) == 32 and int(body["prediction_id"], 16) >= 0  # a fresh uuid4 hex
     assert (body["model"], body["version"]) == ("house-prices", 3)
     assert isinstance(body["prediction"], float)
     assert np.allclose(body["prediction"], in_process(model, [record])[0])
@@ -146,8 +147,8 @@ def test_many_records_are_predicted_in_order(client: httpx.Client, model: Traine
     response = client.post("/predict", json=records)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"predictions", "model", "version"}
-    assert len(body["predictions"]) == 100
+    assert set(body) == {"predictions", "prediction_ids", "model", "version"}
+    assert len(body["predictions"]) == 100 and len(set(body["prediction_ids"])) == 100
     assert np.allclose(body["predictions"], in_process(model, records))
 
 
@@ -409,7 +410,7 @@ def test_with_an_api_key_the_documentation_needs_it_too(model: TrainedModel) -> 
         redoc = http.get("/redoc", headers={"X-API-Key": API_KEY})
     assert schema.status_code == 200 and "Gr_Liv_Area" in schema.json()["components"]["schemas"]["Record"][
         "properties"]
-    assert set(schema.json()["paths"]) == {"/predict", "/explain", "/health", "/ready", "/metadata",
+    assert set(schema.json()["paths"]) == {"/predict", "/explain", "/feedback", "/health", "/ready", "/metadata",
                                            "/metrics"}  # not docs
     assert docs.status_code == 200 and "swagger-ui" in docs.text and "/openapi.json" in docs.text
     assert redoc.status_code == 200 and "redoc" in redoc.text.lower() and "/openapi.json" in redoc.text
@@ -707,6 +708,29 @@ def test_a_body_over_the_limit_is_a_413(model: TrainedModel, ames: pd.DataFrame)
 def test_a_bad_body_limit_is_refused(model: TrainedModel) -> None:
     with pytest.raises(ValueError, match="max_body_bytes parameter of create_app"):
         create_app(model, max_body_bytes=0)
+    with pytest.raises(ValueError, match="max_batch parameter of create_app"):
+        create_app(model, max_batch=0)
+
+
+def test_more_records_than_the_batch_limit_is_a_413_naming_both_counts(model: TrainedModel,
+                                                                        ames: pd.DataFrame) -> None:
+    records = json_records(ames, model.feature_names)[:30]
+    with running(create_app(model, max_batch=25)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        over = http.post("/predict", json=records)
+        explained = http.post("/explain", json=records)
+        at_limit = http.post("/predict", json=records[:25])
+    assert over.status_code == 413 and explained.status_code == 413
+    assert "holds 30 records" in over.json()["detail"] and "at most 25 per request" in over.json()["detail"]
+    assert "deployment.max_batch" in over.json()["detail"]
+    assert at_limit.status_code == 200 and len(at_limit.json()["predictions"]) == 25
+
+
+def test_the_limits_come_from_the_project_file(tmp_path) -> None:
+    from cairn.config.schema import Deployment
+
+    spec = Deployment(max_body_mb=0.5, max_batch=200)
+    assert (spec.max_body_bytes, spec.max_batch) == (524_288, 200)
+    assert Deployment().max_body_bytes == 1024 * 1024 and Deployment().max_batch == 10_000
 
 
 # start-up checks --------------------------------------------------------------------------------------------------

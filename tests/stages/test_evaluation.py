@@ -31,11 +31,13 @@ def test_the_interval_holds_the_estimate_and_narrows_with_rows():
 
 
 def test_a_metric_scored_one_resample_at_a_time_stops_in_bounded_time(monkeypatch):
-    """Issue 17, item 13: multiclass f1 is scored resample by resample; past its time it keeps what it drew."""
+    """Issue 17, item 13: multiclass AUC is scored resample by resample; past its time it keeps what it drew."""
     monkeypatch.setattr(evaluation, "SLOW_BOOTSTRAP_S", 0.0)  # out of time at once: only the minimum is scored
     rng = np.random.default_rng(2)
     y = rng.integers(0, 3, 300)
-    predicted = np.where(rng.random(300) < 0.8, y, rng.integers(0, 3, 300))
+    proba = rng.dirichlet([1, 1, 1], 300) + np.eye(3)[y] * (rng.random(300) < 0.8)[:, None]
+    proba /= proba.sum(axis=1, keepdims=True)
+    predicted = proba.argmax(axis=1)
     drawn = []
     original = evaluation._one_at_a_time
 
@@ -45,7 +47,7 @@ def test_a_metric_scored_one_resample_at_a_time_stops_in_bounded_time(monkeypatc
         return scored
 
     monkeypatch.setattr(evaluation, "_one_at_a_time", counting)
-    low, high = _bootstrap_interval("f1", y, predicted, None, np.array([0, 1, 2]),
+    low, high = _bootstrap_interval("roc_auc", y, predicted, proba, np.array([0, 1, 2]),
                                     _resamples(300, count=1000, seed=1), 0.95)
     assert sum(drawn) == evaluation.MIN_SLOW_RESAMPLES
     assert low is not None and high is not None and 0.6 < low < high < 0.95

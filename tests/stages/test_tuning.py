@@ -104,6 +104,25 @@ def test_the_estimate_is_in_the_range_of_the_real_cross_validation():
     assert estimate.refit_s > estimate.cv_s / 5  # the final fit has more rows than a fold
 
 
+def test_a_timed_fit_cut_at_its_limit_is_priced_as_unfinished_and_dropped():
+    """The timed sample fit stops at `limit_s`; the candidate is then priced at every tree it may grow."""
+    import time
+
+    table, case, plan = ames(2000)
+    data = _data(table, case, plan)
+    [lightgbm] = choose_candidates(Models(candidates=["lightgbm"], params={"lightgbm": {"learning_rate": 1e-4}}))
+    began = time.perf_counter()
+    estimate = estimate_cost(lightgbm, data, limit_s=0.2)
+    assert time.perf_counter() - began < 5
+    assert estimate.cut_at_s == 0.2 and estimate.trees == 2000 + 50
+    assert estimate.sample_s < 1.5  # the larger sample was not fitted after the cut
+    cheap = estimate_cost(choose_candidates(Models(candidates=["linear"]))[0], data, limit_s=0.2)
+    assert cheap.cut_at_s is None  # no trees, no deadline: the linear fit is not cut
+    left = cheap.cv_s + cheap.refit_s + 0.5 * (estimate.cv_s + estimate.refit_s)
+    kept, dropped = affordable([estimate, cheap], budget=Budget(60, "default"), seconds_left=left, folds=5)
+    assert kept == ["linear"] and "timed sample fit was stopped at 0.2 s, unfinished" in dropped["lightgbm"]
+
+
 # the search --------------------------------------------------------------------------------------------------------
 def _data(table, case, plan, *, early_stopping: bool = True) -> TrainingData:
     spec = Training()

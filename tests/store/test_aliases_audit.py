@@ -103,6 +103,8 @@ def test_a_store_made_before_aliases_and_audit_gets_them_when_opened(store, stor
     with store.engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE cairn_model_aliases")
         connection.exec_driver_sql("DROP TABLE cairn_audit")
+        connection.exec_driver_sql("DROP TABLE alembic_version")  # made before migrations too
+        connection.exec_driver_sql("ALTER TABLE cairn_runs DROP COLUMN artifacts_collected_at")
     reopened = Store.open(store_url, tmp_path / "artifacts")
     try:
         again = Registry(reopened)

@@ -30,8 +30,10 @@ def test_an_old_store_gets_the_card_column_and_its_versions_still_load(store_url
     store = Store.open(store_url, tmp_path / "artifacts")
     run_id = store.start_run(project=name, config_hash="c" * 64, manifest={})
     Registry(store).register(_model(name), run_id=run_id, production=True, note=None)
-    with store.engine.begin() as connection:  # as the store was before the column existed
+    with store.engine.begin() as connection:  # as the store was before the column (and migrations) existed
         connection.exec_driver_sql("ALTER TABLE cairn_model_versions DROP COLUMN card_sha256")
+        connection.exec_driver_sql("DROP TABLE alembic_version")
+        connection.exec_driver_sql("ALTER TABLE cairn_runs DROP COLUMN artifacts_collected_at")
     store.close()
     assert "card_sha256" not in _columns(store_url)
 

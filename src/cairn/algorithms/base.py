@@ -36,10 +36,12 @@ class Build(Protocol):
 
 
 class FitStopping(Protocol):
-    """Fit, stopping when `rounds` rounds bring no improvement on the stop rows; returns the trees kept."""
+    """Fit, stopping when `rounds` rounds bring no improvement on the stop rows, or at `deadline` (a
+    `time.perf_counter()` instant; boosters check it after each tree); returns the trees kept."""
 
     def __call__(self, estimator: Any, X: Any, y: Any, X_stop: Any, y_stop: Any, *,
-                 categories: dict[str, Any], rounds: int, share: float) -> tuple[Any, int]: ...
+                 categories: dict[str, Any], rounds: int, share: float,
+                 deadline: float | None = None) -> tuple[Any, int]: ...
 
 
 @dataclass(frozen=True, eq=False)

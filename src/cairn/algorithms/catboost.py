@@ -6,6 +6,7 @@ encoder's code columns through cairn's own subclasses (cairn.estimators.catboost
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from cairn.algorithms.base import Algorithm
@@ -31,9 +32,23 @@ def build(problem: str, params: dict[str, Any], *, seed: int, n_jobs: int, n_row
 
 
 def fit_stopping(estimator: Any, X: Any, y: Any, X_stop: Any, y_stop: Any, *,
-                 categories: dict[str, Any], rounds: int, share: float) -> tuple[Any, int]:
-    estimator.fit(X, y, eval_set=(X_stop, y_stop), early_stopping_rounds=rounds, verbose=False, **categories)
-    return estimator, int(estimator.get_best_iteration()) + 1
+                 categories: dict[str, Any], rounds: int, share: float,
+                 deadline: float | None = None) -> tuple[Any, int]:
+    stop_at = {} if deadline is None else {"callbacks": [_StopAt(deadline)]}
+    estimator.fit(X, y, eval_set=(X_stop, y_stop), early_stopping_rounds=rounds, verbose=False, **categories,
+                  **stop_at)
+    best = estimator.get_best_iteration()
+    return estimator, int(best if best is not None else estimator.tree_count_ - 1) + 1
+
+
+class _StopAt:
+    """A CatBoost callback: training ends after the tree that passes `deadline` (CatBoost has no time limit)."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def after_iteration(self, info: Any) -> bool:
+        return time.perf_counter() < self.deadline  # False stops
 
 
 CATBOOST = Algorithm(

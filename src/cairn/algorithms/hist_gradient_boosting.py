@@ -26,8 +26,10 @@ def build(problem: str, params: dict[str, Any], *, seed: int, n_jobs: int, n_row
 
 
 def fit_stopping(estimator: Any, X: Any, y: Any, X_stop: Any, y_stop: Any, *,
-                 categories: dict[str, Any], rounds: int, share: float) -> tuple[Any, int]:
-    """It keeps the rounds it waited through; the refit stops where improvement did."""
+                 categories: dict[str, Any], rounds: int, share: float,
+                 deadline: float | None = None) -> tuple[Any, int]:
+    """It keeps the rounds it waited through; the refit stops where improvement did. scikit-learn has no callback:
+    `deadline` is not checked (its histogram boosting is the fastest of the boosters per tree)."""
     estimator.set_params(early_stopping=True, n_iter_no_change=rounds)
     if "X_val" in inspect.signature(estimator.fit).parameters:  # scikit-learn >= 1.7
         estimator.fit(X, y, X_val=X_stop, y_val=y_stop)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from typing import Any
 
 from cairn.algorithms.base import Algorithm
@@ -28,13 +29,29 @@ def build(problem: str, params: dict[str, Any], *, seed: int, n_jobs: int, n_row
 
 
 def fit_stopping(estimator: Any, X: Any, y: Any, X_stop: Any, y_stop: Any, *,
-                 categories: dict[str, Any], rounds: int, share: float) -> tuple[Any, int]:
+                 categories: dict[str, Any], rounds: int, share: float,
+                 deadline: float | None = None) -> tuple[Any, int]:
     import lightgbm
 
     stop_rows = ({"eval_X": (X_stop,), "eval_y": (y_stop,)}  # LightGBM >= 4.7 deprecates eval_set
                  if "eval_X" in inspect.signature(estimator.fit).parameters else {"eval_set": [(X_stop, y_stop)]})
-    estimator.fit(X, y, **stop_rows, **categories, callbacks=[lightgbm.early_stopping(rounds, verbose=False)])
+    callbacks = [lightgbm.early_stopping(rounds, verbose=False)]
+    if deadline is not None:
+        callbacks.append(_stop_at(deadline))
+    estimator.fit(X, y, **stop_rows, **categories, callbacks=callbacks)
     return estimator, int(estimator.best_iteration_ or estimator.n_estimators)
+
+
+def _stop_at(deadline: float) -> Any:
+    """A LightGBM callback ending training after the tree that passes `deadline`, keeping the trees so far."""
+    import lightgbm
+
+    def callback(env: Any) -> None:
+        if time.perf_counter() >= deadline:
+            raise lightgbm.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    callback.order = 40  # type: ignore[attr-defined]  # after early stopping's own check (order 30)
+    return callback
 
 
 LIGHTGBM = Algorithm(

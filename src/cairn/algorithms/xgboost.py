@@ -5,6 +5,7 @@ Its classifier wants labels 0..K-1, so it is wrapped in EncodedLabels and answer
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from cairn.algorithms.base import Algorithm
@@ -29,14 +30,29 @@ def build(problem: str, params: dict[str, Any], *, seed: int, n_jobs: int, n_row
 
 
 def fit_stopping(estimator: Any, X: Any, y: Any, X_stop: Any, y_stop: Any, *,
-                 categories: dict[str, Any], rounds: int, share: float) -> tuple[Any, int]:
+                 categories: dict[str, Any], rounds: int, share: float,
+                 deadline: float | None = None) -> tuple[Any, int]:
     from cairn.estimators.labels import EncodedLabels
 
     wrapped = isinstance(estimator, EncodedLabels)
-    (estimator.estimator if wrapped else estimator).set_params(early_stopping_rounds=rounds)
+    inner = estimator.estimator if wrapped else estimator
+    inner.set_params(early_stopping_rounds=rounds)
+    if deadline is not None:
+        inner.set_params(callbacks=[_stop_at(deadline)])
     estimator.fit(X, y, eval_set=[(X_stop, y_stop)], verbose=False)
     fitted = estimator.estimator_ if wrapped else estimator
     return estimator, int(fitted.best_iteration) + 1
+
+
+def _stop_at(deadline: float) -> Any:
+    """An XGBoost callback: training ends after the tree that passes `deadline`."""
+    import xgboost
+
+    class StopAt(xgboost.callback.TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            return time.perf_counter() >= deadline  # True stops
+
+    return StopAt()
 
 
 XGBOOST = Algorithm(

@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 OLD_SECTIONS = ("explore",)  # sections renamed to their stage's name in 0.2.0
 
 
-def load_config(path: Path) -> ProjectConfig:
-    """Read and validate a project file; raise ConfigError listing every problem."""
+def load_config(path: Path, *, overrides: Mapping[str, Any] | None = None) -> ProjectConfig:
+    """Read and validate a project file, with `overrides` (dotted key -> value, from `--set`: see
+    cairn.config.settings) applied first; raise ConfigError listing every problem."""
     if not path.exists():
         raise ConfigError.single(
             f"No project file at {path}.",
@@ -36,10 +37,11 @@ def load_config(path: Path) -> ProjectConfig:
             f"Cannot read the project file {path}.", where=str(path),
             expected="a readable UTF-8 text file", got=type(error).__name__, fix="check the file's permissions",
         ) from None
-    return parse_config(text, source=str(path))
+    return parse_config(text, source=str(path), overrides=overrides)
 
 
-def parse_config(text: str, *, source: str = "cairn.yaml") -> ProjectConfig:
+def parse_config(text: str, *, source: str = "cairn.yaml", overrides: Mapping[str, Any] | None = None
+                 ) -> ProjectConfig:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         document = yaml.safe_load(text)
@@ -61,10 +63,15 @@ def parse_config(text: str, *, source: str = "cairn.yaml") -> ProjectConfig:
     for old in OLD_SECTIONS:
         if _renamed(document, lines, old):
             log.warning(deprecation(old, where=source))
+    if overrides:
+        from cairn.config.settings import apply_overrides
+
+        document = apply_overrides(document, overrides)
     try:
         return ProjectConfig.model_validate(document)
     except ValidationError as error:
-        problems = [_problem(item, document, lines, source) for item in error.errors()]
+        problems = [_problem(item, document, lines, source, overridden=set(overrides or ()))
+                    for item in error.errors()]
         count = len(problems)
         raise ConfigError(
             f"The project file {source} has {count} error{'s' if count > 1 else ''}:", problems
@@ -105,11 +112,15 @@ def _line_numbers(node: yaml.Node | None, path: Path_ = ()) -> dict[Path_, int]:
     return found
 
 
-def _problem(item: Any, document: Mapping[str, Any], lines: dict[Path_, int], source: str) -> Problem:
+def _problem(item: Any, document: Mapping[str, Any], lines: dict[Path_, int], source: str, *,
+             overridden: set[str] | None = None) -> Problem:
     loc: Path_ = tuple(part for part in item["loc"] if not _is_union_tag(part))
     dotted = _dotted(loc)
     line = _nearest_line(loc, lines)
     where = f"{dotted} ({source}, line {line})" if line else dotted
+    if overridden and any(dotted == key or dotted.startswith(f"{key}.") or key.startswith(f"{dotted}.")
+                          for key in overridden):
+        where = f"{dotted} (from --set)"
     kind = item["type"]
     got = _shown(item.get("input"))
     if kind == "extra_forbidden":

@@ -401,6 +401,14 @@ class Deployment(Section):
     api_key_env: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    max_body_mb: float = Field(1.0, gt=0, le=1024, description="A request body over this many MiB is a 413.")
+    max_batch: int = Field(10_000, ge=1, description="A /predict or /explain request with more records is a 413.")
+    prediction_log_mb: float = Field(64.0, gt=0, description="The prediction log of a version is rotated past this "
+                                     "size: the full file is kept under a name stamped with the time.")
+
+    @property
+    def max_body_bytes(self) -> int:
+        return max(1, int(self.max_body_mb * 1024 * 1024))
 
 
 class Drift(Section):
@@ -408,11 +416,66 @@ class Drift(Section):
     bins: int = Field(10, ge=2, le=100)
 
 
+WINDOW_PATTERN = r"^\s*(\d+)\s*([hdw])\s*$"
+WINDOW_HOURS = {"h": 1, "d": 24, "w": 24 * 7}
+
+
+def _window_parses(text: str) -> str:
+    """`7d`, `24h`, `2w`: a whole number of hours, days or weeks (months differ in length: use 30d)."""
+    match = re.fullmatch(WINDOW_PATTERN, str(text))
+    if match is None or int(match.group(1)) == 0:
+        raise rule(f"a window such as 7d, 24h or 2w (a positive whole number of h, d or w), not {text!r}",
+                   "write e.g. window: 7d (a month: 30d)")
+    return str(text).strip()
+
+
+class RetrainWhen(Section):
+    """What makes `cairn monitor` advise retraining (exit 3); any one rule firing is enough."""
+
+    drift_share: float = Field(0.2, gt=0, le=1, description="Retrain when at least this share of the judged "
+                               "features drifted (a feature drifts when its PSI passes monitoring.drift.threshold).")
+    missed_windows: int = Field(2, ge=1, description="Retrain when a success metric measured on ground truth missed "
+                                "its threshold in this many windows in a row, up to the latest.")
+    estimate_missed: bool = Field(True, description="Retrain when, without ground truth in the latest window, the "
+                                  "estimated metric misses its threshold.")
+    objective_missed: bool = Field(True, description="Retrain when new data given with its target (--data) misses "
+                                   "the objective.")
+    prediction_drift: bool = Field(False, description="Retrain when the model's own answers drifted (their PSI "
+                                   "passes monitoring.drift.threshold), whatever the inputs did.")
+    domain_auc: float | None = Field(None, gt=0.5, le=1, description="Retrain when a classifier tells the new "
+                                     "rows from the training rows with at least this out-of-fold AUC (e.g. 0.8); "
+                                     "off by default.")
+
+
+class Retrain(Section):
+    """What `cairn retrain` trains the challenger on, and which rows judge it against the champion."""
+
+    data: Literal["all", "recent"] = Field("all", description="all: the training source plus the new labelled "
+                                           "rows; recent: the new labelled rows alone.")
+    min_new_rows: int = Field(100, ge=10, description="Refuse to retrain on fewer new labelled rows than this.")
+    judge_share: float = Field(0.3, gt=0, lt=1, description="The newest share of the new labelled rows, kept out "
+                               "of training: champion and challenger are compared on them.")
+
+
 class Monitoring(Section):
-    """Stage 10: the reference for drift and what triggers retraining."""
+    """Stage 10: the reference for drift, performance over time and what triggers retraining."""
 
     drift: Drift = Drift()
     reference_rows: int = Field(50_000, gt=0)
+    window: Annotated[str, AfterValidator(_window_parses)] = Field(
+        "7d", description="The length of a performance window: Nh, Nd or Nw (7d, 24h, 30d).")
+    time_column: str | None = Field(None, description="A column of the feedback file that dates each row; default: "
+                                    "the time of the prediction (from the prediction log, or when fed back).")
+    retrain_when: RetrainWhen = RetrainWhen()
+    retrain: Retrain = Retrain()
+    webhook_env: str | None = Field(None, description="An environment variable holding a URL: when `cairn monitor` "
+                                    "advises retraining it POSTs its JSON report there (a failure is a warning).")
+
+    @property
+    def window_hours(self) -> int:
+        match = re.fullmatch(WINDOW_PATTERN, self.window)
+        assert match is not None  # checked by _window_parses
+        return int(match.group(1)) * WINDOW_HOURS[match.group(2)]
 
 
 class ProjectConfig(Section):
@@ -420,8 +483,12 @@ class ProjectConfig(Section):
 
     project: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Name used for the model.")
     seed: int = 42
-    store: str | None = Field(None, description="SQLAlchemy URL; default sqlite file .cairn/cairn.db")
-    artifacts: str | None = Field(None, description="Folder for artifacts; default .cairn/artifacts")
+    store: str | None = Field(None, description="SQLAlchemy URL; default sqlite file .cairn/cairn.db. CAIRN_STORE "
+                              "overrides it (cairn.config.settings has the precedence).")
+    store_env: str | None = Field(None, description="Environment variable holding the store URL (with credentials).")
+    artifacts: str | None = Field(None, description="Folder or fsspec URL (s3://bucket/prefix) for artifacts; default "
+                                  ".cairn/artifacts. CAIRN_ARTIFACTS overrides it.")
+    artifacts_env: str | None = Field(None, description="Environment variable holding the artifacts folder or URL.")
     business: Business
     data: Data
     preprocessing: Preprocessing = Preprocessing()
@@ -432,6 +499,13 @@ class ProjectConfig(Section):
     evaluation: Evaluation = Evaluation()
     deployment: Deployment = Deployment()
     monitoring: Monitoring = Monitoring()
+
+    @model_validator(mode="after")
+    def _one_way_to_each_location(self) -> ProjectConfig:
+        for name in ("store", "artifacts"):
+            if getattr(self, name) is not None and getattr(self, f"{name}_env") is not None:
+                raise rule(f"one of '{name}' or '{name}_env'", f"keep {name}_env: the URL stays out of the file")
+        return self
 
     @model_validator(mode="after")
     def _split_has_its_column(self) -> ProjectConfig:

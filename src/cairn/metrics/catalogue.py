@@ -32,7 +32,8 @@ CATALOGUE: dict[str, Metric] = {m.name: m for m in (
     Metric("r2", "R²", REGRESSION, lower_is_better=False),
     Metric("roc_auc", "ROC AUC", CLASSIFICATION, lower_is_better=False, needs_proba=True),
     Metric("accuracy", "Accuracy", CLASSIFICATION, lower_is_better=False),
-    Metric("f1", "F1", CLASSIFICATION, lower_is_better=False),
+    Metric("f1", "F1", CLASSIFICATION, lower_is_better=False),  # binary: of the positive class; multiclass: macro
+    Metric("macro_f1", "Macro F1", CLASSIFICATION, lower_is_better=False),  # the mean of every class's F1
     Metric("precision", "Precision", CLASSIFICATION, lower_is_better=False),
     Metric("recall", "Recall", CLASSIFICATION, lower_is_better=False),
     Metric("log_loss", "Log loss", CLASSIFICATION, lower_is_better=True, needs_proba=True),
@@ -48,7 +49,7 @@ REPORTED: dict[str, tuple[str, ...]] = {  # what every run of a problem reports,
     "regression": ("mape", "mae", "rmse", "r2"),
     "binary": ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "average_precision",
                "balanced_accuracy", "brier"),
-    "multiclass": ("accuracy", "f1", "log_loss", "balanced_accuracy"),
+    "multiclass": ("accuracy", "macro_f1", "log_loss", "balanced_accuracy"),
 }
 
 

@@ -16,6 +16,10 @@ import numpy as np
 ROW_MEANS = {"mape", "mae", "rmse", "r2", "accuracy", "log_loss", "brier"}
 BINARY_ONLY = {"precision", "recall", "f1", "roc_auc", "average_precision", "balanced_accuracy", "brier"}
 PROBA_FLOOR = 1e-15  # as scikit-learn clips probabilities for log loss
+# multiclass: the mean over the classes present in the resample (in its truth or its predictions), as
+# scikit-learn's average="macro" reads the labels it is given; balanced accuracy: the mean recall of the classes
+# in the truth
+MACRO_WHEN_MULTICLASS = {"precision", "recall", "f1", "balanced_accuracy"}
 
 
 def row_counts(block: np.ndarray, rows: int) -> np.ndarray:
@@ -29,6 +33,8 @@ def resampled_scores(metric: str, y: np.ndarray, predicted: np.ndarray, proba: n
     """The metric on each resample (rows of `block` are drawn row positions); NaN where it is undefined (AUC of a
     resample with one class); None when it must be scored one resample at a time."""
     multiclass = classes is not None and len(classes) > 2
+    if classes is not None and (metric == "macro_f1" or multiclass and metric in MACRO_WHEN_MULTICLASS):
+        return _macro(metric, *class_counts(y, predicted, classes, block))
     if metric in BINARY_ONLY and multiclass or metric not in ROW_MEANS | BINARY_ONLY:
         return None
     if metric in {"log_loss", "brier"} and (proba is None or classes is None):
@@ -64,6 +70,50 @@ def resampled_scores(metric: str, y: np.ndarray, predicted: np.ndarray, proba: n
         if metric == "recall":
             return np.where(tp + fn > 0, tp / (tp + fn), 0.0)
         return np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+
+
+def class_counts(y: np.ndarray, predicted: np.ndarray, classes: np.ndarray, block: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(resamples, labels) each: true positives, rows of the label in the truth, and rows predicted as it. The
+    labels are `classes` first, in their order, then any other label the truth or the predictions hold."""
+    labels = list(np.asarray(classes).tolist())
+    where = {label: index for index, label in enumerate(labels)}
+    for value in [*np.asarray(y).tolist(), *np.asarray(predicted).tolist()]:
+        if value not in where:
+            where[value] = len(labels)
+            labels.append(value)
+    truth, said = (np.fromiter((where[v] for v in np.asarray(a).tolist()), dtype="int64", count=len(a))
+                   for a in (y, predicted))
+    one_hot = np.eye(len(labels))
+    counts = row_counts(block, len(y)).astype("float64")
+    return counts @ (one_hot[truth] * (truth == said)[:, None]), counts @ one_hot[truth], counts @ one_hot[said]
+
+
+def per_class_scores(y: np.ndarray, predicted: np.ndarray, classes: np.ndarray, block: np.ndarray
+                     ) -> dict[str, np.ndarray]:
+    """Precision, recall and F1 of each of `classes` on each resample, and its support: (resamples, classes) each.
+    Precision is 0 where the class was never predicted (scikit-learn's zero_division=0); recall and F1 are NaN
+    where the class is absent from the resample's truth (undefined there, left out of an interval)."""
+    tp, truth_n, said_n = (part[:, :len(classes)] for part in class_counts(y, predicted, classes, block))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"precision": np.where(said_n > 0, tp / said_n, 0.0),
+                "recall": np.where(truth_n > 0, tp / truth_n, np.nan),
+                "f1": np.where(truth_n > 0, 2 * tp / (truth_n + said_n), np.nan),
+                "support": truth_n}
+
+
+def _macro(metric: str, tp: np.ndarray, truth_n: np.ndarray, said_n: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "balanced_accuracy":
+            return np.nanmean(np.where(truth_n > 0, tp / truth_n, np.nan), axis=1)
+        present = (truth_n + said_n) > 0
+        if metric == "precision":
+            each = np.where(said_n > 0, tp / said_n, 0.0)
+        elif metric == "recall":
+            each = np.where(truth_n > 0, tp / truth_n, 0.0)
+        else:  # f1, macro_f1
+            each = np.where(present, 2 * tp / (truth_n + said_n), 0.0)
+        return (each * present).sum(axis=1) / present.sum(axis=1)
 
 
 def _per_row(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray | None,

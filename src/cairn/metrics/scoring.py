@@ -11,7 +11,7 @@ from cairn.metrics.catalogue import error_of, is_percent, lower_is_better, metri
 from cairn.metrics.resampled import resampled_scores
 
 __all__ = ["error_of", "lower_is_better", "metrics_for", "needs_proba", "positive_last", "score", "shown"]
-COUNTED = frozenset({"accuracy", "f1", "precision", "recall", "roc_auc", "log_loss", "average_precision",
+COUNTED = frozenset({"accuracy", "f1", "macro_f1", "precision", "recall", "roc_auc", "log_loss", "average_precision",
                      "balanced_accuracy", "brier"})  # see `_counted`
 
 
@@ -46,6 +46,8 @@ def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray
         return float(skm.accuracy_score(y_true, y_pred))
     if metric == "balanced_accuracy":
         return float(skm.balanced_accuracy_score(y_true, y_pred))
+    if metric == "macro_f1":
+        return float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
     multiclass = classes is not None and len(classes) > 2
     average = "macro" if multiclass else "binary"
     positive = classes[-1] if classes is not None and not multiclass else 1

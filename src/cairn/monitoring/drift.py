@@ -16,6 +16,15 @@ one; ``threshold`` (0.2 by default) decides what counts as drifted. The test bes
 numbers, chi-square for categories) gives a p-value, but with thousands of rows even a harmless shift is
 "significant", so the p-value is reported, not used for the verdict.
 
+The reference is read from statistics computed once at training (cairn.monitoring.reference), never from the
+training rows, and the window is read as the model reads its inputs: numbers parsed as in training, categories
+trimmed and folded by the encoder's own ``clean_text``, so the training file itself never drifts from itself.
+``WindowDrift`` counts a window in one pass per column, in batches if it comes in batches.
+
+Beside the per-feature verdict the report names new categories (with their share of rows), missing-rate changes
+("missing 2% → 31%"), the drift of the model's own predictions (``predictions``), and, when asked, a domain
+classifier's verdict on all features at once (cairn.monitoring.domain).
+
 Logged requests are often partial records (``{"Gr_Liv_Area": 1656}``): the model imputes what was not sent, so an
 unsent field is neither drift nor a "missing" value of the data. With ``sent`` (which requests carried each key),
 a feature is judged on the requests that sent it; one sent in fewer than half of them (``MIN_SENT_SHARE``) is
@@ -27,9 +36,8 @@ from __future__ import annotations
 
 import difflib
 import math
-import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -38,17 +46,34 @@ from scipy import stats
 
 from cairn.errors import DataError, Problem
 from cairn.model.trained import FeatureSpec
+from cairn.monitoring.reference import (
+    SAMPLE_ROWS,
+    CategoryReference,
+    NumberReference,
+    ReferenceStatistics,
+    feature_values,
+    is_numeric,
+    level_counts,
+    number_reference,
+    reference_statistics,
+)
+from cairn.privacy import redact_unseen_level
 
-__all__ = ["PSI_EPSILON", "DriftReport", "FeatureDrift", "feature_drift", "population_stability_index"]
+__all__ = ["PSI_EPSILON", "DriftReport", "FeatureDrift", "MissingChange", "NewCategories", "WindowDrift",
+           "feature_drift", "population_stability_index"]
 
 PSI_EPSILON = 1e-4
 MISSING_LEVEL = "(missing)"
 NEW_LEVEL = "(new)"
 MODERATE_PSI = 0.1
 MAJOR_PSI = 0.25
-KS_SCIPY_MAX_ROWS = 10_000
 MIN_SENT_SHARE = 0.5
 """A feature sent in fewer than this share of the logged requests is reported, not judged."""
+PREDICTION_ROWS = 200_000
+"""The model answers on at most about this many rows of a window for prediction drift (a uniform sample beyond)."""
+MISSING_CHANGE = 0.05
+"""A missing rate that moved by at least this much (absolute) is named in the report."""
+NEW_LEVELS_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -58,7 +83,7 @@ class FeatureDrift:
     feature: str
     kind: str  # "number" | "category"
     psi: float  # population stability index, reference vs current
-    test: str  # "ks" for numbers (scipy.stats.ks_2samp), "chi2" for categories (scipy.stats.chi2_contingency)
+    test: str  # "ks" for numbers (two-sample Kolmogorov-Smirnov), "chi2" for categories (scipy.stats.chi2_contingency)
     p_value: float | None  # None when the test cannot run (no values on one side, a single bin)
     drifted: bool  # psi >= threshold
     detail: str  # a plain sentence, e.g. "mean 1,500 → 1,720; PSI 0.31 (major shift)"
@@ -66,13 +91,43 @@ class FeatureDrift:
 
 
 @dataclass(frozen=True)
+class NewCategories:
+    """Levels of a category the training rows never had, most frequent first, with their share of the rows."""
+
+    feature: str
+    share: float  # of the current rows (that sent the feature)
+    levels: list[tuple[str, float]]  # (level as written, share of rows), most frequent first
+
+    def text(self) -> str:
+        shown = ", ".join(f"{level!r} {_shares_text(share)}" for level, share in self.levels[:NEW_LEVELS_SHOWN])
+        more = f" and {len(self.levels) - NEW_LEVELS_SHOWN} more" if len(self.levels) > NEW_LEVELS_SHOWN else ""
+        return f"{self.feature}: new levels in {_shares_text(self.share)} of rows ({shown}{more})"
+
+
+@dataclass(frozen=True)
+class MissingChange:
+    """A feature whose share of missing values moved by ``MISSING_CHANGE`` or more."""
+
+    feature: str
+    reference: float
+    current: float
+
+    def text(self) -> str:
+        return f"{self.feature}: missing {_shares_text(self.reference)} → {_shares_text(self.current)}"
+
+
+@dataclass(frozen=True)
 class DriftReport:
-    """Every feature's drift, most drifted first."""
+    """Every feature's drift, most drifted first; what else moved beside them."""
 
     features: list[FeatureDrift]
     threshold: float
     reference_rows: int
     current_rows: int
+    new_categories: list[NewCategories] = field(default_factory=list)
+    missing_changes: list[MissingChange] = field(default_factory=list)
+    predictions: list[FeatureDrift] = field(default_factory=list)  # the model's outputs, reference vs current
+    domain: Any = None  # cairn.monitoring.domain.DomainDrift, when the classifier ran
 
     @property
     def drifted(self) -> list[FeatureDrift]:
@@ -93,6 +148,10 @@ class DriftReport:
         judged = self.judged
         return len(self.drifted) / len(judged) if judged else 0.0
 
+    @property
+    def prediction_drifted(self) -> bool:
+        return any(prediction.drifted for prediction in self.predictions)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "threshold": self.threshold,
@@ -103,6 +162,12 @@ class DriftReport:
             "not_judged": [feature.feature for feature in self.not_judged],
             # JSON has no NaN: an unjudged feature's PSI is null
             "features": [asdict(feature) | ({} if feature.judged else {"psi": None}) for feature in self.features],
+            "new_categories": [{"feature": new.feature, "share": new.share,
+                                "levels": [{"level": level, "share": share} for level, share in new.levels],
+                                "text": new.text()} for new in self.new_categories],
+            "missing_changes": [asdict(change) | {"text": change.text()} for change in self.missing_changes],
+            "predictions": [asdict(prediction) for prediction in self.predictions],
+            "domain": self.domain.to_dict() if self.domain is not None else None,
         }
 
 
@@ -115,14 +180,17 @@ def population_stability_index(reference_counts: np.ndarray, current_counts: np.
     return float(np.sum((current_share - reference_share) * np.log(current_share / reference_share)))
 
 
-def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, *, features: Sequence[FeatureSpec],
-                  threshold: float = 0.2, bins: int = 10, sent: Mapping[str, np.ndarray] | None = None
-                  ) -> DriftReport:
-    """Per-feature drift of ``current`` against ``reference`` (typically the training rows), most drifted first.
+def feature_drift(reference: pd.DataFrame | ReferenceStatistics, current: pd.DataFrame, *,
+                  features: Sequence[FeatureSpec], threshold: float = 0.2, bins: int = 10,
+                  sent: Mapping[str, np.ndarray] | None = None, normalize: bool = True) -> DriftReport:
+    """Per-feature drift of ``current`` against ``reference`` (training rows, or their statistics computed once),
+    most drifted first.
 
     ``sent``, for logged requests: per feature, a boolean per row of ``current``, whether that request carried
     the key. A feature is then judged on the rows that sent it, or not judged when fewer than ``MIN_SENT_SHARE``
     of them did (a feature named in ``sent`` may be absent from ``current``). Unjudged features come last.
+    ``normalize``: categories compared with case and inner spaces folded, as preprocessing.normalize_categories
+    makes the model read them (statistics carry their own).
     """
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not threshold > 0:
         raise ValueError(f"The threshold parameter of feature_drift must be a number > 0. Got {threshold!r} instead.")
@@ -130,57 +198,246 @@ def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, *, features: S
         raise ValueError(f"The bins parameter of feature_drift must be an int >= 2. Got {bins!r} instead.")
     if not features:
         raise ValueError("The features parameter of feature_drift must list at least one feature. Got [] instead.")
-    _check_columns(reference, current, features, optional=set(sent) if sent is not None else set())
-    results = []
-    rows = len(current)
-    for feature in features:
-        mask = sent.get(feature.name) if sent is not None else None
-        if feature.name in current.columns:
-            column = current[feature.name]
-        else:  # sent by no request
-            column = pd.Series(np.nan, index=current.index, dtype="object")
-        prefix = None
-        if mask is not None and not bool(np.all(mask)):
-            count = int(np.count_nonzero(mask))
-            prefix = f"not sent in {rows - count:,} of {rows:,} requests"
-            if count < MIN_SENT_SHARE * rows:
-                results.append(FeatureDrift(
-                    feature=feature.name, kind=feature.kind, psi=math.nan,
-                    test="chi2" if feature.kind == "category" and feature.parse != "text" else "ks", p_value=None,
-                    drifted=False, judged=False,
-                    detail=f"{prefix} (imputed): left out of the verdict"))
+    if isinstance(reference, pd.DataFrame):
+        _check_columns(reference.columns, len(reference), current, features,
+                       optional=set(sent) if sent is not None else set())
+        reference = reference_statistics(reference, features, bins=bins, normalize=normalize, sample_rows=0)
+    else:
+        _check_columns(reference.features.keys(), reference.rows, current, features,
+                       optional=set(sent) if sent is not None else set())
+    window = WindowDrift(reference, features)
+    window.add(current, sent=sent)
+    return window.report(threshold=threshold)
+
+
+class WindowDrift:
+    """Counts of a window against reference statistics, added batch by batch; ``report`` judges them.
+
+    Every count is a sum over rows, so ``add`` of two halves equals ``add`` of the whole. Each column costs one
+    binary search per value into the reference's sketch (which holds the PSI edges too) and two bincounts; a
+    category one factorize. A uniform sample of up to ``sample_rows`` rows is kept for the domain classifier
+    (bottom-k of random keys, so batches do not bias it).
+    """
+
+    def __init__(self, reference: ReferenceStatistics, features: Sequence[FeatureSpec], *,
+                 prediction_reference: Sequence[tuple[FeatureSpec, NumberReference | CategoryReference]] = (),
+                 sample_rows: int = 0, seed: int = 0):
+        self.reference = reference
+        self.features = [feature for feature in features]
+        self.prediction_reference = list(prediction_reference)
+        self.rows = 0
+        self.sent_rows: dict[str, int] = {}  # features with a `sent` mask: rows that sent them
+        self.counts: dict[str, _NumberCounts | _LevelTally] = {}
+        for feature in self.features:
+            self.counts[feature.name] = self._empty(reference.features[feature.name])
+        self.prediction_counts = [self._empty(ref) for _, ref in self.prediction_reference]
+        self.sample_rows = sample_rows
+        self._random = np.random.default_rng(seed)
+        self._sample: pd.DataFrame | None = None
+        self._sample_keys = np.empty(0)
+        self.fully_sent: set[str] = {feature.name for feature in self.features}
+
+    @staticmethod
+    def _empty(reference: NumberReference | CategoryReference) -> _NumberCounts | _LevelTally:
+        if isinstance(reference, NumberReference):
+            return _NumberCounts.empty(reference.sketch.size)
+        return _LevelTally()
+
+    def add(self, current: pd.DataFrame, *, sent: Mapping[str, np.ndarray] | None = None,
+            predictions: Sequence[np.ndarray] = ()) -> None:
+        """Count one batch; ``predictions``: the model's outputs on it, one array per prediction reference."""
+        rows = len(current)
+        self.rows += rows
+        for feature in self.features:
+            mask = sent.get(feature.name) if sent is not None else None
+            if mask is not None:
+                mask = np.asarray(mask, dtype=bool)
+                self.sent_rows[feature.name] = self.sent_rows.get(feature.name, 0) + int(np.count_nonzero(mask))
+                if not bool(mask.all()):
+                    self.fully_sent.discard(feature.name)
+            if feature.name in current.columns:
+                values = feature_values(current, feature)
+            else:  # sent by no request
+                values = np.full(rows, np.nan, dtype="float64" if is_numeric(feature) else object)
+                self.fully_sent.discard(feature.name)
+            if mask is not None and not bool(mask.all()):
+                values = values[mask]
+            self._count(self.reference.features[feature.name], self.counts[feature.name], values)
+        for (_, reference), counts, values in zip(self.prediction_reference, self.prediction_counts, predictions,
+                                                  strict=False):
+            self._count(reference, counts, np.asarray(values))
+        if self.sample_rows and rows:
+            self._keep_sample(current)
+
+    def _count(self, reference: NumberReference | CategoryReference, counts: _NumberCounts | _LevelTally,
+               values: np.ndarray) -> None:
+        if isinstance(counts, _NumberCounts):
+            assert isinstance(reference, NumberReference)
+            counts.add(reference, np.asarray(values, dtype="float64"))
+        else:
+            counts.add(level_counts(values, normalize=self.reference.normalize))
+
+    def _keep_sample(self, current: pd.DataFrame) -> None:
+        names = [feature.name for feature in self.features if feature.name in current.columns]
+        keys = self._random.random(len(current))
+        if len(current) > self.sample_rows:
+            chosen = np.argpartition(keys, self.sample_rows)[:self.sample_rows]
+        else:
+            chosen = np.arange(len(current))
+        batch = current.iloc[chosen][names].reset_index(drop=True)
+        if self._sample is None:
+            self._sample, self._sample_keys = batch, keys[chosen]
+        else:
+            self._sample = pd.concat([self._sample, batch], ignore_index=True)
+            self._sample_keys = np.concatenate([self._sample_keys, keys[chosen]])
+        if len(self._sample) > self.sample_rows:
+            kept = np.argpartition(self._sample_keys, self.sample_rows)[:self.sample_rows]
+            self._sample, self._sample_keys = self._sample.iloc[kept].reset_index(drop=True), self._sample_keys[kept]
+
+    @property
+    def sample(self) -> pd.DataFrame | None:
+        """The uniform sample of the window's rows kept so far (None when ``sample_rows`` is 0)."""
+        return self._sample
+
+    def report(self, *, threshold: float, domain: Any = None) -> DriftReport:
+        results: list[FeatureDrift] = []
+        new_categories: list[NewCategories] = []
+        missing_changes: list[MissingChange] = []
+        rows = self.rows
+        for feature in self.features:
+            reference, counts = self.reference.features[feature.name], self.counts[feature.name]
+            prefix = None
+            if feature.name in self.sent_rows and self.sent_rows[feature.name] < rows:
+                count = self.sent_rows[feature.name]
+                prefix = f"not sent in {rows - count:,} of {rows:,} requests"
+                if count < MIN_SENT_SHARE * rows:
+                    results.append(FeatureDrift(
+                        feature=feature.name, kind=feature.kind, psi=math.nan,
+                        test="ks" if is_numeric(feature) else "chi2", p_value=None,
+                        drifted=False, judged=False, detail=f"{prefix} (imputed): left out of the verdict"))
+                    continue
+                prefix += f"; judged on the {count:,} that sent it"
+            if isinstance(counts, _NumberCounts):
+                assert isinstance(reference, NumberReference)
+                result = _number_drift(feature.name, reference, counts, threshold=threshold)
+                current_missing = counts.missing_rate
+            else:
+                assert isinstance(reference, CategoryReference)
+                result, new = _category_drift(feature.name, reference, counts, threshold=threshold)
+                if new is not None:
+                    new_categories.append(new)
+                current_missing = counts.missing / counts.rows if counts.rows else 0.0
+            if abs(current_missing - reference.missing_rate) >= MISSING_CHANGE:
+                missing_changes.append(MissingChange(feature.name, reference.missing_rate, current_missing))
+            results.append(result if prefix is None else replace(result, detail=f"{prefix}; {result.detail}"))
+        results.sort(key=lambda result: (not result.judged, -result.psi if result.judged else 0.0, result.feature))
+        predictions = []
+        for (spec, reference), counts in zip(self.prediction_reference, self.prediction_counts, strict=True):
+            if not counts.rows:
                 continue
-            column = column[np.asarray(mask, dtype=bool)]
-            prefix += f"; judged on the {count:,} that sent it"
-        result = _one_drift(feature, reference[feature.name], column, threshold=threshold, bins=bins)
-        results.append(result if prefix is None else replace(result, detail=f"{prefix}; {result.detail}"))
-    results.sort(key=lambda result: (not result.judged, -result.psi if result.judged else 0.0, result.feature))
-    return DriftReport(features=results, threshold=float(threshold), reference_rows=len(reference),
-                       current_rows=len(current))
+            if isinstance(counts, _NumberCounts):
+                assert isinstance(reference, NumberReference)
+                result = _number_drift(spec.name, reference, counts, threshold=threshold)
+            else:
+                assert isinstance(reference, CategoryReference)
+                result = _category_drift(spec.name, reference, counts, threshold=threshold)[0]
+            sampled = f"on {counts.rows:,} of the {rows:,} rows, sampled; " if counts.rows < rows else ""
+            predictions.append(replace(result, kind="prediction", detail=sampled + result.detail))
+        new_categories.sort(key=lambda new: (-new.share, new.feature))
+        missing_changes.sort(key=lambda change: (-abs(change.current - change.reference), change.feature))
+        return DriftReport(features=results, threshold=float(threshold), reference_rows=self.reference.rows,
+                           current_rows=rows, new_categories=new_categories, missing_changes=missing_changes,
+                           predictions=predictions, domain=domain)
 
 
-def _one_drift(feature: FeatureSpec, reference: pd.Series, current: pd.Series, *, threshold: float,
-               bins: int) -> FeatureDrift:
-    if feature.parse == "text":  # free text never repeats: its length is what can drift
-        return _number_drift(feature.name, _text_length(reference), _text_length(current), threshold=threshold,
-                             bins=bins)
-    if feature.kind == "number":
-        return _number_drift(feature.name, reference, current, threshold=threshold, bins=bins)
-    return _category_drift(feature.name, reference, current, threshold=threshold)
+@dataclass
+class _NumberCounts:
+    """A number's window counts against its reference sketch (sums over rows, so batches add up)."""
+
+    at_or_below: np.ndarray  # known values <= each sketch point
+    equal: np.ndarray  # known values == each sketch point
+    known: int = 0
+    rows: int = 0
+    total: float = 0.0
+
+    @classmethod
+    def empty(cls, points: int) -> _NumberCounts:
+        return cls(np.zeros(points, dtype="int64"), np.zeros(points, dtype="int64"))
+
+    @property
+    def missing_rate(self) -> float:
+        return 1 - self.known / self.rows if self.rows else 0.0
+
+    def add(self, reference: NumberReference, values: np.ndarray) -> None:
+        missing = np.isnan(values)
+        known = values[~missing] if missing.any() else values
+        self.rows += values.size
+        self.known += known.size
+        self.total += float(known.sum())
+        points = reference.sketch.size
+        if not points or not known.size:
+            return
+        values, weights = _distinct_whole_numbers(known)
+        slot = np.searchsorted(reference.sketch, values, side="left")  # sketch[slot - 1] < x <= sketch[slot]
+        per_slot = np.bincount(slot, weights=weights, minlength=points + 1)[:points]
+        self.at_or_below += np.cumsum(per_slot).round().astype("int64")
+        inside = np.minimum(slot, points - 1)
+        hit = reference.sketch[inside] == values
+        self.equal += np.bincount(inside[hit], weights=None if weights is None else weights[hit],
+                                  minlength=points).round().astype("int64")
+
+    def bin_counts(self, reference: NumberReference) -> np.ndarray:
+        """Rows per PSI bin of the reference, then the missing rows."""
+        at_edges = self.at_or_below[reference.edge_positions] if reference.edges.size else np.empty(0, "int64")
+        borders = np.concatenate([[0], at_edges, [self.known]])
+        return np.append(np.diff(borders), self.rows - self.known)
 
 
-def _text_length(values: pd.Series) -> pd.Series:
-    return values.map(lambda value: len(value) if isinstance(value, str) else np.nan).astype("float64")
+WHOLE_NUMBERS_MIN_ROWS = 50_000
 
 
-def _check_columns(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[FeatureSpec], *,
-                   optional: set[str]) -> None:
+def _distinct_whole_numbers(known: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Counts, years, square feet: whole numbers over a range no wider than the rows are counted per value first
+    (one bincount), so the binary search runs over the distinct values, not every row (10x faster at 1M rows).
+    Anything else comes back as is, with no weights."""
+    if known.size < WHOLE_NUMBERS_MIN_ROWS:
+        return known, None
+    low, high = float(known.min()), float(known.max())
+    if high - low > 4 * known.size or not bool(np.all(np.floor(known) == known)):
+        return known, None
+    per_value = np.bincount((known - low).astype("int64"))
+    present = np.flatnonzero(per_value)
+    return low + present.astype("float64"), per_value[present].astype("float64")
+
+
+@dataclass
+class _LevelTally:
+    """A category's window counts: rows per level key, missing rows, and how each key was spelt."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    missing: int = 0
+    spelling: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values()) + self.missing
+
+    def add(self, levels: Any) -> None:
+        for key, count in levels.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + count
+            self.spelling.setdefault(key, levels.spelling[key])
+        self.missing += levels.missing
+
+
+def _check_columns(reference_columns: Any, reference_rows: int, current: pd.DataFrame,
+                   features: Sequence[FeatureSpec], *, optional: set[str]) -> None:
     """Every problem at once: missing columns on either side (but ``optional`` ones in current), and empty frames."""
     problems: list[Problem] = []
     missing_by_side: dict[str, list[str]] = {}
-    for side, table in (("reference", reference), ("current", current)):
-        present = {str(column) for column in table.columns}
-        absent = [feature.name for feature in features if feature.name not in table.columns
+    for side, columns, rows in (("reference", reference_columns, reference_rows),
+                                ("current", current.columns, len(current))):
+        present = {str(column) for column in columns}
+        absent = [feature.name for feature in features if feature.name not in present
                   and (side == "reference" or feature.name not in optional)]
         missing_by_side[side] = absent
         for name in absent:
@@ -189,7 +446,7 @@ def _check_columns(reference: pd.DataFrame, current: pd.DataFrame, features: Seq
                    f"add a {name!r} column (empty values are fine: they are counted as missing)")
             problems.append(Problem(where=f"{side} data, column {name!r}",
                                     expected="a column the model was trained on", got="no such column", fix=fix))
-        if len(table) == 0:
+        if rows == 0:
             problems.append(Problem(where=f"{side} data", expected="at least one row", got="0 rows",
                                     fix="compare data that holds records, e.g. a day of logged requests"))
     if not problems:
@@ -228,36 +485,40 @@ def _p_value(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _number_drift(name: str, reference: pd.Series, current: pd.Series, *, threshold: float,
-                  bins: int) -> FeatureDrift:
-    reference_values = _as_numbers(reference)
-    current_values = _as_numbers(current)
-    reference_known = np.sort(reference_values[~np.isnan(reference_values)])
-    current_known = np.sort(current_values[~np.isnan(current_values)])
-    if reference_known.size:
-        edges = np.unique(np.quantile(reference_known, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
-    else:
-        edges = np.empty(0)
-    reference_counts = _binned(reference_known, edges, missing=reference_values.size - reference_known.size)
-    current_counts = _binned(current_known, edges, missing=current_values.size - current_known.size)
+def ks_statistic(reference: NumberReference, counts: _NumberCounts) -> float:
+    """The largest gap between the two distribution functions over the sketch points, at and just before each
+    (exact when the sketch holds every distinct reference value; see cairn.monitoring.reference)."""
+    current_at_or_below = counts.at_or_below / counts.known
+    current_below = (counts.at_or_below - counts.equal) / counts.known
+    gaps = np.concatenate([np.abs(reference.at_or_below - current_at_or_below),
+                           np.abs(reference.below - current_below)])
+    return float(gaps.max()) if gaps.size else 0.0
+
+
+def _ks_p_value(reference: NumberReference, counts: _NumberCounts) -> float | None:
+    """Kolmogorov limit distribution of sqrt(n·m/(n+m))·D, n and m the known values on each side."""
+    statistic = ks_statistic(reference, counts)
+    effective_rows = reference.known * counts.known / (reference.known + counts.known)
+    return _p_value(stats.kstwobign.sf(statistic * math.sqrt(effective_rows)))
+
+
+def _number_drift(name: str, reference: NumberReference, counts: _NumberCounts, *, threshold: float
+                  ) -> FeatureDrift:
+    reference_counts = reference.counts
+    current_counts = counts.bin_counts(reference)
     psi = population_stability_index(reference_counts, current_counts)
-    p_value = None
-    if reference_known.size and current_known.size:
-        p_value = _ks_p_value(reference_known, current_known)
+    p_value = _ks_p_value(reference, counts) if reference.known and counts.known else None
     facts = []
-    if reference_known.size and current_known.size:
-        facts.append(f"mean {_value_text(float(reference_known.mean()))} → "
-                     f"{_value_text(float(current_known.mean()))}")
-    elif not current_known.size:
+    if reference.known and counts.known:
+        facts.append(f"mean {_value_text(reference.mean)} → {_value_text(counts.total / counts.known)}")
+    elif not counts.known:
         facts.append("no values in the current data")
     else:
         facts.append("no values in the reference data")
-    reference_missing = 1 - reference_known.size / reference_values.size
-    current_missing = 1 - current_known.size / current_values.size
-    if _shares_text(reference_missing) != _shares_text(current_missing):
-        facts.append(f"missing {_shares_text(reference_missing)} → {_shares_text(current_missing)}")
-    if psi >= MODERATE_PSI and edges.size:
-        facts.append(_moved_bin(edges, reference_counts[:-1], current_counts[:-1]))
+    if _shares_text(reference.missing_rate) != _shares_text(counts.missing_rate):
+        facts.append(f"missing {_shares_text(reference.missing_rate)} → {_shares_text(counts.missing_rate)}")
+    if psi >= MODERATE_PSI and reference.edges.size:
+        facts.append(_moved_bin(reference.edges, reference_counts[:-1], current_counts[:-1]))
     detail = "; ".join([*facts, f"PSI {psi:.2f} ({_verdict(psi)})"])
     return FeatureDrift(feature=name, kind="number", psi=psi, test="ks", p_value=p_value, drifted=psi >= threshold,
                         detail=detail)
@@ -277,70 +538,21 @@ def _moved_bin(edges: np.ndarray, reference_counts: np.ndarray, current_counts: 
     return f"{where}: {_shares_text(float(reference_share[moved]))} → {_shares_text(float(current_share[moved]))}"
 
 
-def _as_numbers(column: pd.Series) -> np.ndarray:
-    """Float64 values with NaN for missing; text that is not a number counts as missing, as when serving."""
-    if not pd.api.types.is_numeric_dtype(column.dtype):
-        column = pd.to_numeric(column, errors="coerce")
-    values = column.to_numpy(dtype="float64", na_value=np.nan)
-    return np.where(np.isinf(values), np.nan, values) if np.isinf(values).any() else values
-
-
-def _binned(sorted_values: np.ndarray, edges: np.ndarray, *, missing: int) -> np.ndarray:
-    """Counts per bin: (-inf, e0], (e0, e1], ..., (e_last, inf), then missing. Reads bin borders off the sorted
-    values (one binary search per edge) instead of placing every value."""
-    at_or_below = np.searchsorted(sorted_values, edges, side="right")
-    borders = np.concatenate([[0], at_or_below, [sorted_values.size]])
-    return np.append(np.diff(borders), missing)
-
-
-def _ks_p_value(reference_sorted: np.ndarray, current_sorted: np.ndarray) -> float | None:
-    """Two-sample Kolmogorov-Smirnov p-value.
-
-    Up to ``KS_SCIPY_MAX_ROWS`` rows a side this is ``scipy.stats.ks_2samp`` (exact where it can be). Beyond, the
-    same statistic D comes from the sorted arrays, and the p-value from the Kolmogorov limit distribution of
-    sqrt(n·m/(n+m))·D: ks_2samp's finite-sample ``kstwo`` takes ~80 ms per column at 100k rows, the limit takes
-    microseconds, and the two differ by a few percent of a p-value that is ~0 at that size anyway.
-    """
-    rows, other_rows = reference_sorted.size, current_sorted.size
-    if max(rows, other_rows) <= KS_SCIPY_MAX_ROWS:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # "exact calculation unsuccessful": it falls back
-            return _p_value(stats.ks_2samp(reference_sorted, current_sorted).pvalue)
-    pooled = np.concatenate([reference_sorted, current_sorted])
-    below_reference = np.searchsorted(reference_sorted, pooled, side="right") / rows
-    below_current = np.searchsorted(current_sorted, pooled, side="right") / other_rows
-    statistic = float(np.max(np.abs(below_reference - below_current)))
-    effective_rows = rows * other_rows / (rows + other_rows)
-    return _p_value(stats.kstwobign.sf(statistic * math.sqrt(effective_rows)))
-
-
-def _level_counts(column: pd.Series) -> tuple[dict[str, int], int]:
-    """Rows per level (as text, so 20 and "20" are one level) and the number of missing values."""
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    known = codes[codes >= 0]
-    counts = np.bincount(known, minlength=len(uniques))
-    by_level: dict[str, int] = {}
-    for level, count in zip(uniques, counts.tolist(), strict=True):
-        text = str(level)
-        by_level[text] = by_level.get(text, 0) + count
-    return by_level, int(codes.size - known.size)
-
-
-def _category_drift(name: str, reference: pd.Series, current: pd.Series, *, threshold: float) -> FeatureDrift:
-    reference_levels, reference_missing = _level_counts(reference)
-    current_levels, current_missing = _level_counts(current)
+def _category_drift(name: str, reference: CategoryReference, tally: _LevelTally, *, threshold: float
+                    ) -> tuple[FeatureDrift, NewCategories | None]:
+    reference_levels, current_levels = reference.counts, tally.counts
     levels = sorted(reference_levels, key=lambda level: (-reference_levels[level], level))
     new_levels = sorted((level for level in current_levels if level not in reference_levels),
                         key=lambda level: (-current_levels[level], level))
-    labels = [*levels, NEW_LEVEL, MISSING_LEVEL]
-    reference_counts = np.array([reference_levels[level] for level in levels] + [0, reference_missing])
+    labels = [*(reference.spelling.get(level, level) for level in levels), NEW_LEVEL, MISSING_LEVEL]
+    reference_counts = np.array([reference_levels[level] for level in levels] + [0, reference.missing])
     current_counts = np.array([current_levels.get(level, 0) for level in levels]
-                              + [sum(current_levels[level] for level in new_levels), current_missing])
+                              + [sum(current_levels[level] for level in new_levels), tally.missing])
     psi = population_stability_index(reference_counts, current_counts)
     table = np.vstack([reference_counts, current_counts])
     table = table[:, table.sum(axis=0) > 0]
     p_value = None
-    if table.shape[1] >= 2:
+    if table.shape[1] >= 2 and table.sum(axis=1).all():
         p_value = _p_value(stats.chi2_contingency(table).pvalue)
     reference_share = reference_counts / max(reference_counts.sum(), 1)
     current_share = current_counts / max(current_counts.sum(), 1)
@@ -351,10 +563,124 @@ def _category_drift(name: str, reference: pd.Series, current: pd.Series, *, thre
         moved = int(np.argmax(change))
         facts.append(f"{labels[moved]} {_shares_text(float(reference_share[moved]))} → "
                      f"{_shares_text(float(current_share[moved]))}")
+    new = None
     if new_levels:
-        shown = ", ".join(repr(level) for level in new_levels[:3])
-        more = f" and {len(new_levels) - 3} more" if len(new_levels) > 3 else ""
+        rows = max(int(current_counts.sum()), 1)
+        # a level the model never saw may be personal data typed into the field: masked as the prediction log
+        # masks it (cairn.privacy), since the report, its JSON and the webhook all carry it
+        spelt = {level: redact_unseen_level(tally.spelling.get(level, level)) for level in new_levels}
+        new = NewCategories(feature=name, share=float(current_share[-2]),
+                            levels=[(spelt[level], current_levels[level] / rows) for level in new_levels])
+        shown = ", ".join(repr(spelt[level]) for level in new_levels[:NEW_LEVELS_SHOWN])
+        more = f" and {len(new_levels) - NEW_LEVELS_SHOWN} more" if len(new_levels) > NEW_LEVELS_SHOWN else ""
         facts.append(f"unseen levels in {_shares_text(float(current_share[-2]))} of rows ({shown}{more})")
     detail = "; ".join([*facts, f"PSI {psi:.2f} ({_verdict(psi)})"])
     return FeatureDrift(feature=name, kind="category", psi=psi, test="chi2", p_value=p_value,
-                        drifted=psi >= threshold, detail=detail)
+                        drifted=psi >= threshold, detail=detail), new
+
+
+# the model's outputs ---------------------------------------------------------------------------------------------
+def prediction_outputs(model: Any, table: pd.DataFrame) -> tuple[list[FeatureSpec], list[np.ndarray]]:
+    """What prediction drift compares: the prediction (regression), the positive class's probability and the
+    predicted class (binary), the predicted class (multiclass); each as a named spec and its values."""
+    labels, probabilities = model.answer(model.inputs(table))
+    if model.problem == "regression":
+        return [FeatureSpec("prediction", "number")], [np.asarray(labels, dtype="float64")]
+    classes = np.asarray(labels, dtype=object).astype(str)
+    if model.problem == "binary" and probabilities is not None:
+        positive = model.positive_class if model.positive_class is not None else (model.classes or [None, 1])[-1]
+        return ([FeatureSpec(f"probability of {positive}", "number"), FeatureSpec("predicted class", "category")],
+                [np.asarray(probabilities[:, model.positive_column], dtype="float64"), classes])
+    return [FeatureSpec("predicted class", "category")], [classes]
+
+
+def prediction_reference(model: Any, sample: pd.DataFrame, *, bins: int
+                         ) -> list[tuple[FeatureSpec, NumberReference | CategoryReference]]:
+    """The model's outputs on the reference sample, as references: the served version itself answers, so the
+    reference is that of the model being watched even when deployment refit it on all rows."""
+    if not len(sample):
+        return []
+    specs, outputs = prediction_outputs(model, sample)
+    references: list[tuple[FeatureSpec, NumberReference | CategoryReference]] = []
+    for spec, values in zip(specs, outputs, strict=True):
+        if spec.kind == "number":
+            references.append((spec, number_reference(spec.name, values, bins=bins)))
+        else:
+            levels = level_counts(values, normalize=False)
+            references.append((spec, CategoryReference(spec.name, levels.counts, levels.missing, levels.spelling,
+                                                        levels.rows)))
+    return references
+
+
+def statistics_of(baseline: Any) -> ReferenceStatistics:
+    """The baseline's reference statistics; a baseline saved before them holds training rows instead
+    (``reference``): the statistics are built from those on the fly (categories normalised, the default)."""
+    statistics = getattr(baseline, "statistics", None)
+    if statistics is not None:
+        return statistics  # type: ignore[no-any-return]
+    return reference_statistics(baseline.reference, baseline.features, bins=baseline.bins, normalize=True,
+                                sample_rows=SAMPLE_ROWS, parsed=True)
+
+
+def window_drift(baseline: Any, current: pd.DataFrame, *, model: Any, sent: Mapping[str, np.ndarray] | None = None,
+                 domain: bool = True, seed: int = 0, threshold: float | None = None) -> DriftReport:
+    """The drift of a window against a model's monitoring baseline (cairn.stages.monitoring.MonitoringBaseline):
+    every feature read as the model reads it (personal columns protected as in training), the model's
+    predictions against its predictions on the reference sample, and the domain classifier (``domain``).
+    ``threshold``: the PSI that counts as drifted (default: the baseline's, monitoring.drift.threshold)."""
+    return batched_window_drift(baseline, [current], model=model, sent=[sent] if sent is not None else None,
+                                domain=domain, seed=seed, threshold=threshold, total_rows=len(current))
+
+
+def batched_window_drift(baseline: Any, batches: Iterable[pd.DataFrame], *, model: Any,
+                         sent: Sequence[Mapping[str, np.ndarray]] | None = None, domain: bool = True, seed: int = 0,
+                         threshold: float | None = None, total_rows: int | None = None,
+                         prediction_rows: int = PREDICTION_ROWS) -> DriftReport:
+    """``window_drift`` of a window that comes in batches (a large Parquet file read a row group at a time): each
+    batch is counted and dropped, so memory holds one batch, the counts and a 5,000-row sample. The columns are
+    checked on the first batch; ``sent``, one mask mapping per batch.
+
+    The model answers on every row of a window up to ``prediction_rows`` rows, beyond on a uniform sample of about
+    that many (``total_rows``, when known, sets the share drawn from each batch): predicting costs far more than
+    counting, and the PSI of 200,000 predictions is already within ~0.001 of that of all of them."""
+    statistics = statistics_of(baseline)
+    features = model.features
+    outputs: list[tuple[FeatureSpec, NumberReference | CategoryReference]] | None = None
+    window: WindowDrift | None = None
+    share = 1.0 if total_rows is None or total_rows <= prediction_rows else prediction_rows / total_rows
+    chooser = np.random.default_rng(seed + 1)
+    for index, current in enumerate(batches):
+        masks = sent[index] if sent is not None else None
+        if window is None:
+            _check_columns(statistics.features.keys(), statistics.rows, current, features,
+                           optional=set(masks) if masks is not None else set())
+            outputs = prediction_reference(model, statistics.sample, bins=statistics.bins)
+            window = WindowDrift(statistics, features, prediction_reference=outputs,
+                                 sample_rows=SAMPLE_ROWS if domain else 0, seed=seed)
+        if not len(current):
+            continue
+        protected = model.protected(current)
+        predicted: Sequence[np.ndarray] = ()
+        if outputs:
+            scored = protected if share >= 1.0 else protected.iloc[np.flatnonzero(chooser.random(len(protected))
+                                                                                  < share)]
+            predicted = prediction_outputs(model, scored)[1] if len(scored) else ()
+        window.add(protected, sent=masks, predictions=predicted)
+    if window is None or not window.rows:
+        _check_columns(statistics.features.keys(), statistics.rows, pd.DataFrame(columns=[f.name for f in features]),
+                       features, optional=set())
+    assert window is not None
+    return window.report(threshold=baseline.threshold if threshold is None else threshold,
+                         domain=_domain_of(window, seed=seed) if domain else None)
+
+
+def _domain_of(window: WindowDrift, *, seed: int) -> Any:
+    """The domain classifier on the features every row sent (an unsent field would separate by itself)."""
+    from cairn.monitoring.domain import domain_drift
+
+    sample, reference = window.sample, window.reference.sample
+    features = [f for f in window.features if f.name in window.fully_sent and f.name in reference.columns]
+    if sample is None or not features:
+        return None
+    return domain_drift(reference, sample, features=features, normalize=window.reference.normalize, seed=seed,
+                        reference_parsed=window.reference.parsed)

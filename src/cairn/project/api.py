@@ -6,22 +6,24 @@ The CLI is a thin layer over this class; a notebook uses it directly:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy.orm import Session
 
 from cairn.config import ProjectConfig, load_config
 from cairn.config.schema import SqlSource
+from cairn.config.settings import Setting, resolve_setting, shown_overrides
 from cairn.errors import CairnError, NotFoundError
-from cairn.model.ranges import out_of_range
 from cairn.model.trained import TrainedModel
 from cairn.privacy import redact_text
 from cairn.registry import ModelVersion, Registry
@@ -31,6 +33,8 @@ from cairn.runner.manifest import base_manifest, recorded_config
 from cairn.stages.data import SourceRead, check_fits_problem, read_protected, read_source
 from cairn.stages.evaluation import Check, EvaluationResult, verdict_line
 from cairn.store import RunRecord, Store
+from cairn.store.migrate import SchemaState, Upgrade
+from cairn.store.repository import store_schema, upgrade_store
 from cairn.urls import redacted
 
 log = logging.getLogger(__name__)
@@ -61,38 +65,88 @@ class Run:
 
 
 class Project:
-    def __init__(self, config: ProjectConfig, *, path: Path, workdir: Path | None = None) -> None:
+    def __init__(self, config: ProjectConfig, *, path: Path, workdir: Path | None = None,
+                 overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.path = path.resolve()
         self.base_dir = self.path.parent
         self.state_dir = (workdir.resolve() if workdir else self.base_dir) / STATE_FOLDER
+        self.overrides = dict(overrides or {})  # dotted key -> value, as given by --set (already in config)
+        self.environ = os.environ if environ is None else environ
 
     @classmethod
-    def load(cls, path: str | Path = "cairn.yaml", *, workdir: str | Path | None = None) -> Project:
-        """Read and validate the project file; nothing is written."""
+    def load(cls, path: str | Path = "cairn.yaml", *, workdir: str | Path | None = None,
+             overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Project:
+        """Read and validate the project file, with `overrides` ({"training.holdout": 0.3}, what `--set` gives)
+        applied; nothing is written. The store and artifacts come from `--set`, then the environment (`environ`,
+        default os.environ: CAIRN_STORE, CAIRN_ARTIFACTS, the variables named by store_env / artifacts_env), then
+        the file, then the defaults in .cairn/ (cairn.config.settings)."""
         path = Path(path)
         if path.is_dir():
             path = path / "cairn.yaml"
-        return cls(load_config(path), path=path, workdir=Path(workdir) if workdir else None)
+        return cls(load_config(path, overrides=overrides), path=path, workdir=Path(workdir) if workdir else None,
+                   overrides=overrides, environ=environ)
 
     # the store ------------------------------------------------------------------------------------------------
+    def setting(self, name: Literal["store", "artifacts"]) -> Setting:
+        """Where the store or the artifacts are, and which of --set, environment, file or default said so."""
+        return resolve_setting(self.config, name, overridden=set(self.overrides), environ=self.environ)
+
     @property
     def store_url(self) -> str:
-        return self.config.store or f"sqlite:///{self.state_dir / 'cairn.db'}"
+        return self.setting("store").value or f"sqlite:///{self.state_dir / 'cairn.db'}"
 
     @property
-    def artifacts_root(self) -> Path:
-        return Path(self.config.artifacts) if self.config.artifacts else self.state_dir / "artifacts"
+    def artifacts_root(self) -> Path | str:
+        """A local folder, or an fsspec URL (s3://bucket/prefix) kept as text."""
+        chosen = self.setting("artifacts").value
+        if chosen and "://" in chosen and not chosen.startswith("file://"):
+            return chosen
+        return Path(chosen.removeprefix("file://")) if chosen else self.state_dir / "artifacts"
+
+    def settings_record(self) -> dict[str, Any]:
+        """Where the store and artifacts were and who said so, and the --set overrides: passwords hidden."""
+        return {"store": self.setting("store").shown(self.store_url),
+                "artifacts": self.setting("artifacts").shown(str(self.artifacts_root)),
+                "set": shown_overrides(self.overrides)}
 
     def open_store(self, *, create: bool = True) -> Store:
-        if self.config.store is None and not create and not (self.state_dir / "cairn.db").exists():
+        default = self.setting("store").value is None
+        if default and not create and not (self.state_dir / "cairn.db").exists():
             raise NotFoundError.single(
                 f"Project {self.config.project} has no runs yet.", where=str(self.state_dir),
                 expected="a store made by `cairn run`", got="none", fix="run `cairn run` first",
             )
-        if self.config.store is None:
+        if default:
             self.state_dir.mkdir(parents=True, exist_ok=True)
         return Store.open(self.store_url, self.artifacts_root)
+
+    def store_schema(self) -> SchemaState:
+        """Where the store's schema stands against this cairn's (`cairn db current`); reads only."""
+        self._refuse_missing_default_store()
+        return store_schema(self.store_url)
+
+    def upgrade_store(self) -> Upgrade:
+        """Bring the store's schema to this cairn's (`cairn db upgrade`); SQLite is copied beside it first."""
+        if self.setting("store").value is None:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        return upgrade_store(self.store_url)
+
+    def collect_garbage(self, *, keep_last: int | None = None, dry_run: bool = False) -> Any:
+        """Delete the artifacts that no kept run or registered model version refers to (`cairn gc`); with
+        `keep_last`, only the project's `keep_last` latest runs keep theirs. Returns cairn.store.gc.Collection."""
+        from cairn.store.gc import collect_garbage
+
+        with self._existing_store() as store:
+            return collect_garbage(store, project=self.config.project, keep_last=keep_last, dry_run=dry_run)
+
+    def _refuse_missing_default_store(self) -> None:
+        if self.setting("store").value is None and not (self.state_dir / "cairn.db").exists():
+            raise NotFoundError.single(
+                f"Project {self.config.project} has no store yet.", where=str(self.state_dir),
+                expected="a store made by `cairn run` or `cairn db upgrade`", got="none",
+                fix="run `cairn run` (or `cairn db upgrade` to create an empty one)",
+            )
 
     @contextmanager
     def _existing_store(self) -> Iterator[Store]:
@@ -105,15 +159,19 @@ class Project:
 
     # running --------------------------------------------------------------------------------------------------
     def run(self, *, until: str | None = None, from_stage: str | None = None,
-            progress: ProgressCallback | None = None, force_promote: str | None = None) -> Run:
+            progress: ProgressCallback | None = None, force_promote: str | None = None,
+            data: tuple[SourceRead, Any] | None = None, judge_rows: pd.DataFrame | None = None) -> Run:
         """Check the data, then walk the stages. User errors surface before anything is written. A model that
         ships becomes champion only if it beats the current one (cairn.project.champion), unless `force_promote`
-        gives a reason to promote it anyway (logged in the audit log)."""
+        gives a reason to promote it anyway (logged in the audit log).
+
+        `cairn retrain` passes `data` (the table to train on, already read and protected, instead of data.source)
+        and `judge_rows` (the newest labelled rows, kept out of training: the champion is judged on them)."""
         from cairn.runner.graph import canonical_stage
 
         until, from_stage = canonical_stage(until, option="--until"), canonical_stage(from_stage, option="--from")
         config = self.config
-        source, privacy = read_protected(config, base_dir=self.base_dir)
+        source, privacy = data if data is not None else read_protected(config, base_dir=self.base_dir)
         check_fits_problem(source.table, target=config.business.target, problem=config.business.problem,
                            mask=privacy.mask, normalize=config.preprocessing.normalize_categories)
         store = self.open_store()
@@ -122,12 +180,16 @@ class Project:
             manifest = base_manifest(project_file=self.path, config_hash=digest, seed=config.seed,
                                      n_jobs=config.training.n_jobs)
             manifest["config"] = recorded_config(config)
+            manifest["settings"] = self.settings_record()
+            if data is not None:  # a retrain: what it trained on instead of data.source, and what judged it
+                manifest["retrain"] = {"data": source.description,
+                                       "judge_rows": None if judge_rows is None else len(judge_rows)}
             run_id = store.start_run(project=config.project, config_hash=digest, manifest=manifest)
             try:
                 execution = execute(config, store=store, run_id=run_id, base_dir=self.base_dir, source=source,
                                     privacy=privacy, until=until, from_stage=from_stage, progress=progress)
                 return self._finish(store, execution, manifest=manifest, source=source,
-                                    force_promote=force_promote)
+                                    force_promote=force_promote, judge_rows=judge_rows)
             except BaseException as error:
                 reason = str(error) if isinstance(error, CairnError) else f"{type(error).__name__}: {error}"
                 reason = redact_text(reason)
@@ -138,7 +200,7 @@ class Project:
             store.close()
 
     def _finish(self, store: Store, execution: Execution, *, manifest: dict[str, Any], source: SourceRead,
-                force_promote: str | None = None) -> Run:
+                force_promote: str | None = None, judge_rows: pd.DataFrame | None = None) -> Run:
         fingerprint = source.fingerprint
         from cairn.project.report import write_run_report
 
@@ -162,7 +224,8 @@ class Project:
         }
         evaluation: EvaluationResult | None = values.get("evaluation")
         deployment = self._as_it_stands(store, values.get("deployment"))
-        deployment, decision = self._judged(store, execution.run_id, deployment, force_promote=force_promote)
+        deployment, decision = self._judged(store, execution.run_id, deployment, force_promote=force_promote,
+                                            judge_rows=judge_rows)
         model_version = f"{deployment.name} v{deployment.version} ({deployment.stage})" if deployment else None
         metrics: dict[str, float] = {}
         if evaluation is not None:
@@ -175,6 +238,7 @@ class Project:
         verdict = None if evaluation is None else {
             "shipped": evaluation.shipped, "line": line, "model": model_version,
             "checks": [{"name": c.name, "met": c.met, "text": c.text} for c in evaluation.checks],
+            "per_class": [each.to_dict() for each in evaluation.per_class],  # classification, on the holdout
         }
         if verdict is not None and decision is not None:
             verdict["champion"] = {"promoted": decision.promote, "reason": decision.reason,
@@ -191,8 +255,8 @@ class Project:
                    evaluation.checks if evaluation else [], metrics, execution.outcomes, model_version,
                    report_path, manifest, decision)
 
-    def _judged(self, store: Store, run_id: int, deployment: Any, *, force_promote: str | None
-                ) -> tuple[Any, Any]:
+    def _judged(self, store: Store, run_id: int, deployment: Any, *, force_promote: str | None,
+                judge_rows: pd.DataFrame | None = None) -> tuple[Any, Any]:
         """A shipped model about to be promoted (a candidate the record says goes to production) is judged against
         the champion first; one that does not beat it is the run's challenger instead."""
         from cairn.project.champion import decide_champion
@@ -202,7 +266,8 @@ class Project:
         if Registry(store).get(deployment.name, deployment.version).stage != "candidate":
             return deployment, None
         decision = decide_champion(store, project=self.config.project, run_id=run_id, model_name=deployment.name,
-                                   business=self.config.business, force_reason=force_promote)
+                                   business=self.config.business, force_reason=force_promote,
+                                   judge_rows=judge_rows, new_version=deployment.version)
         return (deployment if decision.promote else replace(deployment, stage="challenger")), decision
 
     @staticmethod
@@ -361,9 +426,10 @@ class Project:
             return registry.promote(self.config.model_name, registry.resolve(self.config.model_name, version),
                                     reason=reason)
 
-    def rollback(self) -> ModelVersion:
+    def rollback(self, *, reason: str | None = None) -> ModelVersion:
+        """The previous champion back in production; `reason` goes to the audit log."""
         with self._existing_store() as store:
-            return Registry(store).rollback(self.config.model_name)
+            return Registry(store).rollback(self.config.model_name, reason=reason)
 
     def set_alias(self, version: int | str, alias: str, *, reason: str | None = None) -> ModelVersion:
         """Point `alias` at `version` (2, "v2" or another alias); `champion` promotes."""
@@ -391,27 +457,33 @@ class Project:
                 )
             return store.load_artifact(stage.outputs["monitoring_baseline"])
 
-    def read_table(self, path: str | Path) -> pd.DataFrame:
-        """A file given on the command line, read with the same readers and errors as data.source."""
+    def read_table(self, path: str | Path, *, option: str = "--data") -> pd.DataFrame:
+        """A file given on the command line, read with the same readers as data.source; its errors name `option`
+        (the argument that named the file), not data.source."""
         from cairn.config.schema import Data
 
-        return read_source(Data(source=str(Path(path).resolve())), base_dir=Path.cwd(), sample=False).table
+        with _errors_name(option):
+            return read_source(Data(source=str(Path(path).resolve())), base_dir=Path.cwd(), sample=False).table
 
     def predict_file(self, path: str | Path, *, version: int | str | None = None) -> pd.DataFrame:
         """The input rows with a `prediction` column (and class probabilities for classifiers). Numbers outside
         their training range are clipped to it; `attrs["out_of_range"]` lists them (cairn.model.ranges)."""
-        model = self.load_model(version)
-        table = self.read_table(path)
-        scored = table.copy()
-        labels, probabilities = model.answer(model.inputs(table))  # one pass for labels and probabilities
-        scored["prediction"] = labels
-        found = out_of_range(model.frame(table), model.features)  # clipped by `inputs`: said, not silent
+        from cairn.project.batch import score_chunk
+
+        scored, found = score_chunk(self.load_model(version), self.read_table(path, option="INPUT"))
         if found:
             scored.attrs["out_of_range"] = found
-        if probabilities is not None and model.classes:
-            for index, label in enumerate(model.classes):
-                scored[f"probability_{label}"] = probabilities[:, index]
         return scored
+
+    def score_file(self, path: str | Path, output: str | Path | None, *, version: int | str | None = None,
+                   progress: Any = None) -> Any:
+        """`predict_file` for files of any length: scored a chunk at a time into `output` (CSV on stdout when
+        None), never holding the whole file (cairn.project.batch). Returns the rows written and the values clipped."""
+        from cairn.project.batch import score_file
+
+        model = self.load_model(version)
+        with _errors_name("INPUT"):
+            return score_file(model, Path(path), None if output is None else Path(output), progress=progress)
 
     def explain(self, *, row: int | None = None, data: str | Path | None = None, record: str | Path | None = None,
                 version: int | str | None = None) -> Any:
@@ -466,18 +538,77 @@ class Project:
         holdout: pd.DataFrame = table.iloc[training.holdout_index].reset_index(drop=True)
         return holdout
 
-    def monitor(self, data: str | Path | None = None, *, version: int | str | None = None) -> Any:
-        """Drift of new data (or of the logged requests) against the model's training reference.
+    def monitor(self, data: str | Path | None = None, *, version: int | str | None = None,
+                estimate: bool = True) -> Any:
+        """Drift of new data (or of the logged requests) against the model's training reference, the success
+        metrics per time window where ground truth came back (`cairn feedback`, `POST /feedback`), an estimate
+        beside them (unless `estimate` is False), and the advice by the rules of `monitoring.retrain_when`; the
+        windows are stored, and the webhook called on a retrain advice (cairn.project.performance).
 
         Logged requests are judged on what was sent: a feature most requests left out (the model imputed it) is
         reported as not sent and left out of the verdict, never an error."""
-        from cairn.monitoring.watch import monitor_requests, monitor_table
+        from cairn.monitoring.watch import judge_window, monitor_requests
+        from cairn.project.monitoring_report import logged_span, record_drift_check
+        from cairn.project.performance import feedback_records, monitored_windows, notify
 
         model = self.load_model(version)
         baseline = self.monitoring_baseline(model.version)
-        if data is not None:
-            return monitor_table(self.read_table(data), model=model, baseline=baseline, config=self.config)
-        return monitor_requests(self.logged_records(model), model=model, baseline=baseline, config=self.config)
+        windows = monitored_windows(self, model, estimate=estimate)
+        span: tuple[Any, Any] = (None, None)  # the first and last request the check covers, when known
+        if data is not None:  # read a batch at a time: a file of any length, memory bounded (monitoring.streamed)
+            window = self._streamed_window(data, model=model, baseline=baseline)
+            report = judge_window(window.drift, window.labelled, model=model, config=self.config, windows=windows,
+                                  columns=window.columns)
+            span = (window.first_at, window.last_at)
+        else:
+            logged = self.prediction_log_path(model)
+            served = logged.exists() and bool(logged.stat().st_size)
+            records = self.logged_records(model) if served else feedback_records(self, model)
+            report = monitor_requests(records, model=model, baseline=baseline, config=self.config, windows=windows)
+            span = logged_span(logged) if served else span
+        record_drift_check(self, report, first_at=span[0], last_at=span[1])  # drift over time (cairn_drift_history)
+        return notify(self, report)
+
+    def _streamed_window(self, data: str | Path, *, model: TrainedModel, baseline: Any) -> Any:
+        """`data` read a batch at a time: its drift, a sample of its labelled rows and its time span."""
+        from cairn.monitoring.streamed import STREAMED_CHUNK_ROWS, streamed_window
+        from cairn.project.batch import rows_in
+        from cairn.stages.data.sources import file_chunks
+
+        path = Path(data)
+        with _errors_name("--data"):
+            return streamed_window(file_chunks(path, chunk_rows=STREAMED_CHUNK_ROWS), baseline=baseline, model=model,
+                                   target=self.config.business.target, time_column=self.config.monitoring.time_column,
+                                   total_rows=rows_in(path), seed=self.config.seed, where=str(data))
+
+    def write_monitoring_report(self, report: Any, path: str | Path) -> Path:
+        """The monitoring report (HTML, aggregates only) of a check `monitor` returned, with the version's drift
+        history, performance windows and retrain decisions (cairn.project.monitoring_report)."""
+        from cairn.project.monitoring_report import write_monitoring_report
+
+        return write_monitoring_report(self, report, path)
+
+    def champion_follower(self, *, interval_s: float = 2.0) -> Any:
+        """What `cairn serve` needs to switch to each new champion while it runs (cairn.serving.reload): the
+        champion's version, read from the store every `interval_s`, and a version loaded with its prediction log."""
+        from cairn.serving.reload import ChampionFollower
+
+        name = self.load_model().name
+        opened: list[Store] = []
+
+        def champion_version() -> int | None:
+            if not opened:
+                opened.append(self.open_store(create=False))
+            try:
+                return Registry(opened[0]).production(name).version
+            except NotFoundError:  # no champion (all rolled back?): keep serving what is served
+                return None
+
+        def load(version: int) -> tuple[TrainedModel, Any]:
+            model = self.load_model(version)
+            return model, self.prediction_logger(model)
+
+        return ChampionFollower(champion_version, load, interval_s)
 
     # prediction log: what the API served, for monitoring ----------------------------------------------------
     def prediction_log_path(self, model: TrainedModel) -> Path:
@@ -485,18 +616,74 @@ class Project:
 
     def prediction_logger(self, model: TrainedModel) -> Any:
         """A callback for the API that appends served records and predictions, one JSON line each: only what
-        `TrainedModel.loggable` keeps (the model's inputs, personal data protected or redacted)."""
+        `TrainedModel.loggable` keeps (the model's inputs, personal data protected or redacted), with the
+        prediction id `POST /feedback` quotes.
+
+        Each request's lines are one `os.write` to a file opened with O_APPEND, which the kernel appends whole:
+        several worker processes share the file without interleaving. Past `deployment.prediction_log_mb` the file
+        is renamed to a part stamped with the time (`NAME-vN.jsonl.20261203T101500123456`) and a new one begun;
+        every reader takes the parts in order (cairn.monitoring.feedback.log_parts)."""
         path = self.prediction_log_path(model)
         path.parent.mkdir(parents=True, exist_ok=True)
+        rotate_bytes = int(self.config.deployment.prediction_log_mb * 1024 * 1024)
 
-        def log_predictions(records: list[dict[str, Any]], predictions: list[Any]) -> None:
+        def log_predictions(records: list[dict[str, Any]], predictions: list[Any],
+                            ids: list[Any] | None = None) -> None:
             stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
-            lines = [json.dumps({"at": stamp, "record": r, "prediction": p}, default=str)
-                     for r, p in zip(model.loggable(records), predictions, strict=True)]
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write("\n".join(lines) + "\n")
+            lines = [json.dumps({"at": stamp, "id": i, "record": r, "prediction": p}, default=str)
+                     for r, p, i in zip(model.loggable(records), predictions, ids or [None] * len(records),
+                                        strict=True)]
+            data = ("\n".join(lines) + "\n").encode("utf-8")
+            descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(descriptor, data)
+                size = os.fstat(descriptor).st_size
+            finally:
+                os.close(descriptor)
+            if size > rotate_bytes:
+                part = path.with_name(f"{path.name}.{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
+                with contextlib.suppress(FileNotFoundError):  # another worker rotated it first
+                    os.rename(path, part)
 
         return log_predictions
+
+    def feedback_writer(self, model: TrainedModel) -> Any:
+        """A callback for the API's `POST /feedback`: checked items matched to the predictions logged for any
+        version of the model, stored in the project's store (one transaction per request; several workers may
+        write at once). Returns the `FeedbackAnswer` body."""
+        from cairn.monitoring.feedback import ServedIndex, store_feedback
+
+        index = ServedIndex(self.state_dir / "predictions", model.name)
+        store = self.open_store()  # kept open for the life of the service
+
+        def take_feedback(items: list[dict[str, Any]]) -> dict[str, Any]:
+            result = store_feedback(items, model=model, index=index, project=self.config.project,
+                                    write=store.add_feedback)
+            return {"accepted": result.accepted, "unknown_ids": result.unknown_ids, "unknown": result.unknown,
+                    "model": result.model, "version": result.version}
+
+        return take_feedback
+
+    def feedback(self, path: str | Path) -> Any:
+        """Store the true values in a file (CSV, Parquet, JSON lines): an `id` column (the prediction ids the
+        service answered) plus the target, or the model's input columns plus the target, which the champion
+        predicts now. Returns cairn.monitoring.feedback.FeedbackResult."""
+        from cairn.monitoring.feedback import FeedbackResult, ServedIndex, feedback_rows_from_table, store_feedback
+
+        model = self.load_model()
+        table = self.read_table(path, option="FILE")
+        items, times, skipped, mode = feedback_rows_from_table(
+            table, model=model, project=self.config.project, where=str(path),
+            time_column=self.config.monitoring.time_column)
+        with self._existing_store() as store:
+            if mode == "inputs":
+                store.add_feedback(items)
+                return FeedbackResult(len(items), 0, [], skipped=skipped, model=model.name, version=model.version,
+                                      source="inputs")
+            index = ServedIndex(self.state_dir / "predictions", model.name)
+            result = store_feedback(items, model=model, index=index, project=self.config.project,
+                                    write=store.add_feedback, source="file", event_at=times)
+            return replace(result, skipped=skipped)
 
     def logged_requests(self, model: TrainedModel) -> pd.DataFrame:
         """The logged records as a table: a column per key any request sent, missing where a request did not."""
@@ -504,24 +691,31 @@ class Project:
 
     def logged_records(self, model: TrainedModel) -> list[dict[str, Any]]:
         """The records ``/predict`` served for this version, as sent (a line cut short by a crash is skipped)."""
-        path = self.prediction_log_path(model)
-        if not path.exists() or path.stat().st_size == 0:
+        from cairn.monitoring.feedback import read_log
+
+        lines = read_log(self.prediction_log_path(model))  # the rotated parts too, oldest first
+        if not lines:
             raise NotFoundError.single(
                 f"No requests have been logged for {model.name} v{model.version}.", where="--data",
                 expected="a file of new data, or requests served by `cairn serve`", got="neither",
                 fix="pass --data NEW.csv",
             )
-        records: list[dict[str, Any]] = []
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)["record"] if line.strip() else None
-                except (ValueError, KeyError, TypeError):
-                    continue
-                if isinstance(record, dict):  # a value that is no scalar was not written by the service
-                    records.append({key: value for key, value in record.items()
-                                    if value is None or isinstance(value, str | int | float | bool)})
-        return records
+        # a value that is no scalar was not written by the service
+        return [{key: value for key, value in line["record"].items()
+                 if value is None or isinstance(value, str | int | float | bool)} for line in lines]
+
+
+@contextmanager
+def _errors_name(option: str) -> Iterator[None]:
+    """A file named on the command line is read by data.source's readers: their errors then name `option`."""
+    try:
+        yield
+    except CairnError as error:
+        for problem in error.problems:
+            if problem.where == "data.source":
+                problem.where = option
+                problem.fix = problem.fix and problem.fix.replace("point data.source at", "pass")
+        raise
 
 
 def _finite(value: float) -> float | None:

@@ -46,8 +46,11 @@ class ChampionDecision:
 
 
 def decide_champion(store: Store, *, project: str, run_id: int, model_name: str, business: Business,
-                    force_reason: str | None = None) -> ChampionDecision:
-    """Judge run `run_id`'s model (which shipped) against the current champion of `model_name`."""
+                    force_reason: str | None = None, judge_rows: pd.DataFrame | None = None,
+                    new_version: int | None = None) -> ChampionDecision:
+    """Judge run `run_id`'s model (which shipped) against the current champion of `model_name`: on the run's
+    holdout, or with `judge_rows` (raw labelled rows neither model was trained on: a retrain's newest ones) on
+    those, both registered models answering as served (`new_version` is the run's registered version)."""
     registry = Registry(store)
     try:
         champion = registry.production(model_name)
@@ -55,9 +58,15 @@ def decide_champion(store: Store, *, project: str, run_id: int, model_name: str,
         return ChampionDecision(True, "the first champion: no version was in production")
     metric = business.primary_metric
     figures: dict[str, Any] = {"champion_version": champion.version, "metric": metric}
+    rows_kind = "holdout rows"
     try:
-        measured = _compare(store, project=project, run_id=run_id, champion=champion, metric=metric,
-                            target=business.target)
+        if judge_rows is not None and new_version is not None:
+            rows_kind = "newest labelled rows"
+            measured = _compare_on_rows(registry, champion=champion, new_version=new_version, rows=judge_rows,
+                                        metric=metric, target=business.target)
+        else:
+            measured = _compare(store, project=project, run_id=run_id, champion=champion, metric=metric,
+                                target=business.target)
     except (ValueError, KeyError, TypeError, CairnError) as error:
         # a feature the champion needs, a metric undefined on these rows, the champion's files gone: the run's
         # work is not lost, its model waits as the challenger and the reason says why
@@ -74,7 +83,7 @@ def decide_champion(store: Store, *, project: str, run_id: int, model_name: str,
     better = favours and result.excludes_zero
     label = metric.upper()
     text = (f"{label} {shown(metric, new_value)} against champion v{champion.version}'s "
-            f"{shown(metric, champion_value)} on the same {rows:,} holdout rows, difference "
+            f"{shown(metric, champion_value)} on the same {rows:,} {rows_kind}, difference "
             f"{_signed(metric, result.difference)} ({result.confidence:.0%} CI {_signed(metric, result.ci_low)} to "
             f"{_signed(metric, result.ci_high)}, paired bootstrap; better in {result.first_better_share:.0%} of "
             f"resamples); {how}")
@@ -121,6 +130,31 @@ def _compare(store: Store, *, project: str, run_id: int, champion: ModelVersion,
                               seed=SEED, lower_is_better=lower_is_better(metric))
     everything = np.arange(len(y))[None, :]
     return (float(new_scores(everything)[0]), float(champion_scores(everything)[0]), len(y), result), how
+
+
+def _compare_on_rows(registry: Registry, *, champion: ModelVersion, new_version: int, rows: pd.DataFrame,
+                     metric: str, target: str) -> tuple[Compared | None, str]:
+    """Both registered models on the same raw labelled rows, each answering exactly as it is served."""
+    new = registry.load(champion.name, new_version)
+    old = registry.load(champion.name, champion.version)
+    y = rows[target].to_numpy()
+    classes = positive_last(np.array(new.classes), new.positive_class) if new.classes else None
+    new_scores = row_score(metric, y, *_served(new, rows), classes)
+    champion_scores = row_score(metric, y, *_served(old, rows), classes)
+    result = paired_bootstrap(new_scores, champion_scores, rows=len(y), resamples=RESAMPLES, confidence=CONFIDENCE,
+                              seed=SEED, lower_is_better=lower_is_better(metric))
+    everything = np.arange(len(y))[None, :]
+    how = (f"neither model was trained on them (v{new_version} was trained without them, champion "
+           f"v{champion.version} before they arrived)")
+    return (float(new_scores(everything)[0]), float(champion_scores(everything)[0]), len(y), result), how
+
+
+def _served(model: Any, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels or values as the service answers, and for a binary model the positive class's probability."""
+    predicted, probabilities = model.answer(model.inputs(rows))
+    if probabilities is not None and model.problem == "binary":
+        return predicted, probabilities[:, model.positive_column]
+    return predicted, probabilities
 
 
 def _champion_predictions(store: Store, *, project: str, champion: ModelVersion, outputs: dict[str, str],

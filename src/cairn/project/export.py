@@ -4,6 +4,9 @@ The folder holds the registered bundle byte for byte (so its manifest's sha256 i
 export.json (what `cairn serve --model DIR` reads first), the pinned requirements, the model card, the OpenAPI
 document, a Dockerfile, a README and SHA256SUMS over every file (`sha256sum -c SHA256SUMS`). It is written into a
 sibling folder first and moved into place at the end, so a failed export leaves nothing half-written.
+
+`--format mlflow` wraps the same bundle as an MLflow pyfunc model (cairn.project.export_mlflow); `--format onnx`
+converts the fitted pipeline to one ONNX graph (cairn.project.export_onnx).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from cairn.model.exported import BUNDLE_FOLDER, EXPORT_FILE, MANIFEST
 from cairn.model.trained import TrainedModel
 from cairn.registry import Registry
 
-__all__ = ["CHECKSUMS", "Exported", "export_model"]
+__all__ = ["CHECKSUMS", "FORMATS", "Exported", "export_model"]
 
 CHECKSUMS = "SHA256SUMS"
 PORT = 8000
@@ -38,37 +41,69 @@ class Exported:
     files: list[str]
 
 
-def export_model(project: Any, version: int | str | None, *, to: Path, force: bool = False) -> Exported:
-    """Writes the version (production by default) of `project`'s model to the folder `to`.
+FORMATS = ("cairn", "mlflow", "onnx")
+"""cairn: the folder `cairn serve --model DIR` serves; mlflow: an MLflow pyfunc model (cairn.project.export_mlflow);
+onnx: the fitted pipeline as an ONNX graph (cairn.model.onnx)."""
+MARKERS = (EXPORT_FILE, "MLmodel", "model.onnx")  # a folder holding one of these is an earlier export
 
-    An existing `to` is refused unless `force`; even then only an earlier export (it holds export.json) or an
-    empty folder is replaced, never a folder of other files."""
+
+def export_model(project: Any, version: int | str | None, *, to: Path, force: bool = False,
+                 form: str = "cairn") -> Exported:
+    """Writes the version (production by default) of `project`'s model to the folder `to`, in the format `form`
+    (one of FORMATS).
+
+    An existing `to` is refused unless `force`; even then only an earlier export (it holds export.json, MLmodel or
+    model.onnx) or an empty folder is replaced, never a folder of other files."""
+    if form not in FORMATS:
+        raise ConfigError.single(f"cairn cannot export to {form!r}.", where="--format",
+                                 expected="one of " + ", ".join(FORMATS), got=repr(form),
+                                 fix="--format cairn (the default), mlflow or onnx")
     to = Path(to)
     _check_target(to, force=force)
     model, manifest, files = _bundle(project, version)
     _, card = project.card(model.version)
     key_env = project.config.deployment.api_key_env or DEFAULT_KEY_ENV
-    contents = _contents(model, manifest, files, card=card, key_env=key_env)
+    spec = project.config.deployment
+    contents = _contents(model, manifest, files, card=card, key_env=key_env,
+                         limits={"max_body_bytes": spec.max_body_bytes, "max_batch": spec.max_batch})
     to.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{to.name}-", dir=to.parent))
+    workspace = Path(tempfile.mkdtemp(prefix=f".{to.name}-", dir=to.parent))
+    staging = workspace / "export"
     try:
-        for relative, data in contents.items():
-            path = staging / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+        if form == "mlflow":
+            from cairn.project.export_mlflow import write_mlflow_model
+
+            described = json.loads(files[DESCRIPTION])
+            write_mlflow_model(model, {name: data for name, data in contents.items() if name in _MLFLOW_DATA
+                                       or name.startswith(f"{BUNDLE_FOLDER}/")},
+                               requirements=requirements(described.get("packages") or {}).splitlines()[1:],
+                               to=staging, workspace=workspace)
+        elif form == "onnx":
+            from cairn.project.export_onnx import write_onnx_model
+
+            write_onnx_model(model, to=staging)
+        else:
+            for relative, data in contents.items():
+                path = staging / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
         if to.exists():
             shutil.rmtree(to)
         staging.rename(to)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return Exported(to, model.name, model.version, sorted(contents))
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+    written = sorted(str(path.relative_to(to)) for path in to.rglob("*") if path.is_file())
+    return Exported(to, model.name, model.version, written)
+
+
+_MLFLOW_DATA = (EXPORT_FILE, "MODEL_CARD.md", "openapi.json")  # beside the bundle in data/cairn-model
 
 
 def _check_target(to: Path, *, force: bool) -> None:
     if not to.exists() and not to.is_symlink():
         return
-    replaceable = to.is_dir() and not to.is_symlink() and ((to / EXPORT_FILE).is_file() or not any(to.iterdir()))
+    replaceable = to.is_dir() and not to.is_symlink() and (any((to / marker).is_file() for marker in MARKERS)
+                                                              or not any(to.iterdir()))
     if force and replaceable:
         return
     raise ConfigError.single(
@@ -98,14 +133,14 @@ def _bundle(project: Any, version: int | str | None) -> tuple[TrainedModel, byte
 
 
 def _contents(model: TrainedModel, manifest: bytes, files: dict[str, bytes], *, card: str,
-              key_env: str) -> dict[str, bytes]:
+              key_env: str, limits: dict[str, int] | None = None) -> dict[str, bytes]:
     from cairn.serving import openapi_document
 
     described = json.loads(files[DESCRIPTION])
     settings = {"format": "cairn.export", "format_version": 1, "cairn_version": __version__, "name": model.name,
                 "version": model.version, "problem": model.problem, "target": model.target,
                 "manifest_sha256": sha256_bytes(manifest), "api_key_env": key_env, "port": PORT,
-                "prediction_log": "off"}
+                "prediction_log": "off", **(limits or {})}
     contents = {f"{BUNDLE_FOLDER}/{MANIFEST}": manifest,
                 **{f"{BUNDLE_FOLDER}/{name}": data for name, data in files.items()},
                 EXPORT_FILE: _json(settings),

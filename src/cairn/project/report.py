@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.report import (
+    ClassRow,
     HoldoutMetric,
     LeaderboardRow,
     QualityFinding,
@@ -62,12 +63,22 @@ def write_run_report(config: ProjectConfig, store: Store, execution: Execution, 
         explanations=_explanations(evaluation),
         comparison=_comparison_text(evaluation),
         model_card=_written_card(values.get("deployment"), folder / f"run-{execution.run_id}-card.md"),
+        per_class=_per_class(evaluation),
     )
     path = folder / f"run-{execution.run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_report(context, path)
     store.store_artifact(path.read_text(encoding="utf-8"))
     return path
+
+
+def _per_class(evaluation: Any) -> list[ClassRow]:
+    """Each class's precision, recall and F1 on the holdout (none for a result stored before they existed)."""
+    rows = []
+    for each in getattr(evaluation, "per_class", ()) if evaluation is not None else ():
+        figures = [(m.value, m.ci_low, m.ci_high) for m in (each.precision, each.recall, each.f1)]
+        rows.append(ClassRow(str(each.label), each.support, *figures))
+    return rows
 
 
 def _model_figures(training: Any, metric: str) -> list[Any]:

@@ -1,14 +1,12 @@
-"""`cairn predict -o OUTPUT`: the scored table written in the format its file name asks for."""
+"""`cairn predict -o OUTPUT`: the format its file name asks for (cairn.project.batch writes it)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from cairn.errors import ConfigError
 
-__all__ = ["FORMATS", "output_format", "write_scored"]
+__all__ = ["FORMATS", "output_format"]
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -22,17 +20,3 @@ def output_format(path: Path) -> str:
             expected="a file name ending in " + ", ".join(FORMATS), got=Path(path).suffix or "no extension",
             fix=f"name the output {Path(path).with_suffix('.csv').name} or {Path(path).with_suffix('.parquet').name}")
     return found
-
-
-def write_scored(scored: pd.DataFrame, path: Path) -> str:
-    """Writes `scored` to `path` (CSV or Parquet by extension); returns the format written. The table's attrs
-    (the out-of-range findings, said on stderr) are not data: Parquet would try to store them."""
-    kind = output_format(path)
-    table = scored.copy()
-    table.attrs = {}
-    if kind == "parquet":
-        table.columns = [str(name) for name in table.columns]
-        table.to_parquet(path, index=False)
-    else:
-        table.to_csv(path, index=False)
-    return kind

@@ -4,6 +4,7 @@ cairn.project.report builds a ``ReportContext`` and calls ``write_report``; noth
 """
 
 from cairn.report.context import (
+    ClassRow,
     HoldoutMetric,
     LeaderboardRow,
     QualityFinding,
@@ -14,6 +15,7 @@ from cairn.report.context import (
 from cairn.report.render import render_report, write_report
 
 __all__ = [
+    "ClassRow",
     "HoldoutMetric",
     "LeaderboardRow",
     "QualityFinding",

@@ -87,6 +87,18 @@ class HoldoutMetric:
 
 
 @dataclass(frozen=True)
+class ClassRow:
+    """One class of a classifier on the holdout: (value, CI low, CI high) for precision, recall and F1; a value
+    undefined on the holdout is NaN, an interval that could not be drawn is None."""
+
+    label: str
+    support: int
+    precision: tuple[float, float | None, float | None]
+    recall: tuple[float, float | None, float | None]
+    f1: tuple[float, float | None, float | None]
+
+
+@dataclass(frozen=True)
 class DiagnosticsSection:
     """How the chosen model errs on the holdout: curves, the decision threshold, the worst segments."""
 
@@ -122,3 +134,4 @@ class ReportContext:
     model_card: str = ""  # the model card, Markdown (cairn.stages.card)
     diagnostics: DiagnosticsSection | None = None  # ROC, precision-recall, calibration, confusion; residuals
     explanations: ExplanationsSection | None = None  # mean |SHAP|, summary and dependence plots (report.explanations)
+    per_class: list[ClassRow] = field(default_factory=list)  # classification: each class on the holdout

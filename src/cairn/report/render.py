@@ -23,7 +23,7 @@ import jinja2
 import markupsafe
 
 from cairn.metrics.catalogue import is_percent, label, lower_is_better
-from cairn.report.context import LeaderboardRow, QualityFinding, ReportContext
+from cairn.report.context import ClassRow, LeaderboardRow, QualityFinding, ReportContext
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +169,13 @@ class _HoldoutCard:
 
 
 @dataclass(frozen=True)
+class _ClassLine:
+    label: str
+    support: str
+    cells: list[tuple[str, str]]  # (value, "low – high" or "") for precision, recall, F1
+
+
+@dataclass(frozen=True)
 class _Cell:
     text: str
     best: bool
@@ -221,6 +228,7 @@ def _view(context: ReportContext) -> dict[str, Any]:
         "holdout": [
             _holdout_card(metric.name, metric.value, metric.ci_low, metric.ci_high) for metric in context.holdout
         ],
+        "per_class": [_class_line(row) for row in context.per_class],
         "metrics": metrics,
         "leaderboard": _leaderboard_rows(context.leaderboard, metrics),
         "importance": _importance_bars(context.feature_importance),
@@ -242,6 +250,16 @@ def _holdout_card(name: str, value: float, low: float | None, high: float | None
         interval = f"95% CI {format_metric(name, low, like=value)} – {format_metric(name, high, like=value)}"
     better = "lower is better" if lower_is_better(name) else "higher is better"
     return _HoldoutCard(metric_label(name), format_metric(name, value), interval, better)
+
+
+def _class_line(row: ClassRow) -> _ClassLine:
+    """'0.812' and '0.774 – 0.851' per figure; '—' where the holdout leaves it undefined."""
+    cells = []
+    for value, low, high in (row.precision, row.recall, row.f1):
+        shown = "—" if value is None or math.isnan(value) else f"{value:.3f}"
+        interval = f"{low:.3f} – {high:.3f}" if low is not None and high is not None else ""
+        cells.append((shown, interval))
+    return _ClassLine(row.label, f"{row.support:,}", cells)
 
 
 def _leaderboard_metrics(rows: list[LeaderboardRow], primary: str) -> list[str]:

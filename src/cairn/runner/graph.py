@@ -249,7 +249,7 @@ def card_data(ctx: StageContext) -> DataFacts:
 def _monitoring(ctx: StageContext) -> Outputs:
     rows = ctx["clean_table"].iloc[ctx["training_result"].train_index]
     baseline = monitoring_baseline(rows, features=model_features(ctx), spec=ctx.config.monitoring,
-                                   seed=ctx.config.seed)
+                                   seed=ctx.config.seed, normalize=ctx.config.preprocessing.normalize_categories)
     return {"monitoring_baseline": baseline}, baseline.notes()
 
 

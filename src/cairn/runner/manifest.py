@@ -55,8 +55,9 @@ def recorded_config(config: ProjectConfig) -> dict[str, Any]:
     """The project file as validated, every default filled in: what `cairn reproduce` runs again and `cairn diff`
     compares key by key. A database URL keeps no password (a reproduction reads the data snapshot, not the source)."""
     document = config.model_dump(mode="json")
-    if document.get("store"):
-        document["store"] = redacted(document["store"])
+    for location in ("store", "artifacts"):  # an fsspec URL may carry credentials too
+        if document.get(location) and "://" in document[location]:
+            document[location] = redacted(document[location])
     source = document.get("data", {}).get("source")
     if isinstance(source, dict) and source.get("url"):
         source["url"] = redacted(source["url"])

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from cairn.serving.schemas import Prediction, Predictions
+from cairn.serving.schemas import Feedback, Prediction, Predictions
 
 __all__ = ["REF_TEMPLATE", "add_record_schema"]
 
@@ -27,7 +27,7 @@ def add_record_schema(app: FastAPI, record_schema: dict[str, Any]) -> None:
             schema = default_openapi()  # which also caches it as app.openapi_schema
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components["Record"] = record_schema
-            for extra in (Prediction, Predictions):
+            for extra in (Prediction, Predictions, Feedback):
                 components.setdefault(extra.__name__, extra.model_json_schema(ref_template=REF_TEMPLATE))
         return schema
 

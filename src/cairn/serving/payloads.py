@@ -15,10 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.background import BackgroundTask
 
-__all__ = ["MAX_BODY_BYTES", "json_bytes", "json_response", "plain", "read_body", "read_json"]
+__all__ = ["MAX_BATCH", "MAX_BODY_BYTES", "json_bytes", "json_response", "plain", "read_body", "read_json",
+           "read_records"]
 
 MAX_BODY_BYTES = 1024 * 1024
 """The default limit on a request body: 1 MiB holds thousands of records; a bigger body is a 413."""
+
+MAX_BATCH = 10_000
+"""The default limit on the records of one request (`deployment.max_batch`); more is a 413."""
 
 
 def json_bytes(content: Any) -> bytes:
@@ -57,6 +61,17 @@ def _too_large(limit: int) -> HTTPException:
     return HTTPException(status_code=413, detail=(
         f"The request body is larger than this server accepts ({limit:,} bytes): send fewer records per "
         "request, or shorter values"))
+
+
+async def read_records(request: Request, *, max_body_bytes: int, max_batch: int) -> Any:
+    """The parsed body of a /predict or /explain request, within both limits: the body's bytes (413 before they
+    are read) and the records in an array (413 naming the count, before any is checked)."""
+    body = read_json(await read_body(request, max_body_bytes))
+    if isinstance(body, list) and len(body) > max_batch:
+        raise HTTPException(status_code=413, detail=(
+            f"The request holds {len(body):,} records; this server accepts at most {max_batch:,} per request "
+            "(deployment.max_batch): send them in several requests, or score a file with `cairn predict`"))
+    return body
 
 
 async def read_body(request: Request, limit: int) -> bytes:

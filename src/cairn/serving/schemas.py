@@ -42,6 +42,8 @@ __all__ = [
     "ParsedBody",
     "Prediction",
     "Predictions",
+    "Feedback",
+    "FeedbackAnswer",
     "Readiness",
     "RecordValidator",
     "RequestErrors",
@@ -118,17 +120,23 @@ def record_model(features: Sequence[FeatureSpec], *, name: str = "Record") -> ty
                         json_schema_extra={"examples": [example]} if example else None)
     return create_model(name, __config__=config, __doc__=(
         "One record: the model's input fields. Other keys are accepted and ignored (named in the answer's "
-        "warnings)."), **fields)
+        "warnings), but for \"id\": your own prediction id (a string or an integer, up to 128 characters), "
+        "answered as prediction_id and quoted in POST /feedback."), **fields)
 
 
 WARNINGS_DESCRIPTION = ("Present when the request had keys the model does not use: they were ignored (and not "
                         "logged); a key close to a model input gets a \"did you mean\".")
 
 
+PREDICTION_ID_DESCRIPTION = ("Quote it in POST /feedback with the true value: the record's own \"id\" when it "
+                             "sent one, else one made for it.")
+
+
 class Prediction(BaseModel):
     """The answer for one record."""
 
     prediction: float | int | str | bool
+    prediction_id: str | int = Field(description=PREDICTION_ID_DESCRIPTION)
     probabilities: dict[str, float] | None = Field(
         default=None, description="Classification only: the probability of each class.")
     model: str
@@ -140,11 +148,32 @@ class Predictions(BaseModel):
     """The answers for an array of records, in the same order."""
 
     predictions: list[float | int | str | bool]
+    prediction_ids: list[str | int] = Field(description="Per record, in the same order: " + PREDICTION_ID_DESCRIPTION)
     probabilities: list[dict[str, float]] | None = Field(
         default=None, description="Classification only: per record, the probability of each class.")
     model: str
     version: int
     warnings: list[str] | None = Field(default=None, description=WARNINGS_DESCRIPTION)
+
+
+class Feedback(BaseModel):
+    """The true value for one served prediction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | int = Field(description="The prediction_id /predict answered with (or the record's own id).")
+    actual: float | int | str | bool = Field(description="The true value of the target: a number for regression, "
+                                             "one of the model's classes for classification.")
+
+
+class FeedbackAnswer(BaseModel):
+    """What became of the feedback sent."""
+
+    accepted: int = Field(description="Items stored, matched to a prediction this model served.")
+    unknown_ids: int = Field(description="Items whose id matches no logged prediction: not stored.")
+    unknown: list[str | int] = Field(description="The first few unknown ids.")
+    model: str
+    version: int | None = Field(description="The version that served the matched predictions, when only one did.")
 
 
 class Health(BaseModel):
@@ -215,6 +244,7 @@ class ParsedBody:
     numbers: list[list[float]]
     categories: list[list[Any]]
     warnings: tuple[str, ...] = ()
+    ids: list[str | int | None] | None = None  # the clients' own prediction ids, per record; None: none sent one
 
 
 ECHO_CHARS = 100
@@ -358,6 +388,7 @@ class RecordValidator:
         for position, name in enumerate(self.category_names):
             self._slots[name] = (False, position)
         self._names = [feature.name for feature in features]
+        self._client_ids = ID_KEY not in self._slots  # a model with an input named "id" reads it as an input
         self._names_by_lower = {name.lower(): name for name in self._names}
         # (position in a number row, name, low, high) of each number with a training range: values beyond are clipped
         self._ranges = [(position, feature.name, float(feature.low), float(feature.high))  # type: ignore[arg-type]
@@ -372,6 +403,7 @@ class RecordValidator:
         categories: list[list[Any]] = []
         unknown: list[str] = []  # keys the model does not use, once per record they appear in
         with_unknown: list[int] = []  # the records that had such keys
+        ids: list[str | int | None] | None = None
         for index, record in enumerate(records):
             prefix: list[str | int] = ["body"] if single else ["body", index]
             if not isinstance(record, dict):
@@ -384,18 +416,25 @@ class RecordValidator:
             categories.append(category_row)
             if len(unknown) > seen:
                 with_unknown.append(index)
+            if self._client_ids and ID_KEY in record:
+                if ids is None:
+                    ids = [None] * index
+                ids.append(_client_id(record[ID_KEY], prefix, errors))
+            elif ids is not None:
+                ids.append(None)
         if errors:
             reject(errors)
         clipped = self._clipped_to_ranges(numbers) if self._ranges else ()
         if not unknown:
             return ParsedBody(records=records, single=single, numbers=numbers, categories=categories,
-                              warnings=clipped)
+                              warnings=clipped, ids=ids)
         slots = self._slots
         records = list(records)
         for index in with_unknown:  # the model's inputs only: ignored keys are neither predicted on nor logged
             records[index] = {name: value for name, value in records[index].items() if name in slots}
         return ParsedBody(records=records, single=single, numbers=numbers, categories=categories,
-                          warnings=self._ignored(unknown, len(with_unknown), len(records), single=single) + clipped)
+                          warnings=self._ignored(unknown, len(with_unknown), len(records), single=single) + clipped,
+                          ids=ids)
 
     def _clipped_to_ranges(self, numbers: list[list[float]]) -> tuple[str, ...]:
         """Numbers outside their training range clipped to it, in place (the model answers as trees would: flat
@@ -423,7 +462,8 @@ class RecordValidator:
         for name, value in record.items():
             slot = slots.get(name)
             if slot is None:
-                unknown.append(name)
+                if name != ID_KEY or not self._client_ids:
+                    unknown.append(name)
                 continue
             if value is None:
                 continue
@@ -482,6 +522,25 @@ class RecordValidator:
             return same_letters
         close = difflib.get_close_matches(name, self._names, n=1, cutoff=cutoff)
         return close[0] if close else None
+
+
+ID_KEY = "id"
+"""A record's key for the client's own prediction id (unless the model has an input of that name)."""
+
+MAX_ID_CHARS = 128
+
+
+def _client_id(value: Any, prefix: list[str | int], errors: list[dict[str, Any]]) -> str | int | None:
+    """The client's prediction id: a non-empty string or an integer, at most ``MAX_ID_CHARS`` characters; else an
+    error is appended and None returned. Null is no id: one is made, as when the key is left out."""
+    if value is None or isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and len(str(value)) <= MAX_ID_CHARS:
+        return value
+    errors.append({"loc": [*prefix, ID_KEY], "type": "prediction_id", "input": value,
+                   "msg": f"The prediction id should be a non-empty string or an integer of at most {MAX_ID_CHARS} "
+                          f"characters; got {shown(value)}. Leave it out to have one made for you"})
+    return None
 
 
 IGNORED_SHOWN = 5

@@ -163,11 +163,35 @@ def _serving(model: TrainedModel, facts: CardFacts) -> list[str]:
     example = {f.name: f.example for f in model.features[:4]}
     header = f'-H "X-API-Key: ${facts.api_key_env}" ' if facts.api_key_env else ""
     requirement = f"   # requires {facts.api_key_env} in the environment" if facts.api_key_env else ""
+    base = f"http://127.0.0.1:{facts.port}"
+    body = json.dumps(example, default=str)
     lines = ["## Serve and call", "", "```", f"cairn serve --port {facts.port}{requirement}",
              f"curl -s {header}-H 'Content-Type: application/json' \\",
-             f"     -d '{json.dumps(example, default=str)}' http://127.0.0.1:{facts.port}/predict", "```", "",
+             f"     -d '{body}' {base}/predict", "```", "",
              "`GET /health` answers when the server is up; `GET /metadata` describes the model.",
-             "Monitor drift with `cairn monitor --data NEW_DATA.csv`; roll back with `cairn rollback`."]
+             "Monitor drift with `cairn monitor --data NEW_DATA.csv`; roll back with `cairn rollback`.", "",
+             "| route | what it answers |", "|---|---|",
+             "| `POST /predict` | one record (an object) or a batch (an array): the prediction(s), a `prediction_id` "
+             "each, the model and version |",
+             "| `POST /explain` | the same body: each input's contribution, summing with the base value to the "
+             "prediction |",
+             "| `POST /feedback` | `[{\"id\": PREDICTION_ID, \"actual\": TRUE_VALUE}]`: the ground truth, for "
+             "performance over time |",
+             "| `GET /health`, `GET /ready` | liveness, and readiness once the model predicted its warm-up record |",
+             "| `GET /metadata` | the model, its inputs and version |",
+             "| `GET /metrics` | Prometheus: requests, latency, predictions, errors, the model served |",
+             "| `GET /docs`, `GET /openapi.json` | the request and answer schemas |", "",
+             "```",
+             f"curl -s {header}-H 'Content-Type: application/json' -d '[{body}, {body}]' {base}/predict",
+             f"curl -s {header}-H 'Content-Type: application/json' -d '{body}' {base}/explain",
+             f"curl -s {header}-H 'Content-Type: application/json' \\",
+             f"     -d '[{{\"id\": \"PREDICTION_ID\", \"actual\": ACTUAL_VALUE}}]' {base}/feedback",
+             "```", "",
+             "A running `cairn serve` switches to each new champion (`cairn promote`, `cairn rollback`, a retrain that "
+             "wins) without a restart. To run it elsewhere: `cairn export " + f"v{model.version}" + " --to DIR` writes "
+             "a folder that serves alone (`cairn serve --model DIR`, or its Dockerfile); `--format mlflow` and "
+             "`--format onnx` write the model for MLflow or onnxruntime. Score files in bulk with "
+             "`cairn predict INPUT -o OUTPUT` (CSV or Parquet, any length)."]
     if facts.refit_note:
         lines += ["", f"Training: {facts.refit_note}."]
     return lines

@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 
 from cairn.config.schema import Evaluation
-from cairn.metrics.resampled import resampled_scores
+from cairn.metrics.resampled import per_class_scores, resampled_scores
 from cairn.metrics.scoring import lower_is_better, needs_proba, positive_last, score, shown
 from cairn.model.compiled import label_of
 from cairn.model.trained import TrainedModel
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 IMPORTANCE_ROWS = 2_000
 BOOTSTRAP_BLOCK_CELLS = 2_000_000  # row positions drawn at a time: 16 MB
 SLOW_BOOTSTRAP_S = 10.0
-"""Seconds a metric scored one resample at a time (multiclass f1, AUC) may take: 1,000 resamples of a 65,000-row
+"""Seconds a metric scored one resample at a time (multiclass AUC) may take: 1,000 resamples of a 65,000-row
 holdout would take minutes. The fast metrics are one matrix product and need no bound."""
 MIN_SLOW_RESAMPLES = 100  # the least evaluation.bootstrap allows
 
@@ -47,6 +47,28 @@ class MetricEstimate:
     value: float
     ci_low: float | None
     ci_high: float | None
+
+
+@dataclass(frozen=True)
+class ClassEstimate:
+    """One class on the holdout: its precision, recall and F1 with bootstrap intervals, and its support (rows of
+    the class in the holdout). A figure undefined on the holdout (recall of a class it lacks) is NaN."""
+
+    label: Any
+    support: int
+    precision: MetricEstimate
+    recall: MetricEstimate
+    f1: MetricEstimate
+
+    def to_dict(self) -> dict[str, Any]:
+        def plain(estimate: MetricEstimate) -> dict[str, float | None]:
+            return {key: None if value is None or math.isnan(value) else value
+                    for key, value in (("value", estimate.value), ("ci_low", estimate.ci_low),
+                                       ("ci_high", estimate.ci_high))}
+
+        label = self.label.item() if isinstance(self.label, np.generic) else self.label
+        return {"class": label, "support": self.support, "precision": plain(self.precision),
+                "recall": plain(self.recall), "f1": plain(self.f1)}
 
 
 @dataclass(frozen=True)
@@ -72,6 +94,9 @@ class EvaluationResult:
     notes: list[str] = field(default_factory=list)  # what could not be measured, and why
     shap_importance: list[tuple[str, float]] = field(default_factory=list)  # mean |SHAP| per input (holdout)
     shap_summary: ShapSummary | None = None  # the points of the report's summary and dependence plots
+    # classification: precision, recall, F1 and support of each class (a plain default: results pickled before
+    # it existed read as none)
+    per_class: tuple[ClassEstimate, ...] = ()
 
     @property
     def shipped(self) -> bool:
@@ -99,12 +124,15 @@ def evaluate(model: TrainedModel, holdout: pd.DataFrame, *, case: BusinessCase, 
         resamples = _resamples(len(y), count=spec.bootstrap, seed=seed)  # the same draws for every metric
         low, high = _bootstrap_interval(metric, y, predicted, proba, classes, resamples, spec.confidence)
         estimates.append(MetricEstimate(metric, value, low, high))
+    per_class = () if classes is None else class_estimates(
+        y, predicted, classes, _resamples(len(y), count=spec.bootstrap, seed=seed), spec.confidence)
     p50, p99 = one_row_latency_ms(model, holdout, samples=spec.latency_samples)
     importance, bounded = (_importance(model, X, y, case=case, seed=seed, budget_s=training.budget_s)
                            if spec.explain == "permutation" else ([], ()))
     result = EvaluationResult(estimates, p50, p99, importance, [], spec.confidence)
     checks = business_checks(result, case=case, training_s=training.duration_s)
-    evaluated = EvaluationResult(estimates, p50, p99, importance, checks, spec.confidence, bounded=bounded)
+    evaluated = EvaluationResult(estimates, p50, p99, importance, checks, spec.confidence, bounded=bounded,
+                                 per_class=per_class)
     comparison = compare_best_two(training, X, y, best_pipeline=model.pipeline, problem=case.problem,
                                   metric=case.primary_metric, resamples=spec.bootstrap, confidence=spec.confidence,
                                   seed=seed)
@@ -148,10 +176,34 @@ def _bootstrap_interval(metric: str, y: np.ndarray, predicted: np.ndarray, proba
     return float(low), float(high)
 
 
+def class_estimates(y: np.ndarray, predicted: np.ndarray, classes: np.ndarray, resamples: Iterator[np.ndarray],
+                    confidence: float) -> tuple[ClassEstimate, ...]:
+    """Precision, recall and F1 of each class on the holdout, each with the central `confidence` share of its
+    bootstrap resamples (one matrix product per block of resamples: cairn.metrics.resampled.per_class_scores)."""
+    whole = per_class_scores(y, predicted, classes, np.arange(len(y))[None, :])
+    drawn: dict[str, list[np.ndarray]] = {"precision": [], "recall": [], "f1": []}
+    for block in resamples:
+        scored = per_class_scores(y, predicted, classes, block)
+        for name, parts in drawn.items():
+            parts.append(scored[name])
+    tail = (1 - confidence) / 2 * 100
+    estimates = []
+    for index, label in enumerate(np.asarray(classes).tolist()):
+        figures = {}
+        for name, parts in drawn.items():
+            values = np.concatenate(parts)[:, index] if parts else np.array([])
+            values = values[~np.isnan(values)]
+            low, high = np.percentile(values, [tail, 100 - tail]) if len(values) else (None, None)
+            figures[name] = MetricEstimate(name, float(whole[name][0, index]),
+                                           None if low is None else float(low), None if high is None else float(high))
+        estimates.append(ClassEstimate(label, int(whole["support"][0, index]), **figures))
+    return tuple(estimates)
+
+
 def _one_at_a_time(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray | None,
                    classes: np.ndarray | None, block: np.ndarray, *, deadline: float = math.inf, drawn: int = 0
                    ) -> np.ndarray:
-    """The slow path (multiclass f1 and AUC): `score` on each resample; NaN where it is undefined. Past
+    """The slow path (multiclass AUC): `score` on each resample; NaN where it is undefined. Past
     `deadline`, once MIN_SLOW_RESAMPLES are scored (counting the `drawn` before this block), it stops early:
     fewer resamples than asked, in bounded time."""
     scored = []

@@ -1,30 +1,48 @@
-"""Stage 10, monitoring: keep the reference that later data is compared with, and say what to do when it drifts."""
+"""Stage 10, monitoring: keep what later data is compared with, and say what to do when it drifts.
+
+The baseline holds reference statistics of every training row (bins, level counts, quantile sketches: see
+cairn.monitoring.reference), computed once here, and a sample of at most 5,000 training rows, model inputs only
+(personal columns as the model reads them), for the domain classifier and the reference predictions. A check never
+rereads the training data. Baselines saved before the statistics hold up to ``reference_rows`` training rows in
+``reference`` and no statistics: cairn.monitoring.drift.statistics_of builds them from those rows on the fly.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from cairn.config.schema import Monitoring
 from cairn.model.trained import FeatureSpec, as_model_frame
+from cairn.monitoring.reference import SAMPLE_ROWS, reference_statistics
 
 
 @dataclass(frozen=True)
 class MonitoringBaseline:
-    reference: pd.DataFrame  # training rows, model columns, sampled to reference_rows
+    reference: pd.DataFrame  # training rows, model columns: a sample of at most 5,000 (older baselines: up to
+    # reference_rows, and no statistics)
     features: list[FeatureSpec]
     threshold: float
     bins: int
+    statistics: Any = None  # cairn.monitoring.reference.ReferenceStatistics of all training rows (None: older)
 
     def notes(self) -> list[str]:
-        return [f"kept {len(self.reference):,} training rows as the drift reference",
-                f"drift alert at PSI >= {self.threshold:g}; check with `cairn monitor --data NEW.csv`"]
+        statistics = getattr(self, "statistics", None)
+        kept = (f"kept drift statistics of {statistics.rows:,} training rows and a sample of {len(self.reference):,}"
+                if statistics is not None else f"kept {len(self.reference):,} training rows as the drift reference")
+        return [kept, f"drift alert at PSI >= {self.threshold:g}; check with `cairn monitor --data NEW.csv`"]
 
 
 def monitoring_baseline(training_rows: pd.DataFrame, *, features: list[FeatureSpec], spec: Monitoring,
-                        seed: int) -> MonitoringBaseline:
-    reference = as_model_frame(training_rows, features)
-    if len(reference) > spec.reference_rows:
-        reference = reference.sample(spec.reference_rows, random_state=seed)
-    return MonitoringBaseline(reference.reset_index(drop=True), features, spec.drift.threshold, spec.drift.bins)
+                        seed: int, normalize: bool = True) -> MonitoringBaseline:
+    """``normalize``: preprocessing.normalize_categories, so levels are keyed as the model's encoder keys them."""
+    # the rows as cleaned, not yet parsed: the window is parsed by the same code (cairn.model.inputs), once
+    reference = pd.DataFrame({feature.name: training_rows[feature.name].to_numpy() if feature.name in training_rows
+                              else as_model_frame(training_rows.iloc[:, :0], [feature])[feature.name].to_numpy()
+                              for feature in features})
+    statistics = reference_statistics(reference, features, bins=spec.drift.bins, normalize=normalize,
+                                      sample_rows=min(SAMPLE_ROWS, spec.reference_rows), seed=seed)
+    return MonitoringBaseline(statistics.sample, features, spec.drift.threshold, spec.drift.bins,
+                              statistics=statistics)

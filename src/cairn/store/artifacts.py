@@ -1,7 +1,8 @@
 """Content-addressed artifact files: the name is the sha256 of the bytes, written atomically.
 
 A file is written to a temporary name in the same folder and renamed into place, so a reader never sees half an
-artifact; identical content is stored once.
+artifact; identical content is stored once. cairn.store.remote_artifacts.open_artifacts picks the place: this local
+folder, or any fsspec URL such as s3://bucket/prefix (RemoteArtifacts there: same layout and rules).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import joblib
 import pandas as pd
@@ -28,6 +31,55 @@ PARTIAL_PREFIX = ".partial-"
 STALE_PARTIAL_S = 3600.0
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One artifact as the artifact store holds it: its name, size and when it was written (epoch seconds)."""
+
+    sha256: str
+    size_bytes: int
+    modified: float
+
+
+class Artifacts(Protocol):
+    """What the store needs of an artifact store, local or remote."""
+
+    @property
+    def location(self) -> str: ...
+    def write(self, data: bytes) -> str: ...
+    def read(self, sha256: str) -> bytes: ...
+    def read_checked(self, sha256: str) -> bytes: ...
+    def exists(self, sha256: str) -> bool: ...
+    def listing(self) -> Iterator[StoredFile]: ...
+    def delete(self, sha256: str) -> None: ...
+    def remove_stale_partials(self, *, older_than_s: float = STALE_PARTIAL_S) -> int: ...
+
+
+def checked_name(sha256: str, *, where: str) -> str:
+    """Only a sha256 (64 hex digits) names an artifact, so no name reaches outside the artifact store."""
+    if not _SHA256.fullmatch(sha256):
+        raise StoreError.single("An artifact name is not a sha256.", where=f"artifact {sha256[:80]!r} in {where}",
+                                expected="64 lowercase hex digits", got=f"{len(sha256)} characters",
+                                fix="restore the store from a backup")
+    return sha256
+
+
+def checked_bytes(data: bytes, sha256: str, *, where: str) -> bytes:
+    """The bytes, once they are known to be the ones stored under this name: a changed or corrupted artifact is a
+    clear error, never an unpickle."""
+    if sha256_bytes(data) != sha256:
+        raise StoreError.single("An artifact does not match its sha256: it was changed or corrupted.",
+                                where=where, expected=f"sha256 {sha256[:12]}…",
+                                got=f"sha256 {sha256_bytes(data)[:12]}…",
+                                fix="delete it and rerun the stage that makes it (`cairn run --from STAGE`)")
+    return data
+
+
+def missing_artifact(sha256: str, *, where: str) -> StoreError:
+    return StoreError.single("An artifact is missing from the artifact store.", where=where,
+                             expected=f"the artifact {sha256[:12]}…", got="no such file",
+                             fix="restore the artifact store, or rerun with `cairn run --from STAGE`")
 
 
 def encode(value: Any) -> tuple[bytes, str]:
@@ -56,6 +108,10 @@ class ArtifactFolder:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
 
     def path_of(self, sha256: str) -> Path:
         """Where an artifact lives; only a sha256 (64 hex digits) names one, so no name reaches outside the folder."""
@@ -105,6 +161,22 @@ class ArtifactFolder:
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).exists()
+
+    def listing(self) -> Iterator[StoredFile]:
+        """Every artifact file in the folder (not the temporary files of writes in progress)."""
+        if not self.root.is_dir():
+            return
+        for path in self.root.glob("??/*"):
+            if not _SHA256.fullmatch(path.name) or path.parent.name != path.name[:2]:
+                continue
+            try:
+                info = path.stat()
+            except FileNotFoundError:  # deleted meanwhile
+                continue
+            yield StoredFile(path.name, info.st_size, info.st_mtime)
+
+    def delete(self, sha256: str) -> None:
+        self.path_of(sha256).unlink(missing_ok=True)
 
     def remove_stale_partials(self, *, older_than_s: float = STALE_PARTIAL_S) -> int:
         """Delete the temporary files of writes that never finished, once they are older than `older_than_s`

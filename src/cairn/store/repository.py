@@ -19,13 +19,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.schema import CreateIndex
 
 from cairn.errors import NotFoundError, StoreError
-from cairn.store.artifacts import ArtifactFolder, decode, encode
+from cairn.store.artifacts import ArtifactFolder, Artifacts, decode, encode
+from cairn.store.migrate import SchemaState, Upgrade, schema_state, upgrade_schema
+from cairn.store.remote_artifacts import open_artifacts
 from cairn.store.tables import (
     ONE_PRODUCTION_INDEX,
     ArtifactRow,
     Base,
+    DriftHistoryRow,
+    FeedbackRow,
     MetricRow,
     ModelVersionRow,
+    MonitoringArtifactRow,
+    PerformanceRow,
     RunRow,
     StageRow,
 )
@@ -67,6 +73,7 @@ class RunRecord:
     error: str | None
     stages: list[StageRecord] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    artifacts_collected_at: datetime | None = None  # when `cairn gc` deleted its artifacts
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +82,8 @@ class RunRecord:
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "config_hash": self.config_hash, "data_fingerprint": self.data_fingerprint,
             "verdict": self.verdict, "error": self.error, "metrics": self.metrics, "manifest": self.manifest,
+            "artifacts_collected_at": self.artifacts_collected_at.isoformat() if self.artifacts_collected_at
+            else None,
             "stages": [
                 {"stage": s.stage, "status": s.status, "cached": s.cached, "duration_s": round(s.duration_s, 3),
                  "cache_key": s.cache_key, "outputs": s.outputs, "notes": s.notes}
@@ -87,43 +96,22 @@ class RunRecord:
 class Store:
     """The run history, stage cache and model registry, over any SQLAlchemy database."""
 
-    def __init__(self, engine: Engine, artifacts: ArtifactFolder) -> None:
+    def __init__(self, engine: Engine, artifacts: Artifacts) -> None:
         self.engine = engine
         self.artifacts = artifacts
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str, artifacts_root: Path) -> Store:
-        try:
-            engine = create_engine(engine_url(url), pool_pre_ping=True)
-        except ArgumentError:
-            raise StoreError.single(
-                "The store URL cannot be parsed.", where="store", expected="a SQLAlchemy URL",
-                got=redacted(url), fix="write e.g. postgresql://user@127.0.0.1:5432/cairn or leave it out",
-            ) from None
-        except ModuleNotFoundError as error:
-            raise StoreError.single(
-                "The store's database driver is not installed.", where="store",
-                expected=f"the driver for {redacted(url)}", got=f"no module {error.name}",
-                fix="pip install 'cairn[postgres]'",
-            ) from None
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-        try:
-            Base.metadata.create_all(engine)
-        except OperationalError as error:
-            target = make_url(engine_url(url))
-            raise StoreError.single(
-                "Cannot open the store.", where="store",
-                expected=f"a reachable database at {target.host or target.database}"
-                + (f":{target.port}" if target.port else ""),
-                got=str(error.orig).strip().splitlines()[0] if error.orig else "no connection",
-                fix="check that the database runs and the URL is right",
-            ) from None
+    def open(cls, url: str, artifacts_root: Path | str) -> Store:
+        """The store at `url`, its schema brought to this cairn's version first (cairn.store.migrate), and its
+        artifacts in a folder or on an fsspec URL (`s3://bucket/prefix`)."""
+        engine = open_engine(url)
+        with unreachable_as_store_error(url):
+            upgrade_schema(engine, where=f"store {redacted(url)}")  # cairn.store.migrate: a no-op once up to date
         _ensure_one_production_index(engine)
-        _ensure_added_columns(engine)
-        artifacts = ArtifactFolder(artifacts_root)
-        artifacts.remove_stale_partials()
+        artifacts = open_artifacts(artifacts_root)
+        if isinstance(artifacts, ArtifactFolder):  # remote: listing a bucket on every open is too dear (cairn gc)
+            artifacts.remove_stale_partials()
         return cls(engine, artifacts)
 
     @contextmanager
@@ -268,6 +256,88 @@ class Store:
             session.add_all(MetricRow(run_id=run_id, scope=scope, model=model, name=name, value=float(value))
                             for scope, model, name, value in metrics)
 
+    # monitoring: feedback, performance per window ------------------------------------------------------------
+    def add_feedback(self, rows: list[dict[str, Any]]) -> int:
+        """Insert feedback rows (the columns of FeedbackRow but id), in one transaction; returns how many."""
+        if not rows:
+            return 0
+        with self.session() as session:
+            session.add_all(FeedbackRow(**row) for row in rows)
+        return len(rows)
+
+    def feedback(self, project: str, model: str, version: int | None = None) -> list[dict[str, Any]]:
+        """The feedback of a model (of one version), oldest received first."""
+        query = select(FeedbackRow).where(FeedbackRow.project == project, FeedbackRow.model == model)
+        if version is not None:
+            query = query.where(FeedbackRow.version == version)
+        with self.session() as session:
+            return [{"prediction_id": r.prediction_id, "version": r.version, "actual": r.actual,
+                     "received_at": as_utc(r.received_at), "event_at": as_utc(r.event_at), "source": r.source,
+                     "record": r.record, "prediction": r.prediction}
+                    for r in session.scalars(query.order_by(FeedbackRow.id))]
+
+    def save_performance(self, rows: list[dict[str, Any]]) -> None:
+        """Upsert performance rows (the columns of PerformanceRow but id) on their window, metric and kind."""
+        keys = ("project", "model", "version", "window_start", "metric", "kind")
+        with self.session() as session:
+            for row in rows:
+                found = session.scalars(select(PerformanceRow).filter_by(**{k: row[k] for k in keys})).first()
+                if found is None:
+                    session.add(PerformanceRow(**row))
+                else:
+                    for name, value in row.items():
+                        setattr(found, name, value)
+
+    def performance(self, project: str, model: str, version: int) -> list[dict[str, Any]]:
+        """The stored performance rows of a model version, oldest window first."""
+        query = select(PerformanceRow).where(PerformanceRow.project == project, PerformanceRow.model == model,
+                                             PerformanceRow.version == version)
+        names = [c.name for c in PerformanceRow.__table__.columns if c.name != "id"]
+        with self.session() as session:
+            rows = session.scalars(query.order_by(PerformanceRow.window_start, PerformanceRow.metric)).all()
+            return [{name: as_utc(getattr(r, name)) if name.endswith(("_start", "_end", "_at")) else getattr(r, name)
+                     for name in names} for r in rows]
+
+    def monitoring_artifact(self, project: str, model: str, version: int, kind: str) -> str | None:
+        with self.session() as session:
+            row = session.scalars(select(MonitoringArtifactRow).filter_by(
+                project=project, model=model, version=version, kind=kind)).first()
+            return None if row is None else row.sha256
+
+    def save_monitoring_artifact(self, project: str, model: str, version: int, kind: str, value: Any) -> str:
+        """Store `value` as an artifact and remember it for this version (a second writer's is kept instead)."""
+        sha = self.store_artifact(value)
+        try:
+            with self.session() as session:
+                session.add(MonitoringArtifactRow(project=project, model=model, version=version, kind=kind,
+                                                  sha256=sha, created_at=now()))
+        except IntegrityError:
+            return self.monitoring_artifact(project, model, version, kind) or sha
+        return sha
+
+    def save_drift_check(self, rows: list[dict[str, Any]]) -> None:
+        """Insert the rows of one drift check (the columns of DriftHistoryRow but id), in one transaction."""
+        with self.session() as session:
+            session.add_all(DriftHistoryRow(**row) for row in rows)
+
+    def drift_history(self, project: str, model: str, version: int | None = None, *,
+                      last_checks: int | None = None) -> list[dict[str, Any]]:
+        """The drift rows of a model (of one version), oldest check first; with ``last_checks``, only the rows of
+        that many newest checks."""
+        where = [DriftHistoryRow.project == project, DriftHistoryRow.model == model]
+        if version is not None:
+            where.append(DriftHistoryRow.version == version)
+        query = select(DriftHistoryRow).where(*where)
+        names = [c.name for c in DriftHistoryRow.__table__.columns if c.name != "id"]
+        with self.session() as session:
+            if last_checks is not None:
+                newest = (select(DriftHistoryRow.check_id).where(*where).group_by(DriftHistoryRow.check_id)
+                          .order_by(func.max(DriftHistoryRow.checked_at).desc()).limit(last_checks))
+                query = query.where(DriftHistoryRow.check_id.in_(newest.scalar_subquery()))
+            rows = session.scalars(query.order_by(DriftHistoryRow.checked_at, DriftHistoryRow.id)).all()
+            return [{name: as_utc(getattr(r, name)) if name.endswith("_at") else getattr(r, name) for name in names}
+                    for r in rows]
+
     # reading ------------------------------------------------------------------------------------------------
     def runs(self, project: str, *, limit: int = 50) -> list[RunRecord]:
         self._fail_abandoned_runs(project)
@@ -307,7 +377,65 @@ class Store:
         }
         return RunRecord(row.id, row.project, row.status, as_utc(row.started_at), as_utc(row.finished_at),
                          row.config_hash, row.data_fingerprint, dict(row.manifest or {}), row.verdict, row.error,
-                         stages, metrics)
+                         stages, metrics, as_utc(row.artifacts_collected_at))
+
+
+def store_schema(url: str) -> SchemaState:
+    """Where the store at `url` stands against this cairn's schema (`cairn db current`); changes nothing."""
+    engine = open_engine(url)
+    try:
+        with unreachable_as_store_error(url):
+            return schema_state(engine)
+    finally:
+        engine.dispose()
+
+
+def upgrade_store(url: str) -> Upgrade:
+    """Bring the store at `url` to this cairn's schema (`cairn db upgrade`); see cairn.store.migrate."""
+    engine = open_engine(url)
+    try:
+        with unreachable_as_store_error(url):
+            done = upgrade_schema(engine, where=f"store {redacted(url)}")
+        _ensure_one_production_index(engine)
+        return done
+    finally:
+        engine.dispose()
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for the store URL (nothing connects yet); a URL that cannot work is a StoreError."""
+    try:
+        engine = create_engine(engine_url(url), pool_pre_ping=True)
+    except ArgumentError:
+        raise StoreError.single(
+            "The store URL cannot be parsed.", where="store", expected="a SQLAlchemy URL",
+            got=redacted(url), fix="write e.g. postgresql://user@127.0.0.1:5432/cairn or leave it out",
+        ) from None
+    except ModuleNotFoundError as error:
+        raise StoreError.single(
+            "The store's database driver is not installed.", where="store",
+            expected=f"the driver for {redacted(url)}", got=f"no module {error.name}",
+            fix="pip install 'cairn[postgres]'",
+        ) from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+@contextmanager
+def unreachable_as_store_error(url: str) -> Iterator[None]:
+    """A database that cannot be reached is the user's to fix: said with its address, never its password."""
+    try:
+        yield
+    except OperationalError as error:
+        target = make_url(engine_url(url))
+        raise StoreError.single(
+            "Cannot open the store.", where="store",
+            expected=f"a reachable database at {target.host or target.database}"
+            + (f":{target.port}" if target.port else ""),
+            got=str(error.orig).strip().splitlines()[0] if error.orig else "no connection",
+            fix="check that the database runs and the URL is right",
+        ) from None
 
 
 def as_utc(moment: datetime | None) -> Any:
@@ -355,31 +483,6 @@ def _ensure_one_production_index(engine: Engine) -> None:
         log.warning("The store holds more than one production version of model id(s) %s, left by an earlier cairn; "
                     "the one-production index is not added until `cairn promote VERSION` picks one.",
                     ", ".join(map(str, doubled)))
-
-
-# Columns added to existing tables after their first release: create_all makes only missing tables, so a store made
-# earlier gets them here (nullable, no default: rows written before read as null, and an older cairn ignores them).
-ADDED_COLUMNS = ((ModelVersionRow.__tablename__, "card_sha256", "VARCHAR(64)"),)
-
-
-def _ensure_added_columns(engine: Engine) -> None:
-    """ALTER TABLE ... ADD COLUMN for each column an older store lacks. Two processes opening the store at once may
-    both try: the loser's error is ignored once the column is there."""
-    for table, column, sql_type in ADDED_COLUMNS:
-        if _has_column(engine, table, column):
-            continue
-        try:
-            with engine.begin() as connection:
-                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
-        except DBAPIError as error:
-            if not _has_column(engine, table, column):
-                log.warning("The store could not be given its %s.%s column (%s); model cards are not stored with "
-                            "versions until it can.", table, column, _first_line(error))
-
-
-def _has_column(engine: Engine, table: str, column: str) -> bool:
-    with engine.connect() as connection:
-        return column in {c["name"] for c in inspect(connection).get_columns(table)}
 
 
 def _models_with_two_productions(connection: Connection) -> list[int]:

@@ -41,6 +41,8 @@ class RunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     pid: Mapped[int | None] = mapped_column(Integer)
     host: Mapped[str | None] = mapped_column(String(200))
+    # when `cairn gc` deleted the run's artifacts (migration 0002); null while they are kept
+    artifacts_collected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class StageRow(Base):
@@ -146,3 +148,91 @@ class AuditRow(Base):
     run_id: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(Text)
     figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class FeedbackRow(Base):
+    """Ground truth come back for a prediction: by `POST /feedback` (the id the service answered with) or by
+    `cairn feedback FILE` (ids, or input rows the champion predicted when fed back: then the record, protected as
+    the prediction log keeps it, and the prediction are here too). Several service workers insert side by side; a
+    prediction fed back twice keeps both rows, and the latest received is the one read."""
+
+    __tablename__ = "cairn_feedback"
+    __table_args__ = (Index("ix_cairn_feedback_model_version", "project", "model", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    prediction_id: Mapped[str] = mapped_column(String(128), index=True)
+    actual: Mapped[Any] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # monitoring.time_column, or null
+    source: Mapped[str] = mapped_column(String(20))  # api | file
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # file rows of inputs: TrainedModel.loggable
+    prediction: Mapped[Any] = mapped_column(JSON, nullable=True)  # file rows of inputs: the champion's answer
+
+
+class PerformanceRow(Base):
+    """A success metric of one model version in one time window: realised on ground truth (with its bootstrap
+    interval) or estimated without it. Upserted per (project, model, version, window, metric, kind)."""
+
+    __tablename__ = "cairn_performance"
+    __table_args__ = (UniqueConstraint("project", "model", "version", "window_start", "metric", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    metric: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(20))  # realised | estimated
+    value: Mapped[float | None] = mapped_column(Float)
+    low: Mapped[float | None] = mapped_column(Float)
+    high: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    met: Mapped[bool | None] = mapped_column(Boolean)
+    rows: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MonitoringArtifactRow(Base):
+    """What monitoring fits once per model version and keeps (the error model behind a regression estimate)."""
+
+    __tablename__ = "cairn_monitoring_artifacts"
+    __table_args__ = (UniqueConstraint("project", "model", "version", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(40))
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DriftHistoryRow(Base):
+    """One feature judged by one `cairn monitor` check (issue 13): its PSI, test p-value and verdict, beside the
+    check's own figures (share drifted, domain classifier AUC, prediction PSI, rows, the span of requests it
+    covered), repeated on each of its rows so a chart of drift over checks is one query. A check that judged no
+    feature keeps one row with a null feature, so the check itself is not lost."""
+
+    __tablename__ = "cairn_drift_history"
+    __table_args__ = (Index("ix_cairn_drift_history_model_version", "project", "model", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    check_id: Mapped[str] = mapped_column(String(32), index=True)  # one per check: a random hex id
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rows: Mapped[int] = mapped_column(Integer)  # of the window checked
+    first_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # first request of it, when known
+    last_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    share_drifted: Mapped[float] = mapped_column(Float)
+    domain_auc: Mapped[float | None] = mapped_column(Float)
+    prediction_psi: Mapped[float | None] = mapped_column(Float)
+    feature: Mapped[str | None] = mapped_column(String(200))
+    psi: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    drifted: Mapped[bool | None] = mapped_column(Boolean)

@@ -3,6 +3,6 @@
 The endpoints have no docstrings on purpose: FastAPI would publish them as each operation's OpenAPI description.
 """
 
-from cairn.serving.routes import docs, explain, metadata, metrics, predict, probes
+from cairn.serving.routes import docs, explain, feedback, metadata, metrics, predict, probes
 
-__all__ = ["docs", "explain", "metadata", "metrics", "predict", "probes"]
+__all__ = ["docs", "explain", "feedback", "metadata", "metrics", "predict", "probes"]

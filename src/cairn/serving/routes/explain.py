@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from cairn.errors import CairnError
-from cairn.serving.payloads import json_bytes, json_response, read_body, read_json
+from cairn.serving.payloads import json_bytes, json_response, read_records
 from cairn.serving.schemas import WARNINGS_DESCRIPTION, RequestErrors, TooLarge, reject
 from cairn.serving.state import ServingStateDep
 
@@ -60,7 +60,8 @@ class ExplainedMany(BaseModel):
 _RECORD = {"$ref": "#/components/schemas/Record"}
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": Explained | ExplainedMany, "description": "One explanation for an object, a list for an array"},
-    413: {"model": TooLarge, "description": "The body is larger than the server's limit (1 MiB unless set)"},
+    413: {"model": TooLarge, "description": "The body is larger than the server's limit (1 MiB unless set), "
+                                                 "or holds more records than it takes per request (10,000)"},
     422: {"model": RequestErrors, "description": "Each bad field, as for /predict; more than 100 records; or a "
                                                  "model that cannot be explained"},
 }
@@ -73,7 +74,8 @@ router = APIRouter()
 @router.post("/explain", summary="Explain the prediction of one record or an array of records",
              response_class=JSONResponse, responses=_RESPONSES, openapi_extra=_REQUEST_BODY)
 async def explain(request: Request, state: ServingStateDep) -> Response:
-    parsed = state.validator.parse(read_json(await read_body(request, state.max_body_bytes)))
+    parsed = state.validator.parse(await read_records(request, max_body_bytes=state.max_body_bytes,
+                                                          max_batch=state.max_batch))
     if len(parsed.records) > MAX_RECORDS:
         reject([{"loc": ["body"], "type": "too_long", "input": None,
                  "msg": f"At most {MAX_RECORDS} records are explained per request; got {len(parsed.records)}. "

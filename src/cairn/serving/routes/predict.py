@@ -10,11 +10,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from cairn.serving.hook import report_predictions
-from cairn.serving.payloads import json_response, read_body, read_json
+from cairn.serving.payloads import json_response, read_records
 from cairn.serving.schemas import RequestErrors, TooLarge
 from cairn.serving.state import ServingStateDep
 
@@ -30,7 +28,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
           "content": {"application/json": {"schema": {"anyOf": [
               {"$ref": "#/components/schemas/Prediction"},
               {"$ref": "#/components/schemas/Predictions"}]}}}},
-    413: {"model": TooLarge, "description": "The body is larger than the server's limit (1 MiB unless set)"},
+    413: {"model": TooLarge, "description": "The body is larger than the server's limit (1 MiB unless set), "
+                                                 "or holds more records than it takes per request (10,000)"},
     422: {"model": RequestErrors, "description": "Each bad field: where, what was wrong; or a value so far outside "
                                                  "the training data that the model's answer is not a number"},
 }
@@ -43,14 +42,14 @@ router = APIRouter()
 @router.post("/predict", summary="Predict one record or an array of records", response_class=JSONResponse,
              responses=_RESPONSES, openapi_extra=_REQUEST_BODY)
 async def predict(request: Request, state: ServingStateDep) -> Response:
-    parsed = state.validator.parse(read_json(await read_body(request, state.max_body_bytes)))
+    parsed = state.validator.parse(await read_records(request, max_body_bytes=state.max_body_bytes,
+                                                          max_batch=state.max_batch))
     if len(parsed.records) <= INLINE_ROWS:
-        content, predictions = state.predictor.answer(parsed)
+        content, predictions, ids = state.predictor.answer(parsed)
     else:
-        content, predictions = await run_in_threadpool(state.predictor.answer, parsed)
+        content, predictions, ids = await run_in_threadpool(state.predictor.answer, parsed)
     if state.metrics is not None:
         state.metrics.predictions.inc(len(predictions))
-    background = None
-    if state.on_predictions is not None:
-        background = BackgroundTask(report_predictions, state.on_predictions, parsed.records, predictions)
-    return json_response(content, background=background)
+    if state.on_predictions is not None:  # queued for the log's writer thread: never waits (cairn.serving.log_queue)
+        state.on_predictions(parsed.records, predictions, ids)
+    return json_response(content)

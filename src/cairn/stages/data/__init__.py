@@ -32,9 +32,13 @@ def whole_source_notes(read: SourceRead) -> list[str]:
 
 def read_protected(config: ProjectConfig, *, base_dir: Path) -> tuple[SourceRead, Protected]:
     """Read the source and handle personal data at once, so no raw PII reaches a check, a plot or the store."""
-    read = read_source(config.data, base_dir=base_dir, seed=config.seed)
+    return protect_read(read_source(config.data, base_dir=base_dir, seed=config.seed), config)
+
+
+def protect_read(read: SourceRead, config: ProjectConfig) -> tuple[SourceRead, Protected]:
+    """A table read by other means (a retrain's source plus new rows) handled exactly as data.source is."""
     protected = protect(read.table, spec=config.data.privacy, target=config.business.target, seed=config.seed)
     return replace(read, table=protected.table), protected
 
-__all__ = ["DataProfile", "Finding", "Protected", "SourceRead", "check_fits_problem", "profile_table", "read_protected",
-           "read_source", "stop_on_quality", "whole_source_notes"]
+__all__ = ["DataProfile", "Finding", "Protected", "SourceRead", "check_fits_problem", "profile_table", "protect_read",
+           "read_protected", "read_source", "stop_on_quality", "whole_source_notes"]

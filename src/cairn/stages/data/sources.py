@@ -208,16 +208,31 @@ def _read_file(file: DataFile, *, encoding: str) -> pd.DataFrame:
         raise _unreadable(file, error, encoding=encoding) from None
 
 
-def _chunks(file: DataFile, *, encoding: str) -> Iterator[pd.DataFrame]:
-    """The file in chunks of CHUNK_ROWS rows where the format streams (CSV, TSV, JSON lines), else whole."""
+def file_chunks(path: Path, *, encoding: str = "utf-8", chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """A file given on the command line a chunk at a time (Parquet a record batch at a time), with data.source's
+    readers and errors: what `cairn predict` scores without holding the whole file."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise _missing_file(str(path), path)
+    yield from _chunks(DataFile(path, str(path), file_format(path)), encoding=encoding, chunk_rows=chunk_rows)
+
+
+def _chunks(file: DataFile, *, encoding: str, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """The file in chunks of `chunk_rows` rows where the format streams (CSV, TSV, JSON lines, Parquet), else
+    whole."""
     try:
         if file.kind in {"csv", "tsv"}:
             with pd.read_csv(file.path, sep="\t" if file.kind == "tsv" else ",", encoding=encoding,
-                             chunksize=CHUNK_ROWS, low_memory=False) as reader:
+                             chunksize=chunk_rows, low_memory=False) as reader:
                 yield from reader
         elif file.kind == "jsonl":
-            with pd.read_json(file.path, lines=True, encoding=encoding, chunksize=CHUNK_ROWS) as reader:
+            with pd.read_json(file.path, lines=True, encoding=encoding, chunksize=chunk_rows) as reader:
                 yield from reader
+        elif file.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(file.path).iter_batches(batch_size=chunk_rows):
+                yield batch.to_pandas()
         else:
             yield _read_file(file, encoding=encoding)
     except EmptyDataError:

@@ -36,6 +36,10 @@ STOP_SHARE = 0.97  # the safety stop, less the time the final fit still needs
 TUNED_COST = 1.2  # a tuned trial against the defaults' measured time: searched ranges cost more, pruning less
 LEARNING_CURVE_COST = 0.5  # of one cross-validation: 25% and 50% of the rows on 3 folds (100% is the CV itself)
 SAMPLE_SHARE = 0.2  # of a fold's training rows, for the timed fit
+# A booster's timed fit stops at this share of the budget (two per candidate), but not before TIMED_FIT_AT_LEAST_S:
+# a fit cut there is priced as unfinished (see estimate_cost). On the example (10 min) no fit comes near it.
+TIMED_FIT_SHARE = 0.05
+TIMED_FIT_AT_LEAST_S = 2.0
 # ... but at least this many rows (or the whole fold): on a few hundred rows fixed costs per tree dominate and
 # the growth rules below then overstate larger fits. On 2,560-row churn folds, samples of 256 and 512 rows
 # priced CatBoost's cross-validation at 52 s; it took 7.9 s, and the minute's budget had dropped it.
@@ -93,6 +97,7 @@ class CostEstimate:
     trees: float = 1.0  # trees the larger sample kept, with the rounds early stopping waited
     growth: float = 1.0  # seconds per tree grow as rows ** growth
     tree_growth: float = 0.0  # trees kept grow as rows ** tree_growth
+    cut_at_s: float | None = None  # the timed fit was stopped at this many seconds, before it converged
 
     def fit_s(self, rows: float) -> float:
         """Seconds to fit and predict one model on `rows` rows."""
@@ -101,9 +106,14 @@ class CostEstimate:
         return self.per_tree_s * scale**self.growth * kept
 
 
-def estimate_cost(candidate: Candidate, data: TrainingData) -> CostEstimate:
+def estimate_cost(candidate: Candidate, data: TrainingData, *, limit_s: float | None = None) -> CostEstimate:
     """Fit and predict the way a fold does, on 10% and 20% of a fold's rows (SAMPLE_ROWS_AT_LEAST at least), and
     extrapolate the growth.
+
+    A booster's timed fit stops at `limit_s` seconds (its own callback, after the tree that passes it): on a very
+    wide table one CatBoost sample fit ran past 5 minutes of an 18 s budget. A fit cut there has not converged, so
+    it is priced at its seconds per tree times every tree it may grow, and the larger sample is not fitted at all:
+    such a candidate is dropped with its estimate, unless the budget really affords it.
 
     Boosters stop early on the samples as they will in the folds, and the number of trees they keep is
     extrapolated too: more rows keep more trees. Timing a fixed 600 trees instead underestimated 40,000-row
@@ -123,14 +133,23 @@ def estimate_cost(candidate: Candidate, data: TrainingData) -> CostEstimate:
         rows = np.sort(rng.choice(fit_rows, size=size, replace=False))
         valid = valid_rows[: max(10, size // max(folds - 1, 1))]
         began = time.perf_counter()
+        deadline = None if limit_s is None or not stopping else began + limit_s
         encode = preprocessor(data.plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot)
         X = encode.fit_transform(data.X.iloc[rows], data.target_for_fit(data.y[rows]))
         model, kept = fit_model(candidate, params, X, data.y[rows], rows=rows, data=data,
-                                code_columns=tuple(encode.named_steps["encode"].code_columns_))
+                                code_columns=tuple(encode.named_steps["encode"].code_columns_), deadline=deadline)
+        cut = deadline is not None and time.perf_counter() >= deadline
         model_outputs(model, encode.transform(data.X.iloc[valid]), data=data)
         model_outputs(model, X, data=data)
         timings.append(time.perf_counter() - began)
         trees.append(kept + STOPPING_ROUNDS if kept is not None else 1)  # the rounds it waited count too
+        if cut:  # not converged: every tree it may grow, at the seconds per tree it took, on the sample it had
+            per_tree = timings[-1] / max(trees[-1], 1)
+            growth = candidate.algorithm.cost_growth[1]
+            estimate = CostEstimate(candidate.name, 0.0, 0.0, size, timings[-1], per_tree,
+                                    float(MAX_TREES + STOPPING_ROUNDS), growth, 0.0, cut_at_s=limit_s)
+            return replace(estimate, cv_s=estimate.fit_s(data.fold_rows) * folds,
+                           refit_s=estimate.fit_s(len(data.y)))
     per_tree = [seconds / count for seconds, count in zip(timings, trees, strict=True)]
     low, high = candidate.algorithm.cost_growth
     growth = min(max(_exponent(per_tree[1] / max(per_tree[0], 1e-9), large / small), low), high)
@@ -159,9 +178,11 @@ def affordable(estimates: list[CostEstimate], *, budget: Budget, seconds_left: f
             total += cost
             continue
         left = f" ({duration(max(seconds_left - total, 0))} left after cheaper candidates)" if kept else ""
+        cut = ("" if estimate.cut_at_s is None else
+               f" (its timed sample fit was stopped at {duration(estimate.cut_at_s)}, unfinished)")
         dropped[estimate.name] = (f"estimated {duration(estimate.cv_s)} for {folds}-fold CV and "
-                                  f"{duration(estimate.refit_s)} for the final fit, budget {budget.minutes:g} min"
-                                  f"{left}")
+                                  f"{duration(estimate.refit_s)} for the final fit{cut}, budget "
+                                  f"{budget.minutes:g} min{left}")
     if not kept:
         cheapest = min(estimates, key=lambda e: e.cv_s + e.refit_s)
         needed = (cheapest.cv_s + cheapest.refit_s) / PLAN_SHARE + (budget.seconds * PLAN_SHARE - seconds_left)

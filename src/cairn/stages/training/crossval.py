@@ -240,9 +240,11 @@ def _subset(fit_rows: np.ndarray, *, data: TrainingData, share: float, seed: int
 
 
 def fit_model(candidate: Candidate, params: dict[str, Any], X: np.ndarray, y: np.ndarray, *,
-              rows: np.ndarray, data: TrainingData, code_columns: tuple[int, ...] = ()) -> tuple[Any, int | None]:
-    """The model fitted on encoded rows; boosters stop early on a slice of those rows. Returns the number of
-    trees kept, or None. LightGBM and CatBoost learn `code_columns` as categories (see `cairn.native_categories`)."""
+              rows: np.ndarray, data: TrainingData, code_columns: tuple[int, ...] = (),
+              deadline: float | None = None) -> tuple[Any, int | None]:
+    """The model fitted on encoded rows; boosters stop early on a slice of those rows (and, with `deadline`, at
+    that `time.perf_counter()` instant). Returns the number of trees kept, or None. LightGBM and CatBoost learn
+    `code_columns` as categories (see `cairn.native_categories`)."""
     estimator = make_estimator(candidate, case=data.case, seed=data.seed, n_jobs=data.n_jobs, n_rows=len(y),
                                params=params)
     target = data.target_for_fit(y)
@@ -255,7 +257,8 @@ def fit_model(candidate: Candidate, params: dict[str, Any], X: np.ndarray, y: np
     fit, stop = np.searchsorted(rows, fit_rows), np.searchsorted(rows, stop_rows)
     if data.classes is not None:  # a class the fit part lacks would be a label the booster cannot score
         stop = stop[np.isin(target[stop], target[fit])]
-    return _fit_stopping(candidate, estimator, X[fit], target[fit], X[stop], target[stop], categories)
+    return _fit_stopping(candidate, estimator, X[fit], target[fit], X[stop], target[stop], categories,
+                         deadline=deadline)
 
 
 def refit_trees(best_iteration: int, *, growth: float) -> int:
@@ -273,12 +276,13 @@ def uses_early_stopping(candidate: Candidate, data: TrainingData) -> bool:
 
 
 def _fit_stopping(candidate: Candidate, estimator: Any, X: np.ndarray, y: np.ndarray,
-                  X_stop: np.ndarray, y_stop: np.ndarray, categories: dict[str, Any]
-                  ) -> tuple[Any, int | None]:
+                  X_stop: np.ndarray, y_stop: np.ndarray, categories: dict[str, Any], *,
+                  deadline: float | None = None) -> tuple[Any, int | None]:
     fit = candidate.algorithm.fit_stopping
     if fit is None:
         raise ValueError(f"{candidate.name} has no early stopping")
-    return fit(estimator, X, y, X_stop, y_stop, categories=categories, rounds=STOPPING_ROUNDS, share=STOPPING_SHARE)
+    return fit(estimator, X, y, X_stop, y_stop, categories=categories, rounds=STOPPING_ROUNDS, share=STOPPING_SHARE,
+               deadline=deadline)
 
 
 def model_outputs(model: Any, X: np.ndarray, *, data: TrainingData) -> np.ndarray:

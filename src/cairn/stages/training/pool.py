@@ -10,6 +10,8 @@ from cairn.errors import ConfigError
 from cairn.stages.selection import Candidate
 from cairn.stages.training.budget import (
     PLAN_SHARE,
+    TIMED_FIT_AT_LEAST_S,
+    TIMED_FIT_SHARE,
     TUNED_COST,
     Budget,
     CostEstimate,
@@ -94,7 +96,8 @@ def replayed(pool: list[Candidate], replay: dict[str, int], *, names: list[str]
 def affordable_pool(pool: list[Candidate], scope: SearchScope, ctx: Context) -> Pool:
     """Time a short fit of each candidate and keep those whose cross-validation and final fit fit what is left."""
     ctx.progress("timing a sample fit of each candidate")
-    estimates = [estimate_cost(candidate, scope.data) for candidate in pool]
+    limit_s = max(TIMED_FIT_AT_LEAST_S, ctx.budget.seconds * TIMED_FIT_SHARE)
+    estimates = [estimate_cost(candidate, scope.data, limit_s=limit_s) for candidate in pool]
     if scope.fit_searched_rows:
         fit_rows = len(scope.fit_rows())
         estimates = [replace(e, refit_s=e.fit_s(fit_rows)) for e in estimates]  # the final fit's rows, not all

@@ -1,0 +1,56 @@
+"""Windows of a classifier: the realised metrics on the rows whose truth came back and the confidence-based
+estimate beside them, on a fitted LightGBM pipeline (the serving tests' classifier)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+from cairn.config.schema import ProjectConfig
+from cairn.model.trained import TrainedModel
+from cairn.monitoring.windows import performance_windows, served_table
+from tests.serving.test_app import ames, classifier  # noqa: F401  (fixtures)
+
+
+def config(**monitoring: Any) -> ProjectConfig:
+    return ProjectConfig.model_validate({
+        "project": "pricey", "data": {"source": "x.csv"}, "monitoring": monitoring,
+        "business": {"problem": "binary", "target": "Expensive", "positive_class": "expensive",
+                     "success": [{"metric": "roc_auc", "above": 0.8}, {"metric": "accuracy", "above": 0.7}]},
+        "evaluation": {"bootstrap": 200}})
+
+
+def test_a_classifier_window_has_realised_metrics_and_an_estimate_from_its_probabilities(
+        classifier: TrainedModel, ames: pd.DataFrame) -> None:  # noqa: F811
+    rows = ames.sample(900, random_state=2).reset_index(drop=True)
+    records = json.loads(rows[classifier.feature_names].to_json(orient="records"))
+    truth = np.where(rows["Sale_Price"] > ames["Sale_Price"].median(), "expensive", "cheap")
+    days = np.repeat(["2010-03-01", "2010-03-02", "2010-03-03"], 300)
+    lines = [{"at": f"{day}T12:00:00Z", "id": f"p{i}", "record": record, "prediction": None}
+             for i, (day, record) in enumerate(zip(days, records, strict=True))]
+    # truth comes back for the first two days only, and for every other row of them
+    feedback = [{"prediction_id": f"p{i}", "version": 1, "actual": str(truth[i]), "event_at": None, "record": None,
+                 "received_at": None, "prediction": None, "source": "api"} for i in range(0, 600, 2)]
+    table = served_table(lines, feedback, version=1, feature_names=classifier.feature_names)
+    windows = performance_windows(table, model=classifier, config=config(window="1d"))
+    assert [(w.rows, w.labelled) for w in windows] == [(300, 150), (300, 150), (300, 0)]
+    labels, probabilities = classifier.answer(classifier.inputs(rows[classifier.feature_names]))
+    positive = probabilities[:, list(classifier.pipeline.classes_).index("expensive")]
+    first = np.arange(0, 300, 2)
+    auc = windows[0].realised("roc_auc")
+    accuracy = windows[0].realised("accuracy")
+    assert auc is not None and auc.value == pytest.approx(roc_auc_score(truth[first] == "expensive", positive[first]))
+    assert accuracy is not None and accuracy.value == pytest.approx(accuracy_score(truth[first], labels[first]))
+    assert auc.low is not None and auc.high is not None and auc.low < auc.value < auc.high and auc.met is True
+    # the estimate: every window, all its rows; the last has no truth, only the estimate
+    assert windows[2].realised("roc_auc") is None
+    for window in windows:
+        estimate = window.estimated("accuracy")
+        assert estimate is not None and estimate.rows == 300 and 0.5 < estimate.value <= 1
+    # an estimate from the probabilities, not a measure: near the realised accuracy
+    assert windows[0].estimated("accuracy").value == pytest.approx(accuracy.value, abs=0.1)
