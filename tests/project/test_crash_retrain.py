@@ -55,7 +55,7 @@ def crash_retrains(tmp_path: Path, *, kills: int) -> None:
 
 
 def test_kill_9_during_retrains_leaves_a_true_store(tmp_path):
-    crash_retrains(tmp_path, kills=3)
+    crash_retrains(tmp_path, kills=2)
 
 
 @pytest.mark.bench
