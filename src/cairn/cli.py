@@ -635,11 +635,11 @@ def retrain(data: Annotated[Path | None, typer.Option(
 
 def _retrain(loaded: Any, data: Path | None, *, force_promote: str | None = None, progress: bool = True) -> Any:
     """A retrain on `data` (new rows with the target), or on the ground truth fed back when it is None."""
-    from cairn.project.retrain import labelled_from_feedback, read_labelled
+    from cairn.project.retrain import labelled_from_feedback
     from cairn.project.retrain import retrain as retrain_project
 
     if data is not None:
-        labelled, described = read_labelled(loaded, data), str(data)
+        labelled, described = loaded.read_table(data), str(data)
     else:
         labelled, described = labelled_from_feedback(loaded), "predictions whose truth came back"
     with StageProgress(enabled=progress) as shown:

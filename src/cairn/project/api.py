@@ -593,7 +593,7 @@ class Project:
         champion's version, read from the store every `interval_s`, and a version loaded with its prediction log."""
         from cairn.serving.reload import ChampionFollower
 
-        name = self.load_model().name
+        name = self.config.model_name  # the name alone: the model itself was loaded by the caller
         opened: list[Store] = []
 
         def champion_version() -> int | None:

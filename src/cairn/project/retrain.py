@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,7 +23,7 @@ from cairn.hashing import sha256_bytes
 from cairn.registry import Registry
 from cairn.stages.data import SourceRead, protect_read, read_source
 
-__all__ = ["Retrained", "labelled_from_feedback", "newest_last", "read_labelled", "retrain"]
+__all__ = ["Retrained", "labelled_from_feedback", "newest_last", "retrain"]
 
 
 @dataclass(frozen=True)
@@ -140,12 +139,6 @@ def _version_number(model_version: str | None) -> int | None:
         if word.startswith("v") and word[1:].isdigit():
             return int(word[1:])
     return None
-
-
-def read_labelled(project: Any, path: Path) -> pd.DataFrame:
-    """A file of new labelled rows, read with data.source's readers and errors."""
-    table: pd.DataFrame = project.read_table(path)
-    return table
 
 
 def labelled_from_feedback(project: Any) -> pd.DataFrame:

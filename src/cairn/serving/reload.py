@@ -50,8 +50,7 @@ def switched_state(state: ServingState, model: TrainedModel, on_predictions: OnP
     if fresh.warm_up_failure is not None:
         raise RuntimeError(fresh.warm_up_failure)
     switched = replace(state, validator=fresh.validator, predictor=fresh.predictor, health_body=fresh.health_body,
-                       metadata_body=fresh.metadata_body, on_predictions=fresh.on_predictions, warm_up_failure=None,
-                       hook_takes_ids=fresh.hook_takes_ids)
+                       metadata_body=fresh.metadata_body, on_predictions=fresh.on_predictions, warm_up_failure=None)
     switched.start()
     return switched
 

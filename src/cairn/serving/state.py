@@ -44,7 +44,6 @@ class ServingState:
     detail: str | None = None
     metrics: ServiceMetrics | None = None  # None: GET /metrics answers nothing and nothing is counted
     on_feedback: OnFeedback | None = None  # None: no store to keep ground truth in, POST /feedback is a 404
-    hook_takes_ids: bool = False  # on_predictions takes the prediction ids as a third argument
 
     def start(self) -> None:
         """Ready once the server runs (called by the lifespan), unless the model failed its warm-up."""
@@ -71,8 +70,7 @@ def build_state(model: TrainedModel, validator: RecordValidator, *, api_key: str
     return ServingState(validator=validator, predictor=predictor, health_body=health, metadata_body=metadata,
                         api_key=None if api_key is None else api_key.encode("utf-8"),
                         on_predictions=on_predictions, warm_up_failure=warm_up_failure,
-                        max_body_bytes=max_body_bytes, on_feedback=on_feedback, max_batch=max_batch,
-                        hook_takes_ids=on_predictions is not None)
+                        max_body_bytes=max_body_bytes, on_feedback=on_feedback, max_batch=max_batch)
 
 
 async def serving_state(request: Request) -> ServingState:
