@@ -25,7 +25,7 @@ demo: $(STAMP)
 	cd examples/house-prices && ../../$(BIN)/cairn run --no-fail
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,boosters,explain,mlflow,onnx,s3]'
+	$(BIN)/pip install --quiet -e '.[test,boosters,explain,mlflow,onnx,s3,dask]'
 	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	touch $@

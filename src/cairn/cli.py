@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
@@ -210,6 +211,8 @@ def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or '
         table.add_row(stage.stage, "yes" if stage.cached else "", f"{stage.duration_s:.1f}",
                       "; ".join(stage.notes[:2]))
     out.print(table)
+    if record.verdict and record.verdict.get("per_class"):
+        out.print(_per_class_table(record.verdict["per_class"]))
     data = record.manifest.get("data", {})
     if data:
         out.print(f"data: {data.get('source')} fingerprint {str(data.get('fingerprint'))[:12]}, "
@@ -219,6 +222,24 @@ def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or '
     if record.artifacts_collected_at is not None:
         out.print(f"artifacts: collected by `cairn gc` on {record.artifacts_collected_at:%Y-%m-%d %H:%M:%S} (those "
                   "a kept run or a model version shares remain)", highlight=False, markup=False)
+
+
+def _per_class_table(rows: list[dict[str, Any]]) -> Table:
+    """Each class's holdout precision, recall and F1 with the 95% interval, as the report shows them; the interval
+    to two places, so five columns fit an 80-column terminal."""
+    def figure(value: dict[str, float | None]) -> str:
+        if value.get("value") is None:
+            return "-"
+        interval = (f" ({value['ci_low']:.2f}-{value['ci_high']:.2f})"
+                    if value.get("ci_low") is not None and value.get("ci_high") is not None else "")
+        return f"{value['value']:.3f}{interval}"
+
+    table = Table("class", "support", "precision", "recall", "F1", box=box.SIMPLE_HEAD, pad_edge=False,
+                  title="per class, on the holdout (95% CI)")
+    for row in rows:
+        table.add_row(escape(str(row["class"])), f"{row['support']:,}", figure(row["precision"]),
+                      figure(row["recall"]), figure(row["f1"]))
+    return table
 
 
 @app.command()
@@ -531,26 +552,35 @@ def _api_key(variable: str | None) -> str | None:
 
 @app.command()
 @user_errors
-def predict(input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV, Parquet or JSON lines.")],
+def predict(input_paths: Annotated[list[Path], typer.Argument(
+                metavar="INPUT...", help="CSV, Parquet or JSON lines; or a folder or glob of them "
+                                         "(data/*.parquet).")],
             output: Annotated[Path | None, typer.Option(
-                "--output", "-o", help="Where to write: .csv or .parquet; without it, CSV on stdout.")] = None,
+                "--output", "-o", help="Where to write: .csv or .parquet; a folder (no extension) for one Parquet "
+                                       "part per partition, scored on the Dask workers under execution.engine "
+                                       "dask; without it, CSV on stdout.")] = None,
             project: ProjectOption = Path("cairn.yaml"),
             version: OtherVersion = None) -> None:
-    """Score a file with the production model, a chunk at a time (any length, bounded memory)."""
+    """Score a file (or a folder of them) with the production model, a chunk at a time (any length, bounded
+    memory)."""
     from cairn.project.batch import rows_in
+    from cairn.project.partitions import is_folder_output
     from cairn.project.scored import output_format
 
-    if output is not None:
+    if output is not None and not is_folder_output(output):
         output_format(output)  # a name cairn cannot write is said before the scoring, not after
     loaded = _load(project)
     # CSV on stdout is written raw (values like "[see note]" are data, not Rich markup); progress goes to stderr
     with Progress(TextColumn("scoring"), BarColumn(), TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("scoring", total=rows_in(input_path))
-        scored = loaded.score_file(input_path, output, version=version,
+        task = bar.add_task("scoring", total=rows_in(input_paths))
+        scored = loaded.score_file(input_paths, output, version=version,
                                    progress=lambda done: bar.update(task, completed=done))
     _say_out_of_range(scored.out_of_range)
-    if output is not None:
+    if output is not None and is_folder_output(output):
+        err.print(f"wrote {scored.rows:,} predictions to {output}/ ({scored.parts:,} Parquet part"
+                  f"{'s' if scored.parts != 1 else ''})", highlight=False, markup=False)
+    elif output is not None:
         err.print(f"wrote {scored.rows:,} predictions to {output} ({scored.kind})", highlight=False, markup=False)
 
 
@@ -658,7 +688,8 @@ def _print_retrain(outcome: Any) -> None:
 
 @app.command()
 @user_errors
-def monitor(data: Annotated[Path | None, typer.Option(help="New data; default: the logged requests.")] = None,
+def monitor(data: Annotated[Path | None, typer.Option(
+                help="New data (a file, or a folder or glob of files); default: the logged requests.")] = None,
             project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
             version: OtherVersion = None,
             no_fail: Annotated[bool, typer.Option("--no-fail", help="Exit 0 even when the monitor advises retraining."

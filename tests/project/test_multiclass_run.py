@@ -172,3 +172,17 @@ def test_a_class_absent_from_the_holdout_reads_as_null_in_json():
         "class": 3, "support": 0, "precision": {"value": 0.0, "ci_low": 0.0, "ci_high": 0.0},
         "recall": {"value": None, "ci_low": None, "ci_high": None}, "f1": {"value": None, "ci_low": None,
                                                                             "ci_high": None}}
+
+
+def test_plain_show_prints_the_per_class_table(banded):
+    folder, _, _, _ = banded
+    shown = runner.invoke(app, ["show", "-p", str(folder / "cairn.yaml")])
+    assert shown.exit_code == 0, shown.output
+    per_class = json.loads(runner.invoke(app, ["show", "--json", "-p", str(folder / "cairn.yaml")]).stdout
+                           )["verdict"]["per_class"]
+    table = shown.stdout[shown.stdout.index("per class, on the holdout"):].splitlines()
+    for row in per_class:
+        line = next(line for line in table if f" {row['class']} " in line)
+        f1 = row["f1"]
+        assert f"{f1['value']:.3f} ({f1['ci_low']:.2f}-{f1['ci_high']:.2f})" in line
+        assert f" {row['support']} " in line

@@ -35,6 +35,12 @@ class Build(Protocol):
                  native_categories: bool) -> Any: ...
 
 
+class TreeSeconds(Protocol):
+    """At least how many seconds one tree takes on an encoded sample `X`, read from its shape alone."""
+
+    def __call__(self, X: Any, params: Mapping[str, Any]) -> float: ...
+
+
 class FitStopping(Protocol):
     """Fit, stopping when `rounds` rounds bring no improvement on the stop rows, or at `deadline` (a
     `time.perf_counter()` instant; boosters check it after each tree); returns the trees kept."""
@@ -61,6 +67,9 @@ class Algorithm:
     trees_param: str | None = None  # the parameter early stopping decides
     fit_stopping: FitStopping | None = None  # boosters: adds trees until a validation slice stops improving
     cost_growth: tuple[float, float] = LINEAR_GROWTH
+    # A family whose first tree may outlast the timed fit's deadline on a wide table (no callback reaches the
+    # work before it) prices a tree from the shape first: see cairn.stages.training.budget.estimate_cost.
+    tree_seconds: TreeSeconds | None = None
     package: str | None = None  # the optional package it needs
     native_categories: bool = False  # can learn codes as categories (models.native_categories)
     checks_own_params: bool = False  # takes many aliases as keyword arguments and validates them at fit time

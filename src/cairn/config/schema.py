@@ -478,6 +478,24 @@ class Monitoring(Section):
         return int(match.group(1)) * WINDOW_HOURS[match.group(2)]
 
 
+class Execution(Section):
+    """Where the heavy work runs: in this process, or as tasks on a Dask cluster. The results are the same on
+    either, so this section is in no stage's cache key: a run on the cluster reuses a local run's stages."""
+
+    engine: Literal["local", "dask"] = Field(
+        "local", description="local: this process (training.parallel_folds threads); dask: cross-validation folds "
+        "as tasks on the Dask scheduler at address / address_env / CAIRN_DASK_SCHEDULER.")
+    address: str | None = Field(None, description="The Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+    address_env: str | None = Field(None, description="Environment variable holding the scheduler address; with "
+                                    "neither this nor address, CAIRN_DASK_SCHEDULER is read.")
+
+    @model_validator(mode="after")
+    def _one_way_to_the_scheduler(self) -> Execution:
+        if self.address is not None and self.address_env is not None:
+            raise rule("one of 'address' or 'address_env'", "keep one: address_env keeps the address out of the file")
+        return self
+
+
 class ProjectConfig(Section):
     """The whole `cairn.yaml`."""
 
@@ -499,6 +517,7 @@ class ProjectConfig(Section):
     evaluation: Evaluation = Evaluation()
     deployment: Deployment = Deployment()
     monitoring: Monitoring = Monitoring()
+    execution: Execution = Execution()  # in no stage's section (STAGE_SECTIONS): any engine gives the same results
 
     @model_validator(mode="after")
     def _one_way_to_each_location(self) -> ProjectConfig:

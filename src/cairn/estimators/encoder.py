@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
 LARGE_BATCH_ROWS = 256  # above this, pandas' vectorised map beats a Python loop
+FLOAT32_ROWS = 100_000
+"""An encoder fitted on more rows than this outputs float32: 800,000 rows one-hot into 300 columns are 1.9 GB as
+float64, and every model cairn fits takes float32 (trees bin the values anyway)."""
 DATE_PARTS = ("year", "month", "day", "weekday")
 _SPACES = re.compile(r"\s+")
 
@@ -62,6 +65,8 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
     `column_impute` holds (column, strategy) pairs: median, mean, mode, constant, indicator or drop_rows
     (rows were dropped in training; a request still needs a value, so it gets the median).
     `power` applies Yeo-Johnson to skewed numbers; `bins` adds one-hot quantile bins (one-hot models only).
+    `float32_rows`: fitted on more rows than this, the output is float32 (`dtype_`), half the memory of float64;
+    None keeps float64 always. Encoders pickled before it load with float64, and answer as they did.
     """
 
     def __init__(self, numeric: tuple[str, ...] = (), categorical: tuple[str, ...] = (), dates: tuple[str, ...] = (),
@@ -69,7 +74,8 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
                  missing_level: bool = True, column_impute: tuple[tuple[str, str], ...] = (), normalize: bool = True,
                  clip: str | None = None, clip_factor: float = 3.0, power: bool = False,
                  bins: tuple[tuple[str, int], ...] = (), scale: bool = False, one_hot: bool = False,
-                 max_levels: int = 30, min_frequency: int = 5, smoothing: float = 10.0, seed: int = 0):
+                 max_levels: int = 30, min_frequency: int = 5, smoothing: float = 10.0, seed: int = 0,
+                 float32_rows: int | None = FLOAT32_ROWS):
         self.numeric = numeric
         self.categorical = categorical
         self.dates = dates
@@ -89,6 +95,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         self.min_frequency = min_frequency
         self.smoothing = smoothing
         self.seed = seed
+        self.float32_rows = float32_rows
 
     # fitting ----------------------------------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: object = None) -> TabularEncoder:
@@ -104,6 +111,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         """Learn every attribute; returns the out-of-fold target encodings of the training rows by column."""
         self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
+        self.dtype_ = "float32" if self.float32_rows is not None and len(X) > self.float32_rows else "float64"
         strategies = dict(self.column_impute)
         numbers = self._numbers(X, self.numeric)
         self.fill_ = self._fill_values(numbers, [strategies.get(n, self.impute) for n in self.numeric])
@@ -219,27 +227,48 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         return self._transform(X, {})
 
     def _transform(self, X: pd.DataFrame | Mapping[str, np.ndarray], oof: dict[int, np.ndarray]) -> np.ndarray:
+        """Every block written once into one preallocated matrix: building the blocks and stacking them held the
+        encoded rows twice, which on a million rows one-hot is gigabytes."""
         numbers = self._numbers(X, self.numeric)
         missing = np.isnan(numbers)
         filled = np.where(missing, self.fill_, numbers)
+        del numbers
         if self.clip and hasattr(self, "lower_"):
-            filled = np.clip(filled, self.lower_, self.upper_)
+            np.clip(filled, self.lower_, self.upper_, out=filled)
         days = self._numbers(X, self.dates)
         days_missing = np.isnan(days)
-        dense = self._dense(filled, np.where(days_missing, self.date_fill_, days), X)
-        if self.scale and hasattr(self, "mean_"):
-            dense = (dense - self.mean_) / self.scale_
-        parts = [dense, missing[:, self.flagged_].astype("float64"),
-                 days_missing[:, self.date_flagged_].astype("float64")]
+        days_filled = np.where(days_missing, self.date_fill_, days)
+        parts: list[np.ndarray | _OneHot | _Codes] = [*self._dense_parts(filled, days_filled, X)]
+        del days_filled
+        scaled_parts = len(parts)
+        del days
+        parts += [missing[:, self.flagged_], days_missing[:, self.date_flagged_]]
         parts += [one_hot_bins(filled[:, column], edges) for column, edges in self.bin_edges_]
-        return np.hstack(parts + self._categories(X, oof))
+        del filled, missing
+        parts += self._categories(X, oof)
+        widths = [part.width if isinstance(part, _OneHot | _Codes) else part.shape[1] for part in parts]
+        encoded = np.empty((len(days_missing), sum(widths)), dtype=getattr(self, "dtype_", "float64"))
+        start = 0
+        for index, (part, width) in enumerate(zip(parts, widths, strict=True)):
+            block = encoded[:, start:start + width]
+            if isinstance(part, _OneHot | _Codes):
+                part.write(block)
+            else:
+                block[...] = part
+            parts[index] = encoded[:, :0]  # let go of the block once written
+            start += width
+        if self.scale and hasattr(self, "mean_"):
+            scaled = encoded[:, :sum(widths[:scaled_parts])]
+            scaled -= self.mean_
+            scaled /= self.scale_
+        return encoded
 
     def _categories(self, X: pd.DataFrame | Mapping[str, np.ndarray], oof: dict[int, np.ndarray]
-                    ) -> list[np.ndarray]:
+                    ) -> list[np.ndarray | _OneHot | _Codes]:
         """Category columns in order: target means where learned (out of fold for training rows), else codes or
         one-hot. Neighbouring coded columns are written as one block: a few numpy calls for forty columns, not
         several per column, which is most of one request's time."""
-        parts: list[np.ndarray] = []
+        parts: list[np.ndarray | _OneHot | _Codes] = []
         run: list[int] = []  # coded columns since the last target-encoded one
         for index, (name, codes) in enumerate(zip(self.categorical, self.codes_, strict=True)):
             if index not in oof and index not in self.target_means_:
@@ -251,29 +280,33 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
                          else self.target_means_[index].lookup(self._groups(np.asarray(X[name], dtype=object), codes)))
         return parts + self._coded(X, run)
 
-    def _coded(self, X: pd.DataFrame | Mapping[str, np.ndarray], columns: list[int]) -> list[np.ndarray]:
+    def _coded(self, X: pd.DataFrame | Mapping[str, np.ndarray], columns: list[int]
+               ) -> list[np.ndarray | _OneHot | _Codes]:
         """The level codes of `columns` (-1 for an unseen level without a rare-level group), or their one-hot."""
         if not columns:
             return []
+        rows = len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values()), ()))
+        if rows > LARGE_BATCH_ROWS:  # column by column into the output: no rows x columns matrix of int64 codes
+            return [_Codes(self, X, columns)]
         groups = np.column_stack([self._groups(np.asarray(X[self.categorical[i]], dtype=object), self.codes_[i])
                                   for i in columns])
         if not self.one_hot:
-            return [groups.astype(float)]
-        widths = [self.level_counts_[i] for i in columns]
-        offsets = np.cumsum([0, *widths[:-1]])
-        encoded = np.zeros((len(groups), sum(widths)))
-        rows, positions = np.nonzero(groups >= 0)
-        encoded[rows, groups[rows, positions] + offsets[positions]] = 1.0
-        return [encoded]
+            return [groups]
+        return [_OneHot(groups, [self.level_counts_[i] for i in columns])]
 
-    def _dense(self, filled: np.ndarray, days: np.ndarray, X: pd.DataFrame | Mapping[str, np.ndarray]
-               ) -> np.ndarray:
-        """The columns scaling applies to: numbers (skewed ones reshaped), date parts, text counts."""
+    def _dense_parts(self, filled: np.ndarray, days: np.ndarray, X: pd.DataFrame | Mapping[str, np.ndarray]
+                     ) -> list[np.ndarray]:
+        """The blocks scaling applies to: numbers (skewed ones reshaped), date parts, text counts."""
         if len(self.powered_):
             filled = filled.copy()
             filled[:, self.powered_] = yeo_johnson(filled[:, self.powered_], self.lambdas_)
         texts = [text_counts(np.asarray(X[name], dtype=object)) for name in self.texts]
-        return np.hstack([filled, self._date_parts(days, origin=self.date_origin_), *texts])
+        return [filled, self._date_parts(days, origin=self.date_origin_), *texts]
+
+    def _dense(self, filled: np.ndarray, days: np.ndarray, X: pd.DataFrame | Mapping[str, np.ndarray]
+               ) -> np.ndarray:
+        """The columns scaling applies to, as one matrix (what `fit` learns the scale of)."""
+        return np.hstack(self._dense_parts(filled, days, X))
 
     @staticmethod
     def _numbers(X: pd.DataFrame | Mapping[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
@@ -351,7 +384,8 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Encoders pickled before power transforms, bins, text, target means and the date origin existed load
         without them."""
-        defaults = {"texts": (), "power": False, "bins": (), "smoothing": 10.0, "seed": 0,
+        defaults = {"texts": (), "power": False, "bins": (), "smoothing": 10.0, "seed": 0, "float32_rows": None,
+                    "dtype_": "float64",
                     "powered_": np.array([], int), "lambdas_": np.array([]), "bin_edges_": [], "target_means_": {},
                     "target_suffixes_": []}
         if "date_fill_" in state and "date_origin_" not in state:  # before the time index: days since 1970
@@ -359,6 +393,44 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         super().__setstate__({**defaults, **state})
         if "codes_" in state and "level_counts_" not in state:
             self.level_counts_ = [len(set(codes.values())) for codes in self.codes_]
+
+
+class _OneHot:
+    """Level codes (rows x columns) to be written one-hot straight into the output matrix, never built apart."""
+
+    def __init__(self, groups: np.ndarray, widths: list[int]) -> None:
+        self.groups, self.widths = groups, widths
+        self.width = sum(widths)
+
+    def write(self, block: np.ndarray) -> None:
+        block[...] = 0.0
+        offsets = np.cumsum([0, *self.widths[:-1]])
+        rows, positions = np.nonzero(self.groups >= 0)
+        block[rows, self.groups[rows, positions] + offsets[positions]] = 1.0
+
+
+class _Codes:
+    """Coded columns of many rows, computed and written one column at a time straight into the output matrix."""
+
+    def __init__(self, encoder: TabularEncoder, X: pd.DataFrame | Mapping[str, np.ndarray], columns: list[int]) -> None:
+        self.encoder, self.X, self.columns = encoder, X, columns
+        self.widths = [encoder.level_counts_[i] if encoder.one_hot else 1 for i in columns]
+        self.width = sum(self.widths)
+
+    def write(self, block: np.ndarray) -> None:
+        encoder = self.encoder
+        if encoder.one_hot:
+            block[...] = 0.0
+        start = 0
+        for index, width in zip(self.columns, self.widths, strict=True):
+            groups = encoder._groups(np.asarray(self.X[encoder.categorical[index]], dtype=object),
+                                     encoder.codes_[index])
+            if not encoder.one_hot:
+                block[:, start] = groups
+            else:
+                rows = np.flatnonzero(groups >= 0)
+                block[rows, start + groups[rows]] = 1.0
+            start += width
 
 
 class DerivedColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # untyped base class

@@ -58,6 +58,17 @@ def as_model_frame(records: list[dict[str, Any]] | pd.DataFrame, features: list[
     return pd.DataFrame(columns, index=records.index)
 
 
+def model_frame_for_fit(table: pd.DataFrame, features: list[FeatureSpec]) -> pd.DataFrame:
+    """`as_model_frame` for fitting on a large table: category columns held as categories are passed as they are
+    (the encoder reads each as the same Python objects, one column at a time) instead of a million-row object
+    array per column held for the whole fit."""
+    kept = {f.name for f in features if f.kind != "number" and f.name in table.columns
+            and isinstance(table[f.name].dtype, pd.CategoricalDtype)}
+    parsed = as_model_frame(table, [f for f in features if f.name not in kept])
+    return pd.DataFrame({f.name: table[f.name] if f.name in kept else parsed[f.name] for f in features},
+                        index=table.index, copy=False)
+
+
 def as_model_columns(records: list[dict[str, Any]], features: list[FeatureSpec]) -> dict[str, np.ndarray]:
     """JSON-like records as column arrays, the fast input for one request: pandas would cost milliseconds."""
     return {f.name: _column_from_records(records, f) for f in features}

@@ -60,7 +60,8 @@ from cairn.monitoring.reference import (
 from cairn.privacy import redact_unseen_level
 
 __all__ = ["PSI_EPSILON", "DriftReport", "FeatureDrift", "MissingChange", "NewCategories", "WindowDrift",
-           "feature_drift", "population_stability_index"]
+           "WindowTally", "counted_window", "empty_window", "feature_drift", "generator_at", "judged_window",
+           "population_stability_index"]
 
 PSI_EPSILON = 1e-4
 MISSING_LEVEL = "(missing)"
@@ -210,18 +211,44 @@ def feature_drift(reference: pd.DataFrame | ReferenceStatistics, current: pd.Dat
     return window.report(threshold=threshold)
 
 
+def generator_at(seed: int, offset: int) -> np.random.Generator:
+    """``np.random.default_rng(seed)`` as it stands after ``offset`` doubles were drawn (PCG64 jumps there at no
+    cost): a partition starting at row ``offset`` of a window draws the very keys a single pass would give its
+    rows, so partitions counted apart and merged keep the same samples as one pass."""
+    bits = np.random.PCG64(seed)
+    if offset:
+        bits.advance(offset)
+    return np.random.Generator(bits)
+
+
+@dataclass
+class WindowTally:
+    """What a window counted, without the reference it was counted against: what a partition counted on a worker
+    sends back to be merged (``WindowDrift.merge``), a few kilobytes per feature and the kept sample."""
+
+    rows: int
+    sent_rows: dict[str, int]
+    counts: dict[str, _NumberCounts | _LevelTally]
+    prediction_counts: list[_NumberCounts | _LevelTally]
+    sample: pd.DataFrame | None
+    sample_keys: np.ndarray
+    fully_sent: set[str]
+
+
 class WindowDrift:
     """Counts of a window against reference statistics, added batch by batch; ``report`` judges them.
 
-    Every count is a sum over rows, so ``add`` of two halves equals ``add`` of the whole. Each column costs one
-    binary search per value into the reference's sketch (which holds the PSI edges too) and two bincounts; a
-    category one factorize. A uniform sample of up to ``sample_rows`` rows is kept for the domain classifier
-    (bottom-k of random keys, so batches do not bias it).
+    Every count is a sum over rows, so ``add`` of two halves equals ``add`` of the whole, and windows counted
+    apart (partitions on Dask workers) ``merge`` into the counts of the whole. Each column costs one binary search
+    per value into the reference's sketch (which holds the PSI edges too) and two bincounts; a category one
+    factorize. A uniform sample of up to ``sample_rows`` rows is kept for the domain classifier (bottom-k of
+    random keys, one key per row, so batches do not bias it and merged partitions keep the bottom-k of all rows);
+    ``row_offset``: the window's first row in a larger one, so its keys are those a single pass would draw.
     """
 
     def __init__(self, reference: ReferenceStatistics, features: Sequence[FeatureSpec], *,
                  prediction_reference: Sequence[tuple[FeatureSpec, NumberReference | CategoryReference]] = (),
-                 sample_rows: int = 0, seed: int = 0):
+                 sample_rows: int = 0, seed: int = 0, row_offset: int = 0):
         self.reference = reference
         self.features = [feature for feature in features]
         self.prediction_reference = list(prediction_reference)
@@ -232,7 +259,7 @@ class WindowDrift:
             self.counts[feature.name] = self._empty(reference.features[feature.name])
         self.prediction_counts = [self._empty(ref) for _, ref in self.prediction_reference]
         self.sample_rows = sample_rows
-        self._random = np.random.default_rng(seed)
+        self._random = generator_at(seed, row_offset)
         self._sample: pd.DataFrame | None = None
         self._sample_keys = np.empty(0)
         self.fully_sent: set[str] = {feature.name for feature in self.features}
@@ -284,20 +311,52 @@ class WindowDrift:
             chosen = np.argpartition(keys, self.sample_rows)[:self.sample_rows]
         else:
             chosen = np.arange(len(current))
-        batch = current.iloc[chosen][names].reset_index(drop=True)
+        self._take_sample(current.iloc[chosen][names].reset_index(drop=True), keys[chosen])
+
+    def _take_sample(self, batch: pd.DataFrame, keys: np.ndarray) -> None:
+        """Rows with their random keys into the sample, which keeps the ``sample_rows`` smallest keys."""
         if self._sample is None:
-            self._sample, self._sample_keys = batch, keys[chosen]
+            self._sample, self._sample_keys = batch, keys
         else:
             self._sample = pd.concat([self._sample, batch], ignore_index=True)
-            self._sample_keys = np.concatenate([self._sample_keys, keys[chosen]])
+            self._sample_keys = np.concatenate([self._sample_keys, keys])
         if len(self._sample) > self.sample_rows:
             kept = np.argpartition(self._sample_keys, self.sample_rows)[:self.sample_rows]
             self._sample, self._sample_keys = self._sample.iloc[kept].reset_index(drop=True), self._sample_keys[kept]
 
     @property
     def sample(self) -> pd.DataFrame | None:
-        """The uniform sample of the window's rows kept so far (None when ``sample_rows`` is 0)."""
-        return self._sample
+        """The uniform sample of the window's rows kept so far (None when ``sample_rows`` is 0), in key order: the
+        same rows in the same order however the window was batched or partitioned (the domain classifier's folds
+        depend on the order)."""
+        if self._sample is None:
+            return None
+        return self._sample.iloc[np.argsort(self._sample_keys, kind="stable")].reset_index(drop=True)
+
+    def tally(self) -> WindowTally:
+        """The counts alone, to send to whoever merges them (the reference stays where it is)."""
+        return WindowTally(rows=self.rows, sent_rows=dict(self.sent_rows), counts=self.counts,
+                           prediction_counts=self.prediction_counts, sample=self._sample,
+                           sample_keys=self._sample_keys, fully_sent=set(self.fully_sent))
+
+    def merge(self, other: WindowTally | WindowDrift) -> None:
+        """Add the counts of a window counted apart against the same reference (another partition): every count
+        is a sum, the samples keep the ``sample_rows`` smallest keys of both. Merged in row order, the result
+        equals one pass over all rows (new levels keep their first spelling)."""
+        tally = other.tally() if isinstance(other, WindowDrift) else other
+        if set(tally.counts) != set(self.counts) or len(tally.prediction_counts) != len(self.prediction_counts):
+            raise ValueError("The other window of WindowDrift.merge must count the same features and predictions. "
+                             f"Got {sorted(tally.counts)} instead of {sorted(self.counts)}.")
+        self.rows += tally.rows
+        for name, count in tally.sent_rows.items():
+            self.sent_rows[name] = self.sent_rows.get(name, 0) + count
+        for name, counts in tally.counts.items():
+            self.counts[name].merge(counts)  # type: ignore[arg-type]
+        for mine, theirs in zip(self.prediction_counts, tally.prediction_counts, strict=True):
+            mine.merge(theirs)  # type: ignore[arg-type]
+        self.fully_sent &= tally.fully_sent
+        if self.sample_rows and tally.sample is not None and len(tally.sample):
+            self._take_sample(tally.sample, tally.sample_keys)
 
     def report(self, *, threshold: float, domain: Any = None) -> DriftReport:
         results: list[FeatureDrift] = []
@@ -386,6 +445,14 @@ class _NumberCounts:
         self.equal += np.bincount(inside[hit], weights=None if weights is None else weights[hit],
                                   minlength=points).round().astype("int64")
 
+    def merge(self, other: _NumberCounts) -> None:
+        """The counts of both windows: every field is a sum over rows."""
+        self.at_or_below += other.at_or_below
+        self.equal += other.equal
+        self.known += other.known
+        self.rows += other.rows
+        self.total += other.total
+
     def bin_counts(self, reference: NumberReference) -> np.ndarray:
         """Rows per PSI bin of the reference, then the missing rows."""
         at_edges = self.at_or_below[reference.edge_positions] if reference.edges.size else np.empty(0, "int64")
@@ -427,6 +494,10 @@ class _LevelTally:
             self.counts[key] = self.counts.get(key, 0) + count
             self.spelling.setdefault(key, levels.spelling[key])
         self.missing += levels.missing
+
+    def merge(self, other: _LevelTally) -> None:
+        """The tallies of both windows; a level keeps the spelling it was first seen with (merge in row order)."""
+        self.add(other)
 
 
 def _check_columns(reference_columns: Any, reference_rows: int, current: pd.DataFrame,
@@ -643,12 +714,28 @@ def batched_window_drift(baseline: Any, batches: Iterable[pd.DataFrame], *, mode
     The model answers on every row of a window up to ``prediction_rows`` rows, beyond on a uniform sample of about
     that many (``total_rows``, when known, sets the share drawn from each batch): predicting costs far more than
     counting, and the PSI of 200,000 predictions is already within ~0.001 of that of all of them."""
+    window = counted_window(baseline, batches, model=model, sent=sent, domain=domain, seed=seed,
+                            total_rows=total_rows, prediction_rows=prediction_rows)
+    if window is None or not window.rows:
+        _no_rows(baseline, model)
+    assert window is not None
+    return judged_window(window, baseline=baseline, threshold=threshold, domain=domain, seed=seed)
+
+
+def counted_window(baseline: Any, batches: Iterable[pd.DataFrame], *, model: Any,
+                   sent: Sequence[Mapping[str, np.ndarray]] | None = None, domain: bool = True, seed: int = 0,
+                   total_rows: int | None = None, prediction_rows: int = PREDICTION_ROWS, row_offset: int = 0
+                   ) -> WindowDrift | None:
+    """The counts of ``batched_window_drift``, not yet judged (None when there was no batch at all): what one
+    partition of a window gives on a Dask worker, to be merged with the others (``WindowDrift.merge``).
+    ``row_offset``: the partition's first row in the window and ``total_rows`` the window's rows, so the sample
+    keys and the rows the model answers on are those of a single pass over the whole window."""
     statistics = statistics_of(baseline)
     features = model.features
     outputs: list[tuple[FeatureSpec, NumberReference | CategoryReference]] | None = None
     window: WindowDrift | None = None
     share = 1.0 if total_rows is None or total_rows <= prediction_rows else prediction_rows / total_rows
-    chooser = np.random.default_rng(seed + 1)
+    chooser = generator_at(seed + 1, row_offset)
     for index, current in enumerate(batches):
         masks = sent[index] if sent is not None else None
         if window is None:
@@ -656,7 +743,7 @@ def batched_window_drift(baseline: Any, batches: Iterable[pd.DataFrame], *, mode
                            optional=set(masks) if masks is not None else set())
             outputs = prediction_reference(model, statistics.sample, bins=statistics.bins)
             window = WindowDrift(statistics, features, prediction_reference=outputs,
-                                 sample_rows=SAMPLE_ROWS if domain else 0, seed=seed)
+                                 sample_rows=SAMPLE_ROWS if domain else 0, seed=seed, row_offset=row_offset)
         if not len(current):
             continue
         protected = model.protected(current)
@@ -666,12 +753,30 @@ def batched_window_drift(baseline: Any, batches: Iterable[pd.DataFrame], *, mode
                                                                                   < share)]
             predicted = prediction_outputs(model, scored)[1] if len(scored) else ()
         window.add(protected, sent=masks, predictions=predicted)
-    if window is None or not window.rows:
-        _check_columns(statistics.features.keys(), statistics.rows, pd.DataFrame(columns=[f.name for f in features]),
-                       features, optional=set())
-    assert window is not None
+    return window
+
+
+def empty_window(baseline: Any, *, model: Any, domain: bool = True, seed: int = 0) -> WindowDrift:
+    """A window with no row yet, against the baseline: where partitions counted apart are merged."""
+    statistics = statistics_of(baseline)
+    return WindowDrift(statistics, model.features,
+                       prediction_reference=prediction_reference(model, statistics.sample, bins=statistics.bins),
+                       sample_rows=SAMPLE_ROWS if domain else 0, seed=seed)
+
+
+def judged_window(window: WindowDrift, *, baseline: Any, threshold: float | None = None, domain: bool = True,
+                  seed: int = 0) -> DriftReport:
+    """The report of a counted window: the baseline's threshold unless ``threshold``, the domain classifier on the
+    kept sample when ``domain``."""
     return window.report(threshold=baseline.threshold if threshold is None else threshold,
                          domain=_domain_of(window, seed=seed) if domain else None)
+
+
+def _no_rows(baseline: Any, model: Any) -> None:
+    """A window with no row at all: said as for a current table with no rows (``_check_columns``)."""
+    statistics = statistics_of(baseline)
+    _check_columns(statistics.features.keys(), statistics.rows,
+                   pd.DataFrame(columns=[f.name for f in model.features]), model.features, optional=set())
 
 
 def _domain_of(window: WindowDrift, *, seed: int) -> Any:

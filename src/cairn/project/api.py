@@ -10,7 +10,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ from cairn.config import ProjectConfig, load_config
 from cairn.config.schema import SqlSource
 from cairn.config.settings import Setting, resolve_setting, shown_overrides
 from cairn.errors import CairnError, NotFoundError
+from cairn.execution import DaskFolds, connected, execution_record
 from cairn.model.trained import TrainedModel
 from cairn.privacy import redact_text
 from cairn.registry import ModelVersion, Registry
@@ -108,7 +109,8 @@ class Project:
         """Where the store and artifacts were and who said so, and the --set overrides: passwords hidden."""
         return {"store": self.setting("store").shown(self.store_url),
                 "artifacts": self.setting("artifacts").shown(str(self.artifacts_root)),
-                "set": shown_overrides(self.overrides)}
+                "set": shown_overrides(self.overrides),
+                "execution": execution_record(self.config, environ=self.environ)}
 
     def open_store(self, *, create: bool = True) -> Store:
         default = self.setting("store").value is None
@@ -174,30 +176,34 @@ class Project:
         source, privacy = data if data is not None else read_protected(config, base_dir=self.base_dir)
         check_fits_problem(source.table, target=config.business.target, problem=config.business.problem,
                            mask=privacy.mask, normalize=config.preprocessing.normalize_categories)
-        store = self.open_store()
-        try:
-            digest = config_hash(config)
-            manifest = base_manifest(project_file=self.path, config_hash=digest, seed=config.seed,
-                                     n_jobs=config.training.n_jobs)
-            manifest["config"] = recorded_config(config)
-            manifest["settings"] = self.settings_record()
-            if data is not None:  # a retrain: what it trained on instead of data.source, and what judged it
-                manifest["retrain"] = {"data": source.description,
-                                       "judge_rows": None if judge_rows is None else len(judge_rows)}
-            run_id = store.start_run(project=config.project, config_hash=digest, manifest=manifest)
+        with connected(config, base_dir=self.base_dir, store_url=self.store_url, artifacts_url=self.artifacts_root,
+                       environ=self.environ) as client:  # a cluster that cannot work stops here: nothing written
+            engine = None if client is None else DaskFolds(client, threads=config.training.n_jobs)
+            store = self.open_store()
             try:
-                execution = execute(config, store=store, run_id=run_id, base_dir=self.base_dir, source=source,
-                                    privacy=privacy, until=until, from_stage=from_stage, progress=progress)
-                return self._finish(store, execution, manifest=manifest, source=source,
-                                    force_promote=force_promote, judge_rows=judge_rows)
-            except BaseException as error:
-                reason = str(error) if isinstance(error, CairnError) else f"{type(error).__name__}: {error}"
-                reason = redact_text(reason)
-                store.finish_run(run_id, status="failed", manifest=manifest, verdict=None,
-                                 data_fingerprint=source.fingerprint, error=reason[:2000])
-                raise
-        finally:
-            store.close()
+                digest = config_hash(config)
+                manifest = base_manifest(project_file=self.path, config_hash=digest, seed=config.seed,
+                                         n_jobs=config.training.n_jobs)
+                manifest["config"] = recorded_config(config)
+                manifest["settings"] = self.settings_record()
+                if data is not None:  # a retrain: what it trained on instead of data.source, and what judged it
+                    manifest["retrain"] = {"data": source.description,
+                                           "judge_rows": None if judge_rows is None else len(judge_rows)}
+                run_id = store.start_run(project=config.project, config_hash=digest, manifest=manifest)
+                try:
+                    execution = execute(config, store=store, run_id=run_id, base_dir=self.base_dir, source=source,
+                                        privacy=privacy, until=until, from_stage=from_stage, progress=progress,
+                                        engine=engine)
+                    return self._finish(store, execution, manifest=manifest, source=source,
+                                        force_promote=force_promote, judge_rows=judge_rows)
+                except BaseException as error:
+                    reason = str(error) if isinstance(error, CairnError) else f"{type(error).__name__}: {error}"
+                    reason = redact_text(reason)
+                    store.finish_run(run_id, status="failed", manifest=manifest, verdict=None,
+                                     data_fingerprint=source.fingerprint, error=reason[:2000])
+                    raise
+            finally:
+                store.close()
 
     def _finish(self, store: Store, execution: Execution, *, manifest: dict[str, Any], source: SourceRead,
                 force_promote: str | None = None, judge_rows: pd.DataFrame | None = None) -> Run:
@@ -475,15 +481,36 @@ class Project:
             scored.attrs["out_of_range"] = found
         return scored
 
-    def score_file(self, path: str | Path, output: str | Path | None, *, version: int | str | None = None,
-                   progress: Any = None) -> Any:
+    def score_file(self, path: str | Path | Sequence[str | Path], output: str | Path | None, *,
+                   version: int | str | None = None, progress: Any = None) -> Any:
         """`predict_file` for files of any length: scored a chunk at a time into `output` (CSV on stdout when
-        None), never holding the whole file (cairn.project.batch). Returns the rows written and the values clipped."""
-        from cairn.project.batch import score_file
+        None), never holding the whole file (cairn.project.batch). `path` may be a folder or a glob of files.
+        An `output` folder (a name with no extension) gets one Parquet part per partition (a file, or some row
+        groups of one), scored on the Dask workers under execution.engine dask (cairn.project.partitions).
+        Returns the rows written and the values clipped."""
+        from cairn.project.batch import input_files, score_files
+        from cairn.project.partitions import is_folder_output, score_partitions
 
         model = self.load_model(version)
+        target = None if output is None else Path(output)
         with _errors_name("INPUT"):
-            return score_file(model, Path(path), None if output is None else Path(output), progress=progress)
+            files = input_files(path)
+            if target is not None and is_folder_output(target):
+                with self._cluster() as client:
+                    return score_partitions(model, files, target, client=client, progress=progress)
+            if self.config.execution.engine != "local":
+                log.warning("one output file is written by this process, not the Dask workers: name an output "
+                            "folder (-o scored/) to score on the cluster")
+            shown = str(path) if isinstance(path, str | Path) else ", ".join(map(str, path))
+            return score_files(model, files, target, progress=progress, shown=shown)
+
+    @contextmanager
+    def _cluster(self) -> Iterator[Any]:
+        """The checked Dask client of execution.engine dask (cairn.execution), None for the local engine. Its
+        workers score and count data files; they never open the store or the artifacts."""
+        with connected(self.config, base_dir=self.base_dir, store_url=self.store_url,
+                       artifacts_url=self.artifacts_root, environ=self.environ, workers_use_store=False) as client:
+            yield client
 
     def explain(self, *, row: int | None = None, data: str | Path | None = None, record: str | Path | None = None,
                 version: int | str | None = None) -> Any:
@@ -570,16 +597,24 @@ class Project:
         return notify(self, report)
 
     def _streamed_window(self, data: str | Path, *, model: TrainedModel, baseline: Any) -> Any:
-        """`data` read a batch at a time: its drift, a sample of its labelled rows and its time span."""
+        """`data` (a file, a folder or a glob of files) read a batch at a time: its drift, a sample of its
+        labelled rows and its time span. Under execution.engine dask, partition by partition on the workers and
+        merged here (cairn.project.partitions): the same report."""
         from cairn.monitoring.streamed import STREAMED_CHUNK_ROWS, streamed_window
-        from cairn.project.batch import rows_in
+        from cairn.project.batch import input_files, rows_in
+        from cairn.project.partitions import partitioned_window
         from cairn.stages.data.sources import file_chunks
 
-        path = Path(data)
+        target, time_column, seed = self.config.business.target, self.config.monitoring.time_column, self.config.seed
         with _errors_name("--data"):
-            return streamed_window(file_chunks(path, chunk_rows=STREAMED_CHUNK_ROWS), baseline=baseline, model=model,
-                                   target=self.config.business.target, time_column=self.config.monitoring.time_column,
-                                   total_rows=rows_in(path), seed=self.config.seed, where=str(data))
+            files = input_files(data, where="--data")
+            if self.config.execution.engine != "local":
+                with self._cluster() as client:
+                    return partitioned_window(files, model=model, baseline=baseline, target=target,
+                                              time_column=time_column, seed=seed, where=str(data), client=client)
+            batches = (batch for file in files for batch in file_chunks(file, chunk_rows=STREAMED_CHUNK_ROWS))
+            return streamed_window(batches, baseline=baseline, model=model, target=target, time_column=time_column,
+                                   total_rows=rows_in(data), seed=seed, where=str(data))
 
     def write_monitoring_report(self, report: Any, path: str | Path) -> Path:
         """The monitoring report (HTML, aggregates only) of a check `monitor` returned, with the version's drift

@@ -11,10 +11,11 @@ whole numbers have a gap is written as nullable integers), so every row group ha
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
@@ -25,9 +26,10 @@ from cairn.errors import DataError
 from cairn.model.ranges import OutOfRange, out_of_range
 from cairn.model.trained import TrainedModel
 from cairn.project.scored import output_format
-from cairn.stages.data.sources import file_chunks, file_format
+from cairn.stages.data.sources import COMPRESSIONS, GLOB_CHARS, READERS, file_chunks, file_format
 
-__all__ = ["CHUNK_ROWS", "Scored", "rows_in", "score_chunk", "score_file"]
+__all__ = ["CHUNK_ROWS", "Scored", "input_files", "merged_out_of_range", "rows_in", "score_chunk", "score_chunks",
+           "score_file", "score_files"]
 
 CHUNK_ROWS = 50_000
 """Rows scored at a time: about 50 MB of pandas for the example's 80 columns, and a few seconds of work."""
@@ -41,6 +43,7 @@ class Scored:
     output: Path | None  # None: CSV on stdout
     kind: str
     out_of_range: list[OutOfRange]
+    parts: int = 1  # Parquet parts written, when the output is a folder (cairn.project.partitions)
 
 
 def score_chunk(model: TrainedModel, table: pd.DataFrame) -> tuple[pd.DataFrame, list[OutOfRange]]:
@@ -58,11 +61,34 @@ def score_chunk(model: TrainedModel, table: pd.DataFrame) -> tuple[pd.DataFrame,
 def score_file(model: TrainedModel, path: Path, output: Path | None, *, encoding: str = "utf-8",
                chunk_rows: int = CHUNK_ROWS, progress: Callable[[int], None] | None = None) -> Scored:
     """Scores `path` into `output` (CSV on stdout when None) a chunk at a time; `progress(rows_done)` after each."""
+    return score_files(model, [path], output, encoding=encoding, chunk_rows=chunk_rows, progress=progress,
+                       shown=str(path))
+
+
+def score_files(model: TrainedModel, paths: Sequence[Path], output: Path | None, *, encoding: str = "utf-8",
+                chunk_rows: int = CHUNK_ROWS, progress: Callable[[int], None] | None = None,
+                shown: str | None = None) -> Scored:
+    """Scores every file of `paths`, one after the other, into the one `output` (CSV on stdout when None)."""
+    chunks = (chunk for path in paths for chunk in file_chunks(path, encoding=encoding, chunk_rows=chunk_rows))
+    scored = score_chunks(model, chunks, output, progress=progress)
+    if scored.rows == 0:
+        where = shown or ", ".join(str(path) for path in paths)
+        raise DataError.single(f"{where} holds no rows to score.", where="INPUT", expected="at least one row",
+                               got="none", fix="pass a file with rows")
+    return scored
+
+
+def score_chunks(model: TrainedModel, chunks: Iterable[pd.DataFrame], output: Path | None, *,
+                 progress: Callable[[int], None] | None = None) -> Scored:
+    """Scores `chunks` into `output` (CSV on stdout when None), written under a temporary name and renamed when
+    whole; no row at all writes no file (`rows` 0 says so)."""
     kind = "csv" if output is None else output_format(output)
     found: dict[str, OutOfRange] = {}
     done = 0
     with _Sink(output, kind) as sink:
-        for chunk in file_chunks(path, encoding=encoding, chunk_rows=chunk_rows):
+        for chunk in chunks:
+            if not len(chunk):
+                continue
             scored, clipped = score_chunk(model, chunk)
             sink.write(scored)
             for item in clipped:
@@ -70,22 +96,78 @@ def score_file(model: TrainedModel, path: Path, output: Path | None, *, encoding
             done += len(chunk)
             if progress is not None:
                 progress(done)
-    if done == 0:
-        raise DataError.single(f"{path} holds no rows to score.", where="INPUT", expected="at least one row",
-                               got="none", fix="pass a file with rows")
     return Scored(done, output, kind, list(found.values()))
 
 
-def rows_in(path: Path) -> int | None:
-    """How many rows a Parquet file holds, from its footer; None for formats that do not say without reading."""
-    if file_format(Path(path)) != "parquet":
-        return None
-    import pyarrow.parquet as pq
+def merged_out_of_range(parts: Iterable[list[OutOfRange]]) -> list[OutOfRange]:
+    """The values clipped in several parts of a scoring, one summary per field (counts added, the furthest kept)."""
+    found: dict[str, OutOfRange] = {}
+    for part in parts:
+        for item in part:
+            found[item.name] = _merged(found.get(item.name), item)
+    return list(found.values())
 
+
+def rows_in(path: Path | str | Sequence[Path | str]) -> int | None:
+    """How many rows a Parquet file (or every file of a folder or glob) holds, from the footers; None for formats
+    that do not say without reading, or inputs that cannot be read (said when scoring starts)."""
     try:
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    except Exception:  # the reader says what is wrong with the file when scoring starts
+        files = input_files(path)
+    except DataError:
         return None
+    total = 0
+    for file in files:
+        if file_format(file) != "parquet":
+            return None
+        import pyarrow.parquet as pq
+
+        try:
+            total += int(pq.ParquetFile(file).metadata.num_rows)
+        except Exception:  # the reader says what is wrong with the file when scoring starts
+            return None
+    return total
+
+
+def input_files(paths: Path | str | Sequence[Path | str], *, where: str = "INPUT") -> list[Path]:
+    """The files INPUT names, in order, each once: a file itself, every data file of a folder (not hidden, not
+    `_SUCCESS`-like, with a known data suffix) or every file a glob matches, sorted, so parts come in one order
+    everywhere. Several INPUTs are what a shell makes of `data/*.parquet`."""
+    named = [paths] if isinstance(paths, str | Path) else list(paths)
+    if not named:
+        raise DataError.single("No input file is named.", where=where, expected="a file, a folder or a glob",
+                               got="nothing", fix="name the file(s) to read")
+    found: dict[Path, None] = {}
+    for path in named:
+        found.update(dict.fromkeys(_files_named(path, where=where)))
+    return list(found)
+
+
+def _files_named(path: Path | str, *, where: str) -> list[Path]:
+    text = str(path)
+    if GLOB_CHARS & set(text):
+        matched = sorted(Path(name) for name in glob.glob(text, recursive=True) if Path(name).is_file())
+        if not matched:
+            raise DataError.single(f"No file matches {text}.", where=where, expected="a glob that finds files",
+                                   got="no match", fix="check the folder and the pattern, e.g. data/*.parquet")
+        return matched
+    folder = Path(path)
+    if not folder.is_dir():
+        return [folder]  # read by data.source's readers, which say when it does not exist
+    found = sorted(file for file in folder.iterdir() if file.is_file() and _is_data_file(file))
+    if not found:
+        raise DataError.single(f"The folder {folder} holds no data file.", where=where,
+                               expected="Parquet, CSV or JSON lines files in it", got="none",
+                               fix="pass a folder of data files, or a glob such as data/*.parquet")
+    return found
+
+
+def _is_data_file(file: Path) -> bool:
+    if file.name.startswith((".", "_")):  # .partial files, _SUCCESS, _metadata: not data
+        return False
+    suffixes = [suffix.lower() for suffix in file.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSIONS:
+        suffixes = suffixes[:-1]
+    return bool(suffixes) and suffixes[-1] in READERS
 
 
 def _merged(before: OutOfRange | None, item: OutOfRange) -> OutOfRange:
@@ -133,6 +215,7 @@ class _Sink:
         self.schema: Any = None
         self.dtypes: Any = None
         self.header = True
+        self.rows = 0
 
     def __enter__(self) -> _Sink:
         if self.output is not None:
@@ -149,6 +232,7 @@ class _Sink:
 
     def write(self, scored: pd.DataFrame) -> None:
         scored.attrs = {}
+        self.rows += len(scored)
         if self.kind == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -176,10 +260,8 @@ class _Sink:
             sys.stdout.flush()
         if self.temporary is None or self.output is None:
             return
-        if kind is None:
-            if self.kind == "parquet" and self.writer is None:  # no row at all: an empty file with no schema
-                pd.DataFrame().to_parquet(self.temporary, index=False)
+        if kind is None and self.rows:
             os.replace(self.temporary, self.output)
-        else:
+        else:  # failed, or no row at all: no file (the caller says why)
             with contextlib.suppress(FileNotFoundError):
                 self.temporary.unlink()

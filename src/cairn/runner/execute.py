@@ -16,6 +16,7 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from cairn.config.schema import ProjectConfig
+from cairn.execution.engine import FoldEngine
 from cairn.registry import Registry
 from cairn.runner.cache import salt_identity, stage_cache_key
 from cairn.runner.graph import STAGES, DeclaredInputs, StageContext, StageDef, stage_position
@@ -89,7 +90,9 @@ class LazyOutputs(Mapping[str, Any]):
 
 def execute(config: ProjectConfig, *, store: Store, run_id: int, base_dir: Path, source: SourceRead,
             privacy: Protected, until: str | None = None, from_stage: str | None = None,
-            progress: ProgressCallback | None = None) -> Execution:
+            progress: ProgressCallback | None = None, engine: FoldEngine | None = None) -> Execution:
+    """Every stage up to `until` (`from_stage` and after recomputed), training's folds on `engine` (a Dask cluster
+    from `cairn.execution.connected`; None: in this process)."""
     last = stage_position(until, option="--until")
     first_forced = stage_position(from_stage, option="--from")
     emit = progress or (lambda event: None)
@@ -104,14 +107,14 @@ def execute(config: ProjectConfig, *, store: Store, run_id: int, base_dir: Path,
             execution.outcomes.append(
                 _run_stage(stage, position, config=config, store=store, registry=registry, values=values,
                            run_id=run_id, base_dir=base_dir, source=source, privacy=privacy, forced=forced,
-                           emit=emit)
+                           emit=emit, engine=engine)
             )
     return execution
 
 
 def _run_stage(stage: StageDef, position: int, *, config: ProjectConfig, store: Store, registry: Registry,
                values: LazyOutputs, run_id: int, base_dir: Path, source: SourceRead, privacy: Protected,
-               forced: bool, emit: ProgressCallback) -> StageOutcome:
+               forced: bool, emit: ProgressCallback, engine: FoldEngine | None = None) -> StageOutcome:
     extra = {"source": source.fingerprint, "salt": salt_identity(config)} if stage.name == "data" else None
     key = stage_cache_key(stage.name, code_version=stage.code_version, config=config,
                           input_fingerprints={n: values.sha(n) for n in stage.inputs}, extra=extra)
@@ -132,7 +135,7 @@ def _run_stage(stage: StageDef, position: int, *, config: ProjectConfig, store: 
 
     inputs = DeclaredInputs(values, stage=stage.name, declared=stage.inputs)
     context = StageContext(config=config, base_dir=base_dir, source=source, privacy=privacy, inputs=inputs,
-                           registry=registry, run_id=run_id, step=step)
+                           registry=registry, run_id=run_id, step=step, engine=engine)
     try:
         outputs, notes = stage.compute(context)
         outputs = stage.checked_outputs(outputs)

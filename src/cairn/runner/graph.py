@@ -21,6 +21,7 @@ from typing import Any
 from cairn.config.schema import ProjectConfig
 from cairn.config.sections import RENAMED, STAGE_NAMES, STAGE_TITLES, deprecation
 from cairn.errors import ConfigError
+from cairn.execution.engine import FoldEngine
 from cairn.model.ranges import with_training_ranges
 from cairn.model.trained import FeatureSpec, TrainedModel
 from cairn.registry import Registry
@@ -74,6 +75,7 @@ class StageContext:
     registry: Registry
     run_id: int
     step: Callable[[str], None]
+    engine: FoldEngine | None = None  # where training's folds run (execution.engine); None: in this process
 
     def __getitem__(self, name: str) -> Any:
         return self.inputs[name]
@@ -186,7 +188,7 @@ def _training(ctx: StageContext) -> Outputs:
     case = ctx["business_case"]
     result = train_models(ctx["clean_table"], case=case, plan=ctx["feature_plan"], candidates=ctx["candidates"],
                           spec=ctx.config.training, seed=ctx.config.seed, on_progress=ctx.step,
-                          selection=ctx.config.features.select)
+                          selection=ctx.config.features.select, engine=ctx.engine)
     return {"training_result": result}, result.notes(case.primary_metric)
 
 
@@ -227,7 +229,12 @@ def _evaluation(ctx: StageContext) -> Outputs:
 def _deployment(ctx: StageContext) -> Outputs:
     spec = ctx.config.deployment
     model, refit_note = trained_model(ctx), None
-    if spec.refit == "all_rows":
+    searched_only = getattr(ctx["training_result"], "fitted_searched_rows", False)
+    if spec.refit == "all_rows" and searched_only:
+        refit_note = ("registered model not refit on all rows: the judged model was fitted on the searched rows only "
+                      "(training.final_fit: searched_rows, set in the project or chosen by the budget because a fit "
+                      "on every row would not finish in time); the registered model is the one the holdout judged")
+    elif spec.refit == "all_rows":
         table = ctx["clean_table"]
         ctx.step(f"refitting the chosen recipe on all {len(table):,} rows")
         model, refit_note = refit_on_all_rows(model, table, n_jobs=ctx.config.training.n_jobs,

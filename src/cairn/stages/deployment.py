@@ -18,8 +18,9 @@ import pandas as pd
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
+from cairn.model.inputs import model_frame_for_fit
 from cairn.model.ranges import with_training_ranges
-from cairn.model.trained import TrainedModel, as_model_frame
+from cairn.model.trained import TrainedModel
 from cairn.registry import ModelVersion, Registry
 from cairn.stages.business import BusinessCase
 from cairn.stages.card import CardFacts, DataFacts, model_card_markdown
@@ -43,7 +44,7 @@ def refit_on_all_rows(model: TrainedModel, table: pd.DataFrame, *, n_jobs: int, 
     row. The holdout's figures stay those of the recipe trained without it: an honest, slightly pessimistic
     estimate for a model that has seen more data."""
     began = time.perf_counter()
-    X = as_model_frame(table, model.features)
+    X = model_frame_for_fit(table, model.features)
     with threadpool_limits(limits=n_jobs):
         pipeline = clone(model.pipeline).fit(X, table[model.target].to_numpy())
     note = (f"registered model refit on all {len(table):,} rows (training {training_rows:,} + holdout "

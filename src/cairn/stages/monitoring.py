@@ -9,7 +9,7 @@ rereads the training data. Baselines saved before the statistics hold up to ``re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -38,11 +38,21 @@ class MonitoringBaseline:
 def monitoring_baseline(training_rows: pd.DataFrame, *, features: list[FeatureSpec], spec: Monitoring,
                         seed: int, normalize: bool = True) -> MonitoringBaseline:
     """``normalize``: preprocessing.normalize_categories, so levels are keyed as the model's encoder keys them."""
-    # the rows as cleaned, not yet parsed: the window is parsed by the same code (cairn.model.inputs), once
-    reference = pd.DataFrame({feature.name: training_rows[feature.name].to_numpy() if feature.name in training_rows
+    # the rows as cleaned, not yet parsed: the window is parsed by the same code (cairn.model.inputs), once.
+    # Categories stay categories for the statistics (counted from their codes, not from a million-row object array
+    # per column); the kept sample holds them as Python objects, as baselines always have.
+    categories = [f.name for f in features if f.name in training_rows
+                  and isinstance(training_rows[f.name].dtype, pd.CategoricalDtype)]
+    reference = pd.DataFrame({feature.name: training_rows[feature.name].reset_index(drop=True)
+                              if feature.name in categories
+                              else training_rows[feature.name].to_numpy() if feature.name in training_rows
                               else as_model_frame(training_rows.iloc[:, :0], [feature])[feature.name].to_numpy()
                               for feature in features})
     statistics = reference_statistics(reference, features, bins=spec.drift.bins, normalize=normalize,
                                       sample_rows=min(SAMPLE_ROWS, spec.reference_rows), seed=seed)
+    if categories:
+        sample = statistics.sample  # rebuilt from arrays as before, so pandas infers the same dtypes it did then
+        statistics = replace(statistics, sample=pd.DataFrame(
+            {name: sample[name].to_numpy() if name in categories else sample[name] for name in sample.columns}))
     return MonitoringBaseline(statistics.sample, features, spec.drift.threshold, spec.drift.bins,
                               statistics=statistics)

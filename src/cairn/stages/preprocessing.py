@@ -50,19 +50,43 @@ class CleaningReport:
         return notes + list(self.label_notes) + list(getattr(self, "rare_class_notes", []))
 
 
-def unify_missing(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Trim text and read 'N/A', 'null', '' and friends as missing; the pipeline does the same to new records."""
-    table = table.copy()
+def unify_missing(table: pd.DataFrame, *, keep_objects: tuple[str, ...] = ()) -> tuple[pd.DataFrame, int]:
+    """Trim text and read 'N/A', 'null', '' and friends as missing; the pipeline does the same to new records.
+
+    Text columns come back as categories (a million rows of forty text columns: tens of MB, not GBs of Python
+    strings), cleaned once per distinct value rather than once per row; number columns are shared with `table`,
+    never copied. `keep_objects` (the target) stay Python objects, None where missing: labels may be rewritten."""
+    cleaned = table.copy(deep=False)  # copy-on-write: only the columns replaced below are new
     unified = 0
     for name in table.columns:
         column = table[name]
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             continue
-        text = column.astype("string").str.strip()
-        markers = text.str.casefold().isin(MISSING_MARKERS) & column.notna()
-        unified += int(markers.sum())
-        table[name] = text.where(~markers).astype("object").where(lambda s: s.notna(), None)
-    return table, unified
+        codes, texts, markers = _trimmed_levels(column)
+        unified += markers
+        if name in keep_objects:
+            values = np.array([*texts, None], dtype=object)
+            cleaned[name] = pd.Series(values[codes], index=table.index, dtype=object)
+        else:
+            cleaned[name] = pd.Series(pd.Categorical.from_codes(np.where(codes == len(texts), -1, codes),
+                                                                categories=pd.Index(texts, dtype=object)),
+                                      index=table.index)
+    return cleaned, unified
+
+
+def _trimmed_levels(column: pd.Series) -> tuple[np.ndarray, list[str], int]:
+    """Each row's code into the distinct trimmed values (len(values) where missing or a missing-value marker),
+    those values in order of first appearance, and how many present rows held a marker."""
+    positions, uniques = pd.factorize(column, use_na_sentinel=True)
+    trimmed = [str(value).strip() for value in uniques]
+    is_marker = np.fromiter((text.casefold() in MISSING_MARKERS for text in trimmed), dtype=bool,
+                            count=len(trimmed))
+    kept = np.array([None if marker else text for text, marker in zip(trimmed, is_marker, strict=True)],
+                    dtype=object)
+    level_of, texts = pd.factorize(kept, use_na_sentinel=True)  # 'a ' and 'a' become one level
+    lookup = np.append(np.where(level_of < 0, len(texts), level_of), len(texts))  # last slot: missing rows
+    counts = np.bincount(positions[positions >= 0], minlength=len(uniques))
+    return lookup[positions], [str(text) for text in texts], int(counts[is_marker].sum())
 
 
 def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing, problem: str = "regression", cv: int = 5,
@@ -71,7 +95,7 @@ def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing, problem:
     and 'no' are one class, and so, under preprocessing.normalize_categories, are 'No' and 'no'. Classes too rare
     to cross-validate are set aside or merged as training.rare_classes says (`rare_classes`)."""
     labels = target_labels(raw[target], normalize=spec.normalize_categories)  # numbers stay as they are
-    table, unified = unify_missing(raw)
+    table, unified = unify_missing(raw, keep_objects=(target,))
     if labels.trimmed or labels.respelled:
         table[target] = labels.values.to_numpy()
     missing_target = table[target].isna()
@@ -83,14 +107,18 @@ def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing, problem:
             got=f"{int(missing_target.sum()):,} of {len(table):,} rows",
             fix="fix the source, or raise preprocessing.max_missing_target",
         )
-    table = table.loc[~missing_target]
+    if missing_target.any():  # a boolean .loc copies every column, even when it keeps every row
+        table = table.loc[~missing_target]
+    feature_ids = row_ids(table, [name for name in table.columns if name != target])
+    whole_ids = row_ids(table, [target], start=feature_ids)
     duplicates = 0
     if spec.duplicates == "drop":
-        duplicated = table.duplicated()
+        duplicated = ~first_seen(whole_ids)
         duplicates = int(duplicated.sum())
-        table = table.loc[~duplicated]
-    features = table.drop(columns=[target])
-    conflicts = int(features.duplicated(keep=False).sum() - table.duplicated(keep=False).sum())
+        if duplicates:
+            table = table.loc[~duplicated]
+            feature_ids, whole_ids = feature_ids[~duplicated], whole_ids[~duplicated]
+    conflicts = int(repeated(feature_ids).sum() - repeated(whole_ids).sum())
     missing_dropped: dict[str, int] = {}
     for column, strategy in spec.missing.columns.items():
         if strategy == "drop_rows" and column in table.columns:
@@ -111,6 +139,40 @@ def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing, problem:
                             outliers_dropped=outliers_dropped, label_notes=labels.notes(),
                             rare_class_notes=rare_class_notes)
     return table, report
+
+
+def row_ids(table: pd.DataFrame, columns: list[str], *, start: np.ndarray | None = None) -> np.ndarray:
+    """One integer per row, equal where the rows agree on `columns` (missing equals missing, as
+    `DataFrame.duplicated` counts). Each column is factorized once and shared by every duplicate count, where
+    three `duplicated` calls factorized all of them three times."""
+    ids = np.zeros(len(table), dtype=np.int64) if start is None else start
+    size = int(ids.max()) + 1 if len(ids) else 1
+    for name in columns:
+        column = table[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes, count = column.cat.codes.to_numpy().astype(np.int64), len(column.cat.categories)
+        else:
+            codes, uniques = pd.factorize(column, use_na_sentinel=True)
+            codes, count = codes.astype(np.int64), len(uniques)
+        codes[codes < 0] = count  # missing: a value of its own
+        if size * (count + 1) >= 2**62:  # keep the combined ids in range: renumber them densely first
+            ids = pd.factorize(ids)[0].astype(np.int64)
+            size = int(ids.max()) + 1 if len(ids) else 1
+        ids = ids * (count + 1) + codes
+        size *= count + 1
+    return pd.factorize(ids)[0].astype(np.int64) if len(ids) else ids
+
+
+def first_seen(ids: np.ndarray) -> np.ndarray:
+    """True at the first row of each id: `duplicated()` negated."""
+    first = np.zeros(len(ids), dtype=bool)
+    first[np.unique(ids, return_index=True)[1]] = True
+    return first
+
+
+def repeated(ids: np.ndarray) -> np.ndarray:
+    """True at every row whose id occurs more than once: `duplicated(keep=False)`."""
+    return np.bincount(ids)[ids] > 1 if len(ids) else np.zeros(0, dtype=bool)
 
 
 def _rare_classes_handled(table: pd.DataFrame, *, target: str, cv: int, policy: str

@@ -87,12 +87,21 @@ def encode(value: Any) -> tuple[bytes, str]:
     if isinstance(value, pd.DataFrame):
         buffer = io.BytesIO()
         value.to_parquet(buffer, index=False, compression="zstd")
+        _release_arrow_memory()
         return buffer.getvalue(), "parquet"
     if isinstance(value, str):
         return value.encode("utf-8"), "text"
     buffer = io.BytesIO()
     joblib.dump(value, buffer, compress=3)
     return buffer.getvalue(), "joblib"
+
+
+def _release_arrow_memory() -> None:
+    """Arrow's allocator keeps what a table's conversion used (some 300 MB for 1M rows of the Ames schema) unless
+    told to give it back: a run writes several tables, and each one's leftovers would add to the run's peak."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def decode(data: bytes, kind: str) -> Any:

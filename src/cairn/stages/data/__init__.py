@@ -6,6 +6,8 @@ Reading and checking happen before a store is opened, so a project whose data is
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
+
 from cairn.config.schema import ProjectConfig
 from cairn.privacy import Protected, protect
 from cairn.stages.data.checks import check_fits_problem, stop_on_quality
@@ -38,7 +40,17 @@ def read_protected(config: ProjectConfig, *, base_dir: Path) -> tuple[SourceRead
 def protect_read(read: SourceRead, config: ProjectConfig) -> tuple[SourceRead, Protected]:
     """A table read by other means (a retrain's source plus new rows) handled exactly as data.source is."""
     protected = protect(read.table, spec=config.data.privacy, target=config.business.target, seed=config.seed)
-    return replace(read, table=protected.table), protected
+    return replace(read, table=_target_as_text(protected.table, config.business.target)), protected
+
+
+def _target_as_text(table: pd.DataFrame, target: str) -> pd.DataFrame:
+    """Text columns arrive as categories (sources.compact_text), but class labels are read, trimmed and merged as
+    text: the target goes back to strings, one column."""
+    if target not in table.columns or not isinstance(table[target].dtype, pd.CategoricalDtype):
+        return table
+    table = table.copy(deep=False)
+    table[target] = table[target].astype("str")
+    return table
 
 __all__ = ["DataProfile", "Finding", "Protected", "SourceRead", "check_fits_problem", "profile_table", "protect_read",
            "read_protected", "read_source", "stop_on_quality", "whole_source_notes"]

@@ -278,7 +278,17 @@ def _in_file_order(table: Any) -> Any:
 
 
 def _to_pandas(table: Any) -> pd.DataFrame:
-    return table.to_pandas(split_blocks=True, self_destruct=True)
+    """Text columns become categories, as a Parquet file read in memory gives them (sources.read_parquet_compact):
+    codes and one copy of each distinct value, not one string per row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for position, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            table = table.set_column(position, field.name, pc.dictionary_encode(table.column(position)))
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    pa.default_memory_pool().release_unused()  # Arrow's allocator keeps what it freed unless told otherwise
+    return frame
 
 
 def _without_index(paths: Sequence[Path]) -> str:

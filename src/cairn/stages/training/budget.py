@@ -61,6 +61,13 @@ MIN_SEARCH_ROWS = 5_000
 SCREEN_COST_SHARE = 0.15
 SCREEN_FOLDS = 2
 SCREEN_MARGIN = 0.10
+# When no candidate's estimate fits, the cheapest still runs (its defaults, no tuning) if the stage would end
+# within OVERRUN_AT_MOST budgets: on a few hundred rows, estimates from timed samples err by up to about 2x on two
+# busy cores (fixed costs dominate them), so such a budget may well suffice, and a model a little late, said so,
+# beats a refusal. Beyond, the run would take several budgets (one second for a million rows): refused, naming the
+# minutes it needs.
+OVERRUN_AT_MOST = 2.0
+SMALL_SAMPLE_MARGIN = 2.0  # the smaller timed sample alone drops a candidate only beyond twice what is left
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class CostEstimate:
     growth: float = 1.0  # seconds per tree grow as rows ** growth
     tree_growth: float = 0.0  # trees kept grow as rows ** tree_growth
     cut_at_s: float | None = None  # the timed fit was stopped at this many seconds, before it converged
+    priced_tree_s: float | None = None  # not timed: a tree priced from the encoded shape (Algorithm.tree_seconds)
 
     def fit_s(self, rows: float) -> float:
         """Seconds to fit and predict one model on `rows` rows."""
@@ -106,14 +114,21 @@ class CostEstimate:
         return self.per_tree_s * scale**self.growth * kept
 
 
-def estimate_cost(candidate: Candidate, data: TrainingData, *, limit_s: float | None = None) -> CostEstimate:
+def estimate_cost(candidate: Candidate, data: TrainingData, *, limit_s: float | None = None,
+                  afford_s: float | None = None) -> CostEstimate:
     """Fit and predict the way a fold does, on 10% and 20% of a fold's rows (SAMPLE_ROWS_AT_LEAST at least), and
     extrapolate the growth.
 
     A booster's timed fit stops at `limit_s` seconds (its own callback, after the tree that passes it): on a very
     wide table one CatBoost sample fit ran past 5 minutes of an 18 s budget. A fit cut there has not converged, so
     it is priced at its seconds per tree times every tree it may grow, and the larger sample is not fitted at all:
-    such a candidate is dropped with its estimate, unless the budget really affords it.
+    such a candidate is dropped with its estimate, unless the budget really affords it. A family whose work
+    before the first tree no callback reaches (CatBoost's borders: 4.5 s for one tree on 240 rows x 5,000
+    columns) is priced from the encoded sample's shape first (`Algorithm.tree_seconds`, a floor), and not fitted
+    at all when the trees early stopping must wait for would outlast `limit_s` anyway, or on every fold
+    `afford_s` (what the budget has left). When the smaller sample alone, grown as slowly as the family may,
+    prices the cross-validation beyond `afford_s`, the larger one is not fitted either: on 160 rows x 500 columns
+    extra trees' two timed fits took 3.5 s of a 10 s budget, to be dropped anyway.
 
     Boosters stop early on the samples as they will in the folds, and the number of trees they keep is
     extrapolated too: more rows keep more trees. Timing a fixed 600 trees instead underestimated 40,000-row
@@ -129,6 +144,7 @@ def estimate_cost(candidate: Candidate, data: TrainingData, *, limit_s: float | 
                                                             rows=data.fold_rows).items()
               if name not in candidate.params}
     timings, trees = [], []
+    tree_seconds = candidate.algorithm.tree_seconds if stopping and limit_s is not None else None
     for size in (small, large):
         rows = np.sort(rng.choice(fit_rows, size=size, replace=False))
         valid = valid_rows[: max(10, size // max(folds - 1, 1))]
@@ -136,6 +152,11 @@ def estimate_cost(candidate: Candidate, data: TrainingData, *, limit_s: float | 
         deadline = None if limit_s is None or not stopping else began + limit_s
         encode = preprocessor(data.plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot)
         X = encode.fit_transform(data.X.iloc[rows], data.target_for_fit(data.y[rows]))
+        if tree_seconds is not None and limit_s is not None:
+            floor_s = tree_seconds(X, {**params, **candidate.params}) * (STOPPING_ROUNDS + 1)
+            if floor_s > limit_s or (afford_s is not None and floor_s * folds > afford_s):  # cut, or unaffordable
+                return _unfinished(candidate, data, rows=size, seconds=time.perf_counter() - began,
+                                   per_tree_s=floor_s / (STOPPING_ROUNDS + 1), priced=True)
         model, kept = fit_model(candidate, params, X, data.y[rows], rows=rows, data=data,
                                 code_columns=tuple(encode.named_steps["encode"].code_columns_), deadline=deadline)
         cut = deadline is not None and time.perf_counter() >= deadline
@@ -143,13 +164,16 @@ def estimate_cost(candidate: Candidate, data: TrainingData, *, limit_s: float | 
         model_outputs(model, X, data=data)
         timings.append(time.perf_counter() - began)
         trees.append(kept + STOPPING_ROUNDS if kept is not None else 1)  # the rounds it waited count too
+        if afford_s is not None and size < large and not cut:
+            floor = CostEstimate(candidate.name, 0.0, 0.0, size, timings[-1], timings[-1] / max(trees[-1], 1),
+                                 trees[-1], candidate.algorithm.cost_growth[0], 0.0)
+            # unaffordable twice over even at its slowest growth: a small sample's time is mostly fixed costs, so
+            # a closer call is left to the larger sample (extra trees on 3,000 rows priced 8.3 s from it, of 10 s)
+            if floor.fit_s(data.fold_rows) * folds > SMALL_SAMPLE_MARGIN * afford_s:
+                return replace(floor, cv_s=floor.fit_s(data.fold_rows) * folds, refit_s=floor.fit_s(len(data.y)))
         if cut:  # not converged: every tree it may grow, at the seconds per tree it took, on the sample it had
-            per_tree = timings[-1] / max(trees[-1], 1)
-            growth = candidate.algorithm.cost_growth[1]
-            estimate = CostEstimate(candidate.name, 0.0, 0.0, size, timings[-1], per_tree,
-                                    float(MAX_TREES + STOPPING_ROUNDS), growth, 0.0, cut_at_s=limit_s)
-            return replace(estimate, cv_s=estimate.fit_s(data.fold_rows) * folds,
-                           refit_s=estimate.fit_s(len(data.y)))
+            return replace(_unfinished(candidate, data, rows=size, seconds=timings[-1],
+                                       per_tree_s=timings[-1] / max(trees[-1], 1)), cut_at_s=limit_s)
     per_tree = [seconds / count for seconds, count in zip(timings, trees, strict=True)]
     low, high = candidate.algorithm.cost_growth
     growth = min(max(_exponent(per_tree[1] / max(per_tree[0], 1e-9), large / small), low), high)
@@ -159,15 +183,28 @@ def estimate_cost(candidate: Candidate, data: TrainingData, *, limit_s: float | 
     return replace(estimate, cv_s=estimate.fit_s(data.fold_rows) * folds, refit_s=estimate.fit_s(len(data.y)))
 
 
+def _unfinished(candidate: Candidate, data: TrainingData, *, rows: int, seconds: float, per_tree_s: float,
+                priced: bool = False) -> CostEstimate:
+    """A booster whose sample fit did not (or would not) converge: every tree it may grow at `per_tree_s`,
+    growing with rows as fast as the family may."""
+    estimate = CostEstimate(candidate.name, 0.0, 0.0, rows, seconds, per_tree_s, float(MAX_TREES + STOPPING_ROUNDS),
+                            candidate.algorithm.cost_growth[1], 0.0,
+                            priced_tree_s=per_tree_s if priced else None)
+    return replace(estimate, cv_s=estimate.fit_s(data.fold_rows) * len(data.split.folds),
+                   refit_s=estimate.fit_s(len(data.y)))
+
+
 def _exponent(ratio: float, rows_ratio: float) -> float:
     """g in ratio = rows_ratio ** g."""
     return math.log(max(ratio, 1e-9)) / math.log(rows_ratio)
 
 
-def affordable(estimates: list[CostEstimate], *, budget: Budget, seconds_left: float, folds: int
-               ) -> tuple[list[str], dict[str, str]]:
+def affordable(estimates: list[CostEstimate], *, budget: Budget, seconds_left: float, folds: int,
+               keep_cheapest: bool = False) -> tuple[list[str], dict[str, str]]:
     """Candidates whose cross-validation and final fit fit in what is left, cheapest first; the rest dropped
-    with their estimate. None fits: a ConfigError with the cheapest estimate and what to change."""
+    with their estimate. None fits: with `keep_cheapest`, the cheapest alone when the stage would still end
+    within OVERRUN_AT_MOST budgets (see `over_budget`); otherwise a ConfigError with the cheapest estimate and
+    what to change."""
     kept: list[str] = []
     dropped: dict[str, str] = {}
     total = 0.0
@@ -180,12 +217,19 @@ def affordable(estimates: list[CostEstimate], *, budget: Budget, seconds_left: f
         left = f" ({duration(max(seconds_left - total, 0))} left after cheaper candidates)" if kept else ""
         cut = ("" if estimate.cut_at_s is None else
                f" (its timed sample fit was stopped at {duration(estimate.cut_at_s)}, unfinished)")
+        if estimate.priced_tree_s is not None:
+            cut = (f" (not timed: priced at {estimate.priced_tree_s:.2g} s a tree at least from the encoded "
+                   f"table's shape, so its timed sample fit could not have finished)")
         dropped[estimate.name] = (f"estimated {duration(estimate.cv_s)} for {folds}-fold CV and "
                                   f"{duration(estimate.refit_s)} for the final fit{cut}, budget "
                                   f"{budget.minutes:g} min{left}")
     if not kept:
         cheapest = min(estimates, key=lambda e: e.cv_s + e.refit_s)
-        needed = (cheapest.cv_s + cheapest.refit_s) / PLAN_SHARE + (budget.seconds * PLAN_SHARE - seconds_left)
+        elapsed = budget.seconds * PLAN_SHARE - seconds_left
+        if keep_cheapest and elapsed + cheapest.cv_s + cheapest.refit_s <= OVERRUN_AT_MOST * budget.seconds:
+            del dropped[cheapest.name]
+            return [cheapest.name], dropped
+        needed = (cheapest.cv_s + cheapest.refit_s) / PLAN_SHARE + elapsed
         where = "training.budget_minutes" if budget.source == "default" else budget.source
         raise ConfigError.single(
             "The training budget is too small for any candidate.", where=where,
@@ -225,10 +269,29 @@ def cheaper_search(estimates: list[CostEstimate], *, searched: int, fold_rows: f
         for on_searched in choices:
             scaled = [replace(e, cv_s=e.fit_s(fold_rows * size / searched) * folds,
                               refit_s=e.fit_s(size if on_searched else training_rows)) for e in estimates]
-            kept, dropped = affordable(scaled, budget=budget, seconds_left=seconds_left, folds=folds)
-            options.append(((len(dropped), on_searched and not fit_searched, -size),
+            kept, dropped = affordable(scaled, budget=budget, seconds_left=seconds_left, folds=folds,
+                                       keep_cheapest=True)
+            late = over_budget(scaled, kept, budget=budget, seconds_left=seconds_left) is not None
+            options.append(((late, len(dropped), on_searched and not fit_searched, -size),
                             SearchSize(size, on_searched, scaled, kept, dropped)))
     return min(options, key=lambda option: option[0])[1]
+
+
+def over_budget(estimates: list[CostEstimate], kept: list[str], *, budget: Budget, seconds_left: float
+                ) -> str | None:
+    """What to say when `affordable` kept the cheapest candidate though its estimate does not fit; None when
+    the kept ones fit."""
+    chosen = [e for e in estimates if e.name in kept]
+    cost = sum(e.cv_s + e.refit_s for e in chosen)
+    if cost <= seconds_left or len(chosen) != 1:
+        return None
+    [cheapest] = chosen
+    needed = budget.seconds + (cost - seconds_left) / PLAN_SHARE
+    where = "training.budget_minutes" if budget.source == "default" else budget.source
+    return (f"no candidate's estimate fits the {budget.minutes:g} min budget: the run goes on with the cheapest, "
+            f"{cheapest.name} (estimated {duration(cheapest.cv_s)} for CV and {duration(cheapest.refit_s)} for "
+            f"the final fit, {duration(max(seconds_left, 0.0))} left to plan), with its defaults only, and may end "
+            f"late; {where} of about {math.ceil(needed / 60 * 10) / 10:g} min would fit it on time")
 
 
 def plan_trials(trial_seconds: dict[str, float], *, caps: dict[str, int], seconds: float, total: int | None,

@@ -9,11 +9,12 @@ validates.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from sklearn.pipeline import Pipeline
 
 from cairn.estimators.blends import aligned_proba
 from cairn.estimators.native_categories import category_fit_params
+from cairn.execution.engine import FoldEngine, LocalFolds
 from cairn.metrics.resampled import class_positions
 from cairn.metrics.scoring import needs_proba, score
 from cairn.stages.business import BusinessCase
@@ -36,6 +38,8 @@ MAX_CACHE_BYTES = 1 << 30  # encoded folds kept for reuse across trials; beyond,
 
 # report(fold, running mean of the primary metric); may raise to stop the trial (pruning, safety stop)
 FoldReport = Callable[[int, float], None]
+# One encoding at a time per process: the folds' threads, or a Dask worker's, fill one cache in fold order.
+_ENCODING = threading.Lock()
 
 
 @dataclass
@@ -53,7 +57,13 @@ class TrainingData:
     n_jobs: int
     early_stopping: bool
     fold_workers: int = 1  # folds fitted side by side (threads), each with n_jobs threads of its own
-    _encoded: dict[tuple[bool, bool], list[EncodedFold]] = field(default_factory=dict, repr=False)
+    engine: FoldEngine | None = field(default=None, repr=False, compare=False)  # None: this process, fold_workers
+    _encoded: dict[tuple[bool, bool], dict[int, EncodedFold]] = field(default_factory=dict, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to a worker without the engine (it holds the client) or the encoded folds (each worker encodes
+        its own once, and keeps them for every later trial)."""
+        return {**self.__dict__, "engine": None, "_encoded": {}}
 
     @property
     def fold_rows(self) -> int:
@@ -65,13 +75,17 @@ class TrainingData:
         return self.case.primary_metric
 
     def fold_encoding(self, fold: int, candidate: Candidate) -> EncodedFold:
+        """The fold encoded for the candidate's kind of input, once per process: a Dask worker encodes only the
+        folds it is given."""
+        with _ENCODING:
+            return self._fold_encoding(fold, candidate)
+
+    def _fold_encoding(self, fold: int, candidate: Candidate) -> EncodedFold:
         key = (candidate.needs_scaling, candidate.one_hot)
-        if key not in self._encoded:
-            self._encoded[key] = []
-        folds = self._encoded[key]
-        while len(folds) <= fold:
-            folds.append(self._encode(len(folds), key))
-            held = sum(f.train.nbytes + f.valid.nbytes for fs in self._encoded.values() for f in fs)
+        folds = self._encoded.setdefault(key, {})
+        if fold not in folds:
+            folds[fold] = self._encode(fold, key)
+            held = sum(f.train.nbytes + f.valid.nbytes for fs in self._encoded.values() for f in fs.values())
             if held > MAX_CACHE_BYTES:
                 for other in [k for k in self._encoded if k != key]:
                     del self._encoded[other]
@@ -136,9 +150,9 @@ def cross_validate(candidate: Candidate, params: dict[str, Any], data: TrainingD
                    report: FoldReport | None = None, rows_share: float = 1.0, keep_outputs: bool = True,
                    folds: int | None = None) -> CVResult:
     """Every fold of the split (or the first `folds`); `rows_share` < 1 fits on part of each fold's training
-    rows (learning curves). With `data.fold_workers` > 1 folds fit side by side in threads (the boosters,
-    forests and BLAS release the GIL); results are the same, read in fold order, so pruning sees what it would
-    see one fold at a time."""
+    rows (learning curves). Folds run on `data.engine` (tasks on a Dask cluster), or in this process, side by side
+    in threads with `data.fold_workers` > 1 (the boosters, forests and BLAS release the GIL); results are the same,
+    read in fold order, so pruning sees what it would see one fold at a time."""
     count = len(data.split.folds[:folds])
     with closing(_fold_outcomes(candidate, params, data, count=count, rows_share=rows_share)) as outcomes:
         return _scored(outcomes, params, data, report=report, keep_outputs=keep_outputs)  # pruning closes early
@@ -191,23 +205,17 @@ class FoldOutcome:
 
 
 def _fold_outcomes(candidate: Candidate, params: dict[str, Any], data: TrainingData, *, count: int,
-                   rows_share: float) -> Iterator[FoldOutcome]:
-    """Each fold's fit and outputs, in fold order; side by side when data.fold_workers > 1. A consumer that
-    stops early (pruning) cancels the folds not yet started."""
-    if data.fold_workers <= 1 or count <= 1:
-        for fold in range(count):
-            yield _run_fold(candidate, params, data, fold=fold, rows_share=rows_share)
-        return
-    for fold in range(count):  # the encoding cache is filled here, never from two threads
-        data.fold_encoding(fold, candidate)
-    pool = ThreadPoolExecutor(max_workers=data.fold_workers, thread_name_prefix="cairn-fold")
-    try:
-        futures = [pool.submit(_run_fold, candidate, params, data, fold=fold, rows_share=rows_share)
-                   for fold in range(count)]
-        for future in futures:
-            yield future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+                   rows_share: float) -> Generator[FoldOutcome, None, None]:
+    """Each fold's fit and outputs, in fold order, from the data's engine. A consumer that stops early (pruning)
+    cancels the folds not yet started."""
+    engine = data.engine if data.engine is not None else LocalFolds(data.fold_workers)
+    return engine.map_folds(partial(_fold_task, candidate=candidate, params=params, rows_share=rows_share), data,
+                            count)
+
+
+def _fold_task(data: TrainingData, fold: int, *, candidate: Candidate, params: dict[str, Any],
+               rows_share: float) -> FoldOutcome:
+    return _run_fold(candidate, params, data, fold=fold, rows_share=rows_share)
 
 
 def _run_fold(candidate: Candidate, params: dict[str, Any], data: TrainingData, *, fold: int,

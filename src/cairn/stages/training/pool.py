@@ -1,5 +1,8 @@
 """Which candidates compete: within their row limits, then those a recorded plan names, or those whose estimated
-cross-validation and final fit fit the budget (searching fewer rows when that lets more of them in)."""
+cross-validation and final fit fit the budget (searching fewer rows when that lets more of them in). A table
+wider than the budget affords is screened first (`screening`), so every candidate is timed on the inputs it will
+really see; when no estimate fits, the cheapest runs alone rather than the run being refused (within
+`OVERRUN_AT_MOST` budgets)."""
 
 from __future__ import annotations
 
@@ -18,9 +21,11 @@ from cairn.stages.training.budget import (
     affordable,
     cheaper_search,
     estimate_cost,
+    over_budget,
 )
 from cairn.stages.training.context import Context
 from cairn.stages.training.scope import SearchScope, resampled
+from cairn.stages.training.screening import screened
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +37,7 @@ class Pool:
     scope: SearchScope  # the scope handed in, or the smaller search the budget chose
     dropped: dict[str, str]  # candidate -> why it does not compete
     remarks: list[str] = field(default_factory=list)
+    features: list[str] | None = None  # the inputs the wide-table screen kept, when it dropped some
 
     @property
     def refit_reserve_s(self) -> float:
@@ -51,13 +57,21 @@ class Priced:
 
 
 def competing(candidates: list[Candidate], scope: SearchScope, ctx: Context) -> Pool:
-    """The candidates that go on to cross-validation, and why each other one does not."""
+    """The candidates that go on to cross-validation, and why each other one does not. The screen reads the
+    data and the budget, not the clock, so a replayed plan sees the same inputs."""
+    inputs = len(scope.plan.features)
+    scope, screening = screened(scope, budget=ctx.budget)
+    features, remarks = None, []
+    if screening is not None:
+        ctx.progress(f"screened {inputs:,} inputs to {len(screening.kept):,}")
+        features = screening.kept
+        remarks = screening.remarks(total=inputs, budget=ctx.budget, searched_rows=scope.split.rows_searched())
     within, dropped = within_row_limits(candidates, rows=len(scope.data.y))
     if ctx.replay is not None:
         kept, unplanned = replayed(within, ctx.replay, names=[c.name for c in candidates])
-        return Pool(kept, {}, scope, {**dropped, **unplanned})
+        return Pool(kept, {}, scope, {**dropped, **unplanned}, remarks, features)
     pool = affordable_pool(within, scope, ctx)
-    return replace(pool, dropped={**dropped, **pool.dropped})
+    return replace(pool, dropped={**dropped, **pool.dropped}, remarks=[*remarks, *pool.remarks], features=features)
 
 
 def within_row_limits(candidates: list[Candidate], *, rows: int) -> tuple[list[Candidate], dict[str, str]]:
@@ -97,19 +111,22 @@ def affordable_pool(pool: list[Candidate], scope: SearchScope, ctx: Context) -> 
     """Time a short fit of each candidate and keep those whose cross-validation and final fit fit what is left."""
     ctx.progress("timing a sample fit of each candidate")
     limit_s = max(TIMED_FIT_AT_LEAST_S, ctx.budget.seconds * TIMED_FIT_SHARE)
-    estimates = [estimate_cost(candidate, scope.data, limit_s=limit_s) for candidate in pool]
+    estimates = [estimate_cost(candidate, scope.data, limit_s=limit_s,
+                               afford_s=ctx.budget.seconds * PLAN_SHARE - ctx.elapsed()) for candidate in pool]
     if scope.fit_searched_rows:
         fit_rows = len(scope.fit_rows())
         estimates = [replace(e, refit_s=e.fit_s(fit_rows)) for e in estimates]  # the final fit's rows, not all
     left = ctx.budget.seconds * PLAN_SHARE - ctx.elapsed()
-    kept, dropped = affordable(estimates, budget=ctx.budget, seconds_left=left, folds=len(scope.split.folds))
+    kept, dropped = affordable(estimates, budget=ctx.budget, seconds_left=left, folds=len(scope.split.folds),
+                               keep_cheapest=True)
     priced = Priced(estimates, kept, dropped, scope)
     if dropped:
         priced = smaller_search(priced, left=left, budget=ctx.budget, seed=ctx.seed)
     for name, why in priced.dropped.items():
         log.info("dropped %s: %s", name, why)
+    late = over_budget(priced.estimates, priced.kept, budget=ctx.budget, seconds_left=left)
     return Pool([c for c in pool if c.name in priced.kept], {e.name: (e.cv_s, e.refit_s) for e in priced.estimates},
-                priced.scope, priced.dropped, priced.remarks)
+                priced.scope, priced.dropped, [*priced.remarks, *([late] if late else [])])
 
 
 def smaller_search(priced: Priced, *, left: float, budget: Budget, seed: int) -> Priced:
@@ -120,7 +137,9 @@ def smaller_search(priced: Priced, *, left: float, budget: Budget, seed: int) ->
     choice = cheaper_search(priced.estimates, searched=searched, fold_rows=scope.data.fold_rows,
                             training_rows=len(scope.data.y), folds=len(scope.split.folds), budget=budget,
                             seconds_left=left, fit_searched=scope.fit_searched_rows)
-    if len(choice.dropped) == len(priced.dropped):
+    late = [over_budget(option.estimates, option.kept, budget=budget, seconds_left=left) is not None
+            for option in (choice, priced)]
+    if (late[0], len(choice.dropped)) >= (late[1], len(priced.dropped)):
         return priced  # nothing gained: keep the plan as it was
     replay, remarks = [], []
     if choice.rows < searched:

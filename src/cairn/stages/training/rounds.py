@@ -1,5 +1,8 @@
 """The search: every candidate's defaults (trial 0), a plan of trials from what is left of the budget, the tuning
-that runs it, and top-up rounds that plan again at the cost trials really had.
+that runs it, and top-up rounds that plan again at the cost trials really had. When every candidate reaches its
+trial cap with time left, the leaders whose searches still improve get more trials, then the candidates that kept
+their defaults but are close enough to join the blend get tuned; a run that stops early because every search
+converged says so.
 
 The `CandidateSearch` objects live only here: each continues its own seeded Optuna study from round to round, and
 what leaves this module is a frozen `Searched` per candidate.
@@ -27,16 +30,23 @@ from cairn.stages.training.budget import (
 )
 from cairn.stages.training.context import Context
 from cairn.stages.training.crossval import REFIT_TREES_GROW_AT_MOST, CVResult
+from cairn.stages.training.ensemble import did_well
 from cairn.stages.training.pool import Pool
 from cairn.stages.training.scope import SearchScope
-from cairn.stages.training.tuning import CandidateSearch, Screen, enough_trials
+from cairn.stages.training.tuning import CandidateSearch, Screen, enough_trials, still_improving
 
 log = logging.getLogger(__name__)
 
 # Tuning time goes to the best few by their defaults: the laggards rarely overtake, and the time they would
 # spend buys the leaders more trials (on mlc_churn, linear and kNN had 8 trials each, the leader CatBoost 3).
 TUNED_LEADERS = 3
-TOP_UP_ROUNDS = 3  # plans after the first, each priced by the trials that ran
+TOP_UP_ROUNDS = 40  # plans after the first, each priced by the trials that ran; each round runs a trial or ends
+# Top-up rounds price trials at what they really cost, so they may plan closer to the budget than the first plan
+# (budget.PLAN_SHARE); the reserve for the refit and learning curves still comes off. At 0.85 with caps that never
+# grew, small data left a third of the budget unused (wage 46 s of 60, hmda 49 s, bench/automl.py).
+TOP_UP_SHARE = 0.93
+# Left unused beyond this share of the budget, a run that stops because every search converged says so.
+IDLE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,8 @@ def search_candidates(pool: Pool, ctx: Context) -> Tuned:
     tuning_s, tuning_stop = tune(searches, planned, ctx)
     safety_stop = defaults.safety_stop or tuning_stop
     if caps is not None and safety_stop is None:
-        safety_stop = top_up(searches, cv_seconds, tuning_s, caps=caps.trials, scope=pool.scope, ctx=ctx)
+        topped = top_up(searches, cv_seconds, tuning_s, caps=caps.trials, scope=pool.scope, ctx=ctx)
+        safety_stop, remarks = topped.safety_stop, [*remarks, *topped.remarks]
     searched = {name: Searched(s.candidate, s.best, s.trials_run, s.pruned, cv_seconds[name])
                 for name, s in searches.items() if s.best is not None}
     return Tuned(searched, planned, defaults.dropped, remarks, safety_stop)
@@ -204,31 +215,108 @@ def tune(searches: dict[str, CandidateSearch], planned: dict[str, int], ctx: Con
     return spent, safety_stop
 
 
+@dataclass(frozen=True)
+class TopUp:
+    safety_stop: str | None  # the deadline cut a round
+    remarks: list[str]  # caps raised, or why the search finished early
+
+
 def top_up(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], tuning_s: dict[str, float], *,
-           caps: dict[str, int], scope: SearchScope, ctx: Context) -> str | None:
+           caps: dict[str, int], scope: SearchScope, ctx: Context) -> TopUp:
     """Plan again from the time left, at the cost trials really had: the first plan prices every trial like
-    the defaults' full cross-validation, and pruned trials cost a fraction of that. Each search continues
-    its own seeded study, so the manifest's trial counts still replay this model in one round. The safety stop,
-    if the deadline cut a round."""
+    the defaults' full cross-validation, and pruned trials cost a fraction of that. When every candidate has
+    reached its cap with time to spare, the caps grow (`raised_caps`) rather than the budget idling. Each search
+    continues its own seeded study, so the manifest's trial counts still replay this model in one round."""
+    base = dict(caps)
+    raised: list[str] = []
     for _ in range(TOP_UP_ROUNDS):
         ran = {name: s.trials_run for name, s in searches.items()}
-        trial_s = {name: tuning_s[name] / (ran[name] - 1) if ran[name] > 1
-                   else cv_seconds[name] * TUNED_COST for name in searches}
-        totals = plan_trials(trial_s, caps=caps, seconds=seconds_to_tune(searches, cv_seconds, scope, ctx),
-                             total=ctx.spec.tuning.trials, ran=ran)
+        trial_s = trial_seconds(searches, cv_seconds, tuning_s)
+        left = seconds_to_tune(searches, cv_seconds, scope, ctx, share=TOP_UP_SHARE)
+        totals = plan_trials(trial_s, caps=caps, seconds=left, total=ctx.spec.tuning.trials, ran=ran)
         if totals == ran:
-            return None
+            if not affords_a_trial(trial_s, left) or total_reached(ran, ctx):
+                break
+            caps, why = raised_caps(searches, caps, base, ctx)
+            if not why:
+                break
+            raised.append(why)
+            totals = plan_trials(trial_s, caps=caps, seconds=left, total=ctx.spec.tuning.trials, ran=ran)
+            if totals == ran:
+                break
         spent, safety_stop = tune(searches, totals, ctx)
         if safety_stop:
-            return safety_stop
+            return TopUp(safety_stop, raised_remarks(raised))
         tuning_s = {name: tuning_s[name] + spent[name] for name in searches}
-    return None
+    return TopUp(None, [*raised_remarks(raised), *finished_early(searches, cv_seconds, scope, ctx)])
+
+
+def trial_seconds(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], tuning_s: dict[str, float]
+                  ) -> dict[str, float]:
+    """What one more trial of each candidate costs: the mean of its trials so far (pruned ones included), or the
+    defaults' cross-validation priced as a tuned trial before it had any."""
+    return {name: tuning_s[name] / (s.trials_run - 1) if s.trials_run > 1 and tuning_s[name] > 0
+            else cv_seconds[name] * TUNED_COST for name, s in searches.items()}
+
+
+def affords_a_trial(trial_s: dict[str, float], seconds: float) -> bool:
+    return bool(trial_s) and min(trial_s.values()) <= seconds
+
+
+def total_reached(ran: dict[str, int], ctx: Context) -> bool:
+    total = ctx.spec.tuning.trials
+    return total is not None and sum(ran.values()) >= total
+
+
+def raised_caps(searches: dict[str, CandidateSearch], caps: dict[str, int], base: dict[str, int], ctx: Context
+                ) -> tuple[dict[str, int], str]:
+    """More trials where they still pay, once every candidate has reached its cap and time is left: first the
+    tuned candidates whose searches still improve (their cap grows by its base size), else the candidates that
+    kept their defaults but are close enough to the best to join the blend (`did_well`), tuned to their own
+    base cap. The new caps, and what was raised in words; no words when nothing is worth more trials."""
+    improving = [name for name, s in searches.items()
+                 if caps[name] > 1 and s.trials_run >= caps[name] and not s.stopped
+                 and still_improving(s.history, ctx.primary)]
+    if improving:
+        grown = {**caps, **{name: caps[name] + base[name] for name in improving}}
+        return grown, ", ".join(f"{name} {grown[name]}" for name in improving)
+    in_reach = did_well({name: s.best for name, s in searches.items() if s.best is not None}, ctx.primary)
+    kept_defaults = [name for name, s in searches.items()
+                     if caps[name] == 1 and name in in_reach and s.space and not s.stopped
+                     and enough_trials(s.candidate, problem=ctx.case.problem, budget_s=ctx.budget.seconds) > 1]
+    if kept_defaults:
+        opened = {name: enough_trials(searches[name].candidate, problem=ctx.case.problem,
+                                      budget_s=ctx.budget.seconds) for name in kept_defaults}
+        return {**caps, **opened}, ", ".join(f"{name} {cap}" for name, cap in opened.items())
+    return caps, ""
+
+
+def raised_remarks(raised: list[str]) -> list[str]:
+    return [f"every candidate reached its trial cap with time left; caps raised where searches still improved "
+            f"or had not been tuned: {'; then '.join(raised)}"] if raised else []
+
+
+def finished_early(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], scope: SearchScope,
+                   ctx: Context) -> list[str]:
+    """Why the search stopped with much of the budget unused: the trial total the project set, or every search
+    at its cap and no longer improving."""
+    idle_s = seconds_to_tune(searches, cv_seconds, scope, ctx, share=TOP_UP_SHARE)
+    if idle_s <= IDLE_SHARE * ctx.budget.seconds:
+        return []
+    left = f"about {duration(idle_s)} of the {duration(ctx.budget.seconds)} budget left unused"
+    ran = {name: s.trials_run for name, s in searches.items()}
+    if total_reached(ran, ctx):
+        return [f"finished early: the {ctx.spec.tuning.trials} trials training.tuning.trials allows have run; "
+                f"{left}"]
+    trials = ", ".join(f"{name} {count}" for name, count in ran.items())
+    return [f"finished early: every candidate reached its trial cap and its search stopped improving ({trials} "
+            f"trials); {left}"]
 
 
 def seconds_to_tune(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], scope: SearchScope,
-                    ctx: Context) -> float:
+                    ctx: Context, *, share: float = PLAN_SHARE) -> float:
     """What a plan may fill: its share of the budget, less the time gone and the reserve."""
-    return ctx.budget.seconds * PLAN_SHARE - ctx.elapsed() - reserve_s(searches, cv_seconds, scope, primary=ctx.primary)
+    return ctx.budget.seconds * share - ctx.elapsed() - reserve_s(searches, cv_seconds, scope, primary=ctx.primary)
 
 
 def reserve_s(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], scope: SearchScope, *,

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from cairn.config.schema import Training
+from cairn.execution.engine import FoldEngine
 from cairn.metrics.scoring import positive_last
-from cairn.model.trained import as_model_frame
+from cairn.model.inputs import model_frame_for_fit
 from cairn.stages.business import BusinessCase
 from cairn.stages.features import FeaturePlan
 from cairn.stages.selection import Candidate
@@ -56,19 +57,20 @@ class SearchScope:
         return params
 
 
-def search_scope(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, spec: Training, seed: int
-                 ) -> SearchScope:
-    """The holdout cut, the training.search_rows sample, and the training frame the folds index."""
+def search_scope(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, spec: Training, seed: int,
+                 engine: FoldEngine | None = None) -> SearchScope:
+    """The holdout cut, the training.search_rows sample, and the training frame the folds index; its folds run on
+    `engine` (None: in this process)."""
     full_split = split_rows(table, case=case, spec=spec, seed=seed)
     split = search_sample(full_split, rows=spec.search_rows, seed=seed)
-    features = as_model_frame(table, plan.features)
-    X = features.iloc[split.train_index].reset_index(drop=True)
+    # the training rows first, then their model frame: never the whole table's frame beside its training part
+    X = model_frame_for_fit(table.iloc[split.train_index], plan.features).reset_index(drop=True)
     y = table[case.target].to_numpy()[split.train_index]
     classes = np.array(sorted(pd.unique(y).tolist())) if case.problem != "regression" else None
     if classes is not None and len(classes) == 2:  # binary metrics and codes read the positive class last
         classes = positive_last(classes, positive_class(y, configured=case.positive_class)[0])
     data = TrainingData(X, y, split, plan, case, classes, case.reported_metrics, seed, spec.n_jobs,
-                        spec.early_stopping, spec.parallel_folds)
+                        spec.early_stopping, spec.parallel_folds, engine)
     return SearchScope(full_split, data, spec.final_fit == "searched_rows")
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from cairn.config.schema import FeatureSelection, Training
+from cairn.execution.engine import FoldEngine
 from cairn.metrics.scoring import shown
 from cairn.model.calibration import Calibration
 from cairn.model.compiled import label_of
@@ -76,6 +77,9 @@ class TrainingResult:
     positive_class: Any = None  # binary: business.positive_class, or the minority class
     threshold: DecisionThreshold | None = None  # binary: tuned on the chosen model's out-of-fold probabilities
     calibration: Calibration | None = None  # binary: applied to its probabilities when it improved them out of fold
+    # the judged model was fitted on the searched rows only, because a fit on every row would not finish in the
+    # budget (or the project asked for it): deployment does not refit on every row (getattr: older cached results)
+    fitted_searched_rows: bool = False
 
     def notes(self, primary: str) -> list[str]:
         best = self.leaderboard[0]
@@ -116,25 +120,27 @@ class TrainingResult:
 
 def train_models(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candidates: list[Candidate],
                  spec: Training, seed: int, on_progress: Callable[[str], None] | None = None,
-                 selection: FeatureSelection | None = None) -> TrainingResult:
+                 selection: FeatureSelection | None = None, engine: FoldEngine | None = None) -> TrainingResult:
     """Split, maybe select inputs (`features.select`), search within the budget, maybe blend, refit: see the
-    module docstring for the order."""
+    module docstring for the order. Cross-validation folds run on `engine` (a Dask cluster), by default in this
+    process; the trials, the model and its scores are the same on either."""
     restore = quiet_optuna()
     try:
         with threadpool_limits(limits=spec.n_jobs):
             return _train(table, case=case, plan=plan, candidates=candidates, spec=spec, seed=seed,
-                          progress=on_progress or (lambda message: None), selection=selection)
+                          progress=on_progress or (lambda message: None), selection=selection, engine=engine)
     finally:
         restore()
 
 
 def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candidates: list[Candidate],
            spec: Training, seed: int, progress: Callable[[str], None],
-           selection: FeatureSelection | None) -> TrainingResult:
+           selection: FeatureSelection | None, engine: FoldEngine | None) -> TrainingResult:
     """The steps in order, each handed what the one before returned."""
     ctx = Context(case, spec, seed, training_budget(case, spec), time.perf_counter(), progress)
     peak_before = peak_memory_mb()
-    inputs = _inputs(search_scope(table, case=case, plan=plan, spec=spec, seed=seed), selection, ctx)
+    scope = search_scope(table, case=case, plan=plan, spec=spec, seed=seed, engine=engine)
+    inputs = _inputs(scope, selection, ctx)
     pool = competing(candidates, inputs.scope, ctx)
     tuned = search_candidates(pool, ctx)
     board = leaderboard(tuned.searched, pool.scope, ensemble=spec.ensemble)
@@ -187,7 +193,8 @@ def _result(ctx: Context, inputs: _Inputs, pool: Pool, tuned: Tuned, board: Lead
         dropped={**pool.dropped, **tuned.dropped}, ensemble_weights=board.blend if board.chosen == ENSEMBLE else {},
         learning_curves=curves, predict_ms_per_row=predict_ms, peak_memory_mb=peak,
         memory_growth_mb=max(peak - peak_before, 0.0), safety_stop=tuned.safety_stop, remarks=remarks,
-        features=inputs.kept, search_rows=scope.split.rows_searched(),
+        features=pool.features if pool.features is not None else inputs.kept, search_rows=scope.split.rows_searched(),
+        fitted_searched_rows=scope.fit_searched_rows,
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cairn.algorithms import ALGORITHMS, Dimension
-from cairn.metrics.scoring import lower_is_better
+from cairn.metrics.scoring import error_of, lower_is_better
 from cairn.stages.selection import Candidate, default_params
 from cairn.stages.training.crossval import CVResult, TrainingData, cross_validate, uses_early_stopping
 
@@ -46,6 +46,24 @@ def enough_trials(candidate: Candidate, *, problem: str, budget_s: float = 0.0) 
         return 1
     grow = min(max(budget_s / CAPS_GROW_FROM_S, 1.0), CAPS_GROW_AT_MOST)
     return int(candidate.algorithm.enough_trials * grow)
+
+
+# A search "still improves" when the best of its last third of complete trials (at least FLAT_TAIL) beat the best
+# before them by more than FLAT_GAIN of the error; with fewer than 2 * FLAT_TAIL complete trials nobody can tell,
+# and it counts as improving. The top-up rounds give such searches more trials instead of idling. At 0.1%, hmda's
+# LightGBM "improved" through 256 trials by gains of 0.0002 AUC, well inside the folds' noise.
+FLAT_TAIL = 3
+FLAT_GAIN = 0.002
+
+
+def still_improving(history: list[float], metric: str) -> bool:
+    """Whether more trials of a search are likely to pay, from its complete trials' scores in order."""
+    if len(history) < 2 * FLAT_TAIL:
+        return True
+    tail = max(len(history) // 3, FLAT_TAIL)
+    before = min(error_of(metric, value) for value in history[:-tail])
+    after = min(error_of(metric, value) for value in history[-tail:])
+    return before - after > FLAT_GAIN * abs(before)
 
 
 def sampler_seed(seed: int, name: str) -> int:

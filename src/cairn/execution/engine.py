@@ -1,0 +1,91 @@
+"""Where the folds of one cross-validation run: threads of this process, or tasks on a Dask cluster.
+
+An engine maps a fold task over the folds of one trial and hands the results back in fold order, so pruning sees
+exactly what it would see one fold at a time; closing the iterator early (a pruned trial) cancels the folds not yet
+started. The trial sequence around it (ask, folds, tell) never changes, so any engine and any number of workers
+replay the same trials and choose the same model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+D = TypeVar("D")
+R = TypeVar("R")
+
+
+class FoldEngine(Protocol):
+    def map_folds(self, task: Callable[[D, int], R], data: D, folds: int) -> Generator[R, None, None]:
+        """`task(data, fold)` for folds 0..folds-1, the results in fold order."""
+        ...
+
+
+class LocalFolds:
+    """Folds in this process: one after another, or `workers` side by side in threads (the boosters, forests and
+    BLAS release the GIL)."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = workers
+
+    def map_folds(self, task: Callable[[D, int], R], data: D, folds: int) -> Generator[R, None, None]:
+        if self.workers <= 1 or folds <= 1:
+            for fold in range(folds):
+                yield task(data, fold)
+            return
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="cairn-fold")
+        try:
+            futures = [pool.submit(task, data, fold) for fold in range(folds)]
+            for future in futures:
+                yield future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskFolds:
+    """Each fold one Dask task. The data goes to every worker once (`scatter(broadcast=True)`: a killed worker
+    holds no only copy) and stays there for every trial that reads it; a task lost with its worker runs again
+    elsewhere (the scheduler's `allowed_failures`)."""
+
+    KEPT_ON_WORKERS = 2  # data objects kept scattered: the search's scope, and the one before it changed
+
+    def __init__(self, client: Client, *, threads: int = 1) -> None:
+        self.client = client
+        self.threads = threads  # BLAS and OpenMP threads per task: set, never left to the worker's defaults
+        self._sent: list[tuple[Any, Any]] = []  # (data, its future): the data held so its id stays its own
+
+    def map_folds(self, task: Callable[[D, int], R], data: D, folds: int) -> Generator[R, None, None]:
+        shared = self.on_workers(data)
+        workers = sorted(self.client.ncores())
+        # Earlier folds first: the results are read in fold order, and a pruned trial needs only its first folds.
+        # Fold k prefers the same worker in every trial, so each worker encodes and keeps only its own folds; another
+        # takes it when that one is gone.
+        futures = [self.client.submit(_limited, task, shared, fold, threads=self.threads, pure=False,
+                                      priority=folds - fold, workers=[workers[fold % len(workers)]] if workers
+                                      else None, allow_other_workers=True) for fold in range(folds)]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            self.client.cancel([future for future in futures if not future.done()])
+
+    def on_workers(self, data: Any) -> Any:
+        """The future of `data` on every worker, sent the first time it is asked for."""
+        for sent, future in self._sent:
+            if sent is data:
+                return future
+        future = self.client.scatter(data, broadcast=True, hash=False)
+        self._sent = [*self._sent[-(self.KEPT_ON_WORKERS - 1):], (data, future)]
+        return future
+
+
+def _limited(task: Callable[[D, int], R], data: D, fold: int, *, threads: int) -> R:
+    """The task on a worker, with the threads the stage allows: the results match a fold fitted in this process."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads):
+        return task(data, fold)

@@ -1,0 +1,231 @@
+"""Cross-validation folds as tasks on a real Dask cluster (2 worker processes over TCP on 127.0.0.1): the same trials,
+the same model and the same metrics as in one process; a worker killed mid-run is survived; a cluster that cannot
+work stops the run before anything is written."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cairn.cli import app
+from cairn.config.settings import parse_overrides
+from cairn.errors import ConfigError
+from cairn.execution.cluster import (
+    PACKAGES_THAT_MATTER,
+    check_shared_locations,
+    check_versions,
+    version_mismatches,
+    worker_info,
+)
+from cairn.project.api import Project
+from tests.examples import copy_example
+
+distributed = pytest.importorskip("distributed")
+
+ROWS = 400
+UNTIL = "evaluation"  # the holdout's metrics; deployment and monitoring do not depend on the engine
+# A fixed plan: both engines replay the same trials, whatever either machine's clock says.
+SMALL = {"models": {"candidates": ["linear", "lightgbm"]}, "exploration": {"enabled": False},
+         "training": {"cv": 3, "tuning": {"plan": {"linear": 1, "lightgbm": 3}}},
+         "evaluation": {"bootstrap": 200, "explain": "none", "latency_samples": 50}}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Any:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  protocol="tcp", dashboard_address=None) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(cluster: Any) -> Any:
+    """The test's own client: to read worker pids and the scheduler's state, never the run's."""
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as own:
+        yield own
+
+
+def small_project(folder: Path) -> Path:
+    """The house-price example on its first ROWS sales."""
+    copy_example(folder, **SMALL)
+    data = folder / "data" / "ames.csv.gz"
+    rows = pd.read_csv(data).head(ROWS)
+    with gzip.open(data, "wt") as handle:
+        rows.to_csv(handle, index=False)
+    return folder / "cairn.yaml"
+
+
+def dask_settings(address: str) -> dict[str, Any]:
+    return parse_overrides(["execution.engine=dask", f"execution.address={address}"])
+
+
+def outcome(project: Project, run_id: int) -> dict[str, Any]:
+    """What must not depend on the engine: the chosen model, every candidate's CV scores and trials, the holdout."""
+    record = project.show(run_id)
+    training = next(s for s in record.stages if s.stage == "training")
+    store = project.open_store(create=False)
+    try:
+        result = store.load_artifact(training.outputs["training_result"])
+    finally:
+        store.close()
+    holdout = {name: value for name, value in record.metrics.items() if "_ms" not in name}
+    board = {row.model: (row.cv, row.trials, row.pruned) for row in result.leaderboard}
+    return {"chosen": result.chosen, "plan": result.plan, "board": board, "holdout": holdout,
+            "execution": record.manifest["settings"]["execution"]}
+
+
+def assert_same(dask: dict[str, Any], local: dict[str, Any]) -> None:
+    assert dask["chosen"] == local["chosen"]
+    assert dask["plan"] == local["plan"] == {"linear": 1, "lightgbm": 3}
+    assert set(dask["board"]) == set(local["board"])
+    for model, (cv, trials, pruned) in local["board"].items():
+        dask_cv, dask_trials, dask_pruned = dask["board"][model]
+        assert (dask_trials, dask_pruned) == (trials, pruned), model
+        assert set(dask_cv) == set(cv)
+        for metric, (mean, sd) in cv.items():
+            assert dask_cv[metric] == pytest.approx((mean, sd), abs=1e-9, rel=0), (model, metric)
+    assert set(dask["holdout"]) == set(local["holdout"]) and "mape" in local["holdout"]
+    for metric, value in local["holdout"].items():
+        assert dask["holdout"][metric] == pytest.approx(value, abs=1e-9, rel=0), metric
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    path = small_project(tmp_path_factory.mktemp("local") / "hp")
+    project = Project.load(path)
+    run = project.run(until=UNTIL)
+    return path, outcome(project, run.id)
+
+
+def test_a_run_on_the_cluster_chooses_the_same_model_with_the_same_scores(cluster, local_run, tmp_path):
+    path = small_project(tmp_path / "hp")
+    done = CliRunner().invoke(app, ["run", "-p", str(path), "--quiet", "--no-fail", "--until", UNTIL,
+                                    "--set", "execution.engine=dask",
+                                    "--set", f"execution.address={cluster.scheduler_address}"])
+    assert done.exit_code == 0, done.output
+    project = Project.load(path)
+    dask = outcome(project, project.runs(limit=1)[0].id)
+    assert_same(dask, local_run[1])
+    assert dask["execution"] == {"engine": "dask", "address": cluster.scheduler_address, "from": "execution.address"}
+    assert local_run[1]["execution"] == {"engine": "local"}
+
+
+def test_the_engine_is_in_no_cache_key(cluster, local_run):
+    """The local run's project on the cluster (found through CAIRN_DASK_SCHEDULER): every stage comes from the
+    local run's cache."""
+    project = Project.load(local_run[0], overrides=parse_overrides(["execution.engine=dask"]),
+                           environ={"CAIRN_DASK_SCHEDULER": cluster.scheduler_address})
+    run = project.run(until=UNTIL)
+    assert all(stage.cached for stage in run.stages), [s.name for s in run.stages if not s.cached]
+    assert run.manifest["settings"]["execution"] == {"engine": "dask", "address": cluster.scheduler_address,
+                                                     "from": "CAIRN_DASK_SCHEDULER"}
+
+
+def test_a_worker_killed_mid_run_is_survived(cluster, client, local_run, tmp_path):
+    path = small_project(tmp_path / "hp")
+    pids = client.run(os.getpid)
+    killed: list[str] = []
+    training = threading.Event()
+
+    def kill_a_busy_worker() -> None:
+        """SIGKILL the first worker seen running a fold: its tasks must run again elsewhere."""
+        training.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            busy = [address for address, tasks in client.processing().items() if tasks and address in pids]
+            if busy:
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.append(busy[0])
+            time.sleep(0.01)
+
+    def progress(event: Any) -> None:
+        if event.stage == "training" and event.kind in ("start", "step"):
+            training.set()
+
+    killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
+    killer.start()
+    project = Project.load(path, overrides=dask_settings(cluster.scheduler_address))
+    run = project.run(until=UNTIL, progress=progress)
+    killer.join(timeout=5)
+    assert killed, "no worker was seen running a fold"
+    assert run.status == "succeeded"
+    assert_same(outcome(project, run.id), local_run[1])
+    client.wait_for_workers(2, timeout=30)  # the nanny restarts the killed worker for the tests after this one
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_scheduler_exits_2_naming_it_and_records_nothing(tmp_path):
+    path = small_project(tmp_path / "hp")
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    done = CliRunner().invoke(app, ["run", "-p", str(path), "--quiet", "--set", "execution.engine=dask",
+                                    "--set", f"execution.address={address}"])
+    assert done.exit_code == 2, done.output
+    port = address.rsplit(":", 1)[1]  # the CLI masks the host part of an IP address in what it prints
+    assert "The Dask scheduler at tcp://127.0." in done.output and f":{port} cannot be reached" in done.output
+    assert not (path.parent / ".cairn").exists()  # no store, no artifacts, no run
+
+
+def test_dask_without_an_address_names_every_way_to_give_one(tmp_path):
+    path = small_project(tmp_path / "hp")
+    project = Project.load(path, overrides=parse_overrides(["execution.engine=dask"]), environ={})
+    with pytest.raises(ConfigError) as raised:
+        project.run()
+    text = str(raised.value)
+    assert "execution.address" in text and "execution.address_env" in text and "CAIRN_DASK_SCHEDULER" in text
+    named = Project.load(path, overrides=parse_overrides(["execution.engine=dask", "execution.address_env=SCHED"]),
+                         environ={})
+    with pytest.raises(ConfigError, match=r"SCHED named by execution.address_env is not set"):
+        named.run()
+    assert not (path.parent / ".cairn").exists()
+    with pytest.raises(ConfigError, match="one of 'address' or 'address_env'"):
+        Project.load(path, overrides=parse_overrides(["execution.address=tcp://127.0.0.1:8786",
+                                                      "execution.address_env=SCHED"]))
+
+
+def test_versions_that_differ_are_named_with_both_versions(client):
+    """A real get_versions() answer, with one worker's scikit-learn and Python edited: no second environment
+    with other versions can be installed here, so the comparison is tested on the edited answer."""
+    versions = client.get_versions(check=False, packages=[p for p in PACKAGES_THAT_MATTER if p != "python"])
+    assert version_mismatches(versions) == []
+    check_versions(versions)  # the cluster of this module matches this process
+    here = versions["client"]["packages"]["scikit-learn"]
+    python = ".".join(versions["client"]["host"]["python"].split(".")[:3])
+    first = sorted(versions["workers"])[0]
+    versions["workers"][first]["packages"]["scikit-learn"] = "1.0.2"
+    versions["workers"][first]["host"]["python"] = "3.10.4.final.0"
+    with pytest.raises(ConfigError) as raised:
+        check_versions(versions)
+    text = str(raised.value)
+    assert f"scikit-learn {here} here, 1.0.2 on {first}" in text
+    assert f"python {python} here, 3.10.4 on {first}" in text
+    assert f"install scikit-learn=={here} on the workers" in text
+
+
+def test_a_local_store_or_folder_with_workers_on_other_machines_is_refused(client, tmp_path):
+    """The real scheduler_info() of this cluster passes; with a worker's host edited to another machine's address,
+    a SQLite store and a local artifacts folder are each refused by name."""
+    workers = worker_info(client)
+    check_shared_locations(workers, store_url="sqlite:///x.db", artifacts_url=tmp_path, base_dir=tmp_path)
+    elsewhere = {address: {**info, "host": "203.0.113.7"} for address, info in workers.items()}
+    with pytest.raises(ConfigError, match="The store is a SQLite file") as store:
+        check_shared_locations(elsewhere, store_url="sqlite:///x.db", artifacts_url="s3://b/p", base_dir=tmp_path)
+    assert "203.0.113.7" in str(store.value)
+    with pytest.raises(ConfigError, match="The artifacts are in a local folder"):
+        check_shared_locations(elsewhere, store_url="postgresql://u@db/cairn", artifacts_url=tmp_path / "art",
+                               base_dir=tmp_path)
+    check_shared_locations(elsewhere, store_url="postgresql://u@db/cairn", artifacts_url="s3://b/p",
+                           base_dir=tmp_path)
