@@ -30,9 +30,10 @@ $(TEST_STAMP): $(STAMP)
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	touch $@
 
-## test: install what the tests need (Chromium included) and run them
+## test: install what the tests need (Chromium included) and run them; the 25 slowest are listed, so a slow CI run
+## says where its time went
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 ## bench: the heavy cases and the benchmarks against peers
 bench: $(TEST_STAMP)

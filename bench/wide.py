@@ -13,6 +13,12 @@ Candidates are cairn's default list unless named. At the issue's 18 s the traini
 training budget is too small": linear alone needed ~14 s of CV, 1.7 s per fold to encode 5,000 columns); it now
 screens the table to the inputs the budget affords (cairn.stages.training.screening), prices CatBoost from the
 encoded shape instead of timing it, and runs the cheapest candidate when no estimate fits.
+
+The other stages: the data checks and exploration read the number columns in blocks (one sort, one quantile, one
+product for thousands of columns) instead of one pandas call per column, with the same findings; exploration
+charts at most MAX_CHARTED_COLUMNS of each kind; evaluation's permutation importance and SHAP sample take a share
+of the training budget (cairn.stages.bounded_importance.IMPORTANCE_SHARE, cairn.stages.shap_summary.BUDGET_SHARE),
+and the notes printed below say what each sampled.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
     ├── ConfigError            the project file: a field path, what was expected, what was found, a fix
     ├── DataError              the data: a source or a column, what was expected, what was found, a fix
     ├── StoreError             the store or the artifact folder cannot be used as asked
+    ├── ClusterError           the Dask cluster lost the work (workers that kept dying, a scheduler gone)
     └── NotFoundError          a run, model or version that does not exist
 
 Anything else raised inside cairn is a bug and is shown with its traceback.
@@ -66,6 +67,10 @@ class DataError(CairnError):
 
 class StoreError(CairnError):
     """The store or artifact folder cannot be opened or written."""
+
+
+class ClusterError(CairnError):
+    """The Dask cluster lost the work: workers that kept dying, or a scheduler that went away mid-run."""
 
 
 class NotFoundError(CairnError):

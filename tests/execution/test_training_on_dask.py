@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from cairn.cli import app
 from cairn.config.settings import parse_overrides
-from cairn.errors import ConfigError
+from cairn.errors import ClusterError, ConfigError
 from cairn.execution.cluster import (
     PACKAGES_THAT_MATTER,
     check_shared_locations,
@@ -130,14 +130,14 @@ def test_the_engine_is_in_no_cache_key(cluster, local_run):
                                                      "from": "CAIRN_DASK_SCHEDULER"}
 
 
-def test_a_worker_killed_mid_run_is_survived(cluster, client, local_run, tmp_path):
-    path = small_project(tmp_path / "hp")
+def kill_a_busy_worker_during_training(client: Any) -> tuple[list[str], Any]:
+    """A thread that SIGKILLs the first worker seen running a fold once training starts (its tasks must run again
+    elsewhere), and the progress callback that starts it: the killed worker's address lands in the list."""
     pids = client.run(os.getpid)
     killed: list[str] = []
     training = threading.Event()
 
-    def kill_a_busy_worker() -> None:
-        """SIGKILL the first worker seen running a fold: its tasks must run again elsewhere."""
+    def kill() -> None:
         training.wait(timeout=60)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not killed:
@@ -151,15 +151,42 @@ def test_a_worker_killed_mid_run_is_survived(cluster, client, local_run, tmp_pat
         if event.stage == "training" and event.kind in ("start", "step"):
             training.set()
 
-    killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
-    killer.start()
+    threading.Thread(target=kill, daemon=True).start()
+    return killed, progress
+
+
+def test_a_worker_killed_mid_run_is_survived(cluster, client, local_run, tmp_path):
+    path = small_project(tmp_path / "hp")
+    killed, progress = kill_a_busy_worker_during_training(client)
     project = Project.load(path, overrides=dask_settings(cluster.scheduler_address))
     run = project.run(until=UNTIL, progress=progress)
-    killer.join(timeout=5)
     assert killed, "no worker was seen running a fold"
     assert run.status == "succeeded"
     assert_same(outcome(project, run.id), local_run[1])
     client.wait_for_workers(2, timeout=30)  # the nanny restarts the killed worker for the tests after this one
+
+
+def test_workers_that_keep_dying_fail_the_run_with_a_clear_error(cluster, client, tmp_path):
+    """With no retry allowed (the scheduler's allowed_failures 0), one worker lost mid-fold is a KilledWorker:
+    a ClusterError naming the cluster and what to look at (exit 2 from the CLI), and the run recorded as failed."""
+    path = small_project(tmp_path / "hp")
+    allowed = cluster.scheduler.allowed_failures  # the scheduler lives in this process: its setting, for one test
+    cluster.scheduler.allowed_failures = 0
+    try:
+        killed, progress = kill_a_busy_worker_during_training(client)
+        project = Project.load(path, overrides=dask_settings(cluster.scheduler_address))
+        with pytest.raises(ClusterError) as raised:
+            project.run(until=UNTIL, progress=progress)
+    finally:
+        cluster.scheduler.allowed_failures = allowed
+    assert killed, "no worker was seen running a fold"
+    text = str(raised.value)
+    assert text.startswith("The Dask workers kept dying while they ran a cross-validation fold."), text
+    assert f"the cluster at {cluster.scheduler_address}" in text and "--memory-limit" in text
+    assert "allowed-failures" in text and "execution.engine: local" in text
+    [run] = project.runs(limit=1)
+    assert run.status == "failed"
+    client.wait_for_workers(2, timeout=30)
 
 
 def _free_port() -> int:

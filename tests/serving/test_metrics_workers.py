@@ -96,6 +96,8 @@ def test_a_scrape_counts_every_workers_predictions_whichever_worker_answers(proj
         # both workers answered some of them (each has its own file of counts), so a whole count is a merged one
         assert {worker for worker in workers if (folder / f"counter_{worker}.db").exists()} == set(workers)
 
+        # the prediction log is written behind the answers: under load a queue may still hold a record for a moment
+        _wait_for_drained_queues(base)
         for _ in range(6):  # several scrapes on new connections: both workers answer some
             samples = _scrape(base)
             assert samples[("cairn_predictions_total", ())] == sent
@@ -176,3 +178,11 @@ def test_processes_sharing_a_folder_merge_counts_and_forget_the_gauges_of_the_de
     assert second[("cairn_prediction_log_queue_depth", ())] == 4  # livesum of the live: the first one is gone
     info = {dict(labels)["version"]: value for (name, labels), value in second.items() if name == "cairn_model_info"}
     assert info == {"1": 0.0, "2": 1.0}  # the first process's version-1 gauge forgotten; the second's left at 0
+
+
+def _wait_for_drained_queues(base: str, timeout_s: float = 15.0) -> None:
+    """Until every worker's prediction-log queue reads empty (livesum over workers), or the test fails saying so."""
+    deadline = time.monotonic() + timeout_s
+    while (depth := _scrape(base)[("cairn_prediction_log_queue_depth", ())]) != 0:
+        assert time.monotonic() < deadline, f"prediction-log queues still hold {depth} records after {timeout_s} s"
+        time.sleep(0.1)

@@ -36,7 +36,7 @@ CASE = business_case(Business(problem="regression", target="y", success=[{"metri
 
 def test_a_wide_table_examines_the_screened_inputs_and_says_so():
     model, X, y = wide_model(2_000)
-    importance, notes = _importance(model, X, y, case=CASE, seed=1, budget_s=0.4)  # 0.1 s for the measurement
+    importance, notes = _importance(model, X, y, case=CASE, seed=1, budget_s=0.4)  # 0.04 s for the measurement
     [note] = notes
     examined = int(note.split(" examined ")[1].split(" of ")[0].replace(",", ""))
     assert MIN_EXAMINED <= examined < 2_001 and "of 2,001 inputs" in note and "repeat" in note

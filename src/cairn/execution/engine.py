@@ -12,6 +12,8 @@ from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from cairn.execution.failures import cluster_losses
+
 if TYPE_CHECKING:
     from distributed import Client
 
@@ -68,8 +70,9 @@ class DaskFolds:
                                       priority=folds - fold, workers=[workers[fold % len(workers)]] if workers
                                       else None, allow_other_workers=True) for fold in range(folds)]
         try:
-            for future in futures:
-                yield future.result()
+            with cluster_losses(self.client.scheduler.address, what="a cross-validation fold"):
+                for future in futures:
+                    yield future.result()
         finally:
             self.client.cancel([future for future in futures if not future.done()])
 

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from cairn.errors import ConfigError, DataError
+from cairn.execution.failures import cluster_losses
 from cairn.model.ranges import OutOfRange
 from cairn.model.trained import TrainedModel
 from cairn.monitoring.streamed import STREAMED_CHUNK_ROWS, StreamedWindow, WindowPart, finished_window, window_part
@@ -274,16 +275,17 @@ def _mapped(function: Callable[..., T], partitions: list[Partition], *, client: 
     waiting: dict[int, T] = {}
     following = 0
     try:
-        for future in as_completed(futures, loop=client.loop):
-            index = position[future.key]
-            waiting[index] = future.result()  # a task's error is raised here, as the worker raised it
-            futures[index] = None  # the only reference left here: the cluster lets the result go
-            if progress is not None and rows_of is not None:
-                done += rows_of(waiting[index])
-                progress(done)
-            del future
-            while following in waiting:
-                yield waiting.pop(following)
-                following += 1
+        with cluster_losses(client.scheduler.address, what="a partition of the data"):
+            for future in as_completed(futures, loop=client.loop):
+                index = position[future.key]
+                waiting[index] = future.result()  # a task's error is raised here, as the worker raised it
+                futures[index] = None  # the only reference left here: the cluster lets the result go
+                if progress is not None and rows_of is not None:
+                    done += rows_of(waiting[index])
+                    progress(done)
+                del future
+                while following in waiting:
+                    yield waiting.pop(following)
+                    following += 1
     finally:
         client.cancel([future for future in [*futures, *scattered.values()] if future is not None])

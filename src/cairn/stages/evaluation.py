@@ -138,7 +138,8 @@ def evaluate(model: TrainedModel, holdout: pd.DataFrame, *, case: BusinessCase, 
                                   seed=seed)
     evaluated = with_diagnostics(evaluated, model, X, y, predicted, proba, case=case, training=training,
                                  unmeasured=unmeasured, seed=seed)
-    return with_shap(replace(evaluated, comparison=comparison), model, holdout, seed=seed)
+    return with_shap(replace(evaluated, comparison=comparison), model, holdout, seed=seed,
+                     budget_s=training.budget_s)
 
 
 def _resamples(rows: int, *, count: int, seed: int) -> Iterator[np.ndarray]:
@@ -338,10 +339,12 @@ def with_diagnostics(result: EvaluationResult, model: TrainedModel, X: pd.DataFr
                    segments=segments, notes=notes)
 
 
-def with_shap(result: EvaluationResult, model: TrainedModel, holdout: pd.DataFrame, *, seed: int) -> EvaluationResult:
-    """Mean |SHAP| per input on a sample of the holdout, beside permutation importance (cairn.stages.shap_summary);
-    when it cannot be measured (the `shap` extra missing for a family that needs it), a note says why."""
-    summary, note = shap_summary(model, holdout, seed=seed)
+def with_shap(result: EvaluationResult, model: TrainedModel, holdout: pd.DataFrame, *, seed: int,
+              budget_s: float = math.inf) -> EvaluationResult:
+    """Mean |SHAP| per input on a sample of the holdout, beside permutation importance (cairn.stages.shap_summary),
+    in a time that scales with the training budget `budget_s`; when it cannot be measured (the `shap` extra
+    missing for a family that needs it), a note says why."""
+    summary, note = shap_summary(model, holdout, seed=seed, budget_s=budget_s)
     notes = [*result.notes, note] if note else result.notes
     if summary is None:
         return replace(result, notes=notes)

@@ -188,13 +188,13 @@ def _read_files(files: list[DataFile], spec: Data, *, base_dir: Path, shown: str
 def compact_text(table: pd.DataFrame) -> pd.DataFrame:
     """Text columns as categories, whatever the format: as a Parquet file or a DuckDB sample gives them. Columns of
     mixed Python objects stay as they are (1 and '1' must not become one category)."""
-    text = [name for name in table.columns if pd.api.types.is_string_dtype(table[name].dtype)
-            and not isinstance(table[name].dtype, pd.CategoricalDtype) and table[name].dtype != object]
+    text = [position for position, dtype in enumerate(table.dtypes) if pd.api.types.is_string_dtype(dtype)
+            and not isinstance(dtype, pd.CategoricalDtype) and not pd.api.types.is_object_dtype(dtype)]
     if not text:
         return table
     compact = table.copy(deep=False)
-    for name in text:
-        compact[name] = table[name].astype("category")
+    # one assignment for all of them: a column at a time, 1,000 text columns among 5,000 took a second
+    compact.isetitem(text, pd.concat([table.iloc[:, position].astype("category") for position in text], axis=1))
     return compact
 
 

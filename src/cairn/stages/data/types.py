@@ -8,7 +8,7 @@ like with like and makes sure that numbers stored as text never pass silently as
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,9 +106,13 @@ def parse_text_dates(values: pd.Series, formats: Iterable[str]) -> pd.Series:
 def infer_types(table: pd.DataFrame, *, overrides: dict[str, str], mask: Mask = default_mask) -> dict[str, ColumnType]:
     """The type of every column; `overrides` (data.types) win over what the values suggest."""
     types: dict[str, ColumnType] = {}
+    fractional = _fractional_columns(table)
     for name in table.columns:
         column_name = str(name)
-        inferred = infer_column_type(table[name], name=column_name, mask=mask)
+        if name in fractional:  # what _numeric_type says of it, without a unique() per column
+            inferred = ColumnType(column_name, "number", "numbers")
+        else:
+            inferred = infer_column_type(table[name], name=column_name, mask=mask)
         wanted = overrides.get(column_name)
         if wanted is not None and wanted != inferred.kind:
             inferred = _overridden(table[name], inferred, kind=wanted)
@@ -116,6 +120,37 @@ def infer_types(table: pd.DataFrame, *, overrides: dict[str, str], mask: Mask = 
             inferred = ColumnType(**{**inferred.__dict__, "overridden": True})
         types[column_name] = inferred
     return types
+
+
+BLOCK_BYTES = 64 * 2**20
+"""At most this much of a table copied at once by `number_blocks`: wide tables gain from blocks, and a million rows
+of forty columns must not be copied whole beside the table (the 2 GiB goal of bench/million.py)."""
+
+
+def number_blocks(table: pd.DataFrame, *, kinds: str = "f") -> Iterator[tuple[list[object], np.ndarray]]:
+    """The columns stored as numpy numbers of `kinds` ("f" floats, "iuf" any), as 2-D arrays of one dtype (at
+    most BLOCK_BYTES each) with their names: a few passes over thousands of columns instead of a Series each (the
+    dtypes are read once)."""
+    by_dtype: dict[np.dtype, list[int]] = {}
+    for position, dtype in enumerate(table.dtypes):
+        if isinstance(dtype, np.dtype) and dtype.kind in kinds:
+            by_dtype.setdefault(dtype, []).append(position)
+    for dtype, positions in by_dtype.items():
+        width = max(1, BLOCK_BYTES // max(len(table) * dtype.itemsize, 1))
+        for start in range(0, len(positions), width):
+            chunk = positions[start:start + width]
+            yield [table.columns[i] for i in chunk], table.iloc[:, chunk].to_numpy()
+
+
+def _fractional_columns(table: pd.DataFrame) -> set[object]:
+    """Float columns holding a finite value with a fraction: numbers, neither 0/1 nor an identifier, whatever
+    else they hold. Found in one pass per dtype, since a wide table has thousands of them."""
+    found: set[object] = set()
+    for names, values in number_blocks(table):
+        with np.errstate(invalid="ignore"):
+            fraction = (np.isfinite(values) & (values % 1 != 0)).any(axis=0)
+        found.update(name for name, has in zip(names, fraction, strict=True) if has)
+    return found
 
 
 def column_kind(column: pd.Series) -> str:

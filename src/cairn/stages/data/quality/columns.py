@@ -13,7 +13,7 @@ import pandas as pd
 
 from cairn.config.schema import ColumnRule, Quality
 from cairn.stages.data.quality.finding import Finding
-from cairn.stages.data.quality.tables import Levels, is_marker, spelling_key
+from cairn.stages.data.quality.tables import Levels, is_marker, number_tallies, spelling_key
 from cairn.stages.data.quality.wording import SHOWN, masked, plural, quoted, verb
 from cairn.stages.data.types import ColumnType, Mask, parse_text_dates, parse_text_number
 
@@ -45,8 +45,11 @@ def constant_columns(table: pd.DataFrame, *, levels: Mapping[str, Levels], spec:
     `thresholds.ALMOST_CONSTANT_SHARE`, as exploration judges it): they carry no or almost no information."""
     findings = []
     rows = len(table)
+    plain = _plainly_varied(table, levels=levels, near_constant=spec.near_constant)
     for name in table.columns:
         label = str(name)
+        if name in plain:
+            continue
         counts = levels[label].value_counts() if label in levels else table[name].value_counts(sort=True)
         present = int(counts.sum())
         if not present:
@@ -64,6 +67,22 @@ def constant_columns(table: pd.DataFrame, *, levels: Mapping[str, Levels], spec:
                                     f"the other {rows - top_count:,} rows are too few to learn from",
                                     masked(mask, label, top)))
     return findings
+
+
+def _plainly_varied(table: pd.DataFrame, *, levels: Mapping[str, Levels], near_constant: float) -> set[object]:
+    """Columns that are neither empty nor (almost) constant, told from counts already made: one sort of all the
+    number columns (`number_tallies`), the text levels' counts. On a wide table, a value_counts per column was most
+    of this check."""
+    rows = len(table)
+    if not rows:
+        return set()
+    tallies = number_tallies(table)
+    varied = (tallies.distinct > 1) & (tallies.top / rows < near_constant)
+    plain = {name for name in varied.index[varied.to_numpy()] if str(name) not in levels}
+    counted = {str(name): name for name in table.columns}
+    plain.update(counted[label] for label, level in levels.items()
+                 if label in counted and len(level.counts) > 1 and level.counts.max() / rows < near_constant)
+    return plain
 
 
 # --- types ---------------------------------------------------------------------------------------------------------

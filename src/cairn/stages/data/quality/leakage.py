@@ -27,7 +27,7 @@ from cairn.config.schema import Quality
 from cairn.stages.data.quality.finding import Finding
 from cairn.stages.data.quality.formulas import target_formulas
 from cairn.stages.data.quality.tables import SAMPLE_ROWS, Levels, sample_positions
-from cairn.stages.data.types import ColumnType, name_tokens
+from cairn.stages.data.types import BLOCK_BYTES, ColumnType, name_tokens
 
 LEAKAGE_FOLDS = 5
 LEAKAGE_MIN_VALUES = 30
@@ -65,14 +65,18 @@ def target_leakage(table: pd.DataFrame, *, levels: Mapping[str, Levels], target:
         return []
     folds = np.random.default_rng(seed).permutation(len(positions)) % LEAKAGE_FOLDS
     target_words = name_tokens(target)
+    weak = _weak_numbers(numbers, y, log_y, folds=folds, positions=positions, problem=problem, target=target)
     findings = []
     for column_name in table.columns:
         name = str(column_name)
         if name == target or types[name].kind == "empty":
             continue
-        x, codes = _feature_values(table[column_name], numbers.get(name), levels=levels.get(name),
-                                   positions=positions)
-        evidence = _leak_evidence(x, codes, y, log_y, folds=folds, problem=problem)
+        if name in weak:
+            evidence = weak[name]
+        else:
+            x, codes = _feature_values(table[column_name], numbers.get(name), levels=levels.get(name),
+                                       positions=positions)
+            evidence = _leak_evidence(x, codes, y, log_y, folds=folds, problem=problem)
         score = max(evidence.values(), default=0.0)
         derived = max(evidence.get("|r| with target", 0.0), evidence.get("|r| with log(target)", 0.0))
         strong = score > spec.leakage_score or derived >= max(0.99, spec.leakage_score)
@@ -189,6 +193,80 @@ def _feature_values(column: pd.Series, numbers: pd.Series | None, *, levels: Lev
     return x, _bins(x)
 
 
+def _weak_numbers(numbers: pd.DataFrame, y: np.ndarray, log_y: np.ndarray | None, *, folds: np.ndarray,
+                  positions: np.ndarray, problem: str, target: str) -> dict[str, dict[str, float]]:
+    """`_leak_evidence` of the regression's complete number columns that show no sign of leakage (every figure at
+    most 0.5, so no rank statistic is due), computed for all of them at once: on 4,000 columns, the same few numpy
+    calls per column took over a second. Each row of the (columns x rows) block is reduced as the 1-D column
+    would be, so the figures are the same to the last bit; the others are left to `_leak_evidence`."""
+    names = [name for name in numbers.columns if name != target]
+    if problem != "regression" or not names or len(positions) < LEAKAGE_MIN_VALUES:
+        return {}
+    # a few copies of the block live at once (codes, cells): blocks of BLOCK_BYTES keep that bounded when tall
+    width = max(1, BLOCK_BYTES // (len(positions) * 8))
+    weak: dict[str, dict[str, float]] = {}
+    for start in range(0, len(names), width):
+        weak |= _weak_block(numbers, names[start:start + width], y, log_y, folds=folds, positions=positions)
+    return weak
+
+
+def _weak_block(numbers: pd.DataFrame, names: list[str], y: np.ndarray, log_y: np.ndarray | None, *,
+                folds: np.ndarray, positions: np.ndarray) -> dict[str, dict[str, float]]:
+    """`_weak_numbers` of some of the columns."""
+    block = numbers[names].take(positions).to_numpy(dtype="float64").T.copy()  # one contiguous row per column
+    complete = ~np.isnan(block).any(axis=1)
+    block, names = block[complete], [name for name, keep in zip(names, complete, strict=True) if keep]
+    if not names:
+        return {}
+    varies = np.std(block, axis=1) > 0
+    figures = {"out-of-fold R²": _binned_r2_rows(_bins_rows(block), y, folds)}
+    figures["|r| with target"] = np.where(varies, np.abs(_pearson_rows(block, y)), np.nan)
+    if log_y is not None:
+        figures["|r| with log(target)"] = np.where(varies, np.abs(_pearson_rows(block, log_y)), np.nan)
+    weak = {}
+    for index, name in enumerate(names):
+        evidence = {what: values[index] for what, values in figures.items()
+                    if what == "out-of-fold R²" or varies[index]}
+        evidence = {what: (0.0 if np.isnan(value) else float(value)) for what, value in evidence.items()}
+        if not varies[index] or max(evidence.values()) <= 0.5:  # else the rank statistic is due
+            weak[str(name)] = evidence
+    return weak
+
+
+def _bins_rows(block: np.ndarray) -> np.ndarray:
+    """`_bins` of each row of a block without missing values."""
+    bins = int(np.clip(block.shape[1] // 20, 10, 256))
+    quantiles = np.quantile(block, np.linspace(0, 1, bins + 1)[1:-1], axis=1).T
+    return np.stack([np.searchsorted(np.unique(edges), row, side="right")
+                     for edges, row in zip(quantiles, block, strict=True)]).astype("int64")
+
+
+def _binned_r2_rows(codes: np.ndarray, y: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """`_binned_r2` of each row of `codes`, with one bincount for all of them (cells offset per row)."""
+    columns, rows = codes.shape
+    size = int(codes.max()) + 1
+    cell = (np.arange(columns)[:, None] * size + codes) * LEAKAGE_FOLDS + folds
+    shape = (columns, size, LEAKAGE_FOLDS)
+    sums = np.bincount(cell.ravel(), weights=np.tile(y, columns), minlength=int(np.prod(shape))).reshape(shape)
+    counts = np.bincount(cell.ravel(), minlength=int(np.prod(shape))).reshape(shape)
+    other_sums = sums.sum(axis=2, keepdims=True) - sums
+    other_counts = counts.sum(axis=2, keepdims=True) - counts
+    fold_sums = np.bincount(folds, weights=y, minlength=LEAKAGE_FOLDS)
+    fallback = (y.sum() - fold_sums) / (len(y) - np.bincount(folds, minlength=LEAKAGE_FOLDS))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(other_counts > 0, other_sums / np.maximum(other_counts, 1), fallback)
+    prediction = means[np.arange(columns)[:, None], codes, folds]
+    return 1 - np.sum((y - prediction) ** 2, axis=1) / np.sum((y - y.mean()) ** 2)
+
+
+def _pearson_rows(block: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`_pearson` of each row of `block` with `b`."""
+    a, b = block - block.mean(axis=1, keepdims=True), b - b.mean()
+    scale = np.sqrt(np.sum(a * a, axis=1) * np.sum(b * b))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(scale > 0, np.sum(a * b, axis=1) / np.where(scale > 0, scale, 1.0), 0.0)
+
+
 def _leak_evidence(x: np.ndarray | None, codes: np.ndarray, y: np.ndarray, log_y: np.ndarray | None, *,
                    folds: np.ndarray, problem: str) -> dict[str, float]:
     """How well one feature alone gives the target away; the costly rank statistics only for suspects."""
@@ -227,17 +305,7 @@ def _bins(x: np.ndarray) -> np.ndarray:
 
 def _binned_r2(codes: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
     """Out-of-fold R² of predicting each bin's mean target from the other folds (two bincounts in all)."""
-    size, cell = int(codes.max()) + 1, codes * LEAKAGE_FOLDS + folds
-    sums = np.bincount(cell, weights=y, minlength=size * LEAKAGE_FOLDS).reshape(size, LEAKAGE_FOLDS)
-    counts = np.bincount(cell, minlength=size * LEAKAGE_FOLDS).reshape(size, LEAKAGE_FOLDS)
-    other_sums = sums.sum(axis=1, keepdims=True) - sums
-    other_counts = counts.sum(axis=1, keepdims=True) - counts
-    fold_sums = np.bincount(folds, weights=y, minlength=LEAKAGE_FOLDS)
-    fallback = (y.sum() - fold_sums) / (len(y) - np.bincount(folds, minlength=LEAKAGE_FOLDS))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(other_counts > 0, other_sums / np.maximum(other_counts, 1), fallback)
-    prediction = means[codes, folds]
-    return 1 - float(np.sum((y - prediction) ** 2) / np.sum((y - y.mean()) ** 2))
+    return float(_binned_r2_rows(codes[None, :], y, folds)[0])
 
 
 def _binned_auc(codes: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
