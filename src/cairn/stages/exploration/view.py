@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from cairn.stages.data.quality.tables import number_tallies
+from cairn.stages.data.quality.tables import float_block, number_tallies
 
 TOP_LEVELS = 10  # levels drawn per categorical column, the rest pooled as "other"
 MAX_CHARTED_COLUMNS = 60
@@ -158,8 +158,7 @@ def _as_floats(numbers: pd.DataFrame) -> pd.DataFrame:
     """The numeric columns as one float64 block, infinities missing: cast column by column, 5,000 of them took
     most of a second; plain numpy columns are cast at once (the same values)."""
     if all(isinstance(dtype, np.dtype) for dtype in numbers.dtypes):
-        values = numbers.to_numpy(dtype="float64")
-        return pd.DataFrame(np.where(np.isinf(values), np.nan, values), index=numbers.index, columns=numbers.columns)
+        return float_block(numbers)
     return numbers.astype("float64").replace([np.inf, -np.inf], np.nan)
 
 
