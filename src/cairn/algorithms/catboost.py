@@ -86,5 +86,5 @@ CATBOOST = Algorithm(
     space={"learning_rate": floats(0.02, 0.2, log=True), "depth": ints(3, 8),
            "l2_leaf_reg": floats(0.5, 30.0, log=True)},
     enough_trials=12, trees_param="iterations", fit_stopping=fit_stopping, package="catboost",
-    native_categories=True, default_list=True, tree_seconds=tree_seconds,
+    native_categories=True, target_statistics=True, default_list=True, tree_seconds=tree_seconds,
 )

@@ -327,12 +327,14 @@ class Models(Section):
         "rows; the budget drops those that cannot finish. xgboost, random_forest and hist_gradient_boosting when "
         "named (xgboost: pip install 'cairn[boosters]').")
     params: dict[CandidateName, dict[str, Any]] = Field(default_factory=dict)
-    native_categories: bool = Field(
-        False, description="LightGBM splits category codes as categories (any subset of levels) and CatBoost "
-        "learns them as categories (ordered target statistics) instead of as ordered numbers. Off by default: on "
-        "Ames it cost LightGBM 0.2-0.3 points of CV MAPE (8.73% against 8.56% untuned, 8.43% tuned) and CatBoost "
-        "0.2 (9.30% against 9.11%, 8x the fit time); on mlc_churn CatBoost's CV AUC rose 0.9218 -> 0.9240 for "
-        "1.7x the time.")
+    native_categories: bool | Literal["auto"] = Field(
+        "auto", description="true: LightGBM splits category codes as categories (any subset of levels) and "
+        "CatBoost learns them as categories (ordered target statistics) instead of as ordered numbers. auto: "
+        "CatBoost alone does, and only when a category has more levels than features.max_onehot_levels, so that "
+        "its ordered statistics compete with the out-of-fold target means the other families get for such "
+        "columns. false: neither. Not always on: on Ames it cost LightGBM 0.2-0.3 points of CV MAPE (8.73% "
+        "against 8.56% untuned, 8.43% tuned) and CatBoost 0.2 (9.30% against 9.11%, 8x the fit time); on "
+        "mlc_churn CatBoost's CV AUC rose 0.9218 -> 0.9240 for 1.7x the time.")
 
 
 class Tuning(Section):
@@ -362,10 +364,11 @@ class Training(Section):
         50_000, ge=1_000, description="Cross-validation and tuning use at most this many training rows, drawn at "
         "random; the chosen model is then fitted on every training row. Past a few tens of thousands of rows, "
         "more rows change the ranking of candidates little and multiply the cost of each trial. null: all rows.")
-    final_fit: Literal["all_rows", "searched_rows"] = Field(
-        "all_rows", description="The rows the model the holdout judges is fitted on: every training row, or only "
-        "those the search cross-validated. The budget switches to searched_rows by itself when a fit on every row "
-        "would not finish in time, and says so; set it to replay such a run.")
+    final_fit: Literal["all_rows", "searched_rows"] | Annotated[int, Field(ge=1_000)] = Field(
+        "all_rows", description="The rows the model the holdout judges is fitted on: every training row, only "
+        "those the search cross-validated, or a number of training rows (the searched ones and more, drawn at "
+        "random). When a fit on every row would not finish in time, the budget fits on as many as the time left "
+        "affords, and says how many; set that number to replay such a run.")
     tuning: Tuning = Tuning()
     early_stopping: bool = Field(True, description="Boosted trees stop adding trees when validation stalls.")
     ensemble: bool = Field(True, description="Greedy ensemble of the best models when it beats the best one.")

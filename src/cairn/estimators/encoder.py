@@ -67,6 +67,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
     `power` applies Yeo-Johnson to skewed numbers; `bins` adds one-hot quantile bins (one-hot models only).
     `float32_rows`: fitted on more rows than this, the output is float32 (`dtype_`), half the memory of float64;
     None keeps float64 always. Encoders pickled before it load with float64, and answer as they did.
+    `target_means=False` codes every level instead (CatBoost learning categories with its own statistics).
     """
 
     def __init__(self, numeric: tuple[str, ...] = (), categorical: tuple[str, ...] = (), dates: tuple[str, ...] = (),
@@ -75,7 +76,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
                  clip: str | None = None, clip_factor: float = 3.0, power: bool = False,
                  bins: tuple[tuple[str, int], ...] = (), scale: bool = False, one_hot: bool = False,
                  max_levels: int = 30, min_frequency: int = 5, smoothing: float = 10.0, seed: int = 0,
-                 float32_rows: int | None = FLOAT32_ROWS):
+                 float32_rows: int | None = FLOAT32_ROWS, target_means: bool = True):
         self.numeric = numeric
         self.categorical = categorical
         self.dates = dates
@@ -96,6 +97,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         self.smoothing = smoothing
         self.seed = seed
         self.float32_rows = float32_rows
+        self.target_means = target_means
 
     # fitting ----------------------------------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: object = None) -> TabularEncoder:
@@ -150,7 +152,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         self.target_suffixes_: list[str] = []
         many = [i for i, codes in enumerate(self.codes_)
                 if sum(level not in (None, OTHER_LEVEL) for level in codes) > self.max_levels]
-        if y is None or not many:
+        if y is None or not many or not self.target_means:  # without target means: every level its code
             return {}
         targets, self.target_suffixes_ = target_columns(np.asarray(y))
         oof = {}
@@ -385,7 +387,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         """Encoders pickled before power transforms, bins, text, target means and the date origin existed load
         without them."""
         defaults = {"texts": (), "power": False, "bins": (), "smoothing": 10.0, "seed": 0, "float32_rows": None,
-                    "dtype_": "float64",
+                    "target_means": True, "dtype_": "float64",
                     "powered_": np.array([], int), "lambdas_": np.array([]), "bin_edges_": [], "target_means_": {},
                     "target_suffixes_": []}
         if "date_fill_" in state and "date_origin_" not in state:  # before the time index: days since 1970

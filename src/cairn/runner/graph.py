@@ -180,7 +180,7 @@ def _features(ctx: StageContext) -> Outputs:
 
 
 def _models(ctx: StageContext) -> Outputs:
-    candidates = choose_candidates(ctx.config.models)
+    candidates = choose_candidates(ctx.config.models, ctx["feature_plan"])
     return {"candidates": candidates}, [f"{c.name}: {c.description}; complexity {c.complexity}" for c in candidates]
 
 

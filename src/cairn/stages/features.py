@@ -178,7 +178,7 @@ def _target_transform(target: pd.Series, *, case: BusinessCase, spec: Features) 
     return "none", skew
 
 
-def build_encoder(plan: FeaturePlan, *, scale: bool, one_hot: bool) -> TabularEncoder:
+def build_encoder(plan: FeaturePlan, *, scale: bool, one_hot: bool, target_means: bool = True) -> TabularEncoder:
     """Numbers: impute (with missing flags), clip, maybe reshape, bin and scale; dates: parts; text: counts;
     categories: clean, group, encode. Reshaping and bins serve models that scale (linear, kNN): trees cut
     numbers wherever they like."""
@@ -192,6 +192,7 @@ def build_encoder(plan: FeaturePlan, *, scale: bool, one_hot: bool) -> TabularEn
         fill_value=cleaning.missing.fill_value, missing_level=cleaning.missing.categorical == "missing_level",
         column_impute=tuple(sorted(cleaning.missing.columns.items())), normalize=cleaning.normalize_categories,
         clip=clip, clip_factor=outliers.factor, scale=scale, one_hot=one_hot, max_levels=plan.max_onehot_levels,
+        target_means=target_means,
     )
 
 

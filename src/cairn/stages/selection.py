@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.algorithms import ALGORITHMS, DEFAULT_NAMES, FIXED_TREES, MAX_TREES, Algorithm, leaves_for
 from cairn.algorithms.knn import MAX_ROWS_BY_DEFAULT as KNN_MAX_ROWS
@@ -20,6 +20,9 @@ from cairn.config.schema import Models
 from cairn.errors import ConfigError
 from cairn.estimators.labels import EncodedLabels
 from cairn.stages.business import BusinessCase
+
+if TYPE_CHECKING:
+    from cairn.stages.features import FeaturePlan
 
 BOOSTERS_EXTRA = "pip install 'cairn[boosters]'"
 DEFAULT_CANDIDATES = DEFAULT_NAMES
@@ -49,10 +52,18 @@ class Candidate:
     max_rows: int | None = None  # left out above this many training rows (knn in the default list)
     package: str | None = None  # the optional package it needs
     native_categories: bool = False  # learns codes as categories (LightGBM, CatBoost; models.native_categories)
+    # ... because models.native_categories is auto: the budget may switch it off (training's `pool`)
+    native_by_default: bool = False
 
     @property
     def algorithm(self) -> Algorithm:
         return ALGORITHMS[self.name]
+
+    @property
+    def target_means(self) -> bool:
+        """Whether the encoder target-encodes its many-level categories (out of fold): not for a family that
+        learns categories with its own target statistics."""
+        return not (self.native_categories and self.algorithm.target_statistics)
 
     @property
     def trees_param(self) -> str | None:
@@ -61,10 +72,10 @@ class Candidate:
 
 
 def _candidate(algorithm: Algorithm, params: dict[str, Any] | None = None, *, max_rows: int | None = None,
-               native_categories: bool = False) -> Candidate:
+               native_categories: bool = False, native_by_default: bool = False) -> Candidate:
     return Candidate(algorithm.name, algorithm.description, algorithm.complexity, algorithm.needs_scaling,
                      algorithm.one_hot, dict(params or {}), algorithm.boosted, max_rows, algorithm.package,
-                     native_categories)
+                     native_categories, native_by_default)
 
 
 NATIVE_CATEGORIES = {name for name, a in ALGORITHMS.items() if a.native_categories}  # told which codes are categories
@@ -80,8 +91,9 @@ def candidate_names(spec: Models) -> tuple[list[str], bool]:
     return list(dict.fromkeys(named)), False
 
 
-def choose_candidates(spec: Models) -> list[Candidate]:
-    """The catalogue entries named in models.candidates, with their pinned parameters checked.
+def choose_candidates(spec: Models, plan: FeaturePlan | None = None) -> list[Candidate]:
+    """The catalogue entries named in models.candidates, with their pinned parameters checked, and which learn
+    categories natively (`native_categories`: models.native_categories, read against the `plan`).
 
     The default list (linear, lightgbm, catboost, extra_trees, knn) spans a linear baseline, two kinds of
     boosting and averaging; knn in it is dropped above KNN_MAX_ROWS training rows, and the budget drops what
@@ -97,8 +109,10 @@ def choose_candidates(spec: Models) -> list[Candidate]:
         params = dict(spec.params.get(name, {}))  # type: ignore[call-overload]
         _check_params(base, params)
         algorithm = base.algorithm
+        native = native_categories(algorithm, spec, plan)
         chosen.append(_candidate(algorithm, params, max_rows=algorithm.default_list_max_rows if default else None,
-                                 native_categories=spec.native_categories and algorithm.native_categories))
+                                 native_categories=native,
+                                 native_by_default=native and spec.native_categories == "auto"))
     unused = sorted(set(spec.params) - set(names))
     if unused:
         raise ConfigError.single(
@@ -107,6 +121,19 @@ def choose_candidates(spec: Models) -> list[Candidate]:
             fix=f"add {unused[0]} to models.candidates or remove its params",
         )
     return chosen
+
+
+def native_categories(algorithm: Algorithm, spec: Models, plan: FeaturePlan | None) -> bool:
+    """Whether `algorithm` learns category codes as categories. models.native_categories true or false decides;
+    auto turns it on for a family with its own target statistics (CatBoost) when some category has more levels
+    than features.max_onehot_levels (the plan's most frequent 200 read): those columns would otherwise reach it
+    as out-of-fold target means, as they reach the other families, and its ordered statistics then compete with
+    them instead of copying them."""
+    if spec.native_categories != "auto":
+        return spec.native_categories and algorithm.native_categories
+    if not algorithm.target_statistics or plan is None:
+        return False
+    return any(len(f.levels) > plan.max_onehot_levels for f in plan.features if f.name in set(plan.categorical))
 
 
 def installed(candidate: Candidate) -> bool:

@@ -150,7 +150,8 @@ def estimate_cost(candidate: Candidate, data: TrainingData, *, limit_s: float | 
         valid = valid_rows[: max(10, size // max(folds - 1, 1))]
         began = time.perf_counter()
         deadline = None if limit_s is None or not stopping else began + limit_s
-        encode = preprocessor(data.plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot)
+        encode = preprocessor(data.plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot,
+                              target_means=candidate.target_means)
         X = encode.fit_transform(data.X.iloc[rows], data.target_for_fit(data.y[rows]))
         if tree_seconds is not None and limit_s is not None:
             floor_s = tree_seconds(X, {**params, **candidate.params}) * (STOPPING_ROUNDS + 1)

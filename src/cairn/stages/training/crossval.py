@@ -58,7 +58,7 @@ class TrainingData:
     early_stopping: bool
     fold_workers: int = 1  # folds fitted side by side (threads), each with n_jobs threads of its own
     engine: FoldEngine | None = field(default=None, repr=False, compare=False)  # None: this process, fold_workers
-    _encoded: dict[tuple[bool, bool], dict[int, EncodedFold]] = field(default_factory=dict, repr=False)
+    _encoded: dict[tuple[bool, bool, bool], dict[int, EncodedFold]] = field(default_factory=dict, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
         """Sent to a worker without the engine (it holds the client) or the encoded folds (each worker encodes
@@ -81,7 +81,7 @@ class TrainingData:
             return self._fold_encoding(fold, candidate)
 
     def _fold_encoding(self, fold: int, candidate: Candidate) -> EncodedFold:
-        key = (candidate.needs_scaling, candidate.one_hot)
+        key = (candidate.needs_scaling, candidate.one_hot, candidate.target_means)
         folds = self._encoded.setdefault(key, {})
         if fold not in folds:
             folds[fold] = self._encode(fold, key)
@@ -91,10 +91,10 @@ class TrainingData:
                     del self._encoded[other]
         return folds[fold]
 
-    def _encode(self, fold: int, key: tuple[bool, bool]) -> EncodedFold:
+    def _encode(self, fold: int, key: tuple[bool, bool, bool]) -> EncodedFold:
         fit_rows, valid_rows = self.split.folds[fold]
         began = time.perf_counter()
-        preprocess = preprocessor(self.plan, scale=key[0], one_hot=key[1])
+        preprocess = preprocessor(self.plan, scale=key[0], one_hot=key[1], target_means=key[2])
         train = preprocess.fit_transform(self.X.iloc[fit_rows], self.target_for_fit(self.y[fit_rows]))
         fitted = time.perf_counter()
         valid = preprocess.transform(self.X.iloc[valid_rows])
@@ -137,9 +137,10 @@ class CVResult:
         return float(np.mean(self.fold_scores))
 
 
-def preprocessor(plan: FeaturePlan, *, scale: bool, one_hot: bool) -> Pipeline:
+def preprocessor(plan: FeaturePlan, *, scale: bool, one_hot: bool, target_means: bool = True) -> Pipeline:
     """derive -> encode, without the model: what each fold learns once and every trial shares."""
-    steps: list[tuple[str, Any]] = [("encode", build_encoder(plan, scale=scale, one_hot=one_hot))]
+    steps: list[tuple[str, Any]] = [("encode", build_encoder(plan, scale=scale, one_hot=one_hot,
+                                                             target_means=target_means))]
     deriver = build_deriver(plan)
     if deriver is not None:
         steps.insert(0, ("derive", deriver))

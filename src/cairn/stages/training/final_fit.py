@@ -27,7 +27,8 @@ LATENCY_BATCH_ROWS = 1_000
 def build_pipeline(candidate: Candidate, plan: FeaturePlan, *, case: BusinessCase, seed: int, n_jobs: int,
                    n_rows: int, params: dict[str, Any] | None = None) -> Any:
     """The whole path from a raw record to a prediction, as one scikit-learn estimator."""
-    steps = [("encode", build_encoder(plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot)),
+    steps = [("encode", build_encoder(plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot,
+                                      target_means=candidate.target_means)),
              ("model", make_estimator(candidate, case=case, seed=seed, n_jobs=n_jobs, n_rows=n_rows, params=params))]
     deriver = build_deriver(plan)
     if deriver is not None:

@@ -4,7 +4,7 @@ model out of fold; best first."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cairn.metrics.scoring import lower_is_better
@@ -62,3 +62,11 @@ def leaderboard(searched: dict[str, Searched], scope: SearchScope, *, ensemble: 
             remarks.append(f"ensemble: no blend beat {next(iter(weights))} alone out of fold")
     scores.sort(key=lambda s: s.cv[primary][0], reverse=not lower_is_better(primary))  # stable: ties keep order
     return Leaderboard(scores, blend, remarks)
+
+
+def refit_for(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope) -> Leaderboard:
+    """The board with each model's refit parameters for `scope`'s final fit: a final fit widened to more rows
+    (`final_rows`) grows more trees, and the leaderboard shows what was really fitted."""
+    return replace(board, scores=[replace(s, params=scope.refit_params(searched[s.model].candidate,
+                                                                         searched[s.model].best))
+                                  if s.model in searched else s for s in board.scores])

@@ -299,7 +299,10 @@ def raised_remarks(raised: list[str]) -> list[str]:
 def finished_early(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], scope: SearchScope,
                    ctx: Context) -> list[str]:
     """Why the search stopped with much of the budget unused: the trial total the project set, or every search
-    at its cap and no longer improving."""
+    at its cap and no longer improving. Nothing when the budget confined the final fit to the searched rows:
+    what is left widens it (`final_rows`), which says so."""
+    if scope.fit_searched_rows and ctx.spec.final_fit == "all_rows":
+        return []
     idle_s = seconds_to_tune(searches, cv_seconds, scope, ctx, share=TOP_UP_SHARE)
     if idle_s <= IDLE_SHARE * ctx.budget.seconds:
         return []

@@ -3,7 +3,8 @@
 Cross-validation compares the two on the same folds; the holdout is the one set no choice has seen, but only the
 winner is fitted for it. Refitting the runner-up costs one more final fit, so it is done only when that fit is
 cheap against what is left of the training budget (estimated from its measured fit time per fold, scaled to the
-final fit's rows) and never beyond RUNNER_UP_MAX_S; otherwise the comparison stays on the folds and says why.
+final fit's rows and trees: `final_rows.final_fit_s`) and never beyond RUNNER_UP_MAX_S; otherwise the comparison
+stays on the folds and says why.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from cairn.stages.training.budget import STOP_SHARE
 from cairn.stages.training.context import Context
 from cairn.stages.training.final_fit import final_fit
+from cairn.stages.training.final_rows import final_fit_s
 from cairn.stages.training.leaderboard import ENSEMBLE, Leaderboard
 from cairn.stages.training.rounds import Searched
 from cairn.stages.training.scope import SearchScope
@@ -44,9 +47,8 @@ def fit_runner_up(board: Leaderboard, searched: dict[str, Searched], scope: Sear
     members = list(board.blend) if second.model == ENSEMBLE else [second.model]
     if any(name not in searched for name in members):
         return RunnerUp(second.model, None, f"{second.model} has no searched recipe to refit", share)
-    growth = len(scope.fit_rows()) / max(scope.data.fold_rows, 1)
-    estimate_s = sum(searched[name].best.fit_time_s for name in members) * growth
-    allowed_s = min(RUNNER_UP_MAX_S, max(ctx.budget.seconds - ctx.elapsed(), 0.0))
+    estimate_s = final_fit_s(members, searched, scope)
+    allowed_s = min(RUNNER_UP_MAX_S, max(ctx.budget.seconds * STOP_SHARE - ctx.elapsed(), 0.0))
     if estimate_s > allowed_s:
         return RunnerUp(second.model, None, f"{second.model} was not refit for the holdout: about {estimate_s:.0f} s, "
                         f"{allowed_s:.0f} s allowed", share)

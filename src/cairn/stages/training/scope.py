@@ -30,6 +30,9 @@ class SearchScope:
     full_split: Split  # the holdout cut and folds over every training row: smaller searches are drawn from it
     data: TrainingData  # every training row, with the folds (data.split) the search cross-validates
     fit_searched_rows: bool  # the judged model is fitted on the searched rows only, not every training row
+    # ... and on this many training rows in all when set: the searched ones, then more drawn at random (see
+    # `fit_rows`); the budget sets it from the time left (`final_rows`), training.final_fit replays it
+    fit_rows_count: int | None = None
 
     @property
     def split(self) -> Split:
@@ -43,7 +46,12 @@ class SearchScope:
         """Positions of the training rows the judged model is fitted on (see training.final_fit)."""
         if not self.fit_searched_rows:
             return np.arange(len(self.data.y))
-        return self.split.searched()
+        searched = self.split.searched()
+        if self.fit_rows_count is None or self.fit_rows_count <= len(searched):
+            return searched
+        rest = np.setdiff1d(np.arange(len(self.data.y)), searched, assume_unique=True)
+        more = np.random.default_rng(self.data.seed).permutation(rest)[: self.fit_rows_count - len(searched)]
+        return np.sort(np.concatenate([searched, more]))
 
     def tree_growth(self) -> float:
         """Rows of the final fit against the rows a fold's booster fitted on (the fold less its stopping slice)."""
@@ -71,6 +79,8 @@ def search_scope(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, 
         classes = positive_last(classes, positive_class(y, configured=case.positive_class)[0])
     data = TrainingData(X, y, split, plan, case, classes, case.reported_metrics, seed, spec.n_jobs,
                         spec.early_stopping, spec.parallel_folds, engine)
+    if isinstance(spec.final_fit, int):  # a number of rows, as a budgeted run recorded it
+        return SearchScope(full_split, data, True, spec.final_fit)  # as the budget did: deployment keeps it
     return SearchScope(full_split, data, spec.final_fit == "searched_rows")
 
 

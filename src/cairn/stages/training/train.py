@@ -5,7 +5,8 @@ The order, one step (and one sibling module) each: split (`scope`); time a short
 that cannot finish cross-validation within the budget (`pool`); cross-validate every candidate's defaults, turn
 what is left of the budget into a plan of trials, run it (Optuna TPE, pruned on early folds) and top it up
 (`rounds`); rank, blending the best models greedily if that beats the best one out of fold (`leaderboard`); draw
-learning curves of the best two (`curves`); refit (`final_fit`). Each step returns a new value and changes none it
+learning curves of the best two (`curves`); refit (`final_fit`), on as many rows as the time left affords when
+the budget could not pay for every one (`final_rows`). Each step returns a new value and changes none it
 was given. `training.tuning.plan` replays a recorded plan exactly.
 """
 
@@ -33,8 +34,9 @@ from cairn.stages.training.budget import duration, training_budget
 from cairn.stages.training.context import Context
 from cairn.stages.training.curves import LearningCurve, learning_curves
 from cairn.stages.training.final_fit import build_pipeline, final_fit, predict_ms_per_row
+from cairn.stages.training.final_rows import final_rows
 from cairn.stages.training.importance import select_features
-from cairn.stages.training.leaderboard import ENSEMBLE, CandidateScore, Leaderboard, leaderboard
+from cairn.stages.training.leaderboard import ENSEMBLE, CandidateScore, Leaderboard, leaderboard, refit_for
 from cairn.stages.training.pool import Pool, competing
 from cairn.stages.training.rounds import Tuned, search_candidates
 from cairn.stages.training.runner_up import RunnerUp, fit_runner_up
@@ -145,6 +147,9 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
     tuned = search_candidates(pool, ctx)
     board = leaderboard(tuned.searched, pool.scope, ensemble=spec.ensemble)
     curves, curve_remarks = learning_curves(tuned.searched, pool.scope, ctx, reserve_s=pool.refit_reserve_s)
+    rows = final_rows(board, tuned.searched, pool.scope, ctx)
+    pool = replace(pool, scope=rows.scope, remarks=[*pool.remarks, *rows.remarks])
+    board = refit_for(board, tuned.searched, pool.scope)
     pipeline = final_fit(board, tuned.searched, pool.scope, ctx)
     predict_ms = predict_ms_per_row(pipeline, pool.scope.data.X)
     runner_up = fit_runner_up(board, tuned.searched, pool.scope, ctx)

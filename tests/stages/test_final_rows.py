@@ -1,0 +1,121 @@
+"""The final fit the budget confined to the searched rows takes as many more rows as the time left affords."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from cairn.config.schema import Constraints, Data, Features, Models, Preprocessing, Training
+from cairn.stages.business import BusinessCase
+from cairn.stages.features import plan_features
+from cairn.stages.selection import choose_candidates
+from cairn.stages.training.budget import Budget
+from cairn.stages.training.context import Context
+from cairn.stages.training.crossval import CVResult
+from cairn.stages.training.final_rows import final_fit_s, final_rows
+from cairn.stages.training.leaderboard import CandidateScore, Leaderboard, refit_for
+from cairn.stages.training.rounds import Searched
+from cairn.stages.training.scope import SearchScope, search_scope
+
+CASE = BusinessCase("regression", "y", "", "rmse", [], Constraints(train_budget_minutes=1))
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=30_000)})
+    frame["y"] = frame["x"] * 2 + rng.normal(size=30_000)
+    return frame
+
+
+def _scope(table: pd.DataFrame, **training: object) -> SearchScope:
+    plan = plan_features(table, case=CASE, spec=Features(), data_spec=Data(source="x.csv"), cleaning=Preprocessing(),
+                         column_types={})
+    return search_scope(table, case=CASE, plan=plan, spec=Training(search_rows=8_000, **training), seed=0)
+
+
+def _searched() -> dict[str, Searched]:
+    """LightGBM whose folds took 1 s each for 100 trees (and the 50 rounds early stopping waited)."""
+    lightgbm = choose_candidates(Models(candidates=["lightgbm"]))[0]
+    best = CVResult({}, {"rmse": (1.0, 0.1)}, [1.0] * 5, 0.9, fit_time_s=1.0, predict_ms_per_row=0.01,
+                    best_iteration=100)
+    return {"lightgbm": Searched(lightgbm, best, trials=3, pruned=0, cv_s=5.0)}
+
+
+def _board(searched: dict[str, Searched], scope: SearchScope) -> Leaderboard:
+    best = searched["lightgbm"].best
+    return Leaderboard([CandidateScore("lightgbm", best.cv, best.train, best.fit_time_s,
+                                       params=scope.refit_params(searched["lightgbm"].candidate, best),
+                                       best_iteration=100)], {})
+
+
+def _ctx(seconds_left: float, **training: object) -> Context:
+    """A stage that has `seconds_left` before its safety stop (97% of the budget)."""
+    return Context(CASE, Training(**training), 0, Budget(seconds_left / 0.97, "test"), time.perf_counter(),
+                   lambda message: None)
+
+
+def test_the_final_fit_takes_as_many_rows_as_the_time_left_affords(table):
+    """Priced at the folds' seconds per row and tree (1 s for 5,760 rows x 150 trees), a final fit growing 200
+    trees costs rows x 200 / 864,000 s: 4.5 s afford 19,000 rows of the 24,000, and the note names them."""
+    scope = replace(_scope(table), fit_searched_rows=True)  # as the budget leaves it (`smaller_search`)
+    searched = _searched()
+    assert len(scope.fit_rows()) == 8_000 and len(scope.data.y) == 24_000
+    rows = final_rows(_board(searched, scope), searched, scope, _ctx(4.5))
+    fitted = rows.scope.fit_rows()
+    assert len(fitted) == 19_000
+    assert set(scope.fit_rows()) <= set(fitted)  # the searched rows and more
+    assert final_fit_s(["lightgbm"], searched, rows.scope) == pytest.approx(19_000 * 200 / 864_000)
+    assert final_fit_s(["lightgbm"], searched, replace(rows.scope, fit_rows_count=20_000)) > 4.5
+    assert rows.remarks == [
+        "the model the holdout judges was fitted on 19,000 of the 24,000 training rows (the 8,000 searched and "
+        "11,000 more, as many as the 4 s left afforded): a fit on every row would not finish in time; to replay "
+        "this run with training.tuning.plan, also set training.final_fit: 19000"]
+    board = refit_for(_board(searched, scope), searched, rows.scope)
+    assert board.scores[0].params["n_estimators"] == 200  # the trees the widened fit grows, shown as fitted
+    assert _board(searched, scope).scores[0].params["n_estimators"] == 139  # 8,000 / 5,760 of the folds' 100
+
+    replayed = _scope(table, final_fit=19_000)  # what the note says to set gives the same rows
+    assert replayed.fit_searched_rows
+    np.testing.assert_array_equal(replayed.fit_rows(), fitted)
+    again = final_rows(_board(searched, replayed), searched, replayed, _ctx(0.01, final_fit=19_000))
+    assert again.scope is replayed and again.remarks == []  # a replay keeps the count whatever the clock says
+
+
+def test_no_time_left_keeps_the_searched_rows_and_says_so(table):
+    scope = replace(_scope(table), fit_searched_rows=True)
+    searched = _searched()
+    rows = final_rows(_board(searched, scope), searched, scope, _ctx(0.5))  # 8,800 rows would cost 2 s
+    assert rows.scope is scope and len(rows.scope.fit_rows()) == 8_000
+    assert rows.remarks[0].startswith("the model the holdout judges was fitted on the 8,000 searched rows, not all "
+                                      "24,000")
+    assert rows.remarks[0].endswith("also set training.final_fit: searched_rows")
+
+
+def test_enough_time_fits_every_training_row(table):
+    scope = replace(_scope(table), fit_searched_rows=True)
+    searched = _searched()
+    rows = final_rows(_board(searched, scope), searched, scope, _ctx(60.0))
+    assert len(rows.scope.fit_rows()) == 24_000
+    np.testing.assert_array_equal(rows.scope.fit_rows(), np.arange(24_000))
+
+
+def test_a_project_that_chose_its_final_fit_keeps_it(table):
+    searched = _searched()
+    for training in ({"final_fit": "searched_rows"}, {}):  # asked for the searched rows; every row (no budget cut)
+        scope = _scope(table, **training)
+        rows = final_rows(_board(searched, scope), searched, scope, _ctx(60.0, **training))
+        assert rows.scope is scope and rows.remarks == []
+        assert len(rows.scope.fit_rows()) == (8_000 if training else 24_000)
+
+
+@pytest.mark.parametrize("value", [500, "most", -1])
+def test_a_final_fit_that_is_neither_a_choice_nor_a_row_count_is_refused(value):
+    with pytest.raises(ValidationError) as error:
+        Training(final_fit=value)
+    assert "final_fit" in str(error.value)
