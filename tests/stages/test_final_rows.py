@@ -119,3 +119,21 @@ def test_a_final_fit_that_is_neither_a_choice_nor_a_row_count_is_refused(value):
     with pytest.raises(ValidationError) as error:
         Training(final_fit=value)
     assert "final_fit" in str(error.value)
+
+
+def test_a_search_that_stops_because_no_next_trial_fits_says_so_not_that_it_converged(table):
+    """The remark names the cheapest next trial and its cost when that, and not every search's cap, ended it."""
+    from cairn.stages.training.rounds import finished_early
+    from cairn.stages.training.tuning import CandidateSearch
+
+    scope = _scope(table)
+    searched = _searched()
+    search = CandidateSearch(searched["lightgbm"].candidate, scope.data, seed=0, best=searched["lightgbm"].best,
+                             trials_run=2, history=[1.0, 1.0])
+    ctx = _ctx(10.0 * 0.97)  # a 10 s budget, nothing spent: about 9.3 s to tune, the reserve next to nothing
+    stopped = finished_early({"lightgbm": search}, {"lightgbm": 0.001}, scope, ctx, trial_s={"lightgbm": 12.0})
+    assert len(stopped) == 1 and stopped[0].startswith("tuning stopped with about 9.3 s of the 10 s budget left "
+                                                       "unused after the final fit's reserve")
+    assert stopped[0].endswith("the cheapest next trial (lightgbm, about 12 s) would not fit in it")
+    flat = finished_early({"lightgbm": search}, {"lightgbm": 0.001}, scope, ctx, trial_s={"lightgbm": 2.0})
+    assert flat[0].startswith("finished early: every candidate reached its trial cap")

@@ -248,7 +248,8 @@ def top_up(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], t
         if safety_stop:
             return TopUp(safety_stop, raised_remarks(raised))
         tuning_s = {name: tuning_s[name] + spent[name] for name in searches}
-    return TopUp(None, [*raised_remarks(raised), *finished_early(searches, cv_seconds, scope, ctx)])
+    trial_s = trial_seconds(searches, cv_seconds, tuning_s)
+    return TopUp(None, [*raised_remarks(raised), *finished_early(searches, cv_seconds, scope, ctx, trial_s=trial_s)])
 
 
 def trial_seconds(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], tuning_s: dict[str, float]
@@ -297,10 +298,11 @@ def raised_remarks(raised: list[str]) -> list[str]:
 
 
 def finished_early(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], scope: SearchScope,
-                   ctx: Context) -> list[str]:
-    """Why the search stopped with much of the budget unused: the trial total the project set, or every search
-    at its cap and no longer improving. Nothing when the budget confined the final fit to the searched rows:
-    what is left widens it (`final_rows`), which says so."""
+                   ctx: Context, *, trial_s: dict[str, float]) -> list[str]:
+    """Why the search stopped with much of the budget unused: the trial total the project set, no next trial
+    (`trial_s`: what each costs) fitting in what is left, or every search at its cap and no longer improving.
+    Nothing when the budget confined the final fit to the searched rows: what is left widens it (`final_rows`),
+    which says so."""
     if scope.fit_searched_rows and ctx.spec.final_fit == "all_rows":
         return []
     idle_s = seconds_to_tune(searches, cv_seconds, scope, ctx, share=TOP_UP_SHARE)
@@ -308,6 +310,10 @@ def finished_early(searches: dict[str, CandidateSearch], cv_seconds: dict[str, f
         return []
     left = f"about {duration(idle_s)} of the {duration(ctx.budget.seconds)} budget left unused"
     ran = {name: s.trials_run for name, s in searches.items()}
+    cheapest = min(trial_s, key=lambda name: trial_s[name], default=None)
+    if cheapest is not None and trial_s[cheapest] > idle_s and not total_reached(ran, ctx):
+        return [f"tuning stopped with {left} after the final fit's reserve: the cheapest next trial ({cheapest}, "
+                f"about {duration(trial_s[cheapest])}) would not fit in it"]
     if total_reached(ran, ctx):
         return [f"finished early: the {ctx.spec.tuning.trials} trials training.tuning.trials allows have run; "
                 f"{left}"]
