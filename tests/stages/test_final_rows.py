@@ -103,6 +103,11 @@ def test_enough_time_fits_every_training_row(table):
     rows = final_rows(_board(searched, scope), searched, scope, _ctx(60.0))
     assert len(rows.scope.fit_rows()) == 24_000
     np.testing.assert_array_equal(rows.scope.fit_rows(), np.arange(24_000))
+    assert rows.remarks[0].startswith("the model the holdout judges was fitted on all 24,000 training rows: the 60 s "
+                                      "left afforded them after all")
+    assert rows.remarks[0].endswith("also set training.final_fit: 24000")
+    replayed = _scope(table, final_fit=24_000)
+    np.testing.assert_array_equal(replayed.fit_rows(), np.arange(24_000))
 
 
 def test_a_project_that_chose_its_final_fit_keeps_it(table):

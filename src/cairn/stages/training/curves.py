@@ -35,7 +35,7 @@ def learning_curves(searched: dict[str, Searched], scope: SearchScope, ctx: Cont
     """The curves, or none and a remark when drawing them would overrun the budget (`reserve_s`: what the final
     fit still needs), or when the budget could not fit the model on every training row: the seconds then buy
     the final fit more rows (`final_rows`; on 209,500 flights at one minute the curves took 6.7 s)."""
-    if ctx.replay is None and scope.fit_searched_rows and ctx.spec.final_fit == "all_rows":
+    if scope.confined_by_budget(ctx.spec):
         return [], ["learning curves skipped: the budget could not fit the model on every training row, so their "
                     "time went to the final fit's rows"]
     singles = sorted(searched, key=lambda n: searched[n].best.primary_mean,

@@ -32,7 +32,7 @@ class FinalRows:
 def final_rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope, ctx: Context) -> FinalRows:
     """Widen a final fit the budget confined to the searched rows to what the time left affords, and say on how
     many rows the judged model was fitted and how to replay it. A project that set training.final_fit keeps it."""
-    if not scope.fit_searched_rows or ctx.spec.final_fit != "all_rows":
+    if not scope.confined_by_budget(ctx.spec):
         return FinalRows(scope, [])
     members = list(board.blend) if board.chosen == ENSEMBLE else [board.chosen]
     total, searched_rows = len(scope.data.y), scope.split.rows_searched()
@@ -43,6 +43,11 @@ def final_rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchS
                                  f"not all {total:,}: a fit on every row would not finish in time; to replay this "
                                  f"run with training.tuning.plan, also set training.final_fit: searched_rows"])
     widened = replace(scope, fit_rows_count=rows)
+    if rows >= total:
+        return FinalRows(widened, [
+            f"the model the holdout judges was fitted on all {total:,} training rows: the {left_s:.0f} s left "
+            f"afforded them after all, though the plan had kept the time for the {searched_rows:,} searched rows "
+            f"only; to replay this run with training.tuning.plan, also set training.final_fit: {rows}"])
     return FinalRows(widened, [
         f"the model the holdout judges was fitted on {rows:,} of the {total:,} training rows (the {searched_rows:,} "
         f"searched and {rows - searched_rows:,} more, as many as the {left_s:.0f} s left afforded): a fit on every "

@@ -29,7 +29,7 @@ from cairn.stages.training.budget import (
     worth_screening,
 )
 from cairn.stages.training.context import Context
-from cairn.stages.training.crossval import REFIT_TREES_GROW_AT_MOST, CVResult
+from cairn.stages.training.crossval import REFIT_TREES_GROW_AT_MOST, STOPPING_SHARE, CVResult
 from cairn.stages.training.ensemble import did_well
 from cairn.stages.training.pool import Pool
 from cairn.stages.training.scope import SearchScope
@@ -89,10 +89,14 @@ def search_candidates(pool: Pool, ctx: Context) -> Tuned:
     """Defaults, the first plan, tuning to it, then top-up rounds when the plan came from the clock."""
     deadline = None if ctx.replay is not None else ctx.started + ctx.budget.seconds * STOP_SHARE - pool.refit_reserve_s
     defaults = run_defaults(pool, ctx, deadline)
+    cv_seconds = defaults.cv_seconds
+    if deadline is not None and defaults.searches:  # the defaults ranked them: reserve what the plan reserves
+        deadline = ctx.started + ctx.budget.seconds * STOP_SHARE - reserve_s(
+            defaults.searches, cv_seconds, pool.scope, primary=ctx.primary,
+            every_row=pool.scope.confined_by_budget(ctx.spec))
     # The first search ran its defaults without a deadline, so there is a model whatever the clock says; every
     # trial after the defaults runs under it. Each search continues as a copy that carries the deadline.
     searches = {name: replace(search, deadline=deadline) for name, search in defaults.searches.items()}
-    cv_seconds = defaults.cv_seconds
     remarks: list[str] = []
     caps = None
     if ctx.replay is not None:
@@ -303,7 +307,7 @@ def finished_early(searches: dict[str, CandidateSearch], cv_seconds: dict[str, f
     (`trial_s`: what each costs) fitting in what is left, or every search at its cap and no longer improving.
     Nothing when the budget confined the final fit to the searched rows: what is left widens it (`final_rows`),
     which says so."""
-    if scope.fit_searched_rows and ctx.spec.final_fit == "all_rows":
+    if scope.confined_by_budget(ctx.spec):
         return []
     idle_s = seconds_to_tune(searches, cv_seconds, scope, ctx, share=TOP_UP_SHARE)
     if idle_s <= IDLE_SHARE * ctx.budget.seconds:
@@ -325,18 +329,24 @@ def finished_early(searches: dict[str, CandidateSearch], cv_seconds: dict[str, f
 def seconds_to_tune(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], scope: SearchScope,
                     ctx: Context, *, share: float = PLAN_SHARE) -> float:
     """What a plan may fill: its share of the budget, less the time gone and the reserve."""
-    return ctx.budget.seconds * share - ctx.elapsed() - reserve_s(searches, cv_seconds, scope, primary=ctx.primary)
+    return ctx.budget.seconds * share - ctx.elapsed() - reserve_s(searches, cv_seconds, scope, primary=ctx.primary,
+                                                                  every_row=scope.confined_by_budget(ctx.spec))
 
 
 def reserve_s(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], scope: SearchScope, *,
-              primary: str) -> float:
+              primary: str, every_row: bool = False) -> float:
     """What must stay free after tuning: the refit of the best three (a blend refits its members, rarely more
     than three) and the learning curves of the best two. Tuning seldom reorders the leaders; when it does, the
-    curves' own check still holds the budget."""
+    curves' own check still holds the budget. `every_row`: the refit is priced on every training row, not the
+    searched ones, and no curves are drawn: when the budget confined the final fit, rows pay more than trials
+    (mplsstops at one minute raised extra trees' cap to 16 trials, then fitted the model on 13,000 of 33,228)."""
     folds = len(scope.split.folds)
-    growth = len(scope.fit_rows()) / scope.data.fold_rows  # the refit has more rows than a fold
-    trees = min(scope.tree_growth(), REFIT_TREES_GROW_AT_MOST)  # and boosters more trees
+    rows = len(scope.data.y) if every_row else len(scope.fit_rows())
+    growth = rows / scope.data.fold_rows  # the refit has more rows than a fold
+    trees = min(rows / (scope.data.fold_rows * (1 - STOPPING_SHARE)), REFIT_TREES_GROW_AT_MOST)  # boosters more trees
     best = ranked(searches, primary)
     refits = sum(cv_seconds[n] / folds * growth * (trees if searches[n].candidate.boosted else 1.0)
                  for n in best[:3]) * TUNED_COST
+    if every_row:
+        return refits
     return refits + LEARNING_CURVE_COST * sum(cv_seconds[n] for n in best[:2]) * TUNED_COST

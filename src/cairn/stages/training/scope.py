@@ -53,6 +53,11 @@ class SearchScope:
         more = np.random.default_rng(self.data.seed).permutation(rest)[: self.fit_rows_count - len(searched)]
         return np.sort(np.concatenate([searched, more]))
 
+    def confined_by_budget(self, spec: Training) -> bool:
+        """The budget, not the project, confined the final fit to the searched rows: the time left then widens it
+        (`final_rows`), and tuning leaves it the time a fit on every row would take."""
+        return self.fit_searched_rows and spec.final_fit == "all_rows"
+
     def tree_growth(self) -> float:
         """Rows of the final fit against the rows a fold's booster fitted on (the fold less its stopping slice)."""
         return len(self.fit_rows()) / (self.data.fold_rows * (1 - STOPPING_SHARE))
