@@ -155,7 +155,8 @@ def test_a_model_fitted_on_the_searched_rows_is_not_refit_on_every_row(tmp_path)
     folder = copy_example(tmp_path / "searched", **QUICK, training={"search_rows": 1000, "final_fit": "searched_rows"})
     run = cairn.Project.load(folder / "cairn.yaml").run()
     notes = run.stage("deployment").notes
-    assert notes[0].startswith("registered model not refit on all rows: the judged model was fitted on the searched")
+    assert notes[0].startswith("registered model not refit on all rows: the judged model was fitted on part of the "
+                               "training rows")
     assert not any(note.startswith("registered model refit on all") for note in notes)
 
 

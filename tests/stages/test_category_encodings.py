@@ -112,10 +112,10 @@ def test_catboost_the_budget_cannot_afford_with_its_own_statistics_competes_on_t
     assert timed == [("catboost", False, True)]  # timed once more, on target means
     assert [(c.name, c.native_categories) for c in kept] == [("lightgbm", False), ("catboost", False)]
     assert [(e.name, e.cv_s) for e in estimates] == [("lightgbm", 5.0), ("catboost", 20.0)]
-    assert remarks == ["catboost reads the many-level categories as out-of-fold target means, as the other "
+    assert remarks == {"catboost": "catboost reads the many-level categories as out-of-fold target means, as the other "
                        "families do: learning them with its own ordered statistics was estimated at 3.8 min for "
                        "5-fold CV, beyond the budget; to replay this run with training.tuning.plan, also set "
-                       "models.native_categories: false"]
-    assert target_means_instead(pool, slow, {}, timed=timing, folds=5) == (pool, slow, [])  # affordable: kept
+                       "models.native_categories: false"}
+    assert target_means_instead(pool, slow, {}, timed=timing, folds=5) == (pool, slow, {})  # affordable: kept
     forced = [replace(c, native_by_default=False) for c in pool]
-    assert target_means_instead(forced, slow, {"catboost": "too slow"}, timed=timing, folds=5) == (forced, slow, [])
+    assert target_means_instead(forced, slow, {"catboost": "too slow"}, timed=timing, folds=5) == (forced, slow, {})

@@ -105,9 +105,8 @@ def test_enough_time_fits_every_training_row(table):
     np.testing.assert_array_equal(rows.scope.fit_rows(), np.arange(24_000))
     assert rows.remarks[0].startswith("the model the holdout judges was fitted on all 24,000 training rows: the 60 s "
                                       "left afforded them after all")
-    assert rows.remarks[0].endswith("also set training.final_fit: 24000")
-    replayed = _scope(table, final_fit=24_000)
-    np.testing.assert_array_equal(replayed.fit_rows(), np.arange(24_000))
+    assert rows.remarks[0].endswith("the plan had kept the time for the 8,000 searched rows only")
+    assert not rows.scope.fit_searched_rows  # as an unconfined run: deployment may refit on every row as well
 
 
 def test_a_project_that_chose_its_final_fit_keeps_it(table):
@@ -142,3 +141,29 @@ def test_a_search_that_stops_because_no_next_trial_fits_says_so_not_that_it_conv
     assert stopped[0].endswith("the cheapest next trial (lightgbm, about 12 s) would not fit in it")
     flat = finished_early({"lightgbm": search}, {"lightgbm": 0.001}, scope, ctx, trial_s={"lightgbm": 2.0})
     assert flat[0].startswith("finished early: every candidate reached its trial cap")
+
+
+def test_cairn_reproduce_sets_what_the_training_notes_say_replays_the_budgets_choices():
+    """The sample, the final fit's row count and CatBoost on target means, read back from the notes."""
+    from types import SimpleNamespace
+
+    from cairn.config.schema import ProjectConfig
+    from cairn.project.reproduce import with_search_replayed
+
+    config = ProjectConfig.model_validate({"project": "p", "business": {"problem": "regression", "target": "y"},
+                                           "data": {"source": "x.csv"}})
+    notes = ["budget 1 min", "to replay this run with training.tuning.plan, also set training.search_rows: 12500",
+             "the model the holdout judges was fitted on 84,000 of the 209,500 training rows (...): a fit on every "
+             "row would not finish in time; to replay this run with training.tuning.plan, also set "
+             "training.final_fit: 84000",
+             "catboost reads the many-level categories as out-of-fold target means, ...; to replay this run with "
+             "training.tuning.plan, also set models.native_categories: false"]
+    record = SimpleNamespace(stages=[SimpleNamespace(stage="training", notes=notes)])
+    replayed, said = with_search_replayed(config, record)
+    assert replayed.training.search_rows == 12_500 and replayed.training.final_fit == 84_000
+    assert replayed.models.native_categories is False
+    assert said == ["replayed the smaller search the budget chose: training.search_rows: 12500, "
+                    "training.final_fit: 84000, models.native_categories: false"]
+    unchanged, said = with_search_replayed(config, SimpleNamespace(stages=[SimpleNamespace(stage="training",
+                                                                                           notes=["budget 1 min"])]))
+    assert unchanged is config and said == []

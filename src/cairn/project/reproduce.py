@@ -194,20 +194,27 @@ def environment_changes(manifest: dict[str, Any]) -> list[str]:
 
 
 SEARCH_ROWS = re.compile(r"training\.search_rows: (\d+)")
+FINAL_FIT = re.compile(r"training\.final_fit: (searched_rows|\d+)")
+REPLAY = "to replay this run with training.tuning.plan"
 
 
 def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[ProjectConfig, list[str]]:
-    """A search the clock made smaller (fewer rows searched, the judged model fitted on those only), made the same
-    way again: the training stage's remark names the settings that replay it."""
-    remark = next((note for stage in record.stages if stage.stage == "training" for note in stage.notes
-                   if note.startswith("to replay this run with training.tuning.plan")), "")
+    """A search the clock made smaller (fewer rows searched, the judged model fitted on part of the rows, CatBoost
+    on target means instead of its own statistics), made the same way again: the training stage's remarks name
+    the settings that replay it."""
+    remarks = " ".join(note for stage in record.stages if stage.stage == "training" for note in stage.notes
+                       if REPLAY in note)
     update: dict[str, Any] = {}
-    if (found := SEARCH_ROWS.search(remark)) and config.training.search_rows is None:
+    if found := SEARCH_ROWS.search(remarks):
         update["search_rows"] = int(found.group(1))
-    if "training.final_fit: searched_rows" in remark:
-        update["final_fit"] = "searched_rows"
-    if not update:
+    if found := FINAL_FIT.search(remarks):
+        update["final_fit"] = found.group(1) if found.group(1) == "searched_rows" else int(found.group(1))
+    models = "models.native_categories: false" in remarks
+    if not update and not models:
         return config, []
-    training = config.training.model_copy(update=update)
-    return config.model_copy(update={"training": training}), [
-        "replayed the smaller search the budget chose: " + ", ".join(f"training.{k}: {v}" for k, v in update.items())]
+    changes = {"training": config.training.model_copy(update=update)}
+    if models:
+        changes["models"] = config.models.model_copy(update={"native_categories": False})
+    said = [f"training.{k}: {v}" for k, v in update.items()] + (["models.native_categories: false"] if models else [])
+    return config.model_copy(update=changes), [
+        "replayed the smaller search the budget chose: " + ", ".join(said)]

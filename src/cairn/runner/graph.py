@@ -231,9 +231,9 @@ def _deployment(ctx: StageContext) -> Outputs:
     model, refit_note = trained_model(ctx), None
     searched_only = getattr(ctx["training_result"], "fitted_searched_rows", False)
     if spec.refit == "all_rows" and searched_only:
-        refit_note = ("registered model not refit on all rows: the judged model was fitted on the searched rows only "
-                      "(training.final_fit: searched_rows, set in the project or chosen by the budget because a fit "
-                      "on every row would not finish in time); the registered model is the one the holdout judged")
+        refit_note = ("registered model not refit on all rows: the judged model was fitted on part of the training "
+                      "rows (training.final_fit, set in the project or chosen by the budget because a fit on every "
+                      "row would not finish in time); the registered model is the one the holdout judged")
     elif spec.refit == "all_rows":
         table = ctx["clean_table"]
         ctx.step(f"refitting the chosen recipe on all {len(table):,} rows")

@@ -37,7 +37,7 @@ def learning_curves(searched: dict[str, Searched], scope: SearchScope, ctx: Cont
     the final fit more rows (`final_rows`; on 209,500 flights at one minute the curves took 6.7 s)."""
     if scope.confined_by_budget(ctx.spec):
         return [], ["learning curves skipped: the budget could not fit the model on every training row, so their "
-                    "time went to the final fit's rows"]
+                    "time was left to the final fit"]
     singles = sorted(searched, key=lambda n: searched[n].best.primary_mean,
                      reverse=not lower_is_better(ctx.primary))[:2]
     cost = LEARNING_CURVE_COST * sum(searched[n].cv_s for n in singles) * TUNED_COST

@@ -42,12 +42,12 @@ def final_rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchS
         return FinalRows(scope, [f"the model the holdout judges was fitted on the {searched_rows:,} searched rows, "
                                  f"not all {total:,}: a fit on every row would not finish in time; to replay this "
                                  f"run with training.tuning.plan, also set training.final_fit: searched_rows"])
-    widened = replace(scope, fit_rows_count=rows)
-    if rows >= total:
-        return FinalRows(widened, [
+    if rows >= total:  # as if the budget had never confined it: deployment may refit on every row too
+        return FinalRows(replace(scope, fit_searched_rows=False, fit_rows_count=None), [
             f"the model the holdout judges was fitted on all {total:,} training rows: the {left_s:.0f} s left "
             f"afforded them after all, though the plan had kept the time for the {searched_rows:,} searched rows "
-            f"only; to replay this run with training.tuning.plan, also set training.final_fit: {rows}"])
+            f"only"])
+    widened = replace(scope, fit_rows_count=rows)
     return FinalRows(widened, [
         f"the model the holdout judges was fitted on {rows:,} of the {total:,} training rows (the {searched_rows:,} "
         f"searched and {rows - searched_rows:,} more, as many as the {left_s:.0f} s left afforded): a fit on every "

@@ -138,7 +138,7 @@ def affordable_pool(pool: list[Candidate], scope: SearchScope, ctx: Context) -> 
         left = ctx.budget.seconds * PLAN_SHARE - ctx.elapsed()
         kept, dropped = affordable(estimates, budget=ctx.budget, seconds_left=left, folds=len(scope.split.folds),
                                    keep_cheapest=True)
-    priced = Priced(estimates, kept, dropped, scope, encodings)
+    priced = Priced(estimates, kept, dropped, scope, [why for name, why in encodings.items() if name in kept])
     if dropped:
         priced = smaller_search(priced, left=left, budget=ctx.budget, seed=ctx.seed)
     for name, why in priced.dropped.items():
@@ -150,20 +150,22 @@ def affordable_pool(pool: list[Candidate], scope: SearchScope, ctx: Context) -> 
 
 def target_means_instead(pool: list[Candidate], estimates: list[CostEstimate], dropped: dict[str, str], *,
                          timed: Callable[[Candidate], CostEstimate], folds: int
-                         ) -> tuple[list[Candidate], list[CostEstimate], list[str]]:
+                         ) -> tuple[list[Candidate], list[CostEstimate], dict[str, str]]:
     """A family learning many-level categories with its own statistics only because models.native_categories is
     auto (CatBoost), that the budget would drop that way, is timed again on the out-of-fold target means the other
     families get, and competes with those: on hotel_rates at one minute CatBoost's ordered statistics priced its
-    CV at 3.8 min. Returns the pool, the estimates and what to say; as they were when no such family is dropped."""
+    CV at 3.8 min. Returns the pool, the estimates and what to say of each family switched (said only if it then
+    competes); as they were when no such family is dropped."""
     swapped = {c.name: replace(c, native_categories=False, native_by_default=False) for c in pool
                if c.name in dropped and c.native_by_default}
     if not swapped:
-        return pool, estimates, []
+        return pool, estimates, {}
     again = {name: timed(candidate) for name, candidate in swapped.items()}
-    remarks = [f"{e.name} reads the many-level categories as out-of-fold target means, as the other families do: "
-               f"learning them with its own ordered statistics was estimated at {duration(e.cv_s)} for {folds}-fold "
-               f"CV, beyond the budget; to replay this run with training.tuning.plan, also set "
-               f"models.native_categories: false" for e in estimates if e.name in swapped]
+    remarks = {e.name: f"{e.name} reads the many-level categories as out-of-fold target means, as the other "
+                       f"families do: learning them with its own ordered statistics was estimated at "
+                       f"{duration(e.cv_s)} for {folds}-fold CV, beyond the budget; to replay this run with "
+                       f"training.tuning.plan, also set models.native_categories: false"
+               for e in estimates if e.name in swapped}
     return ([swapped.get(c.name, c) for c in pool], [again.get(e.name, e) for e in estimates], remarks)
 
 

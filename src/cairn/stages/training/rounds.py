@@ -253,7 +253,9 @@ def top_up(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], t
             return TopUp(safety_stop, raised_remarks(raised))
         tuning_s = {name: tuning_s[name] + spent[name] for name in searches}
     trial_s = trial_seconds(searches, cv_seconds, tuning_s)
-    return TopUp(None, [*raised_remarks(raised), *finished_early(searches, cv_seconds, scope, ctx, trial_s=trial_s)])
+    open_ = {name: seconds for name, seconds in trial_s.items()  # those that could still run a trial
+             if searches[name].space and not searches[name].stopped and searches[name].trials_run < caps[name]}
+    return TopUp(None, [*raised_remarks(raised), *finished_early(searches, cv_seconds, scope, ctx, trial_s=open_)])
 
 
 def trial_seconds(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], tuning_s: dict[str, float]
@@ -304,9 +306,9 @@ def raised_remarks(raised: list[str]) -> list[str]:
 def finished_early(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], scope: SearchScope,
                    ctx: Context, *, trial_s: dict[str, float]) -> list[str]:
     """Why the search stopped with much of the budget unused: the trial total the project set, no next trial
-    (`trial_s`: what each costs) fitting in what is left, or every search at its cap and no longer improving.
-    Nothing when the budget confined the final fit to the searched rows: what is left widens it (`final_rows`),
-    which says so."""
+    (`trial_s`: what one costs each search still open to more) fitting in what is left, or every search at its
+    cap and no longer improving. Nothing when the budget confined the final fit to the searched rows: what is
+    left widens it (`final_rows`), which says so."""
     if scope.confined_by_budget(ctx.spec):
         return []
     idle_s = seconds_to_tune(searches, cv_seconds, scope, ctx, share=TOP_UP_SHARE)
