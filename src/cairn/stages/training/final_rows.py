@@ -60,7 +60,7 @@ def final_fit_s(members: list[str], searched: dict[str, Searched], scope: Search
     row and tree in the folds (of the very parameters refit, so no tuned trial's margin), times the rows and
     trees of the final fit. Per-tree costs grow a little slower than the rows, so this errs long: on flights
     44,000 rows were priced at 19 s with a 1.2 margin and took 9.6 s."""
-    rows = len(scope.fit_rows())
+    rows = scope.fit_row_count()
     seconds = 0.0
     for name in members:
         candidate, best = searched[name].candidate, searched[name].best

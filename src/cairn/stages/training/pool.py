@@ -125,7 +125,7 @@ def affordable_pool(pool: list[Candidate], scope: SearchScope, ctx: Context) -> 
         estimate = estimate_cost(candidate, scope.data, limit_s=limit,
                                  afford_s=ctx.budget.seconds * PLAN_SHARE - ctx.elapsed())
         if scope.fit_searched_rows:  # the final fit's rows, not all
-            estimate = replace(estimate, refit_s=estimate.fit_s(len(scope.fit_rows())))
+            estimate = replace(estimate, refit_s=estimate.fit_s(scope.fit_row_count()))
         return estimate
 
     estimates = [timed(candidate) for candidate in pool]
@@ -136,8 +136,7 @@ def affordable_pool(pool: list[Candidate], scope: SearchScope, ctx: Context) -> 
     pool, estimates, encodings = target_means_instead(pool, estimates, dropped, timed=timed, folds=folds)
     if encodings:
         left = ctx.budget.seconds * PLAN_SHARE - ctx.elapsed()
-        kept, dropped = affordable(estimates, budget=ctx.budget, seconds_left=left, folds=len(scope.split.folds),
-                                   keep_cheapest=True)
+        kept, dropped = affordable(estimates, budget=ctx.budget, seconds_left=left, folds=folds, keep_cheapest=True)
     priced = Priced(estimates, kept, dropped, scope, [why for name, why in encodings.items() if name in kept])
     if dropped:
         priced = smaller_search(priced, left=left, budget=ctx.budget, seed=ctx.seed)

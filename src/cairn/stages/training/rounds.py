@@ -29,7 +29,7 @@ from cairn.stages.training.budget import (
     worth_screening,
 )
 from cairn.stages.training.context import Context
-from cairn.stages.training.crossval import REFIT_TREES_GROW_AT_MOST, STOPPING_SHARE, CVResult
+from cairn.stages.training.crossval import REFIT_TREES_GROW_AT_MOST, CVResult
 from cairn.stages.training.ensemble import did_well
 from cairn.stages.training.pool import Pool
 from cairn.stages.training.scope import SearchScope
@@ -343,9 +343,9 @@ def reserve_s(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float]
     searched ones, and no curves are drawn: when the budget confined the final fit, rows pay more than trials
     (mplsstops at one minute raised extra trees' cap to 16 trials, then fitted the model on 13,000 of 33,228)."""
     folds = len(scope.split.folds)
-    rows = len(scope.data.y) if every_row else len(scope.fit_rows())
+    rows = len(scope.data.y) if every_row else scope.fit_row_count()
     growth = rows / scope.data.fold_rows  # the refit has more rows than a fold
-    trees = min(rows / (scope.data.fold_rows * (1 - STOPPING_SHARE)), REFIT_TREES_GROW_AT_MOST)  # boosters more trees
+    trees = min(scope.tree_growth(rows), REFIT_TREES_GROW_AT_MOST)  # and boosters more trees
     best = ranked(searches, primary)
     refits = sum(cv_seconds[n] / folds * growth * (trees if searches[n].candidate.boosted else 1.0)
                  for n in best[:3]) * TUNED_COST

@@ -53,14 +53,24 @@ class SearchScope:
         more = np.random.default_rng(self.data.seed).permutation(rest)[: self.fit_rows_count - len(searched)]
         return np.sort(np.concatenate([searched, more]))
 
+    def fit_row_count(self) -> int:
+        """How many rows `fit_rows` gives, without drawing them: what pricing a final fit needs."""
+        if not self.fit_searched_rows:
+            return len(self.data.y)
+        searched = self.split.rows_searched()
+        if self.fit_rows_count is None:
+            return searched
+        return min(max(self.fit_rows_count, searched), len(self.data.y))
+
     def confined_by_budget(self, spec: Training) -> bool:
         """The budget, not the project, confined the final fit to the searched rows: the time left then widens it
         (`final_rows`), and tuning leaves it the time a fit on every row would take."""
         return self.fit_searched_rows and spec.final_fit == "all_rows"
 
-    def tree_growth(self) -> float:
-        """Rows of the final fit against the rows a fold's booster fitted on (the fold less its stopping slice)."""
-        return len(self.fit_rows()) / (self.data.fold_rows * (1 - STOPPING_SHARE))
+    def tree_growth(self, rows: int | None = None) -> float:
+        """Rows of the final fit (or `rows`) against the rows a fold's booster fitted on (the fold less its
+        stopping slice)."""
+        return (rows if rows is not None else self.fit_row_count()) / (self.data.fold_rows * (1 - STOPPING_SHARE))
 
     def refit_params(self, candidate: Candidate, result: CVResult) -> dict[str, Any]:
         """The parameters of the final fit: the trees early stopping chose in the folds, grown to its rows."""
