@@ -61,17 +61,18 @@ def _ctx(seconds_left: float, **training: object) -> Context:
 
 
 def test_the_final_fit_takes_as_many_rows_as_the_time_left_affords(table):
-    """Priced at the folds' seconds per row and tree (1 s for 5,760 rows x 150 trees), a final fit growing 200
-    trees costs rows x 200 / 864,000 s: 4.5 s afford 19,000 rows of the 24,000, and the note names them."""
+    """Priced at the folds' seconds per tree (1 s for 150 trees on 5,760 rows) grown as the rows ** 0.8, a final
+    fit growing 200 trees costs (rows / 5,760) ** 0.8 x 200 / 150 s: 3.6 s afford 19,000 rows of the 24,000 (19,935
+    before rounding), and the note names them."""
     scope = replace(_scope(table), fit_searched_rows=True)  # as the budget leaves it (`smaller_search`)
     searched = _searched()
     assert len(scope.fit_rows()) == 8_000 and len(scope.data.y) == 24_000
-    rows = final_rows(_board(searched, scope), searched, scope, _ctx(4.5))
+    rows = final_rows(_board(searched, scope), searched, scope, _ctx(3.6))
     fitted = rows.scope.fit_rows()
     assert len(fitted) == 19_000
     assert set(scope.fit_rows()) <= set(fitted)  # the searched rows and more
-    assert final_fit_s(["lightgbm"], searched, rows.scope) == pytest.approx(19_000 * 200 / 864_000)
-    assert final_fit_s(["lightgbm"], searched, replace(rows.scope, fit_rows_count=20_000)) > 4.5
+    assert final_fit_s(["lightgbm"], searched, rows.scope) == pytest.approx((19_000 / 5_760) ** 0.8 * 200 / 150)
+    assert final_fit_s(["lightgbm"], searched, replace(rows.scope, fit_rows_count=20_000)) > 3.6
     assert rows.remarks == [
         "the model the holdout judges was fitted on 19,000 of the 24,000 training rows (the 8,000 searched and "
         "11,000 more, as many as the 4 s left afforded): a fit on every row would not finish in time; to replay "
@@ -134,12 +135,14 @@ def test_a_search_that_stops_because_no_next_trial_fits_says_so_not_that_it_conv
     searched = _searched()
     search = CandidateSearch(searched["lightgbm"].candidate, scope.data, seed=0, best=searched["lightgbm"].best,
                              trials_run=2, history=[1.0, 1.0])
-    ctx = _ctx(10.0 * 0.97)  # a 10 s budget, nothing spent: about 9.3 s to tune, the reserve next to nothing
-    stopped = finished_early({"lightgbm": search}, {"lightgbm": 0.001}, scope, ctx, trial_s={"lightgbm": 12.0})
-    assert len(stopped) == 1 and stopped[0].startswith("tuning stopped with about 9.3 s of the 10 s budget left "
+    # a 10 s budget, nothing spent: 9.3 s to tune less the reserve, LightGBM's refit on 24,000 rows priced from
+    # its folds (1 s for 150 trees on 5,760 rows) at (24,000 / 5,760) ** 0.8 x 200 / 150 s, times 1.2: 5.0 s
+    ctx = _ctx(10.0 * 0.97)
+    stopped = finished_early({"lightgbm": search}, scope, ctx, trial_s={"lightgbm": 12.0})
+    assert len(stopped) == 1 and stopped[0].startswith("tuning stopped with about 4.3 s of the 10 s budget left "
                                                        "unused after the final fit's reserve")
     assert stopped[0].endswith("the cheapest next trial (lightgbm, about 12 s) would not fit in it")
-    flat = finished_early({"lightgbm": search}, {"lightgbm": 0.001}, scope, ctx, trial_s={"lightgbm": 2.0})
+    flat = finished_early({"lightgbm": search}, scope, ctx, trial_s={"lightgbm": 2.0})
     assert flat[0].startswith("finished early: every candidate reached its trial cap")
 
 
@@ -167,3 +170,31 @@ def test_cairn_reproduce_sets_what_the_training_notes_say_replays_the_budgets_ch
     unchanged, said = with_search_replayed(config, SimpleNamespace(stages=[SimpleNamespace(stage="training",
                                                                                            notes=["budget 1 min"])]))
     assert unchanged is config and said == []
+
+
+def test_tuning_reserves_the_leaders_refits_as_their_best_trials_so_far_would_fit(table):
+    """The reserve is the refit of the best three priced from their best trials so far with a tuned trial's 1.2
+    margin, and no learning curves (they get what the search leaves): a tuned trial that fits three times slower
+    than the defaults moves the safety stop earlier by the difference. A fit the budget confined to the searched
+    rows is reserved the time of a fit on every row."""
+    from cairn.stages.training.rounds import reserve_s, safety_deadline
+    from cairn.stages.training.tuning import CandidateSearch
+
+    scope, searched = _scope(table), _searched()
+
+    def searches(fit_time_s: float) -> dict[str, CandidateSearch]:
+        best = replace(searched["lightgbm"].best, fit_time_s=fit_time_s)
+        return {"lightgbm": CandidateSearch(searched["lightgbm"].candidate, scope.data, seed=0, best=best,
+                                            trials_run=2, history=[1.0, 1.0])}
+
+    refit = final_fit_s(["lightgbm"], searched, scope)  # on all 24,000 rows
+    assert refit == pytest.approx((24_000 / 5_760) ** 0.8 * 200 / 150)
+    assert reserve_s(searches(1.0), scope, primary="rmse") == pytest.approx(refit * 1.2)
+    assert reserve_s(searches(3.0), scope, primary="rmse") == pytest.approx(refit * 3 * 1.2)
+    ctx = _ctx(60.0)
+    moved = safety_deadline(searches(1.0), scope, ctx) - safety_deadline(searches(3.0), scope, ctx)
+    assert moved == pytest.approx(refit * 2 * 1.2)
+
+    confined = replace(scope, fit_searched_rows=True)  # 8,000 searched rows
+    assert reserve_s(searches(1.0), confined, primary="rmse") < refit  # priced on the 8,000 rows
+    assert reserve_s(searches(1.0), confined, primary="rmse", every_row=True) == pytest.approx(refit * 1.2)

@@ -42,7 +42,7 @@ def build_pipeline(candidate: Candidate, plan: FeaturePlan, *, case: BusinessCas
 
 def final_fit(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope, ctx: Context) -> Any:
     """The leaderboard's first, fitted on the final fit's rows with the parameters the leaderboard shows."""
-    members = list(board.blend) if board.chosen == ENSEMBLE else [board.chosen]
+    members = board.members()
     rows = scope.fit_rows()
     X, y = scope.data.X.iloc[rows], scope.data.y[rows]
     ctx.progress(f"refitting {' + '.join(members)} on {len(y):,} rows")

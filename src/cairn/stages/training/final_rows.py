@@ -4,8 +4,7 @@ The plan reserves a final fit on the searched rows only when a fit on every row 
 `budget.cheaper_search`). By the time the search is done its real cost is known, and whatever the plan left unused
 is better spent on rows than idled: on 209,500 flights at one minute the model was fitted on the 12,500 searched
 rows while 10 s of the budget went unused. So the final fit takes the searched rows and as many more, drawn at
-random, as the seconds left afford, priced from the chosen models' measured fit time per fold (seconds per row and
-tree, times the trees the final fit will grow on those rows).
+random, as the seconds left afford, priced from the chosen models' measured fit time per fold (`refit_cost`).
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ from dataclasses import dataclass, replace
 
 from cairn.stages.training.budget import STOP_SHARE
 from cairn.stages.training.context import Context
-from cairn.stages.training.crossval import STOPPING_ROUNDS, STOPPING_SHARE, uses_early_stopping
-from cairn.stages.training.leaderboard import ENSEMBLE, Leaderboard
+from cairn.stages.training.leaderboard import Leaderboard
+from cairn.stages.training.refit_cost import refit_s
 from cairn.stages.training.rounds import Searched
 from cairn.stages.training.scope import SearchScope
 
@@ -34,7 +33,7 @@ def final_rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchS
     many rows the judged model was fitted and how to replay it. A project that set training.final_fit keeps it."""
     if not scope.confined_by_budget(ctx.spec):
         return FinalRows(scope, [])
-    members = list(board.blend) if board.chosen == ENSEMBLE else [board.chosen]
+    members = board.members()
     total, searched_rows = len(scope.data.y), scope.split.rows_searched()
     left_s = ctx.budget.seconds * STOP_SHARE - ctx.elapsed()
     rows = _affordable_rows(members, searched, scope, left_s=left_s, low=searched_rows, high=total)
@@ -56,22 +55,9 @@ def final_rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchS
 
 
 def final_fit_s(members: list[str], searched: dict[str, Searched], scope: SearchScope) -> float:
-    """Estimated seconds of the final fit of `members` on the scope's fit rows: each one's measured seconds per
-    row and tree in the folds (of the very parameters refit, so no tuned trial's margin), times the rows and
-    trees of the final fit. Per-tree costs grow a little slower than the rows, so this errs long: on flights
-    44,000 rows were priced at 19 s with a 1.2 margin and took 9.6 s."""
-    rows = scope.fit_row_count()
-    seconds = 0.0
-    for name in members:
-        candidate, best = searched[name].candidate, searched[name].best
-        if best.best_iteration is None or not uses_early_stopping(candidate, scope.data):
-            seconds += best.fit_time_s * rows / max(scope.data.fold_rows, 1)
-            continue
-        trees = scope.refit_params(candidate, best)[candidate.trees_param or ""]
-        fold_fit_rows = max(scope.data.fold_rows * (1 - STOPPING_SHARE), 1.0)
-        per_row_tree = best.fit_time_s / (fold_fit_rows * (best.best_iteration + STOPPING_ROUNDS))
-        seconds += per_row_tree * rows * trees
-    return seconds
+    """Estimated seconds of the final fit of `members` on the scope's fit rows, each priced from its best trial
+    (`refit_cost`: the very parameters refit, so no tuned trial's margin)."""
+    return sum(refit_s(searched[name].candidate, searched[name].best, scope) for name in members)
 
 
 def _affordable_rows(members: list[str], searched: dict[str, Searched], scope: SearchScope, *, left_s: float,

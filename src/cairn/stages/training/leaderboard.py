@@ -39,6 +39,11 @@ class Leaderboard:
     def chosen(self) -> str:
         return self.scores[0].model
 
+    def members(self, model: str | None = None) -> list[str]:
+        """The models a final fit of `model` (the chosen one by default) fits: the blend's members, or itself."""
+        model = model or self.chosen
+        return list(self.blend) if model == ENSEMBLE else [model]
+
 
 def leaderboard(searched: dict[str, Searched], scope: SearchScope, *, ensemble: bool) -> Leaderboard:
     """Each candidate's best trial, with the parameters it is refit with, and the blend when it competes."""

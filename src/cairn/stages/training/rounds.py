@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from cairn.metrics.scoring import lower_is_better
 from cairn.stages.selection import Candidate
 from cairn.stages.training.budget import (
-    LEARNING_CURVE_COST,
     PLAN_SHARE,
     STOP_SHARE,
     TUNED_COST,
@@ -29,9 +28,10 @@ from cairn.stages.training.budget import (
     worth_screening,
 )
 from cairn.stages.training.context import Context
-from cairn.stages.training.crossval import REFIT_TREES_GROW_AT_MOST, CVResult
+from cairn.stages.training.crossval import CVResult
 from cairn.stages.training.ensemble import did_well
 from cairn.stages.training.pool import Pool
+from cairn.stages.training.refit_cost import refit_s
 from cairn.stages.training.scope import SearchScope
 from cairn.stages.training.tuning import CandidateSearch, Screen, enough_trials, still_improving
 
@@ -91,9 +91,7 @@ def search_candidates(pool: Pool, ctx: Context) -> Tuned:
     defaults = run_defaults(pool, ctx, deadline)
     cv_seconds = defaults.cv_seconds
     if deadline is not None and defaults.searches:  # the defaults ranked them: reserve what the plan reserves
-        deadline = ctx.started + ctx.budget.seconds * STOP_SHARE - reserve_s(
-            defaults.searches, cv_seconds, pool.scope, primary=ctx.primary,
-            every_row=pool.scope.confined_by_budget(ctx.spec))
+        deadline = safety_deadline(defaults.searches, pool.scope, ctx)
     # The first search ran its defaults without a deadline, so there is a model whatever the clock says; every
     # trial after the defaults runs under it. Each search continues as a copy that carries the deadline.
     searches = {name: replace(search, deadline=deadline) for name, search in defaults.searches.items()}
@@ -107,7 +105,7 @@ def search_candidates(pool: Pool, ctx: Context) -> Tuned:
         remarks += too_few_trials(ctx, candidates=len(searches))
         caps = tuning_caps(searches, ctx)  # decided before tuning reorders them: top-ups tune the same leaders
         remarks += caps.remarks
-        planned = first_plan(cv_seconds, caps.trials, seconds=seconds_to_tune(searches, cv_seconds, pool.scope, ctx),
+        planned = first_plan(cv_seconds, caps.trials, seconds=seconds_to_tune(searches, pool.scope, ctx),
                              total=ctx.spec.tuning.trials)
     tuning_s, tuning_stop = tune(searches, planned, ctx)
     safety_stop = defaults.safety_stop or tuning_stop
@@ -236,7 +234,7 @@ def top_up(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], t
     for _ in range(TOP_UP_ROUNDS):
         ran = {name: s.trials_run for name, s in searches.items()}
         trial_s = trial_seconds(searches, cv_seconds, tuning_s)
-        left = seconds_to_tune(searches, cv_seconds, scope, ctx, share=TOP_UP_SHARE)
+        left = seconds_to_tune(searches, scope, ctx, share=TOP_UP_SHARE)
         totals = plan_trials(trial_s, caps=caps, seconds=left, total=ctx.spec.tuning.trials, ran=ran)
         if totals == ran:
             if not affords_a_trial(trial_s, left) or total_reached(ran, ctx):
@@ -248,6 +246,9 @@ def top_up(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], t
             totals = plan_trials(trial_s, caps=caps, seconds=left, total=ctx.spec.tuning.trials, ran=ran)
             if totals == ran:
                 break
+        deadline = safety_deadline(searches, scope, ctx)  # the leaders' refits as tuned so far
+        for search in searches.values():
+            search.deadline = deadline
         spent, safety_stop = tune(searches, totals, ctx)
         if safety_stop:
             return TopUp(safety_stop, raised_remarks(raised))
@@ -255,7 +256,7 @@ def top_up(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], t
     trial_s = trial_seconds(searches, cv_seconds, tuning_s)
     open_ = {name: seconds for name, seconds in trial_s.items()  # those that could still run a trial
              if searches[name].space and not searches[name].stopped and searches[name].trials_run < caps[name]}
-    return TopUp(None, [*raised_remarks(raised), *finished_early(searches, cv_seconds, scope, ctx, trial_s=open_)])
+    return TopUp(None, [*raised_remarks(raised), *finished_early(searches, scope, ctx, trial_s=open_)])
 
 
 def trial_seconds(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], tuning_s: dict[str, float]
@@ -303,15 +304,15 @@ def raised_remarks(raised: list[str]) -> list[str]:
             f"or had not been tuned: {'; then '.join(raised)}"] if raised else []
 
 
-def finished_early(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], scope: SearchScope,
-                   ctx: Context, *, trial_s: dict[str, float]) -> list[str]:
+def finished_early(searches: dict[str, CandidateSearch], scope: SearchScope, ctx: Context, *,
+                   trial_s: dict[str, float]) -> list[str]:
     """Why the search stopped with much of the budget unused: the trial total the project set, no next trial
     (`trial_s`: what one costs each search still open to more) fitting in what is left, or every search at its
     cap and no longer improving. Nothing when the budget confined the final fit to the searched rows: what is
     left widens it (`final_rows`), which says so."""
     if scope.confined_by_budget(ctx.spec):
         return []
-    idle_s = seconds_to_tune(searches, cv_seconds, scope, ctx, share=TOP_UP_SHARE)
+    idle_s = seconds_to_tune(searches, scope, ctx, share=TOP_UP_SHARE)
     if idle_s <= IDLE_SHARE * ctx.budget.seconds:
         return []
     left = f"about {duration(idle_s)} of the {duration(ctx.budget.seconds)} budget left unused"
@@ -328,27 +329,31 @@ def finished_early(searches: dict[str, CandidateSearch], cv_seconds: dict[str, f
             f"trials); {left}"]
 
 
-def seconds_to_tune(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], scope: SearchScope,
-                    ctx: Context, *, share: float = PLAN_SHARE) -> float:
+def seconds_to_tune(searches: dict[str, CandidateSearch], scope: SearchScope, ctx: Context, *,
+                    share: float = PLAN_SHARE) -> float:
     """What a plan may fill: its share of the budget, less the time gone and the reserve."""
-    return ctx.budget.seconds * share - ctx.elapsed() - reserve_s(searches, cv_seconds, scope, primary=ctx.primary,
+    return ctx.budget.seconds * share - ctx.elapsed() - reserve_s(searches, scope, primary=ctx.primary,
                                                                   every_row=scope.confined_by_budget(ctx.spec))
 
 
-def reserve_s(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], scope: SearchScope, *,
-              primary: str, every_row: bool = False) -> float:
+def safety_deadline(searches: dict[str, CandidateSearch], scope: SearchScope, ctx: Context) -> float:
+    """When tuning must stop whatever its plan says: the safety stop's share of the budget, less the reserve.
+    Set again before every top-up round, since the reserve prices the leaders' best trials so far: on diamonds
+    a tuned CatBoost grew deeper trees than its defaults, and a deadline kept from the defaults left its final fit
+    11,000 of 34,428 rows."""
+    return ctx.started + ctx.budget.seconds * STOP_SHARE - reserve_s(
+        searches, scope, primary=ctx.primary, every_row=scope.confined_by_budget(ctx.spec))
+
+
+def reserve_s(searches: dict[str, CandidateSearch], scope: SearchScope, *, primary: str, every_row: bool = False
+              ) -> float:
     """What must stay free after tuning: the refit of the best three (a blend refits its members, rarely more
-    than three) and the learning curves of the best two. Tuning seldom reorders the leaders; when it does, the
-    curves' own check still holds the budget. `every_row`: the refit is priced on every training row, not the
-    searched ones, and no curves are drawn: when the budget confined the final fit, rows pay more than trials
-    (mplsstops at one minute raised extra trees' cap to 16 trials, then fitted the model on 13,000 of 33,228)."""
-    folds = len(scope.split.folds)
-    rows = len(scope.data.y) if every_row else scope.fit_row_count()
-    growth = rows / scope.data.fold_rows  # the refit has more rows than a fold
-    trees = min(scope.tree_growth(rows), REFIT_TREES_GROW_AT_MOST)  # and boosters more trees
-    best = ranked(searches, primary)
-    refits = sum(cv_seconds[n] / folds * growth * (trees if searches[n].candidate.boosted else 1.0)
-                 for n in best[:3]) * TUNED_COST
-    if every_row:
-        return refits
-    return refits + LEARNING_CURVE_COST * sum(cv_seconds[n] for n in best[:2]) * TUNED_COST
+    than three), each priced from its best trial so far (`refit_cost`) with a tuned trial's margin. Tuning seldom
+    reorders the leaders. Learning curves get no reserve: they are drawn with what the search leaves (on
+    hotel_rates at one minute, reserving their 10 s left LightGBM and CatBoost no tuned trial at all).
+    `every_row`: the refits are priced on every training row, not the searched ones: when the budget confined
+    the final fit, rows pay more than trials (mplsstops at one minute raised extra trees' cap to 16 trials, then
+    fitted the model on 13,000 of 33,228)."""
+    fitted = replace(scope, fit_searched_rows=False, fit_rows_count=None) if every_row else scope
+    return sum(refit_s(searches[n].candidate, searches[n].best, fitted)  # type: ignore[arg-type]
+               for n in ranked(searches, primary)[:3]) * TUNED_COST

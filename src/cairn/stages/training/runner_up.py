@@ -18,7 +18,7 @@ from cairn.stages.training.budget import STOP_SHARE
 from cairn.stages.training.context import Context
 from cairn.stages.training.final_fit import final_fit
 from cairn.stages.training.final_rows import final_fit_s
-from cairn.stages.training.leaderboard import ENSEMBLE, Leaderboard
+from cairn.stages.training.leaderboard import Leaderboard
 from cairn.stages.training.rounds import Searched
 from cairn.stages.training.scope import SearchScope
 
@@ -44,7 +44,7 @@ def fit_runner_up(board: Leaderboard, searched: dict[str, Searched], scope: Sear
     if len(board.scores) < 2:
         return RunnerUp(None, None, "a single candidate: nothing to compare with", share)
     second = board.scores[1]
-    members = list(board.blend) if second.model == ENSEMBLE else [second.model]
+    members = board.members(second.model)
     if any(name not in searched for name in members):
         return RunnerUp(second.model, None, f"{second.model} has no searched recipe to refit", share)
     estimate_s = final_fit_s(members, searched, scope)

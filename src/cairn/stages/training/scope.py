@@ -67,10 +67,9 @@ class SearchScope:
         (`final_rows`), and tuning leaves it the time a fit on every row would take."""
         return self.fit_searched_rows and spec.final_fit == "all_rows"
 
-    def tree_growth(self, rows: int | None = None) -> float:
-        """Rows of the final fit (or `rows`) against the rows a fold's booster fitted on (the fold less its
-        stopping slice)."""
-        return (rows if rows is not None else self.fit_row_count()) / (self.data.fold_rows * (1 - STOPPING_SHARE))
+    def tree_growth(self) -> float:
+        """Rows of the final fit against the rows a fold's booster fitted on (the fold less its stopping slice)."""
+        return self.fit_row_count() / (self.data.fold_rows * (1 - STOPPING_SHARE))
 
     def refit_params(self, candidate: Candidate, result: CVResult) -> dict[str, Any]:
         """The parameters of the final fit: the trees early stopping chose in the folds, grown to its rows."""

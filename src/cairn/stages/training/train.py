@@ -30,11 +30,11 @@ from cairn.model.compiled import label_of
 from cairn.stages.business import BusinessCase
 from cairn.stages.features import FeaturePlan
 from cairn.stages.selection import CATALOGUE, Candidate
-from cairn.stages.training.budget import duration, training_budget
+from cairn.stages.training.budget import TUNED_COST, duration, training_budget
 from cairn.stages.training.context import Context
 from cairn.stages.training.curves import LearningCurve, learning_curves
 from cairn.stages.training.final_fit import build_pipeline, final_fit, predict_ms_per_row
-from cairn.stages.training.final_rows import final_rows
+from cairn.stages.training.final_rows import final_fit_s, final_rows
 from cairn.stages.training.importance import select_features
 from cairn.stages.training.leaderboard import ENSEMBLE, CandidateScore, Leaderboard, leaderboard, refit_for
 from cairn.stages.training.pool import Pool, competing
@@ -146,7 +146,8 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
     pool = competing(candidates, inputs.scope, ctx)
     tuned = search_candidates(pool, ctx)
     board = leaderboard(tuned.searched, pool.scope, ensemble=spec.ensemble)
-    curves, curve_remarks = learning_curves(tuned.searched, pool.scope, ctx, reserve_s=pool.refit_reserve_s)
+    final_s = final_fit_s(board.members(), tuned.searched, pool.scope) * TUNED_COST
+    curves, curve_remarks = learning_curves(tuned.searched, pool.scope, ctx, reserve_s=final_s)
     rows = final_rows(board, tuned.searched, pool.scope, ctx)
     pool = replace(pool, scope=rows.scope, remarks=[*pool.remarks, *rows.remarks])
     board = refit_for(board, tuned.searched, pool.scope)
