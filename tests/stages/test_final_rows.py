@@ -1,4 +1,5 @@
-"""The final fit the budget confined to the searched rows takes as many more rows as the time left affords."""
+"""What a final fit is priced at, what tuning keeps free for it, and the rows a fit the budget confined to the searched
+rows takes: as many more as the time left affords."""
 
 from __future__ import annotations
 
@@ -198,3 +199,12 @@ def test_tuning_reserves_the_leaders_refits_as_their_best_trials_so_far_would_fi
     confined = replace(scope, fit_searched_rows=True)  # 8,000 searched rows
     assert reserve_s(searches(1.0), confined, primary="rmse") < refit  # priced on the 8,000 rows
     assert reserve_s(searches(1.0), confined, primary="rmse", every_row=True) == pytest.approx(refit * 1.2)
+
+    # four searches: only the best three by their best trials are priced (the fourth's slow refit is not kept)
+    def search(mean: float, fit_time_s: float) -> CandidateSearch:
+        best = replace(searched["lightgbm"].best, fold_scores=[mean] * 5, fit_time_s=fit_time_s)
+        return CandidateSearch(searched["lightgbm"].candidate, scope.data, seed=0, best=best, trials_run=1,
+                               history=[mean])
+
+    four = {"a": search(1.0, 1.0), "b": search(1.1, 2.0), "c": search(1.2, 3.0), "d": search(1.3, 100.0)}
+    assert reserve_s(four, scope, primary="rmse") == pytest.approx(refit * (1 + 2 + 3) * 1.2)

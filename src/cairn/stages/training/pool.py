@@ -49,7 +49,8 @@ class Pool:
 
     @property
     def refit_reserve_s(self) -> float:
-        """Seconds the final fits may take: kept free from tuning and learning curves."""
+        """The safety stop's reserve while the defaults run, before they rank the leaders: every candidate's
+        estimated final fit (`rounds.safety_deadline` replaces it once they have)."""
         return sum(self.estimates.get(c.name, (0.0, 0.0))[1] for c in self.candidates) * TUNED_COST
 
 

@@ -1,12 +1,13 @@
 """What a final fit costs, priced from a trial's measured seconds per fold: the reserve tuning leaves, the rows a
 budget-confined fit affords (`final_rows`), whether the learning curves and the runner-up's refit still fit.
 
-A booster's price is its seconds per row and tree in the folds, times the trees the final fit grows, times the
-rows grown as rows ** g. Per-tree seconds grow slower than the rows, since part of a tree's work (candidate splits
-over histograms or borders) does not depend on them: from 6,200 to 34,000 diamonds (5.5x) a 500-tree fit took 3.1x
-as long for CatBoost and 2.8x for LightGBM (g 0.66 and 0.61), and on flights 44,000 rows priced linearly from
-12,500-row folds at 19 s took 9.6 s. So g is the family's slowest growth (`Algorithm.cost_growth`, 0.8 for the
-boosters): still long, by less. Other models scale their seconds per fold with the rows.
+A booster's price is its seconds per tree in the folds, times the trees the final fit grows, times (the final
+fit's rows / a fold's fitting rows) ** g. Per-tree seconds grow slower than the rows, since part of a tree's work
+(candidate splits over histograms or borders) does not depend on them: from 6,200 to 34,000 diamonds (5.5x) a
+500-tree fit took 3.1x as long for CatBoost and 2.8x for LightGBM (g 0.66 and 0.61), and on flights 44,000 rows
+priced linearly from 12,500-row folds at 19 s took 9.6 s. So g is the family's slowest growth
+(`Algorithm.cost_growth`, 0.8 for the boosters): still long, by less. Other models scale their seconds per fold
+with the rows.
 """
 
 from __future__ import annotations
@@ -24,4 +25,4 @@ def refit_s(candidate: Candidate, best: CVResult, scope: SearchScope) -> float:
     trees = scope.refit_params(candidate, best)[candidate.trees_param or ""]
     fold_fit_rows = max(scope.data.fold_rows * (1 - STOPPING_SHARE), 1.0)
     per_tree_s = best.fit_time_s / (best.best_iteration + STOPPING_ROUNDS)
-    return per_tree_s * (rows / fold_fit_rows) ** candidate.algorithm.cost_growth[0] * trees
+    return float(per_tree_s * (rows / fold_fit_rows) ** candidate.algorithm.cost_growth[0] * trees)

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 TUNED_LEADERS = 3
 TOP_UP_ROUNDS = 40  # plans after the first, each priced by the trials that ran; each round runs a trial or ends
 # Top-up rounds price trials at what they really cost, so they may plan closer to the budget than the first plan
-# (budget.PLAN_SHARE); the reserve for the refit and learning curves still comes off. At 0.85 with caps that never
+# (budget.PLAN_SHARE); the reserve for the leaders' refits (`reserve_s`) still comes off. At 0.85 with caps that never
 # grew, small data left a third of the budget unused (wage 46 s of 60, hmda 49 s, bench/automl.py).
 TOP_UP_SHARE = 0.93
 # Left unused beyond this share of the budget, a run that stops because every search converged says so.
@@ -355,5 +355,9 @@ def reserve_s(searches: dict[str, CandidateSearch], scope: SearchScope, *, prima
     the final fit, rows pay more than trials (mplsstops at one minute raised extra trees' cap to 16 trials, then
     fitted the model on 13,000 of 33,228)."""
     fitted = replace(scope, fit_searched_rows=False, fit_rows_count=None) if every_row else scope
-    return sum(refit_s(searches[n].candidate, searches[n].best, fitted)  # type: ignore[arg-type]
-               for n in ranked(searches, primary)[:3]) * TUNED_COST
+    seconds = 0.0
+    for name in ranked(searches, primary)[:TUNED_LEADERS]:
+        best = searches[name].best
+        assert best is not None  # only searches whose defaults finished are kept (`run_defaults`)
+        seconds += refit_s(searches[name].candidate, best, fitted)
+    return seconds * TUNED_COST

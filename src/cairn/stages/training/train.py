@@ -146,7 +146,7 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
     pool = competing(candidates, inputs.scope, ctx)
     tuned = search_candidates(pool, ctx)
     board = leaderboard(tuned.searched, pool.scope, ensemble=spec.ensemble)
-    final_s = final_fit_s(board.members(), tuned.searched, pool.scope) * TUNED_COST
+    final_s = final_fit_s(board.members(), tuned.searched, pool.scope) * TUNED_COST  # a margin for the estimate
     curves, curve_remarks = learning_curves(tuned.searched, pool.scope, ctx, reserve_s=final_s)
     rows = final_rows(board, tuned.searched, pool.scope, ctx)
     pool = replace(pool, scope=rows.scope, remarks=[*pool.remarks, *rows.remarks])
