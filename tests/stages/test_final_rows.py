@@ -208,3 +208,26 @@ def test_tuning_reserves_the_leaders_refits_as_their_best_trials_so_far_would_fi
 
     four = {"a": search(1.0, 1.0), "b": search(1.1, 2.0), "c": search(1.2, 3.0), "d": search(1.3, 100.0)}
     assert reserve_s(four, scope, primary="rmse") == pytest.approx(refit * (1 + 2 + 3) * 1.2)
+
+
+def test_top_up_rounds_set_the_safety_stop_from_the_leaders_as_tuned_so_far(table):
+    """Before each top-up round the deadline is set again from the reserve the searches' best trials price; a
+    deadline left from before (here: never) would let tuning eat the final fit's time."""
+    from cairn.stages.training.budget import STOP_SHARE
+    from cairn.stages.training.rounds import reserve_s, top_up
+    from cairn.stages.training.tuning import CandidateSearch
+
+    scope = _scope(table.iloc[:4_000].reset_index(drop=True))  # fewer rows than training.search_rows: all searched
+    lightgbm = choose_candidates(Models(candidates=["lightgbm"]))[0]
+    search = CandidateSearch(lightgbm, scope.data, seed=0)
+    began = time.perf_counter()
+    search.run_defaults()
+    cv_s = time.perf_counter() - began
+    ctx = Context(CASE, Training(), 0, Budget(max(cv_s * 8, 3.0), "test"), time.perf_counter(), lambda message: None)
+    assert search.deadline is None
+    topped = top_up({"lightgbm": search}, {"lightgbm": cv_s}, {"lightgbm": 0.0}, caps={"lightgbm": 3},
+                    scope=scope, ctx=ctx)
+    assert search.trials_run > 1, topped  # at least one round ran
+    assert search.deadline is not None  # set by the rounds, from a reserve the best trial priced
+    assert reserve_s({"lightgbm": search}, scope, primary="rmse") > 0
+    assert search.deadline < ctx.started + ctx.budget.seconds * STOP_SHARE
