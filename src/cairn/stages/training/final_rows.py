@@ -42,7 +42,7 @@ def final_rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchS
                                  f"not all {total:,}: a fit on every row would not finish in time; to replay this "
                                  f"run with training.tuning.plan, also set training.final_fit: searched_rows"])
     if rows >= total:  # as if the budget had never confined it: deployment may refit on every row too
-        return FinalRows(replace(scope, fit_searched_rows=False, fit_rows_count=None), [
+        return FinalRows(scope.on_every_row(), [
             f"the model the holdout judges was fitted on all {total:,} training rows: the {left_s:.0f} s left "
             f"afforded them after all, though the plan had kept the time for the {searched_rows:,} searched rows "
             f"only"])

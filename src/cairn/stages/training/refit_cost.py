@@ -13,7 +13,7 @@ with the rows.
 from __future__ import annotations
 
 from cairn.stages.selection import Candidate
-from cairn.stages.training.crossval import STOPPING_ROUNDS, STOPPING_SHARE, CVResult, uses_early_stopping
+from cairn.stages.training.crossval import STOPPING_ROUNDS, CVResult, uses_early_stopping
 from cairn.stages.training.scope import SearchScope
 
 
@@ -23,6 +23,5 @@ def refit_s(candidate: Candidate, best: CVResult, scope: SearchScope) -> float:
     if best.best_iteration is None or not uses_early_stopping(candidate, scope.data):
         return best.fit_time_s * rows / max(scope.data.fold_rows, 1)
     trees = scope.refit_params(candidate, best)[candidate.trees_param or ""]
-    fold_fit_rows = max(scope.data.fold_rows * (1 - STOPPING_SHARE), 1.0)
     per_tree_s = best.fit_time_s / (best.best_iteration + STOPPING_ROUNDS)
-    return float(per_tree_s * (rows / fold_fit_rows) ** candidate.algorithm.cost_growth[0] * trees)
+    return float(per_tree_s * scope.tree_growth() ** candidate.algorithm.cost_growth[0] * trees)

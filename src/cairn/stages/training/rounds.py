@@ -354,7 +354,7 @@ def reserve_s(searches: dict[str, CandidateSearch], scope: SearchScope, *, prima
     `every_row`: the refits are priced on every training row, not the searched ones: when the budget confined
     the final fit, rows pay more than trials (mplsstops at one minute raised extra trees' cap to 16 trials, then
     fitted the model on 13,000 of 33,228)."""
-    fitted = replace(scope, fit_searched_rows=False, fit_rows_count=None) if every_row else scope
+    fitted = scope.on_every_row() if every_row else scope
     seconds = 0.0
     for name in ranked(searches, primary)[:TUNED_LEADERS]:
         best = searches[name].best

@@ -62,6 +62,10 @@ class SearchScope:
             return searched
         return min(max(self.fit_rows_count, searched), len(self.data.y))
 
+    def on_every_row(self) -> SearchScope:
+        """This scope with the judged model fitted on every training row, as when the budget never confined it."""
+        return replace(self, fit_searched_rows=False, fit_rows_count=None)
+
     def confined_by_budget(self, spec: Training) -> bool:
         """The budget, not the project, confined the final fit to the searched rows: the time left then widens it
         (`final_rows`), and tuning leaves it the time a fit on every row would take."""
