@@ -277,16 +277,21 @@ def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():
     np.testing.assert_array_equal(smaller.scope.fit_rows(), replayed.fit_rows())
 
 
-def test_defaults_that_kept_every_tree_are_tried_next_with_a_larger_step(search_data):
-    """A booster whose defaults' early stopping kept (nearly) MAX_TREES had not converged: its first tuned trial
-    is the defaults with a learning rate three times larger, not a random draw; otherwise nothing is enqueued."""
+def test_defaults_that_kept_most_trees_are_tried_next_with_a_larger_step(search_data):
+    """A booster whose defaults' early stopping kept 70% of MAX_TREES or more had a step too small: its first
+    tuned trial is the defaults with a learning rate three times larger, not a random draw; otherwise nothing is
+    enqueued."""
     from cairn.algorithms import MAX_TREES
     from cairn.stages.training.tuning import faster_step
 
     search = _search(search_data, trials=1)  # the defaults' trial alone: no study yet
-    assert search.best is not None and search.best.best_iteration < 0.95 * MAX_TREES
+    assert search.best is not None and search.best.best_iteration < 0.7 * MAX_TREES
     start = search.start_params
     assert faster_step(search.best.best_iteration, start, search.space) is None
+    assert faster_step(int(0.7 * MAX_TREES) - 1, start, search.space) is None  # just under: left to the sampler
+    at_threshold = faster_step(int(0.7 * MAX_TREES), start, search.space)  # hotel_rates' LightGBM kept 1,546
+    assert at_threshold is not None
+    assert at_threshold["learning_rate"] == pytest.approx(start["learning_rate"] * 3)
     assert faster_step(MAX_TREES, start, {}) is None  # learning rate pinned or not searched
     search.best = replace(search.best, best_iteration=MAX_TREES)  # as if every tree had been kept
     search.run(2)
