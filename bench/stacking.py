@@ -35,7 +35,7 @@ from sklearn.linear_model import LogisticRegression
 import cairn.stages.training.train as training
 from cairn.metrics.scoring import lower_is_better
 from cairn.stages.training.crossval import CVResult, TrainingData, score_outputs
-from cairn.stages.training.ensemble import did_well, fold_mean, greedy_weights
+from cairn.stages.training.ensemble import blended_result, did_well, greedy_weights
 
 LOGISTIC_C = (0.1, 1.0, 10.0)
 CLIP = 1e-6
@@ -96,10 +96,9 @@ def compare(dataset: str, results: dict[str, CVResult], data: TrainingData) -> C
     members = did_well(results, data.primary)
     if len(members) < 2 or any(results[name].oof is None for name in members):
         return None
-    weights = greedy_weights(results, data)
-    blend = sum(weights[name] * np.asarray(results[name].oof, dtype="float64") for name in weights)
+    blend = blended_result(results, greedy_weights(results, data), data)  # scored as the leaderboard scores it
     outputs = [np.asarray(results[name].oof, dtype="float64") for name in members]
-    return Comparison(dataset, data.primary, members, fold_mean(outputs[0], data), fold_mean(blend, data),
+    return Comparison(dataset, data.primary, members, results[members[0]].primary_mean, blend.primary_mean,
                       stacked_score(outputs, data))
 
 

@@ -49,10 +49,10 @@ def greedy_weights(results: dict[str, CVResult], data: TrainingData, *, rounds: 
         return {ranked[0]: 1.0} if ranked else {}
     counts: Counter[str] = Counter({ranked[0]: 1})
     average = np.array(outputs[ranked[0]], dtype="float64")
-    best_score, best_counts = fold_mean(average, data), Counter(counts)
+    best_score, best_counts = _fold_mean(average, data), Counter(counts)
     for _ in range(rounds):
         size = sum(counts.values())
-        scored = [(fold_mean(_blend(average, size, outputs[name]), data), name) for name in ranked]
+        scored = [(_fold_mean(_blend(average, size, outputs[name]), data), name) for name in ranked]
         value, name = _pick(scored, metric)
         average = _blend(average, size, outputs[name])
         counts[name] += 1
@@ -81,7 +81,7 @@ def _improves(value: float, than: float, metric: str) -> bool:
     return value < than - margin if lower_is_better(metric) else value > than + margin
 
 
-def fold_mean(outputs: np.ndarray, data: TrainingData) -> float:
+def _fold_mean(outputs: np.ndarray, data: TrainingData) -> float:
     """The primary metric averaged over folds, as the leaderboard averages it."""
     return float(np.mean([score_outputs(data.primary, data.y[valid], outputs[valid], data=data)
                           for _, valid in data.split.folds]))
