@@ -210,6 +210,12 @@ def test_report_puts_the_verdict_first_and_formats_metrics():
     assert html.count('class="figure"') == 1
 
 
+def test_scores_of_one_validation_fold_are_shown_without_a_spread():
+    html = render_report(replace(sample_context(None), one_fold=True))
+    assert "Scores on one validation fold" in html and "Cross-validated scores" not in html
+    assert "8.5% ± 0.4%" not in html and "8.5%" in html and "24,512" in html and "24,512 ±" not in html
+
+
 def test_a_missed_objective_turns_the_banner_red():
     html = render_report(sample_context(None, shipped=False))
     assert "Does not ship" in html and 'class="noship"' in html

@@ -124,3 +124,25 @@ def test_calibration_is_kept_only_when_it_lowers_the_cross_fitted_log_loss():
     two = calibration.columns(np.column_stack([1 - overconfident, overconfident]), positive_column=1)
     np.testing.assert_allclose(two.sum(axis=1), 1.0)
     assert np.all(np.diff(two[np.argsort(overconfident), 1]) >= -1e-12)  # monotone: the ranking is kept
+
+
+def test_one_validation_fold_is_calibrated_cross_fitted_on_parts_of_its_rows():
+    """A search on one fold (training.validation) has out-of-fold probabilities only on that fold's rows, and no
+    other fold to fit a map on: its rows are cut into parts, each calibrated by a map fitted on the rest."""
+    from cairn.stages.training.calibration import calibrate
+
+    rng = np.random.default_rng(6)
+    rows = 5_000
+    valid = np.sort(rng.choice(rows, 1_000, replace=False))
+    fit = np.setdiff1d(np.arange(rows), valid)
+    true_proba = np.full(rows, np.nan)
+    true_proba[valid] = rng.beta(1, 4, len(valid))
+    truth = np.zeros(rows, dtype=bool)
+    truth[valid] = rng.random(len(valid)) < true_proba[valid]
+    overconfident = true_proba**2.5
+    calibration, crossed, note = calibrate(overconfident, truth, [(fit, valid)])
+    assert calibration is not None and note.startswith("probabilities calibrated ("), note
+    assert np.isnan(crossed[fit]).all() and np.isfinite(crossed[valid]).all()
+    assert skm.log_loss(truth[valid], crossed[valid]) < 0.9 * skm.log_loss(truth[valid], overconfident[valid])
+    kept, _, note = calibrate(true_proba, truth, [(fit, valid)])
+    assert kept is None and note.startswith("probabilities not calibrated"), note

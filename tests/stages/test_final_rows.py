@@ -37,7 +37,8 @@ def table() -> pd.DataFrame:
 def _scope(table: pd.DataFrame, **training: object) -> SearchScope:
     plan = plan_features(table, case=CASE, spec=Features(), data_spec=Data(source="x.csv"), cleaning=Preprocessing(),
                          column_types={})
-    return search_scope(table, case=CASE, plan=plan, spec=Training(search_rows=8_000, **training), seed=0)
+    spec = Training(search_rows=8_000, validation="cv", **training)  # five folds of 6,400 rows: the figures below
+    return search_scope(table, case=CASE, plan=plan, spec=spec, seed=0)
 
 
 def _searched() -> dict[str, Searched]:
@@ -211,7 +212,7 @@ def test_tuning_reserves_the_leaders_refits_as_their_best_trials_so_far_would_fi
 
 
 def test_top_up_rounds_set_the_safety_stop_from_the_leaders_as_tuned_so_far(table):
-    """Before each top-up round the deadline is set again from the reserve the searches' best trials price; a
+    """Before each candidate's trials the deadline is set again from the reserve the searches' best trials price; a
     deadline left from before (here: never) would let tuning eat the final fit's time."""
     from cairn.stages.training.budget import STOP_SHARE
     from cairn.stages.training.rounds import reserve_s, top_up

@@ -332,6 +332,56 @@ def test_search_rows_narrows_the_folds_and_the_final_fit_sees_every_row(house):
         assert not set(grouped.groups[fit]) & set(grouped.groups[valid])  # groups still on one side
 
 
+def test_large_searches_validate_on_one_fold_and_small_ones_cross_validate(house):
+    table, case, _ = house
+    big = pd.concat([table] * 80, ignore_index=True)  # 32,000 rows: 25,600 to train, 5,120 in a fold
+    k_folds = split_rows(big, case=case, spec=_spec(validation="cv"), seed=1)
+    one = split_rows(big, case=case, spec=_spec(), seed=1)
+    assert len(k_folds.folds) == 5 and len(one.folds) == 1 and one.one_fold
+    np.testing.assert_array_equal(one.folds[0][1], k_folds.folds[0][1])  # the first of the k folds, the same rows
+    np.testing.assert_array_equal(one.holdout_index, k_folds.holdout_index)  # the holdout never moves
+    assert one.validated().sum() == len(k_folds.folds[0][1]) == 5_120 and one.rows_searched() == 25_600
+    assert ("one validation fold of the 25,600 training rows, the first of 5 (training.validation auto: a fold "
+            "validates 1,000 rows or more)") in one.description
+    # the rows the search may take decide, training.search_rows included: 4,999 keeps cross-validation
+    assert len(split_rows(big, case=case, spec=_spec(search_rows=4_999), seed=1).folds) == 5
+    assert len(split_rows(big, case=case, spec=_spec(search_rows=5_000), seed=1).folds) == 1
+    sampled = search_sample(one, rows=10_000, seed=1)
+    assert sampled.rows_searched() == 10_000 and "the search validates a 10,000-row sample" in sampled.description
+    # asked for on little data; a time split keeps its latest fold, the one with the most history
+    small = split_rows(table, case=case, spec=_spec(validation="one_fold"), seed=1)
+    assert len(small.folds) == 1 and "(training.validation)" in small.description
+    dated = table.assign(sold=(pd.Timestamp("2006-01-01") + pd.to_timedelta(np.arange(len(table)), "D")).astype(str))
+    latest = split_rows(dated, case=case, spec=_spec(time_column="sold", cv=4, validation="one_fold"), seed=1)
+    expanding = split_rows(dated, case=case, spec=_spec(time_column="sold", cv=4), seed=1)
+    np.testing.assert_array_equal(latest.folds[0][1], expanding.folds[-1][1])
+    assert "the latest of 4" in latest.description
+
+
+def test_a_rare_class_keeps_cross_validation_on_large_data():
+    """20,000 rows with 3% positives: a fold would validate 96 of them, too few to rank on (ONE_FOLD_CLASS_ROWS)."""
+    table, case, _ = classification(20_000)
+    rng = np.random.default_rng(0)
+    table["label"] = np.where(rng.random(len(table)) < 0.03, "yes", "no")
+    assert len(split_rows(table, case=case, spec=_spec(), seed=1).folds) == 5
+    assert len(split_rows(table, case=case, spec=_spec(validation="one_fold"), seed=1).folds) == 1
+    table["label"] = np.where(rng.random(len(table)) < 0.3, "yes", "no")  # 960 positives in a fold
+    assert len(split_rows(table, case=case, spec=_spec(), seed=1).folds) == 1
+
+
+def test_a_search_on_one_fold_trains_blends_and_says_so(house):
+    table, case, plan = house
+    result = train(table, case, plan, ["linear", "lightgbm"], validation="one_fold", tuning=Tuning(trials=3))
+    notes = result.notes("mape")
+    assert result.validation_folds == 1
+    assert any("compared on one validation fold of the 320 searched rows" in line for line in notes), notes
+    scored = [line for line in notes if line.startswith(("linear:", "lightgbm:"))]
+    assert len(scored) == 2 and all("validation mape" in line and "±" not in line for line in scored), scored
+    assert all(np.isfinite(row.cv["mape"][0]) for row in result.leaderboard)
+    predicted = result.pipeline.predict(table.iloc[result.holdout_index])
+    assert predicted.shape == (len(result.holdout_index),) and np.isfinite(predicted).all()
+
+
 def test_a_class_with_fewer_rows_than_folds_is_named():
     table, case, _ = classification(200)
     table.loc[table.index[:3], "label"] = "rare"

@@ -239,7 +239,7 @@ def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():
     case = BusinessCase("regression", "y", "", "rmse", [], Constraints(train_budget_minutes=1))
     plan = plan_features(table, case=case, spec=Features(), data_spec=Data(source="x.csv"), cleaning=Preprocessing(),
                          column_types={})
-    scope = search_scope(table, case=case, plan=plan, spec=Training(), seed=0)
+    scope = search_scope(table, case=case, plan=plan, spec=Training(validation="cv"), seed=0)  # priced as 5 folds
     assert scope.split.rows_searched() == 24_000
     linear = CostEstimate("linear", 1.0, 0.5, 1_000, 0.1, per_tree_s=0.05, trees=1, growth=1.0)
     booster = CostEstimate("lightgbm", 0.0, 0.0, 1_000, 0.1, per_tree_s=0.001, trees=500, growth=1.0)
@@ -255,14 +255,14 @@ def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():
     assert smaller.remarks == ["to replay this run with training.tuning.plan, also set training.search_rows: 12000"]
     assert {e.name: round(e.cv_s) for e in smaller.estimates} == {"linear": 2, "lightgbm": 24}  # costs at 12,000 rows
     assert list(smaller.scope.fit_rows()) == list(range(24_000))
-    replayed = search_scope(table, case=case, plan=plan, spec=Training(search_rows=12_000), seed=0)
+    replayed = search_scope(table, case=case, plan=plan, spec=Training(search_rows=12_000, validation="cv"), seed=0)
     for (fit, valid), (again_fit, again_valid) in zip(smaller.scope.split.folds, replayed.split.folds, strict=True):
         np.testing.assert_array_equal(fit, again_fit)  # what the note says to set gives the same folds
         np.testing.assert_array_equal(valid, again_valid)
 
     # a final fit on every row that cannot finish, and no smaller search (8,000 halved is under MIN_SEARCH_ROWS):
     # the judged model is fitted on the searched rows instead
-    scope = search_scope(table, case=case, plan=plan, spec=Training(search_rows=8_000), seed=0)
+    scope = search_scope(table, case=case, plan=plan, spec=Training(search_rows=8_000, validation="cv"), seed=0)
     slow = replace(booster, trees=700)
     slow = replace(slow, cv_s=slow.fit_s(scope.data.fold_rows) * 5, refit_s=slow.fit_s(24_000))
     kept, dropped = affordable([linear, slow], budget=Budget(60, "x"), seconds_left=35, folds=5)

@@ -357,6 +357,11 @@ class Training(Section):
         "time_column is set, else random.")
     group_by: str | None = Field(None, description="Rows of one group never straddle train and validation.")
     time_column: str | None = Field(None, description="Train on the past, validate and hold out the future.")
+    validation: Literal["auto", "cv", "one_fold"] = Field(
+        "auto", description="How the search scores a candidate: cv fits every one of the training.cv folds; "
+        "one_fold only the first (a time split's latest), at a k-th of the cost, so the same budget tries it on k "
+        "times the rows or parameters; auto: one_fold when a fold of the rows to search (training.search_rows "
+        "included) validates 1,000 rows or more (5,000 rows at 5 folds) and 200 of every class, cv otherwise.")
     budget_minutes: float | None = Field(
         None, gt=0, description="Wall time for the whole stage when business.constraints.train_budget_minutes "
         "is not set.")

@@ -135,3 +135,4 @@ class ReportContext:
     diagnostics: DiagnosticsSection | None = None  # ROC, precision-recall, calibration, confusion; residuals
     explanations: ExplanationsSection | None = None  # mean |SHAP|, summary and dependence plots (report.explanations)
     per_class: list[ClassRow] = field(default_factory=list)  # classification: each class on the holdout
+    one_fold: bool = False  # the leaderboard scores come from one validation fold (training.validation)

@@ -230,7 +230,7 @@ def _view(context: ReportContext) -> dict[str, Any]:
         ],
         "per_class": [_class_line(row) for row in context.per_class],
         "metrics": metrics,
-        "leaderboard": _leaderboard_rows(context.leaderboard, metrics),
+        "leaderboard": _leaderboard_rows(context.leaderboard, metrics, one_fold=context.one_fold),
         "importance": _importance_bars(context.feature_importance),
         "quality": _findings(context.quality),
         "quality_counts": {
@@ -270,7 +270,7 @@ def _leaderboard_metrics(rows: list[LeaderboardRow], primary: str) -> list[str]:
     return names
 
 
-def _leaderboard_rows(rows: list[LeaderboardRow], metrics: list[str]) -> list[_LeaderRow]:
+def _leaderboard_rows(rows: list[LeaderboardRow], metrics: list[str], *, one_fold: bool) -> list[_LeaderRow]:
     best: dict[str, float] = {}
     for name in metrics:
         means = [row.scores[name][0] for row in rows if name in row.scores and not math.isnan(row.scores[name][0])]
@@ -284,7 +284,8 @@ def _leaderboard_rows(rows: list[LeaderboardRow], metrics: list[str]) -> list[_L
                 cells.append(_Cell("–", False))
                 continue
             mean, sd = row.scores[name]
-            text = f"{format_metric(name, mean)} ± {format_metric(name, sd, like=mean)}"
+            text = format_metric(name, mean) if one_fold else (
+                f"{format_metric(name, mean)} ± {format_metric(name, sd, like=mean)}")
             cells.append(_Cell(text, best.get(name) == mean))
         primary = metrics[0] if metrics else ""
         train = format_metric(primary, row.train_score) if row.train_score is not None else "–"

@@ -195,6 +195,11 @@ def _unfinished(candidate: Candidate, data: TrainingData, *, rows: int, seconds:
                    refit_s=estimate.fit_s(len(data.y)))
 
 
+def search_of(folds: int) -> str:
+    """What one scoring of a candidate is, in words: '5-fold CV', or one fold (training.validation)."""
+    return "its validation fold" if folds == 1 else f"{folds}-fold CV"
+
+
 def _exponent(ratio: float, rows_ratio: float) -> float:
     """g in ratio = rows_ratio ** g."""
     return math.log(max(ratio, 1e-9)) / math.log(rows_ratio)
@@ -221,7 +226,7 @@ def affordable(estimates: list[CostEstimate], *, budget: Budget, seconds_left: f
         if estimate.priced_tree_s is not None:
             cut = (f" (not timed: priced at {estimate.priced_tree_s:.2g} s a tree at least from the encoded "
                    f"table's shape, so its timed sample fit could not have finished)")
-        dropped[estimate.name] = (f"estimated {duration(estimate.cv_s)} for {folds}-fold CV and "
+        dropped[estimate.name] = (f"estimated {duration(estimate.cv_s)} for {search_of(folds)} and "
                                   f"{duration(estimate.refit_s)} for the final fit{cut}, budget "
                                   f"{budget.minutes:g} min{left}")
     if not kept:
@@ -235,7 +240,7 @@ def affordable(estimates: list[CostEstimate], *, budget: Budget, seconds_left: f
         raise ConfigError.single(
             "The training budget is too small for any candidate.", where=where,
             expected=f"at least {math.ceil(needed / 60 * 10) / 10:g} minutes (the cheapest candidate, "
-                     f"{cheapest.name}, needs an estimated {duration(cheapest.cv_s)} for {folds}-fold CV and "
+                     f"{cheapest.name}, needs an estimated {duration(cheapest.cv_s)} for {search_of(folds)} and "
                      f"{duration(cheapest.refit_s)} for the final fit)",
             got=f"{budget.minutes:g} minutes",
             fix=f"raise {where}, lower training.cv, or train on fewer rows (data.sample_rows)",

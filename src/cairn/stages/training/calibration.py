@@ -17,6 +17,7 @@ from cairn.model.calibration import EDGE, Calibration
 
 METHODS = ("isotonic", "sigmoid")
 MIN_GAIN = 0.01  # relative drop in out-of-fold log loss a calibration must bring to be used
+PARTS_OF_ONE_FOLD = 5  # a search validated on one fold (training.validation) cross-fits on parts of its rows
 
 
 def calibrate(positive_proba: np.ndarray, is_positive: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
@@ -27,6 +28,9 @@ def calibrate(positive_proba: np.ndarray, is_positive: np.ndarray, folds: list[t
     if known.sum() < 50 or truth[known].all() or not truth[known].any():
         return None, positive_proba, "probabilities not calibrated: too few out-of-fold rows of both classes"
     raw = _log_loss(truth[known], positive_proba[known])
+    if len(folds) == 1:  # one validation fold: its rows in random parts, each calibrated by a map of the others
+        rows = np.random.default_rng(0).permutation(folds[0][1])
+        folds = [(rows, part) for part in np.array_split(rows, PARTS_OF_ONE_FOLD)]
     crossed = {method: _cross_fitted(method, positive_proba, truth, known, folds) for method in METHODS}
     losses = {method: _log_loss(truth[known], values[known]) for method, values in crossed.items()}
     best = min(losses, key=lambda method: losses[method])

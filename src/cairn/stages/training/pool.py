@@ -24,6 +24,7 @@ from cairn.stages.training.budget import (
     duration,
     estimate_cost,
     over_budget,
+    search_of,
 )
 from cairn.stages.training.context import Context
 from cairn.stages.training.scope import SearchScope, resampled
@@ -163,7 +164,7 @@ def target_means_instead(pool: list[Candidate], estimates: list[CostEstimate], d
     again = {name: timed(candidate) for name, candidate in swapped.items()}
     remarks = {e.name: f"{e.name} reads the many-level categories as out-of-fold target means, as the other "
                        f"families do: learning them with its own ordered statistics was estimated at "
-                       f"{duration(e.cv_s)} for {folds}-fold CV, beyond the budget; to replay this run with "
+                       f"{duration(e.cv_s)} for {search_of(folds)}, beyond the budget; to replay this run with "
                        f"training.tuning.plan, also set models.native_categories: false"
                for e in estimates if e.name in swapped}
     return ([swapped.get(c.name, c) for c in pool], [again.get(e.name, e) for e in estimates], remarks)

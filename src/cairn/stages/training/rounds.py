@@ -107,7 +107,7 @@ def search_candidates(pool: Pool, ctx: Context) -> Tuned:
         remarks += caps.remarks
         planned = first_plan(cv_seconds, caps.trials, seconds=seconds_to_tune(searches, pool.scope, ctx),
                              total=ctx.spec.tuning.trials)
-    tuning_s, tuning_stop = tune(searches, planned, ctx)
+    tuning_s, tuning_stop = tune(searches, planned, ctx, pool.scope)
     safety_stop = defaults.safety_stop or tuning_stop
     if caps is not None and safety_stop is None:
         topped = top_up(searches, cv_seconds, tuning_s, caps=caps.trials, scope=pool.scope, ctx=ctx)
@@ -198,15 +198,19 @@ def first_plan(cv_seconds: dict[str, float], caps: dict[str, int], *, seconds: f
     return plan_trials(trial_s, caps=caps, seconds=seconds, total=total)
 
 
-def tune(searches: dict[str, CandidateSearch], planned: dict[str, int], ctx: Context
+def tune(searches: dict[str, CandidateSearch], planned: dict[str, int], ctx: Context, scope: SearchScope
          ) -> tuple[dict[str, float], str | None]:
     """Run each candidate's search up to its planned trials: the seconds each spent tuning, and the safety stop
-    if the deadline cut one."""
+    if the deadline cut one. The deadline is set again before each candidate, from the leaders' best trials so
+    far: on diamonds at one minute CatBoost's tuned trials grew 1,975 trees, and extra trees then tuned up to a
+    deadline priced from CatBoost's defaults; the final fit ended the stage at 68 s."""
     spent = dict.fromkeys(searches, 0.0)
     safety_stop = None
     for name, search in searches.items():
         if planned[name] <= search.trials_run or search.stopped:
             continue
+        if ctx.replay is None:  # a replayed plan runs whatever the clock says
+            search.deadline = safety_deadline(searches, scope, ctx)
         ctx.progress(f"cross-validating {name}: tuning, {planned[name] - search.trials_run} more trials")
         began = time.perf_counter()
         search.run(planned[name])
@@ -246,10 +250,7 @@ def top_up(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], t
             totals = plan_trials(trial_s, caps=caps, seconds=left, total=ctx.spec.tuning.trials, ran=ran)
             if totals == ran:
                 break
-        deadline = safety_deadline(searches, scope, ctx)  # the leaders' refits as tuned so far
-        for search in searches.values():
-            search.deadline = deadline
-        spent, safety_stop = tune(searches, totals, ctx)
+        spent, safety_stop = tune(searches, totals, ctx, scope)  # each under a deadline from the leaders so far
         if safety_stop:
             return TopUp(safety_stop, raised_remarks(raised))
         tuning_s = {name: tuning_s[name] + spent[name] for name in searches}
@@ -338,9 +339,9 @@ def seconds_to_tune(searches: dict[str, CandidateSearch], scope: SearchScope, ct
 
 def safety_deadline(searches: dict[str, CandidateSearch], scope: SearchScope, ctx: Context) -> float:
     """When tuning must stop whatever its plan says: the safety stop's share of the budget, less the reserve.
-    Set again before every top-up round, since the reserve prices the leaders' best trials so far: on diamonds
-    a tuned CatBoost grew deeper trees than its defaults, and a deadline kept from the defaults left its final fit
-    11,000 of 34,428 rows."""
+    Set again before each candidate's trials (`tune`), since the reserve prices the leaders' best trials so far:
+    on diamonds a tuned CatBoost grew deeper trees than its defaults, and a deadline kept from the defaults left its
+    final fit 11,000 of 34,428 rows."""
     return ctx.started + ctx.budget.seconds * STOP_SHARE - reserve_s(
         searches, scope, primary=ctx.primary, every_row=scope.confined_by_budget(ctx.spec))
 

@@ -82,6 +82,7 @@ class TrainingResult:
     # the judged model was fitted on the searched rows only, because a fit on every row would not finish in the
     # budget (or the project asked for it): deployment does not refit on every row (getattr: older cached results)
     fitted_searched_rows: bool = False
+    validation_folds: int = 0  # folds the search scored on: 1 with training.validation one_fold (0: older results)
 
     def notes(self, primary: str) -> list[str]:
         best = self.leaderboard[0]
@@ -94,11 +95,18 @@ class TrainingResult:
         if self.safety_stop:
             lines.append(f"safety stop: {self.safety_stop}")
         count = len(self.leaderboard)
-        lines.append(f"{count} candidate{'s' if count != 1 else ''} compared by {self.search_rows:,}-row "
-                     f"cross-validation")
+        one_fold = self.validation_folds == 1
+        compared = (f"on one validation fold of the {self.search_rows:,} searched rows" if one_fold else
+                    f"by {self.search_rows:,}-row cross-validation")
+        lines.append(f"{count} candidate{'s' if count != 1 else ''} compared {compared}")
+        scored = "validation" if one_fold else "CV"
+
+        def score(mean: float, sd: float) -> str:  # one fold has no spread to show
+            return shown(primary, mean) if one_fold else f"{shown(primary, mean)} ± {shown(primary, sd)}"
+
         for row in self.leaderboard:
             row_mean, row_sd = row.cv[primary]
-            detail = (f"{row.model}: CV {primary} {shown(primary, row_mean)} ± {shown(primary, row_sd)}, train "
+            detail = (f"{row.model}: {scored} {primary} {score(row_mean, row_sd)}, train "
                       f"{shown(primary, row.train)}, fit {row.fit_time_s:.2f} s/fold, predict "
                       f"{row.predict_ms_per_row:.3f} ms/row")
             if row.model != ENSEMBLE:
@@ -109,7 +117,7 @@ class TrainingResult:
                 if refit and refit != row.best_iteration:
                     detail += f" ({refit} in the final fit, on more rows)"
             lines.append(detail)
-        chosen = f"chose {self.chosen}: CV {primary} {shown(primary, mean)} ± {shown(primary, sd)}"
+        chosen = f"chose {self.chosen}: {scored} {primary} {score(mean, sd)}"
         if self.ensemble_weights:
             chosen += " (" + ", ".join(f"{name} {weight:.2f}" for name, weight in self.ensemble_weights.items()) + ")"
         lines.append(chosen)
@@ -200,7 +208,7 @@ def _result(ctx: Context, inputs: _Inputs, pool: Pool, tuned: Tuned, board: Lead
         learning_curves=curves, predict_ms_per_row=predict_ms, peak_memory_mb=peak,
         memory_growth_mb=max(peak - peak_before, 0.0), safety_stop=tuned.safety_stop, remarks=remarks,
         features=pool.features if pool.features is not None else inputs.kept, search_rows=scope.split.rows_searched(),
-        fitted_searched_rows=scope.fit_searched_rows,
+        fitted_searched_rows=scope.fit_searched_rows, validation_folds=len(scope.split.folds),
     )
 
 
