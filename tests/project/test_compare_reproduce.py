@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,19 @@ def test_reproduce_a_run_that_stopped_before_evaluation(quick):
     run_id = Project.load(quick / "cairn.yaml").show("latest").id
     result = runner.invoke(app, ["reproduce", str(run_id), "-p", str(quick / "cairn.yaml")])
     assert result.exit_code == 2 and "stopped before evaluation" in " ".join(result.output.split())
+
+
+def test_on_one_validation_fold_the_holdout_alone_says_whether_the_best_is_clearly_better():
+    """A search on one fold (training.validation) has no fold test: a holdout interval that excludes zero in the
+    best model's favour decides; without a holdout comparison, nothing is clear."""
+    from cairn.metrics.paired import HoldoutComparison
+    from cairn.stages.comparison import ModelComparison
+
+    favours = HoldoutComparison(0.05, 0.03, 0.07, 0.95, 1.0, 1000)
+    straddles = HoldoutComparison(0.01, -0.02, 0.04, 0.95, 0.7, 1000)
+    one_fold = ModelComparison("lightgbm", "catboost", "roc_auc", 0.90, 0.85, None, favours, one_fold=True)
+    assert one_fold.clearly_better
+    assert one_fold.sentence().startswith("lightgbm is clearly better than catboost (validation ROC_AUC 0.900 vs")
+    assert not replace(one_fold, holdout=straddles).clearly_better
+    assert not replace(one_fold, holdout=None, why_no_holdout="not refit").clearly_better
+    assert not replace(one_fold, one_fold=False).clearly_better  # k folds: the fold test is needed too

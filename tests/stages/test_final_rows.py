@@ -172,6 +172,13 @@ def test_cairn_reproduce_sets_what_the_training_notes_say_replays_the_budgets_ch
     unchanged, said = with_search_replayed(config, SimpleNamespace(stages=[SimpleNamespace(stage="training",
                                                                                            notes=["budget 1 min"])]))
     assert unchanged is config and said == []
+    # the validation the run had, whatever training.validation auto decides today
+    for split, validation in [("random holdout of 52,376 rows (20%); 5-fold random CV on 209,500 rows", "cv"),
+                              ("random holdout of 52,376 rows (20%); one validation fold of the 209,500 training "
+                               "rows, the first of 5 (training.validation auto: ...)", "one_fold")]:
+        record = SimpleNamespace(stages=[SimpleNamespace(stage="training", notes=[split, "budget 1 min"])])
+        pinned, said = with_search_replayed(config, record)
+        assert pinned.training.validation == validation and said == []
 
 
 def test_tuning_reserves_the_leaders_refits_as_their_best_trials_so_far_would_fit(table):

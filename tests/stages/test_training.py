@@ -341,8 +341,8 @@ def test_large_searches_validate_on_one_fold_and_small_ones_cross_validate(house
     np.testing.assert_array_equal(one.folds[0][1], k_folds.folds[0][1])  # the first of the k folds, the same rows
     np.testing.assert_array_equal(one.holdout_index, k_folds.holdout_index)  # the holdout never moves
     assert one.validated().sum() == len(k_folds.folds[0][1]) == 5_120 and one.rows_searched() == 25_600
-    assert ("one validation fold of the 25,600 training rows, the first of 5 (training.validation auto: a fold "
-            "validates 1,000 rows or more)") in one.description
+    assert ("one validation fold of the 25,600 training rows, the first of 5 (training.validation auto: "
+            "it validates 1,000 rows or more)") in one.description
     # the rows the search may take decide, training.search_rows included: 4,999 keeps cross-validation
     assert len(split_rows(big, case=case, spec=_spec(search_rows=4_999), seed=1).folds) == 5
     assert len(split_rows(big, case=case, spec=_spec(search_rows=5_000), seed=1).folds) == 1
@@ -356,6 +356,13 @@ def test_large_searches_validate_on_one_fold_and_small_ones_cross_validate(house
     expanding = split_rows(dated, case=case, spec=_spec(time_column="sold", cv=4), seed=1)
     np.testing.assert_array_equal(latest.folds[0][1], expanding.folds[-1][1])
     assert "the latest of 4" in latest.description
+    # auto weighs the fold it keeps: 5,600 training rows in time order leave the latest of 5 expanding-window folds
+    # 933 rows to validate (a random fold would have 1,120)
+    many = pd.concat([dated] * 18, ignore_index=True).iloc[:7_000]
+    many = many.assign(sold=(pd.Timestamp("2006-01-01") + pd.to_timedelta(np.arange(len(many)), "h")).astype(str))
+    timed = split_rows(many, case=case, spec=_spec(time_column="sold"), seed=1)
+    assert len(timed.folds) == 5 and len(timed.folds[-1][1]) < 1_000
+    assert len(split_rows(many, case=case, spec=_spec(), seed=1).folds) == 1
 
 
 def test_a_rare_class_keeps_cross_validation_on_large_data():
@@ -371,8 +378,10 @@ def test_a_rare_class_keeps_cross_validation_on_large_data():
 
 def test_a_search_on_one_fold_trains_blends_and_says_so(house):
     table, case, plan = house
-    result = train(table, case, plan, ["linear", "lightgbm"], validation="one_fold", tuning=Tuning(trials=3))
+    result = train(table, case, plan, ["linear", "lightgbm"], validation="one_fold", tuning=Tuning(trials=3),
+                   parallel_folds=2)
     notes = result.notes("mape")
+    assert any(line.startswith("each trial has one validation fold to fit") for line in notes), notes
     assert result.validation_folds == 1
     assert any("compared on one validation fold of the 320 searched rows" in line for line in notes), notes
     scored = [line for line in notes if line.startswith(("linear:", "lightgbm:"))]

@@ -382,7 +382,8 @@ class Training(Section):
     parallel_folds: int = Field(
         1, ge=1, le=16, description="Cross-validation folds fitted side by side, each with n_jobs threads: 2 on "
         "a 2-core machine roughly halves the search's wall time when a fold takes a second or more. Scores and "
-        "the model are the same as one fold at a time; only the plan's trial count follows the faster clock.")
+        "the model are the same as one fold at a time; only the plan's trial count follows the faster clock. On "
+        "one validation fold (training.validation) a trial has a single fold: set validation: cv to use them.")
     rare_classes: Literal["drop", "merge", "fail"] = Field(
         "drop", description="Classes with too few rows to cross-validate (at most training.cv): drop sets them "
         "aside from training and names them with their counts, merge pools them into one 'other' class, fail stops "

@@ -210,11 +210,26 @@ def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[Proj
     if found := FINAL_FIT.search(remarks):
         update["final_fit"] = found.group(1) if found.group(1) == "searched_rows" else int(found.group(1))
     models = "models.native_categories: false" in remarks
-    if not update and not models:
+    validated = validated_as(config, record)
+    if not update and not models and validated is None:
         return config, []
-    changes = {"training": config.training.model_copy(update=update)}
+    changes = {"training": config.training.model_copy(update={**update, **({"validation": validated}
+                                                                            if validated else {})})}
     if models:
         changes["models"] = config.models.model_copy(update={"native_categories": False})
     said = [f"training.{k}: {v}" for k, v in update.items()] + (["models.native_categories: false"] if models else [])
     return config.model_copy(update=changes), [
-        "replayed the smaller search the budget chose: " + ", ".join(said)]
+        "replayed the smaller search the budget chose: " + ", ".join(said)] if said else []
+
+
+def validated_as(config: ProjectConfig, record: Any) -> str | None:
+    """training.validation as the run had it, when the project leaves it to auto: its split note says whether the
+    search scored on one fold or on all of them, so a replay does the same whatever auto's rule has become."""
+    if config.training.validation != "auto":
+        return None
+    for stage in record.stages:
+        if stage.stage == "training":
+            split = next((note for note in stage.notes if "-fold" in note or "one validation fold" in note), None)
+            if split is not None:
+                return "one_fold" if "one validation fold" in split else "cv"
+    return None

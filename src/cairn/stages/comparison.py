@@ -31,13 +31,17 @@ class ModelComparison:
     folds: FoldComparison | None
     holdout: HoldoutComparison | None
     why_no_holdout: str = ""  # set when there is no holdout comparison
+    one_fold: bool = False  # the search scored on one validation fold (training.validation): no fold test exists
 
     @property
     def clearly_better(self) -> bool:
-        """Better on the folds (p < 0.05) and, when measured, on the holdout (the interval excludes zero)."""
+        """Better on the folds (p < 0.05) and, when measured, on the holdout (the interval excludes zero). A search
+        on one validation fold has no folds to test: the holdout alone decides, and without it nothing is clear."""
+        holdout_says = self.holdout is None or (self.holdout.excludes_zero and self._favours(self.holdout.difference))
+        if self.one_fold:
+            return self.holdout is not None and holdout_says
         folds_say = self.folds is not None and self.folds.p_value < SIGNIFICANCE and self._favours(
             self.folds.mean_difference)
-        holdout_says = self.holdout is None or (self.holdout.excludes_zero and self._favours(self.holdout.difference))
         return folds_say and holdout_says
 
     def _favours(self, difference: float) -> bool:
@@ -47,7 +51,8 @@ class ModelComparison:
         """One line for the leaderboard, the notes and the model card."""
         label = self.metric.upper()
         head = (f"{self.best} is {'clearly' if self.clearly_better else 'not clearly'} better than {self.runner_up}"
-                f" (CV {label} {shown(self.metric, self.best_cv)} vs {shown(self.metric, self.runner_up_cv)})")
+                f" ({'validation' if self.one_fold else 'CV'} {label} {shown(self.metric, self.best_cv)} vs "
+                f"{shown(self.metric, self.runner_up_cv)})")
         parts = []
         if self.folds is not None:
             parts.append(f"corrected resampled t-test over {self.folds.folds} folds: p = {self.folds.p_value:.3g}")
@@ -102,7 +107,7 @@ def compare_best_two(training: Any, X: pd.DataFrame, y: np.ndarray, *, best_pipe
         except ValueError as error:
             why = str(error)
     return ModelComparison(first.model, second.model, metric, first.cv[metric][0], second.cv[metric][0], folds,
-                           holdout, why)
+                           holdout, why, one_fold=getattr(training, "validation_folds", 0) == 1)
 
 
 def row_score(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray | None,

@@ -136,6 +136,8 @@ def estimate_cost(candidate: Candidate, data: TrainingData, *, limit_s: float | 
     """
     fit_rows, valid_rows = data.split.folds[0]
     folds = len(data.split.folds)
+    # validation rows per fitting row, as a fold has them: one validation fold (training.validation) keeps its own
+    valid_share = len(valid_rows) / max(len(fit_rows), 1) if folds == 1 else 1 / max(folds - 1, 1)
     rng = np.random.default_rng(data.seed)
     large = min(len(fit_rows), max(int(len(fit_rows) * SAMPLE_SHARE), SAMPLE_ROWS_AT_LEAST))
     small = max(large // 2, 20)
@@ -147,7 +149,7 @@ def estimate_cost(candidate: Candidate, data: TrainingData, *, limit_s: float | 
     tree_seconds = candidate.algorithm.tree_seconds if stopping and limit_s is not None else None
     for size in (small, large):
         rows = np.sort(rng.choice(fit_rows, size=size, replace=False))
-        valid = valid_rows[: max(10, size // max(folds - 1, 1))]
+        valid = valid_rows[: max(10, int(size * valid_share))]
         began = time.perf_counter()
         deadline = None if limit_s is None or not stopping else began + limit_s
         encode = preprocessor(data.plan, scale=candidate.needs_scaling, one_hot=candidate.one_hot,

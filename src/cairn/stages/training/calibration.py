@@ -28,16 +28,17 @@ def calibrate(positive_proba: np.ndarray, is_positive: np.ndarray, folds: list[t
     if known.sum() < 50 or truth[known].all() or not truth[known].any():
         return None, positive_proba, "probabilities not calibrated: too few out-of-fold rows of both classes"
     raw = _log_loss(truth[known], positive_proba[known])
+    others = "folds"
     if len(folds) == 1:  # one validation fold: its rows in random parts, each calibrated by a map of the others
         rows = np.random.default_rng(0).permutation(folds[0][1])
-        folds = [(rows, part) for part in np.array_split(rows, PARTS_OF_ONE_FOLD)]
+        folds, others = [(rows, part) for part in np.array_split(rows, PARTS_OF_ONE_FOLD)], "parts of the fold"
     crossed = {method: _cross_fitted(method, positive_proba, truth, known, folds) for method in METHODS}
     losses = {method: _log_loss(truth[known], values[known]) for method, values in crossed.items()}
     best = min(losses, key=lambda method: losses[method])
     tried = ", ".join(f"{method} {loss:.4f}" for method, loss in losses.items())
     if losses[best] > raw * (1 - MIN_GAIN):
         return None, positive_proba, (f"probabilities not calibrated: no calibration lowered the out-of-fold log "
-                                      f"loss {raw:.4f} by {MIN_GAIN:.0%} ({tried}, each fitted on the other folds)")
+                                      f"loss {raw:.4f} by {MIN_GAIN:.0%} ({tried}, each fitted on the other {others})")
     final = fit_calibration(best, positive_proba[known], truth[known])
     return final, crossed[best], (f"probabilities calibrated ({best}, fitted out of fold): out-of-fold log loss "
                                   f"{raw:.4f} -> {losses[best]:.4f} ({tried})")

@@ -186,6 +186,8 @@ def smaller_search(priced: Priced, *, left: float, budget: Budget, seed: int) ->
     replay, remarks = [], []
     if choice.rows < searched:
         replay.append(f"training.search_rows: {choice.rows}")
+        if scope.split.one_fold:  # decided on the rows training.search_rows allowed: fewer could decide otherwise
+            replay.append("training.validation: one_fold")
         scope = resampled(scope, rows=choice.rows, seed=seed)
     if choice.fit_searched and not scope.fit_searched_rows:  # how many rows it gets in the end: `final_rows`
         scope = replace(scope, fit_searched_rows=True)

@@ -79,31 +79,31 @@ def split_kind(spec: Training, *, problem: str) -> str:
     return "random" if problem == "regression" else "stratified"
 
 
-def validates_one_fold(spec: Training, *, y: np.ndarray, classification: bool) -> bool:
-    """training.validation: one fold when asked, or (auto) when one of the k folds of the rows the search may
-    take (training.search_rows) validates ONE_FOLD_VALIDATES rows, and ONE_FOLD_CLASS_ROWS of every class. Decided
-    from the data and the project file alone, never the clock, so a replay agrees."""
+def validates_one_fold(spec: Training, *, valid_y: np.ndarray, share: float, classification: bool) -> bool:
+    """training.validation: one fold when asked, or (auto) when the fold it would keep, at the share of it the
+    search may take (training.search_rows), validates ONE_FOLD_VALIDATES rows and ONE_FOLD_CLASS_ROWS of every
+    class. Decided from the data and the project file alone, never the clock, so a replay agrees."""
     if spec.validation != "auto":
         return spec.validation == "one_fold"
-    share = 1.0 if spec.search_rows is None else min(1.0, spec.search_rows / max(len(y), 1))
-    if len(y) * share / spec.cv < ONE_FOLD_VALIDATES:
+    if len(valid_y) * share < ONE_FOLD_VALIDATES:
         return False
     if not classification:
         return True
-    _, counts = np.unique(y.astype(str), return_counts=True)
-    return bool(counts.min() * share / spec.cv >= ONE_FOLD_CLASS_ROWS)
+    _, counts = np.unique(valid_y.astype(str), return_counts=True)
+    return bool(counts.min() * share >= ONE_FOLD_CLASS_ROWS)
 
 
 def split_rows(table: pd.DataFrame, *, case: BusinessCase, spec: Training, seed: int) -> Split:
     """The holdout and the validation folds, both drawn with `seed`: k for cross-validation, or the one
     `validates_one_fold` keeps."""
     split = _k_fold_split(table, case=case, spec=spec, seed=seed)
-    y = table[case.target].to_numpy()[split.train_index]
-    if not validates_one_fold(spec, y=y, classification=case.problem != "regression"):
-        return split
     fold = split.folds[-1] if split.kind == "time" else split.folds[0]  # a time split's latest: most history
+    y = table[case.target].to_numpy()[split.train_index]
+    share = 1.0 if spec.search_rows is None else min(1.0, spec.search_rows / max(len(y), 1))
+    if not validates_one_fold(spec, valid_y=y[fold[1]], share=share, classification=case.problem != "regression"):
+        return split
     why = ("training.validation" if spec.validation == "one_fold" else
-           f"training.validation auto: a fold validates {ONE_FOLD_VALIDATES:,} rows or more")
+           f"training.validation auto: it validates {ONE_FOLD_VALIDATES:,} rows or more")
     holdout_part = split.description.split(";")[0]
     return replace(split, folds=[fold], description=(
         f"{holdout_part}; one validation fold of the {len(split.train_index):,} training rows, the "

@@ -151,6 +151,11 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
     peak_before = peak_memory_mb()
     scope = search_scope(table, case=case, plan=plan, spec=spec, seed=seed, engine=engine)
     inputs = _inputs(scope, selection, ctx)
+    if scope.split.one_fold and (spec.parallel_folds > 1 or engine is not None):
+        inputs = replace(inputs, remarks=[*inputs.remarks, (
+            "each trial has one validation fold to fit (training.validation), so folds side by side "
+            "(training.parallel_folds, or a Dask cluster) had nothing to share: set training.validation: cv to "
+            "spread training.cv folds over them")])
     pool = competing(candidates, inputs.scope, ctx)
     tuned = search_candidates(pool, ctx)
     board = leaderboard(tuned.searched, pool.scope, ensemble=spec.ensemble)

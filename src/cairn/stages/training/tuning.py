@@ -162,7 +162,9 @@ class CandidateSearch:
             def report(fold: int, running: float, trial: Any = trial) -> None:
                 trial.report(running, fold)
                 self._check_time()
-                if trial.should_prune():
+                # never after the last fold: the trial has cost all it will, and its score is complete (on one
+                # validation fold, the first fold is the last, so every trial below the median was lost)
+                if fold + 1 < len(self.data.split.folds) and trial.should_prune():
                     raise optuna.TrialPruned()
 
             try:
