@@ -201,19 +201,25 @@ def first_plan(cv_seconds: dict[str, float], caps: dict[str, int], *, seconds: f
 def tune(searches: dict[str, CandidateSearch], planned: dict[str, int], ctx: Context, scope: SearchScope
          ) -> tuple[dict[str, float], str | None]:
     """Run each candidate's search up to its planned trials: the seconds each spent tuning, and the safety stop
-    if the deadline cut one. The deadline is set again before each candidate, from the leaders' best trials so
-    far: on diamonds at one minute CatBoost's tuned trials grew 1,975 trees, and extra trees then tuned up to a
-    deadline priced from CatBoost's defaults; the final fit ended the stage at 68 s."""
+    if the deadline cut one. The deadline is set again before every trial, from the leaders' best trials so far:
+    on diamonds at one minute a tuned CatBoost grew 1,975 trees where its defaults kept far fewer, and its next
+    trials ran up to a deadline priced from the defaults; the final fit then ended the stage at 67 s. One trial at
+    a time continues the same study, so the trials asked are those of one call (a replay runs its plan whatever
+    the clock says)."""
     spent = dict.fromkeys(searches, 0.0)
     safety_stop = None
     for name, search in searches.items():
         if planned[name] <= search.trials_run or search.stopped:
             continue
-        if ctx.replay is None:  # a replayed plan runs whatever the clock says
-            search.deadline = safety_deadline(searches, scope, ctx)
         ctx.progress(f"cross-validating {name}: tuning, {planned[name] - search.trials_run} more trials")
         began = time.perf_counter()
-        search.run(planned[name])
+        while search.trials_run < planned[name] and not search.stopped:
+            if ctx.replay is None:
+                search.deadline = safety_deadline(searches, scope, ctx)
+            ran = search.trials_run
+            search.run(ran + 1)
+            if search.trials_run == ran and not search.stopped:  # nothing left to ask (no space to tune)
+                break
         spent[name] = time.perf_counter() - began
         if search.stopped and not safety_stop:
             safety_stop = (f"tuning stopped at {ctx.elapsed():.0f} s of a {duration(ctx.budget.seconds)} budget "
