@@ -345,7 +345,7 @@ def seconds_to_tune(searches: dict[str, CandidateSearch], scope: SearchScope, ct
 
 def safety_deadline(searches: dict[str, CandidateSearch], scope: SearchScope, ctx: Context) -> float:
     """When tuning must stop whatever its plan says: the safety stop's share of the budget, less the reserve.
-    Set again before each candidate's trials (`tune`), since the reserve prices the leaders' best trials so far:
+    Set again before every trial (`tune`), since the reserve prices the leaders' best trials so far:
     on diamonds a tuned CatBoost grew deeper trees than its defaults, and a deadline kept from the defaults left its
     final fit 11,000 of 34,428 rows."""
     return ctx.started + ctx.budget.seconds * STOP_SHARE - reserve_s(

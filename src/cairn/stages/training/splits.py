@@ -31,7 +31,7 @@ Fold = tuple[np.ndarray, np.ndarray]
 # (5,000 to search at 5 random folds) and ONE_FOLD_CLASS_ROWS of every class. A trial then costs a k-th, so the same
 # budget searches k times the rows or tries k times the parameters. At one minute it switches nine of the eighteen
 # bench sets, and all nine scored better on the holdout than with five folds in the same session: flights RMSE 6.16
-# -> 5.71, diamonds 495.7 -> 487.6, hotel_rates 13.35 -> 13.21, mplsstops AUC 0.898 -> 0.901; deliveries, txhousing,
+# -> 5.66, diamonds 495.7 -> 487.6, hotel_rates 13.35 -> 13.21, mplsstops AUC 0.898 -> 0.901; deliveries, txhousing,
 # loans, insteval and chem97 by 0.04-0.7%. Below 1,000 validated rows, or with a few dozen rows of a rare class (3%
 # positives in 6,400 rows), one fold's score is too noisy to rank candidates and trials on: k folds.
 ONE_FOLD_VALIDATES = 1_000
