@@ -52,7 +52,7 @@ def write_run_report(config: ProjectConfig, store: Store, execution: Execution, 
         if profile else [],
         exploration=values.get("exploration"),
         leaderboard=leaderboard,
-        one_fold=getattr(training, "validation_folds", 0) == 1,
+        one_fold=bool(training and training.one_fold),
         primary_metric=primary,
         holdout=[HoldoutMetric(m.name, m.value, m.ci_low, m.ci_high) for m in evaluation.holdout]
         if evaluation else [],

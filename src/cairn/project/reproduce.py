@@ -210,14 +210,14 @@ def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[Proj
     if found := FINAL_FIT.search(remarks):
         update["final_fit"] = found.group(1) if found.group(1) == "searched_rows" else int(found.group(1))
     models = "models.native_categories: false" in remarks
-    validated = validated_as(config, record)
-    if not update and not models and validated is None:
+    said = [f"training.{k}: {v}" for k, v in update.items()] + (["models.native_categories: false"] if models else [])
+    if validated := validated_as(config, record):  # pinned without a word: it is what the run did
+        update["validation"] = validated
+    if not update and not models:
         return config, []
-    changes = {"training": config.training.model_copy(update={**update, **({"validation": validated}
-                                                                            if validated else {})})}
+    changes = {"training": config.training.model_copy(update=update)}
     if models:
         changes["models"] = config.models.model_copy(update={"native_categories": False})
-    said = [f"training.{k}: {v}" for k, v in update.items()] + (["models.native_categories: false"] if models else [])
     return config.model_copy(update=changes), [
         "replayed the smaller search the budget chose: " + ", ".join(said)] if said else []
 

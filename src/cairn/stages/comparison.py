@@ -107,7 +107,7 @@ def compare_best_two(training: Any, X: pd.DataFrame, y: np.ndarray, *, best_pipe
         except ValueError as error:
             why = str(error)
     return ModelComparison(first.model, second.model, metric, first.cv[metric][0], second.cv[metric][0], folds,
-                           holdout, why, one_fold=getattr(training, "validation_folds", 0) == 1)
+                           holdout, why, one_fold=getattr(training, "one_fold", False))
 
 
 def row_score(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray | None,

@@ -84,6 +84,11 @@ class TrainingResult:
     fitted_searched_rows: bool = False
     validation_folds: int = 0  # folds the search scored on: 1 with training.validation one_fold (0: older results)
 
+    @property
+    def one_fold(self) -> bool:
+        """The search scored on one validation fold (training.validation): no spread, no fold test."""
+        return self.validation_folds == 1
+
     def notes(self, primary: str) -> list[str]:
         best = self.leaderboard[0]
         mean, sd = best.cv[primary]
@@ -95,7 +100,7 @@ class TrainingResult:
         if self.safety_stop:
             lines.append(f"safety stop: {self.safety_stop}")
         count = len(self.leaderboard)
-        one_fold = self.validation_folds == 1
+        one_fold = self.one_fold
         compared = (f"on one validation fold of the {self.search_rows:,} searched rows" if one_fold else
                     f"by {self.search_rows:,}-row cross-validation")
         lines.append(f"{count} candidate{'s' if count != 1 else ''} compared {compared}")
