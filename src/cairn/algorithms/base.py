@@ -65,6 +65,7 @@ class Algorithm:
     tuned_for: frozenset[str] = PROBLEMS  # problems whose space is searched; otherwise the defaults alone
     enough_trials: int = 8  # most trials worth running at budgets up to 30 s (see cairn.stages.training.tuning)
     trees_param: str | None = None  # the parameter early stopping decides
+    leaves_param: str | None = None  # leaf-wise boosters: the leaves per tree their defaults set by rows
     fit_stopping: FitStopping | None = None  # boosters: adds trees until a validation slice stops improving
     cost_growth: tuple[float, float] = LINEAR_GROWTH
     # A family whose first tree may outlast the timed fit's deadline on a wide table (no callback reaches the

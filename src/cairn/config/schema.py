@@ -374,6 +374,10 @@ class Training(Section):
         "those the search cross-validated, or a number of training rows (the searched ones and more, drawn at "
         "random). When a fit on every row would not finish in time, the budget fits on as many as the time left "
         "affords, and says how many; set that number to replay such a run.")
+    final_model: CandidateName | Literal["ensemble"] | None = Field(
+        None, description="The model the holdout judges and deployment serves, among those the search scored. "
+        "null: the best validated one, unless the budget confines the final fit and a cheaper model's learning "
+        "curve predicts it does better on the many more rows it affords; set the name a run chose to replay it.")
     tuning: Tuning = Tuning()
     early_stopping: bool = Field(True, description="Boosted trees stop adding trees when validation stalls.")
     ensemble: bool = Field(True, description="Greedy ensemble of the best models when it beats the best one.")

@@ -195,13 +195,14 @@ def environment_changes(manifest: dict[str, Any]) -> list[str]:
 
 SEARCH_ROWS = re.compile(r"training\.search_rows: (\d+)")
 FINAL_FIT = re.compile(r"training\.final_fit: (searched_rows|\d+)")
+FINAL_MODEL = re.compile(r"training\.final_model: (\w+)")
 REPLAY = "to replay this run with training.tuning.plan"
 
 
 def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[ProjectConfig, list[str]]:
-    """A search the clock made smaller (fewer rows searched, the judged model fitted on part of the rows, CatBoost
-    on target means instead of its own statistics), made the same way again: the training stage's remarks name
-    the settings that replay it."""
+    """A search the clock made smaller (fewer rows searched, the judged model fitted on part of the rows, a cheaper
+    model judged for the rows it affords, CatBoost on target means instead of its own statistics), made the same
+    way again: the training stage's remarks name the settings that replay it."""
     remarks = " ".join(note for stage in record.stages if stage.stage == "training" for note in stage.notes
                        if REPLAY in note)
     update: dict[str, Any] = {}
@@ -209,6 +210,8 @@ def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[Proj
         update["search_rows"] = int(found.group(1))
     if found := FINAL_FIT.search(remarks):
         update["final_fit"] = found.group(1) if found.group(1) == "searched_rows" else int(found.group(1))
+    if found := FINAL_MODEL.search(remarks):
+        update["final_model"] = found.group(1)
     models = "models.native_categories: false" in remarks
     said = [f"training.{k}: {v}" for k, v in update.items()] + (["models.native_categories: false"] if models else [])
     if validated := validated_as(config, record):  # pinned without a word: it is what the run did

@@ -36,7 +36,7 @@ def final_rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchS
     members = board.members()
     total, searched_rows = len(scope.data.y), scope.split.rows_searched()
     left_s = ctx.budget.seconds * STOP_SHARE - ctx.elapsed()
-    rows = _affordable_rows(members, searched, scope, left_s=left_s, low=searched_rows, high=total)
+    rows = affordable_rows(members, searched, scope, left_s=left_s, low=searched_rows, high=total)
     if rows < searched_rows * WORTH_AT_LEAST:
         return FinalRows(scope, [f"the model the holdout judges was fitted on the {searched_rows:,} searched rows, "
                                  f"not all {total:,}: a fit on every row would not finish in time; to replay this "
@@ -60,7 +60,7 @@ def final_fit_s(members: list[str], searched: dict[str, Searched], scope: Search
     return sum(refit_s(searched[name].candidate, searched[name].best, scope) for name in members)
 
 
-def _affordable_rows(members: list[str], searched: dict[str, Searched], scope: SearchScope, *, left_s: float,
+def affordable_rows(members: list[str], searched: dict[str, Searched], scope: SearchScope, *, left_s: float,
                      low: int, high: int) -> int:
     """The most rows in [low, high] whose final fit is estimated to take at most `left_s` (bisection: the cost
     grows with the rows), rounded down to ROUND_TO; `low` when not even one more row fits."""

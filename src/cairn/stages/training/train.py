@@ -4,10 +4,11 @@ helps, and the winner refit on the whole training split as one estimator with it
 The order, one step (and one sibling module) each: split (`scope`); time a short fit per candidate and drop those
 that cannot finish cross-validation within the budget (`pool`); cross-validate every candidate's defaults, turn
 what is left of the budget into a plan of trials, run it (Optuna TPE, pruned on early folds) and top it up
-(`rounds`); rank, blending the best models greedily if that beats the best one out of fold (`leaderboard`); draw
-learning curves of the best two (`curves`); refit (`final_fit`), on as many rows as the time left affords when
-the budget could not pay for every one (`final_rows`). Each step returns a new value and changes none it
-was given. `training.tuning.plan` replays a recorded plan exactly.
+(`rounds`); rank, blending the best models greedily if that beats the best one out of fold (`leaderboard`);
+when the budget confines the final fit, maybe judge a cheaper model the time left fits on more rows
+(`rows_or_model`); draw learning curves of the best two (`curves`); refit (`final_fit`), on as many rows as the
+time left affords when the budget could not pay for every one (`final_rows`). Each step returns a new value and
+changes none it was given. `training.tuning.plan` replays a recorded plan exactly.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from cairn.stages.training.importance import select_features
 from cairn.stages.training.leaderboard import ENSEMBLE, CandidateScore, Leaderboard, leaderboard, refit_for
 from cairn.stages.training.pool import Pool, competing
 from cairn.stages.training.rounds import Tuned, search_candidates
+from cairn.stages.training.rows_or_model import rows_or_model
 from cairn.stages.training.runner_up import RunnerUp, fit_runner_up
 from cairn.stages.training.scope import SearchScope, narrowed, search_scope
 from cairn.stages.training.threshold import DecisionThreshold, binary_decision
@@ -164,10 +166,12 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
     pool = competing(candidates, inputs.scope, ctx)
     tuned = search_candidates(pool, ctx)
     board = leaderboard(tuned.searched, pool.scope, ensemble=spec.ensemble)
+    judged = rows_or_model(board, tuned.searched, pool.scope, ctx)
+    board = judged.board
     final_s = final_fit_s(board.members(), tuned.searched, pool.scope) * TUNED_COST  # a margin for the estimate
     curves, curve_remarks = learning_curves(tuned.searched, pool.scope, ctx, reserve_s=final_s)
     rows = final_rows(board, tuned.searched, pool.scope, ctx)
-    pool = replace(pool, scope=rows.scope, remarks=[*pool.remarks, *rows.remarks])
+    pool = replace(pool, scope=rows.scope, remarks=[*pool.remarks, *judged.remarks, *rows.remarks])
     board = refit_for(board, tuned.searched, pool.scope)
     pipeline = final_fit(board, tuned.searched, pool.scope, ctx)
     predict_ms = predict_ms_per_row(pipeline, pool.scope.data.X)
