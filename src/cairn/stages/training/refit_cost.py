@@ -24,11 +24,11 @@ LEAVES_COST_GROWTH = 0.3  # seconds per tree grow as leaves ** this
 def refit_s(candidate: Candidate, best: CVResult, scope: SearchScope) -> float:
     """Estimated seconds of fitting `candidate` with `best`'s parameters on the scope's fit rows."""
     rows = scope.fit_row_count()
-    if best.best_iteration is None or not uses_early_stopping(candidate, scope.data):
-        return best.fit_time_s * rows / max(scope.data.fold_rows, 1)
     refit = scope.refit_params(candidate, best)
-    trees = refit[candidate.trees_param or ""]
-    per_tree_s = best.fit_time_s / (best.best_iteration + STOPPING_ROUNDS)
     leaves = candidate.algorithm.leaves_param
     finer = (refit[leaves] / best.params[leaves]) ** LEAVES_COST_GROWTH if leaves and leaves in best.params else 1.0
+    if best.best_iteration is None or not uses_early_stopping(candidate, scope.data):
+        return best.fit_time_s * rows / max(scope.data.fold_rows, 1) * finer
+    trees = refit[candidate.trees_param or ""]
+    per_tree_s = best.fit_time_s / (best.best_iteration + STOPPING_ROUNDS)
     return float(per_tree_s * scope.tree_growth() ** candidate.algorithm.cost_growth[0] * trees * finer)

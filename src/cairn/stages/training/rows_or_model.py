@@ -48,8 +48,11 @@ def rows_or_model(board: Leaderboard, searched: dict[str, Searched], scope: Sear
     fitted = [s.model for s in board.scores if all(m in searched for m in board.members(s.model))]
     rows = _rows(board, searched, scope, ctx, models=fitted)
     chosen = board.chosen
-    wider = [m for m in fitted if rows[m] >= rows.get(chosen, 0) * WORTH_AT_LEAST]
-    if chosen not in rows or not wider:
+    if chosen not in rows:
+        return Chosen(board, [])
+    wider = [m for m in fitted if rows[m] >= rows[chosen] * WORTH_AT_LEAST
+             and _could_win(board, m, chosen, rows=rows[m], scope=scope, primary=ctx.primary)]
+    if not wider:
         return Chosen(board, [])
     needed = sorted({m for model in [chosen, *wider] for m in board.members(model)})
     cost_s = sum(searched[m].best.fit_time_s for m in needed) * CURVE_SHARE * TUNED_COST
@@ -75,6 +78,15 @@ def rows_or_model(board: Leaderboard, searched: dict[str, Searched], scope: Sear
         f"training.final_model: {best}"])
 
 
+def _could_win(board: Leaderboard, model: str, chosen: str, *, rows: int, scope: SearchScope, primary: str) -> bool:
+    """Whether `model`, its error falling as fast as any (MAX_SLOPE), could beat `chosen` were its error not to
+    fall at all: if not, no curve needs measuring."""
+    best_case = _predicted(board, model, dict.fromkeys(board.members(model), MAX_SLOPE), rows=rows, scope=scope,
+                           primary=primary)
+    return best_case < _predicted(board, chosen, dict.fromkeys(board.members(chosen), 0.0), rows=rows, scope=scope,
+                                  primary=primary) * (1 - MARGIN)
+
+
 def _shown(primary: str, error: float) -> str:
     """A predicted error as the metric reads (`error_of` backwards)."""
     return shown(primary, error if lower_is_better(primary) else 1.0 - error)
@@ -87,7 +99,8 @@ def pinned(board: Leaderboard, model: str) -> Leaderboard:
         raise ConfigError.single(
             "training.final_model names a model the search did not score.", where="training.final_model",
             expected=f"one of {', '.join(names)}", got=model,
-            fix="name one of those, add it to models.candidates, or remove training.final_model")
+            fix="name one of those, or remove training.final_model (a model the budget dropped, or a blend that "
+                "beat no single model, cannot be judged; the training notes say why)")
     first = names.index(model)
     return replace(board, scores=[board.scores[first], *board.scores[:first], *board.scores[first + 1:]])
 

@@ -19,7 +19,7 @@ from cairn.metrics.scoring import positive_last
 from cairn.model.inputs import model_frame_for_fit
 from cairn.stages.business import BusinessCase
 from cairn.stages.features import FeaturePlan
-from cairn.stages.selection import Candidate
+from cairn.stages.selection import Candidate, default_params
 from cairn.stages.training.crossval import STOPPING_SHARE, CVResult, TrainingData, refit_trees, uses_early_stopping
 from cairn.stages.training.importance import Selection
 from cairn.stages.training.positive import positive_class
@@ -78,15 +78,22 @@ class SearchScope:
 
     def refit_params(self, candidate: Candidate, result: CVResult) -> dict[str, Any]:
         """The parameters of the final fit: the trees early stopping chose in the folds, grown to its rows, and
-        the leaves the defaults set by the folds' rows, set again by its rows (`leaves_for`): on 209,500 flights
-        at one minute, LightGBM searched on 6,250 rows kept 15 leaves on 138,000 (holdout RMSE 6.57)."""
+        when the defaults' trial is refit, the leaves they set by the folds' rows set again by its rows
+        (`leaves_for`): on 209,500 flights at one minute, LightGBM searched on 6,250 rows kept 15 leaves on
+        138,000 (holdout RMSE 6.57). A tuned trial keeps the leaves it was validated with."""
         params = dict(result.params)
         if result.best_iteration is not None and uses_early_stopping(candidate, self.data):
             params[candidate.trees_param or ""] = refit_trees(result.best_iteration, growth=self.tree_growth())
         leaves = candidate.algorithm.leaves_param
-        if leaves and leaves not in candidate.params and params.get(leaves) == leaves_for(self.data.fold_rows):
+        if leaves and leaves not in candidate.params and self._defaults_trial(candidate, params):
             params[leaves] = leaves_for(self.fit_row_count())
         return params
+
+    def _defaults_trial(self, candidate: Candidate, params: dict[str, Any]) -> bool:
+        """Every searched parameter at the default the folds' rows gave it (`tuning.start_params`)."""
+        defaults = default_params(candidate, case=self.data.case, early_stopping=False, rows=self.data.fold_rows)
+        return all(params.get(name) == defaults.get(name) for name in candidate.algorithm.space
+                   if name not in candidate.params)
 
 
 def search_scope(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, spec: Training, seed: int,
