@@ -201,20 +201,24 @@ def test_a_budget_too_small_for_any_candidate_is_a_config_error(house):
     assert "training.budget_minutes" in text and "Fix: raise training.budget_minutes" in text
 
 
-def test_tuning_time_goes_to_the_three_best_by_their_defaults(house):
+def test_tuning_time_goes_to_the_three_best_by_their_defaults_within_a_fifth_of_the_best(house):
     import re
 
     table, case, plan = house
     names = ["knn", "lightgbm", "extra_trees", "hist_gradient_boosting"]
     result = train(table, case, plan, names, tuning=Tuning(trials=10), ensemble=False)
-    remarks = [line for line in result.remarks if line.startswith("tuning time went to the 3 best")]
+    remarks = [line for line in result.remarks if line.startswith("tuning time went to the ")]
     assert len(remarks) == 1  # decided once: top-up rounds tune the same leaders
-    remark = remarks[0]
-    leaders, laggard = re.fullmatch(r"tuning time went to the 3 best by their defaults \((.+)\); (\w+) kept "
-                                    r"their defaults", remark).groups()
-    assert sorted([*leaders.split(", "), laggard]) == sorted(names)
-    assert result.plan[laggard] == 1
-    assert sum(result.plan[name] for name in leaders.split(", ")) == 10 - 1  # the rest of the trials
+    count, leaders, laggards = re.fullmatch(
+        r"tuning time went to the (\d) best by their defaults, within 20% of the best one's error \((.+)\); (.+) "
+        r"kept their defaults", remarks[0]).groups()
+    leaders, laggards = leaders.split(", "), laggards.split(", ")
+    assert int(count) == len(leaders) <= 3 and sorted([*leaders, *laggards]) == sorted(names)
+    assert all(result.plan[name] == 1 for name in laggards)
+    assert sum(result.plan[name] for name in leaders) == 10 - len(laggards)  # the rest of the trials
+    mape = {row.model: row.cv["mape"][0] for row in result.leaderboard}
+    # kNN's defaults are over a fifth behind on Ames (12% MAPE against 9%): never tuned, whatever the order
+    assert "knn" in laggards and mape["knn"] > 1.2 * min(mape.values())
 
 
 def test_an_expensive_candidate_far_behind_stops_after_two_folds():
