@@ -135,4 +135,3 @@ def _predicted(board: Leaderboard, model: str, slopes: dict[str, float], *, rows
     weights = board.blend if len(members) > 1 else {model: 1.0}
     slope = sum(weights[m] * slopes[m] for m in members) / sum(weights[m] for m in members)
     return error_of(primary, score.cv[primary][0]) * (rows / max(scope.data.fold_rows, 1)) ** -slope
-
