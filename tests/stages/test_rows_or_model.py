@@ -107,8 +107,11 @@ def test_final_model_must_name_a_model_the_search_scored(table):
     with pytest.raises(ConfigError) as raised:
         rows_or_model(leaderboard(searched, scope, ensemble=False), searched, scope, _ctx(3.0, final_model="catboost"))
     assert "training.final_model" in str(raised.value) and "lightgbm" in str(raised.value)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as invalid:
         Training(final_model="gradient_descent")
+    [error] = invalid.value.errors()  # one error listing every name, ensemble included, not one per kind
+    assert error["loc"] == ("final_model",) and "'hist_gradient_boosting'" in error["msg"]
+    assert "'ensemble'" in error["msg"]
 
 
 def test_default_leaves_grow_with_the_final_fits_rows_and_are_priced_so(table):

@@ -28,6 +28,7 @@ Problem = Literal["regression", "binary", "multiclass"]
 # Names come from the catalogues, never retyped: a metric, an algorithm or a stage added there is accepted here.
 MetricName = Literal[METRIC_NAMES]  # type: ignore[valid-type]
 CandidateName = Literal[ALGORITHM_NAMES]  # type: ignore[valid-type]
+FinalModelName = Literal[(*ALGORITHM_NAMES, "ensemble")]  # type: ignore[valid-type]
 
 
 
@@ -374,7 +375,7 @@ class Training(Section):
         "those the search cross-validated, or a number of training rows (the searched ones and more, drawn at "
         "random). When a fit on every row would not finish in time, the budget fits on as many as the time left "
         "affords, and says how many; set that number to replay such a run.")
-    final_model: CandidateName | Literal["ensemble"] | None = Field(
+    final_model: FinalModelName | None = Field(
         None, description="The model the holdout judges and deployment serves, among those the search scored. "
         "null: the best validated one, unless the budget confines the final fit and a cheaper model's learning "
         "curve predicts it does better on the many more rows it affords; set the name a run chose to replay it.")
