@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from cairn.config.schema import Training
 from cairn.stages.business import BusinessCase
-from cairn.stages.training.budget import Budget
+from cairn.stages.training.budget import STOP_SHARE, Budget
 
 
 @dataclass(frozen=True)
@@ -31,3 +31,8 @@ class Context:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
+
+    def seconds_to_stop(self) -> float:
+        """Seconds until the safety stop's share of the budget (STOP_SHARE): what the final fit, the runner-up's
+        refit and the curves that choose between them may still spend; negative once past it."""
+        return self.budget.seconds * STOP_SHARE - self.elapsed()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from cairn.stages.training.budget import STOP_SHARE
 from cairn.stages.training.context import Context
 from cairn.stages.training.leaderboard import Leaderboard
 from cairn.stages.training.refit_cost import refit_s
@@ -35,8 +34,8 @@ def final_rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchS
         return FinalRows(scope, [])
     members = board.members()
     total, searched_rows = len(scope.data.y), scope.split.rows_searched()
-    left_s = ctx.budget.seconds * STOP_SHARE - ctx.elapsed()
-    rows = affordable_rows(members, searched, scope, left_s=left_s, low=searched_rows, high=total)
+    left_s = ctx.seconds_to_stop()
+    rows = affordable_rows(members, searched, scope, left_s=left_s)
     if rows < searched_rows * WORTH_AT_LEAST:
         return FinalRows(scope, [f"the model the holdout judges was fitted on the {searched_rows:,} searched rows, "
                                  f"not all {total:,}: a fit on every row would not finish in time; to replay this "
@@ -60,10 +59,12 @@ def final_fit_s(members: list[str], searched: dict[str, Searched], scope: Search
     return sum(refit_s(searched[name].candidate, searched[name].best, scope) for name in members)
 
 
-def affordable_rows(members: list[str], searched: dict[str, Searched], scope: SearchScope, *, left_s: float,
-                     low: int, high: int) -> int:
-    """The most rows in [low, high] whose final fit is estimated to take at most `left_s` (bisection: the cost
-    grows with the rows), rounded down to ROUND_TO; `low` when not even one more row fits."""
+def affordable_rows(members: list[str], searched: dict[str, Searched], scope: SearchScope, *, left_s: float) -> int:
+    """The most rows, from the searched ones to every training row, whose final fit is estimated to take at most
+    `left_s` (bisection: the cost grows with the rows), rounded down to ROUND_TO; the searched rows when not even
+    one more row fits."""
+    low, high = scope.split.rows_searched(), len(scope.data.y)
+
     def cost(rows: int) -> float:
         return final_fit_s(members, searched, replace(scope, fit_rows_count=rows))
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from cairn.errors import ConfigError
 from cairn.metrics.scoring import error_of, lower_is_better, shown
-from cairn.stages.training.budget import STOP_SHARE, TUNED_COST
+from cairn.stages.training.budget import TUNED_COST
 from cairn.stages.training.context import Context
 from cairn.stages.training.crossval import cross_validate
 from cairn.stages.training.final_rows import WORTH_AT_LEAST, affordable_rows
@@ -56,7 +56,7 @@ def rows_or_model(board: Leaderboard, searched: dict[str, Searched], scope: Sear
         return Chosen(board, [])
     needed = sorted({m for model in [chosen, *wider] for m in board.members(model)})
     cost_s = sum(searched[m].best.fit_time_s for m in needed) * CURVE_SHARE * TUNED_COST
-    if cost_s > CURVE_COST_SHARE * max(ctx.budget.seconds * STOP_SHARE - ctx.elapsed(), 0.0):
+    if cost_s > CURVE_COST_SHARE * max(ctx.seconds_to_stop(), 0.0):
         return Chosen(board, [])
     ctx.progress("learning curves of " + ", ".join(needed) + " at half the searched rows")
     slopes = {m: _slope(searched[m], scope) for m in needed}
@@ -108,10 +108,8 @@ def pinned(board: Leaderboard, model: str) -> Leaderboard:
 def _rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope, ctx: Context, *,
           models: list[str]) -> dict[str, int]:
     """The rows the time left affords each model's final fit (`final_rows`)."""
-    left_s = ctx.budget.seconds * STOP_SHARE - ctx.elapsed()
-    low, high = scope.split.rows_searched(), len(scope.data.y)
-    return {model: affordable_rows(board.members(model), searched, scope, left_s=left_s, low=low, high=high)
-            for model in models}
+    left_s = ctx.seconds_to_stop()
+    return {model: affordable_rows(board.members(model), searched, scope, left_s=left_s) for model in models}
 
 
 def _slope(searched: Searched, scope: SearchScope) -> float:

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from cairn.stages.training.budget import STOP_SHARE
 from cairn.stages.training.context import Context
 from cairn.stages.training.final_fit import final_fit
 from cairn.stages.training.final_rows import final_fit_s
@@ -48,7 +47,7 @@ def fit_runner_up(board: Leaderboard, searched: dict[str, Searched], scope: Sear
     if any(name not in searched for name in members):
         return RunnerUp(second.model, None, f"{second.model} has no searched recipe to refit", share)
     estimate_s = final_fit_s(members, searched, scope)
-    allowed_s = min(RUNNER_UP_MAX_S, max(ctx.budget.seconds * STOP_SHARE - ctx.elapsed(), 0.0))
+    allowed_s = min(RUNNER_UP_MAX_S, max(ctx.seconds_to_stop(), 0.0))
     if estimate_s > allowed_s:
         return RunnerUp(second.model, None, f"{second.model} was not refit for the holdout: about {estimate_s:.0f} s, "
                         f"{allowed_s:.0f} s allowed", share)
