@@ -20,6 +20,7 @@ from cairn.stages.training.context import Context
 from cairn.stages.training.crossval import CVResult
 from cairn.stages.training.final_rows import final_fit_s, final_rows
 from cairn.stages.training.leaderboard import CandidateScore, Leaderboard, refit_for
+from cairn.stages.training.pool import Pool
 from cairn.stages.training.rounds import Searched
 from cairn.stages.training.scope import SearchScope, search_scope
 
@@ -184,12 +185,12 @@ def test_cairn_reproduce_sets_what_the_training_notes_say_replays_the_budgets_ch
         assert pinned.training.validation == validation and said == []
 
 
-def test_tuning_reserves_the_leaders_refits_as_their_best_trials_so_far_would_fit(table):
-    """The reserve is the refit of the best three priced from their best trials so far with a tuned trial's 1.2
-    margin, and no learning curves (they get what the search leaves): a tuned trial that fits three times slower
-    than the defaults moves the safety stop earlier by the difference. A fit the budget confined to the searched
-    rows is reserved the time of a fit on every row."""
-    from cairn.stages.training.rounds import reserve_s, safety_deadline
+def test_tuning_reserves_the_final_fits_refits_as_their_best_trials_so_far_would_fit(table):
+    """The reserve is the refit of what the final fit would fit if the search ended now, priced from the best
+    trials so far with a tuned trial's 1.2 margin, and no learning curves (they get what the search leaves): a tuned
+    trial that fits three times slower than the defaults moves the safety stop earlier by the difference. A fit the
+    budget confined to the searched rows is reserved the time of a fit on every row."""
+    from cairn.stages.training.standing import reserve_s, safety_deadline
     from cairn.stages.training.tuning import CandidateSearch
 
     scope, searched = _scope(table), _searched()
@@ -199,33 +200,49 @@ def test_tuning_reserves_the_leaders_refits_as_their_best_trials_so_far_would_fi
         return {"lightgbm": CandidateSearch(searched["lightgbm"].candidate, scope.data, seed=0, best=best,
                                             trials_run=2, history=[1.0, 1.0])}
 
+    ctx = _ctx(60.0)
     refit = final_fit_s(["lightgbm"], searched, scope)  # on all 24,000 rows
     assert refit == pytest.approx((24_000 / 5_760) ** 0.8 * 200 / 150)
-    assert reserve_s(searches(1.0), scope, primary="rmse") == pytest.approx(refit * 1.2)
-    assert reserve_s(searches(3.0), scope, primary="rmse") == pytest.approx(refit * 3 * 1.2)
-    ctx = _ctx(60.0)
+    assert reserve_s(searches(1.0), scope, ctx) == pytest.approx(refit * 1.2)
+    assert reserve_s(searches(3.0), scope, ctx) == pytest.approx(refit * 3 * 1.2)
     moved = safety_deadline(searches(1.0), scope, ctx) - safety_deadline(searches(3.0), scope, ctx)
     assert moved == pytest.approx(refit * 2 * 1.2)
 
     confined = replace(scope, fit_searched_rows=True)  # 8,000 searched rows
-    assert reserve_s(searches(1.0), confined, primary="rmse") < refit  # priced on the 8,000 rows
-    assert reserve_s(searches(1.0), confined, primary="rmse", every_row=True) == pytest.approx(refit * 1.2)
+    assert reserve_s(searches(1.0), confined, _ctx(60.0, final_fit="searched_rows")) < refit  # on the 8,000 rows
+    assert reserve_s(searches(1.0), confined, ctx) == pytest.approx(refit * 1.2)  # the budget confined it
 
-    # four searches: only the best three by their best trials are priced (the fourth's slow refit is not kept)
-    def search(mean: float, fit_time_s: float) -> CandidateSearch:
-        best = replace(searched["lightgbm"].best, fold_scores=[mean] * 5, fit_time_s=fit_time_s)
+
+def test_the_reserve_prices_the_blend_the_search_would_end_with_not_the_best_three(table):
+    """Four searches: the best two blend (their errors are independent), the third and fourth are far behind and
+    get no weight, so only the first two refits are reserved, however slow the others' are. With
+    training.ensemble off, only the best one's."""
+    from cairn.stages.training.standing import reserve_s
+    from cairn.stages.training.tuning import CandidateSearch
+
+    scope, searched = _scope(table), _searched()
+    y = scope.data.y
+    rng = np.random.default_rng(1)
+
+    def search(mean: float, fit_time_s: float, noise: float) -> CandidateSearch:
+        best = replace(searched["lightgbm"].best, fold_scores=[mean] * 5, fit_time_s=fit_time_s,
+                       oof=y + rng.normal(scale=noise, size=len(y)))
         return CandidateSearch(searched["lightgbm"].candidate, scope.data, seed=0, best=best, trials_run=1,
                                history=[mean])
 
-    four = {"a": search(1.0, 1.0), "b": search(1.1, 2.0), "c": search(1.2, 3.0), "d": search(1.3, 100.0)}
-    assert reserve_s(four, scope, primary="rmse") == pytest.approx(refit * (1 + 2 + 3) * 1.2)
+    four = {"a": search(1.0, 1.0, 1.0), "b": search(1.05, 2.0, 1.0), "c": search(1.2, 3.0, 6.0),
+            "d": search(1.25, 100.0, 8.0)}
+    refit = final_fit_s(["lightgbm"], searched, scope)
+    assert reserve_s(four, scope, _ctx(60.0)) == pytest.approx(refit * (1 + 2) * 1.2)
+    assert reserve_s(four, scope, _ctx(60.0, ensemble=False)) == pytest.approx(refit * 1 * 1.2)
 
 
 def test_top_up_rounds_set_the_safety_stop_from_the_leaders_as_tuned_so_far(table):
     """Before each candidate's trials the deadline is set again from the reserve the searches' best trials price; a
     deadline left from before (here: never) would let tuning eat the final fit's time."""
     from cairn.stages.training.budget import STOP_SHARE
-    from cairn.stages.training.rounds import reserve_s, top_up
+    from cairn.stages.training.rounds import top_up
+    from cairn.stages.training.standing import reserve_s
     from cairn.stages.training.tuning import CandidateSearch
 
     scope = _scope(table.iloc[:4_000].reset_index(drop=True))  # fewer rows than training.search_rows: all searched
@@ -237,8 +254,8 @@ def test_top_up_rounds_set_the_safety_stop_from_the_leaders_as_tuned_so_far(tabl
     ctx = Context(CASE, Training(), 0, Budget(max(cv_s * 8, 3.0), "test"), time.perf_counter(), lambda message: None)
     assert search.deadline is None
     topped = top_up({"lightgbm": search}, {"lightgbm": cv_s}, {"lightgbm": 0.0}, caps={"lightgbm": 3},
-                    scope=scope, ctx=ctx)
+                    pool=Pool([lightgbm], {}, scope, {}), ctx=ctx)
     assert search.trials_run > 1, topped  # at least one round ran
     assert search.deadline is not None  # set by the rounds, from a reserve the best trial priced
-    assert reserve_s({"lightgbm": search}, scope, primary="rmse") > 0
+    assert reserve_s({"lightgbm": search}, scope, ctx) > 0
     assert search.deadline < ctx.started + ctx.budget.seconds * STOP_SHARE

@@ -47,6 +47,7 @@ class Pool:
     dropped: dict[str, str]  # candidate -> why it does not compete
     remarks: list[str] = field(default_factory=list)
     features: list[str] | None = None  # the inputs the wide-table screen kept, when it dropped some
+    late: list[Candidate] = field(default_factory=list)  # dropped by the budget: tried if time is left (`late`)
 
     @property
     def refit_reserve_s(self) -> float:
@@ -144,9 +145,10 @@ def affordable_pool(pool: list[Candidate], scope: SearchScope, ctx: Context) -> 
         priced = smaller_search(priced, left=left, budget=ctx.budget, seed=ctx.seed)
     for name, why in priced.dropped.items():
         log.info("dropped %s: %s", name, why)
-    late = over_budget(priced.estimates, priced.kept, budget=ctx.budget, seconds_left=left)
+    overrun = over_budget(priced.estimates, priced.kept, budget=ctx.budget, seconds_left=left)
     return Pool([c for c in pool if c.name in priced.kept], {e.name: (e.cv_s, e.refit_s) for e in priced.estimates},
-                priced.scope, priced.dropped, [*priced.remarks, *([late] if late else [])])
+                priced.scope, priced.dropped, [*priced.remarks, *([overrun] if overrun else [])],
+                late=[c for c in pool if c.name in priced.dropped])
 
 
 def target_means_instead(pool: list[Candidate], estimates: list[CostEstimate], dropped: dict[str, str], *,

@@ -14,26 +14,21 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 
-from cairn.metrics.scoring import lower_is_better
 from cairn.stages.selection import Candidate
 from cairn.stages.training.budget import (
-    PLAN_SHARE,
     STOP_SHARE,
     TUNED_COST,
-    Budget,
     duration,
     plan_trials,
-    screen_behind,
-    screened_reason,
-    worth_screening,
 )
 from cairn.stages.training.context import Context
 from cairn.stages.training.crossval import CVResult
 from cairn.stages.training.ensemble import did_well
+from cairn.stages.training.late import Late, try_dropped
 from cairn.stages.training.pool import Pool
-from cairn.stages.training.refit_cost import refit_s
 from cairn.stages.training.scope import SearchScope
-from cairn.stages.training.tuning import CandidateSearch, Screen, enough_trials, still_improving
+from cairn.stages.training.standing import ranked, safety_deadline, screen, screened_why, seconds_to_tune
+from cairn.stages.training.tuning import CandidateSearch, enough_trials, still_improving
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +107,13 @@ def search_candidates(pool: Pool, ctx: Context) -> Tuned:
                              total=ctx.spec.tuning.trials)
     tuning_s, tuning_stop = tune(searches, planned, ctx, pool.scope)
     safety_stop = defaults.safety_stop or tuning_stop
+    dropped: dict[str, str] = {}
     if caps is not None and safety_stop is None:
-        topped = top_up(searches, cv_seconds, tuning_s, caps=caps.trials, scope=pool.scope, ctx=ctx)
-        safety_stop, remarks = topped.safety_stop, [*remarks, *topped.remarks]
+        topped = top_up(searches, cv_seconds, tuning_s, caps=caps.trials, pool=pool, ctx=ctx)
+        safety_stop, remarks, dropped = topped.safety_stop, [*remarks, *topped.remarks], topped.dropped
     searched = {name: Searched(s.candidate, s.best, s.trials_run, s.pruned, cv_seconds[name])
                 for name, s in searches.items() if s.best is not None}
-    return Tuned(searched, planned, defaults.dropped, remarks, safety_stop)
+    return Tuned(searched, planned, {**defaults.dropped, **dropped}, remarks, safety_stop)
 
 
 def run_defaults(pool: Pool, ctx: Context, deadline: float | None) -> Defaults:
@@ -145,32 +141,6 @@ def run_defaults(pool: Pool, ctx: Context, deadline: float | None) -> Defaults:
         log.info("%s defaults: CV %s %.4g in %.1f s", candidate.name, ctx.primary, search.best.primary_mean,
                  cv_seconds[candidate.name])
     return Defaults(searches, cv_seconds, dropped, safety_stop)
-
-
-def screen(searches: dict[str, CandidateSearch], estimate_s: float, *, primary: str, budget: Budget
-           ) -> Screen | None:
-    """Screening against the leader so far, for a candidate expensive enough to be worth it (see
-    `cairn.stages.training.budget.screen_behind`)."""
-    if not searches or not worth_screening(estimate_s, budget):
-        return None
-    leader = searches[ranked(searches, primary)[0]].best
-    assert leader is not None
-    return screen_behind(leader.fold_scores, primary)
-
-
-def screened_why(search: CandidateSearch, searches: dict[str, CandidateSearch], estimate_s: float, *,
-                 primary: str) -> str:
-    folds, running = search.screened  # type: ignore[misc]
-    leader = ranked(searches, primary)[0]
-    return screened_reason(primary, folds=folds, running=running, leader=leader,
-                           leader_scores=searches[leader].best.fold_scores,  # type: ignore[union-attr]
-                           estimate_s=estimate_s)
-
-
-def ranked(searches: dict[str, CandidateSearch], primary: str) -> list[str]:
-    """Candidates best first by their best trial so far (ties keep the candidates' order)."""
-    return sorted(searches, key=lambda n: searches[n].best.primary_mean,  # type: ignore[union-attr]
-                  reverse=not lower_is_better(primary))
 
 
 def too_few_trials(ctx: Context, *, candidates: int) -> list[str]:
@@ -238,16 +208,21 @@ def tune(searches: dict[str, CandidateSearch], planned: dict[str, int], ctx: Con
 class TopUp:
     safety_stop: str | None  # the deadline cut a round
     remarks: list[str]  # caps raised, or why the search finished early
+    dropped: dict[str, str] = field(default_factory=dict)  # candidates tried late (`late`) that did not finish
 
 
 def top_up(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], tuning_s: dict[str, float], *,
-           caps: dict[str, int], scope: SearchScope, ctx: Context) -> TopUp:
+           caps: dict[str, int], pool: Pool, ctx: Context) -> TopUp:
     """Plan again from the time left, at the cost trials really had: the first plan prices every trial like
     the defaults' full cross-validation, and pruned trials cost a fraction of that. When every candidate has
-    reached its cap with time to spare, the caps grow (`raised_caps`) rather than the budget idling. Each search
-    continues its own seeded study, so the manifest's trial counts still replay this model in one round."""
+    reached its cap with time to spare, the caps grow (`raised_caps`) rather than the budget idling, and when no
+    cap is worth raising, the candidates the budget dropped before the search are tried (`late`); one that joins
+    may then be tuned like any other. Each search continues its own seeded study, so the manifest's trial counts
+    still replay this model in one round."""
+    scope = pool.scope
     base = dict(caps)
     raised: list[str] = []
+    waiting, late = list(pool.late), Late()
     for _ in range(TOP_UP_ROUNDS):
         ran = {name: s.trials_run for name, s in searches.items()}
         trial_s = trial_seconds(searches, cv_seconds, tuning_s)
@@ -257,6 +232,16 @@ def top_up(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], t
             if not affords_a_trial(trial_s, left) or total_reached(ran, ctx):
                 break
             caps, why = raised_caps(searches, caps, base, ctx)
+            if not why and waiting:
+                late = try_dropped(waiting, pool.estimates, searches=searches, cv_seconds=cv_seconds, scope=scope,
+                                   ctx=ctx)
+                waiting = []
+                joined = {name: 1 for name in late.joined}
+                caps, tuning_s = {**caps, **joined}, {**tuning_s, **dict.fromkeys(joined, 0.0)}
+                base |= {name: enough_trials(searches[name].candidate, problem=ctx.case.problem,
+                                             budget_s=ctx.budget.seconds) for name in joined}
+                if joined:
+                    continue
             if not why:
                 break
             raised.append(why)
@@ -265,12 +250,13 @@ def top_up(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], t
                 break
         spent, safety_stop = tune(searches, totals, ctx, scope)  # each under a deadline from the leaders so far
         if safety_stop:
-            return TopUp(safety_stop, raised_remarks(raised))
+            return TopUp(safety_stop, [*raised_remarks(raised), *late.remarks], late.dropped)
         tuning_s = {name: tuning_s[name] + spent[name] for name in searches}
     trial_s = trial_seconds(searches, cv_seconds, tuning_s)
     open_ = {name: seconds for name, seconds in trial_s.items()  # those that could still run a trial
              if searches[name].space and not searches[name].stopped and searches[name].trials_run < caps[name]}
-    return TopUp(None, [*raised_remarks(raised), *finished_early(searches, scope, ctx, trial_s=open_)])
+    return TopUp(None, [*raised_remarks(raised), *late.remarks,
+                        *finished_early(searches, scope, ctx, trial_s=open_)], late.dropped)
 
 
 def trial_seconds(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], tuning_s: dict[str, float]
@@ -298,7 +284,7 @@ def raised_caps(searches: dict[str, CandidateSearch], caps: dict[str, int], base
     base cap. The new caps, and what was raised in words; no words when nothing is worth more trials."""
     improving = [name for name, s in searches.items()
                  if caps[name] > 1 and s.trials_run >= caps[name] and not s.stopped
-                 and still_improving(s.history, ctx.primary)]
+                 and still_improving(s.history, ctx.primary, fold_scores=s.best.fold_scores if s.best else None)]
     if improving:
         grown = {**caps, **{name: caps[name] + base[name] for name in improving}}
         return grown, ", ".join(f"{name} {grown[name]}" for name in improving)
@@ -341,37 +327,3 @@ def finished_early(searches: dict[str, CandidateSearch], scope: SearchScope, ctx
     trials = ", ".join(f"{name} {count}" for name, count in ran.items())
     return [f"finished early: every candidate reached its trial cap and its search stopped improving ({trials} "
             f"trials); {left}"]
-
-
-def seconds_to_tune(searches: dict[str, CandidateSearch], scope: SearchScope, ctx: Context, *,
-                    share: float = PLAN_SHARE) -> float:
-    """What a plan may fill: its share of the budget, less the time gone and the reserve."""
-    return ctx.budget.seconds * share - ctx.elapsed() - reserve_s(searches, scope, primary=ctx.primary,
-                                                                  every_row=scope.confined_by_budget(ctx.spec))
-
-
-def safety_deadline(searches: dict[str, CandidateSearch], scope: SearchScope, ctx: Context) -> float:
-    """When tuning must stop whatever its plan says: the safety stop's share of the budget, less the reserve.
-    Set again before every trial (`tune`), since the reserve prices the leaders' best trials so far:
-    on diamonds a tuned CatBoost grew deeper trees than its defaults, and a deadline kept from the defaults left its
-    final fit 11,000 of 34,428 rows."""
-    return ctx.started + ctx.budget.seconds * STOP_SHARE - reserve_s(
-        searches, scope, primary=ctx.primary, every_row=scope.confined_by_budget(ctx.spec))
-
-
-def reserve_s(searches: dict[str, CandidateSearch], scope: SearchScope, *, primary: str, every_row: bool = False
-              ) -> float:
-    """What must stay free after tuning: the refit of the best three (a blend refits its members, rarely more
-    than three), each priced from its best trial so far (`refit_cost`) with a tuned trial's margin. Tuning seldom
-    reorders the leaders. Learning curves get no reserve: they are drawn with what the search leaves (on
-    hotel_rates at one minute, reserving their 10 s left LightGBM and CatBoost no tuned trial at all).
-    `every_row`: the refits are priced on every training row, not the searched ones: when the budget confined
-    the final fit, rows pay more than trials (mplsstops at one minute raised extra trees' cap to 16 trials, then
-    fitted the model on 13,000 of 33,228)."""
-    fitted = scope.on_every_row() if every_row else scope
-    seconds = 0.0
-    for name in ranked(searches, primary)[:TUNED_LEADERS]:
-        best = searches[name].best
-        assert best is not None  # only searches whose defaults finished are kept (`run_defaults`)
-        seconds += refit_s(searches[name].candidate, best, fitted)
-    return seconds * TUNED_COST
