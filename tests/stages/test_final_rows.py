@@ -216,7 +216,7 @@ def test_tuning_reserves_the_final_fits_refits_as_their_best_trials_so_far_would
 def test_the_reserve_prices_the_blend_the_search_would_end_with_not_the_best_three(table):
     """Four searches: the best two blend (their errors are independent), the third and fourth are far behind and
     get no weight, so only the first two refits are reserved, however slow the others' are. With
-    training.ensemble off, only the best one's."""
+    training.ensemble off, only the best one's; with training.final_model naming the slowest, its refit too."""
     from cairn.stages.training.standing import reserve_s
     from cairn.stages.training.tuning import CandidateSearch
 
@@ -230,11 +230,13 @@ def test_the_reserve_prices_the_blend_the_search_would_end_with_not_the_best_thr
         return CandidateSearch(searched["lightgbm"].candidate, scope.data, seed=0, best=best, trials_run=1,
                                history=[mean])
 
-    four = {"a": search(1.0, 1.0, 1.0), "b": search(1.05, 2.0, 1.0), "c": search(1.2, 3.0, 6.0),
-            "d": search(1.25, 100.0, 8.0)}
+    four = {"lightgbm": search(1.0, 1.0, 1.0), "catboost": search(1.05, 2.0, 1.0),
+            "extra_trees": search(1.2, 3.0, 6.0), "knn": search(1.25, 100.0, 8.0)}
     refit = final_fit_s(["lightgbm"], searched, scope)
     assert reserve_s(four, scope, _ctx(60.0)) == pytest.approx(refit * (1 + 2) * 1.2)
     assert reserve_s(four, scope, _ctx(60.0, ensemble=False)) == pytest.approx(refit * 1 * 1.2)
+    # the model training.final_model names is refit whatever the blend says
+    assert reserve_s(four, scope, _ctx(60.0, final_model="knn")) == pytest.approx(refit * (1 + 2 + 100) * 1.2)
 
 
 def test_top_up_rounds_set_the_safety_stop_from_the_leaders_as_tuned_so_far(table):

@@ -188,7 +188,9 @@ def test_budget_holds_within_ten_percent_and_drops_what_cannot_finish(house):
     for name, why in result.dropped.items():
         over_budget = why.startswith("estimated ") and "for 5-fold CV and " in why and "budget 0.2 min" in why
         screened = why.startswith("its defaults scored mape ") and "on the first 2 folds" in why
-        assert over_budget or screened, why
+        tried_late = why.startswith("estimated at ") and " for 5-fold CV, it was tried with the " in why and (
+            why.endswith("the search left, and did not finish in it") or "on the first 2 folds" in why)
+        assert over_budget or screened or tried_late, why
         assert f"dropped {name}: {why}" in result.notes("mape")
 
 
@@ -230,8 +232,8 @@ def test_an_expensive_candidate_far_behind_stops_after_two_folds():
     plan = plan_features(table, case=case, spec=Features(), data_spec=Data(source="x.csv"),
                          cleaning=Preprocessing(), column_types={})
     result = train(table, case, plan, ["linear", "extra_trees"], budget_minutes=0.25)
-    why = result.dropped["extra_trees"]
-    assert why.startswith("its defaults scored rmse ") and "on the first 2 folds against linear's" in why, why
+    why = result.dropped["extra_trees"]  # screened in its turn, or (on a loaded machine) dropped by its estimate,
+    assert "its defaults scored rmse " in why and "on the first 2 folds against linear's" in why, why  # tried late
     assert result.plan == {"linear": 1} and result.chosen == "linear"
     assert f"dropped extra_trees: {why}" in result.notes("rmse")
     replayed = train(table, case, plan, ["linear", "extra_trees"], budget_minutes=0.25,

@@ -1,10 +1,12 @@
-"""What every step of one training stage reads and none changes: the case, the settings, the budget, the clock."""
+"""What every step of one training stage reads and none changes (but for its memo): the case, the settings, the
+budget, the clock."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from cairn.config.schema import Training
 from cairn.stages.business import BusinessCase
@@ -19,6 +21,9 @@ class Context:
     budget: Budget
     started: float  # time.perf_counter() when the stage began: deadlines and the budget count from here
     progress: Callable[[str], None]
+    # What one stage recomputes only when its inputs change (the deadline's blend, `standing.refitted`); it lives
+    # and dies with the stage, so one run's results are never held after it nor read by another.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def primary(self) -> str:

@@ -35,7 +35,7 @@ def learning_curves(searched: dict[str, Searched], scope: SearchScope, ctx: Cont
     """The curves, or none and a remark when drawing them would overrun the budget (`reserve_s`: what the final
     fit still needs), or when the budget could not fit the model on every training row: the seconds then buy
     the final fit more rows (`final_rows`; on 209,500 flights at one minute the curves took 6.7 s). Tuning keeps
-    no time for them (`rounds.reserve_s`): they are drawn with what the search left, so a short budget goes to
+    no time for them (`standing.reserve_s`): they are drawn with what the search left, so a short budget goes to
     the model first. The runner-up's refit (`runner_up`) comes after them and gets what they leave."""
     if scope.confined_by_budget(ctx.spec):
         return [], ["learning curves skipped: the budget could not fit the model on every training row, so their "

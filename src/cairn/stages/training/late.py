@@ -14,11 +14,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from cairn.stages.selection import Candidate
 from cairn.stages.training.budget import TUNED_COST, duration, search_of
 from cairn.stages.training.context import Context
-from cairn.stages.training.scope import SearchScope
-from cairn.stages.training.standing import safety_deadline, screen, screened_why
+from cairn.stages.training.pool import Pool
+from cairn.stages.training.standing import first_trial, safety_deadline, screened_why
 from cairn.stages.training.tuning import CandidateSearch
 
 # Tried only when the time to its deadline is at least this share of its estimated cross-validation: below it,
@@ -35,23 +34,23 @@ class Late:
     remarks: list[str] = field(default_factory=list)
 
 
-def try_dropped(late: list[Candidate], estimates: dict[str, tuple[float, float]], *,
-                searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], scope: SearchScope,
+def try_dropped(pool: Pool, *, searches: dict[str, CandidateSearch], cv_seconds: dict[str, float],
                 ctx: Context) -> Late:
-    """Run the defaults of each candidate in `late` (dropped by the budget, not tried yet) that the time left may
-    fit, cheapest estimate first; those that finish are added to `searches` and `cv_seconds`."""
+    """Run the defaults of each candidate in `pool.late` (dropped by the budget, not tried yet) that the time left
+    may fit, cheapest estimate first; those that finish are added to `searches` and `cv_seconds`."""
     done = Late()
+    scope = pool.scope
     folds = len(scope.split.folds)
-    for candidate in sorted(late, key=lambda c: estimates.get(c.name, (0.0, 0.0))[0]):
-        cv_s, refit_s = estimates.get(candidate.name, (0.0, 0.0))
-        deadline = safety_deadline(searches, scope, ctx) - refit_s * TUNED_COST
+    # A final fit the budget confined is reserved a fit on every row (`standing.reserve_s`); so is this one.
+    widened = len(scope.data.y) / scope.fit_row_count() if scope.confined_by_budget(ctx.spec) else 1.0
+    for candidate in sorted(pool.late, key=lambda c: pool.estimates.get(c.name, (0.0, 0.0))[0]):
+        cv_s, refit_s = pool.estimates.get(candidate.name, (0.0, 0.0))
+        deadline = safety_deadline(searches, scope, ctx) - refit_s * widened * TUNED_COST
         left = deadline - time.perf_counter()
         if left < cv_s * WORTH_TRYING:
             continue
         ctx.progress(f"cross-validating {candidate.name} with the time the search left")
-        search = CandidateSearch(candidate, scope.data, ctx.seed, deadline=deadline)
-        began = time.perf_counter()
-        search.run_defaults(screen=screen(searches, cv_s, primary=ctx.primary, budget=ctx.budget))
+        search, seconds = first_trial(candidate, searches, cv_s, deadline=deadline, scope=scope, ctx=ctx)
         tried = (f"estimated at {duration(cv_s)} for {search_of(folds)}, it was tried with the "
                  f"{duration(left)} the search left")
         if search.screened is not None:
@@ -59,9 +58,8 @@ def try_dropped(late: list[Candidate], estimates: dict[str, tuple[float, float]]
         elif search.best is None:
             done.dropped[candidate.name] = f"{tried}, and did not finish in it"
         else:
-            searches[candidate.name] = search
-            cv_seconds[candidate.name] = time.perf_counter() - began
+            searches[candidate.name], cv_seconds[candidate.name] = search, seconds
             done.joined.append(candidate.name)
-            done.remarks.append(f"{candidate.name} competes after all: {tried} and took "
-                                f"{duration(cv_seconds[candidate.name])}")
+            done.remarks += [f"{candidate.name} competes after all: {tried} and took {duration(seconds)}",
+                             *([pool.late_remarks[candidate.name]] if candidate.name in pool.late_remarks else [])]
     return done

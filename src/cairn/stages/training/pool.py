@@ -48,11 +48,13 @@ class Pool:
     remarks: list[str] = field(default_factory=list)
     features: list[str] | None = None  # the inputs the wide-table screen kept, when it dropped some
     late: list[Candidate] = field(default_factory=list)  # dropped by the budget: tried if time is left (`late`)
+    late_remarks: dict[str, str] = field(default_factory=dict)  # what to say of a late candidate if it joins
+    order: list[str] = field(default_factory=list)  # every candidate timed, in the project's order
 
     @property
     def refit_reserve_s(self) -> float:
         """The safety stop's reserve while the defaults run, before they rank the leaders: every candidate's
-        estimated final fit (`rounds.safety_deadline` replaces it once they have)."""
+        estimated final fit (`standing.safety_deadline` replaces it once they have)."""
         return sum(self.estimates.get(c.name, (0.0, 0.0))[1] for c in self.candidates) * TUNED_COST
 
 
@@ -148,7 +150,9 @@ def affordable_pool(pool: list[Candidate], scope: SearchScope, ctx: Context) -> 
     overrun = over_budget(priced.estimates, priced.kept, budget=ctx.budget, seconds_left=left)
     return Pool([c for c in pool if c.name in priced.kept], {e.name: (e.cv_s, e.refit_s) for e in priced.estimates},
                 priced.scope, priced.dropped, [*priced.remarks, *([overrun] if overrun else [])],
-                late=[c for c in pool if c.name in priced.dropped])
+                late=[c for c in pool if c.name in priced.dropped],
+                late_remarks={name: why for name, why in encodings.items() if name in priced.dropped},
+                order=[c.name for c in pool])
 
 
 def target_means_instead(pool: list[Candidate], estimates: list[CostEstimate], dropped: dict[str, str], *,

@@ -27,7 +27,7 @@ from cairn.stages.training.ensemble import did_well
 from cairn.stages.training.late import Late, try_dropped
 from cairn.stages.training.pool import Pool
 from cairn.stages.training.scope import SearchScope
-from cairn.stages.training.standing import ranked, safety_deadline, screen, screened_why, seconds_to_tune
+from cairn.stages.training.standing import first_trial, ranked, safety_deadline, screened_why, seconds_to_tune
 from cairn.stages.training.tuning import CandidateSearch, enough_trials, still_improving
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ TUNED_LEADERS = 3
 TUNED_WITHIN = 0.2
 TOP_UP_ROUNDS = 40  # plans after the first, each priced by the trials that ran; each round runs a trial or ends
 # Top-up rounds price trials at what they really cost, so they may plan closer to the budget than the first plan
-# (budget.PLAN_SHARE); the reserve for the leaders' refits (`reserve_s`) still comes off. At 0.85 with caps that never
-# grew, small data left a third of the budget unused (wage 46 s of 60, hmda 49 s, bench/automl.py).
+# (budget.PLAN_SHARE); the reserve for the final fit's refits (`standing.reserve_s`) still comes off. At 0.85 with
+# caps that never grew, small data left a third of the budget unused (wage 46 s of 60, hmda 49 s, bench/automl.py).
 TOP_UP_SHARE = 0.93
 # Left unused beyond this share of the budget, a run that stops because every search converged says so.
 IDLE_SHARE = 0.1
@@ -60,9 +60,9 @@ class Searched:
 
 @dataclass(frozen=True)
 class Tuned:
-    searched: dict[str, Searched]  # the candidates whose defaults finished, in the pool's order
+    searched: dict[str, Searched]  # the candidates whose defaults finished, in the project's order
     planned: dict[str, int]  # the first plan: top-up rounds add to it, a safety stop cuts it
-    dropped: dict[str, str]  # screened out, or cut by the safety stop, before their defaults finished
+    dropped: dict[str, str]  # screened out, or cut by the safety stop, before their defaults finished (late tries too)
     remarks: list[str] = field(default_factory=list)
     safety_stop: str | None = None
 
@@ -111,8 +111,11 @@ def search_candidates(pool: Pool, ctx: Context) -> Tuned:
     if caps is not None and safety_stop is None:
         topped = top_up(searches, cv_seconds, tuning_s, caps=caps.trials, pool=pool, ctx=ctx)
         safety_stop, remarks, dropped = topped.safety_stop, [*remarks, *topped.remarks], topped.dropped
-    searched = {name: Searched(s.candidate, s.best, s.trials_run, s.pruned, cv_seconds[name])
-                for name, s in searches.items() if s.best is not None}
+    order = [c.name for c in pool.candidates + pool.late]
+    order.sort(key=lambda name: pool.order.index(name) if name in pool.order else len(pool.order))
+    searched = {name: Searched(searches[name].candidate, searches[name].best, searches[name].trials_run,
+                               searches[name].pruned, cv_seconds[name])  # in the project's order, as a replay
+                for name in order if name in searches and searches[name].best is not None}
     return Tuned(searched, planned, {**defaults.dropped, **dropped}, remarks, safety_stop)
 
 
@@ -125,10 +128,9 @@ def run_defaults(pool: Pool, ctx: Context, deadline: float | None) -> Defaults:
     safety_stop = None
     for candidate in pool.candidates:
         ctx.progress(f"cross-validating {candidate.name}")
-        search = CandidateSearch(candidate, pool.scope.data, ctx.seed, deadline=deadline if searches else None)
         estimate_s = pool.estimates.get(candidate.name, (0.0, 0.0))[0]
-        began = time.perf_counter()
-        search.run_defaults(screen=screen(searches, estimate_s, primary=ctx.primary, budget=ctx.budget))
+        search, seconds = first_trial(candidate, searches, estimate_s, deadline=deadline if searches else None,
+                                      scope=pool.scope, ctx=ctx)
         if search.screened is not None:
             dropped[candidate.name] = screened_why(search, searches, estimate_s, primary=ctx.primary)
             continue
@@ -137,7 +139,7 @@ def run_defaults(pool: Pool, ctx: Context, deadline: float | None) -> Defaults:
             safety_stop = safety_stop or f"{candidate.name} cut at {ctx.elapsed():.0f} s"
             continue
         searches[candidate.name] = search
-        cv_seconds[candidate.name] = time.perf_counter() - began
+        cv_seconds[candidate.name] = seconds
         log.info("%s defaults: CV %s %.4g in %.1f s", candidate.name, ctx.primary, search.best.primary_mean,
                  cv_seconds[candidate.name])
     return Defaults(searches, cv_seconds, dropped, safety_stop)
@@ -153,8 +155,7 @@ def too_few_trials(ctx: Context, *, candidates: int) -> list[str]:
 
 def tuning_caps(searches: dict[str, CandidateSearch], ctx: Context) -> Caps:
     """Trials worth running per candidate in this budget; only the best few by their defaults are tuned."""
-    caps = {name: enough_trials(s.candidate, problem=ctx.case.problem, budget_s=ctx.budget.seconds)
-            for name, s in searches.items()}
+    caps = {name: trial_cap(s, ctx) for name, s in searches.items()}
     tunable = [name for name in ranked(searches, ctx.primary) if caps[name] > 1]
     close = set(did_well({name: searches[name].best for name in tunable}, ctx.primary,  # type: ignore[misc]
                          margin=TUNED_WITHIN))
@@ -166,6 +167,11 @@ def tuning_caps(searches: dict[str, CandidateSearch], ctx: Context) -> Caps:
     return Caps(caps, [f"tuning time went to the {len(leaders)} best by their defaults, within "
                        f"{TUNED_WITHIN:.0%} of the best one's error ({', '.join(leaders)}); {', '.join(rest)} kept "
                        f"their defaults"])
+
+
+def trial_cap(search: CandidateSearch, ctx: Context) -> int:
+    """Trials worth running for one candidate in this budget, before any cap is raised (`enough_trials`)."""
+    return enough_trials(search.candidate, problem=ctx.case.problem, budget_s=ctx.budget.seconds)
 
 
 def first_plan(cv_seconds: dict[str, float], caps: dict[str, int], *, seconds: float, total: int | None
@@ -222,7 +228,7 @@ def top_up(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], t
     scope = pool.scope
     base = dict(caps)
     raised: list[str] = []
-    waiting, late = list(pool.late), Late()
+    waiting, late = bool(pool.late), Late()
     for _ in range(TOP_UP_ROUNDS):
         ran = {name: s.trials_run for name, s in searches.items()}
         trial_s = trial_seconds(searches, cv_seconds, tuning_s)
@@ -233,13 +239,10 @@ def top_up(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], t
                 break
             caps, why = raised_caps(searches, caps, base, ctx)
             if not why and waiting:
-                late = try_dropped(waiting, pool.estimates, searches=searches, cv_seconds=cv_seconds, scope=scope,
-                                   ctx=ctx)
-                waiting = []
+                late, waiting = try_dropped(pool, searches=searches, cv_seconds=cv_seconds, ctx=ctx), False
                 joined = {name: 1 for name in late.joined}
                 caps, tuning_s = {**caps, **joined}, {**tuning_s, **dict.fromkeys(joined, 0.0)}
-                base |= {name: enough_trials(searches[name].candidate, problem=ctx.case.problem,
-                                             budget_s=ctx.budget.seconds) for name in joined}
+                base |= {name: trial_cap(searches[name], ctx) for name in joined}
                 if joined:
                     continue
             if not why:
@@ -255,8 +258,8 @@ def top_up(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], t
     trial_s = trial_seconds(searches, cv_seconds, tuning_s)
     open_ = {name: seconds for name, seconds in trial_s.items()  # those that could still run a trial
              if searches[name].space and not searches[name].stopped and searches[name].trials_run < caps[name]}
-    return TopUp(None, [*raised_remarks(raised), *late.remarks,
-                        *finished_early(searches, scope, ctx, trial_s=open_)], late.dropped)
+    idle = [] if late.dropped else finished_early(searches, scope, ctx, trial_s=open_)  # the late try used it
+    return TopUp(None, [*raised_remarks(raised), *late.remarks, *idle], late.dropped)
 
 
 def trial_seconds(searches: dict[str, CandidateSearch], cv_seconds: dict[str, float], tuning_s: dict[str, float]
@@ -291,10 +294,9 @@ def raised_caps(searches: dict[str, CandidateSearch], caps: dict[str, int], base
     in_reach = did_well({name: s.best for name, s in searches.items() if s.best is not None}, ctx.primary)
     kept_defaults = [name for name, s in searches.items()
                      if caps[name] == 1 and name in in_reach and s.space and not s.stopped
-                     and enough_trials(s.candidate, problem=ctx.case.problem, budget_s=ctx.budget.seconds) > 1]
+                     and trial_cap(s, ctx) > 1]
     if kept_defaults:
-        opened = {name: enough_trials(searches[name].candidate, problem=ctx.case.problem,
-                                      budget_s=ctx.budget.seconds) for name in kept_defaults}
+        opened = {name: trial_cap(searches[name], ctx) for name in kept_defaults}
         return {**caps, **opened}, ", ".join(f"{name} {cap}" for name, cap in opened.items())
     return caps, ""
 

@@ -5,7 +5,10 @@ and the screen that stops a candidate far behind the leader after its first fold
 
 from __future__ import annotations
 
+import time
+
 from cairn.metrics.scoring import lower_is_better
+from cairn.stages.selection import Candidate
 from cairn.stages.training.budget import (
     PLAN_SHARE,
     STOP_SHARE,
@@ -16,7 +19,6 @@ from cairn.stages.training.budget import (
     worth_screening,
 )
 from cairn.stages.training.context import Context
-from cairn.stages.training.crossval import CVResult
 from cairn.stages.training.ensemble import greedy_weights
 from cairn.stages.training.refit_cost import refit_s
 from cairn.stages.training.scope import SearchScope
@@ -41,6 +43,17 @@ def screened_why(search: CandidateSearch, searches: dict[str, CandidateSearch], 
     return screened_reason(primary, folds=folds, running=running, leader=leader,
                            leader_scores=searches[leader].best.fold_scores,  # type: ignore[union-attr]
                            estimate_s=estimate_s)
+
+
+def first_trial(candidate: Candidate, searches: dict[str, CandidateSearch], estimate_s: float, *,
+                deadline: float | None, scope: SearchScope, ctx: Context) -> tuple[CandidateSearch, float]:
+    """A candidate's defaults (trial 0) under `deadline`, screened against the leader of `searches` when its
+    estimate makes that worth it, and the seconds they took: its `best` is None when the deadline cut it, and
+    its `screened` set when the screen stopped it."""
+    search = CandidateSearch(candidate, scope.data, ctx.seed, deadline=deadline)
+    began = time.perf_counter()
+    search.run_defaults(screen=screen(searches, estimate_s, primary=ctx.primary, budget=ctx.budget))
+    return search, time.perf_counter() - began
 
 
 def ranked(searches: dict[str, CandidateSearch], primary: str) -> list[str]:
@@ -79,29 +92,18 @@ def reserve_s(searches: dict[str, CandidateSearch], scope: SearchScope, ctx: Con
 
 def refitted(searches: dict[str, CandidateSearch], scope: SearchScope, ctx: Context) -> list[str]:
     """The models the final fit would refit if the search ended now: the members of the blend the leaderboard
-    would build from the best trials so far (`greedy_weights`), or the best one alone. Reserving the best three
-    instead held back the refit of a model no blend wanted: on chem97 at one minute extra trees (log loss 1.69
-    against 1.45) was priced at 14 s, the safety stop cut tuning at 34 s and training ended at 42 s of 60."""
-    best = ranked(searches, ctx.primary)[:1]
-    if not ctx.spec.ensemble or len(searches) < 2:
-        return best
-    results = {name: search.best for name, search in searches.items()}
-    return _BLEND_MEMBERS.of(results, scope)  # type: ignore[arg-type]
-
-
-class _LastBlend:
-    """The blend's members for the last set of best trials: the deadline is set before every trial, and the
-    best trials change far less often than that (a blend on 5 folds of AUC costs a few hundred milliseconds)."""
-
-    def __init__(self) -> None:
-        self.bests: dict[str, CVResult] = {}
-        self.members: list[str] = []
-
-    def of(self, results: dict[str, CVResult], scope: SearchScope) -> list[str]:
-        same = results.keys() == self.bests.keys() and all(results[n] is self.bests[n] for n in results)
-        if not same:
-            self.bests, self.members = dict(results), list(greedy_weights(results, scope.data))
-        return self.members
-
-
-_BLEND_MEMBERS = _LastBlend()
+    would build from the best trials so far (`greedy_weights`), and the best one (a blend trimmed of its light
+    members may lose to it), and the model training.final_model names. Reserving the best three instead held back
+    the refit of a model no blend wanted: on chem97 at one minute extra trees (log loss 1.69 against 1.45) was
+    priced at 14 s, the safety stop cut tuning at 34 s and training ended at 42 s of 60."""
+    names = ranked(searches, ctx.primary)[:1]
+    if ctx.spec.ensemble and len(searches) >= 2:
+        results = {name: search.best for name, search in searches.items()}
+        bests, members = ctx.memo.get("blend", ({}, []))  # the last blend, and the best trials it was built from
+        if bests.keys() != results.keys() or any(bests[name] is not best for name, best in results.items()):
+            members = list(greedy_weights(results, scope.data))  # type: ignore[arg-type]
+            ctx.memo["blend"] = (results, members)
+        names += members
+    if ctx.spec.final_model is not None and ctx.spec.final_model in searches:
+        names.append(ctx.spec.final_model)
+    return list(dict.fromkeys(names))

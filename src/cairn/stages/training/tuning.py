@@ -80,7 +80,7 @@ def still_improving(history: list[float], metric: str, *, fold_scores: list[floa
     tail = max(len(history) // 3, FLAT_TAIL)
     before = min(error_of(metric, value) for value in history[:-tail])
     after = min(error_of(metric, value) for value in history[-tail:])
-    noise = (NOISE_SHARE * float(np.std(fold_scores)) / math.sqrt(len(fold_scores))
+    noise = (NOISE_SHARE * float(np.std(fold_scores, ddof=1)) / math.sqrt(len(fold_scores))
              if fold_scores is not None and len(fold_scores) > 1 else 0.0)
     return before - after > max(FLAT_GAIN * abs(before), noise)
 
