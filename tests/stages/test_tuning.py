@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cairn.algorithms import ALGORITHMS
 from cairn.config.schema import Constraints, Data, Features, Models, Preprocessing, Training
 from cairn.errors import ConfigError
 from cairn.model.trained import as_model_frame
@@ -102,6 +103,29 @@ def test_the_estimate_is_in_the_range_of_the_real_cross_validation():
     assert estimate.sample_rows == len(data.split.folds[0][0])  # under 4,000 rows: the whole first fold
     assert 0 < estimate.sample_s < estimate.cv_s < 60
     assert estimate.refit_s > estimate.cv_s / 5  # the final fit has more rows than a fold
+
+
+def test_the_timed_fit_starts_after_the_family_is_loaded(monkeypatch):
+    """A family whose first build is slow (a cold import of its package, here a 2 s sleep) is built once before
+    the clock starts: the timed samples of a linear fit on 400 rows take milliseconds, not the 2 s."""
+    import dataclasses
+    import time
+
+    table, case, plan = ames(400)
+    data = _data(table, case, plan)
+    [linear] = choose_candidates(Models(candidates=["linear"]))
+    build, calls = linear.algorithm.build, []
+
+    def cold_first(*args, **kwargs):
+        if not calls:
+            time.sleep(2.0)
+        calls.append(1)
+        return build(*args, **kwargs)
+
+    monkeypatch.setitem(ALGORITHMS, "linear", dataclasses.replace(linear.algorithm, build=cold_first))
+    estimate = estimate_cost(linear, data)
+    assert len(calls) >= 3  # the load, then one build per timed sample
+    assert estimate.sample_s < 1.0, estimate
 
 
 def test_a_timed_fit_cut_at_its_limit_is_priced_as_unfinished_and_dropped():
