@@ -147,9 +147,9 @@ def estimate_cost(candidate: Candidate, data: TrainingData, *, limit_s: float | 
               if name not in candidate.params}
     # Its package is loaded before the clock starts: a cold `import catboost` (0.1-1.1 s here, by the machine's load)
     # was timed as part of the first sample fit, whose limit is 3 s. In fresh processes CatBoost on penguins' 220
-    # rows was priced at 37-44 s for 5-fold CV and dropped in four runs of four before this, and competed (0.95 s
-    # a fold) in the one run after it; a warm process under load still priced it at 42 s once, so the import is
-    # not the whole story.
+    # rows was priced at 35-44 s for 5-fold CV in four runs of four before this (dropped in three), and competed
+    # (0.95 s a fold) in the one run after it; a warm process under load still priced it at 42 s once, so the
+    # import is not the whole story.
     make_estimator(candidate, case=data.case, seed=data.seed, n_jobs=1, n_rows=small)
     timings, trees = [], []
     tree_seconds = candidate.algorithm.tree_seconds if stopping and limit_s is not None else None
