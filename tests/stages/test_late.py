@@ -102,8 +102,8 @@ def test_top_up_tries_the_dropped_once_the_searches_converge_and_tunes_one_that_
     """A linear model with nothing to tune converges at once; the top-up rounds then try LightGBM, which joins
     and, being close to the best (it is the best), gets tuning trials of its own."""
     searches, cv_seconds = _converged_linear(scope), {"linear": 0.1}
-    topped = top_up(searches, cv_seconds, {"linear": 0.0}, caps={"linear": 1}, pool=_pool(scope, (30.0, 2.0)),
-                    ctx=_ctx(20.0))
+    topped = top_up(searches, cv_seconds, {"linear": 0.0}, caps={"linear": 1}, pool=_pool(scope, (10.0, 1.0)),
+                    ctx=_ctx(10.0))
     assert "lightgbm" in searches and searches["lightgbm"].trials_run > 1
     assert topped.dropped == {}
     assert any(line.startswith("lightgbm competes after all") for line in topped.remarks)
@@ -112,7 +112,7 @@ def test_top_up_tries_the_dropped_once_the_searches_converge_and_tunes_one_that_
 def test_a_late_joiner_takes_its_place_in_the_projects_order_as_a_replay_would(scope):
     """The search lists its candidates in the project's order, a late joiner included, as a replayed plan runs
     them: ties in the ranking and the blend then resolve the same way."""
-    pool = _pool(scope, (30.0, 2.0))
-    tuned = search_candidates(replace(pool, order=["lightgbm", "linear"]), _ctx(20.0))
+    pool = _pool(scope, (10.0, 1.0))
+    tuned = search_candidates(replace(pool, order=["lightgbm", "linear"]), _ctx(10.0))
     assert list(tuned.searched) == ["lightgbm", "linear"]
     assert "lightgbm" not in tuned.dropped
