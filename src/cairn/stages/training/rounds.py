@@ -111,10 +111,9 @@ def search_candidates(pool: Pool, ctx: Context) -> Tuned:
     if caps is not None and safety_stop is None:
         topped = top_up(searches, cv_seconds, tuning_s, caps=caps.trials, pool=pool, ctx=ctx)
         safety_stop, remarks, dropped = topped.safety_stop, [*remarks, *topped.remarks], topped.dropped
-    order = [c.name for c in pool.candidates + pool.late]
-    order.sort(key=lambda name: pool.order.index(name) if name in pool.order else len(pool.order))
+    order = pool.order or [c.name for c in pool.candidates]  # the project's order, as a replay runs them
     searched = {name: Searched(searches[name].candidate, searches[name].best, searches[name].trials_run,
-                               searches[name].pruned, cv_seconds[name])  # in the project's order, as a replay
+                               searches[name].pruned, cv_seconds[name])
                 for name in order if name in searches and searches[name].best is not None}
     return Tuned(searched, planned, {**defaults.dropped, **dropped}, remarks, safety_stop)
 
