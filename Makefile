@@ -30,10 +30,12 @@ $(TEST_STAMP): $(STAMP)
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	touch $@
 
-## test: install what the tests need (Chromium included) and run them; the 25 slowest are listed, so a slow CI run
-## says where its time went
+## test: install what the tests need (Chromium included) and run them, one test file per worker process at a time
+## (TEST_WORKERS of them; 2 for the 2-core CI machine, `make test TEST_WORKERS=0` runs them in this process); the 25
+## slowest are listed, so a slow CI run says where its time went
+TEST_WORKERS ?= 2
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 ## bench: the heavy cases and the benchmarks against peers
 bench: $(TEST_STAMP)
