@@ -1,5 +1,6 @@
 """`cairn serve` (or any cairn command that serves) started for real in its own process, on a free loopback port."""
 
+import itertools
 import os
 import socket
 import subprocess
@@ -10,17 +11,33 @@ from pathlib import Path
 import httpx
 import pytest
 
+# `make test` runs two pytest-xdist workers. A port the OS hands out (bind to 0) is free only until a server takes
+# it, seconds later after its imports, and the other worker could be handed the same one meanwhile; its server would
+# then answer our health checks. So each worker hands out ports from its own block, below Linux's ephemeral range
+# (32768-60999) where bind-to-0 ports land, and never the same one twice.
+PORT_BLOCK_START, PORT_BLOCK_SIZE = 20_000, 1_500
+_handed_out = itertools.count()
+
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port free now, from this test worker's own block (gw0, gw1, ...; one process: the first)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    start = PORT_BLOCK_START + PORT_BLOCK_SIZE * (int(worker) if worker.isdigit() else 0)
+    for _ in range(PORT_BLOCK_SIZE):
+        port = start + next(_handed_out) % PORT_BLOCK_SIZE
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken by something outside the tests
+        return port
+    raise RuntimeError(f"no free loopback port in {start}-{start + PORT_BLOCK_SIZE - 1}")
 
 
 def wait_until_healthy(base: str, process: subprocess.Popen) -> None:
     """A real `cairn serve` answers /health within a minute, or the test fails with what it printed."""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:  # an exited server would never answer
         try:
             if httpx.get(f"{base}/health", timeout=1).status_code == 200:
                 return

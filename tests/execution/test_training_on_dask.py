@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import os
 import signal
-import socket
 import threading
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from cairn.execution.cluster import (
 )
 from cairn.project.api import Project
 from tests.examples import copy_example
+from tests.servers import free_port
 
 distributed = pytest.importorskip("distributed")
 
@@ -189,15 +189,9 @@ def test_workers_that_keep_dying_fail_the_run_with_a_clear_error(cluster, client
     client.wait_for_workers(2, timeout=30)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_an_unreachable_scheduler_exits_2_naming_it_and_records_nothing(tmp_path):
     path = small_project(tmp_path / "hp")
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     done = CliRunner().invoke(app, ["run", "-p", str(path), "--quiet", "--set", "execution.engine=dask",
                                     "--set", f"execution.address={address}"])
     assert done.exit_code == 2, done.output

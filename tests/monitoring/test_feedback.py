@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import closing
@@ -26,6 +25,7 @@ from cairn.monitoring.estimate import expected_classification_metrics
 from cairn.monitoring.windows import served_table, window_rows
 from cairn.project.api import Project
 from tests.examples import QUICK, copy_example
+from tests.servers import free_port
 
 runner = CliRunner()
 
@@ -293,9 +293,7 @@ def test_a_retrain_advice_is_posted_to_the_webhook_and_a_dead_webhook_is_only_a_
     assert len(Receiver.received) == 1
     posted = Receiver.received[0]
     assert posted["retrain"] is True and posted["model"] == "house-prices" and posted["rules"] == report["rules"]
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/hook"
+    dead = f"http://127.0.0.1:{free_port()}/hook"  # a port nobody listens on
     monkeypatch.setenv("CAIRN_TEST_HOOK", dead)
     failed = invoke("monitor", "--data", str(folder / "new.csv"), "--json", "-p", str(project_file))
     assert failed.exit_code == 3 and "Traceback" not in failed.output

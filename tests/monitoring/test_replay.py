@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cairn.project.api import Project
+from tests.servers import free_port
 
 REPLAY = Path(__file__).parents[2] / "examples" / "house-prices-drift" / "replay.py"
 
@@ -19,6 +20,7 @@ def replayed(tmp_path_factory):
     module = importlib.util.module_from_spec(spec)
     sys.modules["ames_replay"] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
+    module.free_port = free_port  # the test worker's own ports (tests/servers.py), not the OS's next free one
     work = tmp_path_factory.mktemp("replay")
     said: list[str] = []
     # a drift share low enough that the first quarter's drift fires the rule, and few enough new rows to retrain

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,20 +22,15 @@ from cairn.store.artifacts import PARTIAL_PREFIX
 from cairn.store.remote_artifacts import RemoteArtifacts, open_artifacts
 from tests.databases import fresh_postgres_database
 from tests.examples import QUICK, copy_example
+from tests.servers import free_port
 
 BUCKET = "cairn-team"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def s3_environment():
     """moto's S3 server on a free loopback port, one bucket, and the AWS variables that point cairn at it."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from cairn.project.api import Project
+from tests.servers import free_port
 
 CAIRN = Path(sys.executable).parent / "cairn"
 
@@ -28,12 +28,6 @@ class RunningUI:
     url: str
     process: subprocess.Popen[str]
     folder: Path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def edit_config(folder: Path, **changes: object) -> None:
