@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -153,12 +152,9 @@ def found(planted) -> list[PiiColumn]:
 # --- detection ------------------------------------------------------------------------------------------------
 
 
-def test_untouched_ames_has_no_pii_and_is_fast(ames):
-    started = time.perf_counter()
+def test_untouched_ames_has_no_pii(ames):  # its seconds: bench/checks.py
     found = detect_pii(ames, target=TARGET)
-    seconds = time.perf_counter() - started
     assert found == []
-    assert seconds < 0.5, f"detect_pii took {seconds:.2f} s on Ames"
     assert "Street" in ames.columns and set(ames["Street"].unique()) == {"Pave", "Grvl"}
 
 
@@ -250,11 +246,8 @@ def test_person_names_need_a_person_in_the_column_name(ames):
 def test_a_million_rows_are_sampled(planted):
     columns = list(PLANTED) + ["Neighborhood", "MS_Zoning", "Street", "Lot_Area", "Year_Built", TARGET]
     big = planted[columns].sample(1_000_000, replace=True, random_state=0).reset_index(drop=True)
-    started = time.perf_counter()
-    found = detect_pii(big, target=TARGET)
-    seconds = time.perf_counter() - started
+    found = detect_pii(big, target=TARGET)  # on a sample of them; its seconds: bench/checks.py
     assert {pii.column for pii in found} == set(PLANTED)
-    assert seconds < 2, f"detect_pii took {seconds:.2f} s on 1M rows"
 
 
 # --- policies -------------------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -45,20 +44,17 @@ def test_the_training_file_against_itself_is_a_coin_toss(ames: pd.DataFrame) -> 
     assert "cannot tell" in halves.sentence
 
 
-def test_a_shifted_number_is_found_and_named_first_in_under_two_seconds(ames: pd.DataFrame) -> None:
+def test_a_shifted_number_is_found_and_named_first(ames: pd.DataFrame) -> None:
     reference, current = resampled(ames, 5_000, seed=1), resampled(ames, 5_000, seed=2)
     same = domain_drift(reference, current, features=specs(ames))
     assert same is not None and same.auc == pytest.approx(0.5, abs=0.05) and same.shared_rows == 0
     shifted = current.assign(Gr_Liv_Area=current["Gr_Liv_Area"] * 1.5)
-    started = time.perf_counter()
-    found = domain_drift(reference, shifted, features=specs(ames))
-    seconds = time.perf_counter() - started
+    found = domain_drift(reference, shifted, features=specs(ames))  # its seconds at scale: bench/drift.py
     assert found is not None and found.auc > 0.95 and found.drifted
     assert found.top[0][0] == "Gr_Liv_Area" and found.top[0][1] > 0.3
     assert found.sentence.startswith("A classifier tells the current rows from the training rows (AUC ")
     assert "above all in Gr_Liv_Area" in found.sentence
     assert found.to_dict()["top"][0] == {"feature": "Gr_Liv_Area", "gain_share": found.top[0][1]}
-    assert seconds < 4, f"{seconds:.1f} s"  # ~1 s alone on one core; slack for a busy machine
 
 
 def test_a_change_in_how_features_go_together_is_seen_when_each_alone_is_stable(ames: pd.DataFrame) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ from cairn.model.trained import FeatureSpec, TrainedModel
 from cairn.serving import create_app, record_model
 from cairn.serving.app import _choose_input, _input_builders
 from cairn.serving.schemas import RecordValidator
+from tests.servers import free_port
 
 AMES = Path(__file__).resolve().parents[2] / "examples" / "house-prices" / "data" / "ames.csv.gz"
 NUMBERS = ["Gr_Liv_Area", "Lot_Area", "Year_Built", "Total_Bsmt_SF", "Garage_Cars"]
@@ -470,26 +470,6 @@ def test_a_pipeline_that_reads_column_arrays_is_served_the_same(ames: pd.DataFra
 
 
 # latency and serve() ---------------------------------------------------------------------------------------------
-def test_one_row_latency_is_close_to_in_process(client: httpx.Client, model: TrainedModel,
-                                                ames: pd.DataFrame) -> None:
-    """The HTTP path (JSON, validation, uvicorn, loopback) must add little to the pipeline itself."""
-    records = json_records(ames.iloc[:200], model.feature_names)
-    frames = [pd.DataFrame.from_records([record], columns=model.feature_names) for record in records]
-    for record in records[:20]:
-        client.post("/predict", json=record)
-    http_ms, local_ms = [], []
-    for record, frame in zip(records, frames, strict=True):
-        started = time.perf_counter()
-        assert client.post("/predict", json=record).status_code == 200
-        http_ms.append((time.perf_counter() - started) * 1000)
-        started = time.perf_counter()
-        model.predict(frame)
-        local_ms.append((time.perf_counter() - started) * 1000)
-    http_p50, local_p50 = np.percentile(http_ms, 50), np.percentile(local_ms, 50)
-    assert http_p50 < 2 * local_p50 + 5, f"HTTP p50 {http_p50:.1f} ms vs in-process {local_p50:.1f} ms"
-    assert np.percentile(http_ms, 99) < 250
-
-
 def serve_bundle_in_subprocess(model: TrainedModel, folder: Path, *, api_key: str | None = None
                                ) -> tuple[subprocess.Popen[bytes], str]:
     """The bundle's files written as the store keeps them (named by sha256), loaded and served by `serve` in a
@@ -497,9 +477,7 @@ def serve_bundle_in_subprocess(model: TrainedModel, folder: Path, *, api_key: st
     files = bundle_files(model)
     for data in [*files.values(), manifest_bytes(files)]:
         (folder / sha256_bytes(data)).write_bytes(data)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     script = ("import sys; from pathlib import Path; from cairn.model.bundle import load_bundle; "
               "from cairn.serving import serve; folder = Path(sys.argv[1]); "
               f"model = load_bundle('{sha256_bytes(manifest_bytes(files))}', lambda sha: (folder / sha).read_bytes(), "
@@ -772,12 +750,6 @@ def test_a_model_with_hashed_columns_is_not_served_without_its_salt(monkeypatch:
         assert http.get("/ready").json() == {"status": "ready"}
         assert http.post("/predict", json={"owner_email": "a@example.org", "rooms": 3}).status_code == 200
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "example.org", ""])

@@ -3,7 +3,6 @@ found by the right check, with the right severity, column and count."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,25 +38,22 @@ def ames() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def ames_profile(ames) -> tuple[DataProfile, float]:
-    profile(ames.head(100))  # warm up imports, so the timing is of the checks
-    started = time.perf_counter()
-    result = profile(ames)
-    return result, time.perf_counter() - started
+def ames_profile(ames) -> DataProfile:
+    return profile(ames)  # its seconds: bench/checks.py
 
 
 # --- untouched Ames ------------------------------------------------------------------------------------------------
 
 
 def test_untouched_ames_blocks_nothing(ames_profile):
-    result, _ = ames_profile
+    result = ames_profile
     assert result.blocking(["error"]) == []
     assert not found(result, "target leakage")
     assert {f.check for f in result.blocking(["error", "warn"])} == {"missing values", "almost constant"}
 
 
 def test_untouched_ames_findings_are_true_of_the_data(ames_profile):
-    result, _ = ames_profile
+    result = ames_profile
     serious = {(f.severity, f.check, tuple(f.columns), f.count) for f in result.findings if f.severity != "info"}
     assert serious == {
         ("warn", "missing values", ("Misc_Feature",), 2824),  # 'None' (no feature) read as missing by pandas
@@ -77,13 +73,8 @@ def test_untouched_ames_findings_are_true_of_the_data(ames_profile):
     assert (result.rows, result.columns) == (2930, 74)
 
 
-def test_ames_profile_is_fast(ames_profile):
-    _, seconds = ames_profile
-    assert seconds < 3, f"profile of 2,930 x 74 took {seconds:.1f} s"
-
-
 def test_notes_summarise_for_the_progress_display(ames_profile):
-    result, _ = ames_profile
+    result = ames_profile
     notes = result.notes()
     assert notes[:4] == ["read 2,930 rows x 74 columns from ames.csv.gz", "fingerprint 000000000000",
                          "types: 39 category, 34 number, 1 boolean", "quality: 0 errors, 6 warnings, 13 notes"]
@@ -338,9 +329,7 @@ def test_costly_checks_sample_large_tables():
     y = rng.gamma(2.0, 50_000, rows)
     table = pd.DataFrame({"price": y, "leak": y * 2 + rng.normal(0, 10, rows), "noise": rng.normal(size=rows),
                           "group": rng.choice(list("abcdef"), rows)})
-    started = time.perf_counter()
     result = profile(table, target="price")
-    assert time.perf_counter() - started < 10
     leak = one(result, "target leakage", "leak")
     assert leak.count == 100_000 and "seeded sample of 100,000 of 120,000 rows" in leak.detail
     assert [f.columns for f in result.blocking(["error"])] == [["leak"]]
