@@ -88,6 +88,7 @@ def _lightgbm_like_the_example(features, target, *, native_categories, **encoder
 @pytest.mark.parametrize("encoder", [
     {},  # as the example's lightgbm candidate
     {"clip": "iqr", "power": True, "scale": True, "max_levels": 8},  # fences, Yeo-Johnson, target means
+    {"max_levels": 8, "target_means": False},  # every level of many-level categories coded, learned natively
     {"one_hot": True, "bins": (("Gr_Liv_Area", 5), ("Lot_Area", 4)), "missing_level": False, "normalize": False},
 ])
 def test_lightgbm_pipelines_and_a_blend_answer_within_tolerance(quick, encoder):

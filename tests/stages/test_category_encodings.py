@@ -1,5 +1,5 @@
-"""Many-level categories: CatBoost's ordered target statistics compete with the out-of-fold target means the other
-families get (models.native_categories: auto)."""
+"""Many-level categories: CatBoost's ordered target statistics and LightGBM's categorical splits compete with the
+out-of-fold target means the other families get (models.native_categories: auto)."""
 
 from __future__ import annotations
 
@@ -29,20 +29,20 @@ def _table(levels: int, rows: int = 3_000) -> tuple[pd.DataFrame, FeaturePlan]:
     return table, plan
 
 
-def test_auto_gives_catboost_alone_native_categories_when_a_category_has_many_levels():
+def test_auto_gives_catboost_and_lightgbm_native_categories_when_a_category_has_many_levels():
     _, many = _table(levels=80)
     _, few = _table(levels=10)
     assert len(many.features[0].levels) == 80 > many.max_onehot_levels
     native = {c.name: c.native_categories for c in choose_candidates(Models(), many)}
-    assert native["catboost"] and not native["lightgbm"] and not native["extra_trees"]
+    assert native["catboost"] and native["lightgbm"] and not native["extra_trees"] and not native["linear"]
     assert {c.name: c.target_means for c in choose_candidates(Models(), many)} == {
-        name: name != "catboost" for name in native}
+        name: name not in ("catboost", "lightgbm") for name in native}
     assert not any(c.native_categories for c in choose_candidates(Models(), few))  # few levels: as before
     assert not any(c.native_categories for c in choose_candidates(Models(native_categories=False), many))
     forced = {c.name: (c.native_categories, c.target_means, c.native_by_default)
               for c in choose_candidates(Models(native_categories=True), few)}
-    assert forced["lightgbm"] == (True, True, False) and forced["catboost"] == (True, False, False)
-    assert [c.name for c in choose_candidates(Models(), many) if c.native_by_default] == ["catboost"]  # auto's
+    assert forced["lightgbm"] == (True, False, False) and forced["catboost"] == (True, False, False)
+    assert [c.name for c in choose_candidates(Models(), many) if c.native_by_default] == ["lightgbm", "catboost"]
 
 
 def test_without_target_means_every_level_keeps_its_code():
@@ -64,18 +64,20 @@ def test_without_target_means_every_level_keeps_its_code():
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(codes)).transform(X), codes.transform(X))
 
 
-def test_catboost_learns_many_levels_with_its_own_statistics_end_to_end():
-    """Both encodings are cross-validated side by side; the CatBoost pipeline reads the shop as a category (no
-    target means), LightGBM's as out-of-fold target means; an unseen shop at predict time is never an error."""
+def test_catboost_and_lightgbm_learn_many_levels_with_their_own_statistics_end_to_end():
+    """Both encodings are cross-validated side by side; the CatBoost and LightGBM pipelines read the shop as a
+    category (no target means), extra trees' as out-of-fold target means; an unseen shop at predict time is never
+    an error."""
     from cairn.stages.training import build_pipeline
 
     table, plan = _table(levels=80)
     case = business_case(Business(problem="regression", target="price"))
-    candidates = choose_candidates(Models(candidates=["lightgbm", "catboost"]), plan)
+    candidates = choose_candidates(Models(candidates=["lightgbm", "catboost", "extra_trees"]), plan)
+    plan_of_trials = {"lightgbm": 1, "catboost": 1, "extra_trees": 1}
     result = train_models(table, case=case, plan=plan, candidates=candidates,
-                          spec=Training(budget_minutes=0.5, tuning={"plan": {"lightgbm": 1, "catboost": 1}}), seed=3)
+                          spec=Training(budget_minutes=0.5, tuning={"plan": plan_of_trials}), seed=3)
     scores = {row.model: row.cv["rmse"][0] for row in result.leaderboard}
-    assert {"lightgbm", "catboost"} <= set(scores) and all(score < 4 for score in scores.values())  # noise sd 1
+    assert set(plan_of_trials) <= set(scores) and all(score < 4 for score in scores.values())  # noise sd 1
     unseen = pd.DataFrame({"shop": ["never-seen"], "size": [5.0]})
     assert np.isfinite(result.pipeline.predict(unseen)).all()
 
@@ -86,6 +88,11 @@ def test_catboost_learns_many_levels_with_its_own_statistics_end_to_end():
         if candidate.name == "catboost":
             assert encoder.target_means_ == {} and len(encoder.code_columns_) == 1
             assert list(pipeline.named_steps["model"].get_cat_feature_indices()) == encoder.code_columns_
+        elif candidate.name == "lightgbm":
+            assert encoder.target_means_ == {} and len(encoder.code_columns_) == 1
+            infos = pipeline.named_steps["model"].booster_.dump_model()["feature_infos"]
+            levels = infos[f"Column_{encoder.code_columns_[0]}"]["values"]  # a categorical feature: its levels
+            assert len(levels) >= 70
         else:
             assert list(encoder.target_means_) == [0] and encoder.code_columns_ == []
         assert np.isfinite(pipeline.predict(unseen)).all()
@@ -110,10 +117,10 @@ def test_catboost_the_budget_cannot_afford_with_its_own_statistics_competes_on_t
 
     kept, estimates, remarks = target_means_instead(pool, slow, {"catboost": "too slow"}, timed=timing, folds=5)
     assert timed == [("catboost", False, True)]  # timed once more, on target means
-    assert [(c.name, c.native_categories) for c in kept] == [("lightgbm", False), ("catboost", False)]
+    assert [(c.name, c.native_categories) for c in kept] == [("lightgbm", True), ("catboost", False)]  # affordable
     assert [(e.name, e.cv_s) for e in estimates] == [("lightgbm", 5.0), ("catboost", 20.0)]
     assert remarks == {"catboost": "catboost reads the many-level categories as out-of-fold target means, as the other "
-                       "families do: learning them with its own ordered statistics was estimated at 3.8 min for "
+                       "families do: learning them as categories itself was estimated at 3.8 min for "
                        "5-fold CV, beyond the budget; to replay this run with training.tuning.plan, also set "
                        "models.native_categories: false"}
     assert target_means_instead(pool, slow, {}, timed=timing, folds=5) == (pool, slow, {})  # affordable: kept

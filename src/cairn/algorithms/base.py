@@ -73,8 +73,9 @@ class Algorithm:
     tree_seconds: TreeSeconds | None = None
     package: str | None = None  # the optional package it needs
     native_categories: bool = False  # can learn codes as categories (models.native_categories)
-    # ... and, learning them natively, encodes many-level categories itself (CatBoost's ordered target statistics):
-    # the encoder then hands it every level's code instead of its own out-of-fold target means
+    # ... and, learning them natively, encodes many-level categories itself from target statistics (CatBoost's
+    # ordered target statistics; LightGBM's categorical splits, which order the levels by their gradient statistics
+    # at each split): the encoder then hands it every level's code instead of its own out-of-fold target means
     target_statistics: bool = False
     checks_own_params: bool = False  # takes many aliases as keyword arguments and validates them at fit time
     extra_params: frozenset[str] = frozenset()  # accepted in models.params beyond the estimator's get_params

@@ -32,7 +32,7 @@ from cairn.stages.training.screening import screened
 
 log = logging.getLogger(__name__)
 
-# CatBoost learning many-level categories with its own statistics only because models.native_categories is auto
+# A family learning many-level categories with its own statistics only because models.native_categories is auto
 # gets this share of the timed fit's limit: when it cannot converge in that, it would not fit the budget either,
 # and the time goes to timing it on target means instead (`target_means_instead`). With the full limit, chem97 at
 # one minute spent 3 s finding its ordered statistics would take 11 min, then had 4 s too few for CatBoost at all.
@@ -159,17 +159,17 @@ def target_means_instead(pool: list[Candidate], estimates: list[CostEstimate], d
                          timed: Callable[[Candidate], CostEstimate], folds: int
                          ) -> tuple[list[Candidate], list[CostEstimate], dict[str, str]]:
     """A family learning many-level categories with its own statistics only because models.native_categories is
-    auto (CatBoost), that the budget would drop that way, is timed again on the out-of-fold target means the other
-    families get, and competes with those: on hotel_rates at one minute CatBoost's ordered statistics priced its
-    CV at 3.8 min. Returns the pool, the estimates and what to say of each family switched (said only if it then
-    competes); as they were when no such family is dropped."""
+    auto (CatBoost, LightGBM), that the budget would drop that way, is timed again on the out-of-fold target means
+    the other families get, and competes with those: on hotel_rates at one minute CatBoost's ordered statistics
+    priced its CV at 3.8 min. Returns the pool, the estimates and what to say of each family switched (said only
+    if it then competes); as they were when no such family is dropped."""
     swapped = {c.name: replace(c, native_categories=False, native_by_default=False) for c in pool
                if c.name in dropped and c.native_by_default}
     if not swapped:
         return pool, estimates, {}
     again = {name: timed(candidate) for name, candidate in swapped.items()}
     remarks = {e.name: f"{e.name} reads the many-level categories as out-of-fold target means, as the other "
-                       f"families do: learning them with its own ordered statistics was estimated at "
+                       f"families do: learning them as categories itself was estimated at "
                        f"{duration(e.cv_s)} for {search_of(folds)}, beyond the budget; to replay this run with "
                        f"training.tuning.plan, also set models.native_categories: false"
                for e in estimates if e.name in swapped}
