@@ -7,6 +7,8 @@ import pickle
 
 import numpy as np
 import pandas as pd
+import pytest
+from pydantic import ValidationError
 
 from cairn.config.schema import Business, Data, Features, Models, Preprocessing, Training
 from cairn.estimators.encoder import TabularEncoder
@@ -43,6 +45,15 @@ def test_auto_gives_catboost_and_lightgbm_native_categories_when_a_category_has_
               for c in choose_candidates(Models(native_categories=True), few)}
     assert forced["lightgbm"] == (True, False, False) and forced["catboost"] == (True, False, False)
     assert [c.name for c in choose_candidates(Models(), many) if c.native_by_default] == ["lightgbm", "catboost"]
+    listed = {c.name: (c.native_categories, c.target_means, c.native_by_default)
+              for c in choose_candidates(Models(native_categories=["lightgbm"]), many)}
+    assert listed["lightgbm"] == (True, False, False) and listed["catboost"] == (False, True, False)
+
+
+def test_a_list_of_native_families_names_only_families_that_can():
+    with pytest.raises(ValidationError) as caught:
+        Models(native_categories=["lightgbm", "linear"])
+    assert "native_categories" in str(caught.value) and "'lightgbm' or 'catboost'" in str(caught.value)
 
 
 def test_without_target_means_every_level_keeps_its_code():
@@ -122,7 +133,7 @@ def test_catboost_the_budget_cannot_afford_with_its_own_statistics_competes_on_t
     assert remarks == {"catboost": "catboost reads the many-level categories as out-of-fold target means, as the other "
                        "families do: learning them as categories itself was estimated at 3.8 min for "
                        "5-fold CV, beyond the budget; to replay this run with training.tuning.plan, also set "
-                       "models.native_categories: false"}
+                       "models.native_categories: [lightgbm]"}  # LightGBM stays native: a replay keeps it so
     assert target_means_instead(pool, slow, {}, timed=timing, folds=5) == (pool, slow, {})  # affordable: kept
     forced = [replace(c, native_by_default=False) for c in pool]
     assert target_means_instead(forced, slow, {"catboost": "too slow"}, timed=timing, folds=5) == (forced, slow, {})

@@ -173,6 +173,12 @@ def test_cairn_reproduce_sets_what_the_training_notes_say_replays_the_budgets_ch
     assert replayed.models.native_categories is False and replayed.training.final_model == "lightgbm"
     assert said == ["replayed the smaller search the budget chose: training.search_rows: 12500, "
                     "training.final_fit: 84000, training.final_model: lightgbm, models.native_categories: false"]
+    kept = ["catboost reads the many-level categories as out-of-fold target means, ...; to replay this run with "
+            "training.tuning.plan, also set models.native_categories: [lightgbm]"]  # LightGBM stayed native
+    replayed, said = with_search_replayed(config, SimpleNamespace(stages=[SimpleNamespace(stage="training",
+                                                                                          notes=kept)]))
+    assert replayed.models.native_categories == ["lightgbm"]
+    assert said == ["replayed the smaller search the budget chose: models.native_categories: [lightgbm]"]
     unchanged, said = with_search_replayed(config, SimpleNamespace(stages=[SimpleNamespace(stage="training",
                                                                                            notes=["budget 1 min"])]))
     assert unchanged is config and said == []

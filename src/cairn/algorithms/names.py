@@ -11,3 +11,4 @@ from __future__ import annotations
 
 ALGORITHM_NAMES: tuple[str, ...] = ("linear", "lightgbm", "xgboost", "catboost", "random_forest", "extra_trees",
                                     "hist_gradient_boosting", "knn")
+NATIVE_CATEGORY_NAMES: tuple[str, ...] = ("lightgbm", "catboost")  # those that can learn categories natively

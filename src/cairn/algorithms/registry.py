@@ -12,7 +12,7 @@ from cairn.algorithms.hist_gradient_boosting import HIST_GRADIENT_BOOSTING
 from cairn.algorithms.knn import KNN
 from cairn.algorithms.lightgbm import LIGHTGBM
 from cairn.algorithms.linear import LINEAR
-from cairn.algorithms.names import ALGORITHM_NAMES
+from cairn.algorithms.names import ALGORITHM_NAMES, NATIVE_CATEGORY_NAMES
 from cairn.algorithms.space import Dimension
 from cairn.algorithms.trees import FIXED_TREES, MAX_TREES, leaves_for
 from cairn.algorithms.xgboost import XGBOOST
@@ -21,6 +21,8 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
     LINEAR, LIGHTGBM, XGBOOST, CATBOOST, RANDOM_FOREST, EXTRA_TREES, HIST_GRADIENT_BOOSTING, KNN)}
 if tuple(ALGORITHMS) != ALGORITHM_NAMES:
     raise ImportError(f"cairn.algorithms.names lists {ALGORITHM_NAMES}, the registry {tuple(ALGORITHMS)}")
+if tuple(name for name, a in ALGORITHMS.items() if a.native_categories) != NATIVE_CATEGORY_NAMES:
+    raise ImportError(f"cairn.algorithms.names lists {NATIVE_CATEGORY_NAMES} as learning categories natively")
 DEFAULT_NAMES: tuple[str, ...] = tuple(name for name, a in ALGORITHMS.items() if a.default_list)
 
 

@@ -196,6 +196,7 @@ def environment_changes(manifest: dict[str, Any]) -> list[str]:
 SEARCH_ROWS = re.compile(r"training\.search_rows: (\d+)")
 FINAL_FIT = re.compile(r"training\.final_fit: (searched_rows|\d+)")
 FINAL_MODEL = re.compile(r"training\.final_model: (\w+)")
+NATIVE = re.compile(r"models\.native_categories: (false|\[[\w, ]*\])")
 REPLAY = "to replay this run with training.tuning.plan"
 
 
@@ -212,15 +213,20 @@ def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[Proj
         update["final_fit"] = found.group(1) if found.group(1) == "searched_rows" else int(found.group(1))
     if found := FINAL_MODEL.search(remarks):
         update["final_model"] = found.group(1)
-    models = "models.native_categories: false" in remarks
-    said = [f"training.{k}: {v}" for k, v in update.items()] + (["models.native_categories: false"] if models else [])
+    native: bool | list[str] | None = None  # the families that learned categories natively, when not auto's
+    said = [f"training.{k}: {v}" for k, v in update.items()]
+    if found := NATIVE.search(remarks):
+        setting = found.group(1)
+        native = False if setting == "false" else [n.strip() for n in setting[1:-1].split(",") if n.strip()]
+        said.append(f"models.native_categories: {setting}")
+    models = native is not None
     if validated := validated_as(config, record):  # pinned without a word: it is what the run did
         update["validation"] = validated
     if not update and not models:
         return config, []
     changes = {"training": config.training.model_copy(update=update)}
     if models:
-        changes["models"] = config.models.model_copy(update={"native_categories": False})
+        changes["models"] = config.models.model_copy(update={"native_categories": native})
     return config.model_copy(update=changes), [
         "replayed the smaller search the budget chose: " + ", ".join(said)] if said else []
 

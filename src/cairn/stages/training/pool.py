@@ -168,10 +168,12 @@ def target_means_instead(pool: list[Candidate], estimates: list[CostEstimate], d
     if not swapped:
         return pool, estimates, {}
     again = {name: timed(candidate) for name, candidate in swapped.items()}
+    still = [c.name for c in pool if c.native_categories and c.name not in swapped]  # a replay keeps them native
+    setting = f"[{', '.join(still)}]" if still else "false"
     remarks = {e.name: f"{e.name} reads the many-level categories as out-of-fold target means, as the other "
                        f"families do: learning them as categories itself was estimated at "
                        f"{duration(e.cv_s)} for {search_of(folds)}, beyond the budget; to replay this run with "
-                       f"training.tuning.plan, also set models.native_categories: false"
+                       f"training.tuning.plan, also set models.native_categories: {setting}"
                for e in estimates if e.name in swapped}
     return ([swapped.get(c.name, c) for c in pool], [again.get(e.name, e) for e in estimates], remarks)
 
