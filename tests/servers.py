@@ -22,7 +22,7 @@ _handed_out = itertools.count()
 def free_port() -> int:
     """A loopback port free now, from this test worker's own block (gw0, gw1, ...; one process: the first)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    start = PORT_BLOCK_START + PORT_BLOCK_SIZE * (int(worker) if worker.isdigit() else 0)
+    start = PORT_BLOCK_START + PORT_BLOCK_SIZE * (int(worker) % 8 if worker.isdigit() else 0)  # 8 blocks: < 32,768
     for _ in range(PORT_BLOCK_SIZE):
         port = start + next(_handed_out) % PORT_BLOCK_SIZE
         with socket.socket() as probe:

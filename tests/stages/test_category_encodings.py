@@ -53,7 +53,10 @@ def test_auto_gives_catboost_and_lightgbm_native_categories_when_a_category_has_
 def test_a_list_of_native_families_names_only_families_that_can():
     with pytest.raises(ValidationError) as caught:
         Models(native_categories=["lightgbm", "linear"])
-    assert "native_categories" in str(caught.value) and "'lightgbm' or 'catboost'" in str(caught.value)
+    assert len(caught.value.errors()) == 1 and "native_categories" in str(caught.value)
+    assert "a list of lightgbm and catboost" in str(caught.value) and "not 'linear'" in str(caught.value)
+    # the same families are the same setting in any order, and so the same cache key
+    assert Models(native_categories=["catboost", "lightgbm", "catboost"]).native_categories == ["lightgbm", "catboost"]
 
 
 def test_without_target_means_every_level_keeps_its_code():

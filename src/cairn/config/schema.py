@@ -341,6 +341,20 @@ class Models(Section):
         "tuned) and CatBoost 0.2 (9.30% against 9.11%, 8x the fit time); on mlc_churn CatBoost's CV AUC rose "
         "0.9218 -> 0.9240 for 1.7x the time.")
 
+    @field_validator("native_categories", mode="before")
+    @classmethod
+    def _native_families(cls, value: Any) -> Any:
+        """A list is checked here, as one error naming the field, and kept in the catalogue's order without
+        repeats: the same families are the same setting (and the same cache key) in any order."""
+        if not isinstance(value, list):
+            return value
+        unable = [name for name in value if name not in NATIVE_CATEGORY_NAMES]
+        if unable:
+            raise rule(f"true, false, auto or a list of {' and '.join(NATIVE_CATEGORY_NAMES)} (the families that "
+                       f"can learn categories natively), not {unable[0]!r}",
+                       f"remove {unable[0]!r} from models.native_categories")
+        return [name for name in NATIVE_CATEGORY_NAMES if name in value]
+
 
 class Tuning(Section):
     """Hyperparameter search (Optuna TPE with pruning) inside the training budget."""

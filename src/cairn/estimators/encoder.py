@@ -67,7 +67,8 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
     `power` applies Yeo-Johnson to skewed numbers; `bins` adds one-hot quantile bins (one-hot models only).
     `float32_rows`: fitted on more rows than this, the output is float32 (`dtype_`), half the memory of float64;
     None keeps float64 always. Encoders pickled before it load with float64, and answer as they did.
-    `target_means=False` codes every level instead (CatBoost learning categories with its own statistics).
+    `target_means=False` codes every level instead (CatBoost or LightGBM learning categories with their own
+    statistics).
     """
 
     def __init__(self, numeric: tuple[str, ...] = (), categorical: tuple[str, ...] = (), dates: tuple[str, ...] = (),

@@ -202,8 +202,8 @@ REPLAY = "to replay this run with training.tuning.plan"
 
 def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[ProjectConfig, list[str]]:
     """A search the clock made smaller (fewer rows searched, the judged model fitted on part of the rows, a cheaper
-    model judged for the rows it affords, CatBoost on target means instead of its own statistics), made the same
-    way again: the training stage's remarks name the settings that replay it."""
+    model judged for the rows it affords, CatBoost on target means instead of its own statistics while LightGBM
+    keeps its own), made the same way again: the training stage's remarks name the settings that replay it."""
     remarks = " ".join(note for stage in record.stages if stage.stage == "training" for note in stage.notes
                        if REPLAY in note)
     update: dict[str, Any] = {}
