@@ -336,10 +336,9 @@ class Models(Section):
         "more levels than features.max_onehot_levels, so that their own statistics compete with the out-of-fold "
         "target means the other families get for such columns. false: neither. A list: the families named (the "
         "setting a replay of auto takes when the budget switched one of them to target means). Not always on: "
-        "on Ames (no "
-        "category over 30 levels) it cost LightGBM 0.2-0.3 points of CV MAPE (8.73% against 8.56% untuned, 8.43% "
-        "tuned) and CatBoost 0.2 (9.30% against 9.11%, 8x the fit time); on mlc_churn CatBoost's CV AUC rose "
-        "0.9218 -> 0.9240 for 1.7x the time.")
+        "on Ames (no category over 30 levels) it cost LightGBM 0.2-0.3 points of CV MAPE (8.73% against 8.56% "
+        "untuned, 8.43% tuned) and CatBoost 0.2 (9.30% against 9.11%, 8x the fit time); on mlc_churn CatBoost's "
+        "CV AUC rose 0.9218 -> 0.9240 for 1.7x the time.")
 
     @field_validator("native_categories", mode="before")
     @classmethod

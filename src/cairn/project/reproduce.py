@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from cairn._version import __version__
 from cairn.config import ProjectConfig
 from cairn.errors import ConfigError, NotFoundError
@@ -213,19 +215,17 @@ def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[Proj
         update["final_fit"] = found.group(1) if found.group(1) == "searched_rows" else int(found.group(1))
     if found := FINAL_MODEL.search(remarks):
         update["final_model"] = found.group(1)
-    native: bool | list[str] | None = None  # the families that learned categories natively, when not auto's
     said = [f"training.{k}: {v}" for k, v in update.items()]
+    native = None  # the families that learned categories natively, when not as auto decides today
     if found := NATIVE.search(remarks):
-        setting = found.group(1)
-        native = False if setting == "false" else [n.strip() for n in setting[1:-1].split(",") if n.strip()]
-        said.append(f"models.native_categories: {setting}")
-    models = native is not None
+        native = yaml.safe_load(found.group(1))  # false, or the list, as the project file would write it
+        said.append(f"models.native_categories: {found.group(1)}")
     if validated := validated_as(config, record):  # pinned without a word: it is what the run did
         update["validation"] = validated
-    if not update and not models:
+    if not update and native is None:
         return config, []
     changes = {"training": config.training.model_copy(update=update)}
-    if models:
+    if native is not None:
         changes["models"] = config.models.model_copy(update={"native_categories": native})
     return config.model_copy(update=changes), [
         "replayed the smaller search the budget chose: " + ", ".join(said)] if said else []

@@ -131,8 +131,8 @@ def native_categories(algorithm: Algorithm, spec: Models, plan: FeaturePlan | No
     with them instead of copying them. At one minute LightGBM's categorical splits took txhousing's RMSE from
     10,250 to 9,991 and hotel_rates' from 13.21 to 12.89; chem97, insteval, loans, mplsstops and mlc_churn moved
     within their run-to-run noise (bench/automl.py, side by side)."""
-    if isinstance(spec.native_categories, list):
-        return algorithm.name in spec.native_categories and algorithm.native_categories
+    if isinstance(spec.native_categories, list):  # the schema admits only families that can
+        return algorithm.name in spec.native_categories
     if spec.native_categories != "auto":
         return spec.native_categories and algorithm.native_categories
     if not algorithm.target_statistics or plan is None:
