@@ -149,13 +149,18 @@ def preprocessor(plan: FeaturePlan, *, scale: bool, one_hot: bool, target_means:
 
 def cross_validate(candidate: Candidate, params: dict[str, Any], data: TrainingData, *,
                    report: FoldReport | None = None, rows_share: float = 1.0, keep_outputs: bool = True,
-                   folds: int | None = None) -> CVResult:
+                   folds: int | None = None, deadline: float | None = None) -> CVResult:
     """Every fold of the split (or the first `folds`); `rows_share` < 1 fits on part of each fold's training
     rows (learning curves). Folds run on `data.engine` (tasks on a Dask cluster), or in this process, side by side
     in threads with `data.fold_workers` > 1 (the boosters, forests and BLAS release the GIL); results are the same,
-    read in fold order, so pruning sees what it would see one fold at a time."""
+    read in fold order, so pruning sees what it would see one fold at a time. With `deadline` (a
+    `time.perf_counter()` instant, folds in this process only: another process's clock is not this one's), a
+    booster stops adding trees at it, so a fold cannot outlast it by its whole fit: on a wide table a tuned
+    LightGBM fold took 5 s past a deadline checked only between folds."""
     count = len(data.split.folds[:folds])
-    with closing(_fold_outcomes(candidate, params, data, count=count, rows_share=rows_share)) as outcomes:
+    local_deadline = deadline if data.engine is None else None
+    with closing(_fold_outcomes(candidate, params, data, count=count, rows_share=rows_share,
+                                deadline=local_deadline)) as outcomes:
         return _scored(outcomes, params, data, report=report, keep_outputs=keep_outputs)  # pruning closes early
 
 
@@ -206,28 +211,28 @@ class FoldOutcome:
 
 
 def _fold_outcomes(candidate: Candidate, params: dict[str, Any], data: TrainingData, *, count: int,
-                   rows_share: float) -> Generator[FoldOutcome, None, None]:
+                   rows_share: float, deadline: float | None = None) -> Generator[FoldOutcome, None, None]:
     """Each fold's fit and outputs, in fold order, from the data's engine. A consumer that stops early (pruning)
     cancels the folds not yet started."""
     engine = data.engine if data.engine is not None else LocalFolds(data.fold_workers)
-    return engine.map_folds(partial(_fold_task, candidate=candidate, params=params, rows_share=rows_share), data,
-                            count)
+    return engine.map_folds(partial(_fold_task, candidate=candidate, params=params, rows_share=rows_share,
+                                    deadline=deadline), data, count)
 
 
 def _fold_task(data: TrainingData, fold: int, *, candidate: Candidate, params: dict[str, Any],
-               rows_share: float) -> FoldOutcome:
-    return _run_fold(candidate, params, data, fold=fold, rows_share=rows_share)
+               rows_share: float, deadline: float | None = None) -> FoldOutcome:
+    return _run_fold(candidate, params, data, fold=fold, rows_share=rows_share, deadline=deadline)
 
 
 def _run_fold(candidate: Candidate, params: dict[str, Any], data: TrainingData, *, fold: int,
-              rows_share: float) -> FoldOutcome:
+              rows_share: float, deadline: float | None = None) -> FoldOutcome:
     fit_rows, valid_rows = data.split.folds[fold]
     encoded = data.fold_encoding(fold, candidate)
     local = _subset(fit_rows, data=data, share=rows_share, seed=data.seed + fold)
     rows = fit_rows[local]
     began = time.perf_counter()
     model, trees = fit_model(candidate, params, encoded.train[local], data.y[rows], rows=rows, data=data,
-                             code_columns=encoded.code_columns)
+                             code_columns=encoded.code_columns, deadline=deadline)
     fit_s = time.perf_counter() - began + encoded.fit_s
     began = time.perf_counter()
     valid_out = model_outputs(model, encoded.valid, data=data)

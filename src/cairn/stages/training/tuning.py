@@ -178,7 +178,8 @@ class CandidateSearch:
                     raise optuna.TrialPruned()
 
             try:
-                result = cross_validate(self.candidate, params, self.data, report=report)
+                # a fold cut at the deadline is never scored: the report after it raises OutOfTime
+                result = cross_validate(self.candidate, params, self.data, report=report, deadline=self.deadline)
             except optuna.TrialPruned:
                 self.pruned += 1
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
