@@ -88,6 +88,7 @@ def test_runs_run_compare_and_promote_in_chromium(chromium, three_runs, tmp_path
         page.fill("#reason", "v2 is steadier on the spring listings")
         page.click("#confirm-promote")
         assert urlparse(page.url).path == "/models"
+        page.locator("table.audit tbody tr td").first.wait_for()  # all_inner_texts reads at once, never waits
         first = page.locator("table.audit tbody tr").first.locator("td").all_inner_texts()
         assert first[2:4] == ["promote", "v2"]
         assert first[5].startswith("v2 is steadier on the spring listings")
