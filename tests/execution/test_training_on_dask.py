@@ -5,6 +5,7 @@ work stops the run before anything is written."""
 from __future__ import annotations
 
 import gzip
+import operator
 import os
 import signal
 import threading
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -26,6 +28,7 @@ from cairn.execution.cluster import (
     version_mismatches,
     worker_info,
 )
+from cairn.execution.engine import DaskFolds
 from cairn.project.api import Project
 from tests.examples import copy_example
 from tests.servers import free_port
@@ -172,6 +175,8 @@ def test_workers_that_keep_dying_fail_the_run_with_a_clear_error(cluster, client
     path = small_project(tmp_path / "hp")
     allowed = cluster.scheduler.allowed_failures  # the scheduler lives in this process: its setting, for one test
     cluster.scheduler.allowed_failures = 0
+    # The data keeps its copy on both workers, so the kill loses a fold, not the data (the test below covers that).
+    client.amm.stop()
     try:
         killed, progress = kill_a_busy_worker_during_training(client)
         project = Project.load(path, overrides=dask_settings(cluster.scheduler_address))
@@ -179,6 +184,7 @@ def test_workers_that_keep_dying_fail_the_run_with_a_clear_error(cluster, client
             project.run(until=UNTIL, progress=progress)
     finally:
         cluster.scheduler.allowed_failures = allowed
+        client.amm.start()
     assert killed, "no worker was seen running a fold"
     text = str(raised.value)
     assert text.startswith("The Dask workers kept dying while they ran a cross-validation fold."), text
@@ -186,6 +192,30 @@ def test_workers_that_keep_dying_fail_the_run_with_a_clear_error(cluster, client
     assert "allowed-failures" in text and "execution.engine: local" in text
     [run] = project.runs(limit=1)
     assert run.status == "failed"
+    client.wait_for_workers(2, timeout=30)
+
+
+def test_data_whose_only_copy_dies_with_its_worker_is_sent_again(cluster, client):
+    """The active memory manager keeps one copy of scattered data between trials; killing the worker that holds
+    it makes the scheduler forget the data. The next trial sends it again and reads the same folds."""
+    folds = pd.DataFrame({fold: np.arange(fold * 1000, fold * 1000 + 1000) for fold in range(4)})  # one object
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as own:
+        engine = DaskFolds(own)
+        first = list(engine.map_folds(operator.getitem, folds, 4))
+        shared = engine.on_workers(folds)
+        deadline = time.monotonic() + 30
+        while len(client.who_has(shared)[shared.key]) > 1 and time.monotonic() < deadline:
+            client.amm.run_once()
+            time.sleep(0.1)
+        [holder] = client.who_has(shared)[shared.key]
+        os.kill(client.run(os.getpid)[holder], signal.SIGKILL)
+        while shared.status != "cancelled" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert shared.status == "cancelled", "the scheduler still knows the data"
+        second = list(engine.map_folds(operator.getitem, folds, 4))
+        assert engine.on_workers(folds) is not shared  # sent again
+    assert [part.tolist() for part in second] == [part.tolist() for part in first]
+    assert second[3][0] == 3000
     client.wait_for_workers(2, timeout=30)
 
 
