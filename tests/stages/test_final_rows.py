@@ -150,8 +150,8 @@ def test_a_search_that_stops_because_no_next_trial_fits_says_so_not_that_it_conv
 
 
 def test_cairn_reproduce_sets_what_the_training_notes_say_replays_the_budgets_choices():
-    """The sample, the final fit's row count, the model judged for its rows and CatBoost on target means, read back
-    from the notes."""
+    """The sample, the final fit's row count, the model judged for its rows, the seed copies and CatBoost on target
+    means, read back from the notes."""
     from types import SimpleNamespace
 
     from cairn.config.schema import ProjectConfig
@@ -166,19 +166,22 @@ def test_cairn_reproduce_sets_what_the_training_notes_say_replays_the_budgets_ch
              "judged lightgbm rather than catboost, the best validated (...); to replay this run with "
              "training.tuning.plan, also set training.final_model: lightgbm",
              "catboost reads the many-level categories as out-of-fold target means, ...; to replay this run with "
-             "training.tuning.plan, also set models.native_categories: false"]
+             "training.tuning.plan, also set models.native_categories: false",
+             "each booster of the chosen model (lightgbm) was fitted with 4 seeds (0-3) and its predictions averaged, "
+             "...; to replay this run with training.tuning.plan, also set training.refit_seeds: 4"]
     record = SimpleNamespace(stages=[SimpleNamespace(stage="training", notes=notes)])
     replayed, said = with_search_replayed(config, record)
     assert replayed.training.search_rows == 12_500 and replayed.training.final_fit == 84_000
     assert replayed.models.native_categories is False and replayed.training.final_model == "lightgbm"
-    assert said == ["replayed the smaller search the budget chose: training.search_rows: 12500, "
-                    "training.final_fit: 84000, training.final_model: lightgbm, models.native_categories: false"]
+    assert replayed.training.refit_seeds == 4
+    assert said == ["replayed what the budget chose: training.search_rows: 12500, training.final_fit: 84000, "
+                    "training.final_model: lightgbm, training.refit_seeds: 4, models.native_categories: false"]
     kept = ["catboost reads the many-level categories as out-of-fold target means, ...; to replay this run with "
             "training.tuning.plan, also set models.native_categories: [lightgbm]"]  # LightGBM stayed native
     replayed, said = with_search_replayed(config, SimpleNamespace(stages=[SimpleNamespace(stage="training",
                                                                                           notes=kept)]))
     assert replayed.models.native_categories == ["lightgbm"]
-    assert said == ["replayed the smaller search the budget chose: models.native_categories: [lightgbm]"]
+    assert said == ["replayed what the budget chose: models.native_categories: [lightgbm]"]
     unchanged, said = with_search_replayed(config, SimpleNamespace(stages=[SimpleNamespace(stage="training",
                                                                                            notes=["budget 1 min"])]))
     assert unchanged is config and said == []

@@ -143,7 +143,8 @@ def test_notes_state_plan_budget_and_memory(tuned):
 # reproducibility and budget ----------------------------------------------------------------------------------------
 def test_a_recorded_plan_replays_the_same_scores_and_predictions(tuned, house):
     table, case, plan = house
-    replays = [train(table, case, plan, ["linear", "lightgbm"], tuning=Tuning(plan=tuned.plan)) for _ in range(2)]
+    replays = [train(table, case, plan, ["linear", "lightgbm"], tuning=Tuning(plan=tuned.plan),
+                     refit_seeds=tuned.refit_seeds) for _ in range(2)]
     holdout = table.iloc[tuned.holdout_index]
     model = TrainedModel("t", 1, "regression", TARGET, plan.features, tuned.pipeline)
     expected = model.predict(holdout)
@@ -151,14 +152,20 @@ def test_a_recorded_plan_replays_the_same_scores_and_predictions(tuned, house):
         assert replay.replayed and replay.plan == tuned.plan
         assert [(r.model, r.cv, r.train) for r in replay.leaderboard] == [(r.model, r.cv, r.train)
                                                                          for r in tuned.leaderboard]
-        assert replay.chosen == tuned.chosen
+        assert replay.chosen == tuned.chosen and replay.refit_seeds == tuned.refit_seeds
         again = TrainedModel("t", 1, "regression", TARGET, plan.features, replay.pipeline).predict(holdout)
         np.testing.assert_array_equal(again, expected)
+    if tuned.refit_seeds > 1:  # the seed copies the time left afforded are not replayed unless set
+        alone = train(table, case, plan, ["linear", "lightgbm"], tuning=Tuning(plan=tuned.plan))
+        assert alone.refit_seeds == 1
+        assert not np.array_equal(TrainedModel("t", 1, "regression", TARGET, plan.features,
+                                               alone.pipeline).predict(holdout), expected)
 
 
 def test_trials_added_by_top_up_rounds_replay_in_one_round(house, monkeypatch):
     """The first plan gives every candidate its defaults only; the top-up rounds then add trials from the time
-    left. The manifest's counts, replayed in one round, must give the same leaderboard and model."""
+    left. The manifest's counts, replayed in one round (with the seed copies its notes name), must give the same
+    leaderboard and model."""
     from cairn.stages.training import rounds
 
     table, case, plan = house
@@ -168,7 +175,7 @@ def test_trials_added_by_top_up_rounds_replay_in_one_round(house, monkeypatch):
                        models_params={"lightgbm": {"n_estimators": 80}})
     assert topped.planned == {"linear": 1, "lightgbm": 1} and topped.plan["lightgbm"] > 1
     replay = train(table, case, plan, ["linear", "lightgbm"], tuning=Tuning(plan=topped.plan),
-                   models_params={"lightgbm": {"n_estimators": 80}})
+                   models_params={"lightgbm": {"n_estimators": 80}}, refit_seeds=topped.refit_seeds)
     assert replay.plan == topped.plan
     assert [(r.model, r.cv) for r in replay.leaderboard] == [(r.model, r.cv) for r in topped.leaderboard]
     holdout = table.iloc[topped.holdout_index]
@@ -485,7 +492,8 @@ def test_native_categories_reach_lightgbm_in_cv_and_in_the_refit(house):
     candidates = choose_candidates(Models(candidates=["lightgbm"], native_categories=True))
     assert candidates[0].native_categories
     result = train_models(table, case=case, plan=plan, candidates=candidates,
-                          spec=Training(budget_minutes=1.0, ensemble=False, tuning=Tuning(enabled=False)), seed=7)
+                          spec=Training(budget_minutes=1.0, ensemble=False, tuning=Tuning(enabled=False),
+                                        refit_seeds=1), seed=7)
     pipeline = result.pipeline.regressor_
     encoder, booster = pipeline.named_steps["encode"], pipeline.named_steps["model"].booster_
     names = list(encoder.get_feature_names_out())
@@ -507,7 +515,8 @@ def test_native_categories_reach_catboost_in_cv_and_in_the_refit():
     table, case, plan = classification(300, classes=3)
     candidates = choose_candidates(Models(candidates=["catboost"], native_categories=True))
     result = train_models(table, case=case, plan=plan, candidates=candidates,
-                          spec=Training(budget_minutes=1.0, ensemble=False, tuning=Tuning(enabled=False)), seed=7)
+                          spec=Training(budget_minutes=1.0, ensemble=False, tuning=Tuning(enabled=False),
+                                        refit_seeds=1), seed=7)
     encoder, model = result.pipeline.named_steps["encode"], result.pipeline.named_steps["model"]
     assert list(model.get_cat_feature_indices()) == encoder.code_columns_ == [8]  # 8 numbers, then the colour
     assert result.leaderboard[0].cv["accuracy"][0] > 0.5  # cross-validated with the categories (chance: 1/3)

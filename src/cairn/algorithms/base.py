@@ -77,6 +77,9 @@ class Algorithm:
     # ordered target statistics; LightGBM's categorical splits, which order the levels by their gradient statistics
     # at each split): the encoder then hands it every level's code instead of its own out-of-fold target means
     target_statistics: bool = False
+    # Samples rows or columns as it fits (subsample, colsample, bootstrap, random strength), so a refit with another
+    # seed is another model as good: the final fit may average such copies (cairn.stages.training.seed_copies)
+    varies_with_seed: bool = False
     checks_own_params: bool = False  # takes many aliases as keyword arguments and validates them at fit time
     extra_params: frozenset[str] = frozenset()  # accepted in models.params beyond the estimator's get_params
     default_list: bool = False  # competes when models.candidates is not set

@@ -87,4 +87,5 @@ CATBOOST = Algorithm(
            "l2_leaf_reg": floats(0.5, 30.0, log=True)},
     enough_trials=12, trees_param="iterations", fit_stopping=fit_stopping, package="catboost",
     native_categories=True, target_statistics=True, default_list=True, tree_seconds=tree_seconds,
+    varies_with_seed=True,
 )

@@ -62,6 +62,6 @@ LIGHTGBM = Algorithm(
            "min_child_samples": ints(3, 60, log=True), "subsample": floats(0.5, 1.0),
            "colsample_bytree": floats(0.2, 1.0), "reg_lambda": floats(1e-3, 30.0, log=True)},
     enough_trials=16, trees_param="n_estimators", leaves_param="num_leaves", fit_stopping=fit_stopping,
-    native_categories=True, target_statistics=True,
+    native_categories=True, target_statistics=True, varies_with_seed=True,
     checks_own_params=True, default_list=True,
 )

@@ -63,5 +63,5 @@ XGBOOST = Algorithm(
            "min_child_weight": floats(0.5, 30.0, log=True), "subsample": floats(0.5, 1.0),
            "colsample_bytree": floats(0.2, 1.0), "reg_lambda": floats(1e-3, 30.0, log=True)},
     enough_trials=16, trees_param="n_estimators", fit_stopping=fit_stopping, package="xgboost",
-    checks_own_params=True,
+    checks_own_params=True, varies_with_seed=True,
 )

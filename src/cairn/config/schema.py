@@ -392,6 +392,22 @@ class Training(Section):
         "those the search cross-validated, or a number of training rows (the searched ones and more, drawn at "
         "random). When a fit on every row would not finish in time, the budget fits on as many as the time left "
         "affords, and says how many; set that number to replay such a run.")
+    refit_seeds: Literal["auto"] | Annotated[int, Field(ge=1, le=10)] = Field(
+        "auto", description="How many times each booster of the chosen model (LightGBM, XGBoost, CatBoost: they "
+        "sample rows and columns as they fit) is fitted, each with its own seed, its predictions averaged: less "
+        "variance, for that many fits and a slower prediction. auto: as many as the time the search left unused "
+        "affords, up to 5, while the one-row prediction stays within 3x the model's without copies (or within half "
+        "of business.constraints.predict_p99_ms when set); 1 when the budget confined the final fit or a recorded "
+        "plan is replayed. A run that fitted copies says how many; set that number to replay it.")
+
+    @field_validator("refit_seeds", mode="before")
+    @classmethod
+    def _seed_count(cls, value: Any) -> Any:
+        """One error naming the field, not one per member of the union (the word auto, a bounded number)."""
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 10):
+            return value
+        raise rule(f"auto or a number of fits from 1 to 10, not {value!r}",
+                   "set training.refit_seeds: auto, or the number a run's notes give")
     final_model: FinalModelName | None = Field(
         None, description="The model the holdout judges and deployment serves, among those the search scored. "
         "null: the best validated one, unless the budget confines the final fit and a cheaper model's learning "

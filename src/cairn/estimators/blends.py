@@ -40,6 +40,14 @@ class _WeightedAverage(BaseEstimator):  # type: ignore[misc]  # untyped base cla
         self.estimators_ = [clone(estimator).fit(X, y) for _, estimator in estimators]
         self.weights_ = weights / weights.sum()
 
+    def _take_fitted(self, fitted: list[Any]) -> None:
+        """Members already fitted (in the order of `estimators`, their unfitted recipes), as `fit` leaves them."""
+        if len(fitted) != len(self.estimators or []):
+            raise ValueError(f"{len(fitted)} fitted members for {len(self.estimators or [])} estimators")
+        weights = np.asarray(self.weights, dtype=float)
+        self.estimators_ = list(fitted)
+        self.weights_ = weights / weights.sum()
+
 
 class EnsembleRegressor(RegressorMixin, _WeightedAverage):  # type: ignore[misc]  # untyped base class
     """The weighted mean of fitted regressors' predictions. X is whatever the members take (a DataFrame or a
@@ -48,6 +56,15 @@ class EnsembleRegressor(RegressorMixin, _WeightedAverage):  # type: ignore[misc]
     def fit(self, X: Any, y: Any) -> EnsembleRegressor:
         self._fit_members(X, y)
         return self
+
+    @classmethod
+    def of_fitted(cls, estimators: list[tuple[str, Any]], fitted: list[Any], weights: list[float]
+                  ) -> EnsembleRegressor:
+        """The blend of members fitted elsewhere, without fitting them again; `estimators` stay their recipes,
+        which a clone refits."""
+        blend = cls(estimators=estimators, weights=weights)
+        blend._take_fitted(fitted)
+        return blend
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimators_")
@@ -63,6 +80,15 @@ class EnsembleClassifier(ClassifierMixin, _WeightedAverage):  # type: ignore[mis
         self._fit_members(X, y)
         self.classes_ = np.unique(np.asarray(y))
         return self
+
+    @classmethod
+    def of_fitted(cls, estimators: list[tuple[str, Any]], fitted: list[Any], weights: list[float]
+                  ) -> EnsembleClassifier:
+        """The blend of members fitted elsewhere on the same rows, without fitting them again."""
+        blend = cls(estimators=estimators, weights=weights)
+        blend._take_fitted(fitted)
+        blend.classes_ = np.unique(np.concatenate([np.asarray(member.classes_) for member in fitted]))
+        return blend
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimators_")

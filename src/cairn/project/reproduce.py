@@ -198,6 +198,7 @@ def environment_changes(manifest: dict[str, Any]) -> list[str]:
 SEARCH_ROWS = re.compile(r"training\.search_rows: (\d+)")
 FINAL_FIT = re.compile(r"training\.final_fit: (searched_rows|\d+)")
 FINAL_MODEL = re.compile(r"training\.final_model: (\w+)")
+REFIT_SEEDS = re.compile(r"training\.refit_seeds: (\d+)")
 NATIVE = re.compile(r"models\.native_categories: (false|\[[\w, ]*\])")
 REPLAY = "to replay this run with training.tuning.plan"
 
@@ -205,7 +206,8 @@ REPLAY = "to replay this run with training.tuning.plan"
 def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[ProjectConfig, list[str]]:
     """A search the clock made smaller (fewer rows searched, the judged model fitted on part of the rows, a cheaper
     model judged for the rows it affords, CatBoost on target means instead of its own statistics while LightGBM
-    keeps its own), made the same way again: the training stage's remarks name the settings that replay it."""
+    keeps its own) or spent the time it left on seed copies, made the same way again: the training stage's remarks
+    name the settings that replay it."""
     remarks = " ".join(note for stage in record.stages if stage.stage == "training" for note in stage.notes
                        if REPLAY in note)
     update: dict[str, Any] = {}
@@ -215,6 +217,8 @@ def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[Proj
         update["final_fit"] = found.group(1) if found.group(1) == "searched_rows" else int(found.group(1))
     if found := FINAL_MODEL.search(remarks):
         update["final_model"] = found.group(1)
+    if found := REFIT_SEEDS.search(remarks):
+        update["refit_seeds"] = int(found.group(1))
     said = [f"training.{k}: {v}" for k, v in update.items()]
     native = None  # the families that learned categories natively, when not as auto decides today
     if found := NATIVE.search(remarks):
@@ -228,7 +232,7 @@ def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[Proj
     if native is not None:
         changes["models"] = config.models.model_copy(update={"native_categories": native})
     return config.model_copy(update=changes), [
-        "replayed the smaller search the budget chose: " + ", ".join(said)] if said else []
+        "replayed what the budget chose: " + ", ".join(said)] if said else []
 
 
 def validated_as(config: ProjectConfig, record: Any) -> str | None:

@@ -43,18 +43,29 @@ def build_pipeline(candidate: Candidate, plan: FeaturePlan, *, case: BusinessCas
 def final_fit(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope, ctx: Context) -> Any:
     """The leaderboard's first, fitted on the final fit's rows with the parameters the leaderboard shows."""
     members = board.members()
-    rows = scope.fit_rows()
-    X, y = scope.data.X.iloc[rows], scope.data.y[rows]
+    X, y = final_fit_data(scope)
     ctx.progress(f"refitting {' + '.join(members)} on {len(y):,} rows")
-    pipelines = [(name, build_pipeline(searched[name].candidate, scope.plan, case=ctx.case, seed=ctx.seed,
-                                       n_jobs=ctx.spec.n_jobs, n_rows=len(y),
-                                       params=scope.refit_params(searched[name].candidate, searched[name].best)))
-                 for name in members]
+    pipelines = [(name, member_pipeline(searched[name], scope, ctx, seed=ctx.seed)) for name in members]
     if board.chosen != ENSEMBLE:
         return pipelines[0][1].fit(X, y)
-    blend_class = EnsembleRegressor if ctx.case.problem == "regression" else EnsembleClassifier
-    blend = blend_class(estimators=pipelines, weights=[board.blend[name] for name in members])
+    blend = blend_class(ctx)(estimators=pipelines, weights=[board.blend[name] for name in members])
     return blend.fit(X, y)
+
+
+def final_fit_data(scope: SearchScope) -> tuple[pd.DataFrame, Any]:
+    """The rows the final fit learns from: every training row, or those training.final_fit and the budget allow."""
+    rows = scope.fit_rows()
+    return scope.data.X.iloc[rows], scope.data.y[rows]
+
+
+def member_pipeline(member: Searched, scope: SearchScope, ctx: Context, *, seed: int) -> Any:
+    """One searched model's whole pipeline, unfitted, with the parameters it is refit with."""
+    return build_pipeline(member.candidate, scope.plan, case=ctx.case, seed=seed, n_jobs=ctx.spec.n_jobs,
+                          n_rows=scope.fit_row_count(), params=scope.refit_params(member.candidate, member.best))
+
+
+def blend_class(ctx: Context) -> type[EnsembleRegressor] | type[EnsembleClassifier]:
+    return EnsembleRegressor if ctx.case.problem == "regression" else EnsembleClassifier
 
 
 def predict_ms_per_row(pipeline: Any, X: pd.DataFrame) -> float:

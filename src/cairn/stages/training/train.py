@@ -7,8 +7,9 @@ what is left of the budget into a plan of trials, run it (Optuna TPE, pruned on 
 (`rounds`); rank, blending the best models greedily if that beats the best one out of fold (`leaderboard`);
 when the budget confines the final fit, maybe judge a cheaper model the time left fits on more rows
 (`rows_or_model`); draw learning curves of the best two (`curves`); refit (`final_fit`), on as many rows as the
-time left affords when the budget could not pay for every one (`final_rows`). Each step returns a new value and
-changes none it was given. `training.tuning.plan` replays a recorded plan exactly.
+time left affords when the budget could not pay for every one (`final_rows`); average its boosters over a few
+seeds with the time left unused (`seed_copies`). Each step returns a new value and changes none it was given.
+`training.tuning.plan` replays a recorded plan exactly.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from cairn.stages.training.rounds import Tuned, search_candidates
 from cairn.stages.training.rows_or_model import rows_or_model
 from cairn.stages.training.runner_up import RunnerUp, fit_runner_up
 from cairn.stages.training.scope import SearchScope, narrowed, search_scope
+from cairn.stages.training.seed_copies import with_seed_copies
 from cairn.stages.training.threshold import DecisionThreshold, binary_decision
 from cairn.stages.training.tuning import quiet_optuna, sampler_seed
 
@@ -85,6 +87,7 @@ class TrainingResult:
     # budget (or the project asked for it): deployment does not refit on every row (getattr: older cached results)
     fitted_searched_rows: bool = False
     validation_folds: int = 0  # folds the search scored on: 1 with training.validation one_fold (0: older results)
+    refit_seeds: int = 1  # fits of each booster of the chosen model, averaged (training.refit_seeds; `seed_copies`)
 
     @property
     def one_fold(self) -> bool:
@@ -174,6 +177,8 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
     pool = replace(pool, scope=rows.scope, remarks=[*pool.remarks, *judged.remarks, *rows.remarks])
     board = refit_for(board, tuned.searched, pool.scope)
     pipeline = final_fit(board, tuned.searched, pool.scope, ctx)
+    copies = with_seed_copies(pipeline, board, tuned.searched, pool.scope, ctx)
+    pipeline, pool = copies.pipeline, replace(pool, remarks=[*pool.remarks, *copies.remarks])
     predict_ms = predict_ms_per_row(pipeline, pool.scope.data.X)
     runner_up = fit_runner_up(board, tuned.searched, pool.scope, ctx)
     result = _result(ctx, inputs, pool, tuned, board, curves, pipeline, predict_ms=predict_ms,
@@ -183,7 +188,7 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
     result = replace(result, positive_class=decided.positive_class, threshold=decided.threshold,
                      calibration=decided.calibration, remarks=[*result.remarks, *decided.notes])
     remarks = [*result.remarks, runner_up.note] if runner_up.name is not None else result.remarks
-    return replace(result, runner_up=runner_up, remarks=remarks)
+    return replace(result, runner_up=runner_up, remarks=remarks, refit_seeds=copies.count)
 
 
 @dataclass(frozen=True)

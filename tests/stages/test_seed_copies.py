@@ -1,0 +1,212 @@
+"""Seed copies of the chosen model's boosters: fitted with the seeds after the run's, averaged as a blend, as many
+as training.refit_seeds says or (auto) the time left and the latency bound afford, none on a replay or a confined
+fit; a clone (deployment's refit) fits them again with the same seeds."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+from sklearn.base import clone
+
+from cairn.config.schema import Constraints, Data, Features, Models, Preprocessing, Training
+from cairn.estimators.blends import EnsembleClassifier, EnsembleRegressor
+from cairn.stages.business import BusinessCase
+from cairn.stages.features import plan_features
+from cairn.stages.selection import choose_candidates
+from cairn.stages.training.budget import Budget
+from cairn.stages.training.context import Context
+from cairn.stages.training.crossval import CVResult
+from cairn.stages.training.final_fit import final_fit
+from cairn.stages.training.leaderboard import ENSEMBLE, CandidateScore, Leaderboard
+from cairn.stages.training.rounds import Searched
+from cairn.stages.training.scope import SearchScope, search_scope
+from cairn.stages.training.seed_copies import with_seed_copies
+
+REGRESSION = BusinessCase("regression", "y", "", "rmse", [], Constraints(train_budget_minutes=1))
+BINARY = BusinessCase("binary", "y", "", "roc_auc", [], Constraints(train_budget_minutes=1))
+
+
+def _table(problem: str) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=2_000), "b": rng.normal(size=2_000),
+                          "c": rng.choice(["p", "q", "r"], size=2_000)})
+    signal = frame["a"] * 2 + np.sin(frame["b"] * 3) + (frame["c"] == "q") + rng.normal(size=2_000)
+    frame["y"] = signal if problem == "regression" else np.where(signal > 0.5, "yes", "no")
+    return frame
+
+
+def _scope(case: BusinessCase, spec: Training) -> SearchScope:
+    table = _table(case.problem)
+    plan = plan_features(table, case=case, spec=Features(), data_spec=Data(source="x.csv"), cleaning=Preprocessing(),
+                         column_types={})
+    return search_scope(table, case=case, plan=plan, spec=spec, seed=0)
+
+
+def _searched(*names: str) -> dict[str, Searched]:
+    """Each candidate with its defaults as its best trial: a fold fitted in 0.05 s, 60 trees by early stopping."""
+    searched = {}
+    for candidate in choose_candidates(Models(candidates=list(names))):
+        best = CVResult({}, {"rmse": (1.0, 0.1), "roc_auc": (0.9, 0.01)}, [1.0] * 5, 0.9, fit_time_s=0.05,
+                        predict_ms_per_row=0.01, best_iteration=60 if candidate.name == "lightgbm" else 0)
+        searched[candidate.name] = Searched(candidate, best, trials=1, pruned=0, cv_s=0.25)
+    return searched
+
+
+def _board(searched: dict[str, Searched], scope: SearchScope, *, blend: dict[str, float] | None = None
+           ) -> Leaderboard:
+    scores = [CandidateScore(name, s.best.cv, s.best.train, s.best.fit_time_s,
+                             params=scope.refit_params(s.candidate, s.best)) for name, s in searched.items()]
+    if blend:
+        scores.insert(0, CandidateScore(ENSEMBLE, scores[0].cv, scores[0].train, 0.1))
+    return Leaderboard(scores, blend or {})
+
+
+def _fitted(case: BusinessCase, names: tuple[str, ...], seconds_left: float = 60.0, blend: dict[str, float] | None
+            = None, **training: object):
+    spec = Training(validation="cv", **training)
+    scope = _scope(case, spec)
+    searched = _searched(*names)
+    board = _board(searched, scope, blend=blend)
+    ctx = Context(case, spec, 0, Budget(seconds_left / 0.97, "test"), time.perf_counter(), lambda message: None)
+    pipeline = final_fit(board, searched, scope, ctx)
+    return pipeline, board, searched, scope, ctx
+
+
+def _seed(member) -> int:
+    """The random_state of a member pipeline's booster."""
+    return member.regressor.steps[-1][1].random_state if hasattr(member, "regressor") else \
+        member.steps[-1][1].random_state
+
+
+def test_copies_are_fitted_with_the_seeds_after_the_runs_and_their_predictions_averaged():
+    pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm",), refit_seeds=3)
+    copies = with_seed_copies(pipeline, board, searched, scope, ctx)
+    blend = copies.pipeline
+    assert copies.count == 3 and isinstance(blend, EnsembleRegressor)
+    assert [name for name, _ in blend.estimators] == ["lightgbm", "lightgbm.2", "lightgbm.3"]
+    assert [_seed(recipe) for _, recipe in blend.estimators] == [0, 1, 2]
+    assert [_seed(member) for member in blend.estimators_] == [0, 1, 2]
+    assert blend.estimators_[0] is pipeline  # the final fit is kept, not fitted again
+    X = scope.data.X.iloc[:50]
+    each = np.array([member.predict(X) for member in blend.estimators_])
+    assert not np.allclose(each[0], each[1])  # another seed, another model
+    np.testing.assert_allclose(blend.predict(X), each.mean(axis=0), rtol=1e-12)
+    [remark] = copies.remarks
+    assert remark.startswith("each booster of the chosen model (lightgbm) was fitted with 3 seeds (0-2) and its "
+                             "predictions averaged, (training.refit_seeds); one-row prediction ")
+    assert remark.endswith("; to replay this run with training.tuning.plan, also set training.refit_seeds: 3")
+
+
+def test_a_clone_refits_every_copy_with_its_own_seed_as_deployment_does():
+    pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm",), refit_seeds=2)
+    blend = with_seed_copies(pipeline, board, searched, scope, ctx).pipeline
+    X, y = scope.data.X, scope.data.y
+    refit = clone(blend).fit(X, y)
+    assert [_seed(member) for member in refit.estimators_] == [0, 1]
+    np.testing.assert_allclose(refit.predict(X.iloc[:20]), blend.predict(X.iloc[:20]), rtol=1e-9)
+
+
+def test_in_a_blend_only_the_boosters_are_copied_and_each_keeps_its_members_weight():
+    pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm", "linear"), refit_seeds=2,
+                                                    blend={"lightgbm": 0.7, "linear": 0.3})
+    blend = with_seed_copies(pipeline, board, searched, scope, ctx).pipeline
+    assert [name for name, _ in blend.estimators] == ["lightgbm", "lightgbm.2", "linear"]
+    np.testing.assert_allclose(blend.weights_, [0.35, 0.35, 0.3])
+    X = scope.data.X.iloc[:30]
+    members = [member.predict(X) for member in blend.estimators_]
+    np.testing.assert_allclose(blend.predict(X), 0.35 * members[0] + 0.35 * members[1] + 0.3 * members[2],
+                               rtol=1e-12)
+
+
+def test_a_classifiers_copies_average_their_probabilities():
+    pipeline, board, searched, scope, ctx = _fitted(BINARY, ("lightgbm",), refit_seeds=2)
+    blend = with_seed_copies(pipeline, board, searched, scope, ctx).pipeline
+    assert isinstance(blend, EnsembleClassifier) and blend.classes_.tolist() == ["no", "yes"]
+    X = scope.data.X.iloc[:40]
+    each = [member.predict_proba(X) for member in blend.estimators_]
+    np.testing.assert_allclose(blend.predict_proba(X), (each[0] + each[1]) / 2, rtol=1e-12)
+
+
+def test_auto_fits_copies_with_the_time_left_and_none_on_a_replay_or_a_fit_the_budget_confined():
+    pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm",))
+    copies = with_seed_copies(pipeline, board, searched, scope, ctx)
+    assert 2 <= copies.count <= 5  # a quick fit and a minute left: as many as the latency bound allows
+    assert f"training.refit_seeds: {copies.count}" in copies.remarks[0]
+    assert "the search left unused" in copies.remarks[0]
+    replayed = replace(ctx, spec=ctx.spec.model_copy(update={"tuning": ctx.spec.tuning.model_copy(
+        update={"plan": {"lightgbm": 1}})}))
+    kept = with_seed_copies(pipeline, board, searched, scope, replayed)
+    assert kept.count == 1 and kept.pipeline is pipeline and kept.remarks == []
+    confined = with_seed_copies(pipeline, board, searched, replace(scope, fit_searched_rows=True), ctx)
+    assert confined.count == 1 and confined.pipeline is pipeline
+
+
+def test_auto_stops_where_the_time_or_the_latency_bound_ends():
+    pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm",), seconds_left=0.01)
+    late = with_seed_copies(pipeline, board, searched, scope, ctx)
+    assert late.count == 1 and late.pipeline is pipeline
+    assert late.remarks[0].startswith("no seed copies of lightgbm: another would have taken about ")
+    tight = BusinessCase("regression", "y", "", "rmse", [], Constraints(predict_p99_ms=0.001))
+    pipeline, board, searched, scope, ctx = _fitted(tight, ("lightgbm",))
+    bounded = with_seed_copies(pipeline, board, searched, scope, ctx)
+    assert bounded.count == 1 and bounded.pipeline is pipeline
+    assert "past 0.00 ms (half of business.constraints.predict_p99_ms: 0.001)" in bounded.remarks[0]
+
+
+def test_a_model_without_a_booster_has_nothing_to_copy():
+    pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("linear",), refit_seeds=3)
+    copies = with_seed_copies(pipeline, board, searched, scope, ctx)
+    assert copies.count == 1 and copies.pipeline is pipeline
+    assert copies.remarks == ["training.refit_seeds: 3 had nothing to copy: the chosen model has no booster whose "
+                              "fit varies with its seed (LightGBM, XGBoost, CatBoost)"]
+    auto = with_seed_copies(pipeline, board, searched, scope, replace(ctx, spec=Training()))
+    assert auto.count == 1 and auto.remarks == []
+
+
+def test_a_booster_that_samples_nothing_gets_no_copies():
+    pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm",), refit_seeds=3)
+    plain = {"lightgbm": replace(searched["lightgbm"], best=replace(searched["lightgbm"].best, params={
+        "subsample": 1.0, "colsample_bytree": 1.0}))}
+    board = _board(plain, scope)
+    pipeline = final_fit(board, plain, scope, ctx)
+    copies = with_seed_copies(pipeline, board, plain, scope, ctx)
+    assert copies.count == 1 and copies.pipeline is pipeline
+    assert copies.remarks == ["no seed copies: lightgbm fitted with seed 1 predicted what seed 0 did (nothing it "
+                              "samples as it fits), so copies would add time and nothing else"]
+
+
+@pytest.mark.parametrize("count", [0, 11, "some", True, 2.5])
+def test_refit_seeds_outside_one_to_ten_or_auto_is_one_error(count):
+    with pytest.raises(ValidationError, match="auto or a number of fits from 1 to 10, not ") as refused:
+        Training(refit_seeds=count)
+    assert len(refused.value.errors()) == 1 and refused.value.errors()[0]["loc"] == ("refit_seeds",)
+    assert Training(refit_seeds=10).refit_seeds == 10 and Training().refit_seeds == "auto"
+
+
+def test_a_model_with_copies_is_served_explained_and_exported_as_any_blend():
+    """The blend of copies answers through the serving path, its contributions add up to its probabilities, and its
+    ONNX graph gives the same probabilities."""
+    from cairn.explain import explain
+    from cairn.model.trained import TrainedModel
+
+    pipeline, board, searched, scope, ctx = _fitted(BINARY, ("lightgbm",), refit_seeds=2)
+    blend = with_seed_copies(pipeline, board, searched, scope, ctx).pipeline
+    model = TrainedModel(name="m", version=1, problem="binary", target="y", features=scope.plan.features,
+                         pipeline=blend, classes=["no", "yes"])
+    frame = scope.data.X.iloc[:30]
+    proba = model.predict_proba(frame)
+    np.testing.assert_allclose(proba, blend.predict_proba(frame), rtol=1e-9)
+    explained = explain(model, frame)
+    np.testing.assert_allclose(explained.values[:, 0], proba[:, ["no", "yes"].index(explained.outputs[0])],
+                               rtol=1e-6, atol=1e-12)
+    ort = pytest.importorskip("onnxruntime", reason="the onnx extra (make test installs it)")
+    from cairn.model.onnx import TOLERANCE_RTOL, onnx_inputs, to_onnx
+
+    session = ort.InferenceSession(to_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    _, probabilities = session.run(["prediction", "probabilities"], onnx_inputs(model, frame))
+    np.testing.assert_allclose(probabilities, proba, rtol=TOLERANCE_RTOL, atol=1e-9)
