@@ -344,9 +344,13 @@ def run_cairn(bench: BenchSet, split: Split, *, budget_s: int, work: Path, cores
     training = run.stage("training")
     result.train_s = training.duration_s
     result.model = next((m.group(1) for note in training.notes if (m := re.search(r"chose (\S+?):", note))), "")
-    newest = max(version.version for version in project.models())
-    model = project.load_model(newest)
+    result.value, result.predict_p99_ms = cairn_scores(project, bench, split)
+    return result
 
+
+def cairn_scores(project: Any, bench: BenchSet, split: Split) -> tuple[float, float]:
+    """The newest model the project registered, promoted or not: its test metric and one-row p99."""
+    model = project.load_model(max(version.version for version in project.models()))
     features = split.test.drop(columns=bench.target)
     classes = bench_classes(split, bench)
     if bench.problem == "regression":
@@ -355,12 +359,11 @@ def run_cairn(bench: BenchSet, split: Split, *, budget_s: int, work: Path, cores
         prediction = class_probabilities(model.predict_proba(features), model.classes, classes)
     else:
         prediction = model.predict_proba(features)[:, positive_column(model.classes, bench.positive)]
-    result.value = holdout_score(bench.metric, split.test[bench.target], prediction, positive=bench.positive,
-                                 classes=classes)
+    value = holdout_score(bench.metric, split.test[bench.target], prediction, positive=bench.positive,
+                          classes=classes)
     records = [{k: None if _missing(v) else v for k, v in record.items()}  # as JSON would bring them
                for record in features.to_dict(orient="records")]
-    result.predict_p99_ms = p99_ms(lambda record: model.predict([record]), [records[i] for i in latency_rows(features)])
-    return result
+    return value, p99_ms(lambda record: model.predict([record]), [records[i] for i in latency_rows(features)])
 
 
 def _headline(error: Exception) -> str:

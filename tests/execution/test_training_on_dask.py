@@ -158,6 +158,12 @@ def kill_a_busy_worker_during_training(client: Any) -> tuple[list[str], Any]:
     return killed, progress
 
 
+def both_workers_up(client: Any) -> None:
+    """Wait for the nanny to restart a killed worker: a new worker process imports cairn's stack, which on two
+    cores shared with another test process has taken over 30 s (a readiness wait, not a timing assertion)."""
+    client.wait_for_workers(2, timeout=180)
+
+
 def test_a_worker_killed_mid_run_is_survived(cluster, client, local_run, tmp_path):
     path = small_project(tmp_path / "hp")
     killed, progress = kill_a_busy_worker_during_training(client)
@@ -166,7 +172,7 @@ def test_a_worker_killed_mid_run_is_survived(cluster, client, local_run, tmp_pat
     assert killed, "no worker was seen running a fold"
     assert run.status == "succeeded"
     assert_same(outcome(project, run.id), local_run[1])
-    client.wait_for_workers(2, timeout=30)  # the nanny restarts the killed worker for the tests after this one
+    both_workers_up(client)  # the nanny restarts the killed worker for the tests after this one
 
 
 def test_workers_that_keep_dying_fail_the_run_with_a_clear_error(cluster, client, tmp_path):
@@ -192,13 +198,14 @@ def test_workers_that_keep_dying_fail_the_run_with_a_clear_error(cluster, client
     assert "allowed-failures" in text and "execution.engine: local" in text
     [run] = project.runs(limit=1)
     assert run.status == "failed"
-    client.wait_for_workers(2, timeout=30)
+    both_workers_up(client)
 
 
 def test_data_whose_only_copy_dies_with_its_worker_is_sent_again(cluster, client):
     """The active memory manager keeps one copy of scattered data between trials; killing the worker that holds
     it makes the scheduler forget the data. The next trial sends it again and reads the same folds."""
     folds = pd.DataFrame({fold: np.arange(fold * 1000, fold * 1000 + 1000) for fold in range(4)})  # one object
+    both_workers_up(client)  # a holder to kill and one to send the data to again
     with distributed.Client(cluster.scheduler_address, set_as_default=False) as own:
         engine = DaskFolds(own)
         first = list(engine.map_folds(operator.getitem, folds, 4))
@@ -216,7 +223,7 @@ def test_data_whose_only_copy_dies_with_its_worker_is_sent_again(cluster, client
         assert engine.on_workers(folds) is not shared  # sent again
     assert [part.tolist() for part in second] == [part.tolist() for part in first]
     assert second[3][0] == 3000
-    client.wait_for_workers(2, timeout=30)
+    both_workers_up(client)
 
 
 def test_an_unreachable_scheduler_exits_2_naming_it_and_records_nothing(tmp_path):

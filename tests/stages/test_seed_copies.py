@@ -4,6 +4,7 @@ fit; a clone (deployment's refit) fits them again with the same seeds."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 
@@ -111,6 +112,20 @@ def test_a_clone_refits_every_copy_with_its_own_seed_as_deployment_does():
     np.testing.assert_allclose(refit.predict(X.iloc[:20]), blend.predict(X.iloc[:20]), rtol=1e-9)
 
 
+@pytest.mark.parametrize("name", ["catboost", "xgboost"])
+def test_every_booster_family_is_copied_on_the_serving_path(name):
+    """CatBoost's fitted regressor has an empty `classes_`: the problem, not the model, says it answers values."""
+    pytest.importorskip(name)
+    pipeline, board, searched, scope, ctx = _fitted(REGRESSION, (name,), refit_seeds=2)
+    copies = with_seed_copies(pipeline, board, searched, scope, ctx)
+    blend = copies.pipeline
+    assert copies.count == 2 and [label for label, _ in blend.estimators] == [name, f"{name}.2"]
+    X = scope.data.X.iloc[:25]
+    first, second = (member.predict(X) for member in blend.estimators_)
+    assert not np.allclose(first, second)
+    np.testing.assert_allclose(blend.predict(X), (first + second) / 2, rtol=1e-6)
+
+
 def test_in_a_blend_only_the_boosters_are_copied_and_each_keeps_its_members_weight():
     pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm", "linear"), refit_seeds=2,
                                                     blend={"lightgbm": 0.7, "linear": 0.3})
@@ -150,7 +165,13 @@ def test_auto_stops_where_the_time_or_the_latency_bound_ends():
     pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm",), seconds_left=0.01)
     late = with_seed_copies(pipeline, board, searched, scope, ctx)
     assert late.count == 1 and late.pipeline is pipeline
-    assert late.remarks[0].startswith("no seed copies of lightgbm: another would have taken about ")
+    assert late.remarks == ["no seed copies of lightgbm: the search used the time"]
+    slow = {"lightgbm": replace(searched["lightgbm"], best=replace(searched["lightgbm"].best, fit_time_s=500.0))}
+    short = replace(ctx, budget=Budget(100.0, "test"))  # 97 s to the safety stop, a round priced at minutes
+    priced = with_seed_copies(pipeline, board, slow, scope, short)
+    assert priced.count == 1 and priced.pipeline is pipeline
+    assert re.fullmatch(r"no seed copies of lightgbm: another would have taken about \d+\.\d s of the 9\d\.\d s left",
+                        priced.remarks[0]), priced.remarks
     tight = BusinessCase("regression", "y", "", "rmse", [], Constraints(predict_p99_ms=0.001))
     pipeline, board, searched, scope, ctx = _fitted(tight, ("lightgbm",))
     bounded = with_seed_copies(pipeline, board, searched, scope, ctx)
@@ -210,3 +231,54 @@ def test_a_model_with_copies_is_served_explained_and_exported_as_any_blend():
     session = ort.InferenceSession(to_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"])
     _, probabilities = session.run(["prediction", "probabilities"], onnx_inputs(model, frame))
     np.testing.assert_allclose(probabilities, proba, rtol=TOLERANCE_RTOL, atol=1e-9)
+
+
+def test_a_runner_up_too_long_to_refit_is_not_refit_and_the_copies_leave_it_no_time():
+    """A refit estimated past RUNNER_UP_MAX_S is skipped (the copies then reserve nothing for it); a quick one is
+    reserved its estimate."""
+    from cairn.stages.training.runner_up import RUNNER_UP_MAX_S, fit_runner_up, refit_estimate_s
+
+    pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm", "linear"))
+    assert 0 < refit_estimate_s(board, searched, scope) < 1
+    slow = {**searched, "linear": replace(searched["linear"], best=replace(searched["linear"].best,
+                                                                           fit_time_s=10_000.0))}
+    assert refit_estimate_s(board, slow, scope) == 0.0
+    skipped = fit_runner_up(board, slow, scope, replace(ctx, budget=Budget(1e6, "test")))
+    assert skipped.pipeline is None and skipped.note.startswith("linear was not refit for the holdout: about ")
+    assert skipped.note.endswith(f"{RUNNER_UP_MAX_S:.0f} s allowed")
+
+
+def test_what_the_copies_change_is_said_where_the_runs_seed_alone_was_read():
+    from cairn.model.calibration import Calibration
+    from cairn.stages.training.runner_up import RunnerUp
+    from cairn.stages.training.threshold import BinaryDecision, DecisionThreshold
+    from cairn.stages.training.train import _copies_caveats
+
+    tuned = BinaryDecision("yes", Calibration("sigmoid"), DecisionThreshold(0.3, "recall", "..."))
+    refit = RunnerUp("linear", object(), "linear refit", 0.25)
+    assert _copies_caveats(3, tuned, refit) == [
+        "the decision threshold and calibration came from the out-of-fold probabilities of the run's seed; the model "
+        "serves the mean of its 3 seeds' probabilities with them",
+        "the holdout compares the chosen model as it is served, the mean of 3 seeds, with linear fitted with one"]
+    plain = BinaryDecision("yes", None, DecisionThreshold(0.5, "default", "..."))
+    assert _copies_caveats(3, plain, RunnerUp("linear", None, "not refit", 0.25)) == []
+    assert _copies_caveats(1, tuned, refit) == []
+
+
+def test_the_runs_seed_alone_is_the_blend_without_its_copies():
+    """What evaluation's importance and SHAP measure: the members fitted with the run's seed at their weights, or
+    the single model itself; a model without copies is left as it is."""
+    from cairn.stages.training.seed_copies import copies_in, runs_seed_only
+
+    pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm",), refit_seeds=3)
+    single = with_seed_copies(pipeline, board, searched, scope, ctx).pipeline
+    assert copies_in(single) == 2 and runs_seed_only(single) is pipeline
+    pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm", "linear"), refit_seeds=3,
+                                                    blend={"lightgbm": 0.7, "linear": 0.3})
+    blend = with_seed_copies(pipeline, board, searched, scope, ctx).pipeline
+    alone = runs_seed_only(blend)
+    assert [name for name, _ in alone.estimators] == ["lightgbm", "linear"] and copies_in(alone) == 0
+    np.testing.assert_allclose(alone.weights_, [0.7, 0.3])
+    X = scope.data.X.iloc[:20]
+    np.testing.assert_allclose(alone.predict(X), pipeline.predict(X), rtol=1e-12)
+    assert runs_seed_only(pipeline) is pipeline and copies_in(pipeline) == 0

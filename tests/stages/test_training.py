@@ -155,9 +155,9 @@ def test_a_recorded_plan_replays_the_same_scores_and_predictions(tuned, house):
         assert replay.chosen == tuned.chosen and replay.refit_seeds == tuned.refit_seeds
         again = TrainedModel("t", 1, "regression", TARGET, plan.features, replay.pipeline).predict(holdout)
         np.testing.assert_array_equal(again, expected)
-    if tuned.refit_seeds > 1:  # the seed copies the time left afforded are not replayed unless set
-        alone = train(table, case, plan, ["linear", "lightgbm"], tuning=Tuning(plan=tuned.plan))
-        assert alone.refit_seeds == 1
+    alone = train(table, case, plan, ["linear", "lightgbm"], tuning=Tuning(plan=tuned.plan))
+    assert alone.refit_seeds == 1  # the seed copies the time left afforded are not replayed unless set
+    if tuned.refit_seeds > 1:
         assert not np.array_equal(TrainedModel("t", 1, "regression", TARGET, plan.features,
                                                alone.pipeline).predict(holdout), expected)
 

@@ -30,21 +30,25 @@ class _WeightedAverage(BaseEstimator):  # type: ignore[misc]  # untyped base cla
         self.estimators = estimators
         self.weights = weights
 
-    def _fit_members(self, X: Any, y: Any) -> None:
+    def _checked_weights(self) -> np.ndarray:
         estimators = list(self.estimators or [])
         weights = np.asarray(self.weights if self.weights is not None else [1.0] * len(estimators), dtype=float)
         if not estimators or len(weights) != len(estimators) or (weights < 0).any() or weights.sum() <= 0:
             raise ValueError(f"The estimators and weights parameters of {type(self).__name__} must be non-empty "
                              f"lists of equal length with non-negative weights. Got {len(estimators)} estimators "
                              f"and weights {weights.tolist()} instead.")
-        self.estimators_ = [clone(estimator).fit(X, y) for _, estimator in estimators]
+        return weights
+
+    def _fit_members(self, X: Any, y: Any) -> None:
+        weights = self._checked_weights()
+        self.estimators_ = [clone(estimator).fit(X, y) for _, estimator in self.estimators or []]
         self.weights_ = weights / weights.sum()
 
     def _take_fitted(self, fitted: list[Any]) -> None:
         """Members already fitted (in the order of `estimators`, their unfitted recipes), as `fit` leaves them."""
-        if len(fitted) != len(self.estimators or []):
-            raise ValueError(f"{len(fitted)} fitted members for {len(self.estimators or [])} estimators")
-        weights = np.asarray(self.weights, dtype=float)
+        weights = self._checked_weights()
+        if len(fitted) != len(weights):
+            raise ValueError(f"{len(fitted)} fitted members for {len(weights)} estimators")
         self.estimators_ = list(fitted)
         self.weights_ = weights / weights.sum()
 

@@ -47,8 +47,10 @@ def refit_on_all_rows(model: TrainedModel, table: pd.DataFrame, *, n_jobs: int, 
     X = model_frame_for_fit(table, model.features)
     with threadpool_limits(limits=n_jobs):
         pipeline = clone(model.pipeline).fit(X, table[model.target].to_numpy())
+    fits = len(getattr(model.pipeline, "estimators", None) or [model.pipeline])  # a blend's members and seed copies
     note = (f"registered model refit on all {len(table):,} rows (training {training_rows:,} + holdout "
-            f"{len(table) - training_rows:,}) with the chosen recipe in {time.perf_counter() - began:.1f} s; "
+            f"{len(table) - training_rows:,}) with the chosen recipe in {time.perf_counter() - began:.1f} s"
+            f"{f' ({fits} fits)' if fits > 1 else ''}; "
             f"the holdout metrics are of the same recipe fitted without the holdout rows")
     return replace(model, pipeline=pipeline, features=with_training_ranges(model.features, table)), note
 

@@ -28,6 +28,7 @@ from cairn.stages.comparison import ModelComparison, compare_best_two
 from cairn.stages.diagnostics import Diagnostics, holdout_diagnostics
 from cairn.stages.segments import Segment, worst_segments
 from cairn.stages.shap_summary import ShapSummary, shap_summary
+from cairn.stages.training.seed_copies import copies_in, runs_seed_only
 from cairn.stages.training.threshold import DecisionThreshold
 from cairn.stages.training.train import TrainingResult, predictions
 
@@ -241,6 +242,9 @@ def _importance(model: TrainedModel, X: pd.DataFrame, y: np.ndarray, *, case: Bu
     metric = case.primary_metric
     sign = -1.0 if lower_is_better(metric) else 1.0
     own = np.asarray(model.classes) if model.classes else None
+    pipeline, copies = runs_seed_only(model.pipeline), copies_in(model.pipeline)
+    said_copies = (f"permutation importance measured on the run's seed alone, without the {copies} seed "
+                   f"cop{'ies' if copies > 1 else 'y'} (the same recipe at a fraction of the time)",) if copies else ()
     classes = positive_last(own, model.positive_class) if own is not None else None
 
     def scorer(estimator: Any, features: pd.DataFrame, target: np.ndarray) -> float:
@@ -260,17 +264,17 @@ def _importance(model: TrainedModel, X: pd.DataFrame, y: np.ndarray, *, case: Bu
         X, y = X.iloc[rows], y[rows]
 
     def signal(features: pd.DataFrame) -> np.ndarray:
-        return np.asarray(model.pipeline.predict_proba(features) if case.problem != "regression"
-                          else model.pipeline.predict(features), dtype="float64")
+        return np.asarray(pipeline.predict_proba(features) if case.problem != "regression"
+                          else pipeline.predict(features), dtype="float64")
 
-    plan = importance_plan(model.pipeline, X, budget_s=budget_s, signal=signal)
+    plan = importance_plan(pipeline, X, budget_s=budget_s, signal=signal)
     if plan.bounded(len(X.columns)):
-        measured = permuted_importance(model.pipeline, X, y, scorer=scorer, plan=plan, seed=seed)
+        measured = permuted_importance(pipeline, X, y, scorer=scorer, plan=plan, seed=seed)
         ranked = sorted(measured, key=lambda pair: -pair[1])
-        return [(name, value) for name, value in ranked[:20]], (plan.note(len(X.columns)),)
-    result = permutation_importance(model.pipeline, X, y, scoring=scorer, n_repeats=3, random_state=seed, n_jobs=1)
+        return [(name, value) for name, value in ranked[:20]], (plan.note(len(X.columns)), *said_copies)
+    result = permutation_importance(pipeline, X, y, scoring=scorer, n_repeats=3, random_state=seed, n_jobs=1)
     ranked = sorted(zip(X.columns, result.importances_mean, strict=True), key=lambda pair: -pair[1])
-    return [(str(name), float(value)) for name, value in ranked[:20]], ()
+    return [(str(name), float(value)) for name, value in ranked[:20]], said_copies
 
 
 def business_checks(result: EvaluationResult, *, case: BusinessCase, training_s: float) -> list[Check]:
@@ -344,8 +348,13 @@ def with_shap(result: EvaluationResult, model: TrainedModel, holdout: pd.DataFra
     """Mean |SHAP| per input on a sample of the holdout, beside permutation importance (cairn.stages.shap_summary),
     in a time that scales with the training budget `budget_s`; when it cannot be measured (the `shap` extra
     missing for a family that needs it), a note says why."""
-    summary, note = shap_summary(model, holdout, seed=seed, budget_s=budget_s)
+    copies = copies_in(model.pipeline)  # measured without them, as permutation importance is
+    summary, note = shap_summary(replace(model, pipeline=runs_seed_only(model.pipeline)), holdout, seed=seed,
+                                 budget_s=budget_s)
     notes = [*result.notes, note] if note else result.notes
+    if copies and summary is not None:
+        notes = [*notes, f"SHAP measured on the run's seed alone, without the {copies} seed "
+                         f"cop{'ies' if copies > 1 else 'y'}"]
     if summary is None:
         return replace(result, notes=notes)
     return replace(result, shap_importance=summary.importance, shap_summary=summary, notes=notes)

@@ -46,7 +46,7 @@ def fit_runner_up(board: Leaderboard, searched: dict[str, Searched], scope: Sear
     members = board.members(second.model)
     if any(name not in searched for name in members):
         return RunnerUp(second.model, None, f"{second.model} has no searched recipe to refit", share)
-    estimate_s = refit_estimate_s(board, searched, scope)
+    estimate_s = final_fit_s(members, searched, scope)
     allowed_s = min(RUNNER_UP_MAX_S, max(ctx.seconds_to_stop(), 0.0))
     if estimate_s > allowed_s:
         return RunnerUp(second.model, None, f"{second.model} was not refit for the holdout: about {estimate_s:.0f} s, "
@@ -58,8 +58,8 @@ def fit_runner_up(board: Leaderboard, searched: dict[str, Searched], scope: Sear
 
 
 def refit_estimate_s(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope) -> float:
-    """Estimated seconds of the runner-up's refit, 0 when there is none to refit or it is too long to try: what the
-    steps before it leave for it."""
+    """Estimated seconds of the runner-up's refit, 0 when there is none to refit or it is too long to try (then
+    `fit_runner_up` skips it): what the steps before it (`seed_copies`) leave for it."""
     if len(board.scores) < 2:
         return 0.0
     members = board.members(board.scores[1].model)

@@ -40,6 +40,7 @@ MAX_COPIES = 5  # auto's most: the variance a mean of k draws removes shrinks as
 LATENCY_GROWTH = 3.0  # auto keeps the one-row prediction within this many times the model's without copies
 LATENCY_ROWS = 20  # one-row predictions timed to price a round's latency (their 90th percentile)
 SAME_ROWS = 200  # rows compared to tell whether another seed gave another model at all
+COPY_MARK = "."  # a copy's blend name: its member's, the mark and its fit's number (`lightgbm.2`)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def _fit_copies(pipeline: Any, members: _Members, varied: list[str], searched: d
     """Rounds of one more seed per booster until `wanted` (auto: while time and latency allow)."""
     X, y = final_fit_data(scope)
     sample = X.iloc[: min(len(X), SAME_ROWS)]
-    base_ms = one_row_ms(pipeline, X)
+    base_ms = one_row_ms(pipeline, X, problem=ctx.case.problem)
     limit_ms = (ctx.case.constraints.predict_p99_ms * 0.5 if ctx.case.constraints.predict_p99_ms
                 else base_ms * LATENCY_GROWTH)
     round_s = final_fit_s(varied, searched, scope) * TUNED_COST
@@ -93,7 +94,8 @@ def _fit_copies(pipeline: Any, members: _Members, varied: list[str], searched: d
     for copy in range(1, wanted):
         left_s = ctx.seconds_to_stop() - reserve_s
         if auto and round_s > left_s:
-            why_stopped = f"another would have taken about {round_s:.0f} s of the {max(left_s, 0.0):.0f} s left"
+            why_stopped = (f"another would have taken about {round_s:.1f} s of the {left_s:.1f} s left" if left_s > 0
+                           else "the search used the time")
             break
         seed = ctx.seed + copy
         ctx.progress(f"refitting {' + '.join(varied)} with seed {seed} to average")
@@ -102,13 +104,13 @@ def _fit_copies(pipeline: Any, members: _Members, varied: list[str], searched: d
         for name in varied:
             recipe = member_pipeline(searched[name], scope, ctx, seed=seed)
             one_round[name] = (recipe, clone(recipe).fit(X, y))
-        round_s = time.perf_counter() - fitted_at
         if copy == 1 and _same_predictions(one_round, members, sample):
             return SeedCopies(pipeline, 1, [
                 f"no seed copies: {', '.join(varied)} fitted with seed {seed} predicted what seed {ctx.seed} did "
                 f"(nothing it samples as it fits), so copies would add time and nothing else"])
         candidate = _assemble(members, [*rounds, one_round], ctx)
-        candidate_ms = one_row_ms(candidate, X)
+        candidate_ms = one_row_ms(candidate, X, problem=ctx.case.problem)
+        round_s = time.perf_counter() - fitted_at  # the fits, the blend and its timing: what the next round costs
         if auto and candidate_ms > limit_ms:
             why_stopped = (f"another would have taken the one-row prediction to {candidate_ms:.2f} ms, past "
                            f"{limit_ms:.2f} ms ({_latency_bound(ctx)})")
@@ -142,6 +144,26 @@ def _members(pipeline: Any, board: Leaderboard, searched: dict[str, Searched], s
                     list(pipeline.estimators_), [float(w) for w in pipeline.weights_])
 
 
+def runs_seed_only(pipeline: Any) -> Any:
+    """The model without its seed copies (blend members named `lightgbm.2`, ...): each member fitted with the
+    run's seed at the weight it and its copies share, or the one member itself; any other model as it is. The same
+    recipe for a k-th of the cost: what evaluation's permutation importance and SHAP summary measure."""
+    estimators = getattr(pipeline, "estimators", None) or []
+    if not any(COPY_MARK in name for name, _ in estimators):
+        return pipeline
+    kept = [index for index, (name, _) in enumerate(estimators) if COPY_MARK not in name]
+    weights = [sum(float(weight) for (other, _), weight in zip(estimators, pipeline.weights_, strict=True)
+                   if other.split(COPY_MARK)[0] == estimators[index][0]) for index in kept]
+    if len(kept) == 1:
+        return pipeline.estimators_[kept[0]]
+    return type(pipeline).of_fitted([estimators[i] for i in kept], [pipeline.estimators_[i] for i in kept], weights)
+
+
+def copies_in(pipeline: Any) -> int:
+    """How many seed copies a model holds (0 for any model without)."""
+    return sum(COPY_MARK in name for name, _ in getattr(pipeline, "estimators", None) or [])
+
+
 def _assemble(members: _Members, rounds: list[dict[str, Any]], ctx: Context) -> Any:
     """One blend of every member and its copies; a member's weight is shared evenly among its fits."""
     estimators, fitted, weights = [], [], []
@@ -153,20 +175,22 @@ def _assemble(members: _Members, rounds: list[dict[str, Any]], ctx: Context) -> 
         fitted.append(model)
         weights.append(share)
         for number, (copy_recipe, copy_model) in enumerate(copies, start=2):
-            estimators.append((f"{name}.{number}", copy_recipe))
+            estimators.append((f"{name}{COPY_MARK}{number}", copy_recipe))
             fitted.append(copy_model)
             weights.append(share)
     return blend_class(ctx).of_fitted(estimators, fitted, weights)
 
 
-def one_row_ms(model: Any, X: pd.DataFrame) -> float:
+def one_row_ms(model: Any, X: pd.DataFrame, *, problem: str) -> float:
     """The 90th percentile of LATENCY_ROWS one-row answers on the serving path (column arrays through the compiled
-    model, as `TrainedModel.answer` gives them), in milliseconds: what a copy adds to serving."""
-    classes = np.asarray(model.classes_) if hasattr(model, "classes_") else None
+    model, as `TrainedModel.answer` gives them), in milliseconds: what a copy adds to serving. The problem, not
+    the model, says whether it answers probabilities (a fitted CatBoost regressor has an empty `classes_`)."""
+    classes = None if problem == "regression" else np.asarray(model.classes_)
     answer = compile_model(model, classes=classes)
-    columns = {column: X[column].to_numpy() for column in X.columns}
+    head = X.iloc[:LATENCY_ROWS]
+    columns = {column: head[column].to_numpy() for column in head.columns}
     rows = [{column: values[position:position + 1] for column, values in columns.items()}
-            for position in range(min(len(X), LATENCY_ROWS))]
+            for position in range(len(head))]
     answer(rows[0])  # warm-up
     times = []
     for row in rows:
