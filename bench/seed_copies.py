@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from automl import DATASETS, UNSEEN, bench_split, cairn_scores, shown
 
 from cairn.project.api import Project
-from cairn.project.reproduce import with_search_replayed
+from cairn.project.reproduce import with_plan_replayed
 
 
 def replayed_training(folder: Path) -> tuple[dict[str, Any], int]:
@@ -39,10 +39,8 @@ def replayed_training(folder: Path) -> tuple[dict[str, Any], int]:
         record = store.run(project.config.project, 1)
     finally:
         store.close()
-    config, _ = with_search_replayed(project.config, record)
-    plan = (record.manifest.get("training") or {}).get("plan") or {}
+    config, _ = with_plan_replayed(project.config, record)
     training = config.training.model_dump(mode="json", exclude_defaults=True)
-    training["tuning"] = {**training.get("tuning", {}), "plan": dict(plan)}
     models = config.models.model_dump(mode="json", exclude_defaults=True)
     copies = training.get("refit_seeds", 1)
     return {"training": training, **({"models": models} if models else {})}, int(copies)

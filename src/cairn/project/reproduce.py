@@ -133,16 +133,8 @@ def reproduce_run(record: RunRecord, store: Store, *, current: ProjectConfig, ba
     snapshot_sha = snapshot_of(record, store)
     table = store.load_artifact(snapshot_sha)
     manifest = record.manifest
-    data, training = manifest.get("data") or {}, manifest.get("training") or {}
-    notes = []
-    plan = training.get("plan")
-    if plan and config.training.tuning.plan is None:
-        tuning = config.training.tuning.model_copy(update={"plan": dict(plan)})
-        config = config.model_copy(update={"training": config.training.model_copy(update={"tuning": tuning})})
-        notes.append("replayed the recorded trials per candidate (training.tuning.plan): "
-                     + ", ".join(f"{name} {count}" for name, count in plan.items()))
-    config, replayed = with_search_replayed(config, record)
-    notes += replayed
+    data = manifest.get("data") or {}
+    config, notes = with_plan_replayed(config, record)
     config = config.model_copy(update={"store": None, "artifacts": None})
     privacy_record = manifest.get("privacy") or {}
     found = [PiiColumn(p["column"], p["kind"], p["evidence"], 0.0) for p in privacy_record.get("columns") or []]
@@ -201,6 +193,20 @@ FINAL_MODEL = re.compile(r"training\.final_model: (\w+)")
 REFIT_SEEDS = re.compile(r"training\.refit_seeds: (\d+)")
 NATIVE = re.compile(r"models\.native_categories: (false|\[[\w, ]*\])")
 REPLAY = "to replay this run with training.tuning.plan"
+
+
+def with_plan_replayed(config: ProjectConfig, record: RunRecord) -> tuple[ProjectConfig, list[str]]:
+    """The run's recorded trials per candidate (training.tuning.plan, unless the project sets one) and the
+    settings its notes name (`with_search_replayed`): the same search again, and the notes that say so."""
+    notes = []
+    plan = (record.manifest.get("training") or {}).get("plan")
+    if plan and config.training.tuning.plan is None:
+        tuning = config.training.tuning.model_copy(update={"plan": dict(plan)})
+        config = config.model_copy(update={"training": config.training.model_copy(update={"tuning": tuning})})
+        notes.append("replayed the recorded trials per candidate (training.tuning.plan): "
+                     + ", ".join(f"{name} {count}" for name, count in plan.items()))
+    config, replayed = with_search_replayed(config, record)
+    return config, [*notes, *replayed]
 
 
 def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[ProjectConfig, list[str]]:

@@ -28,7 +28,7 @@ from cairn.stages.comparison import ModelComparison, compare_best_two
 from cairn.stages.diagnostics import Diagnostics, holdout_diagnostics
 from cairn.stages.segments import Segment, worst_segments
 from cairn.stages.shap_summary import ShapSummary, shap_summary
-from cairn.stages.training.seed_copies import copies_in, runs_seed_only
+from cairn.stages.training.seed_copies import measured_alone
 from cairn.stages.training.threshold import DecisionThreshold
 from cairn.stages.training.train import TrainingResult, predictions
 
@@ -242,9 +242,9 @@ def _importance(model: TrainedModel, X: pd.DataFrame, y: np.ndarray, *, case: Bu
     metric = case.primary_metric
     sign = -1.0 if lower_is_better(metric) else 1.0
     own = np.asarray(model.classes) if model.classes else None
-    pipeline, copies = runs_seed_only(model.pipeline), copies_in(model.pipeline)
-    said_copies = (f"permutation importance measured on the run's seed alone, without the {copies} seed "
-                   f"cop{'ies' if copies > 1 else 'y'} (the same recipe at a fraction of the time)",) if copies else ()
+    pipeline, alone = measured_alone(model.pipeline)
+    said = f"permutation importance measured {alone} (the same recipe at a fraction of the time)"
+    said_copies = (said,) if alone else ()
     classes = positive_last(own, model.positive_class) if own is not None else None
 
     def scorer(estimator: Any, features: pd.DataFrame, target: np.ndarray) -> float:
@@ -348,13 +348,11 @@ def with_shap(result: EvaluationResult, model: TrainedModel, holdout: pd.DataFra
     """Mean |SHAP| per input on a sample of the holdout, beside permutation importance (cairn.stages.shap_summary),
     in a time that scales with the training budget `budget_s`; when it cannot be measured (the `shap` extra
     missing for a family that needs it), a note says why."""
-    copies = copies_in(model.pipeline)  # measured without them, as permutation importance is
-    summary, note = shap_summary(replace(model, pipeline=runs_seed_only(model.pipeline)), holdout, seed=seed,
-                                 budget_s=budget_s)
+    pipeline, alone = measured_alone(model.pipeline)  # without its seed copies, as permutation importance is
+    summary, note = shap_summary(replace(model, pipeline=pipeline), holdout, seed=seed, budget_s=budget_s)
     notes = [*result.notes, note] if note else result.notes
-    if copies and summary is not None:
-        notes = [*notes, f"SHAP measured on the run's seed alone, without the {copies} seed "
-                         f"cop{'ies' if copies > 1 else 'y'}"]
+    if alone and summary is not None:
+        notes = [*notes, f"SHAP measured {alone}"]
     if summary is None:
         return replace(result, notes=notes)
     return replace(result, shap_importance=summary.importance, shap_summary=summary, notes=notes)

@@ -53,7 +53,10 @@ def final_fit(board: Leaderboard, searched: dict[str, Searched], scope: SearchSc
 
 
 def final_fit_data(scope: SearchScope) -> tuple[pd.DataFrame, Any]:
-    """The rows the final fit learns from: every training row, or those training.final_fit and the budget allow."""
+    """The rows the final fit learns from: every training row (the frame itself, not a copy: the final fit and its
+    seed copies each read it), or those training.final_fit and the budget allow."""
+    if not scope.fit_searched_rows:
+        return scope.data.X, scope.data.y
     rows = scope.fit_rows()
     return scope.data.X.iloc[rows], scope.data.y[rows]
 

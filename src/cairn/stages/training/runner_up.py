@@ -43,10 +43,9 @@ def fit_runner_up(board: Leaderboard, searched: dict[str, Searched], scope: Sear
     if len(board.scores) < 2:
         return RunnerUp(None, None, "a single candidate: nothing to compare with", share)
     second = board.scores[1]
-    members = board.members(second.model)
-    if any(name not in searched for name in members):
+    estimate_s = _refit_s(board, searched, scope)
+    if estimate_s is None:
         return RunnerUp(second.model, None, f"{second.model} has no searched recipe to refit", share)
-    estimate_s = final_fit_s(members, searched, scope)
     allowed_s = min(RUNNER_UP_MAX_S, max(ctx.seconds_to_stop(), 0.0))
     if estimate_s > allowed_s:
         return RunnerUp(second.model, None, f"{second.model} was not refit for the holdout: about {estimate_s:.0f} s, "
@@ -60,10 +59,13 @@ def fit_runner_up(board: Leaderboard, searched: dict[str, Searched], scope: Sear
 def refit_estimate_s(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope) -> float:
     """Estimated seconds of the runner-up's refit, 0 when there is none to refit or it is too long to try (then
     `fit_runner_up` skips it): what the steps before it (`seed_copies`) leave for it."""
-    if len(board.scores) < 2:
-        return 0.0
+    estimate_s = _refit_s(board, searched, scope) if len(board.scores) >= 2 else None
+    return estimate_s if estimate_s is not None and estimate_s <= RUNNER_UP_MAX_S else 0.0
+
+
+def _refit_s(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope) -> float | None:
+    """Estimated seconds of the leaderboard's second's final fit; None when a member has no searched recipe."""
     members = board.members(board.scores[1].model)
     if any(name not in searched for name in members):
-        return 0.0
-    estimate_s = final_fit_s(members, searched, scope)
-    return estimate_s if estimate_s <= RUNNER_UP_MAX_S else 0.0
+        return None
+    return final_fit_s(members, searched, scope)
