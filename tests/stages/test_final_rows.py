@@ -90,6 +90,14 @@ def test_the_final_fit_takes_as_many_rows_as_the_time_left_affords(table):
     again = final_rows(_board(searched, replayed), searched, replayed, _ctx(0.01, final_fit=19_000))
     assert again.scope is replayed and again.remarks == []  # a replay keeps the count whatever the clock says
 
+    # training.refit_seeds: 2 fits LightGBM twice on the rows chosen: twice the time affords the same rows
+    twice = final_rows(_board(searched, scope), searched, scope, _ctx(7.2, refit_seeds=2))
+    assert len(twice.scope.fit_rows()) == 19_000
+    halved = final_rows(_board(searched, scope), searched, scope, _ctx(3.6, refit_seeds=2))
+    assert len(halved.scope.fit_rows()) == 9_000  # two fits in 3.6 s: 1.8 s each
+    assert final_fit_s(["lightgbm"], searched, halved.scope) <= 1.8 < final_fit_s(
+        ["lightgbm"], searched, replace(halved.scope, fit_rows_count=10_000))
+
 
 def test_no_time_left_keeps_the_searched_rows_and_says_so(table):
     scope = replace(_scope(table), fit_searched_rows=True)
@@ -246,6 +254,36 @@ def test_the_reserve_prices_the_blend_the_search_would_end_with_not_the_best_thr
     assert reserve_s(four, scope, _ctx(60.0, ensemble=False)) == pytest.approx(refit * 1 * 1.2)
     # the model training.final_model names is refit whatever the blend says
     assert reserve_s(four, scope, _ctx(60.0, final_model="knn")) == pytest.approx(refit * (1 + 2 + 100) * 1.2)
+
+
+def test_the_reserve_keeps_the_boosters_the_seed_copies_a_number_asks_for(table):
+    """training.refit_seeds: N keeps N - 1 copies of each booster the final fit would refit (`copy_reserve`),
+    whatever they cost, on a fit the budget confined too (priced on every row); auto keeps none (it fits copies
+    with what the search leaves), and a model whose fit does not vary with its seed is kept no copy."""
+    from cairn.stages.training.standing import reserve_s
+    from cairn.stages.training.tuning import CandidateSearch
+
+    scope, searched = _scope(table), _searched()
+    lightgbm = {"lightgbm": CandidateSearch(searched["lightgbm"].candidate, scope.data, seed=0,
+                                            best=searched["lightgbm"].best, trials_run=2, history=[1.0, 1.0])}
+    refit = final_fit_s(["lightgbm"], searched, scope)  # 4.17 s on all 24,000 rows
+    assert refit == pytest.approx(4.17, abs=0.01)
+    assert reserve_s(lightgbm, scope, _ctx(60.0)) == pytest.approx(refit * 1.2)
+    assert reserve_s(lightgbm, scope, _ctx(60.0, refit_seeds=3)) == pytest.approx(refit * 3 * 1.2)
+    assert reserve_s(lightgbm, scope, _ctx(30.0, refit_seeds=8)) == pytest.approx(refit * 8 * 1.2)  # past 30 s
+    confined = replace(scope, fit_searched_rows=True)
+    assert reserve_s(lightgbm, confined, _ctx(60.0, refit_seeds=3)) == pytest.approx(refit * 3 * 1.2)
+
+    trees = choose_candidates(Models(candidates=["extra_trees"]))[0]
+    extra_trees = {"extra_trees": CandidateSearch(trees, scope.data, seed=0, best=searched["lightgbm"].best,
+                                                  trials_run=1, history=[1.0])}
+    alone = reserve_s(extra_trees, scope, _ctx(60.0))
+    assert alone > 0 and reserve_s(extra_trees, scope, _ctx(60.0, refit_seeds=3)) == pytest.approx(alone)
+    # training.final_model naming extra trees: the final fit copies nothing, whatever else the reserve refits
+    both = {**lightgbm, **extra_trees}
+    pinned = _ctx(60.0, refit_seeds=3, final_model="extra_trees", ensemble=False)
+    assert reserve_s(both, scope, pinned) == pytest.approx(refit * 1.2 + alone)
+    assert reserve_s(both, scope, _ctx(60.0, refit_seeds=3, ensemble=False)) == pytest.approx(refit * 3 * 1.2)  # best
 
 
 def test_top_up_rounds_set_the_safety_stop_from_the_leaders_as_tuned_so_far(table):

@@ -282,3 +282,18 @@ def test_the_runs_seed_alone_is_the_blend_without_its_copies():
     X = scope.data.X.iloc[:20]
     np.testing.assert_allclose(alone.predict(X), pipeline.predict(X), rtol=1e-12)
     assert runs_seed_only(pipeline) is pipeline and copies_in(pipeline) == 0
+
+
+def test_the_steps_before_the_copies_leave_them_the_time_a_number_asks_for():
+    """What the learning curves and the widened final fit must leave is the chosen model's final fit and the
+    copies training.refit_seeds asks of its boosters: a blend of LightGBM and a linear model keeps LightGBM's
+    copies, not the linear's; auto keeps none (it fits copies with what the search leaves)."""
+    from cairn.stages.training.final_rows import final_fit_s, fit_and_copies_s
+
+    pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm", "linear"), refit_seeds=4,
+                                                    blend={"lightgbm": 0.5, "linear": 0.5})
+    booster_s, linear_s = final_fit_s(["lightgbm"], searched, scope), final_fit_s(["linear"], searched, scope)
+    assert booster_s > 0 and linear_s > 0
+    assert fit_and_copies_s(board.members(), searched, scope, ctx) == pytest.approx(booster_s * 4 + linear_s)
+    auto = replace(ctx, spec=ctx.spec.model_copy(update={"refit_seeds": "auto"}))
+    assert fit_and_copies_s(board.members(), searched, scope, auto) == pytest.approx(booster_s + linear_s)

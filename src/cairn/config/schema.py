@@ -398,7 +398,8 @@ class Training(Section):
         "variance, for that many fits and a slower prediction. auto: as many as the time the search left unused "
         "affords, up to 5, while the one-row prediction stays within 3x the model's without copies (or within half "
         "of business.constraints.predict_p99_ms when set); 1 when the budget confined the final fit or a recorded "
-        "plan is replayed. A run that fitted copies says how many; set that number to replay it.")
+        "plan is replayed. A number fits that many times, and the search leaves time for them. A run that fitted "
+        "copies says how many; set that number to replay it.")
 
     @field_validator("refit_seeds", mode="before")
     @classmethod

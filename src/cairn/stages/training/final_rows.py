@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from cairn.stages.training.context import Context
+from cairn.stages.training.copy_reserve import copies_reserve_s
 from cairn.stages.training.leaderboard import Leaderboard
 from cairn.stages.training.refit_cost import refit_s
 from cairn.stages.training.rounds import Searched
@@ -35,7 +36,7 @@ def final_rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchS
     members = board.members()
     total, searched_rows = len(scope.data.y), scope.split.rows_searched()
     left_s = ctx.seconds_to_stop()
-    rows = affordable_rows(members, searched, scope, left_s=left_s)
+    rows = affordable_rows(members, searched, scope, left_s=left_s, ctx=ctx)
     if rows < searched_rows * WORTH_AT_LEAST:
         return FinalRows(scope, [f"the model the holdout judges was fitted on the {searched_rows:,} searched rows, "
                                  f"not all {total:,}: a fit on every row would not finish in time; to replay this "
@@ -59,14 +60,22 @@ def final_fit_s(members: list[str], searched: dict[str, Searched], scope: Search
     return sum(refit_s(searched[name].candidate, searched[name].best, scope) for name in members)
 
 
-def affordable_rows(members: list[str], searched: dict[str, Searched], scope: SearchScope, *, left_s: float) -> int:
-    """The most rows, from the searched ones to every training row, whose final fit is estimated to take at most
-    `left_s` (bisection: the cost grows with the rows), rounded down to ROUND_TO; the searched rows when not even
-    one more row fits."""
+def fit_and_copies_s(members: list[str], searched: dict[str, Searched], scope: SearchScope, ctx: Context) -> float:
+    """Estimated seconds of the final fit of `members` and of the seed copies training.refit_seeds asks of their
+    boosters (`copy_reserve`): what the steps before them must leave."""
+    boosters = [name for name in members if searched[name].candidate.algorithm.varies_with_seed]
+    return final_fit_s(members, searched, scope) + copies_reserve_s(final_fit_s(boosters, searched, scope), ctx)
+
+
+def affordable_rows(members: list[str], searched: dict[str, Searched], scope: SearchScope, *, left_s: float,
+                    ctx: Context) -> int:
+    """The most rows, from the searched ones to every training row, whose final fit (and the seed copies
+    training.refit_seeds asks for) is estimated to take at most `left_s` (bisection: the cost grows with the rows),
+    rounded down to ROUND_TO; the searched rows when not even one more row fits."""
     low, high = scope.split.rows_searched(), len(scope.data.y)
 
     def cost(rows: int) -> float:
-        return final_fit_s(members, searched, replace(scope, fit_rows_count=rows))
+        return fit_and_copies_s(members, searched, replace(scope, fit_rows_count=rows), ctx)
 
     if cost(high) <= left_s:
         return high

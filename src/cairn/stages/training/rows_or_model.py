@@ -109,7 +109,7 @@ def _rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope,
           models: list[str]) -> dict[str, int]:
     """The rows the time left affords each model's final fit (`final_rows`)."""
     left_s = ctx.seconds_to_stop()
-    return {model: affordable_rows(board.members(model), searched, scope, left_s=left_s) for model in models}
+    return {model: affordable_rows(board.members(model), searched, scope, left_s=left_s, ctx=ctx) for model in models}
 
 
 def _slope(searched: Searched, scope: SearchScope) -> float:

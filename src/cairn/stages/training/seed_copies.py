@@ -7,9 +7,10 @@ which is what the AutoML tools' bagging buys. It costs a final fit per copy and 
 comes after) and only while the one-row prediction stays within LATENCY_GROWTH times the model's without copies, or
 within half of business.constraints.predict_p99_ms when the project sets one. It fits none when the budget confined
 the final fit to fewer rows (more rows pay better than more seeds) or a recorded plan is replayed (a replay must not
-depend on the clock): a number in training.refit_seeds fits exactly that many, and the run's remark gives the
-number to set. Copies are fitted a round at a time (one more seed of every booster), each priced from the round
-before, so the stage stays within its budget.
+depend on the clock). Auto's copies are fitted a round at a time (one more seed of every booster), each priced from
+the round before, so the stage stays within its budget. A number in training.refit_seeds fits exactly that many,
+whatever the clock says; the search and the steps before the copies keep their time (`copy_reserve`). The run's
+remark gives the number to set to replay it.
 
 The result is a blend (`EnsembleRegressor`/`EnsembleClassifier`) of every member and its copies, each copy weighted
 its member's weight over the number of copies: serving, explanations, ONNX export and the refit on every row at

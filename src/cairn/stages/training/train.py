@@ -8,7 +8,8 @@ what is left of the budget into a plan of trials, run it (Optuna TPE, pruned on 
 when the budget confines the final fit, maybe judge a cheaper model the time left fits on more rows
 (`rows_or_model`); draw learning curves of the best two (`curves`); refit (`final_fit`), on as many rows as the
 time left affords when the budget could not pay for every one (`final_rows`); average its boosters over a few
-seeds with the time left unused (`seed_copies`). Each step returns a new value and changes none it was given.
+seeds with the time left unused, or as many as training.refit_seeds says in time the search kept for them
+(`seed_copies`, `copy_reserve`). Each step returns a new value and changes none it was given.
 `training.tuning.plan` replays a recorded plan exactly.
 """
 
@@ -36,7 +37,7 @@ from cairn.stages.training.budget import TUNED_COST, duration, training_budget
 from cairn.stages.training.context import Context
 from cairn.stages.training.curves import LearningCurve, learning_curves
 from cairn.stages.training.final_fit import build_pipeline, final_fit, predict_ms_per_row
-from cairn.stages.training.final_rows import final_fit_s, final_rows
+from cairn.stages.training.final_rows import final_rows, fit_and_copies_s
 from cairn.stages.training.importance import select_features
 from cairn.stages.training.leaderboard import ENSEMBLE, CandidateScore, Leaderboard, leaderboard, refit_for
 from cairn.stages.training.pool import Pool, competing
@@ -171,7 +172,7 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
     board = leaderboard(tuned.searched, pool.scope, ensemble=spec.ensemble)
     judged = rows_or_model(board, tuned.searched, pool.scope, ctx)
     board = judged.board
-    final_s = final_fit_s(board.members(), tuned.searched, pool.scope) * TUNED_COST  # a margin for the estimate
+    final_s = fit_and_copies_s(board.members(), tuned.searched, pool.scope, ctx) * TUNED_COST  # with a margin
     curves, curve_remarks = learning_curves(tuned.searched, pool.scope, ctx, reserve_s=final_s)
     rows = final_rows(board, tuned.searched, pool.scope, ctx)
     pool = replace(pool, scope=rows.scope, remarks=[*pool.remarks, *judged.remarks, *rows.remarks])
