@@ -99,6 +99,32 @@ def test_the_final_fit_takes_as_many_rows_as_the_time_left_affords(table):
         ["lightgbm"], searched, replace(halved.scope, fit_rows_count=10_000))
 
 
+def test_a_fit_on_every_row_the_time_left_cannot_pay_for_is_confined_and_widened_as_far_as_it_affords(table):
+    """The search reserved a fit on all 24,000 rows from the blend its best trials built so far, and a last trial
+    changed it: a final fit on every row (4.17 s) more than a tenth of the budget past the stop is confined to the
+    8,000 searched rows and widened as far as the time left affords, with the note that replays it. Within that
+    tenth, on a replay, or when the project chose its final fit, every row is fitted as planned."""
+    scope, searched = _scope(table), _searched()
+    assert not scope.fit_searched_rows and scope.split.rows_searched() == 8_000
+    everything = final_fit_s(["lightgbm"], searched, scope)
+    assert everything == pytest.approx(4.17, abs=0.01)
+
+    rows = final_rows(_board(searched, scope), searched, scope, _ctx(3.6))  # 4.17 s > 3.6 s + 0.37 s
+    assert len(rows.scope.fit_rows()) == 19_000  # what 3.6 s afford, as for a fit the plan confined
+    assert rows.remarks[0].startswith("the model the holdout judges was fitted on 19,000 of the 24,000 training rows")
+    assert rows.remarks[0].endswith("also set training.final_fit: 19000")
+    short = final_rows(_board(searched, scope), searched, scope, _ctx(0.5))
+    assert short.scope.fit_searched_rows and len(short.scope.fit_rows()) == 8_000
+    assert short.remarks[0].endswith("also set training.final_fit: searched_rows")
+
+    within = final_rows(_board(searched, scope), searched, scope, _ctx(3.9))  # 4.17 s <= 3.9 s + 0.40 s
+    assert within.scope is scope and within.remarks == []
+    replayed = final_rows(_board(searched, scope), searched, scope, _ctx(0.5, tuning={"plan": {"lightgbm": 3}}))
+    assert replayed.scope is scope and replayed.remarks == []
+    unsampled = _scope(table.iloc[:7_000].reset_index(drop=True))  # every training row searched: none to leave out
+    assert final_rows(_board(searched, unsampled), searched, unsampled, _ctx(0.01)).scope is unsampled
+
+
 def test_no_time_left_keeps_the_searched_rows_and_says_so(table):
     scope = replace(_scope(table), fit_searched_rows=True)
     searched = _searched()
