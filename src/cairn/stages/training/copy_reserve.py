@@ -1,8 +1,9 @@
-"""The time the search keeps for the seed copies (`seed_copies`) that training.refit_seeds asks for by number.
+"""The time the search keeps for the final fit and the seed copies (`seed_copies`) training.refit_seeds asks for.
 
 `training.refit_seeds: N` fits each booster of the chosen model N times whatever the clock says. So the search
 keeps time for the N - 1 copies as it keeps time for the final fit (`standing.reserve_s`), and so do the steps
-between them (`final_rows.fit_and_copies_s`); the stage then stays within its budget. `auto` gets no such
+between them (`final_rows`, the learning curves): all price both with `fit_and_copies_s`, and the stage then stays
+within its budget. `auto` gets no such
 reserve: its copies use only the time the search leaves unused.
 
 Why auto gets none was measured: keeping auto's copies their time too (up to 5 fits, within a fifth of the budget)
@@ -14,10 +15,35 @@ on 8 sets instead of 11 (the time kept went unused where the latency bound stopp
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Protocol
+
+from cairn.stages.selection import Candidate
 from cairn.stages.training.context import Context
+from cairn.stages.training.crossval import CVResult
+from cairn.stages.training.refit_cost import refit_s
+from cairn.stages.training.scope import SearchScope
 
 
-def copies_reserve_s(booster_refit_s: float, ctx: Context) -> float:
-    """Seconds to keep for the copies of boosters whose one refit together takes `booster_refit_s`."""
+class Refittable(Protocol):
+    """A candidate and its best trial: a search under way (`CandidateSearch`) or done (`Searched`)."""
+
+    @property
+    def candidate(self) -> Candidate: ...
+
+    @property
+    def best(self) -> CVResult | None: ...
+
+
+def fit_and_copies_s(names: list[str], models: Mapping[str, Refittable], scope: SearchScope, ctx: Context, *,
+                     copied: list[str] | None = None) -> float:
+    """Estimated seconds of refitting `names` on the scope's fit rows, each priced from its best trial
+    (`refit_cost`), and of the N - 1 seed copies training.refit_seeds: N asks of the boosters among `copied` (all of
+    `names` unless said; auto: none)."""
+    refits = {name: refit_s(models[name].candidate, models[name].best, scope)  # type: ignore[arg-type]
+              for name in names}
+    boosters_s = sum(refits[name] for name in (names if copied is None else copied)
+                     if models[name].candidate.algorithm.varies_with_seed)
     setting = ctx.spec.refit_seeds
-    return 0.0 if setting == "auto" else (int(setting) - 1) * booster_refit_s
+    copies = 0 if setting == "auto" else int(setting) - 1
+    return sum(refits.values()) + copies * boosters_s

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from cairn.stages.training.context import Context
-from cairn.stages.training.copy_reserve import copies_reserve_s
+from cairn.stages.training.copy_reserve import fit_and_copies_s
 from cairn.stages.training.leaderboard import Leaderboard
 from cairn.stages.training.refit_cost import refit_s
 from cairn.stages.training.rounds import Searched
@@ -81,18 +81,12 @@ def final_fit_s(members: list[str], searched: dict[str, Searched], scope: Search
     return sum(refit_s(searched[name].candidate, searched[name].best, scope) for name in members)
 
 
-def fit_and_copies_s(members: list[str], searched: dict[str, Searched], scope: SearchScope, ctx: Context) -> float:
-    """Estimated seconds of the final fit of `members` and of the seed copies training.refit_seeds asks of their
-    boosters (`copy_reserve`): what the steps before them must leave."""
-    boosters = [name for name in members if searched[name].candidate.algorithm.varies_with_seed]
-    return final_fit_s(members, searched, scope) + copies_reserve_s(final_fit_s(boosters, searched, scope), ctx)
-
-
 def affordable_rows(members: list[str], searched: dict[str, Searched], scope: SearchScope, *, left_s: float,
                     ctx: Context) -> int:
     """The most rows, from the searched ones to every training row, whose final fit (and the seed copies
-    training.refit_seeds asks for) is estimated to take at most `left_s` (bisection: the cost grows with the rows),
-    rounded down to ROUND_TO; the searched rows when not even one more row fits."""
+    training.refit_seeds asks for: `copy_reserve.fit_and_copies_s`) is estimated to take at most `left_s`
+    (bisection: the cost grows with the rows), rounded down to ROUND_TO; the searched rows when not even one more
+    row fits."""
     low, high = scope.split.rows_searched(), len(scope.data.y)
 
     def cost(rows: int) -> float:

@@ -19,9 +19,8 @@ from cairn.stages.training.budget import (
     worth_screening,
 )
 from cairn.stages.training.context import Context
-from cairn.stages.training.copy_reserve import copies_reserve_s
+from cairn.stages.training.copy_reserve import fit_and_copies_s
 from cairn.stages.training.ensemble import greedy_weights
-from cairn.stages.training.refit_cost import refit_s
 from cairn.stages.training.scope import SearchScope
 from cairn.stages.training.tuning import CandidateSearch, Screen
 
@@ -88,11 +87,9 @@ def reserve_s(searches: dict[str, CandidateSearch], scope: SearchScope, ctx: Con
     It also reserves time for the seed copies training.refit_seeds asks of the boosters among them
     (`copy_reserve`), or of the model training.final_model names, the only one then copied."""
     fitted = scope.on_every_row() if scope.confined_by_budget(ctx.spec) else scope
-    refits = {name: refit_s(searches[name].candidate, searches[name].best, fitted)  # type: ignore[arg-type,misc]
-              for name in refitted(searches, scope, ctx)}
-    copied = [ctx.spec.final_model] if ctx.spec.final_model in refits else list(refits)
-    boosters_s = sum(refits[name] for name in copied if searches[name].candidate.algorithm.varies_with_seed)
-    return (sum(refits.values()) + copies_reserve_s(boosters_s, ctx)) * TUNED_COST
+    names = refitted(searches, scope, ctx)
+    copied = [ctx.spec.final_model] if ctx.spec.final_model in names else None
+    return fit_and_copies_s(names, searches, fitted, ctx, copied=copied) * TUNED_COST
 
 
 def refitted(searches: dict[str, CandidateSearch], scope: SearchScope, ctx: Context) -> list[str]:

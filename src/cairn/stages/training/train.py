@@ -35,9 +35,10 @@ from cairn.stages.features import FeaturePlan
 from cairn.stages.selection import CATALOGUE, Candidate
 from cairn.stages.training.budget import TUNED_COST, duration, training_budget
 from cairn.stages.training.context import Context
+from cairn.stages.training.copy_reserve import fit_and_copies_s
 from cairn.stages.training.curves import LearningCurve, learning_curves
 from cairn.stages.training.final_fit import build_pipeline, final_fit, predict_ms_per_row
-from cairn.stages.training.final_rows import final_rows, fit_and_copies_s
+from cairn.stages.training.final_rows import final_rows
 from cairn.stages.training.importance import select_features
 from cairn.stages.training.leaderboard import ENSEMBLE, CandidateScore, Leaderboard, leaderboard, refit_for
 from cairn.stages.training.pool import Pool, competing
