@@ -64,15 +64,30 @@ def _confined_if_overrunning(board: Leaderboard, searched: dict[str, Searched], 
     OVERRUN_AT_MOST of the budget past the safety stop: the search reserves that fit from the blend its best trials
     so far would build, and a last trial can change the blend (on insteval at one minute, a four-member blend's fit
     on the 46,988 rows, twice the searched 23,494, ended the stage at 76 s of 60, and the run missed its budget
-    criterion). Only when the search validated a sample (no fewer rows can be fitted than were searched), the
-    project left training.final_fit at all_rows and no recorded plan is replayed (a replay sets the count)."""
-    if (ctx.replay is not None or scope.fit_searched_rows or ctx.spec.final_fit != "all_rows"
-            or scope.split.rows_searched() >= len(scope.data.y)):
+    criterion). Only when it is `confinable`; otherwise `in_time` may judge a cheaper model instead."""
+    if not confinable(scope, ctx):
         return scope
-    estimate_s = fit_and_copies_s(board.members(), searched, scope, ctx)
-    if estimate_s <= ctx.seconds_to_stop() + OVERRUN_AT_MOST * ctx.budget.seconds:
+    if fit_and_copies_s(board.members(), searched, scope, ctx) <= seconds_allowed(ctx):
         return scope
     return replace(scope, fit_searched_rows=True)
+
+
+def confinable(scope: SearchScope, ctx: Context) -> bool:
+    """Whether a final fit on every row may still be confined to the searched rows: the search validated a sample,
+    the project left training.final_fit at all_rows and no recorded plan is replayed (a replay sets the count)."""
+    return (ctx.replay is None and not scope.fit_searched_rows and ctx.spec.final_fit == "all_rows"
+            and scope.split.rows_searched() < len(scope.data.y))
+
+
+def fewest_rows(scope: SearchScope, ctx: Context) -> SearchScope:
+    """The scope of the fewest rows the final fit may take: the searched ones when it may be confined to them."""
+    return replace(scope, fit_searched_rows=True) if confinable(scope, ctx) else scope
+
+
+def seconds_allowed(ctx: Context) -> float:
+    """What a final fit may be estimated to take before it counts as overrunning: the time to the safety stop and
+    OVERRUN_AT_MOST of the budget past it."""
+    return ctx.seconds_to_stop() + OVERRUN_AT_MOST * ctx.budget.seconds
 
 
 def final_fit_s(members: list[str], searched: dict[str, Searched], scope: SearchScope) -> float:

@@ -6,10 +6,11 @@ that cannot finish cross-validation within the budget (`pool`); cross-validate e
 what is left of the budget into a plan of trials, run it (Optuna TPE, pruned on early folds) and top it up
 (`rounds`); rank, blending the best models greedily if that beats the best one out of fold (`leaderboard`);
 when the budget confines the final fit, maybe judge a cheaper model the time left fits on more rows
-(`rows_or_model`); draw learning curves of the best two (`curves`); refit (`final_fit`), on as many rows as the
-time left affords when the budget could not pay for every one (`final_rows`); average its boosters over a few
-seeds with the time left unused, or as many as training.refit_seeds says in time the search kept for them
-(`seed_copies`, `copy_reserve`). Each step returns a new value and changes none it was given.
+(`rows_or_model`), or a cheaper one when the chosen one's fit would end well past the budget (`in_time`); draw
+learning curves of the best two (`curves`); refit (`final_fit`), on as many rows as the time left affords when
+the budget could not pay for every one (`final_rows`); average its boosters over a few seeds with the time left
+unused, or as many as training.refit_seeds says in time the search kept for them (`seed_copies`,
+`copy_reserve`). Each step returns a new value and changes none it was given.
 `training.tuning.plan` replays a recorded plan exactly.
 """
 
@@ -40,6 +41,7 @@ from cairn.stages.training.curves import LearningCurve, learning_curves
 from cairn.stages.training.final_fit import build_pipeline, final_fit, predict_ms_per_row
 from cairn.stages.training.final_rows import final_rows
 from cairn.stages.training.importance import select_features
+from cairn.stages.training.in_time import in_time
 from cairn.stages.training.leaderboard import ENSEMBLE, CandidateScore, Leaderboard, leaderboard, refit_for
 from cairn.stages.training.pool import Pool, competing
 from cairn.stages.training.rounds import Tuned, search_candidates
@@ -172,11 +174,12 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
     tuned = search_candidates(pool, ctx)
     board = leaderboard(tuned.searched, pool.scope, ensemble=spec.ensemble)
     judged = rows_or_model(board, tuned.searched, pool.scope, ctx)
-    board = judged.board
+    timely = in_time(judged.board, tuned.searched, pool.scope, ctx)
+    board = timely.board
     final_s = fit_and_copies_s(board.members(), tuned.searched, pool.scope, ctx) * TUNED_COST  # with a margin
     curves, curve_remarks = learning_curves(tuned.searched, pool.scope, ctx, reserve_s=final_s)
     rows = final_rows(board, tuned.searched, pool.scope, ctx)
-    pool = replace(pool, scope=rows.scope, remarks=[*pool.remarks, *judged.remarks, *rows.remarks])
+    pool = replace(pool, scope=rows.scope, remarks=[*pool.remarks, *judged.remarks, *timely.remarks, *rows.remarks])
     board = refit_for(board, tuned.searched, pool.scope)
     pipeline = final_fit(board, tuned.searched, pool.scope, ctx)
     copies = with_seed_copies(pipeline, board, tuned.searched, pool.scope, ctx)
