@@ -237,15 +237,18 @@ def test_a_model_with_copies_is_served_explained_and_exported_as_any_blend():
 
 
 def test_a_runner_up_too_long_to_refit_is_not_refit_and_the_copies_leave_it_no_time():
-    """A refit estimated past RUNNER_UP_MAX_S is skipped (the copies then reserve nothing for it); a quick one is
-    reserved its estimate."""
+    """A refit estimated past RUNNER_UP_MAX_S, or past the time to the safety stop, is skipped (the copies then
+    reserve nothing for it); a quick one is reserved its estimate."""
     from cairn.stages.training.runner_up import RUNNER_UP_MAX_S, fit_runner_up, refit_estimate_s
 
     pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm", "linear"))
-    assert 0 < refit_estimate_s(board, searched, scope) < 1
+    assert 0 < refit_estimate_s(board, searched, scope, ctx) < 1
     slow = {**searched, "linear": replace(searched["linear"], best=replace(searched["linear"].best,
                                                                            fit_time_s=10_000.0))}
-    assert refit_estimate_s(board, slow, scope) == 0.0
+    assert refit_estimate_s(board, slow, scope, ctx) == 0.0
+    spent = replace(ctx, budget=Budget(1e-3, "test"))  # past the safety stop: the quick refit would not run either
+    assert refit_estimate_s(board, searched, scope, spent) == 0.0
+    assert fit_runner_up(board, searched, scope, spent).pipeline is None
     skipped = fit_runner_up(board, slow, scope, replace(ctx, budget=Budget(1e6, "test")))
     assert skipped.pipeline is None and skipped.note.startswith("linear was not refit for the holdout: about ")
     assert skipped.note.endswith(f"{RUNNER_UP_MAX_S:.0f} s allowed")

@@ -221,8 +221,8 @@ def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[Proj
         update["search_rows"] = int(found.group(1))
     if found := FINAL_FIT.search(remarks):
         update["final_fit"] = found.group(1) if found.group(1) == "searched_rows" else int(found.group(1))
-    if found := FINAL_MODEL.search(remarks):
-        update["final_model"] = found.group(1)
+    if found := [*FINAL_MODEL.finditer(remarks)]:  # the last step to judge another model (`in_time`) says last
+        update["final_model"] = found[-1].group(1)
     if found := REFIT_SEEDS.search(remarks):
         update["refit_seeds"] = int(found.group(1))
     said = [f"training.{k}: {v}" for k, v in update.items()]

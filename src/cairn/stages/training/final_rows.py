@@ -64,7 +64,8 @@ def _confined_if_overrunning(board: Leaderboard, searched: dict[str, Searched], 
     OVERRUN_AT_MOST of the budget past the safety stop: the search reserves that fit from the blend its best trials
     so far would build, and a last trial can change the blend (on insteval at one minute, a four-member blend's fit
     on the 46,988 rows, twice the searched 23,494, ended the stage at 76 s of 60, and the run missed its budget
-    criterion). Only when it is `confinable`; otherwise `in_time` may judge a cheaper model instead."""
+    criterion). Only when it is `confinable`; a fit that overruns even on the searched rows has had a cheaper
+    model judged instead (`in_time`, which runs first)."""
     if not confinable(scope, ctx):
         return scope
     if fit_and_copies_s(board.members(), searched, scope, ctx) <= seconds_allowed(ctx):

@@ -1,13 +1,15 @@
-"""Which model the holdout judges when the chosen one's final fit would end well past the budget: the best
-validated model whose fit finishes in time.
+"""Which model the holdout judges when the chosen one's final fit would end well past the budget even on the fewest
+rows it may take: the best validated model whose fit finishes in time.
 
 The search keeps time for the final fit of the blend its best trials so far would build, and its last trial can
 change that blend (on insteval at one minute, to four members whose fit ended the stage at 76 s of 60). When the
-search validated a sample, `final_rows` confines such a fit to fewer rows. When it used every row there are no
-fewer rows to fit, so the holdout judges instead the best validated model whose final fit, on the fewest rows it
-may take (`final_rows.fewest_rows`) and with the seed copies training.refit_seeds asks for, is estimated to end
-within `final_rows.OVERRUN_AT_MOST` of the budget past the safety stop. When none does, the chosen one stays and
-the run reports its time. training.final_model replays the choice, as the note says.
+search validated a sample, `final_rows` may confine such a fit to the searched rows and widen it as far as the time
+left affords. So the fewest rows a final fit may take (`final_rows.fewest_rows`) are every row when the search
+used them all, the searched rows when it validated a sample, or what training.final_fit sets. When the chosen
+model's fit on those rows, with the seed copies training.refit_seeds asks for, is estimated to end more than
+`final_rows.OVERRUN_AT_MOST` of the budget past the safety stop, the holdout judges instead the best validated
+model whose fit does not; when none does, the chosen one stays and the run reports its time. training.final_model
+replays the choice, as the note says.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def in_time(board: Leaderboard, searched: dict[str, Searched], scope: SearchScop
     score = {s.model: s.cv[primary][0] for s in board.scores}
     return Chosen(pinned(board, timely), [
         f"judged {timely} rather than {chosen}, the best validated ({primary} {shown(primary, score[chosen])} "
-        f"against {shown(primary, score[timely])}): {chosen}'s final fit was estimated at {duration(chosen_s)}, "
-        f"{timely}'s at {duration(cost_s(timely))}, with {duration(max(ctx.seconds_to_stop(), 0.0))} left before "
-        f"the safety stop; to replay this run with training.tuning.plan, also set training.final_model: {timely}"])
+        f"against {shown(primary, score[timely])}): {chosen}'s final fit on {least.fit_row_count():,} rows was "
+        f"estimated at {duration(chosen_s)}, {timely}'s at {duration(cost_s(timely))}, with "
+        f"{duration(max(ctx.seconds_to_stop(), 0.0))} left before the safety stop; to replay this run with "
+        f"training.tuning.plan, also set training.final_model: {timely}"])

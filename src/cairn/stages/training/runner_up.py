@@ -46,7 +46,7 @@ def fit_runner_up(board: Leaderboard, searched: dict[str, Searched], scope: Sear
     estimate_s = _refit_s(board, searched, scope)
     if estimate_s is None:
         return RunnerUp(second.model, None, f"{second.model} has no searched recipe to refit", share)
-    allowed_s = min(RUNNER_UP_MAX_S, max(ctx.seconds_to_stop(), 0.0))
+    allowed_s = _allowed_s(ctx)
     if estimate_s > allowed_s:
         return RunnerUp(second.model, None, f"{second.model} was not refit for the holdout: about {estimate_s:.0f} s, "
                         f"{allowed_s:.0f} s allowed", share)
@@ -56,11 +56,17 @@ def fit_runner_up(board: Leaderboard, searched: dict[str, Searched], scope: Sear
                     f"{ctx.elapsed() - began:.1f} s", share)
 
 
-def refit_estimate_s(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope) -> float:
-    """Estimated seconds of the runner-up's refit, 0 when there is none to refit or it is too long to try (then
-    `fit_runner_up` skips it): what the steps before it (`seed_copies`) leave for it."""
+def refit_estimate_s(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope, ctx: Context) -> float:
+    """Estimated seconds of the runner-up's refit, 0 when there is none to refit or it is too long to try in the
+    time left (then `fit_runner_up` skips it, and keeping its time would only idle it): what the steps before it
+    (`seed_copies`) leave for it."""
     estimate_s = _refit_s(board, searched, scope) if len(board.scores) >= 2 else None
-    return estimate_s if estimate_s is not None and estimate_s <= RUNNER_UP_MAX_S else 0.0
+    return estimate_s if estimate_s is not None and estimate_s <= _allowed_s(ctx) else 0.0
+
+
+def _allowed_s(ctx: Context) -> float:
+    """What the runner-up's refit may take: at most RUNNER_UP_MAX_S, and only the time to the safety stop."""
+    return min(RUNNER_UP_MAX_S, max(ctx.seconds_to_stop(), 0.0))
 
 
 def _refit_s(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope) -> float | None:

@@ -88,7 +88,7 @@ def _fit_copies(pipeline: Any, members: _Members, varied: list[str], searched: d
     limit_ms = (ctx.case.constraints.predict_p99_ms * 0.5 if ctx.case.constraints.predict_p99_ms
                 else base_ms * LATENCY_GROWTH)
     round_s = final_fit_s(varied, searched, scope) * TUNED_COST
-    reserve_s = refit_estimate_s(board, searched, scope)
+    reserve_s = refit_estimate_s(board, searched, scope, ctx)
     rounds: list[dict[str, Any]] = []  # per round: member name -> (recipe, fitted)
     current, latency_ms, why_stopped = pipeline, base_ms, ""
     began = time.perf_counter()
