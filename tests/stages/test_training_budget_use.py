@@ -9,6 +9,7 @@ import pytest
 
 from cairn.config.schema import Tuning
 from cairn.stages.training.ensemble import blended_result, did_well, greedy_weights
+from cairn.stages.training.rounds import growth_steps
 from cairn.stages.training.tuning import still_improving
 from tests.stages.test_training import _result, _toy_data, ames, train
 
@@ -62,6 +63,13 @@ def test_caps_grow_until_the_budget_is_spent_or_every_search_is_flat_and_the_pla
     replay = train(table, case, plan, ["linear", "knn"], tuning=Tuning(plan=grown.plan))
     assert replay.plan == grown.plan
     assert [(r.model, r.cv) for r in replay.leaderboard] == [(r.model, r.cv) for r in grown.leaderboard]
+
+
+def test_a_cap_opened_from_the_defaults_grows_by_its_opened_cap_not_one_trial_a_round():
+    base = {"linear": 16, "extra_trees": 1, "knn": 1}
+    opened = growth_steps(base, {"linear": 32, "extra_trees": 16, "knn": 1})  # linear raised; extra trees opened
+    assert opened == {"linear": 16, "extra_trees": 16, "knn": 1}  # knn, still at its defaults, is left as it was
+    assert growth_steps(opened, {"linear": 48, "extra_trees": 32, "knn": 1}) == opened  # steps, once set, stay
 
 
 def test_every_family_that_did_well_may_join_the_blend_not_only_five():
