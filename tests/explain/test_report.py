@@ -40,6 +40,8 @@ def test_a_tiny_training_budget_bounds_the_rows_explained_and_says_so():
     assert note == "mean |SHAP| on 1 of 300 holdout rows, to stay within 0.0 s (5% of the training budget)"
     some, _ = shap_summary(model, table, seed=0, budget_s=20.0)  # 1 s: ten probes (tens of ms each) fit
     assert some is not None and FIRST_BATCH <= some.rows <= 300
+    one, said = shap_summary(model, table.iloc[:1], seed=0)  # a holdout of one row: the probe is all of it
+    assert one is not None and one.rows == 1 and said == ""
     _, unbounded = shap_summary(model, table, seed=0, budget_s=600)  # ten minutes: the 15 s cap, all 300 rows
     assert unbounded == ""
 

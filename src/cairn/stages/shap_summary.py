@@ -73,8 +73,9 @@ def shap_summary(model: TrainedModel, holdout: pd.DataFrame, *, seed: int, budge
         log.exception("could not explain the chosen model")
         return None, f"no mean |SHAP|: explaining the model failed ({type(error).__name__})"
     parts = [first]
-    if (time.perf_counter() - began) * FIRST_BATCH <= allowed_s:
-        parts.append(model.explain(sample.iloc[PROBE:FIRST_BATCH]))
+    batch = sample.iloc[PROBE:FIRST_BATCH]
+    if len(batch) and (time.perf_counter() - began) * FIRST_BATCH <= allowed_s:
+        parts.append(model.explain(batch))
         explained = sum(len(part) for part in parts)
         per_row = (time.perf_counter() - began) / max(explained, 1)
         more = int(max(0.0, allowed_s - per_row * explained) / max(per_row, 1e-9))
