@@ -17,8 +17,9 @@ from cairn.stages.features import plan_features
 from cairn.stages.selection import choose_candidates
 from cairn.stages.training.budget import Budget
 from cairn.stages.training.context import Context
+from cairn.stages.training.copy_reserve import final_fit_s
 from cairn.stages.training.crossval import CVResult
-from cairn.stages.training.final_rows import final_fit_s, final_rows
+from cairn.stages.training.final_rows import final_rows
 from cairn.stages.training.leaderboard import CandidateScore, Leaderboard, refit_for
 from cairn.stages.training.pool import Pool
 from cairn.stages.training.rounds import Searched

@@ -3,28 +3,23 @@ and the note says how to replay that (training.final_model)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from cairn.config.schema import Constraints, Data, Features, Models, Preprocessing, Training
+from cairn.config.schema import Data, Features, Models, Preprocessing, Training
 from cairn.project.reproduce import with_search_replayed
-from cairn.stages.business import BusinessCase
 from cairn.stages.features import plan_features
 from cairn.stages.selection import choose_candidates
-from cairn.stages.training.budget import Budget
-from cairn.stages.training.context import Context
+from cairn.stages.training.copy_reserve import final_fit_s
 from cairn.stages.training.crossval import CVResult
-from cairn.stages.training.final_rows import final_fit_s
 from cairn.stages.training.in_time import in_time
 from cairn.stages.training.leaderboard import CandidateScore, Leaderboard
 from cairn.stages.training.rounds import Searched
 from cairn.stages.training.scope import SearchScope, search_scope
-
-CASE = BusinessCase("regression", "y", "", "rmse", [], Constraints(train_budget_minutes=1))
+from tests.stages.test_final_rows import CASE, _ctx
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +58,6 @@ def _board(searched: dict[str, Searched], scope: SearchScope) -> Leaderboard:
 
     return Leaderboard([score("ensemble", 1.00), score("catboost", 1.05), score("lightgbm", 1.10)],
                        {"catboost": 0.6, "lightgbm": 0.4})
-
-
-def _ctx(seconds_left: float, **training: object) -> Context:
-    """A stage that has `seconds_left` before its safety stop (97% of the budget)."""
-    return Context(CASE, Training(**training), 0, Budget(seconds_left / 0.97, "test"), time.perf_counter(),
-                   lambda message: None)
 
 
 def test_a_blend_whose_fit_on_every_row_would_overrun_gives_way_to_the_best_model_that_fits(table):

@@ -294,8 +294,7 @@ def test_the_steps_before_the_copies_leave_them_the_time_a_number_asks_for():
     """What the learning curves and the widened final fit must leave is the chosen model's final fit and the
     copies training.refit_seeds asks of its boosters: a blend of LightGBM and a linear model keeps LightGBM's
     copies, not the linear's; auto keeps none (it fits copies with what the search leaves)."""
-    from cairn.stages.training.copy_reserve import fit_and_copies_s
-    from cairn.stages.training.final_rows import final_fit_s
+    from cairn.stages.training.copy_reserve import final_fit_s, fit_and_copies_s
 
     pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm", "linear"), refit_seeds=4,
                                                     blend={"lightgbm": 0.5, "linear": 0.5})

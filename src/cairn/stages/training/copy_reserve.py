@@ -35,15 +35,19 @@ class Refittable(Protocol):
     def best(self) -> CVResult | None: ...
 
 
+def final_fit_s(names: list[str], models: Mapping[str, Refittable], scope: SearchScope) -> float:
+    """Estimated seconds of the final fit of `names` on the scope's fit rows, each priced from its best trial
+    (`refit_cost`: the very parameters refit, so no tuned trial's margin)."""
+    return sum(refit_s(models[name].candidate, models[name].best, scope)  # type: ignore[arg-type]
+               for name in names)
+
+
 def fit_and_copies_s(names: list[str], models: Mapping[str, Refittable], scope: SearchScope, ctx: Context, *,
                      copied: list[str] | None = None) -> float:
-    """Estimated seconds of refitting `names` on the scope's fit rows, each priced from its best trial
-    (`refit_cost`), and of the N - 1 seed copies training.refit_seeds: N asks of the boosters among `copied` (all of
-    `names` unless said; auto: none)."""
-    refits = {name: refit_s(models[name].candidate, models[name].best, scope)  # type: ignore[arg-type]
-              for name in names}
-    boosters_s = sum(refits[name] for name in (names if copied is None else copied)
-                     if models[name].candidate.algorithm.varies_with_seed)
+    """`final_fit_s` of `names`, and of the N - 1 seed copies training.refit_seeds: N asks of the boosters among
+    `copied` (all of `names` unless said; auto: none)."""
+    boosters = [name for name in (names if copied is None else copied)
+                if models[name].candidate.algorithm.varies_with_seed]
     setting = ctx.spec.refit_seeds
     copies = 0 if setting == "auto" else int(setting) - 1
-    return sum(refits.values()) + copies * boosters_s
+    return final_fit_s(names, models, scope) + copies * final_fit_s(boosters, models, scope)

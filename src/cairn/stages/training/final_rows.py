@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 from cairn.stages.training.context import Context
 from cairn.stages.training.copy_reserve import fit_and_copies_s
 from cairn.stages.training.leaderboard import Leaderboard
-from cairn.stages.training.refit_cost import refit_s
 from cairn.stages.training.rounds import Searched
 from cairn.stages.training.scope import SearchScope
 
@@ -89,12 +88,6 @@ def seconds_allowed(ctx: Context) -> float:
     """What a final fit may be estimated to take before it counts as overrunning: the time to the safety stop and
     OVERRUN_AT_MOST of the budget past it."""
     return ctx.seconds_to_stop() + OVERRUN_AT_MOST * ctx.budget.seconds
-
-
-def final_fit_s(members: list[str], searched: dict[str, Searched], scope: SearchScope) -> float:
-    """Estimated seconds of the final fit of `members` on the scope's fit rows, each priced from its best trial
-    (`refit_cost`: the very parameters refit, so no tuned trial's margin)."""
-    return sum(refit_s(searched[name].candidate, searched[name].best, scope) for name in members)
 
 
 def affordable_rows(members: list[str], searched: dict[str, Searched], scope: SearchScope, *, left_s: float,

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from cairn.stages.training.context import Context
+from cairn.stages.training.copy_reserve import final_fit_s
 from cairn.stages.training.final_fit import final_fit
-from cairn.stages.training.final_rows import final_fit_s
 from cairn.stages.training.leaderboard import Leaderboard
 from cairn.stages.training.rounds import Searched
 from cairn.stages.training.scope import SearchScope

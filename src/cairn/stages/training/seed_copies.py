@@ -30,8 +30,8 @@ from sklearn.base import clone
 from cairn.model.compiled import compile_model
 from cairn.stages.training.budget import TUNED_COST
 from cairn.stages.training.context import Context
+from cairn.stages.training.copy_reserve import final_fit_s
 from cairn.stages.training.final_fit import blend_class, final_fit_data, member_pipeline
-from cairn.stages.training.final_rows import final_fit_s
 from cairn.stages.training.leaderboard import ENSEMBLE, Leaderboard
 from cairn.stages.training.rounds import Searched
 from cairn.stages.training.runner_up import refit_estimate_s
