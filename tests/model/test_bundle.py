@@ -8,6 +8,7 @@ import io
 import json
 import pickle
 import threading
+import tracemalloc
 
 import joblib
 import pytest
@@ -139,3 +140,36 @@ def test_legacy_loads_on_many_threads_leave_joblib_as_it_was():
     for thread in threads:
         thread.join()
     assert not errors and numpy_pickle.NumpyUnpickler is joblibs_own
+
+
+class _Marker:
+    """A class only an object array can name: its instances sit inside one."""
+
+
+def test_pickled_names_reads_the_names_of_arrays_without_their_bytes(model):
+    """Numeric arrays stand in as their dtype (a forest's 1 GB of trees was copied only to be thrown away), yet
+    every package a model's pickle names is still found: inside object arrays, structured dtypes and the pipeline."""
+    import numpy as np
+
+    from cairn.model.bundle import package_versions, pickled_names
+
+    holder = {"big": np.zeros(10_000_000), "objects": np.array([_Marker(), "a"], dtype=object),
+              "structured": np.zeros(3, dtype=[("when", "datetime64[s]"), ("x", "f4")])}
+    tracemalloc.start()
+    names = pickled_names(holder)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8_000_000, peak  # the 80 MB array was not written anywhere
+    assert {"numpy.ndarray", f"{__name__}._Marker"} <= names
+    assert not any(name.startswith("cairn.model.bundle") for name in names)  # the stand-in is not recorded
+
+    class Everything(pickle.Pickler):  # the plain walk: every name the real pickle stores
+        def reducer_override(self, value):
+            kind = value if isinstance(value, type) else type(value)
+            seen.add(kind.__module__.split(".")[0])
+            return NotImplemented
+
+    seen: set[str] = set()
+    Everything(io.BytesIO(), protocol=pickle.HIGHEST_PROTOCOL).dump(model.pipeline)
+    assert {name.split(".")[0] for name in pickled_names(model.pipeline)} >= seen - {"builtins"}
+    assert set(package_versions(model.pipeline)) >= {"numpy", "scikit-learn"}
