@@ -195,3 +195,21 @@ def test_each_booster_stops_at_its_deadline_with_the_trees_so_far(name):
     assert elapsed < 3.0, f"{name} ran {elapsed:.1f} s past a 0.3 s deadline"
     assert 1 <= trees < 2000
     assert np.asarray(fitted.predict(X[2400:])).shape == (600,)
+
+
+@pytest.mark.parametrize("name", ["extra_trees", "random_forest"])
+def test_forests_bound_their_leaves_whatever_the_rows_unless_the_project_lifts_it(name):
+    """A deep tree grows a leaf for nearly every row: capped, a forest's size stops growing with the data (on
+    diamonds 1.1 GB -> 144 MB); models.params can lift the cap."""
+    from cairn.algorithms.forests import MAX_LEAVES
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3 * MAX_LEAVES, 3))
+    y = X[:, 0] + rng.normal(size=len(X))
+    algorithm = ALGORITHMS[name]
+    capped = algorithm.estimator("regression", seed=0, n_jobs=1, n_rows=len(X), params={"n_estimators": 2})
+    leaves = [tree.get_n_leaves() for tree in capped.fit(X, y).estimators_]
+    assert leaves == [MAX_LEAVES, MAX_LEAVES]
+    lifted = algorithm.estimator("regression", seed=0, n_jobs=1, n_rows=len(X), params={"n_estimators": 2},
+                                 pinned={"max_leaf_nodes": None})
+    assert min(tree.get_n_leaves() for tree in lifted.fit(X, y).estimators_) > 1.5 * MAX_LEAVES
