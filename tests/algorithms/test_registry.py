@@ -201,15 +201,15 @@ def test_each_booster_stops_at_its_deadline_with_the_trees_so_far(name):
 def test_forests_bound_their_leaves_whatever_the_rows_unless_the_project_lifts_it(name):
     """A deep tree grows a leaf for nearly every row: capped, a forest's size stops growing with the data (on
     diamonds 1.1 GB -> 144 MB); models.params can lift the cap."""
-    from cairn.algorithms.forests import MAX_LEAVES
+    from cairn.algorithms.forests import FOREST_LEAVES
 
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(3 * MAX_LEAVES, 3))
+    X = rng.normal(size=(3 * FOREST_LEAVES, 3))
     y = X[:, 0] + rng.normal(size=len(X))
     algorithm = ALGORITHMS[name]
     capped = algorithm.estimator("regression", seed=0, n_jobs=1, n_rows=len(X), params={"n_estimators": 2})
     leaves = [tree.get_n_leaves() for tree in capped.fit(X, y).estimators_]
-    assert leaves == [MAX_LEAVES, MAX_LEAVES]
+    assert leaves == [FOREST_LEAVES, FOREST_LEAVES]
     lifted = algorithm.estimator("regression", seed=0, n_jobs=1, n_rows=len(X), params={"n_estimators": 2},
                                  pinned={"max_leaf_nodes": None})
-    assert min(tree.get_n_leaves() for tree in lifted.fit(X, y).estimators_) > 1.5 * MAX_LEAVES
+    assert min(tree.get_n_leaves() for tree in lifted.fit(X, y).estimators_) > 1.5 * FOREST_LEAVES

@@ -173,3 +173,15 @@ def test_pickled_names_reads_the_names_of_arrays_without_their_bytes(model):
     Everything(io.BytesIO(), protocol=pickle.HIGHEST_PROTOCOL).dump(model.pipeline)
     assert {name.split(".")[0] for name in pickled_names(model.pipeline)} >= seen - {"builtins"}
     assert set(package_versions(model.pipeline)) >= {"numpy", "scikit-learn"}
+
+
+def test_catboost_learning_category_codes_records_catboost_among_the_packages_it_needs():
+    """Its model pickles as bytes under cairn's class name: the package comes from the class it subclasses, so a
+    load elsewhere still warns on another CatBoost version."""
+    from cairn.model.bundle import package_versions, pickled_names
+
+    table, case, plan = ames(200)
+    pipeline = fitted("catboost", table, case, plan, native=True)
+    assert any(name.startswith("cairn.estimators.catboost_codes.") for name in pickled_names(pipeline))
+    assert not any(name.startswith("catboost.") for name in pickled_names(pipeline))  # why bases are needed
+    assert "catboost" in package_versions(pipeline)

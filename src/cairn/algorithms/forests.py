@@ -14,19 +14,20 @@ SPACE = {"max_features": floats(0.1, 1.0), "min_samples_leaf": ints(1, 20, log=T
 
 # Deep trees grow a leaf for nearly every row, so a forest's size grows with the rows: on diamonds (43,000 rows)
 # the extra trees took 1.1 GB, 11 s to fit, and most of the time to save, load and explain the model. A cap on
-# the leaves bounds it whatever the rows (200 trees x 5,000 leaves: about 150 MB); below 5,000 rows nothing
-# changes. AutoGluon caps its forests at 15,000 leaves for the same reason. Extra trees alone on the bench's
-# 80/20 split, uncapped -> capped: diamonds RMSE 511 -> 509 (1,124 -> 144 MB), insteval 1.459 -> 1.255,
-# mplsstops AUC 0.872 -> 0.889, hotel_rates, txhousing and loans within 0.4% either way.
-MAX_LEAVES = 5_000
+# the leaves bounds it whatever the rows (200 trees x 5,000 leaves: about 150 MB). Below 5,000 rows the trees
+# keep their depth, but scikit-learn grows a capped tree best split first, so the same seed draws other (equally
+# random) trees than before the cap. AutoGluon caps its forests at 15,000 leaves for the same reason. Extra trees
+# alone on the bench's 80/20 split, uncapped -> capped: diamonds RMSE 511 -> 509 (1,124 -> 144 MB), insteval
+# 1.459 -> 1.255, mplsstops AUC 0.872 -> 0.889, hotel_rates, txhousing and loans within 0.4% either way.
+FOREST_LEAVES = 5_000
 
 
 def random_forest_defaults(problem: str, *, trees: int, leaves: int) -> dict[str, Any]:
-    return {"n_estimators": 200, "max_features": 0.5, "min_samples_leaf": 1, "max_leaf_nodes": MAX_LEAVES}
+    return {"n_estimators": 200, "max_features": 0.5, "min_samples_leaf": 1, "max_leaf_nodes": FOREST_LEAVES}
 
 
 def extra_trees_defaults(problem: str, *, trees: int, leaves: int) -> dict[str, Any]:
-    return {"n_estimators": 200, "max_features": 0.7, "min_samples_leaf": 1, "max_leaf_nodes": MAX_LEAVES}
+    return {"n_estimators": 200, "max_features": 0.7, "min_samples_leaf": 1, "max_leaf_nodes": FOREST_LEAVES}
 
 
 def build_random_forest(problem: str, params: dict[str, Any], *, seed: int, n_jobs: int, n_rows: int,

@@ -193,8 +193,9 @@ def output_schema(model: TrainedModel) -> dict[str, Any]:
 
 
 def package_versions(pipeline: Any) -> dict[str, str]:
-    """Versions of the checked packages whose classes or functions the pickled pipeline names."""
-    used = {PACKAGE_OF_MODULE[m] for m in pickled_modules(pipeline) if m in PACKAGE_OF_MODULE}
+    """Versions of the checked packages whose classes or functions the pickled pipeline names, or whose classes
+    those subclass: cairn's CatBoost on category codes pickles CatBoost's model as bytes, under cairn's name."""
+    used = {PACKAGE_OF_MODULE[m] for m in pickled_modules(pipeline, bases=True) if m in PACKAGE_OF_MODULE}
     versions = {}
     for name in sorted(used):
         try:
@@ -204,27 +205,33 @@ def package_versions(pipeline: Any) -> dict[str, str]:
     return versions
 
 
-def pickled_modules(obj: Any) -> set[str]:
-    """Top-level package names of every class and function the pickle of `obj` refers to."""
-    return {name.split(".")[0] for name in pickled_names(obj)}
+def pickled_modules(obj: Any, *, bases: bool = False) -> set[str]:
+    """Top-level package names of every class and function the pickle of `obj` refers to (`bases`: and of the
+    classes those classes subclass)."""
+    return {name.split(".")[0] for name in pickled_names(obj, bases=bases)}
 
 
-def pickled_names(obj: Any) -> set[str]:
-    """'module.QualName' of every class (and function) whose name the pickle of `obj` stores.
+def pickled_names(obj: Any, *, bases: bool = False) -> set[str]:
+    """'module.QualName' of every class (and function) the pickle of `obj` stores by name, and with `bases` of
+    every class those subclass. Only the package of the names numpy stores for an array is kept (`numpy.ndarray`).
 
-    Only names matter, so the pickle goes nowhere and a numeric array stands in as its dtype: a forest's trees
-    are arrays of some 1 GB on 43,000 rows, which were copied into memory here only to be thrown away."""
+    Only names matter, so the pickle goes nowhere and a plain array without object fields stands in as its dtype:
+    a forest's trees are arrays of some 1 GB on 43,000 rows, which were copied into memory here only to be thrown
+    away."""
     names: set[str] = set()
+
+    def add(kind: type) -> None:
+        for each in kind.__mro__ if bases else (kind,):
+            names.add(f"{each.__module__}.{each.__qualname__}")
 
     class Recorder(pickle.Pickler):
         def reducer_override(self, value: Any) -> Any:
             if value is _named_dtype:
                 return NotImplemented  # the stand-in below: not a name the model's pickle stores
-            kind = value if isinstance(value, type) else type(value)
-            names.add(f"{kind.__module__}.{kind.__qualname__}")
+            add(value if isinstance(value, type) else type(value))
             if callable(value) and not isinstance(value, type) and hasattr(value, "__qualname__"):
                 names.add(f"{value.__module__}.{value.__qualname__}")  # a function pickled by reference
-            if isinstance(value, np.ndarray) and not value.dtype.hasobject:
+            if type(value) is np.ndarray and not value.dtype.hasobject:  # a subclass may pickle more than its data
                 return _named_dtype, (value.dtype,)  # its elements name nothing; its dtype may (a structured one)
             return NotImplemented
 
@@ -233,7 +240,7 @@ def pickled_names(obj: Any) -> set[str]:
 
 
 def _named_dtype(dtype: Any) -> Any:
-    """What `pickled_names` pickles for a numeric array (never unpickled: only its names are read)."""
+    """What `pickled_names` pickles for a plain array (never unpickled: only its names are read)."""
     return dtype
 
 
