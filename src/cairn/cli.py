@@ -298,15 +298,19 @@ def card(version: ChosenVersion = None,
 @user_errors
 def models(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False) -> None:
     """List the registered versions of the project's model, with their aliases (champion, challenger, yours)."""
+    from cairn.words import byte_size
+
     versions = _load(project).models()
     if json_:
         _print_json([v.to_dict() for v in versions])
         return
-    table = Table("version", "aliases", "stage", "run", "created", "metrics", "note")
+    table = Table("version", "aliases", "stage", "run", "created", "metrics", "size", "note")
+    for column in (1, 2, 6):  # "challenger" and "40.3 MiB" stay on one line on 80 columns
+        table.columns[column].no_wrap = True
     for v in versions:
         metrics = ", ".join(f"{k} {val:.4g}" for k, val in list(v.metrics.items())[:3])
         table.add_row(f"v{v.version}", ", ".join(v.aliases), v.stage, str(v.run_id), f"{v.created_at:%Y-%m-%d %H:%M}",
-                      metrics, (v.note or "")[:60])
+                      metrics, "" if v.size_bytes is None else byte_size(v.size_bytes), (v.note or "")[:60])
     out.print(table)
 
 
@@ -410,6 +414,8 @@ def gc(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
        ) -> None:
     """Delete the artifacts no kept run or registered model version refers to, and say how much space it freed.
     A model version's bundle is never deleted."""
+    from cairn.words import byte_size
+
     done = _load(project).collect_garbage(keep_last=keep_last, dry_run=dry_run)
     if json_:
         _print_json(done.to_dict())
@@ -417,20 +423,11 @@ def gc(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
     verb = "would free" if done.dry_run else "freed"
     runs = (f"; artifacts of run(s) {', '.join(map(str, done.runs_collected))} "
             f"{'would be ' if done.dry_run else ''}collected") if done.runs_collected else ""
-    out.print(f"{verb} {done.files} file(s), {_size(done.bytes)}{runs}", highlight=False, markup=False)
+    out.print(f"{verb} {done.files} file(s), {byte_size(done.bytes)}{runs}", highlight=False, markup=False)
     if done.unknown_files:
-        err.print(f"left alone: {done.unknown_files} file(s), {_size(done.unknown_bytes)}, that this store has no "
+        err.print(f"left alone: {done.unknown_files} file(s), {byte_size(done.unknown_bytes)}, that this store has no "
                   "record of (another store may share the artifacts, or a run died before recording them)",
                   highlight=False, markup=False)
-
-
-def _size(count: int) -> str:
-    size = float(count)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{count} bytes"
 
 
 @app.command()

@@ -14,7 +14,7 @@ import getpass
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cairn.errors import ConfigError, NotFoundError, StoreError
-from cairn.model.bundle import bundle_artifacts, load_bundle, verified_files
+from cairn.model.bundle import bundle_artifacts, bundle_shas, load_bundle, verified_files
 from cairn.model.trained import TrainedModel
 from cairn.store.repository import Store, as_utc, now
 from cairn.store.tables import ArtifactRow, AuditRow, ModelAliasRow, ModelRow, ModelVersionRow
@@ -47,11 +47,13 @@ class ModelVersion:
     created_at: datetime
     note: str | None
     aliases: tuple[str, ...] = ()  # champion first when it is the production version, then the others by name
+    size_bytes: int | None = None  # the bundle on disk, compressed: set by `register` and `Registry.sized`
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "stage": self.stage, "run_id": self.run_id,
                 "artifact": self.artifact_sha256, "metrics": self.metrics,
-                "created_at": self.created_at.isoformat(), "note": self.note, "aliases": list(self.aliases)}
+                "created_at": self.created_at.isoformat(), "note": self.note, "aliases": list(self.aliases),
+                "size_bytes": self.size_bytes}
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,26 @@ class Registry:
             session.flush()
             _audit(session, "register", model.name, version=model.version, run_id=run_id, reason=note,
                    figures={"metrics": model.metrics, "stage": version.stage})
-            return _version(model.name, version, _aliases_of(session, model_id, version))
+            return replace(_version(model.name, version, _aliases_of(session, model_id, version)),
+                           size_bytes=sum(len(data) for data in bundle[1].values()))
+
+    def sized(self, versions: list[ModelVersion]) -> list[ModelVersion]:
+        """The versions with the size of their bundles (what serving one loads, compressed), read from the store's
+        record of each file; None where a file is missing or the manifest unreadable (`cairn verify` says why)."""
+        sized = []
+        for version in versions:
+            try:
+                shas = bundle_shas(version.artifact_sha256, self.store.artifacts.read,
+                                   what=f"{version.name} v{version.version}", legacy=self._is_legacy(version))
+            except StoreError:
+                shas = []
+            if not shas or not all(self.store.artifacts.exists(sha) for sha in shas):
+                sized.append(version)
+                continue
+            with self.store.session() as session:
+                sizes = session.scalars(select(ArtifactRow.size_bytes).where(ArtifactRow.sha256.in_(shas))).all()
+            sized.append(replace(version, size_bytes=sum(sizes)) if len(sizes) == len(set(shas)) else version)
+        return sized
 
     def _latest_version(self, name: str) -> int:
         with self.store.session() as session:

@@ -68,3 +68,13 @@ def and_list(items: Sequence[str]) -> str:
 def name_list(items: Sequence[str], limit: int) -> str:
     shown = ", ".join(str(item) for item in items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def byte_size(count: int) -> str:
+    """Bytes as a person reads them: 812 bytes, 3.4 KiB, 81.7 MiB."""
+    size = float(count)
+    for unit in ("bytes", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"

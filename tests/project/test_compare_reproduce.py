@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from cairn.cli import app
 from cairn.project.api import Project
+from cairn.words import byte_size
 from tests.examples import QUICK, copy_example
 
 runner = CliRunner()
@@ -57,6 +58,8 @@ def test_the_card_is_written_shown_and_stored_with_the_version(house_prices):
         assert heading in card, heading
     assert run.manifest["data"]["fingerprint"] in card and "rows: 2,930" in card
     assert f"cairn reproduce {run.id}" in card and "Against the next model:" in card
+    size = Project.load(folder / "cairn.yaml").models()[0].size_bytes  # the bundle as stored, from the registry
+    assert size and f"The bundle the server loads takes {byte_size(size)} on disk, compressed." in card
     printed = runner.invoke(app, ["card", "-p", str(folder / "cairn.yaml")])
     assert printed.exit_code == 0, printed.output
     assert printed.stdout == card  # the card stored with the version is the one written next to the report

@@ -87,3 +87,32 @@ def test_audit_prints_who_did_what_and_why(project_file):
     assert {e["actor"] for e in log} == {os_user()}
     code, output = cli("audit", "-p", project_file)
     assert code == 0 and "reviewed by hand" in output and "rollback" in output
+
+
+def test_models_shows_each_bundles_size_on_disk_and_a_missing_file_blanks_only_its_own(project_file):
+    """The size is what serving a version loads: the manifest and its files as stored, summed from the store's
+    record and equal to the files on disk; a version whose file is gone is still listed, without a size."""
+    from cairn.model.bundle import bundle_shas
+
+    project = Project.load(project_file)
+    store = project.open_store()
+    try:
+        versions = {v.version: v for v in Registry(store).sized(Registry(store).versions(project.config.model_name))}
+        files = {n: [store.artifacts.path_of(sha) for sha in bundle_shas(v.artifact_sha256, store.artifacts.read,
+                                                                         what="test")]
+                 for n, v in versions.items()}
+    finally:
+        store.close()
+    on_disk = {n: sum(path.stat().st_size for path in paths) for n, paths in files.items()}
+    code, output = cli("models", "--json", "-p", project_file)
+    assert code == 0, output
+    assert {v["version"]: v["size_bytes"] for v in json.loads(output)} == on_disk
+    assert all(size > 1_000 for size in on_disk.values())
+    code, table = cli("models", "-p", project_file)
+    assert code == 0 and "size" in table and "KiB" in table, table
+    own = [path for path in files[1] if all(path not in files[n] for n in (2, 3))]
+    assert own, files  # model.json names its version: never shared
+    own[0].unlink()
+    code, output = cli("models", "--json", "-p", project_file)
+    assert code == 0, output
+    assert {v["version"]: v["size_bytes"] for v in json.loads(output)} == {**on_disk, 1: None}

@@ -136,6 +136,14 @@ def verified_files(manifest_sha256: str, read: Reader, *, what: str, legacy: boo
     return {name: _checked(read, sha, what=f"{what}, file {name}") for name, sha in listing.items()}
 
 
+def bundle_shas(manifest_sha256: str, read: Reader, *, what: str, legacy: bool = False) -> list[str]:
+    """The sha256 of every artifact a bundle is made of, its manifest first; only the manifest is read."""
+    if legacy:
+        return [manifest_sha256]
+    listing = _manifest(_checked(read, manifest_sha256, what=f"{what}, manifest"), what=what)
+    return [manifest_sha256, *listing.values()]
+
+
 def describe(model: TrainedModel, *, packages: dict[str, str]) -> dict[str, Any]:
     """model.json: readable without unpickling, by cairn and by anyone else."""
     return {

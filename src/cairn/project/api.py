@@ -417,8 +417,10 @@ class Project:
         return Path(path)
 
     def models(self) -> list[ModelVersion]:
+        """Every registered version, newest first, with the size of its bundle."""
         with self._existing_store() as store:
-            return Registry(store).versions(self.config.model_name)
+            registry = Registry(store)
+            return registry.sized(registry.versions(self.config.model_name))
 
     def load_model(self, version: int | str | None = None) -> TrainedModel:
         """The production model (or a given version), ready to predict."""

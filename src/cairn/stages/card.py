@@ -20,6 +20,7 @@ from cairn.metrics.scoring import shown
 from cairn.model.trained import TrainedModel
 from cairn.stages.business import BusinessCase
 from cairn.stages.evaluation import EvaluationResult, verdict_line
+from cairn.words import byte_size
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class CardFacts:
     port: int
     api_key_env: str | None
     refit_note: str | None = None
+    size_bytes: int | None = None  # the registered bundle, compressed: what serving loads
 
 
 def model_card_markdown(model: TrainedModel, *, facts: CardFacts, evaluation: EvaluationResult,
@@ -168,7 +170,9 @@ def _serving(model: TrainedModel, facts: CardFacts) -> list[str]:
     lines = ["## Serve and call", "", "```", f"cairn serve --port {facts.port}{requirement}",
              f"curl -s {header}-H 'Content-Type: application/json' \\",
              f"     -d '{body}' {base}/predict", "```", "",
-             "`GET /health` answers when the server is up; `GET /metadata` describes the model.",
+             "`GET /health` answers when the server is up; `GET /metadata` describes the model."
+             + ("" if facts.size_bytes is None else
+                f" The bundle the server loads takes {byte_size(facts.size_bytes)} on disk, compressed."),
              "Monitor drift with `cairn monitor --data NEW_DATA.csv`; roll back with `cairn rollback`.", "",
              "| route | what it answers |", "|---|---|",
              "| `POST /predict` | one record (an object) or a batch (an array): the prediction(s), a `prediction_id` "

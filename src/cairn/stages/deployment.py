@@ -79,5 +79,5 @@ def model_card(model: TrainedModel, *, version: ModelVersion, evaluation: Evalua
                case: BusinessCase | None = None, data: DataFacts | None = None) -> str:
     """The model card (cairn.stages.card): a person on call can serve, call and check the model from it alone."""
     facts = CardFacts(version.name, version.version, version.stage, run_id if run_id is not None else
-                      version.run_id or 0, port, api_key_env, refit_note)
+                      version.run_id or 0, port, api_key_env, refit_note, version.size_bytes)
     return model_card_markdown(model, facts=facts, evaluation=evaluation, case=case, data=data, objective=objective)
