@@ -3,10 +3,12 @@ points the report draws its summary (beeswarm) and dependence plots from.
 
 Beside permutation importance, which says how much the metric suffers when an input is shuffled, this says how
 far each input moves the answers, on the explained scale (cairn.explain). Bounded in time: one row is explained
-first and timed, then a first small batch when ten times that fits, and the rest of the sample is sized so the
-whole fits `BUDGET_S` (sampled explanations, such as kNN's, are far slower per row than the boosters' exact ones,
-and deep trees are slow to set up: on diamonds at one minute a blend with extra trees took 19 s for the first ten
-rows against 3 s allowed; the probe row alone takes a third of that).
+first and timed, then a second one alone, when twice the first fits: the first paid for loading shap and building
+the model's explainer (kept for the model), the second is what one more row costs. The rest of the sample is sized
+from that so the whole fits `BUDGET_S` or its share of the training budget (sampled explanations, such as kNN's,
+are far slower per row than the boosters' exact ones; a forest's explainer is slow to build: on diamonds at one
+minute the first row took 1.05 s, shap's import 0.5 s of it, and 3 s were allowed: timed from the first row alone,
+ten rows looked unaffordable, and one row was all the summary had).
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ log = logging.getLogger(__name__)
 
 MAX_ROWS = 2_000
 PROBE = 1  # rows explained first, whatever the time: the summary is never empty
-FIRST_BATCH = 10
 BUDGET_S = 15.0
 BUDGET_SHARE = 0.05
 """Of the training budget the explanation may take when that is less than BUDGET_S: an 18 s budget allows 0.9 s,
@@ -73,13 +74,13 @@ def shap_summary(model: TrainedModel, holdout: pd.DataFrame, *, seed: int, budge
         log.exception("could not explain the chosen model")
         return None, f"no mean |SHAP|: explaining the model failed ({type(error).__name__})"
     parts = [first]
-    batch = sample.iloc[PROBE:FIRST_BATCH]
-    if len(batch) and (time.perf_counter() - began) * FIRST_BATCH <= allowed_s:
-        parts.append(model.explain(batch))
-        explained = sum(len(part) for part in parts)
-        per_row = (time.perf_counter() - began) / max(explained, 1)
-        more = int(max(0.0, allowed_s - per_row * explained) / max(per_row, 1e-9))
-        rest = sample.iloc[explained:explained + more]
+    first_s = time.perf_counter() - began
+    second = sample.iloc[PROBE:PROBE + 1]
+    if len(second) and 2 * first_s <= allowed_s:  # the second row costs at most what the first did
+        parts.append(model.explain(second))
+        per_row_s = max(time.perf_counter() - began - first_s, 1e-6)
+        more = int(max(0.0, allowed_s - (time.perf_counter() - began)) / per_row_s)
+        rest = sample.iloc[PROBE + 1:PROBE + 1 + more]
         parts += [model.explain(rest)] if len(rest) else []
     contributions = np.concatenate([_chosen(part) for part in parts])
     frame = pd.concat([part.frame() for part in parts])
