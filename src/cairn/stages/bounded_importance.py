@@ -26,6 +26,10 @@ to an 18 s budget on a 5,000-column table, while a narrow table (Ames: 74 inputs
 full either way."""
 REPEATS = 3  # as the unbounded measurement
 MIN_EXAMINED = 20  # inputs examined however short the allowance: the report lists the top 20
+MIN_ROWS = 500
+"""Rows a pass may shrink to when even the fewest inputs would overrun the allowance: a pass's time follows its
+rows, and a heavy model is slow on every row (flights at one minute: a LightGBM of 4,000 trees took 1.2 s a pass
+on 2,000 rows, and its 17 inputs 28 s against the 6 s allowed)."""
 
 Scorer = Callable[[Any, pd.DataFrame, np.ndarray], float]  # (estimator, features, target) -> higher is better
 
@@ -38,21 +42,25 @@ class ImportancePlan:
     repeats: int
     allowed_s: float
     pass_s: float
+    rows: int  # each pass's rows: those timed, or fewer when the fewest inputs would overrun on them all
+    timed_rows: int
 
     def bounded(self, total: int) -> bool:
-        return len(self.columns) < total or self.repeats < REPEATS
+        return len(self.columns) < total or self.repeats < REPEATS or self.rows < self.timed_rows
 
     def note(self, total: int) -> str:
+        rows = f" on {self.rows:,} of those rows" if self.rows < self.timed_rows else ""
         return (f"permutation importance examined {len(self.columns):,} of {total:,} inputs (the ones the model's "
-                f"predictions vary with most), {self.repeats} repeat{'s' if self.repeats != 1 else ''} each, to fit "
-                f"{self.allowed_s:.1f} s ({IMPORTANCE_SHARE:.0%} of the training budget; one pass takes "
-                f"{self.pass_s * 1000:.0f} ms)")
+                f"predictions vary with most), {self.repeats} repeat{'s' if self.repeats != 1 else ''} each{rows}, "
+                f"to fit {self.allowed_s:.1f} s ({IMPORTANCE_SHARE:.0%} of the training budget; one pass takes "
+                f"{self.pass_s * 1000:.0f} ms on {self.timed_rows:,} rows)")
 
 
 def importance_plan(pipeline: Any, X: pd.DataFrame, *, budget_s: float, signal: Callable[[pd.DataFrame], np.ndarray]
                     ) -> ImportancePlan:
     """Every input with REPEATS repeats when that fits IMPORTANCE_SHARE of `budget_s`; else the inputs `signal`
-    (the model's predictions, one column per output) varies with most, as many as fit, repeats cut first."""
+    (the model's predictions, one column per output) varies with most, as many as fit, repeats cut first; and when
+    even MIN_EXAMINED inputs (or all, when fewer) would overrun, each pass on fewer rows, down to MIN_ROWS."""
     allowed_s = IMPORTANCE_SHARE * budget_s if math.isfinite(budget_s) and budget_s > 0 else math.inf
     began = time.perf_counter()
     predicted = np.asarray(signal(X), dtype="float64")
@@ -60,11 +68,13 @@ def importance_plan(pipeline: Any, X: pd.DataFrame, *, budget_s: float, signal: 
     passes = allowed_s / pass_s
     columns = [str(c) for c in X.columns]
     if passes >= len(columns) * REPEATS:
-        return ImportancePlan(columns, REPEATS, allowed_s, pass_s)
+        return ImportancePlan(columns, REPEATS, allowed_s, pass_s, len(X), len(X))
     repeats = REPEATS if passes >= MIN_EXAMINED * REPEATS * 4 else 1
     keep = max(MIN_EXAMINED, min(len(columns), int(passes // repeats)))
     chosen = set(screened(X, predicted.reshape(len(X), -1))[:keep])
-    return ImportancePlan([c for c in columns if c in chosen], repeats, allowed_s, pass_s)
+    needed = min(keep, len(columns)) * repeats + 1  # and the baseline's pass
+    rows = len(X) if needed <= passes else max(min(MIN_ROWS, len(X)), int(len(X) * passes / needed))
+    return ImportancePlan([c for c in columns if c in chosen], repeats, allowed_s, pass_s, rows, len(X))
 
 
 def screened(X: pd.DataFrame, predicted: np.ndarray) -> list[str]:
@@ -95,8 +105,11 @@ def screened(X: pd.DataFrame, predicted: np.ndarray) -> list[str]:
 def permuted_importance(pipeline: Any, X: pd.DataFrame, y: np.ndarray, *, scorer: Scorer, plan: ImportancePlan,
                         seed: int) -> list[tuple[str, float]]:
     """Mean drop of the (higher-is-better) score when each planned input is shuffled, as scikit-learn's
-    `permutation_importance` measures it, for the planned inputs only."""
+    `permutation_importance` measures it, for the planned inputs only, on the planned number of rows."""
     rng = np.random.default_rng(seed)
+    if plan.rows < len(X):
+        kept = rng.choice(len(X), plan.rows, replace=False)
+        X, y = X.iloc[kept], y[kept]
     baseline = scorer(pipeline, X, y)
     shuffled = X.copy()
     importances = []
