@@ -33,6 +33,7 @@ err = Console(stderr=True, soft_wrap=True)
 EXAMPLES = Path(__file__).parent / "examples"
 
 CHECK_FAILED = 3  # the command ran and its check failed (objective missed, run not reproduced)
+WIDE_TABLE = 100  # columns from which `cairn models` shows each bundle's size (always in --json and the card)
 ProjectOption = Annotated[Path, typer.Option("--project", "-p", help="The project file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -304,13 +305,13 @@ def models(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = Fals
     if json_:
         _print_json([v.to_dict() for v in versions])
         return
-    table = Table("version", "aliases", "stage", "run", "created", "metrics", "size", "note")
-    for column in (1, 2, 6):  # "challenger" and "40.3 MiB" stay on one line on 80 columns
-        table.columns[column].no_wrap = True
+    sized = out.width >= WIDE_TABLE  # on 80 columns one more column cuts dates and metrics short
+    table = Table("version", "aliases", "stage", "run", "created", "metrics", *(["size"] if sized else []), "note")
     for v in versions:
         metrics = ", ".join(f"{k} {val:.4g}" for k, val in list(v.metrics.items())[:3])
+        size = ["" if v.size_bytes is None else byte_size(v.size_bytes)] if sized else []
         table.add_row(f"v{v.version}", ", ".join(v.aliases), v.stage, str(v.run_id), f"{v.created_at:%Y-%m-%d %H:%M}",
-                      metrics, "" if v.size_bytes is None else byte_size(v.size_bytes), (v.note or "")[:60])
+                      metrics, *size, (v.note or "")[:60])
     out.print(table)
 
 

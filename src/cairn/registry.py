@@ -11,6 +11,7 @@ it reads there; a partial unique index (one production row per model) backs it i
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -35,6 +36,8 @@ CHALLENGER = "challenger"
 CHAMPION_NAMES = frozenset({CHAMPION, "production"})
 ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
+
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ModelVersion:
@@ -125,22 +128,31 @@ class Registry:
                            size_bytes=sum(len(data) for data in bundle[1].values()))
 
     def sized(self, versions: list[ModelVersion]) -> list[ModelVersion]:
-        """The versions with the size of their bundles (what serving one loads, compressed), read from the store's
-        record of each file; None where a file is missing or the manifest unreadable (`cairn verify` says why)."""
-        sized = []
-        for version in versions:
+        """The versions with the size of their bundles (what serving one loads, compressed), summed from the
+        store's record of each file the manifest lists: one manifest read per version and one query in all. None
+        where the manifest is missing or unreadable (`cairn verify` says why); an artifact store that cannot be
+        reached leaves every size blank rather than failing the listing."""
+        with self.store.session() as session:
+            legacy = {version.artifact_sha256: _is_legacy_row(session, version.artifact_sha256)
+                      for version in versions}
+        listed: dict[int, list[str]] = {}
+        for position, version in enumerate(versions):
             try:
-                shas = bundle_shas(version.artifact_sha256, self.store.artifacts.read,
-                                   what=f"{version.name} v{version.version}", legacy=self._is_legacy(version))
-            except StoreError:
-                shas = []
-            if not shas or not all(self.store.artifacts.exists(sha) for sha in shas):
-                sized.append(version)
+                listed[position] = bundle_shas(version.artifact_sha256, self.store.artifacts.read,
+                                               what=f"{version.name} v{version.version}",
+                                               legacy=legacy[version.artifact_sha256])
+            except (StoreError, OSError):  # this version's manifest: missing, damaged, not a file
                 continue
-            with self.store.session() as session:
-                sizes = session.scalars(select(ArtifactRow.size_bytes).where(ArtifactRow.sha256.in_(shas))).all()
-            sized.append(replace(version, size_bytes=sum(sizes)) if len(sizes) == len(set(shas)) else version)
-        return sized
+            except Exception as error:  # the artifact store is unreachable: no size is worth a failed listing
+                log.warning("model sizes left blank: the artifact store did not answer (%s)", type(error).__name__)
+                return versions
+        wanted = {sha for shas in listed.values() for sha in shas}
+        with self.store.session() as session:
+            recorded = dict(session.execute(select(ArtifactRow.sha256, ArtifactRow.size_bytes)
+                                            .where(ArtifactRow.sha256.in_(wanted))).tuples().all()) if wanted else {}
+        return [replace(version, size_bytes=sum(recorded[sha] for sha in listed[position]))
+                if position in listed and all(sha in recorded for sha in listed[position]) else version
+                for position, version in enumerate(versions)]
 
     def _latest_version(self, name: str) -> int:
         with self.store.session() as session:

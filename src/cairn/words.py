@@ -74,7 +74,7 @@ def byte_size(count: int) -> str:
     """Bytes as a person reads them: 812 bytes, 3.4 KiB, 81.7 MiB."""
     size = float(count)
     for unit in ("bytes", "KiB", "MiB"):
-        if size < 1024:
+        if size < (1024 if unit == "bytes" else 1023.95):  # 1,048,575 bytes is 1.0 MiB, not 1024.0 KiB
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GiB"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cairn.cli import app
+from cairn.cli import WIDE_TABLE, app, out
 from cairn.project.api import Project
 from cairn.registry import Registry, os_user
 from tests.examples import copy_example
@@ -89,9 +89,10 @@ def test_audit_prints_who_did_what_and_why(project_file):
     assert code == 0 and "reviewed by hand" in output and "rollback" in output
 
 
-def test_models_shows_each_bundles_size_on_disk_and_a_missing_file_blanks_only_its_own(project_file):
+def test_models_shows_each_bundles_size_on_disk_and_a_damaged_manifest_blanks_only_its_own(project_file):
     """The size is what serving a version loads: the manifest and its files as stored, summed from the store's
-    record and equal to the files on disk; a version whose file is gone is still listed, without a size."""
+    record and equal to the files on disk; a version whose manifest cannot be read is still listed, without a
+    size, and the others keep theirs."""
     from cairn.model.bundle import bundle_shas
 
     project = Project.load(project_file)
@@ -108,11 +109,21 @@ def test_models_shows_each_bundles_size_on_disk_and_a_missing_file_blanks_only_i
     assert code == 0, output
     assert {v["version"]: v["size_bytes"] for v in json.loads(output)} == on_disk
     assert all(size > 1_000 for size in on_disk.values())
-    code, table = cli("models", "-p", project_file)
+    code, narrow = cli("models", "-p", project_file)  # the runner's 80 columns: the table as before
+    assert code == 0 and "size" not in narrow and "candidate" in narrow, narrow
+    wide = out.width
+    out.width = WIDE_TABLE
+    try:
+        code, table = cli("models", "-p", project_file)
+    finally:
+        out.width = wide
     assert code == 0 and "size" in table and "KiB" in table, table
-    own = [path for path in files[1] if all(path not in files[n] for n in (2, 3))]
-    assert own, files  # model.json names its version: never shared
-    own[0].unlink()
+    files[1][0].write_bytes(b"not a manifest")  # v1's manifest, which names its version: never shared
     code, output = cli("models", "--json", "-p", project_file)
     assert code == 0, output
     assert {v["version"]: v["size_bytes"] for v in json.loads(output)} == {**on_disk, 1: None}
+    files[2][0].unlink()
+    files[2][0].mkdir()  # not even a file: still one blank size, not a failed listing
+    code, output = cli("models", "--json", "-p", project_file)
+    assert code == 0, output
+    assert {v["version"]: v["size_bytes"] for v in json.loads(output)} == {**on_disk, 1: None, 2: None}

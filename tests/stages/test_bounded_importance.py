@@ -14,7 +14,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from cairn.config.schema import Business
 from cairn.model.trained import FeatureSpec, TrainedModel
-from cairn.stages.bounded_importance import MIN_EXAMINED, MIN_ROWS, REPEATS, importance_plan, screened
+from cairn.stages.bounded_importance import MIN_EXAMINED, MIN_ROWS, REPEATS, importance_plan, sample_rows, screened
 from cairn.stages.business import business_case
 from cairn.stages.evaluation import _importance
 
@@ -82,7 +82,30 @@ def test_a_model_slow_on_every_row_is_permuted_on_fewer_rows_not_past_its_time()
     assert len(plan.columns) == 11 and plan.repeats == 1 and plan.timed_rows == 2_000
     assert MIN_ROWS <= plan.rows < 2_000 and plan.bounded(11)
     importance, notes = _importance(slow, X, y, case=CASE, seed=1, budget_s=0.5)
-    assert any(f"on {MIN_ROWS:,} of those rows" in note for note in notes), notes  # 12 passes: the floor
+    assert any(f"each on {MIN_ROWS:,} rows, to fit" in note for note in notes), notes  # 12 passes: the floor
     assert importance[0][0] == "num_3"
     roomy = importance_plan(slow.pipeline, X, budget_s=20.0, signal=slow.pipeline.predict)  # 2 s: room for all 33
     assert roomy.rows == 2_000 and not roomy.bounded(11) and roomy.repeats == REPEATS
+
+
+def test_a_sample_keeps_every_class_and_its_share_so_a_rare_positive_still_has_an_auc():
+    """2 positives in 2,000 rows: a plain draw of 500 misses both three times in four, and ROC AUC is undefined
+    on it (it failed the evaluation stage); a numeric target is drawn plainly."""
+    y = np.array(["no"] * 1_998 + ["yes"] * 2)
+    for seed in range(20):
+        kept = sample_rows(y, 500, np.random.default_rng(seed))
+        assert set(y[kept]) == {"no", "yes"} and 495 <= len(kept) <= 505 and len(set(kept)) == len(kept)
+    balanced = sample_rows(np.array(["a", "b"] * 1_000), 500, np.random.default_rng(0))
+    assert len(balanced) == 500 and (np.array(["a", "b"] * 1_000)[balanced] == "a").sum() == 250
+    numbers = np.random.default_rng(1).normal(size=2_000)
+    assert len(sample_rows(numbers, 500, np.random.default_rng(0))) == 500
+    assert list(sample_rows(y, 5_000, np.random.default_rng(0))) == list(range(2_000))
+
+
+def test_the_screened_path_does_not_shrink_rows_it_has_time_for():
+    """The baseline's pass is counted when the inputs are chosen, so a wide table's screen fits its time on every
+    row it timed (an off-by-one had shaved a few rows and changed the draw)."""
+    model, X, y = wide_model(400, rows=2_000)
+    plan = importance_plan(model.pipeline, X, budget_s=5.0, signal=model.pipeline.predict)  # 0.5 s: tens of passes
+    assert MIN_EXAMINED < len(plan.columns) < 401 and plan.repeats == 1, plan
+    assert plan.rows == plan.timed_rows == 2_000

@@ -49,7 +49,7 @@ class ImportancePlan:
         return len(self.columns) < total or self.repeats < REPEATS or self.rows < self.timed_rows
 
     def note(self, total: int) -> str:
-        rows = f" on {self.rows:,} of those rows" if self.rows < self.timed_rows else ""
+        rows = f" on {self.rows:,} rows" if self.rows < self.timed_rows else ""
         return (f"permutation importance examined {len(self.columns):,} of {total:,} inputs (the ones the model's "
                 f"predictions vary with most), {self.repeats} repeat{'s' if self.repeats != 1 else ''} each{rows}, "
                 f"to fit {self.allowed_s:.1f} s ({IMPORTANCE_SHARE:.0%} of the training budget; one pass takes "
@@ -70,7 +70,7 @@ def importance_plan(pipeline: Any, X: pd.DataFrame, *, budget_s: float, signal: 
     if passes >= len(columns) * REPEATS:
         return ImportancePlan(columns, REPEATS, allowed_s, pass_s, len(X), len(X))
     repeats = REPEATS if passes >= MIN_EXAMINED * REPEATS * 4 else 1
-    keep = max(MIN_EXAMINED, min(len(columns), int(passes // repeats)))
+    keep = max(MIN_EXAMINED, min(len(columns), int((passes - 1) // repeats)))  # the baseline takes a pass too
     chosen = set(screened(X, predicted.reshape(len(X), -1))[:keep])
     needed = min(keep, len(columns)) * repeats + 1  # and the baseline's pass
     rows = len(X) if needed <= passes else max(min(MIN_ROWS, len(X)), int(len(X) * passes / needed))
@@ -108,7 +108,7 @@ def permuted_importance(pipeline: Any, X: pd.DataFrame, y: np.ndarray, *, scorer
     `permutation_importance` measures it, for the planned inputs only, on the planned number of rows."""
     rng = np.random.default_rng(seed)
     if plan.rows < len(X):
-        kept = rng.choice(len(X), plan.rows, replace=False)
+        kept = sample_rows(y, plan.rows, rng)
         X, y = X.iloc[kept], y[kept]
     baseline = scorer(pipeline, X, y)
     shuffled = X.copy()
@@ -122,3 +122,19 @@ def permuted_importance(pipeline: Any, X: pd.DataFrame, y: np.ndarray, *, scorer
         shuffled[name] = original
         importances.append((name, float(np.mean(drops))))
     return importances
+
+
+STRATIFY_AT_MOST = 50  # distinct target values up to which a sample keeps every one (classes, not a numeric target)
+
+
+def sample_rows(y: np.ndarray, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions of about `rows` rows, drawn at random; for classes, each keeps its share and at least one row, so
+    a metric that needs both classes (ROC AUC with 2 positives in 2,000 rows) stays defined on the sample."""
+    if rows >= len(y):
+        return np.arange(len(y))
+    labels, codes = np.unique(np.asarray(y, dtype="object").astype(str), return_inverse=True)
+    if len(labels) > STRATIFY_AT_MOST:
+        return np.sort(rng.choice(len(y), rows, replace=False))
+    kept = [rng.choice(members, min(len(members), max(1, round(rows * len(members) / len(y)))), replace=False)
+            for members in (np.flatnonzero(codes == code) for code in range(len(labels)))]
+    return np.sort(np.concatenate(kept))

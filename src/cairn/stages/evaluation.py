@@ -22,7 +22,7 @@ from cairn.metrics.resampled import per_class_scores, resampled_scores
 from cairn.metrics.scoring import lower_is_better, needs_proba, positive_last, score, shown
 from cairn.model.compiled import label_of
 from cairn.model.trained import TrainedModel
-from cairn.stages.bounded_importance import importance_plan, permuted_importance
+from cairn.stages.bounded_importance import importance_plan, permuted_importance, sample_rows
 from cairn.stages.business import BusinessCase
 from cairn.stages.comparison import ModelComparison, compare_best_two
 from cairn.stages.diagnostics import Diagnostics, holdout_diagnostics
@@ -260,7 +260,7 @@ def _importance(model: TrainedModel, X: pd.DataFrame, y: np.ndarray, *, case: Bu
         return sign * score(metric, target, said, proba, classes=classes)
 
     if len(X) > IMPORTANCE_ROWS:  # the ranking settles long before the cost does
-        rows = np.random.default_rng(seed).choice(len(X), IMPORTANCE_ROWS, replace=False)
+        rows = sample_rows(y, IMPORTANCE_ROWS, np.random.default_rng(seed))
         X, y = X.iloc[rows], y[rows]
 
     def signal(features: pd.DataFrame) -> np.ndarray:
