@@ -112,6 +112,11 @@ def test_a_team_shares_runs_and_models_through_postgresql_and_s3(s3_environment,
         models = runner.invoke(app, ["models", "-p", str(theirs / "cairn.yaml"), "--json"], env=environment)
         assert models.exit_code == 0, models.output
         assert [m["stage"] for m in json.loads(models.stdout)] == ["production"]
+        assert json.loads(models.stdout)[0]["size_bytes"] > 10_000  # the bundle's files on the bucket
+        unreachable = {**environment, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}  # nothing listens
+        blank = runner.invoke(app, ["models", "-p", str(theirs / "cairn.yaml"), "--json"], env=unreachable)
+        assert blank.exit_code == 0, blank.output  # the listing, without sizes, not a traceback
+        assert [(m["stage"], m["size_bytes"]) for m in json.loads(blank.stdout)] == [("production", None)]
         rows = pd.read_csv(theirs / "data" / "ames.csv.gz").head(25)
         rows.to_csv(tmp_path / "rows.csv", index=False)
         scored = runner.invoke(app, ["predict", str(tmp_path / "rows.csv"), "-o", str(tmp_path / "scored.csv"),
