@@ -35,9 +35,8 @@ CHALLENGER = "challenger"
 # Names that mean the production version: `production` is what cairn called it before aliases.
 CHAMPION_NAMES = frozenset({CHAMPION, "production"})
 ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,39}")
-
-
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ModelVersion:

@@ -72,9 +72,10 @@ def importance_plan(pipeline: Any, X: pd.DataFrame, *, budget_s: float, signal: 
     repeats = REPEATS if passes >= MIN_EXAMINED * REPEATS * 4 else 1
     keep = max(MIN_EXAMINED, min(len(columns), int((passes - 1) // repeats)))  # the baseline takes a pass too
     chosen = set(screened(X, predicted.reshape(len(X), -1))[:keep])
-    needed = min(keep, len(columns)) * repeats + 1  # and the baseline's pass
+    examined = [c for c in columns if c in chosen]
+    needed = len(examined) * repeats + 1  # and the baseline's pass
     rows = len(X) if needed <= passes else max(min(MIN_ROWS, len(X)), int(len(X) * passes / needed))
-    return ImportancePlan([c for c in columns if c in chosen], repeats, allowed_s, pass_s, rows, len(X))
+    return ImportancePlan(examined, repeats, allowed_s, pass_s, rows, len(X))
 
 
 def screened(X: pd.DataFrame, predicted: np.ndarray) -> list[str]:
