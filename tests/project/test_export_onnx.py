@@ -188,7 +188,8 @@ def test_classifiers_give_cairns_probabilities_and_labels(quick):
                                  "calibration": Calibration("sigmoid", slope=1.3, intercept=-0.2)}),
              (trees, "binary", {"calibration": isotonic, "threshold": 0.6, "positive_class": "no"}),
              (trees, "binary", {}),
-             (several, "multiclass", {})]
+             (several, "multiclass", {}),
+             (several, "multiclass", {"calibration": Calibration("temperature", temperature=1.7)})]
     for pipeline, problem, extra in cases:
         candidate = dataclasses.replace(model, problem=problem, pipeline=pipeline,
                                         classes=np.asarray(pipeline.classes_).tolist(), **extra)

@@ -257,16 +257,16 @@ def test_a_runner_up_too_long_to_refit_is_not_refit_and_the_copies_leave_it_no_t
 def test_what_the_copies_change_is_said_where_the_runs_seed_alone_was_read():
     from cairn.model.calibration import Calibration
     from cairn.stages.training.runner_up import RunnerUp
-    from cairn.stages.training.threshold import BinaryDecision, DecisionThreshold
+    from cairn.stages.training.threshold import ClassDecision, DecisionThreshold
     from cairn.stages.training.train import _copies_caveats
 
-    tuned = BinaryDecision("yes", Calibration("sigmoid"), DecisionThreshold(0.3, "recall", "..."))
+    tuned = ClassDecision("yes", Calibration("sigmoid"), DecisionThreshold(0.3, "recall", "..."))
     refit = RunnerUp("linear", object(), "linear refit", 0.25)
     assert _copies_caveats(3, tuned, refit) == [
         "the decision threshold and calibration came from the out-of-fold probabilities of the run's seed; the model "
         "serves the mean of its 3 seeds' probabilities with them",
         "the holdout compares the chosen model as it is served, the mean of 3 seeds, with linear fitted with one"]
-    plain = BinaryDecision("yes", None, DecisionThreshold(0.5, "default", "..."))
+    plain = ClassDecision("yes", None, DecisionThreshold(0.5, "default", "..."))
     assert _copies_caveats(3, plain, RunnerUp("linear", None, "not refit", 0.25)) == []
     assert _copies_caveats(1, tuned, refit) == []
 

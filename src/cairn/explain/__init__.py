@@ -115,17 +115,21 @@ def _classification(explained: Explained, model: Model, frame: Any) -> Explanati
         scales, probabilities = [f"softmax logit of {label}" for label in labels], softmax(summed, axis=1)
     else:
         scales, probabilities = [f"probability of {label}" for label in labels], summed
+    probabilities, notes = _calibrated(model, probabilities, notes)
     return Explanations(model.feature_names, base, values, scales, probabilities, labels,
                         np.argmax(probabilities, axis=1), frame, notes)
 
 
 def _calibrated(model: Model, probability: np.ndarray, notes: str) -> tuple[np.ndarray, str]:
-    """The positive class's probability as the model answers it: through its calibration when it has one (fitted
-    out of fold in training, outside the pipeline). The contributions stay those of the pipeline's own output, and
-    the note says that the probability is the calibrated one, as /predict gives it."""
+    """The positive class's probability (binary) or every class's (multiclass, tempered) as the model answers
+    it: through its calibration when it has one (fitted out of fold in training, outside the pipeline). The
+    contributions stay those of the pipeline's own output, and the note says that the probability is the
+    calibrated one, as /predict gives it."""
     calibration = getattr(model, "calibration", None)
     if calibration is None:
         return probability, notes
     said = (f"the probability is calibrated ({calibration.method}) as /predict answers it; the contributions "
             "add up to the uncalibrated output")
-    return calibration.positive(probability), "; ".join(part for part in (notes, said) if part)
+    mapped = (calibration.probabilities(probability) if calibration.method == "temperature"
+              else calibration.positive(probability))
+    return mapped, "; ".join(part for part in (notes, said) if part)

@@ -18,7 +18,7 @@ What converts (anything else is a ConfigError naming the step and this list):
     a blend               EnsembleRegressor: the weighted sum of its members' graphs
     classifiers           LogisticRegression (binary, multinomial), LightGBM (binary, multiclass), XGBoost
                           (through EncodedLabels), EnsembleClassifier blends; the binary calibration (isotonic or
-                          sigmoid) and decision threshold of the TrainedModel
+                          sigmoid), the multiclass temperature and the decision threshold of the TrainedModel
 
 Outputs: `prediction` [N] (a regression's value; a classifier's label, int64 or string) and, for classifiers,
 `probabilities` [N, classes] in the order of the pipeline's classes_.
@@ -426,7 +426,9 @@ def _classifier_outputs(graph: _Graph, model: TrainedModel, prepared: dict[str, 
     as `label_of` picks it: the most probable class, or the positive class from the threshold up."""
     classes, _ = _classes(model)
     probabilities = _probabilities(graph, model.pipeline, prepared, len(classes), where="pipeline")
-    if model.calibration is not None and len(classes) == 2:
+    if model.calibration is not None and model.calibration.method == "temperature":
+        probabilities = _tempered(graph, probabilities, model.calibration.temperature)
+    elif model.calibration is not None and len(classes) == 2:
         probabilities = _calibrated(graph, probabilities, model.calibration, column=model.positive_column)
     graph.op("Identity", probabilities, name="probabilities")
     if model.threshold is not None and len(classes) == 2:
@@ -513,6 +515,14 @@ def _calibrated(graph: _Graph, probabilities: str, calibration: Any, *, column: 
     calibrated = graph.op("Min", graph.op("Max", mapped, low), high)
     complement = graph.op("Sub", graph.const(np.array(1.0)), calibrated)
     return graph.op("Concat", *((calibrated, complement) if column == 0 else (complement, calibrated)), axis=1)
+
+
+def _tempered(graph: _Graph, probabilities: str, temperature: float) -> str:
+    """cairn.model.calibration.tempered: softmax(log(max(p, EDGE)) / temperature) by row."""
+    from cairn.model.calibration import EDGE
+
+    logs = graph.op("Log", graph.op("Max", probabilities, graph.const(np.array(EDGE))))
+    return graph.op("Softmax", graph.op("Mul", logs, graph.const(np.array(1.0 / temperature))), axis=1)
 
 
 def _interpolated(graph: _Graph, value: str, x: np.ndarray, y: np.ndarray) -> str:

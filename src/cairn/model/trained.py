@@ -51,7 +51,7 @@ class TrainedModel:
     threshold: float | None = None
     positive_class: Any = None
     _bounds: Any = field(default=None, init=False, repr=False, compare=False)  # the features' training ranges
-    calibration: Any = None  # binary: cairn.model.calibration.Calibration of the positive class, fitted out of fold
+    calibration: Any = None  # cairn.model.calibration.Calibration of its probabilities, fitted out of fold
 
     @property
     def feature_names(self) -> list[str]:
@@ -151,8 +151,8 @@ class TrainedModel:
         output = compiled(inputs)
         if classes is None:
             return np.asarray(output), None
-        if self.calibration is not None and len(classes) == 2:
-            output = self.calibration.columns(output, positive_column=self.positive_column)
+        if self.calibration is not None:
+            output = self.calibration.probabilities(output, positive_column=self.positive_column)
         return label_of(output, classes, threshold=self.threshold, positive=self.positive_class), output
 
     @property

@@ -252,8 +252,8 @@ def _importance(model: TrainedModel, X: pd.DataFrame, y: np.ndarray, *, case: Bu
         if own is None:
             return sign * score(metric, target, estimator.predict(features), None)
         proba = np.asarray(estimator.predict_proba(features))
-        if case.problem == "binary" and model.calibration is not None:
-            proba = model.calibration.columns(proba, positive_column=model.positive_column)
+        if model.calibration is not None:
+            proba = model.calibration.probabilities(proba, positive_column=model.positive_column)
         said = label_of(proba, own, threshold=model.threshold, positive=model.positive_class)
         if case.problem == "binary":
             proba = proba[:, model.positive_column]

@@ -175,8 +175,9 @@ def _plain(values: np.ndarray) -> list[float]:
 
 
 @dataclass(frozen=True)
-class BinaryDecision:
-    """How the chosen binary model turns probabilities into labels, and the notes saying how it was chosen."""
+class ClassDecision:
+    """How the chosen classifier turns probabilities into answers, and the notes saying how it was chosen: binary,
+    the positive class, a calibration and a threshold; multiclass, a temperature."""
 
     positive_class: Any = None
     calibration: Calibration | None = None
@@ -184,23 +185,29 @@ class BinaryDecision:
     notes: list[str] = field(default_factory=list)
 
 
-def binary_decision(board: Any, searched: dict[str, Any], data: Any, case: BusinessCase) -> BinaryDecision:
-    """The positive class, the calibration of the chosen model's probabilities (when it improves their
-    out-of-fold log loss) and the threshold tuned on them (a blend's: its members' out-of-fold probabilities
-    weighted as in the blend). Not binary: nothing."""
-    from cairn.stages.training.calibration import calibrate
+def class_decision(board: Any, searched: dict[str, Any], data: Any, case: BusinessCase) -> ClassDecision:
+    """Read from the chosen model's out-of-fold probabilities (a blend's: its members' weighted as in the blend):
+    binary, the positive class, the calibration (when it improves their log loss) and the threshold tuned on the
+    calibrated ones; multiclass, the temperature (when it improves their log loss). Regression: nothing."""
+    from cairn.stages.training.calibration import calibrate, calibrate_classes
     from cairn.stages.training.leaderboard import ENSEMBLE
     from cairn.stages.training.positive import positive_class
 
-    if case.problem != "binary" or data.classes is None:
-        return BinaryDecision()
-    positive, note = positive_class(data.y, configured=case.positive_class)
+    if case.problem == "regression" or data.classes is None:
+        return ClassDecision()
+    positive, note = positive_class(data.y, configured=case.positive_class) if case.problem == "binary" else (None, "")
     weights = board.blend if board.chosen == ENSEMBLE else {board.chosen: 1.0}
     outputs = [searched[name].best.oof for name in weights]
     if any(output is None for output in outputs):
-        return BinaryDecision(positive, notes=[note])
-    oof = sum(weight * np.asarray(output)[:, -1] for weight, output in zip(weights.values(), outputs, strict=True))
+        return ClassDecision(positive, notes=[note] if note else [])
+    oof = np.asarray(sum(weight * np.asarray(output, dtype="float64")
+                         for weight, output in zip(weights.values(), outputs, strict=True)))
+    if case.problem != "binary":
+        column = {label: index for index, label in enumerate(data.classes.tolist())}
+        codes = np.array([column[label] for label in data.y.tolist()])
+        calibration, calibration_note = calibrate_classes(oof, codes, data.split.folds)
+        return ClassDecision(None, calibration, None, [calibration_note])
     truth = data.y == positive
-    calibration, calibrated, calibration_note = calibrate(np.asarray(oof, dtype="float64"), truth, data.split.folds)
+    calibration, calibrated, calibration_note = calibrate(oof[:, -1], truth, data.split.folds)
     decision = tune_threshold(calibrated, truth, case=case, positive=positive)
-    return BinaryDecision(positive, calibration, decision, [note, calibration_note, decision.text])
+    return ClassDecision(positive, calibration, decision, [note, calibration_note, decision.text])

@@ -49,7 +49,7 @@ from cairn.stages.training.rows_or_model import rows_or_model
 from cairn.stages.training.runner_up import RunnerUp, fit_runner_up
 from cairn.stages.training.scope import SearchScope, narrowed, search_scope
 from cairn.stages.training.seed_copies import with_seed_copies
-from cairn.stages.training.threshold import BinaryDecision, DecisionThreshold, binary_decision
+from cairn.stages.training.threshold import ClassDecision, DecisionThreshold, class_decision
 from cairn.stages.training.tuning import quiet_optuna, sampler_seed
 
 __all__ = ["ENSEMBLE", "CandidateScore", "LearningCurve", "TrainingResult", "build_pipeline", "peak_memory_mb",
@@ -86,7 +86,7 @@ class TrainingResult:
     runner_up: RunnerUp | None = None  # the leaderboard's second, maybe refit: the holdout's paired comparison
     positive_class: Any = None  # binary: business.positive_class, or the minority class
     threshold: DecisionThreshold | None = None  # binary: tuned on the chosen model's out-of-fold probabilities
-    calibration: Calibration | None = None  # binary: applied to its probabilities when it improved them out of fold
+    calibration: Calibration | None = None  # applied to its probabilities when it improved them out of fold
     # the judged model was fitted on the searched rows only, because a fit on every row would not finish in the
     # budget (or the project asked for it): deployment does not refit on every row (getattr: older cached results)
     fitted_searched_rows: bool = False
@@ -189,7 +189,7 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
     result = _result(ctx, inputs, pool, tuned, board, curves, pipeline, predict_ms=predict_ms,
                      peak_before=peak_before,
                      remarks=[*inputs.remarks, *pool.remarks, *tuned.remarks, *board.remarks, *curve_remarks])
-    decided = binary_decision(board, tuned.searched, pool.scope.data, ctx.case)
+    decided = class_decision(board, tuned.searched, pool.scope.data, ctx.case)
     result = replace(result, positive_class=decided.positive_class, threshold=decided.threshold,
                      calibration=decided.calibration, remarks=[*result.remarks, *decided.notes])
     remarks = [*result.remarks, runner_up.note] if runner_up.name is not None else result.remarks
@@ -198,7 +198,7 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
                    refit_seeds=copies.count)
 
 
-def _copies_caveats(count: int, decided: BinaryDecision, runner_up: RunnerUp) -> list[str]:
+def _copies_caveats(count: int, decided: ClassDecision, runner_up: RunnerUp) -> list[str]:
     """What seed copies change in the steps that read the run's seed alone: the out-of-fold probabilities the
     threshold and calibration come from, and the holdout comparison with a runner-up fitted once."""
     if count == 1:
@@ -268,8 +268,8 @@ def predictions(pipeline: Any, X: pd.DataFrame, *, problem: str, positive: Any =
         return pipeline.predict(X), None
     proba = np.asarray(pipeline.predict_proba(X))
     classes = np.asarray(pipeline.classes_)
-    if calibration is not None and len(classes) == 2:
-        proba = calibration.columns(proba, positive_column=_positive_column(classes, positive))
+    if calibration is not None:
+        proba = calibration.probabilities(proba, positive_column=_positive_column(classes, positive))
     predicted = label_of(proba, classes, threshold=threshold if problem == "binary" else None, positive=positive)
     if problem != "binary":
         return predicted, proba
