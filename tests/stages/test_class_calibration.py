@@ -87,6 +87,60 @@ def test_one_validation_fold_is_judged_on_parts_of_its_rows():
     assert calibration is not None and "fitted on the other parts of the fold" in note
 
 
+def test_a_slight_miscalibration_is_left_alone_below_the_1_percent_gain():
+    honest, codes = _drawn(3_000, 4, seed=5)
+    slightly = tempered(honest, 1 / 1.15)  # cross-fitted, 0.9768 -> 0.9739: 0.3% lower
+    raw, best = _log_loss(codes, slightly), _log_loss(codes, tempered(slightly, fit_temperature(slightly, codes)))
+    assert 0 < raw - best < 0.01 * raw  # a real gain, in sample, but below the bar
+    calibration, note = calibrate_classes(slightly, codes, _folds(len(codes)))
+    assert calibration is None and "not 1% lower" in note
+
+
+def test_the_gain_is_judged_with_each_folds_temperature_fitted_on_the_others():
+    honest, codes = _drawn(600, 3, seed=6)
+    overconfident = tempered(honest, 0.4)
+    folds = _folds(len(codes))
+    crossed = np.empty_like(overconfident)
+    for train, valid in folds:
+        crossed[valid] = tempered(overconfident[valid], fit_temperature(overconfident[train], codes[train]))
+    in_sample = tempered(overconfident, fit_temperature(overconfident, codes))
+    assert _log_loss(codes, crossed) > _log_loss(codes, in_sample)  # the in-sample figure would flatter it
+    _, note = calibrate_classes(overconfident, codes, folds)
+    assert f"-> {_log_loss(codes, crossed):.4f} with each fold's temperature" in note
+
+
+def test_certain_and_right_everywhere_keeps_no_temperature():
+    codes = np.arange(1_000) % 3
+    certain = np.eye(3)[codes]
+    calibration, note = calibrate_classes(certain, codes, _folds(1_000))
+    assert calibration is None and "not 1% lower" in note
+
+
+def test_a_sharp_temperature_never_serves_a_probability_below_the_floor():
+    proba = np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1]])
+    sharp = Calibration("temperature", temperature=0.05).probabilities(proba)
+    assert sharp.min() >= 0.99e-6 and np.allclose(sharp.sum(axis=1), 1.0)
+    assert sharp[0, 0] == pytest.approx(1 - 2e-6, abs=1e-8)
+
+
+def test_each_label_is_read_from_its_own_out_of_fold_column():
+    """Integer labels, sorted as the training data sorts them: a column mix-up would fit a temperature to the
+    wrong class's probabilities (much softer than the 1/0.3 that undoes this sharpening)."""
+    from types import SimpleNamespace
+
+    from cairn.stages.training.threshold import class_decision
+
+    honest, codes = _drawn(2_000, 3, seed=7)
+    labels = np.array([10, 20, 30])
+    data = SimpleNamespace(classes=labels, y=labels[codes], split=SimpleNamespace(folds=_folds(2_000)))
+    board = SimpleNamespace(chosen="lightgbm", blend={})
+    searched = {"lightgbm": SimpleNamespace(best=SimpleNamespace(oof=tempered(honest, 0.3)))}
+    case = SimpleNamespace(problem="multiclass", positive_class=None)
+    decided = class_decision(board, searched, data, case)
+    assert decided.calibration is not None and decided.calibration.temperature == pytest.approx(1 / 0.3, rel=0.1)
+    assert decided.positive_class is None and decided.threshold is None
+
+
 def test_a_saved_temperature_comes_back_and_an_older_calibration_reads_as_before():
     kept = Calibration("temperature", temperature=1.8)
     assert Calibration.from_json(kept.as_json()) == kept
@@ -149,3 +203,19 @@ def test_a_tempered_model_explains_the_probabilities_it_predicts(bands):
     explained = model.explain(rows)
     np.testing.assert_allclose(np.asarray(explained.values), model.predict_proba(rows), rtol=1e-6, atol=1e-9)
     assert "calibrated (temperature) as /predict answers it" in explained.note
+
+
+def test_permutation_importance_scores_the_tempered_probabilities(bands):
+    """The importance of an input is the log loss lost without it, as the model answers: tempered. Untempered,
+    a 1-neighbour model's 0-or-1 probabilities make every loss many times larger."""
+    from cairn.stages.business import business_case
+    from cairn.stages.evaluation import _importance
+
+    project, _, table = bands
+    model = project.load_model()
+    rows = table.sample(400, random_state=0)
+    X, y = model.frame(rows.drop(columns=["band"])), rows["band"].to_numpy()
+    case = business_case(project.config.business)
+    tempered_, _ = _importance(model, X, y, case=case, seed=1, budget_s=60)
+    raw, _ = _importance(dataclasses.replace(model, calibration=None), X, y, case=case, seed=1, budget_s=60)
+    assert max(value for _, value in tempered_) * 3 < max(value for _, value in raw)

@@ -518,11 +518,16 @@ def _calibrated(graph: _Graph, probabilities: str, calibration: Any, *, column: 
 
 
 def _tempered(graph: _Graph, probabilities: str, temperature: float) -> str:
-    """cairn.model.calibration.tempered: softmax(log(max(p, EDGE)) / temperature) by row."""
+    """cairn.model.calibration.tempered: softmax(log(max(p, EDGE)) / temperature) by row, floored at EDGE and
+    renormalised."""
     from cairn.model.calibration import EDGE
 
-    logs = graph.op("Log", graph.op("Max", probabilities, graph.const(np.array(EDGE))))
-    return graph.op("Softmax", graph.op("Mul", logs, graph.const(np.array(1.0 / temperature))), axis=1)
+    edge = graph.const(np.array(EDGE))
+    logs = graph.op("Log", graph.op("Max", probabilities, edge))
+    softmax = graph.op("Softmax", graph.op("Mul", logs, graph.const(np.array(1.0 / temperature))), axis=1)
+    floored = graph.op("Max", softmax, edge)
+    total = graph.op("ReduceSum", floored, graph.const(np.array([1], dtype=np.int64)), keepdims=1)
+    return graph.op("Div", floored, total)
 
 
 def _interpolated(graph: _Graph, value: str, x: np.ndarray, y: np.ndarray) -> str:

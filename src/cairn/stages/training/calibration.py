@@ -15,12 +15,13 @@ from scipy.special import logit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from cairn.model.calibration import EDGE, Calibration, tempered
+from cairn.model.calibration import EDGE, Calibration, tempered, tempered_logs
 
 METHODS = ("isotonic", "sigmoid")
 MIN_GAIN = 0.01  # relative drop in out-of-fold log loss a calibration must bring to be used
 PARTS_OF_ONE_FOLD = 5  # a search validated on one fold (training.validation) cross-fits on parts of its rows
 LOG_TEMPERATURE = (-3.0, 3.0)  # temperatures searched: e^-3 (much sharper) to e^3 (much softer)
+TEMPERATURE_ROWS = 20_000  # rows a temperature is fitted on: one number settles long before, the cost does not
 
 
 def calibrate(positive_proba: np.ndarray, is_positive: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
@@ -61,7 +62,7 @@ def calibrate_classes(proba: np.ndarray, codes: np.ndarray, folds: list[tuple[np
             crossed[valid] = tempered(proba[valid], fit_temperature(proba[rest], codes[rest]))
     judged = known & ~np.isnan(crossed).any(axis=1)
     before, after = _class_log_loss(codes[judged], proba[judged]), _class_log_loss(codes[judged], crossed[judged])
-    if after > before * (1 - MIN_GAIN):
+    if before <= 0 or after > before * (1 - MIN_GAIN):  # a loss of 0 (every row certain and right) has no 1%
         return None, (f"probabilities not calibrated: a temperature fitted on the other {others} took the "
                       f"out-of-fold log loss {before:.4f} to {after:.4f}, not {MIN_GAIN:.0%} lower")
     temperature = fit_temperature(proba[known], codes[known])
@@ -72,11 +73,15 @@ def calibrate_classes(proba: np.ndarray, codes: np.ndarray, folds: list[tuple[np
 
 
 def fit_temperature(proba: np.ndarray, codes: np.ndarray) -> float:
-    """The temperature that minimises the log loss of `proba` against the classes at `codes`."""
+    """The temperature that minimises the log loss of `proba` against the classes at `codes` (on at most
+    TEMPERATURE_ROWS of them, drawn with a fixed seed)."""
+    if len(codes) > TEMPERATURE_ROWS:
+        rows = np.random.default_rng(0).choice(len(codes), size=TEMPERATURE_ROWS, replace=False)
+        proba, codes = proba[rows], codes[rows]
     logs = np.log(np.clip(proba, EDGE, 1.0))
 
     def loss(log_temperature: float) -> float:
-        return _class_log_loss(codes, tempered(np.exp(logs), float(np.exp(log_temperature))))
+        return _class_log_loss(codes, tempered_logs(logs, float(np.exp(log_temperature))))
 
     found = minimize_scalar(loss, bounds=LOG_TEMPERATURE, method="bounded", options={"xatol": 1e-3})
     return float(np.exp(found.x))
