@@ -72,8 +72,9 @@ def test_an_explainer_slow_to_build_still_explains_the_rows_its_time_affords():
     slow = _SlowToSetUp(trained(fitted("lightgbm", table, case, plan), case, plan), setup_s=0.4)
     summary, note = shap_summary(slow, table, seed=0, budget_s=20.0)
     assert slow.calls[:2] == [PROBE, 1] and len(slow.calls) == 3
-    # each call has its own overhead, so one row alone overprices the rest: 75 rows here, where ten looked too many
-    assert summary is not None and summary.rows == sum(slow.calls) and summary.rows > 20, (slow.calls, note)
+    # the rest is sized from the second row (75 rows on an idle machine, 17 beside a benchmark), where the old
+    # rule priced ten rows at ten first rows and explained one; how many depends on the machine, so not asserted
+    assert summary is not None and summary.rows == sum(slow.calls) and slow.calls[2] >= 2, (slow.calls, note)
     too_slow = _SlowToSetUp(slow.model, setup_s=0.6)  # twice the first row would not fit 1 s: the probe alone
     alone, _ = shap_summary(too_slow, table, seed=0, budget_s=20.0)
     assert too_slow.calls == [PROBE] and alone is not None and alone.rows == PROBE
