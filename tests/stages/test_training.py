@@ -222,7 +222,11 @@ def test_tuning_time_goes_to_the_three_best_by_their_defaults_within_a_fifth_of_
         r"tuning time went to the (\d) best by their defaults, within 20% of the best one's error \((.+)\); (.+) "
         r"kept their defaults", remarks[0]).groups()
     leaders, laggards = leaders.split(", "), laggards.split(", ")
-    assert int(count) == len(leaders) <= 3 and sorted([*leaders, *laggards]) == sorted(names)
+    # every candidate that competed, leader or not: on a slow machine the budget may drop one before its defaults
+    # (histogram boosting, once, beside a benchmark), and the dropped say why
+    competed = [name for name in names if name not in result.dropped]
+    assert len(competed) >= 3 and all(result.dropped[name] for name in names if name not in competed)
+    assert int(count) == len(leaders) <= 3 and sorted([*leaders, *laggards]) == sorted(competed)
     assert all(result.plan[name] == 1 for name in laggards)
     assert sum(result.plan[name] for name in leaders) == 10 - len(laggards)  # the rest of the trials
     mape = {row.model: row.cv["mape"][0] for row in result.leaderboard}
