@@ -128,18 +128,18 @@ class Registry:
 
     def sized(self, versions: list[ModelVersion]) -> list[ModelVersion]:
         """The versions with the size of their bundles (what serving one loads, compressed), summed from the
-        store's record of each file the manifest lists: one manifest read per version and one query in all. None
+        store's record of each file the manifest lists: one manifest read per version and two queries in all. None
         where the manifest is missing or unreadable (`cairn verify` says why); an artifact store that cannot be
         reached leaves every size blank rather than failing the listing."""
-        with self.store.session() as session:
-            legacy = {version.artifact_sha256: _is_legacy_row(session, version.artifact_sha256)
-                      for version in versions}
+        with self.store.session() as session:  # versions registered by cairn 0.1 point at one joblib file
+            kinds = dict(session.execute(select(ArtifactRow.sha256, ArtifactRow.kind).where(ArtifactRow.sha256.in_(
+                {version.artifact_sha256 for version in versions}))).tuples().all()) if versions else {}
         listed: dict[int, list[str]] = {}
         for position, version in enumerate(versions):
             try:
                 listed[position] = bundle_shas(version.artifact_sha256, self.store.artifacts.read,
                                                what=f"{version.name} v{version.version}",
-                                               legacy=legacy[version.artifact_sha256])
+                                               legacy=kinds.get(version.artifact_sha256) == "model")
             except (StoreError, OSError):  # this version's manifest: missing, damaged, not a file
                 continue
             except Exception as error:  # the artifact store is unreachable: no size is worth a failed listing

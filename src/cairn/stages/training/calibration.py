@@ -9,6 +9,8 @@ rows always "improves"; this one has to earn it. The map kept is then fitted on 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import logit
@@ -54,10 +56,7 @@ def calibrate_classes(proba: np.ndarray, codes: np.ndarray, folds: list[tuple[np
         return None, "probabilities not calibrated: too few out-of-fold rows"
     folds, others = _judging(folds)
     crossed = np.full(proba.shape, np.nan)
-    for _, valid in folds:
-        valid = valid[known[valid]]
-        rest = known.copy()
-        rest[valid] = False
+    for valid, rest in _held_out(known, folds):
         if len(valid) and rest.any():
             crossed[valid] = tempered(proba[valid], fit_temperature(proba[rest], codes[rest]))
     judged = known & ~np.isnan(crossed).any(axis=1)
@@ -109,15 +108,23 @@ def fit_calibration(method: str, proba: np.ndarray, truth: np.ndarray) -> Calibr
 def _cross_fitted(method: str, proba: np.ndarray, truth: np.ndarray, known: np.ndarray,
                   folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     out = np.full(len(proba), np.nan)
-    for _, valid in folds:
-        valid = valid[known[valid]]
-        others = known.copy()
-        others[valid] = False
+    for valid, others in _held_out(known, folds):
         if len(valid) == 0 or truth[others].all() or not truth[others].any():
             out[valid] = proba[valid]
             continue
         out[valid] = fit_calibration(method, proba[others], truth[others]).positive(proba[valid])
     return out
+
+
+def _held_out(known: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
+              ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per fold: its rows with an out-of-fold output, and a mask of every other such row, which fits the map that
+    calibrates them."""
+    for _, valid in folds:
+        valid = valid[known[valid]]
+        rest = known.copy()
+        rest[valid] = False
+        yield valid, rest
 
 
 def _log_loss(truth: np.ndarray, proba: np.ndarray) -> float:

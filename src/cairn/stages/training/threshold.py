@@ -189,6 +189,7 @@ def class_decision(board: Any, searched: dict[str, Any], data: Any, case: Busine
     """Read from the chosen model's out-of-fold probabilities (a blend's: its members' weighted as in the blend):
     binary, the positive class, the calibration (when it improves their log loss) and the threshold tuned on the
     calibrated ones; multiclass, the temperature (when it improves their log loss). Regression: nothing."""
+    from cairn.metrics.resampled import class_positions
     from cairn.stages.training.calibration import calibrate, calibrate_classes
     from cairn.stages.training.leaderboard import ENSEMBLE
     from cairn.stages.training.positive import positive_class
@@ -203,9 +204,7 @@ def class_decision(board: Any, searched: dict[str, Any], data: Any, case: Busine
     oof = np.asarray(sum(weight * np.asarray(output, dtype="float64")
                          for weight, output in zip(weights.values(), outputs, strict=True)))
     if case.problem != "binary":
-        column = {label: index for index, label in enumerate(data.classes.tolist())}
-        codes = np.array([column[label] for label in data.y.tolist()])
-        calibration, calibration_note = calibrate_classes(oof, codes, data.split.folds)
+        calibration, calibration_note = calibrate_classes(oof, class_positions(data.classes, data.y), data.split.folds)
         return ClassDecision(None, calibration, None, [calibration_note])
     truth = data.y == positive
     calibration, calibrated, calibration_note = calibrate(oof[:, -1], truth, data.split.folds)
