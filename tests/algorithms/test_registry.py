@@ -42,12 +42,12 @@ def _tiny(problem: str, rows: int = 80) -> tuple[np.ndarray, np.ndarray]:
 def test_config_names_are_the_registry_names_in_catalogue_order():
     assert typing.get_args(CandidateName) == ALGORITHM_NAMES == tuple(ALGORITHMS)
     assert ALGORITHM_NAMES == ("linear", "lightgbm", "xgboost", "catboost", "random_forest", "extra_trees",
-                               "hist_gradient_boosting", "knn")
+                               "hist_gradient_boosting", "knn", "sparse_linear")
     assert all(name == algorithm.name for name, algorithm in ALGORITHMS.items())
     assert Models(candidates=list(ALGORITHM_NAMES)).candidates == list(ALGORITHM_NAMES)
     with pytest.raises(ValueError, match="svm"):
         Models(candidates=["svm"])
-    assert DEFAULT_NAMES == ("linear", "lightgbm", "catboost", "extra_trees", "knn")
+    assert DEFAULT_NAMES == ("linear", "lightgbm", "catboost", "extra_trees", "knn", "sparse_linear")
     assert ALGORITHMS["knn"].default_list_max_rows == 5_000
     assert [n for n, a in ALGORITHMS.items() if a.default_list_max_rows is not None] == ["knn"]
 
@@ -161,7 +161,10 @@ def test_pinned_parameters_leave_the_space_and_linear_regression_is_not_searched
     knn = ALGORITHMS["knn"].search_space("regression", pinned={"p": 1})
     assert list(knn) == ["n_neighbors", "weights"] and knn["weights"].choices == ("uniform", "distance")
     assert ALGORITHMS["lightgbm"].search_space("binary")["num_leaves"].high == 64
-    assert [a.enough_trials for a in ALGORITHMS.values()] == [8, 16, 16, 12, 8, 8, 16, 8]
+    assert [a.enough_trials for a in ALGORITHMS.values()] == [8, 16, 16, 12, 8, 8, 16, 8, 6]
+    # sparse_linear searches its ridge penalty for regression (RidgeCV is too slow on thousands of columns), C else
+    assert set(ALGORITHMS["sparse_linear"].search_space("regression")) == {"alpha"}
+    assert set(ALGORITHMS["sparse_linear"].search_space("binary")) == {"C"}
 
 
 def test_pinnable_parameters_are_checked_against_the_model_unless_the_library_checks_them():

@@ -231,6 +231,25 @@ def test_derived_columns_become_nodes_with_cairns_answers(quick):
         to_onnx(dataclasses.replace(candidate, features=texts))
 
 
+def test_a_ridge_on_every_level_exports_as_cairn_answers_it(quick):
+    """sparse_linear's pipeline: every level one-hot (beyond max_levels, no target means), sparse for many rows."""
+    from scipy import sparse
+    from sklearn.linear_model import Ridge
+
+    _, model, holdout = quick
+    rows = holdout.drop(columns="Sale_Price")
+    encoder = TabularEncoder(tuple(f.name for f in model.features if f.kind == "number"),
+                             tuple(f.name for f in model.features if f.kind == "category"), one_hot=True, scale=True,
+                             target_means=False, max_levels=3)
+    pipeline = Pipeline([("encode", encoder), ("model", Ridge(alpha=3.0))])
+    pipeline.fit(model.frame(rows), np.log(holdout["Sale_Price"].to_numpy()))
+    assert sparse.issparse(encoder.transform(model.frame(rows))) and len(rows) > 256
+    assert sum(name.startswith("Neighborhood=") for name in encoder.get_feature_names_out()) > 10
+    candidate = dataclasses.replace(model, pipeline=pipeline)
+    np.testing.assert_allclose(_run(to_onnx(candidate), candidate, rows), candidate.predict(rows),
+                               rtol=TOLERANCE_RTOL)
+
+
 def test_dates_become_calendar_parts_as_cairns_encoder_and_expressions_give_them(quick):
     from sklearn.linear_model import Ridge
 

@@ -38,8 +38,11 @@ def test_auto_gives_catboost_and_lightgbm_native_categories_when_a_category_has_
     native = {c.name: c.native_categories for c in choose_candidates(Models(), many)}
     assert native["catboost"] and native["lightgbm"] and not native["extra_trees"] and not native["linear"]
     assert {c.name: c.target_means for c in choose_candidates(Models(), many)} == {
-        name: name not in ("catboost", "lightgbm") for name in native}
+        name: name not in ("catboost", "lightgbm", "sparse_linear") for name in native}
     assert not any(c.native_categories for c in choose_candidates(Models(), few))  # few levels: as before
+    # a ridge on every level joins the default list with a many-level category only: else it is linear again
+    assert "sparse_linear" in native and "sparse_linear" not in {c.name for c in choose_candidates(Models(), few)}
+    assert [c.name for c in choose_candidates(Models(candidates=["sparse_linear"]), few)] == ["sparse_linear"]
     assert not any(c.native_categories for c in choose_candidates(Models(native_categories=False), many))
     forced = {c.name: (c.native_categories, c.target_means, c.native_by_default)
               for c in choose_candidates(Models(native_categories=True), few)}

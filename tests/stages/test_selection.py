@@ -34,8 +34,9 @@ def test_named_candidates_keep_their_order_and_pinned_parameters():
 
 def test_default_list_spans_linear_boosting_averaging_and_small_data_knn():
     chosen = choose_candidates(Models.model_construct(candidates=None, params={}))
-    assert [c.name for c in chosen] == list(DEFAULT_CANDIDATES) == ["linear", "lightgbm", "catboost", "extra_trees",
-                                                                     "knn"]
+    assert list(DEFAULT_CANDIDATES) == ["linear", "lightgbm", "catboost", "extra_trees", "knn", "sparse_linear"]
+    # without a category of more levels than features.max_onehot_levels, sparse_linear would be linear again
+    assert [c.name for c in chosen] == ["linear", "lightgbm", "catboost", "extra_trees", "knn"]
     knn = chosen[-1]
     assert knn.max_rows == KNN_MAX_ROWS and knn.needs_scaling and knn.one_hot
     named = choose_candidates(Models(candidates=["knn"]))[0]

@@ -63,6 +63,7 @@ class Algorithm:
     # trial that fits 10x longer than the measured default breaks the budget's plan.
     space: Mapping[str, Dimension] = field(default_factory=dict)
     tuned_for: frozenset[str] = PROBLEMS  # problems whose space is searched; otherwise the defaults alone
+    searched_for: Mapping[str, frozenset[str]] = field(default_factory=dict)  # a parameter only some problems have
     enough_trials: int = 8  # most trials worth running at budgets up to 30 s (see cairn.stages.training.tuning)
     trees_param: str | None = None  # the parameter early stopping decides
     leaves_param: str | None = None  # leaf-wise boosters: the leaves per tree their defaults set by rows
@@ -84,6 +85,9 @@ class Algorithm:
     extra_params: frozenset[str] = frozenset()  # accepted in models.params beyond the estimator's get_params
     default_list: bool = False  # competes when models.candidates is not set
     default_list_max_rows: int | None = None  # ... but only up to this many training rows
+    # One-hot every level of every category, however many, in a sparse matrix, instead of target means beyond
+    # features.max_onehot_levels; in the default list only when some category has more levels than that
+    every_level: bool = False
 
     @property
     def boosted(self) -> bool:
@@ -111,7 +115,8 @@ class Algorithm:
         """The parameters tuned for `problem`: the space minus what models.params pins."""
         if problem not in self.tuned_for:
             return {}
-        return {name: dim for name, dim in self.space.items() if name not in pinned}
+        return {name: dim for name, dim in self.space.items()
+                if name not in pinned and problem in self.searched_for.get(name, PROBLEMS)}
 
     def known_params(self) -> frozenset[str] | None:
         """The names models.params may pin, or None when the library checks them itself."""

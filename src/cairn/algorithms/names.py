@@ -10,5 +10,5 @@ position (cairn.stages.training.tuning.sampler_seed), so a new family is only ev
 from __future__ import annotations
 
 ALGORITHM_NAMES: tuple[str, ...] = ("linear", "lightgbm", "xgboost", "catboost", "random_forest", "extra_trees",
-                                    "hist_gradient_boosting", "knn")
+                                    "hist_gradient_boosting", "knn", "sparse_linear")
 NATIVE_CATEGORY_NAMES: tuple[str, ...] = ("lightgbm", "catboost")  # those that can learn categories natively

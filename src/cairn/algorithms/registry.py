@@ -14,11 +14,12 @@ from cairn.algorithms.lightgbm import LIGHTGBM
 from cairn.algorithms.linear import LINEAR
 from cairn.algorithms.names import ALGORITHM_NAMES, NATIVE_CATEGORY_NAMES
 from cairn.algorithms.space import Dimension
+from cairn.algorithms.sparse_linear import SPARSE_LINEAR
 from cairn.algorithms.trees import FIXED_TREES, MAX_TREES, leaves_for
 from cairn.algorithms.xgboost import XGBOOST
 
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
-    LINEAR, LIGHTGBM, XGBOOST, CATBOOST, RANDOM_FOREST, EXTRA_TREES, HIST_GRADIENT_BOOSTING, KNN)}
+    LINEAR, LIGHTGBM, XGBOOST, CATBOOST, RANDOM_FOREST, EXTRA_TREES, HIST_GRADIENT_BOOSTING, KNN, SPARSE_LINEAR)}
 if tuple(ALGORITHMS) != ALGORITHM_NAMES:
     raise ImportError(f"cairn.algorithms.names lists {ALGORITHM_NAMES}, the registry {tuple(ALGORITHMS)}")
 if tuple(name for name, a in ALGORITHMS.items() if a.native_categories) != NATIVE_CATEGORY_NAMES:

@@ -325,9 +325,10 @@ class Models(Section):
     """Stage 6: which algorithms compete, with optional pinned parameters."""
 
     candidates: list[CandidateName] | None = Field(
-        None, min_length=1, description="Default: linear, lightgbm, catboost, extra_trees, and knn under 5,000 "
-        "rows; the budget drops those that cannot finish. xgboost, random_forest and hist_gradient_boosting when "
-        "named (xgboost: pip install 'cairn[boosters]').")
+        None, min_length=1, description="Default: linear, lightgbm, catboost, extra_trees, knn under 5,000 "
+        "rows, and sparse_linear (a ridge on every level of every category) when a category has more levels than "
+        "features.max_onehot_levels; the budget drops those that cannot finish. xgboost, random_forest and "
+        "hist_gradient_boosting when named (xgboost: pip install 'cairn[boosters]').")
     params: dict[CandidateName, dict[str, Any]] = Field(default_factory=dict)
     native_categories: bool | Literal["auto"] | list[NativeCategoryName] = Field(
         "auto", description="true: LightGBM splits category codes as categories (any subset of levels) and "

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from scipy import sparse
 from scipy.special import expit, softmax
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.pipeline import Pipeline
@@ -74,7 +75,8 @@ def _pipeline(pipeline: Pipeline, data: Any, *, inputs: list[str], classifier: b
     for _, step in pipeline.steps[:-1]:
         if step is not None and step != "passthrough":
             encoded = step.transform_fitted(encoded)
-    X = np.asarray(encoded, dtype="float64")
+    # many rows one-hot on every level come sparse (sparse_linear); contributions are per encoded column
+    X = encoded.toarray() if sparse.issparse(encoded) else np.asarray(encoded, dtype="float64")
     sources, derived, to_inputs = _layout(pipeline, encoder, deriver, inputs)
     labels = list(pipeline.classes_) if classifier else None
     found = model_contributions(model, X, classifier=classifier)

@@ -62,8 +62,8 @@ class Candidate:
     @property
     def target_means(self) -> bool:
         """Whether the encoder target-encodes its many-level categories (out of fold): not for a family that
-        learns categories with its own target statistics."""
-        return not (self.native_categories and self.algorithm.target_statistics)
+        learns categories with its own target statistics, nor for one that weighs every level."""
+        return not (self.native_categories and self.algorithm.target_statistics) and not self.algorithm.every_level
 
     @property
     def trees_param(self) -> str | None:
@@ -95,14 +95,17 @@ def choose_candidates(spec: Models, plan: FeaturePlan | None = None) -> list[Can
     """The catalogue entries named in models.candidates, with their pinned parameters checked, and which learn
     categories natively (`native_categories`: models.native_categories, read against the `plan`).
 
-    The default list (linear, lightgbm, catboost, extra_trees, knn) spans a linear baseline, two kinds of
+    The default list (linear, lightgbm, catboost, extra_trees, knn, sparse_linear) spans a linear baseline, two kinds of
     boosting and averaging; knn in it is dropped above KNN_MAX_ROWS training rows, and the budget drops what
-    cannot finish. The others compete only when named.
+    cannot finish. sparse_linear joins it when some category has more levels than features.max_onehot_levels
+    (`many_levels`); without one it would be linear again. The others compete only when named.
     """
     names, default = candidate_names(spec)
     if default:  # an optional package that is not installed is simply not in the default list
         names = [name for name in names if installed(CATALOGUE[name])]
     chosen = []
+    if default and not many_levels(plan):
+        names = [name for name in names if not CATALOGUE[name].algorithm.every_level]
     for name in names:
         base = CATALOGUE[name]
         require_installed(base)
@@ -135,7 +138,15 @@ def native_categories(algorithm: Algorithm, spec: Models, plan: FeaturePlan | No
         return algorithm.name in spec.native_categories
     if spec.native_categories != "auto":
         return spec.native_categories and algorithm.native_categories
-    if not algorithm.target_statistics or plan is None:
+    if not algorithm.target_statistics:
+        return False
+    return many_levels(plan)
+
+
+def many_levels(plan: FeaturePlan | None) -> bool:
+    """Whether some category has more levels than features.max_onehot_levels (of the plan's most frequent 200
+    read): those reach one-hot families as target means. Without a plan, no."""
+    if plan is None:
         return False
     return any(len(f.levels) > plan.max_onehot_levels for f in plan.features if f.name in set(plan.categorical))
 

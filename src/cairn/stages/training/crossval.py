@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.pipeline import Pipeline
 
 from cairn.estimators.blends import aligned_proba
@@ -85,7 +86,7 @@ class TrainingData:
         folds = self._encoded.setdefault(key, {})
         if fold not in folds:
             folds[fold] = self._encode(fold, key)
-            held = sum(f.train.nbytes + f.valid.nbytes for fs in self._encoded.values() for f in fs.values())
+            held = sum(f.nbytes for fs in self._encoded.values() for f in fs.values())
             if held > MAX_CACHE_BYTES:
                 for other in [k for k in self._encoded if k != key]:
                     del self._encoded[other]
@@ -99,8 +100,8 @@ class TrainingData:
         fitted = time.perf_counter()
         valid = preprocess.transform(self.X.iloc[valid_rows])
         per_row_ms = (time.perf_counter() - fitted) * 1000 / max(len(valid_rows), 1)
-        return EncodedFold(np.asarray(train, dtype="float64"), np.asarray(valid, dtype="float64"),
-                           fitted - began, per_row_ms, tuple(preprocess.named_steps["encode"].code_columns_))
+        return EncodedFold(as_float64(train), as_float64(valid), fitted - began, per_row_ms,
+                           tuple(preprocess.named_steps["encode"].code_columns_))
 
     def target_for_fit(self, y: np.ndarray) -> np.ndarray:
         """Classes as codes 0..K-1 (what every library accepts, early-stopping sets included), a log target as
@@ -112,11 +113,29 @@ class TrainingData:
 
 @dataclass(frozen=True)
 class EncodedFold:
-    train: np.ndarray  # the fold's training rows, encoded
-    valid: np.ndarray  # the fold's validation rows, encoded by the encoder fitted on `train`
+    train: Any  # the fold's training rows, encoded: a float64 matrix, CSR for every-level one-hot
+    valid: Any  # the fold's validation rows, encoded by the encoder fitted on `train`
     fit_s: float
     transform_ms_per_row: float
     code_columns: tuple[int, ...] = ()  # category code columns, for models with native categorical splits
+
+    @property
+    def nbytes(self) -> int:
+        return matrix_bytes(self.train) + matrix_bytes(self.valid)
+
+
+def as_float64(encoded: Any) -> Any:
+    """An encoder's output as float64, a sparse matrix staying sparse (see TabularEncoder's every-level one-hot)."""
+    if sparse.issparse(encoded):
+        return encoded.astype("float64", copy=False)
+    return np.asarray(encoded, dtype="float64")
+
+
+def matrix_bytes(encoded: Any) -> int:
+    """What a dense or CSR matrix holds in memory."""
+    if sparse.issparse(encoded):
+        return int(encoded.data.nbytes + encoded.indices.nbytes + encoded.indptr.nbytes)
+    return int(encoded.nbytes)
 
 
 @dataclass(frozen=True)

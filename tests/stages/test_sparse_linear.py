@@ -1,0 +1,97 @@
+"""sparse_linear: one weight per level of every category, however many, fitted together. It must learn crossed
+many-level effects that target means confound, reach the model as a sparse matrix in training and as dense rows
+at serving time, and answer the same either way."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import sparse
+
+from cairn.estimators.encoder import TabularEncoder
+from cairn.project import Project
+
+NOISE = 0.4  # the ratings' own noise: no model's RMSE goes below it
+
+
+def _ratings(rows: int = 6_000, seed: int = 0) -> pd.DataFrame:
+    """Students rate lecturers; harsh students mostly meet weak lecturers, so a lecturer's plain mean rating
+    carries its students' harshness: only effects fitted together tell the two apart."""
+    rng = np.random.default_rng(seed)
+    students, lecturers = 400, 150
+    student_effect = np.sort(rng.normal(0.0, 0.8, students))
+    lecturer_effect = np.sort(rng.normal(0.0, 0.8, lecturers))
+    student = rng.integers(0, students, rows)
+    near = student / students * lecturers + rng.normal(0.0, 5.0, rows)  # weak students meet weak lecturers
+    lecturer = np.clip(np.round(near), 0, lecturers - 1).astype(int)
+    hours = rng.uniform(0, 10, rows)
+    rating = 3.0 + student_effect[student] + lecturer_effect[lecturer] + 0.1 * hours + rng.normal(0.0, NOISE, rows)
+    return pd.DataFrame({"student": [f"s{i}" for i in student], "lecturer": [f"d{i}" for i in lecturer],
+                         "hours": hours, "rating": rating})
+
+
+def test_every_level_comes_out_sparse_for_many_rows_and_dense_for_a_request():
+    table = _ratings(2_000)
+    X, y = table.drop(columns="rating"), table["rating"].to_numpy()
+    encoder = TabularEncoder(("hours",), ("student", "lecturer"), one_hot=True, scale=True, target_means=False,
+                             max_levels=30)
+    encoded = encoder.fit_transform(X, y)
+    assert sparse.isspmatrix_csr(encoded) or sparse.issparse(encoded)
+    names = list(encoder.get_feature_names_out())
+    assert encoded.shape == (2_000, len(names))
+    levels = sum(1 for name in names if name.startswith("student="))
+    # every student seen 5 times or more has its own column, far beyond max_levels (30); the rest share one
+    assert levels == (X["student"].value_counts() >= 5).sum() + 1 > 200
+    assert encoded[:, names.index("hours")].toarray().std() == pytest.approx(1.0, rel=1e-6)  # scaled like dense
+    np.testing.assert_array_equal(np.asarray(encoded[:, 1:].sum(axis=1)).ravel(), 2.0)  # a student, a lecturer
+    chunks = np.vstack([encoder.transform(X.iloc[i:i + 200]) for i in range(0, 2_000, 200)])  # requests: dense
+    assert isinstance(encoder.transform(X.head(200)), np.ndarray)
+    np.testing.assert_array_equal(encoder.transform(X).toarray(), chunks)
+    with_means = TabularEncoder(("hours",), ("student", "lecturer"), one_hot=True, scale=True, max_levels=30)
+    assert isinstance(with_means.fit_transform(X, y), np.ndarray)
+    assert len(with_means.get_feature_names_out()) == 3  # linear's encoder: one target mean per category
+
+
+@pytest.fixture(scope="module")
+def ratings(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ratings")
+    (folder / "data").mkdir()
+    table = _ratings()
+    table.to_csv(folder / "data" / "ratings.csv", index=False)
+    config = {"project": "ratings", "seed": 7, "data": {"source": "data/ratings.csv"},
+              "business": {"problem": "regression", "target": "rating",
+                           "success": [{"metric": "rmse", "below": 2.0}],
+                           "constraints": {"train_budget_minutes": 0.4}},
+              "models": {"candidates": ["linear", "sparse_linear", "lightgbm"]},
+              "training": {"tuning": {"trials": 6}}}  # a fixed search, not one sized by this machine's speed
+    (folder / "cairn.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    project = Project.load(folder / "cairn.yaml", workdir=folder)
+    return project, project.run(), table
+
+
+def _validation(notes: list[str], name: str) -> float:
+    line = next(note for note in notes if note.startswith(f"{name}: CV rmse"))
+    return float(re.search(r"CV rmse ([0-9.]+)", line).group(1))
+
+
+def test_crossed_effects_are_learned_where_target_means_confound_them(ratings):
+    _, run, _ = ratings
+    notes = run.stage("training").notes
+    sparse_error, linear_error = _validation(notes, "sparse_linear"), _validation(notes, "linear")
+    beyond_noise = [error ** 2 - NOISE ** 2 for error in (sparse_error, linear_error)]  # the effects' error
+    assert sparse_error < linear_error and beyond_noise[0] < 0.6 * beyond_noise[1], notes
+
+
+def test_the_served_model_answers_a_request_as_it_answers_a_batch(ratings):
+    project, _, table = ratings
+    model = project.load_model()
+    rows = table.drop(columns="rating").sample(600, random_state=1)
+    batch = model.predict(rows)  # 600 rows: encoded sparse on the way to sparse_linear
+    one_by_one = np.concatenate([model.predict(rows.iloc[[i]]) for i in range(0, 600, 60)])
+    np.testing.assert_allclose(batch[::60], one_by_one, rtol=1e-9)
+    explained = model.explain(rows.head(300))  # 300 rows: sparse, densified for the contributions
+    np.testing.assert_allclose(np.asarray(explained.values).ravel(), batch[:300], rtol=1e-6)
