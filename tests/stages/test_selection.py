@@ -70,6 +70,22 @@ def test_a_misspelt_parameter_gets_a_suggestion():
     assert problem.where == "models.params.random_forest.max_feature" and problem.fix == "did you mean 'max_features'?"
 
 
+@pytest.mark.parametrize(("name", "problem", "param", "takes"), [
+    ("sparse_linear", "binary", "alpha", "C"), ("sparse_linear", "regression", "C", "alpha"),
+    ("linear", "multiclass", "alpha", "C")])
+def test_a_parameter_of_another_problems_estimator_is_named_not_a_traceback(name, problem, param, takes):
+    """Ridge has alpha, logistic regression C: which one applies is known once the problem is."""
+    spec = Models(candidates=[name], params={name: {param: 1.0}})
+    with pytest.raises(ConfigError) as raised:
+        choose_candidates(spec, problem=problem)
+    found = raised.value.problems[0]
+    assert found.where == f"models.params.{name}.{param}" and f"for {problem}" in found.expected
+    assert takes in found.fix.split("takes ", 1)[1].split(", ")
+    assert choose_candidates(Models(candidates=[name], params={name: {takes: 1.0}}), problem=problem)[0].params == {
+        takes: 1.0}
+    assert choose_candidates(spec)[0].params == {param: 1.0}  # before the problem is known: any kind's
+
+
 def test_threads_and_seeds_cannot_be_pinned_per_model():
     with pytest.raises(ConfigError) as raised:
         choose_candidates(Models(candidates=["lightgbm"], params={"lightgbm": {"n_jobs": 8}}))

@@ -93,5 +93,5 @@ def test_the_served_model_answers_a_request_as_it_answers_a_batch(ratings):
     batch = model.predict(rows)  # 600 rows: encoded sparse on the way to sparse_linear
     one_by_one = np.concatenate([model.predict(rows.iloc[[i]]) for i in range(0, 600, 60)])
     np.testing.assert_allclose(batch[::60], one_by_one, rtol=1e-9)
-    explained = model.explain(rows.head(300))  # 300 rows: sparse, densified for the contributions
+    explained = model.explain(rows.head(300))  # 300 rows: sparse, densified 256 at a time for the contributions
     np.testing.assert_allclose(np.asarray(explained.values).ravel(), batch[:300], rtol=1e-6)

@@ -63,7 +63,9 @@ class Algorithm:
     # trial that fits 10x longer than the measured default breaks the budget's plan.
     space: Mapping[str, Dimension] = field(default_factory=dict)
     tuned_for: frozenset[str] = PROBLEMS  # problems whose space is searched; otherwise the defaults alone
-    searched_for: Mapping[str, frozenset[str]] = field(default_factory=dict)  # a parameter only some problems have
+    # Parameters only some problems have (Ridge's alpha, LogisticRegression's C): neither searched nor pinnable in
+    # models.params for the others
+    only_for: Mapping[str, frozenset[str]] = field(default_factory=dict)
     enough_trials: int = 8  # most trials worth running at budgets up to 30 s (see cairn.stages.training.tuning)
     trees_param: str | None = None  # the parameter early stopping decides
     leaves_param: str | None = None  # leaf-wise boosters: the leaves per tree their defaults set by rows
@@ -116,17 +118,19 @@ class Algorithm:
         if problem not in self.tuned_for:
             return {}
         return {name: dim for name, dim in self.space.items()
-                if name not in pinned and problem in self.searched_for.get(name, PROBLEMS)}
+                if name not in pinned and problem in self.only_for.get(name, PROBLEMS)}
 
-    def known_params(self) -> frozenset[str] | None:
-        """The names models.params may pin, or None when the library checks them itself."""
+    def known_params(self, problem: str | None = None) -> frozenset[str] | None:
+        """The names models.params may pin (for `problem`, or for any), or None when the library checks them
+        itself."""
         if self.checks_own_params:
             return None
         from cairn.estimators.labels import EncodedLabels
 
-        known = set(self.extra_params)
-        for problem in ("regression", "binary"):
-            estimator = self.estimator(problem, seed=0, n_jobs=1, n_rows=1000)
+        kinds = (problem,) if problem else ("regression", "binary")
+        known = {name for name in self.extra_params if any(k in self.only_for.get(name, PROBLEMS) for k in kinds)}
+        for kind in kinds:
+            estimator = self.estimator(kind, seed=0, n_jobs=1, n_rows=1000)
             inner = estimator.estimator if isinstance(estimator, EncodedLabels) else estimator
             known |= set(inner.get_params(deep=False))
         return frozenset(known)

@@ -34,5 +34,6 @@ LINEAR = Algorithm(
     "low: one weight per encoded column; high bias, low variance", needs_scaling=True, one_hot=True,
     defaults=defaults, build=build,
     space={"C": floats(1e-3, 1e3, log=True)}, tuned_for=CLASSIFICATION,  # regression: RidgeCV picks alpha
-    enough_trials=8, extra_params=frozenset({"alphas", "alpha"}), default_list=True,
+    enough_trials=8, extra_params=frozenset({"alphas", "alpha"}),
+    only_for={"alphas": frozenset({"regression"}), "alpha": frozenset({"regression"})}, default_list=True,
 )

@@ -44,6 +44,6 @@ SPARSE_LINEAR = Algorithm(
     "low: one weight per level, shrunk together; high bias, low variance", needs_scaling=True, one_hot=True,
     defaults=defaults, build=build,
     space={"alpha": floats(0.3, 300.0, log=True), "C": floats(1e-3, 1e3, log=True)},
-    searched_for={"alpha": frozenset({"regression"}), "C": CLASSIFICATION},
+    only_for={"alpha": frozenset({"regression"}), "C": CLASSIFICATION},
     enough_trials=6, every_level=True, default_list=True,
 )

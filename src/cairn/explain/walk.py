@@ -8,6 +8,7 @@ the blend's units (target units for regression, probabilities for classes: see c
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,6 +26,7 @@ from cairn.explain.sources import derived_inputs, encoded_sources, pipeline_part
 Scale = Literal["target", "log_target", "margin", "probability"]
 FLAT = 1e-12  # a total change this small is rescaled by the slope instead of the ratio
 _LAYOUTS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # per fitted pipeline
+DENSE_ROWS = 256  # sparse encoded rows (every level one-hot) are explained this many at a time
 
 
 @dataclass(frozen=True)
@@ -75,18 +77,29 @@ def _pipeline(pipeline: Pipeline, data: Any, *, inputs: list[str], classifier: b
     for _, step in pipeline.steps[:-1]:
         if step is not None and step != "passthrough":
             encoded = step.transform_fitted(encoded)
-    # many rows one-hot on every level come sparse (sparse_linear); contributions are per encoded column
-    X = encoded.toarray() if sparse.issparse(encoded) else np.asarray(encoded, dtype="float64")
-    sources, derived, to_inputs = _layout(pipeline, encoder, deriver, inputs)
+    layout = _layout(pipeline, encoder, deriver, inputs)
     labels = list(pipeline.classes_) if classifier else None
+    if not sparse.issparse(encoded):
+        found, values = _by_input(model, np.asarray(encoded, dtype="float64"), layout, inputs, classifier=classifier)
+    else:  # many rows one-hot on every level (sparse_linear): a few hundred dense at a time, as rows x levels x
+        # outputs contributions of tens of thousands of levels would be gigabytes
+        parts = [_by_input(model, encoded[start:start + DENSE_ROWS].toarray(), layout, inputs, classifier=classifier)
+                 for start in range(0, encoded.shape[0], DENSE_ROWS)]
+        found = dataclasses.replace(parts[0][0], base=np.concatenate([part.base for part, _ in parts]))
+        values = np.concatenate([part_values for _, part_values in parts])
+    notes = tuple(note for note in (found.note, _derived_note(layout[1])) if note)
+    return Explained(found.base, values, found.space, labels, notes)
+
+
+def _by_input(model: Any, X: np.ndarray, layout: tuple[list[str], dict[str, tuple[str, ...]], np.ndarray],
+              inputs: list[str], *, classifier: bool) -> tuple[Contributions, np.ndarray]:
+    """The model's contributions on encoded rows `X`, and the same summed by input (rows x inputs x outputs)."""
+    sources, derived, to_inputs = layout
     found = model_contributions(model, X, classifier=classifier)
     if found is not None:
-        values = np.einsum("nmk,mp->npk", found.values, to_inputs)
-    else:
-        found, distinct = _sampled(model, X, sources, classifier=classifier)
-        values = np.einsum("nsk,sp->npk", found.values, source_matrix(distinct, inputs, derived))
-    notes = tuple(note for note in (found.note, _derived_note(derived)) if note)
-    return Explained(found.base, values, found.space, labels, notes)
+        return found, np.einsum("nmk,mp->npk", found.values, to_inputs)
+    found, distinct = _sampled(model, X, sources, classifier=classifier)
+    return found, np.einsum("nsk,sp->npk", found.values, source_matrix(distinct, inputs, derived))
 
 
 def _layout(pipeline: Pipeline, encoder: Any, deriver: Any, inputs: list[str]

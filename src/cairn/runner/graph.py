@@ -180,7 +180,7 @@ def _features(ctx: StageContext) -> Outputs:
 
 
 def _models(ctx: StageContext) -> Outputs:
-    candidates = choose_candidates(ctx.config.models, ctx["feature_plan"])
+    candidates = choose_candidates(ctx.config.models, ctx["feature_plan"], problem=ctx["business_case"].problem)
     return {"candidates": candidates}, [f"{c.name}: {c.description}; complexity {c.complexity}" for c in candidates]
 
 
@@ -270,7 +270,7 @@ STAGES: tuple[StageDef, ...] = (
              ("cairn.stages.exploration",)),
     StageDef("features", ("clean_table", "business_case", "data_profile"), ("feature_plan",), _features,
              ("cairn.stages.features",)),
-    StageDef("models", ("feature_plan",), ("candidates",), _models, ("cairn.stages.selection",)),
+    StageDef("models", ("feature_plan", "business_case"), ("candidates",), _models, ("cairn.stages.selection",)),
     StageDef("training", ("clean_table", "business_case", "feature_plan", "candidates"), ("training_result",),
              _training, ("cairn.stages.training",)),
     StageDef("evaluation", ("clean_table", "business_case", "feature_plan", "training_result"), ("evaluation",),

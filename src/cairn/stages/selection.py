@@ -91,12 +91,14 @@ def candidate_names(spec: Models) -> tuple[list[str], bool]:
     return list(dict.fromkeys(named)), False
 
 
-def choose_candidates(spec: Models, plan: FeaturePlan | None = None) -> list[Candidate]:
+def choose_candidates(spec: Models, plan: FeaturePlan | None = None, *, problem: str | None = None
+                      ) -> list[Candidate]:
     """The catalogue entries named in models.candidates, with their pinned parameters checked, and which learn
-    categories natively (`native_categories`: models.native_categories, read against the `plan`).
+    categories natively (`native_categories`: models.native_categories, read against the `plan`). With the
+    `problem`, pinned parameters are checked against that problem's estimator (Ridge has alpha, not C).
 
-    The default list (linear, lightgbm, catboost, extra_trees, knn, sparse_linear) spans a linear baseline, two kinds of
-    boosting and averaging; knn in it is dropped above KNN_MAX_ROWS training rows, and the budget drops what
+    The default list (linear, lightgbm, catboost, extra_trees, knn, sparse_linear) spans a linear baseline, two
+    kinds of boosting and averaging; knn in it is dropped above KNN_MAX_ROWS training rows, and the budget drops what
     cannot finish. sparse_linear joins it when some category has more levels than features.max_onehot_levels
     (`many_levels`); without one it would be linear again. The others compete only when named.
     """
@@ -110,7 +112,7 @@ def choose_candidates(spec: Models, plan: FeaturePlan | None = None) -> list[Can
         base = CATALOGUE[name]
         require_installed(base)
         params = dict(spec.params.get(name, {}))  # type: ignore[call-overload]
-        _check_params(base, params)
+        _check_params(base, params, problem)
         algorithm = base.algorithm
         native = native_categories(algorithm, spec, plan)
         chosen.append(_candidate(algorithm, params, max_rows=algorithm.default_list_max_rows if default else None,
@@ -121,7 +123,10 @@ def choose_candidates(spec: Models, plan: FeaturePlan | None = None) -> list[Can
         raise ConfigError.single(
             "models.params pins parameters of a model that does not compete.", where=f"models.params.{unused[0]}",
             expected=f"one of the candidates ({', '.join(names)})", got=unused[0],
-            fix=f"add {unused[0]} to models.candidates or remove its params",
+            fix=f"add {unused[0]} to models.candidates or remove its params" + (
+                f" ({unused[0]} joins the default list only when a category has more than "
+                f"features.max_onehot_levels levels)" if unused[0] in CATALOGUE and default
+                and CATALOGUE[unused[0]].algorithm.every_level else ""),
         )
     return chosen
 
@@ -164,7 +169,7 @@ def require_installed(candidate: Candidate) -> None:
         )
 
 
-def _check_params(candidate: Candidate, params: dict[str, Any]) -> None:
+def _check_params(candidate: Candidate, params: dict[str, Any], problem: str | None = None) -> None:
     for name in params:
         if name in RESERVED_PARAMS:
             raise ConfigError.single(
@@ -176,6 +181,16 @@ def _check_params(candidate: Candidate, params: dict[str, Any]) -> None:
     if known is None:
         return  # nothing pinned, or a library that validates its many aliases itself at fit time
     unknown = [name for name in params if name not in known]
+    mine = candidate.algorithm.known_params(problem) if problem and not unknown else None
+    elsewhere = [name for name in params if mine is not None and name not in mine]
+    if mine is not None and elsewhere:
+        others = sorted(mine - set(RESERVED_PARAMS))
+        raise ConfigError.single(
+            f"models.params.{candidate.name} sets {elsewhere[0]}, which {candidate.name} has only for another "
+            f"kind of problem than this {problem} one.", where=f"models.params.{candidate.name}.{elsewhere[0]}",
+            expected=f"a parameter of {candidate.name} for {problem}", got=elsewhere[0],
+            fix=f"remove it; for {problem}, {candidate.name} takes {', '.join(others[:8])}",
+        )
     if unknown:
         guess = difflib.get_close_matches(unknown[0], sorted(known), n=1)
         raise ConfigError.single(
