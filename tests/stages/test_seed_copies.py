@@ -238,20 +238,32 @@ def test_a_model_with_copies_is_served_explained_and_exported_as_any_blend():
 
 def test_a_runner_up_too_long_to_refit_is_not_refit_and_the_copies_leave_it_no_time():
     """A refit estimated past RUNNER_UP_MAX_S, or past the time to the safety stop, is skipped (the copies then
-    reserve nothing for it); a quick one is reserved its estimate."""
-    from cairn.stages.training.runner_up import RUNNER_UP_MAX_S, fit_runner_up, refit_estimate_s
+    reserve nothing for it); a quick one is reserved its estimate, and one under RUNNER_UP_TRIVIAL_S is done even
+    past the safety stop."""
+    from cairn.stages.training.runner_up import RUNNER_UP_MAX_S, RUNNER_UP_TRIVIAL_S, fit_runner_up, refit_estimate_s
 
     pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm", "linear"))
     assert 0 < refit_estimate_s(board, searched, scope, ctx) < 1
     slow = {**searched, "linear": replace(searched["linear"], best=replace(searched["linear"].best,
                                                                            fit_time_s=10_000.0))}
     assert refit_estimate_s(board, slow, scope, ctx) == 0.0
-    spent = replace(ctx, budget=Budget(1e-3, "test"))  # past the safety stop: the quick refit would not run either
-    assert refit_estimate_s(board, searched, scope, spent) == 0.0
-    assert fit_runner_up(board, searched, scope, spent).pipeline is None
+    spent = replace(ctx, budget=Budget(1e-3, "test"))  # past the safety stop: a refit under a second still runs
+    quick = refit_estimate_s(board, searched, scope, spent)
+    assert 0 < quick == refit_estimate_s(board, searched, scope, ctx) < RUNNER_UP_TRIVIAL_S
+    assert fit_runner_up(board, searched, scope, spent).pipeline is not None
+    slower = {**searched, "linear": replace(searched["linear"], best=replace(searched["linear"].best,
+                                                                             fit_time_s=quick_fold_s(searched) * 50))}
+    assert refit_estimate_s(board, slower, scope, replace(ctx, budget=Budget(1e6, "test"))) > RUNNER_UP_TRIVIAL_S
+    assert refit_estimate_s(board, slower, scope, spent) == 0.0  # ... but no longer one
+    assert fit_runner_up(board, slower, scope, spent).pipeline is None
     skipped = fit_runner_up(board, slow, scope, replace(ctx, budget=Budget(1e6, "test")))
     assert skipped.pipeline is None and skipped.note.startswith("linear was not refit for the holdout: about ")
     assert skipped.note.endswith(f"{RUNNER_UP_MAX_S:.0f} s allowed")
+
+
+def quick_fold_s(searched):
+    """linear's measured fit time per fold, floored where a fast machine measured next to nothing."""
+    return max(searched["linear"].best.fit_time_s, 0.02)
 
 
 def test_what_the_copies_change_is_said_where_the_runs_seed_alone_was_read():
