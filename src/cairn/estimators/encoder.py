@@ -277,16 +277,10 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         """Many rows one-hot on every level (`one_hot` without `target_means`) as a sparse matrix, the category
         columns' block after the dense ones; None otherwise: a few rows (a request) stay one dense row each.
         Thousands of levels dense would be gigabytes: InstEval's 4,022 columns on 58,736 rows are 1.9 GB."""
-        rows = len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values()), ()))
-        if not (self.one_hot and not self.target_means and self.categorical and rows > LARGE_BATCH_ROWS):
+        if not (self.one_hot and not self.target_means and self.categorical and _row_count(X) > LARGE_BATCH_ROWS):
             return None
-        groups = np.column_stack([self._groups(np.asarray(X[name], dtype=object), codes)
-                                  for name, codes in zip(self.categorical, self.codes_, strict=True)])
-        offsets = np.cumsum([0, *self.level_counts_[:-1]])
-        row, column = np.nonzero(groups >= 0)
-        return sparse.csr_matrix((np.ones(len(row), dtype=getattr(self, "dtype_", "float64")),
-                                  (row, groups[row, column] + offsets[column])),
-                                 shape=(rows, sum(self.level_counts_)))
+        every = list(range(len(self.categorical)))
+        return _OneHot(self._group_matrix(X, every), self.level_counts_).csr(getattr(self, "dtype_", "float64"))
 
     def _categories(self, X: pd.DataFrame | Mapping[str, np.ndarray], oof: dict[int, np.ndarray]
                     ) -> list[np.ndarray | _OneHot | _Codes]:
@@ -310,14 +304,17 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         """The level codes of `columns` (-1 for an unseen level without a rare-level group), or their one-hot."""
         if not columns:
             return []
-        rows = len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values()), ()))
-        if rows > LARGE_BATCH_ROWS:  # column by column into the output: no rows x columns matrix of int64 codes
+        if _row_count(X) > LARGE_BATCH_ROWS:  # column by column into the output: no rows x columns int64 codes
             return [_Codes(self, X, columns)]
-        groups = np.column_stack([self._groups(np.asarray(X[self.categorical[i]], dtype=object), self.codes_[i])
-                                  for i in columns])
+        groups = self._group_matrix(X, columns)
         if not self.one_hot:
             return [groups]
         return [_OneHot(groups, [self.level_counts_[i] for i in columns])]
+
+    def _group_matrix(self, X: pd.DataFrame | Mapping[str, np.ndarray], columns: list[int]) -> np.ndarray:
+        """Rows x `columns`: each category value's level code (see `_groups`)."""
+        return np.column_stack([self._groups(np.asarray(X[self.categorical[i]], dtype=object), self.codes_[i])
+                                for i in columns])
 
     def _dense_parts(self, filled: np.ndarray, days: np.ndarray, X: pd.DataFrame | Mapping[str, np.ndarray]
                      ) -> list[np.ndarray]:
@@ -335,9 +332,8 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
 
     @staticmethod
     def _numbers(X: pd.DataFrame | Mapping[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
-        rows = len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values()), ()))
         if not names:
-            return np.empty((rows, 0))
+            return np.empty((_row_count(X), 0))
         if isinstance(X, pd.DataFrame):
             return X[list(names)].to_numpy(dtype="float64", na_value=np.nan)
         return np.column_stack([np.asarray(X[name], dtype="float64") for name in names])
@@ -420,6 +416,11 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
             self.level_counts_ = [len(set(codes.values())) for codes in self.codes_]
 
 
+def _row_count(X: pd.DataFrame | Mapping[str, np.ndarray]) -> int:
+    """Rows of a frame, or of a request's dict of column arrays."""
+    return len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values()), ()))
+
+
 class _OneHot:
     """Level codes (rows x columns) to be written one-hot straight into the output matrix, never built apart."""
 
@@ -429,9 +430,19 @@ class _OneHot:
 
     def write(self, block: np.ndarray) -> None:
         block[...] = 0.0
+        block[self._ones()] = 1.0
+
+    def csr(self, dtype: str) -> sparse.csr_matrix:
+        """The same ones as a CSR matrix: every level of thousands is a column (see `TabularEncoder._every_level`)."""
+        rows, columns = self._ones()
+        return sparse.csr_matrix((np.ones(len(rows), dtype=dtype), (rows, columns)),
+                                 shape=(len(self.groups), self.width))
+
+    def _ones(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and output column of each 1: a level's code offset by the widths of the columns before it."""
         offsets = np.cumsum([0, *self.widths[:-1]])
         rows, positions = np.nonzero(self.groups >= 0)
-        block[rows, self.groups[rows, positions] + offsets[positions]] = 1.0
+        return rows, self.groups[rows, positions] + offsets[positions]
 
 
 class _Codes:

@@ -8,7 +8,6 @@ the blend's units (target units for regression, probabilities for classes: see c
 
 from __future__ import annotations
 
-import dataclasses
 import weakref
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -79,16 +78,17 @@ def _pipeline(pipeline: Pipeline, data: Any, *, inputs: list[str], classifier: b
             encoded = step.transform_fitted(encoded)
     layout = _layout(pipeline, encoder, deriver, inputs)
     labels = list(pipeline.classes_) if classifier else None
-    if not sparse.issparse(encoded):
-        found, values = _by_input(model, np.asarray(encoded, dtype="float64"), layout, inputs, classifier=classifier)
-    else:  # many rows one-hot on every level (sparse_linear): a few hundred dense at a time, as rows x levels x
-        # outputs contributions of tens of thousands of levels would be gigabytes
-        parts = [_by_input(model, encoded[start:start + DENSE_ROWS].toarray(), layout, inputs, classifier=classifier)
-                 for start in range(0, encoded.shape[0], DENSE_ROWS)]
-        found = dataclasses.replace(parts[0][0], base=np.concatenate([part.base for part, _ in parts]))
-        values = np.concatenate([part_values for _, part_values in parts])
+    if sparse.issparse(encoded):  # many rows one-hot on every level (sparse_linear): a few hundred dense at a
+        # time, as rows x levels x outputs contributions of tens of thousands of levels would be gigabytes
+        blocks = [encoded[start:start + DENSE_ROWS].toarray() for start in range(0, encoded.shape[0], DENSE_ROWS)]
+    else:
+        blocks = [np.asarray(encoded, dtype="float64")]
+    parts = [_by_input(model, block, layout, inputs, classifier=classifier) for block in blocks]
+    found = parts[0][0]
+    base = found.base if len(parts) == 1 else np.concatenate([part.base for part, _ in parts])
+    values = parts[0][1] if len(parts) == 1 else np.concatenate([part_values for _, part_values in parts])
     notes = tuple(note for note in (found.note, _derived_note(layout[1])) if note)
-    return Explained(found.base, values, found.space, labels, notes)
+    return Explained(base, values, found.space, labels, notes)
 
 
 def _by_input(model: Any, X: np.ndarray, layout: tuple[list[str], dict[str, tuple[str, ...]], np.ndarray],

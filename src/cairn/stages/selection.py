@@ -105,9 +105,9 @@ def choose_candidates(spec: Models, plan: FeaturePlan | None = None, *, problem:
     names, default = candidate_names(spec)
     if default:  # an optional package that is not installed is simply not in the default list
         names = [name for name in names if installed(CATALOGUE[name])]
-    chosen = []
     if default and not many_levels(plan):
         names = [name for name in names if not CATALOGUE[name].algorithm.every_level]
+    chosen = []
     for name in names:
         base = CATALOGUE[name]
         require_installed(base)
@@ -181,9 +181,9 @@ def _check_params(candidate: Candidate, params: dict[str, Any], problem: str | N
     if known is None:
         return  # nothing pinned, or a library that validates its many aliases itself at fit time
     unknown = [name for name in params if name not in known]
-    mine = candidate.algorithm.known_params(problem) if problem and not unknown else None
-    elsewhere = [name for name in params if mine is not None and name not in mine]
-    if mine is not None and elsewhere:
+    mine = (candidate.algorithm.known_params(problem) or known) if problem and not unknown else known
+    elsewhere = [name for name in params if name in known and name not in mine]
+    if elsewhere:
         others = sorted(mine - set(RESERVED_PARAMS))
         raise ConfigError.single(
             f"models.params.{candidate.name} sets {elsewhere[0]}, which {candidate.name} has only for another "
