@@ -198,6 +198,8 @@ def test_cairn_reproduce_sets_what_the_training_notes_say_replays_the_budgets_ch
              "the model the holdout judges was fitted on 84,000 of the 209,500 training rows (...): a fit on every "
              "row would not finish in time; to replay this run with training.tuning.plan, also set "
              "training.final_fit: 84000",
+             "a blend drawing on up to 3 trials of a family (...): ...; it draws on up to 2 trials of a family; to "
+             "replay this run with training.tuning.plan, also set training.blend_trials: 2",
              "judged lightgbm rather than catboost, the best validated (...); to replay this run with "
              "training.tuning.plan, also set training.final_model: lightgbm",
              "catboost reads the many-level categories as out-of-fold target means, ...; to replay this run with "
@@ -208,9 +210,10 @@ def test_cairn_reproduce_sets_what_the_training_notes_say_replays_the_budgets_ch
     replayed, said = with_search_replayed(config, record)
     assert replayed.training.search_rows == 12_500 and replayed.training.final_fit == 84_000
     assert replayed.models.native_categories is False and replayed.training.final_model == "lightgbm"
-    assert replayed.training.refit_seeds == 4
+    assert replayed.training.refit_seeds == 4 and replayed.training.blend_trials == 2
     assert said == ["replayed what the budget chose: training.search_rows: 12500, training.final_fit: 84000, "
-                    "training.final_model: lightgbm, training.refit_seeds: 4, models.native_categories: false"]
+                    "training.final_model: lightgbm, training.blend_trials: 2, training.refit_seeds: 4, "
+                    "models.native_categories: false"]
     kept = ["catboost reads the many-level categories as out-of-fold target means, ...; to replay this run with "
             "training.tuning.plan, also set models.native_categories: [lightgbm]"]  # LightGBM stayed native
     replayed, said = with_search_replayed(config, SimpleNamespace(stages=[SimpleNamespace(stage="training",

@@ -19,7 +19,7 @@ from cairn.estimators.blends import EnsembleClassifier, EnsembleRegressor
 from cairn.stages.business import BusinessCase
 from cairn.stages.features import plan_features
 from cairn.stages.selection import choose_candidates
-from cairn.stages.training.budget import Budget
+from cairn.stages.training.budget import TRIVIAL_S, Budget
 from cairn.stages.training.context import Context
 from cairn.stages.training.crossval import CVResult
 from cairn.stages.training.final_fit import final_fit
@@ -238,9 +238,9 @@ def test_a_model_with_copies_is_served_explained_and_exported_as_any_blend():
 
 def test_a_runner_up_too_long_to_refit_is_not_refit_and_the_copies_leave_it_no_time():
     """A refit estimated past RUNNER_UP_MAX_S, or past the time to the safety stop, is skipped (the copies then
-    reserve nothing for it); a quick one is reserved its estimate, and one under RUNNER_UP_TRIVIAL_S is done even
+    reserve nothing for it); a quick one is reserved its estimate, and one under TRIVIAL_S is done even
     past the safety stop."""
-    from cairn.stages.training.runner_up import RUNNER_UP_MAX_S, RUNNER_UP_TRIVIAL_S, fit_runner_up, refit_estimate_s
+    from cairn.stages.training.runner_up import RUNNER_UP_MAX_S, fit_runner_up, refit_estimate_s
 
     pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm", "linear"))
     assert 0 < refit_estimate_s(board, searched, scope, ctx) < 1
@@ -249,11 +249,11 @@ def test_a_runner_up_too_long_to_refit_is_not_refit_and_the_copies_leave_it_no_t
     assert refit_estimate_s(board, slow, scope, ctx) == 0.0
     spent = replace(ctx, budget=Budget(1e-3, "test"))  # past the safety stop: a refit under a second still runs
     quick = refit_estimate_s(board, searched, scope, spent)
-    assert 0 < quick == refit_estimate_s(board, searched, scope, ctx) < RUNNER_UP_TRIVIAL_S
+    assert 0 < quick == refit_estimate_s(board, searched, scope, ctx) < TRIVIAL_S
     assert fit_runner_up(board, searched, scope, spent).pipeline is not None
     slower = {**searched, "linear": replace(searched["linear"], best=replace(searched["linear"].best,
                                                                              fit_time_s=quick_fold_s(searched) * 50))}
-    assert refit_estimate_s(board, slower, scope, replace(ctx, budget=Budget(1e6, "test"))) > RUNNER_UP_TRIVIAL_S
+    assert refit_estimate_s(board, slower, scope, replace(ctx, budget=Budget(1e6, "test"))) > TRIVIAL_S
     assert refit_estimate_s(board, slower, scope, spent) == 0.0  # ... but no longer one
     assert fit_runner_up(board, slower, scope, spent).pipeline is None
     skipped = fit_runner_up(board, slow, scope, replace(ctx, budget=Budget(1e6, "test")))

@@ -87,3 +87,29 @@ def test_every_family_that_did_well_may_join_the_blend_not_only_five():
     blended = blended_result(results, weights, data).cv["rmse"][0]
     best_alone = min(r.cv["rmse"][0] for r in results.values())
     assert blended < 0.5 * best_alone  # seven independent errors averaged: about 1/sqrt(7) of one
+
+
+def test_a_candidate_estimated_trivial_keeps_its_defaults_after_an_expensive_one_was_cut(house):
+    """Past the safety stop an expensive candidate's defaults are cut and it is dropped; one estimated under
+    TRIVIAL_S still runs them, as sparse_linear on insteval should have after extra trees' cut."""
+    import time
+
+    from cairn.config.schema import Models, Training
+    from cairn.stages.selection import choose_candidates
+    from cairn.stages.training.budget import TRIVIAL_S, Budget
+    from cairn.stages.training.context import Context
+    from cairn.stages.training.pool import Pool
+    from cairn.stages.training.rounds import run_defaults
+    from cairn.stages.training.scope import search_scope
+
+    table, case, plan = house
+    spec = Training(validation="cv")
+    scope = search_scope(table, case=case, plan=plan, spec=spec, seed=0)
+    candidates = choose_candidates(Models(candidates=["linear", "extra_trees", "knn"]))
+    estimates = {"linear": (0.1, 0.1), "extra_trees": (TRIVIAL_S * 5, 1.0), "knn": (TRIVIAL_S / 10, 0.1)}
+    ctx = Context(case, spec, 0, Budget(60, "test"), time.perf_counter(), lambda message: None)
+    defaults = run_defaults(Pool(candidates, estimates, scope, {}), ctx, deadline=time.perf_counter() - 1)
+    assert list(defaults.searches) == ["linear", "knn"]  # the first always runs; knn is trivial
+    assert defaults.dropped == {"extra_trees": "its cross-validation did not finish within the budget (safety stop)"}
+    assert defaults.safety_stop is not None and defaults.safety_stop.startswith("extra_trees cut at")
+    assert defaults.searches["knn"].best is not None and np.isfinite(defaults.searches["knn"].best.primary_mean)

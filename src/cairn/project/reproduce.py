@@ -191,6 +191,7 @@ SEARCH_ROWS = re.compile(r"training\.search_rows: (\d+)")
 FINAL_FIT = re.compile(r"training\.final_fit: (searched_rows|\d+)")
 FINAL_MODEL = re.compile(r"training\.final_model: (\w+)")
 REFIT_SEEDS = re.compile(r"training\.refit_seeds: (\d+)")
+BLEND_TRIALS = re.compile(r"training\.blend_trials: (\d+)")
 NATIVE = re.compile(r"models\.native_categories: (false|\[[\w, ]*\])")
 REPLAY = "to replay this run with training.tuning.plan"
 
@@ -212,8 +213,8 @@ def with_plan_replayed(config: ProjectConfig, record: RunRecord) -> tuple[Projec
 def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[ProjectConfig, list[str]]:
     """A search the clock made smaller (fewer rows searched, the judged model fitted on part of the rows, a cheaper
     model judged for the rows it affords, CatBoost on target means instead of its own statistics while LightGBM
-    keeps its own) or spent the time it left on seed copies, made the same way again: the training stage's remarks
-    name the settings that replay it."""
+    keeps its own, a blend drawing on fewer trials of a family) or spent the time it left on seed copies, made the
+    same way again: the training stage's remarks name the settings that replay it."""
     remarks = " ".join(note for stage in record.stages if stage.stage == "training" for note in stage.notes
                        if REPLAY in note)
     update: dict[str, Any] = {}
@@ -223,6 +224,8 @@ def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[Proj
         update["final_fit"] = found.group(1) if found.group(1) == "searched_rows" else int(found.group(1))
     if found := [*FINAL_MODEL.finditer(remarks)]:  # the last step to judge another model (`in_time`) says last
         update["final_model"] = found[-1].group(1)
+    if found := BLEND_TRIALS.search(remarks):
+        update["blend_trials"] = int(found.group(1))
     if found := REFIT_SEEDS.search(remarks):
         update["refit_seeds"] = int(found.group(1))
     said = [f"training.{k}: {v}" for k, v in update.items()]

@@ -34,6 +34,10 @@ DEFAULT_BUDGET_MINUTES = 5.0
 PLAN_SHARE = 0.85  # of the budget the plan may fill; the rest absorbs estimation error
 STOP_SHARE = 0.97  # the safety stop, less the time the final fit still needs
 TUNED_COST = 1.2  # a tuned trial against the defaults' measured time: searched ranges cost more, pruning less
+# A step estimated to take less than this runs even past the safety stop: a second at most, against a whole model
+# lost. insteval's sparse_linear (0.05 s a fold) lost its defaults to extra trees' cut at 25 s of 60, and its
+# runner-up refit to "about 0 s, 0 s allowed".
+TRIVIAL_S = 1.0
 LEARNING_CURVE_COST = 0.5  # of one cross-validation: 25% and 50% of the rows on 3 folds (100% is the CV itself)
 SAMPLE_SHARE = 0.2  # of a fold's training rows, for the timed fit
 # A booster's timed fit stops at this share of the budget (two per candidate), but not before TIMED_FIT_AT_LEAST_S:

@@ -59,6 +59,8 @@ def greedy_weights(results: dict[str, CVResult], data: TrainingData, *, rounds: 
         if _improves(value, best_score, metric):
             best_score, best_counts = value, Counter(counts)
     kept = {name: best_counts[name] for name in ranked if best_counts[name] / sum(best_counts.values()) >= MIN_WEIGHT}
+    if not kept:  # every member lighter than MIN_WEIGHT (more than ten near-equal ones): the best alone
+        return {ranked[0]: 1.0}
     size = sum(kept.values())
     return {name: count / size for name, count in kept.items()}
 

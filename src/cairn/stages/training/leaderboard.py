@@ -45,17 +45,19 @@ class Leaderboard:
         return list(self.blend) if model == ENSEMBLE else [model]
 
 
-def leaderboard(searched: dict[str, Searched], scope: SearchScope, *, ensemble: bool) -> Leaderboard:
-    """Each candidate's best trial, with the parameters it is refit with, and the blend when it competes."""
+def leaderboard(searched: dict[str, Searched], scope: SearchScope, *, ensemble: bool,
+                library: dict[str, Searched] | None = None) -> Leaderboard:
+    """Each candidate's best trial, with the parameters it is refit with, and the blend when it competes, drawn
+    from `library` when given (`trial_members`: the families' next best trials too), else from the best trials."""
     primary = scope.data.primary
-    results = {name: s.best for name, s in searched.items()}
+    results = {name: s.best for name, s in (library or searched).items()}
     scores = [CandidateScore(name, s.best.cv, s.best.train, s.best.fit_time_s, s.best.predict_ms_per_row,
                              scope.refit_params(s.candidate, s.best), s.trials, s.pruned, s.best.best_iteration,
                              list(s.best.fold_scores))
               for name, s in searched.items()]
     blend: dict[str, float] = {}
     remarks = []
-    if ensemble and len(results) >= 2:
+    if ensemble and len(searched) >= 2:
         weights = greedy_weights(results, scope.data)
         if len(weights) >= 2:
             blended = blended_result(results, weights, scope.data)

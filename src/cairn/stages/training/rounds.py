@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from cairn.stages.selection import Candidate
 from cairn.stages.training.budget import (
     STOP_SHARE,
+    TRIVIAL_S,
     TUNED_COST,
     duration,
     plan_trials,
@@ -56,6 +57,7 @@ class Searched:
     trials: int  # trials run, the defaults' included: what training.tuning.plan replays
     pruned: int
     cv_s: float  # seconds the defaults' cross-validation took
+    others: tuple[CVResult, ...] = ()  # the next best complete trials, best first, that the blend may draw on
 
 
 @dataclass(frozen=True)
@@ -113,14 +115,15 @@ def search_candidates(pool: Pool, ctx: Context) -> Tuned:
         safety_stop, remarks, dropped = topped.safety_stop, [*remarks, *topped.remarks], topped.dropped
     order = pool.order or [c.name for c in pool.candidates]  # the project's order, as a replay runs them
     searched = {name: Searched(searches[name].candidate, searches[name].best, searches[name].trials_run,
-                               searches[name].pruned, cv_seconds[name])
+                               searches[name].pruned, cv_seconds[name], searches[name].others)
                 for name in order if name in searches and searches[name].best is not None}
     return Tuned(searched, planned, {**defaults.dropped, **dropped}, remarks, safety_stop)
 
 
 def run_defaults(pool: Pool, ctx: Context, deadline: float | None) -> Defaults:
-    """Trial 0 of every candidate. The first always finishes, so there is a model whatever the clock says.
-    An expensive candidate whose first folds fall far behind the leader stops there (see `screen`)."""
+    """Trial 0 of every candidate. The first always finishes, so there is a model whatever the clock says, and so
+    does one estimated under TRIVIAL_S, so an expensive one cut before it does not cost it its place. An expensive
+    candidate whose first folds fall far behind the leader stops there (see `screen`)."""
     searches: dict[str, CandidateSearch] = {}
     cv_seconds: dict[str, float] = {}
     dropped: dict[str, str] = {}
@@ -128,8 +131,8 @@ def run_defaults(pool: Pool, ctx: Context, deadline: float | None) -> Defaults:
     for candidate in pool.candidates:
         ctx.progress(f"cross-validating {candidate.name}")
         estimate_s = pool.estimates.get(candidate.name, (0.0, 0.0))[0]
-        search, seconds = first_trial(candidate, searches, estimate_s, deadline=deadline if searches else None,
-                                      scope=pool.scope, ctx=ctx)
+        cut = deadline if searches and estimate_s >= TRIVIAL_S else None
+        search, seconds = first_trial(candidate, searches, estimate_s, deadline=cut, scope=pool.scope, ctx=ctx)
         if search.screened is not None:
             dropped[candidate.name] = screened_why(search, searches, estimate_s, primary=ctx.primary)
             continue

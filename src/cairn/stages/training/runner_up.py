@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from cairn.stages.training.budget import TRIVIAL_S
 from cairn.stages.training.context import Context
 from cairn.stages.training.copy_reserve import final_fit_s
 from cairn.stages.training.final_fit import final_fit
@@ -21,10 +22,8 @@ from cairn.stages.training.leaderboard import Leaderboard
 from cairn.stages.training.rounds import Searched
 from cairn.stages.training.scope import SearchScope
 
-RUNNER_UP_MAX_S = 120.0  # a refit expected to take longer is skipped, whatever budget is left
-# ... and one expected to take less is done even with no time left: a holdout comparison for a second at most
-# (insteval's sparse_linear, 0.05 s a fold, was skipped with "about 0 s, 0 s allowed")
-RUNNER_UP_TRIVIAL_S = 1.0
+RUNNER_UP_MAX_S = 120.0  # a refit expected to take longer is skipped, whatever budget is left; one under
+# budget.TRIVIAL_S is done even with no time left
 
 
 @dataclass(frozen=True)
@@ -69,8 +68,8 @@ def refit_estimate_s(board: Leaderboard, searched: dict[str, Searched], scope: S
 
 def _allowed_s(ctx: Context) -> float:
     """What the runner-up's refit may take: at most RUNNER_UP_MAX_S, and only the time to the safety stop, but
-    always RUNNER_UP_TRIVIAL_S."""
-    return min(RUNNER_UP_MAX_S, max(ctx.seconds_to_stop(), RUNNER_UP_TRIVIAL_S))
+    always TRIVIAL_S."""
+    return min(RUNNER_UP_MAX_S, max(ctx.seconds_to_stop(), TRIVIAL_S))
 
 
 def _refit_s(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope) -> float | None:

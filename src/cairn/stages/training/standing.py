@@ -50,7 +50,8 @@ def first_trial(candidate: Candidate, searches: dict[str, CandidateSearch], esti
     """A candidate's defaults (trial 0) under `deadline`, screened against the leader of `searches` when its
     estimate makes that worth it, and the seconds they took: its `best` is None when the deadline cut it, and
     its `screened` set when the screen stopped it."""
-    search = CandidateSearch(candidate, scope.data, ctx.seed, deadline=deadline)
+    others = ctx.spec.blend_trials - 1 if ctx.spec.ensemble else 0
+    search = CandidateSearch(candidate, scope.data, ctx.seed, deadline=deadline, keep_others=others)
     began = time.perf_counter()
     search.run_defaults(screen=screen(searches, estimate_s, primary=ctx.primary, budget=ctx.budget))
     return search, time.perf_counter() - began

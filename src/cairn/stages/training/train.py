@@ -4,7 +4,8 @@ helps, and the winner refit on the whole training split as one estimator with it
 The order, one step (and one sibling module) each: split (`scope`); time a short fit per candidate and drop those
 that cannot finish cross-validation within the budget (`pool`); cross-validate every candidate's defaults, turn
 what is left of the budget into a plan of trials, run it (Optuna TPE, pruned on early folds) and top it up
-(`rounds`); rank, blending the best models greedily if that beats the best one out of fold (`leaderboard`);
+(`rounds`); rank, blending the best models greedily if that beats the best one out of fold (`leaderboard`), the
+families' next best trials among them when the time left fits them (`trial_members`);
 when the budget confines the final fit, maybe judge a cheaper model the time left fits on more rows
 (`rows_or_model`), or a cheaper one when the chosen one's fit would end well past the budget (`in_time`); draw
 learning curves of the best two (`curves`); refit (`final_fit`), on as many rows as the time left affords when
@@ -42,7 +43,7 @@ from cairn.stages.training.final_fit import build_pipeline, final_fit, predict_m
 from cairn.stages.training.final_rows import final_rows
 from cairn.stages.training.importance import select_features
 from cairn.stages.training.in_time import in_time
-from cairn.stages.training.leaderboard import ENSEMBLE, CandidateScore, Leaderboard, leaderboard, refit_for
+from cairn.stages.training.leaderboard import ENSEMBLE, CandidateScore, Leaderboard, refit_for
 from cairn.stages.training.pool import Pool, competing
 from cairn.stages.training.rounds import Tuned, search_candidates
 from cairn.stages.training.rows_or_model import rows_or_model
@@ -50,6 +51,7 @@ from cairn.stages.training.runner_up import RunnerUp, fit_runner_up
 from cairn.stages.training.scope import SearchScope, narrowed, search_scope
 from cairn.stages.training.seed_copies import with_seed_copies
 from cairn.stages.training.threshold import ClassDecision, DecisionThreshold, class_decision
+from cairn.stages.training.trial_members import ranked_with_trials
 from cairn.stages.training.tuning import quiet_optuna, sampler_seed
 
 __all__ = ["ENSEMBLE", "CandidateScore", "LearningCurve", "TrainingResult", "build_pipeline", "peak_memory_mb",
@@ -172,24 +174,26 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
             "spread training.cv folds over them")])
     pool = competing(candidates, inputs.scope, ctx)
     tuned = search_candidates(pool, ctx)
-    board = leaderboard(tuned.searched, pool.scope, ensemble=spec.ensemble)
-    judged = rows_or_model(board, tuned.searched, pool.scope, ctx)
-    timely = in_time(judged.board, tuned.searched, pool.scope, ctx)
+    ranked = ranked_with_trials(tuned.searched, pool.scope, ctx)
+    models = ranked.models  # every family's best trial and the blend's other trials: the recipes fitted from here
+    judged = rows_or_model(ranked.board, models, pool.scope, ctx)
+    timely = in_time(judged.board, models, pool.scope, ctx)
     board = timely.board
-    final_s = fit_and_copies_s(board.members(), tuned.searched, pool.scope, ctx) * TUNED_COST  # with a margin
+    final_s = fit_and_copies_s(board.members(), models, pool.scope, ctx) * TUNED_COST  # with a margin
     curves, curve_remarks = learning_curves(tuned.searched, pool.scope, ctx, reserve_s=final_s)
-    rows = final_rows(board, tuned.searched, pool.scope, ctx)
-    pool = replace(pool, scope=rows.scope, remarks=[*pool.remarks, *judged.remarks, *timely.remarks, *rows.remarks])
-    board = refit_for(board, tuned.searched, pool.scope)
-    pipeline = final_fit(board, tuned.searched, pool.scope, ctx)
-    copies = with_seed_copies(pipeline, board, tuned.searched, pool.scope, ctx)
+    rows = final_rows(board, models, pool.scope, ctx)
+    pool = replace(pool, scope=rows.scope, remarks=[*pool.remarks, *ranked.remarks, *judged.remarks,
+                                                    *timely.remarks, *rows.remarks])
+    board = refit_for(board, models, pool.scope)
+    pipeline = final_fit(board, models, pool.scope, ctx)
+    copies = with_seed_copies(pipeline, board, models, pool.scope, ctx)
     pipeline, pool = copies.pipeline, replace(pool, remarks=[*pool.remarks, *copies.remarks])
     predict_ms = predict_ms_per_row(pipeline, pool.scope.data.X)
-    runner_up = fit_runner_up(board, tuned.searched, pool.scope, ctx)
+    runner_up = fit_runner_up(board, models, pool.scope, ctx)
     result = _result(ctx, inputs, pool, tuned, board, curves, pipeline, predict_ms=predict_ms,
                      peak_before=peak_before,
                      remarks=[*inputs.remarks, *pool.remarks, *tuned.remarks, *board.remarks, *curve_remarks])
-    decided = class_decision(board, tuned.searched, pool.scope.data, ctx.case)
+    decided = class_decision(board, models, pool.scope.data, ctx.case)
     result = replace(result, positive_class=decided.positive_class, threshold=decided.threshold,
                      calibration=decided.calibration, remarks=[*result.remarks, *decided.notes])
     remarks = [*result.remarks, runner_up.note] if runner_up.name is not None else result.remarks

@@ -116,6 +116,8 @@ class CandidateSearch:
     stopped: bool = False  # the safety stop cut this search short
     screened: tuple[int, float] | None = None  # (folds run, running mean) when screening stopped the defaults
     history: list[float] = field(default_factory=list)  # primary CV mean per complete trial
+    keep_others: int = 0  # complete trials kept besides the best, for the blend (training.blend_trials - 1)
+    others: tuple[CVResult, ...] = ()  # those trials, best first
     _study: Any = field(default=None, repr=False)
     _first_folds: dict[int, float] = field(default_factory=dict, repr=False)
 
@@ -219,7 +221,18 @@ class CandidateSearch:
             self.trials_run = 1
         self.history.append(result.primary_mean)
         if self.best is None or _better(result.primary_mean, self.best.primary_mean, self.data.primary):
-            self.best = result
+            result, self.best = self.best, result  # the former best, if any, may still join the blend
+        if result is not None:
+            self._keep_other(result)
+
+    def _keep_other(self, result: CVResult) -> None:
+        """Keep `result` among the best `keep_others` complete trials after the best, when it has out-of-fold
+        outputs for the blend to weigh."""
+        if self.keep_others <= 0 or result.oof is None:
+            return
+        kept = [*self.others, result]
+        kept.sort(key=lambda r: r.primary_mean, reverse=not lower_is_better(self.data.primary))  # stable
+        self.others = tuple(kept[: self.keep_others])
 
     def _past_deadline(self) -> bool:
         return self.deadline is not None and time.perf_counter() > self.deadline

@@ -1,0 +1,39 @@
+"""The models the blend may draw on: each family's best trial under the family's name, and its next best trials
+(training.blend_trials) under the family's name, the mark and their rank (`catboost#2`, its second best).
+
+Two trials of one family with other parameters (deeper trees, a slower step, other samples of rows and columns)
+err on different rows, much as two families do, and the greedy blend weighs them by the same out-of-fold evidence.
+The search already paid for their cross-validation; what they add is a final fit each and their predict time, paid
+from the time the search left (`trial_members`). Both the search under way (`CandidateSearch`) and the search done
+(`Searched`) keep those trials as `others`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, TypeVar
+
+TRIAL_MARK = "#"
+
+Model = TypeVar("Model", bound=Any)  # a dataclass with `best` and `others`: CandidateSearch or Searched
+
+
+def with_trials(models: Mapping[str, Model]) -> dict[str, Model]:
+    """Every family under its name, then each of its other kept trials as a model of its own whose best trial is
+    that one."""
+    library = dict(models)
+    for name, model in models.items():
+        for rank, other in enumerate(model.others, start=2):
+            library[f"{name}{TRIAL_MARK}{rank}"] = replace(model, best=other, others=())
+    return library
+
+
+def family_of(member: str) -> str:
+    """The family a blend member belongs to (`catboost#2` -> `catboost`)."""
+    return member.split(TRIAL_MARK)[0]
+
+
+def rank_of(member: str) -> int:
+    """A member's rank among its family's trials: 1 for the best (named as the family)."""
+    return int(member.split(TRIAL_MARK)[1]) if TRIAL_MARK in member else 1

@@ -1,0 +1,71 @@
+"""The leaderboard whose blend may draw on each family's next best trials (`trial_library`), and the recipes every
+later step reads its models from.
+
+Their fits get no reserve from the search, only the time it left, as seed copies do (which come after them): the
+search keeps back the fit of the families' blend alone (`standing.reserve_s`). A blend whose fit with them would
+not end within the budget draws on each family's best trial alone, and the note says so and the setting that
+replays it (training.blend_trials: 1). None is drawn on when the final fit is confined to fewer rows (more rows pay
+better than more members; the replay of such a run is confined too). A recorded plan is replayed as it is: the
+same trials give the same library, and the clock decides nothing.
+
+Reserving their fit too was tried at one minute beside the FLAML and AutoGluon sweep: the safety stop came earlier
+on diamonds, hotel_rates and insteval, whose blends then did not fit their trial members anyway, and their search
+took another path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cairn.metrics.scoring import shown
+from cairn.stages.training.budget import duration
+from cairn.stages.training.context import Context
+from cairn.stages.training.copy_reserve import fit_and_copies_s
+from cairn.stages.training.leaderboard import ENSEMBLE, Leaderboard, leaderboard
+from cairn.stages.training.rounds import Searched
+from cairn.stages.training.scope import SearchScope
+from cairn.stages.training.trial_library import TRIAL_MARK, family_of, rank_of, with_trials
+
+
+@dataclass(frozen=True)
+class Library:
+    """The leaderboard and the recipes every later step reads its models from."""
+
+    board: Leaderboard
+    models: dict[str, Searched]
+    remarks: list[str] = field(default_factory=list)
+
+
+def ranked_with_trials(searched: dict[str, Searched], scope: SearchScope, ctx: Context) -> Library:
+    """The leaderboard whose blend may draw on each family's next best trials, when its fit fits the time left;
+    otherwise (or when the final fit is confined to fewer rows) the one of the families' best trials alone."""
+    if scope.fit_searched_rows or not any(s.others for s in searched.values()):
+        return Library(leaderboard(searched, scope, ensemble=ctx.spec.ensemble), searched)
+    library = with_trials(searched)
+    board = leaderboard(searched, scope, ensemble=ctx.spec.ensemble, library=library)
+    members = [name for name in library if TRIAL_MARK in name and name in board.blend]
+    if not members or board.chosen != ENSEMBLE:
+        return Library(board, library)
+    described = _described(members, library, ctx.primary)
+    why = None if ctx.replay is not None else _not_in_time(board, library, scope, ctx)
+    if why is None:
+        return Library(board, library, [f"the blend draws on more than one trial of a family: {described}"])
+    return Library(leaderboard(searched, scope, ensemble=ctx.spec.ensemble), searched, [
+        f"a blend drawing on more than one trial of a family ({described}) was not fitted: {why}; the blend draws "
+        f"on each family's best trial alone; to replay this run with training.tuning.plan, also set "
+        f"training.blend_trials: 1"])
+
+
+def _described(trials: list[str], library: dict[str, Searched], primary: str) -> str:
+    return ", ".join(f"{name} is {family_of(name)}'s trial ranked {rank_of(name)} (CV {primary} "
+                     f"{shown(primary, library[name].best.primary_mean)})" for name in trials)
+
+
+def _not_in_time(board: Leaderboard, library: dict[str, Searched], scope: SearchScope, ctx: Context) -> str | None:
+    """Why the blend's fit with its trial members cannot be afforded, or None when it ends within the budget (past
+    the safety stop, which keeps a margin for estimates made before the search: these are priced from its trials)."""
+    cost_s = fit_and_copies_s(board.members(), library, scope, ctx)
+    left_s = ctx.budget.seconds - ctx.elapsed()
+    if cost_s <= left_s:
+        return None
+    return f"its final fit was estimated at {duration(cost_s)}, with {duration(max(left_s, 0.0))} of the budget left"
