@@ -154,17 +154,38 @@ def test_the_blend_falls_back_to_each_familys_best_when_the_fit_is_confined_or_l
     assert replayed.board.blend == in_time.board.blend  # the clock decides nothing on a replay
 
 
-def test_training_with_one_trial_per_family_blends_families_only_and_the_setting_is_bounded():
+def test_searches_keep_other_trials_only_when_training_blend_trials_asks_and_a_blend_may_use_them():
+    from cairn.stages.training.standing import first_trial
+
+    [candidate] = choose_candidates(Models(candidates=["linear"]))
+    kept = {}
+    for name, spec in {"default": Training(validation="cv"), "three": Training(validation="cv", blend_trials=3),
+                       "no blend": Training(validation="cv", blend_trials=3, ensemble=False)}.items():
+        search, _ = first_trial(candidate, {}, 0.0, deadline=None, scope=_scope(spec), ctx=_ctx(spec))
+        kept[name] = search.keep_others
+    assert kept == {"default": 0, "three": 2, "no blend": 0}
+    with pytest.raises(ValueError, match="blend_trials"):
+        Training(blend_trials=0)
+
+
+def test_training_with_three_trials_per_family_fits_and_serves_the_blend_it_drew():
     table = _table(800)
     plan = plan_features(table, case=CASE, spec=Features(), data_spec=Data(source="x.csv"), cleaning=Preprocessing(),
                          column_types={})
-    candidates = choose_candidates(Models(candidates=["lightgbm", "linear", "knn"]))
-    spec = Training(validation="cv", blend_trials=1, budget_minutes=0.25)
+    candidates = choose_candidates(Models(candidates=["lightgbm", "linear"]))
+    spec = Training(validation="cv", blend_trials=3, budget_minutes=0.25, refit_seeds=1,
+                    tuning=Tuning(plan={"lightgbm": 6, "linear": 3}))
     result = train_models(table, case=CASE, plan=plan, candidates=candidates, spec=spec, seed=0)
-    assert not any("#" in name for name in result.ensemble_weights)
-    assert not any("more than one trial" in remark for remark in result.remarks)
-    with pytest.raises(ValueError, match="blend_trials"):
-        Training(blend_trials=0)
+    weights = result.ensemble_weights  # a recorded plan: the same trials, the same blend, whatever the clock says
+    assert result.chosen == ENSEMBLE and "lightgbm#2" in weights and sum(weights.values()) == pytest.approx(1.0)
+    assert [name for name, _ in result.pipeline.estimators] == list(weights)
+    [said] = [remark for remark in result.remarks if "more than one trial of a family" in remark]
+    assert said.startswith("the blend draws on more than one trial of a family: lightgbm#2 is lightgbm's trial "
+                           "ranked 2 (CV rmse ")
+    X = table.drop(columns="y").iloc[:20]
+    each = np.array([member.predict(X) for member in result.pipeline.estimators_])
+    np.testing.assert_allclose(result.pipeline.predict(X), np.average(each, axis=0, weights=list(weights.values())),
+                               rtol=1e-12)
 
 
 def test_a_blend_of_many_near_equal_members_each_under_the_least_weight_is_the_best_alone():

@@ -4,8 +4,8 @@ helps, and the winner refit on the whole training split as one estimator with it
 The order, one step (and one sibling module) each: split (`scope`); time a short fit per candidate and drop those
 that cannot finish cross-validation within the budget (`pool`); cross-validate every candidate's defaults, turn
 what is left of the budget into a plan of trials, run it (Optuna TPE, pruned on early folds) and top it up
-(`rounds`); rank, blending the best models greedily if that beats the best one out of fold (`leaderboard`), the
-families' next best trials among them when the time left fits them (`trial_members`);
+(`rounds`); rank, blending the best models greedily if that beats the best one out of fold (`leaderboard`), with
+training.blend_trials the families' next best trials among them when the time left fits them (`trial_members`);
 when the budget confines the final fit, maybe judge a cheaper model the time left fits on more rows
 (`rows_or_model`), or a cheaper one when the chosen one's fit would end well past the budget (`in_time`); draw
 learning curves of the best two (`curves`); refit (`final_fit`), on as many rows as the time left affords when
