@@ -159,11 +159,12 @@ def test_searches_keep_other_trials_only_when_training_blend_trials_asks_and_a_b
 
     [candidate] = choose_candidates(Models(candidates=["linear"]))
     kept = {}
-    for name, spec in {"default": Training(validation="cv"), "three": Training(validation="cv", blend_trials=3),
-                       "no blend": Training(validation="cv", blend_trials=3, ensemble=False)}.items():
+    for name, spec in {"default": Training(validation="cv"), "one": Training(validation="cv", blend_trials=1),
+                       "five": Training(validation="cv", blend_trials=5),
+                       "no blend": Training(validation="cv", ensemble=False)}.items():
         search, _ = first_trial(candidate, {}, 0.0, deadline=None, scope=_scope(spec), ctx=_ctx(spec))
         kept[name] = search.keep_others
-    assert kept == {"default": 0, "three": 2, "no blend": 0}
+    assert kept == {"default": 2, "one": 0, "five": 4, "no blend": 0}
     with pytest.raises(ValueError, match="blend_trials"):
         Training(blend_trials=0)
 

@@ -418,11 +418,11 @@ class Training(Section):
     early_stopping: bool = Field(True, description="Boosted trees stop adding trees when validation stalls.")
     ensemble: bool = Field(True, description="Greedy ensemble of the best models when it beats the best one.")
     blend_trials: int = Field(
-        1, ge=1, le=10, description="How many of each family's best trials the ensemble may draw on: two trials "
-        "of one family err on different rows too, but at one minute on the bench's 18 sets drawing on 3 scored no "
-        "better on the test rows (3 sets better, 3 worse) for more fits and slower predictions. 1: each family's "
-        "best trial alone. Never more when the final fit is confined to fewer rows; a blend whose fit with more "
-        "would not end within the budget draws on the best alone, and the run says so; set 1 to replay it.")
+        3, ge=1, le=10, description="How many of each family's best trials the ensemble may draw on: two trials "
+        "of one family err on different rows too, and the search already paid for their cross-validation; their "
+        "fits use only the time the search left. 1: each family's best trial alone, as whenever the final fit is "
+        "confined to fewer rows. A blend whose fit with more would not end within the budget draws on the best "
+        "alone, and the run says so; set 1 to replay it.")
     n_jobs: int = Field(1, ge=1, description="Threads per model fit; set, never left to library defaults. "
                         "One is fastest on small data and shared cores (OpenMP threads spin on a busy machine).")
     parallel_folds: int = Field(
