@@ -118,7 +118,7 @@ def test_the_blend_draws_on_a_familys_other_trials_and_the_final_fit_fits_each_w
     assert board.chosen == ENSEMBLE and set(board.blend) == {"lightgbm", "lightgbm#2", "lightgbm#3"}
     assert sum(board.blend.values()) == pytest.approx(1.0)
     [said] = ranked.remarks
-    assert said.startswith("the blend draws on more than one trial of a family: lightgbm#2 is lightgbm's trial "
+    assert said.startswith("the blend draws on trials other than a family's best: lightgbm#2 is lightgbm's trial "
                            "ranked 2 (CV rmse ")
     ensemble = next(score for score in board.scores if score.model == ENSEMBLE)
     assert ensemble.cv["rmse"][0] < searched["lightgbm"].best.primary_mean * 0.7  # independent errors average out
@@ -143,13 +143,16 @@ def test_the_blend_falls_back_to_each_familys_best_when_the_fit_is_confined_or_l
     late = ranked_with_trials(searched, scope, _ctx(spec, seconds_left=0.001))
     assert set(late.board.blend) == {"lightgbm", "linear"} and "lightgbm#2" not in late.models
     [said] = late.remarks
-    assert said.startswith("a blend drawing on more than one trial of a family (lightgbm#2 is lightgbm's trial "
+    assert said.startswith("a blend drawing on trials other than a family's best (lightgbm#2 is lightgbm's trial "
                            "ranked 2 (CV rmse ")
     assert ") was not fitted: its final fit was estimated at " in said
     assert said.endswith(" of the budget left; the blend draws on each family's best trial alone; to replay "
                          "this run with training.tuning.plan, also set training.blend_trials: 1")
     confined = ranked_with_trials(searched, replace(scope, fit_searched_rows=True), _ctx(spec))
-    assert set(confined.board.blend) == {"lightgbm", "linear"} and confined.remarks == []
+    assert set(confined.board.blend) == {"lightgbm", "linear"}
+    [said] = confined.remarks  # its replay may fit every row: the setting that keeps the blend is named
+    assert ") was not fitted: the final fit is confined to fewer rows, and more rows pay better than more members;" \
+        in said and said.endswith("also set training.blend_trials: 1")
     replayed = ranked_with_trials(searched, scope, _ctx(spec, seconds_left=0.001, replay=True))
     assert replayed.board.blend == in_time.board.blend  # the clock decides nothing on a replay
 
@@ -165,6 +168,10 @@ def test_searches_keep_other_trials_only_when_training_blend_trials_asks_and_a_b
         search, _ = first_trial(candidate, {}, 0.0, deadline=None, scope=_scope(spec), ctx=_ctx(spec))
         kept[name] = search.keep_others
     assert kept == {"default": 2, "one": 0, "five": 4, "no blend": 0}
+    from cairn.stages.training.trial_library import OUTPUTS_KEPT_AT_MOST, trials_kept
+
+    assert trials_kept(3, ensemble=True, rows=OUTPUTS_KEPT_AT_MOST // 10, classes=10) == 2
+    assert trials_kept(3, ensemble=True, rows=OUTPUTS_KEPT_AT_MOST // 10 + 1, classes=10) == 0  # too many outputs
     with pytest.raises(ValueError, match="blend_trials"):
         Training(blend_trials=0)
 
@@ -180,8 +187,8 @@ def test_training_with_three_trials_per_family_fits_and_serves_the_blend_it_drew
     weights = result.ensemble_weights  # a recorded plan: the same trials, the same blend, whatever the clock says
     assert result.chosen == ENSEMBLE and "lightgbm#2" in weights and sum(weights.values()) == pytest.approx(1.0)
     assert [name for name, _ in result.pipeline.estimators] == list(weights)
-    [said] = [remark for remark in result.remarks if "more than one trial of a family" in remark]
-    assert said.startswith("the blend draws on more than one trial of a family: lightgbm#2 is lightgbm's trial "
+    [said] = [remark for remark in result.remarks if "trials other than a family's best" in remark]
+    assert said.startswith("the blend draws on trials other than a family's best: lightgbm#2 is lightgbm's trial "
                            "ranked 2 (CV rmse ")
     X = table.drop(columns="y").iloc[:20]
     each = np.array([member.predict(X) for member in result.pipeline.estimators_])

@@ -22,6 +22,7 @@ from cairn.stages.training.context import Context
 from cairn.stages.training.copy_reserve import fit_and_copies_s
 from cairn.stages.training.ensemble import greedy_weights
 from cairn.stages.training.scope import SearchScope
+from cairn.stages.training.trial_library import trials_kept
 from cairn.stages.training.tuning import CandidateSearch, Screen
 
 
@@ -50,8 +51,10 @@ def first_trial(candidate: Candidate, searches: dict[str, CandidateSearch], esti
     """A candidate's defaults (trial 0) under `deadline`, screened against the leader of `searches` when its
     estimate makes that worth it, and the seconds they took: its `best` is None when the deadline cut it, and
     its `screened` set when the screen stopped it."""
-    others = ctx.spec.blend_trials - 1 if ctx.spec.ensemble else 0
-    search = CandidateSearch(candidate, scope.data, ctx.seed, deadline=deadline, keep_others=others)
+    data = scope.data
+    others = trials_kept(ctx.spec.blend_trials, ensemble=ctx.spec.ensemble, rows=len(data.y),
+                         classes=len(data.classes) if data.classes is not None else 1)
+    search = CandidateSearch(candidate, data, ctx.seed, deadline=deadline, keep_others=others)
     began = time.perf_counter()
     search.run_defaults(screen=screen(searches, estimate_s, primary=ctx.primary, budget=ctx.budget))
     return search, time.perf_counter() - began

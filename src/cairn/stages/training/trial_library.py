@@ -5,7 +5,10 @@ Two trials of one family with other parameters (deeper trees, a slower step, oth
 err on different rows, much as two families do, and the greedy blend weighs them by the same out-of-fold evidence.
 The search already paid for their cross-validation; what they add is a final fit each and their predict time, paid
 from the time the search left (`trial_members`). Both the search under way (`CandidateSearch`) and the search done
-(`Searched`) keep those trials as `others`.
+(`Searched`) keep those trials as `others`: each holds its out-of-fold outputs, one value per training row and
+class, so a search keeps none (`trials_kept`) past OUTPUTS_KEPT_AT_MOST values of them (a million rows of ten
+classes would hold 80 MB a trial, a gigabyte over six families), where the final fit is confined to fewer rows
+anyway and never draws on them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 TRIAL_MARK = "#"
+OUTPUTS_KEPT_AT_MOST = 2_000_000  # out-of-fold values a kept trial may hold (16 MB)
 
 Model = TypeVar("Model", bound=Any)  # a dataclass with `best` and `others`: CandidateSearch or Searched
 
@@ -37,3 +41,11 @@ def family_of(member: str) -> str:
 def rank_of(member: str) -> int:
     """A member's rank among its family's trials: 1 for the best (named as the family)."""
     return int(member.split(TRIAL_MARK)[1]) if TRIAL_MARK in member else 1
+
+
+def trials_kept(blend_trials: int, *, ensemble: bool, rows: int, classes: int) -> int:
+    """How many trials besides its best a search keeps for the blend: none without an ensemble, or when their
+    out-of-fold outputs (`rows` x `classes` values each) would hold more than OUTPUTS_KEPT_AT_MOST."""
+    if not ensemble or rows * max(classes, 1) > OUTPUTS_KEPT_AT_MOST:
+        return 0
+    return blend_trials - 1

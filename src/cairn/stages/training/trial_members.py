@@ -3,10 +3,10 @@ later step reads its models from.
 
 Their fits get no reserve from the search, only the time it left, as seed copies do (which come after them): the
 search keeps back the fit of the families' blend alone (`standing.reserve_s`). A blend whose fit with them would
-not end within the budget draws on each family's best trial alone, and the note says so and the setting that
-replays it (training.blend_trials: 1). None is drawn on when the final fit is confined to fewer rows (more rows pay
-better than more members; the replay of such a run is confined too). A recorded plan is replayed as it is: the
-same trials give the same library, and the clock decides nothing.
+not end within the budget, or whose final fit is confined to fewer rows (more rows pay better than more members),
+draws on each family's best trial alone, and the note says so and the setting that replays it
+(training.blend_trials: 1). A recorded plan is replayed as it is: the same trials give the same library, and the
+clock decides nothing. A blend needs two families, as before; it may then draw on the trials of one of them.
 
 Reserving their fit too was tried at one minute beside the FLAML and AutoGluon sweep: the safety stop came earlier
 on diamonds, hotel_rates and insteval, whose blends then did not fit their trial members anyway, and their search
@@ -41,22 +41,23 @@ class Library:
 
 
 def ranked_with_trials(searched: dict[str, Searched], scope: SearchScope, ctx: Context) -> Library:
-    """The leaderboard whose blend may draw on each family's next best trials, when its fit fits the time left;
-    otherwise (or when the final fit is confined to fewer rows) the one of the families' best trials alone."""
-    if scope.fit_searched_rows or not any(s.others for s in searched.values()):
+    """The leaderboard whose blend may draw on each family's next best trials, when its fit with them can be
+    afforded (`_not_affordable`); otherwise the one of the families' best trials alone."""
+    if not any(s.others for s in searched.values()):
         return Library(leaderboard(searched, scope, ensemble=ctx.spec.ensemble), searched)
     library = with_trials(searched)
     board = leaderboard(searched, scope, ensemble=ctx.spec.ensemble, library=library)
     members = [name for name in library if TRIAL_MARK in name and name in board.blend]
-    if not members or board.chosen != ENSEMBLE:
+    fitted = board.chosen == ENSEMBLE or ctx.spec.final_model == ENSEMBLE  # the blend is what the final fit fits
+    if not members or not fitted:
         return Library(board, library)
     described = _described(members, library, ctx.primary)
-    why = None if ctx.replay is not None else _not_in_time(board, library, scope, ctx)
+    why = None if ctx.replay is not None else _not_affordable(board, library, scope, ctx)
     if why is None:
-        return Library(board, library, [f"the blend draws on more than one trial of a family: {described}"])
+        return Library(board, library, [f"the blend draws on trials other than a family's best: {described}"])
     return Library(leaderboard(searched, scope, ensemble=ctx.spec.ensemble), searched, [
-        f"a blend drawing on more than one trial of a family ({described}) was not fitted: {why}; the blend draws "
-        f"on each family's best trial alone; to replay this run with training.tuning.plan, also set "
+        f"a blend drawing on trials other than a family's best ({described}) was not fitted: {why}; the blend "
+        f"draws on each family's best trial alone; to replay this run with training.tuning.plan, also set "
         f"training.blend_trials: 1"])
 
 
@@ -65,10 +66,14 @@ def _described(trials: list[str], library: dict[str, Searched], primary: str) ->
                      f"{shown(primary, library[name].best.primary_mean)})" for name in trials)
 
 
-def _not_in_time(board: Leaderboard, library: dict[str, Searched], scope: SearchScope, ctx: Context) -> str | None:
-    """Why the blend's fit with its trial members cannot be afforded, or None when it ends within the budget (past
-    the safety stop, which keeps a margin for estimates made before the search: these are priced from its trials)."""
-    cost_s = fit_and_copies_s(board.members(), library, scope, ctx)
+def _not_affordable(board: Leaderboard, library: dict[str, Searched], scope: SearchScope, ctx: Context
+                    ) -> str | None:
+    """Why the blend's fit with its trial members is not worth its time, or None when it ends within the budget
+    (past the safety stop, which keeps a margin for estimates made before the search: these are priced from its
+    trials)."""
+    if scope.fit_searched_rows:
+        return "the final fit is confined to fewer rows, and more rows pay better than more members"
+    cost_s = fit_and_copies_s(board.members(ENSEMBLE), library, scope, ctx)
     left_s = ctx.budget.seconds - ctx.elapsed()
     if cost_s <= left_s:
         return None
