@@ -85,8 +85,8 @@ def _pipeline(pipeline: Pipeline, data: Any, *, inputs: list[str], classifier: b
         blocks = [np.asarray(encoded, dtype="float64")]
     parts = [_by_input(model, block, layout, inputs, classifier=classifier) for block in blocks]
     found = parts[0][0]
-    base = found.base if len(parts) == 1 else np.concatenate([part.base for part, _ in parts])
-    values = parts[0][1] if len(parts) == 1 else np.concatenate([part_values for _, part_values in parts])
+    base = np.concatenate([part.base for part, _ in parts])
+    values = np.concatenate([part_values for _, part_values in parts])
     notes = tuple(note for note in (found.note, _derived_note(layout[1])) if note)
     return Explained(base, values, found.space, labels, notes)
 

@@ -37,13 +37,13 @@ logger = logging.getLogger(__name__)
 IMPORTANCE_ROWS = 2_000
 BOOTSTRAP_BLOCK_CELLS = 2_000_000  # row positions drawn at a time: 16 MB
 SLOW_BOOTSTRAP_S = 10.0
+"""Seconds a metric scored one resample at a time (multiclass AUC) may take: 1,000 resamples of a 65,000-row
+holdout would take minutes. The fast metrics are one matrix product and need no bound."""
+MIN_SLOW_RESAMPLES = 100  # the least evaluation.bootstrap allows
 # Training keeps its budget within a tenth both ways: a final fit cannot stop half-way, and the search plans its
 # fit on every row to end no later than that (cairn.stages.training). The constraint is judged with the same margin:
 # insteval's 61.7 s of a minute read "missed (training took 1.0 min)" and the model was not promoted.
 BUDGET_TOLERANCE = 0.1
-"""Seconds a metric scored one resample at a time (multiclass AUC) may take: 1,000 resamples of a 65,000-row
-holdout would take minutes. The fast metrics are one matrix product and need no bound."""
-MIN_SLOW_RESAMPLES = 100  # the least evaluation.bootstrap allows
 
 
 @dataclass(frozen=True)
