@@ -15,16 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # rounds imports standing, which imports this module
-    from cairn.stages.training.rounds import Searched
+from typing import Any, TypeVar
 
 TRIAL_MARK = "#"
 OUTPUTS_KEPT_AT_MOST = 2_000_000  # out-of-fold values a kept trial may hold (16 MB)
 
+Model = TypeVar("Model", bound=Any)  # a dataclass with `best` and `others`: CandidateSearch or Searched
 
-def with_trials(models: Mapping[str, Searched]) -> dict[str, Searched]:
+
+def with_trials(models: Mapping[str, Model]) -> dict[str, Model]:
     """Every family under its name, then each of its other kept trials as a model of its own whose best trial is
     that one."""
     library = dict(models)
