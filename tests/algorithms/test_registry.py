@@ -167,6 +167,19 @@ def test_pinned_parameters_leave_the_space_and_linear_regression_is_not_searched
     assert set(ALGORITHMS["sparse_linear"].search_space("binary")) == {"C"}
 
 
+def test_knn_searches_at_least_five_neighbours_for_class_probabilities_and_two_for_a_number():
+    """From 2 neighbours a probability is 0, 1/2 or 1: one holdout row whose two neighbours miss costs log loss its
+    clipping floor (34.5 nats)."""
+    for problem in ("binary", "multiclass"):
+        space = ALGORITHMS["knn"].search_space(problem)
+        assert list(space) == ["n_neighbors", "weights", "p"]  # the order the sampler suggests in
+        assert (space["n_neighbors"].low, space["n_neighbors"].high, space["n_neighbors"].log) == (5, 60, True)
+    assert ALGORITHMS["knn"].search_space("regression")["n_neighbors"].low == 2
+    # models.params may still pin fewer: the range is the search's, not a limit
+    pinned = ALGORITHMS["knn"].estimator("multiclass", seed=0, n_jobs=1, n_rows=100, pinned={"n_neighbors": 2})
+    assert pinned.get_params()["n_neighbors"] == 2
+
+
 def test_pinnable_parameters_are_checked_against_the_model_unless_the_library_checks_them():
     assert ALGORITHMS["lightgbm"].known_params() is None and ALGORITHMS["xgboost"].known_params() is None
     linear = ALGORITHMS["linear"].known_params()

@@ -66,6 +66,8 @@ class Algorithm:
     # Parameters only some problems have (Ridge's alpha, LogisticRegression's C): neither searched nor pinnable in
     # models.params for the others
     only_for: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # A parameter searched over another range for some problems, by problem (kNN's neighbours for classes)
+    space_for: Mapping[str, Mapping[str, Dimension]] = field(default_factory=dict)
     enough_trials: int = 8  # most trials worth running at budgets up to 30 s (see cairn.stages.training.tuning)
     trees_param: str | None = None  # the parameter early stopping decides
     leaves_param: str | None = None  # leaf-wise boosters: the leaves per tree their defaults set by rows
@@ -117,7 +119,8 @@ class Algorithm:
         """The parameters tuned for `problem`: the space minus what models.params pins."""
         if problem not in self.tuned_for:
             return {}
-        return {name: dim for name, dim in self.space.items()
+        space = {**self.space, **self.space_for.get(problem, {})}
+        return {name: dim for name, dim in space.items()
                 if name not in pinned and problem in self.only_for.get(name, PROBLEMS)}
 
     def known_params(self, problem: str | None = None) -> frozenset[str] | None:
