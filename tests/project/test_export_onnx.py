@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from cairn.cli import app
 from cairn.errors import ConfigError
 from cairn.estimators.blends import EnsembleRegressor
-from cairn.estimators.encoder import TabularEncoder
+from cairn.estimators.encoder import LEVEL_SLOPES, TabularEncoder
 from cairn.estimators.native_categories import TabularPipeline
 from cairn.estimators.target_transforms import expm1_target, log1p_target
 from cairn.project import Project
@@ -231,8 +231,10 @@ def test_derived_columns_become_nodes_with_cairns_answers(quick):
         to_onnx(dataclasses.replace(candidate, features=texts))
 
 
-def test_a_ridge_on_every_level_exports_as_cairn_answers_it(quick):
-    """sparse_linear's pipeline: every level one-hot (beyond max_levels, no target means), sparse for many rows."""
+@pytest.mark.parametrize("slopes", [0.0, LEVEL_SLOPES])
+def test_a_ridge_on_every_level_exports_as_cairn_answers_it(quick, slopes):
+    """sparse_linear's pipeline: every level one-hot (beyond max_levels, no target means), sparse for many rows,
+    with or without each level's slopes on the numbers."""
     from scipy import sparse
     from sklearn.linear_model import Ridge
 
@@ -240,11 +242,12 @@ def test_a_ridge_on_every_level_exports_as_cairn_answers_it(quick):
     rows = holdout.drop(columns="Sale_Price")
     encoder = TabularEncoder(tuple(f.name for f in model.features if f.kind == "number"),
                              tuple(f.name for f in model.features if f.kind == "category"), one_hot=True, scale=True,
-                             target_means=False, max_levels=3)
+                             target_means=False, max_levels=3, slopes=slopes)
     pipeline = Pipeline([("encode", encoder), ("model", Ridge(alpha=3.0))])
     pipeline.fit(model.frame(rows), np.log(holdout["Sale_Price"].to_numpy()))
     assert sparse.issparse(encoder.transform(model.frame(rows))) and len(rows) > 256
     assert sum(name.startswith("Neighborhood=") for name in encoder.get_feature_names_out()) > 10
+    assert len(encoder.slopes_) == (0 if not slopes else 8 * sum(c > 3 for c in encoder.level_counts_)) 
     candidate = dataclasses.replace(model, pipeline=pipeline)
     np.testing.assert_allclose(_run(to_onnx(candidate), candidate, rows), candidate.predict(rows),
                                rtol=TOLERANCE_RTOL)

@@ -8,6 +8,10 @@ level's effect net of the others, which is what a mixed model's random effects e
 (58,736 ratings, 2,971 students, 1,128 lecturers) such a ridge alone scored a holdout RMSE of 1.209, against
 1.217 for LightGBM with native categories, and their even blend 1.205.
 
+Each level also gets a slope on the numbers most related to the target (`TabularEncoder.slopes`, weighted
+`LEVEL_SLOPES` so they are shrunk harder than the levels): a mixed model's random slopes, which took that ridge's
+5-fold RMSE on InstEval from 1.206 to 1.198.
+
 So it competes in the default list only when some category has that many levels (otherwise it is `linear`).
 The penalty is searched (RidgeCV's exact leave-one-out over thousands of columns took 37 s on InstEval, a plain
 fit 0.2 s); no seed or threads to set: the sparse solvers are deterministic and single-threaded.

@@ -16,10 +16,14 @@ import numpy as np
 from cairn.estimators.encoder import DATE_PARTS, DerivedColumns, TabularEncoder
 from cairn.estimators.shapes import TEXT_PARTS
 
+# What an encoded column comes from: an input or derived feature, or several (a level's slope on a number)
+Source = str | tuple[str, ...]
 
-def encoded_sources(encoder: TabularEncoder) -> list[str]:
-    """The source column of each encoded column, in the order of `get_feature_names_out` (checked)."""
-    sources = list(encoder.numeric)
+
+def encoded_sources(encoder: TabularEncoder) -> list[Source]:
+    """The source column of each encoded column, in the order of `get_feature_names_out` (checked); the columns
+    of a level's slope on a number come from two, the category and the number."""
+    sources: list[Source] = list(encoder.numeric)
     sources += [date for date in encoder.dates for _ in ("days", *DATE_PARTS)]
     sources += [text for text in encoder.texts for _ in TEXT_PARTS]
     sources += [encoder.numeric[i] for i in encoder.flagged_]
@@ -32,6 +36,8 @@ def encoded_sources(encoder: TabularEncoder) -> list[str]:
             sources.append(name)
         else:
             sources += [name] * len(set(encoder.codes_[index].values()))
+    for category, number in getattr(encoder, "slopes_", []):  # a level's slope on a number reads both
+        sources += [(encoder.categorical[category], encoder.numeric[number])] * encoder.level_counts_[category]
     width = len(encoder.get_feature_names_out())
     if len(sources) != width:
         raise RuntimeError(f"cairn.explain maps {len(sources)} encoded columns, the encoder makes {width}: "
@@ -49,13 +55,16 @@ def derived_inputs(deriver: DerivedColumns | None) -> dict[str, tuple[str, ...]]
             for name, text in deriver.expressions}
 
 
-def source_matrix(sources: list[str], inputs: list[str], derived: dict[str, tuple[str, ...]]) -> np.ndarray:
-    """(encoded columns x inputs): 1 where a column comes from an input; a derived column's 1 split equally
-    among the inputs it reads. A source that is neither an input nor derived cannot occur in a cairn pipeline."""
+def source_matrix(sources: list[Source], inputs: list[str], derived: dict[str, tuple[str, ...]]
+                  ) -> np.ndarray:
+    """(encoded columns x inputs): 1 where a column comes from an input; a column from several sources (a level's
+    slope), or a derived column, has its 1 split equally among the inputs they read. A source that is neither an
+    input nor derived cannot occur in a cairn pipeline."""
     position = {name: index for index, name in enumerate(inputs)}
     matrix = np.zeros((len(sources), len(inputs)))
     for row, source in enumerate(sources):
-        owners = [source] if source in position else [name for name in derived.get(source, ()) if name in position]
+        owners = [name for part in ((source,) if isinstance(source, str) else source)
+                  for name in ([part] if part in position else derived.get(part, ())) if name in position]
         if not owners:
             raise RuntimeError(f"encoded column from {source!r} reads no model input: cannot explain it")
         for owner in owners:

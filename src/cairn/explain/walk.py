@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline
 
 from cairn.explain.families import Contributions, model_contributions
 from cairn.explain.sampled import background_rows, sampled_contributions
-from cairn.explain.sources import derived_inputs, encoded_sources, pipeline_parts, source_matrix
+from cairn.explain.sources import Source, derived_inputs, encoded_sources, pipeline_parts, source_matrix
 
 Scale = Literal["target", "log_target", "margin", "probability"]
 FLAT = 1e-12  # a total change this small is rescaled by the slope instead of the ratio
@@ -91,7 +91,7 @@ def _pipeline(pipeline: Pipeline, data: Any, *, inputs: list[str], classifier: b
     return Explained(base, values, found.space, labels, notes)
 
 
-def _by_input(model: Any, X: np.ndarray, layout: tuple[list[str], dict[str, tuple[str, ...]], np.ndarray],
+def _by_input(model: Any, X: np.ndarray, layout: tuple[list[Source], dict[str, tuple[str, ...]], np.ndarray],
               inputs: list[str], *, classifier: bool) -> tuple[Contributions, np.ndarray]:
     """The model's contributions on encoded rows `X`, and the same summed by input (rows x inputs x outputs)."""
     sources, derived, to_inputs = layout
@@ -103,7 +103,7 @@ def _by_input(model: Any, X: np.ndarray, layout: tuple[list[str], dict[str, tupl
 
 
 def _layout(pipeline: Pipeline, encoder: Any, deriver: Any, inputs: list[str]
-            ) -> tuple[list[str], dict[str, tuple[str, ...]], np.ndarray]:
+            ) -> tuple[list[Source], dict[str, tuple[str, ...]], np.ndarray]:
     """Each encoded column's source, the derived features' inputs and the (encoded x inputs) matrix: worked out
     once per fitted pipeline, as a request's explanation must take milliseconds."""
     key = (tuple(inputs), id(encoder.codes_), id(deriver))  # a refit encoder learns new codes
@@ -114,13 +114,13 @@ def _layout(pipeline: Pipeline, encoder: Any, deriver: Any, inputs: list[str]
     return cached[1], cached[2], cached[3]
 
 
-def _sampled(model: Any, X: np.ndarray, sources: list[str], *, classifier: bool
-             ) -> tuple[Contributions, list[str]]:
+def _sampled(model: Any, X: np.ndarray, sources: list[Source], *, classifier: bool
+             ) -> tuple[Contributions, list[Source]]:
     training = getattr(model, "_fit_X", None)
     if training is None:
         raise TypeError(f"cannot explain a {type(model).__name__}: it keeps no training rows to sample from")
     distinct = list(dict.fromkeys(sources))
-    groups = [np.flatnonzero(np.asarray(sources, dtype=object) == name) for name in distinct]
+    groups = [np.array([column for column, source in enumerate(sources) if source == name]) for name in distinct]
     answer = model.predict_proba if classifier else model.predict
     found = sampled_contributions(answer, X, groups, background_rows(np.asarray(training)),
                                   space="probability" if classifier else "target")

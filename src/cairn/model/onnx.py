@@ -330,6 +330,7 @@ def _encoder(graph: _Graph, encoder: Any, prepared: dict[str, str], *, where: st
             position = graph.op("ReduceSum", below, graph.const(np.array([1], dtype=np.int64)), keepdims=1)
             bins = np.arange(len(edges) + 1, dtype=np.int64).reshape(1, -1)
             parts.append(graph.op("Cast", graph.op("Equal", position, graph.const(bins)), to=_DOUBLE))
+    one_hot: dict[int, str] = {}  # category -> its levels' columns, for the levels' slopes
     for index, (name, codes) in enumerate(zip(encoder.categorical, encoder.codes_, strict=True)):
         text = graph.cleaned(prepared[name]) if encoder.normalize else prepared[name]
         code = _codes(graph, text, codes, folded=encoder.normalize)
@@ -342,9 +343,13 @@ def _encoder(graph: _Graph, encoder: Any, prepared: dict[str, str], *, where: st
             parts.append(graph.op("Mul", graph.op("Gather", graph.const(table), flat, axis=0), known))
         elif encoder.one_hot:
             levels = np.arange(encoder.level_counts_[index], dtype=np.int64).reshape(1, -1)
-            parts.append(graph.op("Cast", graph.op("Equal", code, graph.const(levels)), to=_DOUBLE))
+            one_hot[index] = graph.op("Cast", graph.op("Equal", code, graph.const(levels)), to=_DOUBLE)
+            parts.append(one_hot[index])
         else:
             parts.append(graph.op("Cast", code, to=_DOUBLE))
+    for category, number in getattr(encoder, "slopes_", []):  # TabularEncoder._slope_columns
+        weighted = graph.op("Mul", graph.columns(scaled, [number]), graph.doubles(np.array([encoder.slopes])))
+        parts.append(graph.op("Mul", one_hot[category], weighted))
     if not parts:
         raise _unconvertible(where, encoder, "it encodes no column")
     return graph.op("Concat", *parts, axis=1)

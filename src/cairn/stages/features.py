@@ -8,7 +8,7 @@ import pandas as pd
 
 from cairn.config.schema import Data, Features, Preprocessing
 from cairn.errors import ConfigError
-from cairn.estimators.encoder import DerivedColumns, TabularEncoder
+from cairn.estimators.encoder import LEVEL_SLOPES, DerivedColumns, TabularEncoder
 from cairn.expr import parse
 from cairn.model.trained import FeatureSpec
 from cairn.stages.business import BusinessCase
@@ -192,7 +192,7 @@ def build_encoder(plan: FeaturePlan, *, scale: bool, one_hot: bool, target_means
         fill_value=cleaning.missing.fill_value, missing_level=cleaning.missing.categorical == "missing_level",
         column_impute=tuple(sorted(cleaning.missing.columns.items())), normalize=cleaning.normalize_categories,
         clip=clip, clip_factor=outliers.factor, scale=scale, one_hot=one_hot, max_levels=plan.max_onehot_levels,
-        target_means=target_means,
+        target_means=target_means, slopes=LEVEL_SLOPES if one_hot and not target_means else 0.0,
     )
 
 
