@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from cairn.cli import app
 from cairn.errors import ConfigError
 from cairn.estimators.blends import EnsembleRegressor
-from cairn.estimators.encoder import LEVEL_SLOPES, TabularEncoder
+from cairn.estimators.encoder import LEVEL_SLOPES, MAX_SLOPE_NUMBERS, TabularEncoder
 from cairn.estimators.native_categories import TabularPipeline
 from cairn.estimators.target_transforms import expm1_target, log1p_target
 from cairn.project import Project
@@ -247,7 +247,8 @@ def test_a_ridge_on_every_level_exports_as_cairn_answers_it(quick, slopes):
     pipeline.fit(model.frame(rows), np.log(holdout["Sale_Price"].to_numpy()))
     assert sparse.issparse(encoder.transform(model.frame(rows))) and len(rows) > 256
     assert sum(name.startswith("Neighborhood=") for name in encoder.get_feature_names_out()) > 10
-    assert len(encoder.slopes_) == (0 if not slopes else 8 * sum(c > 3 for c in encoder.level_counts_)) 
+    assert len({number for _, number in encoder.slopes_}) == (MAX_SLOPE_NUMBERS if slopes else 0)
+    assert len({category for category, _ in encoder.slopes_}) > (10 if slopes else -1)
     candidate = dataclasses.replace(model, pipeline=pipeline)
     np.testing.assert_allclose(_run(to_onnx(candidate), candidate, rows), candidate.predict(rows),
                                rtol=TOLERANCE_RTOL)

@@ -66,7 +66,7 @@ def _sloped_ratings(rows: int, seed: int) -> pd.DataFrame:
     hours, noise = rng.normal(0.0, 1.0, rows), rng.normal(0.0, 1.0, rows)  # noise: a pure-noise number
     rating = 3.0 + level[lecturer] + slope[lecturer] * hours + rng.normal(0.0, NOISE, rows)
     return pd.DataFrame({"lecturer": [f"d{i}" for i in lecturer], "hours": hours, "noise": noise,
-                         "flat": 1.0, "rating": rating})
+                         "flat": 0.1, "rating": rating})  # flat: constant, though 0.1's float mean is not exact
 
 
 def test_each_level_gets_a_slope_on_the_numbers_related_to_the_target_sparse_or_dense_alike():
@@ -75,7 +75,8 @@ def test_each_level_gets_a_slope_on_the_numbers_related_to_the_target_sparse_or_
     encoder = TabularEncoder(("hours", "noise", "flat"), ("lecturer",), one_hot=True, scale=True,
                              target_means=False, max_levels=30, slopes=LEVEL_SLOPES)
     encoded = encoder.fit_transform(X, y)
-    assert encoder.slopes_ == [(0, 0), (0, 1)]  # a constant number gives no slope
+    assert encoder.slopes_ == [(0, 0), (0, 1)]  # a constant number gives no slope, and scales to 0, not to noise
+    assert np.abs(encoded[:, 2].toarray()).max() < 1e-12
     names = list(encoder.get_feature_names_out())
     levels = encoder.level_counts_[0]
     assert encoded.shape == (1_000, len(names)) == (1_000, 3 + 3 * levels)
@@ -84,11 +85,13 @@ def test_each_level_gets_a_slope_on_the_numbers_related_to_the_target_sparse_or_
     hours = encoded[row, names.index("hours")]
     assert encoded[row, first] == pytest.approx(LEVEL_SLOPES * hours) and hours != 0
     assert encoded[row, first:first + levels].nnz == 1  # only the row's own level carries its number
-    one = encoder.transform({name: X[name].to_numpy()[[row]] for name in X})  # a request: dense, same columns
-    np.testing.assert_allclose(one[0], encoded[row].toarray()[0], rtol=1e-12)
+    # a request is sparse too, its slopes' columns many times its levels' (never a dense row of all of them)
+    one = encoder.transform({name: X[name].to_numpy()[[row]] for name in X})
+    assert sparse.issparse(one)
+    np.testing.assert_allclose(one.toarray()[0], encoded[row].toarray()[0], rtol=1e-12)
     unseen = encoder.transform({"lecturer": np.array(["nobody"]), "hours": np.array([2.0]),
-                                "noise": np.array([0.0]), "flat": np.array([1.0])})
-    assert not unseen[0, 3 + levels:].any()  # an unseen level has no slope: the numbers' common effect only
+                                "noise": np.array([0.0]), "flat": np.array([0.1])}).toarray()
+    assert not unseen[0, 3:].any()  # an unseen level has no level and no slope: the numbers' common effect only
     sources = encoded_sources(encoder)  # explanations split a slope's contribution between its two inputs
     assert sources[first] == ("lecturer", "hours") and len(sources) == len(names)
     np.testing.assert_array_equal(source_matrix(sources, list(X.columns), {})[first], [0.5, 0.5, 0.0, 0.0])
@@ -156,3 +159,4 @@ def test_the_served_model_answers_a_request_as_it_answers_a_batch(ratings):
     slopes = [step.slopes_ for pipeline in pipelines for _, step in pipeline.steps if hasattr(step, "slopes_")]
     # each student's and lecturer's slope on hours served and explained: its contribution split between the two
     assert [(0, 0), (1, 0)] in slopes, slopes
+    assert "slope on a number split equally" in explained.note and "lecturer x hours" in explained.note, explained.note

@@ -38,15 +38,20 @@ OTHER_LEVEL = "(other)"
 Encoded = Any  # a float matrix: numpy's, or scipy's CSR for many rows one-hot on every level
 LARGE_BATCH_ROWS = 256  # above this, pandas' vectorised map beats a Python loop
 FLOAT32_ROWS = 100_000
+"""An encoder fitted on more rows than this outputs float32: 800,000 rows one-hot into 300 columns are 1.9 GB as
+float64, and every model cairn fits takes float32 (trees bin the values anyway)."""
 # Every level of a many-level category gets its own slope on each of the numbers most related to the target (a
 # mixed model's random slopes: a lecturer rated harsher by older students), weighted LEVEL_SLOPES against the
 # level's own column, so a ridge shrinks a slope 1/0.3**2 = 11 times as hard as a level (slopes vary less than
 # levels). On lme4's InstEval a ridge on every level scored a 5-fold RMSE of 1.206; with slopes weighted 0.3, 1.198;
 # 0.5, 1.200; 0.7, 1.208.
 LEVEL_SLOPES = 0.3
-MAX_SLOPE_NUMBERS = 8  # numbers a level gets a slope on: the columns grow by levels x numbers
-"""An encoder fitted on more rows than this outputs float32: 800,000 rows one-hot into 300 columns are 1.9 GB as
-float64, and every model cairn fits takes float32 (trees bin the values anyway)."""
+# Numbers a level gets a slope on, those most correlated with the target (all of them up to this many): the columns
+# grow by levels x numbers. Correlation misses a number whose levels' slopes cancel out; a cheap first screen.
+MAX_SLOPE_NUMBERS = 8
+# A number whose spread is below this share of its size is constant as stored (0.1 in every row has a float spread
+# of 1e-15): scaling it by that spread would blow rounding up into values of order one.
+CONSTANT_SPREAD = 1e-9
 DATE_PARTS = ("year", "month", "day", "weekday")
 _SPACES = re.compile(r"\s+")
 
@@ -151,9 +156,9 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
             dense = self._dense(filled, np.where(np.isnan(days), self.date_fill_, days), X)
             self.mean_ = dense.mean(axis=0)
             spread = dense.std(axis=0)
-            self.scale_ = np.where(spread > 0, spread, 1.0)
+            self.scale_ = np.where(_varies(spread, self.mean_), spread, 1.0)
         oof = self._fit_categories(X, y, strategies)
-        self.slopes_ = self._learn_slopes(filled, y)
+        self.slopes_ = self._learn_slopes(self._shaped(filled), y)
         return oof
 
     def _fit_categories(self, X: pd.DataFrame, y: object, strategies: dict[str, str]) -> dict[int, np.ndarray]:
@@ -165,8 +170,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         self.level_counts_ = [len(set(codes.values())) for codes in self.codes_]
         self.target_means_: dict[int, TargetMeans] = {}
         self.target_suffixes_: list[str] = []
-        many = [i for i, codes in enumerate(self.codes_)
-                if sum(level not in (None, OTHER_LEVEL) for level in codes) > self.max_levels]
+        many = self._many_levels()
         if y is None or not many or not self.target_means:  # without target means: every level its code
             return {}
         targets, self.target_suffixes_ = target_columns(np.asarray(y))
@@ -178,18 +182,24 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
             oof[index] = means.out_of_fold(groups, self._group_count(index), targets, seed=self.seed + index)
         return oof
 
-    def _learn_slopes(self, filled: np.ndarray, y: object) -> list[tuple[int, int]]:
+    def _many_levels(self) -> list[int]:
+        """Categories of more than max_levels known levels (the missing and rare-level groups aside)."""
+        return [index for index, codes in enumerate(self.codes_)
+                if sum(level not in (None, OTHER_LEVEL) for level in codes) > self.max_levels]
+
+    def _learn_slopes(self, numbers: np.ndarray, y: object) -> list[tuple[int, int]]:
         """(category, number) pairs whose every level gets a slope: with `slopes` and one-hot on every level, each
-        category of more than max_levels levels with the MAX_SLOPE_NUMBERS numbers most correlated with the target
-        (for classes, with any class's indicator)."""
-        many = [index for index, count in enumerate(self.level_counts_) if count > self.max_levels]
+        category of more than max_levels levels with the MAX_SLOPE_NUMBERS numbers (as reshaped) most correlated
+        with the target (for classes, with any class's indicator); a constant number has none."""
+        many = self._many_levels()
         if not (self.slopes and self.one_hot and not self.target_means and many and y is not None
-                and filled.shape[1]):
+                and numbers.shape[1]):
             return []
         targets = target_columns(np.asarray(y))[0]
-        strength = np.abs(_standardised(filled).T @ _standardised(targets)).max(axis=1)
-        numbers = [int(n) for n in np.argsort(-strength, kind="stable")[:MAX_SLOPE_NUMBERS] if strength[n] > 0]
-        return [(category, number) for category in many for number in sorted(numbers)]
+        varying = _varies(numbers.std(axis=0), numbers.mean(axis=0))
+        strength = np.where(varying, np.abs(_standardised(numbers).T @ _standardised(targets)).max(axis=1), -1.0)
+        chosen = [int(n) for n in np.argsort(-strength, kind="stable")[:MAX_SLOPE_NUMBERS] if varying[n]]
+        return [(category, number) for category in many for number in sorted(chosen)]
 
     def _group_count(self, index: int) -> int:
         return max(self.codes_[index].values(), default=-1) + 1
@@ -275,7 +285,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         parts += [missing[:, self.flagged_], days_missing[:, self.date_flagged_]]
         parts += [one_hot_bins(filled[:, column], edges) for column, edges in self.bin_edges_]
         del filled, missing
-        levels = self._every_level(X)
+        levels = self._every_level(X)  # each row's level code per category, when they go out sparse
         parts += self._categories(X, oof) if levels is None else []
         widths = [part.width if isinstance(part, _OneHot | _Codes) else part.shape[1] for part in parts]
         encoded = np.empty((len(days_missing), sum(widths)), dtype=getattr(self, "dtype_", "float64"))
@@ -292,41 +302,39 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
             scaled = encoded[:, :sum(widths[:scaled_parts])]
             scaled -= self.mean_
             scaled /= self.scale_
-        slopes = self._slope_columns(X, encoded, dense=levels is None) if self.slopes_ else None
         if levels is None:
-            return encoded if slopes is None else np.hstack([encoded, slopes])
-        blocks = [sparse.csr_matrix(encoded), levels] + ([] if slopes is None else [slopes])
+            return encoded
+        ones = _OneHot(levels, self.level_counts_).csr(getattr(self, "dtype_", "float64"))
+        blocks = [sparse.csr_matrix(encoded), ones]
+        if self.slopes_:
+            blocks.append(self._slope_columns(levels, encoded))
         return sparse.hstack(blocks, format="csr", dtype=encoded.dtype)
 
-    def _slope_columns(self, X: pd.DataFrame | Mapping[str, np.ndarray], encoded: np.ndarray, *, dense: bool
-                       ) -> np.ndarray | sparse.csr_matrix:
+    def _slope_columns(self, levels: np.ndarray, encoded: np.ndarray) -> sparse.csr_matrix:
         """Per (category, number) of `slopes_`, a block of the category's width: in each row, the scaled number
-        (the first columns of `encoded`) times `slopes` at the row's level, zero elsewhere and for unseen levels.
-        Dense for a request's few rows, CSR for many, like the levels."""
-        groups = {index: self._group_matrix(X, [index])[:, 0] for index in {index for index, _ in self.slopes_}}
+        (the first columns of `encoded`) times `slopes` at the row's level (`levels`, rows x categories), zero
+        elsewhere; a level unseen in training takes the rare-level group's slope, or none without one."""
         rows_all, columns_all, values_all = [], [], []
         start = 0
         for category, number in self.slopes_:
-            rows = np.flatnonzero(groups[category] >= 0)
+            rows = np.flatnonzero(levels[:, category] >= 0)
             rows_all.append(rows)
-            columns_all.append(start + groups[category][rows])
+            columns_all.append(start + levels[rows, category])
             values_all.append(encoded[rows, number] * self.slopes)
             start += self.level_counts_[category]
         rows, columns, values = np.concatenate(rows_all), np.concatenate(columns_all), np.concatenate(values_all)
-        if not dense:
-            return sparse.csr_matrix((values, (rows, columns)), shape=(len(encoded), start), dtype=encoded.dtype)
-        block = np.zeros((len(encoded), start), dtype=encoded.dtype)
-        block[rows, columns] = values
-        return block
+        return sparse.csr_matrix((values, (rows, columns)), shape=(len(encoded), start), dtype=encoded.dtype)
 
-    def _every_level(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> sparse.csr_matrix | None:
-        """Many rows one-hot on every level (`one_hot` without `target_means`) as a sparse matrix, the category
-        columns' block after the dense ones; None otherwise: a few rows (a request) stay one dense row each.
-        Thousands of levels dense would be gigabytes: InstEval's 4,022 columns on 58,736 rows are 1.9 GB."""
-        if not (self.one_hot and not self.target_means and self.categorical and _row_count(X) > LARGE_BATCH_ROWS):
+    def _every_level(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """Each row's level code per category (rows x categories) when every level goes out one-hot in a sparse
+        matrix (`one_hot` without `target_means`), the category columns' block after the dense ones: for many
+        rows, and for any with levels' slopes (their columns grow by levels x numbers: a request dense in 90,000
+        columns took 0.5 s); None otherwise, a request's few rows staying one dense row each. Thousands of levels
+        dense would be gigabytes: InstEval's 4,022 columns on 58,736 rows are 1.9 GB."""
+        if not (self.one_hot and not self.target_means and self.categorical
+                and (self.slopes_ or _row_count(X) > LARGE_BATCH_ROWS)):
             return None
-        every = list(range(len(self.categorical)))
-        return _OneHot(self._group_matrix(X, every), self.level_counts_).csr(getattr(self, "dtype_", "float64"))
+        return self._group_matrix(X, list(range(len(self.categorical))))
 
     def _categories(self, X: pd.DataFrame | Mapping[str, np.ndarray], oof: dict[int, np.ndarray]
                     ) -> list[np.ndarray | _OneHot | _Codes]:
@@ -365,11 +373,16 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
     def _dense_parts(self, filled: np.ndarray, days: np.ndarray, X: pd.DataFrame | Mapping[str, np.ndarray]
                      ) -> list[np.ndarray]:
         """The blocks scaling applies to: numbers (skewed ones reshaped), date parts, text counts."""
-        if len(self.powered_):
-            filled = filled.copy()
-            filled[:, self.powered_] = yeo_johnson(filled[:, self.powered_], self.lambdas_)
         texts = [text_counts(np.asarray(X[name], dtype=object)) for name in self.texts]
-        return [filled, self._date_parts(days, origin=self.date_origin_), *texts]
+        return [self._shaped(filled), self._date_parts(days, origin=self.date_origin_), *texts]
+
+    def _shaped(self, filled: np.ndarray) -> np.ndarray:
+        """The numbers with the skewed ones reshaped (Yeo-Johnson), what scaling and the models see."""
+        if not len(self.powered_):
+            return filled
+        shaped = filled.copy()
+        shaped[:, self.powered_] = yeo_johnson(filled[:, self.powered_], self.lambdas_)
+        return shaped
 
     def _dense(self, filled: np.ndarray, days: np.ndarray, X: pd.DataFrame | Mapping[str, np.ndarray]
                ) -> np.ndarray:
@@ -441,9 +454,9 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
             if not self.one_hot:
                 names.append(name)
                 continue
-            names += names_of_levels(name, codes)
+            names += _level_names(name, codes)
         for category, number in self.slopes_:
-            levels = names_of_levels(self.categorical[category], self.codes_[category])
+            levels = _level_names(self.categorical[category], self.codes_[category])
             names += [f"{level}*{self.numeric[number]}" for level in levels]
         return np.asarray(names, dtype=object)
 
@@ -462,12 +475,17 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
             self.level_counts_ = [len(set(codes.values())) for codes in self.codes_]
 
 
-def names_of_levels(name: str, codes: dict[str | None, int]) -> list[str]:
+def _level_names(name: str, codes: dict[str | None, int]) -> list[str]:
     """`name=level` per code, in code order: a group's first level names it, the missing one MISSING_LEVEL."""
     by_code: dict[int, str] = {}
     for level, code in codes.items():
         by_code.setdefault(code, MISSING_LEVEL if level is None else str(level))
     return [f"{name}={by_code[code]}" for code in sorted(by_code)]
+
+
+def _varies(spread: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Whether each column's spread is more than rounding's (see CONSTANT_SPREAD)."""
+    return np.asarray((spread > 0) & (spread > CONSTANT_SPREAD * np.abs(mean)))
 
 
 def _standardised(values: np.ndarray) -> np.ndarray:

@@ -19,7 +19,8 @@ Which numbers, and why:
   centred first, as softmax reads them relative to each other). The sum stays exact; the share of each input
   within a member keeps its proportion. `note` says when this was done.
 * Inputs: encoded columns are summed back to the user's input columns; a derived feature's share is split equally
-  among the inputs its expression reads (cairn.explain.sources).
+  among the inputs its expression reads, and a level's slope on a number (sparse_linear) between the category and
+  the number (cairn.explain.sources).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ The encoder turns one input into several columns (one-hot levels, a missing flag
 counts, target means per class); each is summed back to its input. A derived feature (`features.derive`) is
 computed from inputs inside the pipeline: its share is split equally among the inputs its expression reads, the
 one split that needs no model-specific reasoning (a Shapley split inside the expression would need the model's
-answers on every mix of its inputs). The sum over inputs is unchanged by either step, so additivity holds.
+answers on every mix of its inputs). A level's slope on a number (sparse_linear's encoder) reads two inputs, the
+category and the number, and is split between them the same way. The sum over inputs is unchanged by these
+splits, so additivity holds.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ the blend's units (target units for regression, probabilities for classes: see c
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,7 +26,10 @@ from cairn.explain.sources import Source, derived_inputs, encoded_sources, pipel
 Scale = Literal["target", "log_target", "margin", "probability"]
 FLAT = 1e-12  # a total change this small is rescaled by the slope instead of the ratio
 _LAYOUTS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # per fitted pipeline
-DENSE_ROWS = 256  # sparse encoded rows (every level one-hot) are explained this many at a time
+# Sparse encoded rows (every level one-hot) are explained a block at a time, dense: at most this many rows, fewer
+# when they are wide (levels' slopes: 90,000 columns), so a block holds at most DENSE_VALUES values (16 MB).
+DENSE_ROWS = 256
+DENSE_VALUES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -80,15 +84,19 @@ def _pipeline(pipeline: Pipeline, data: Any, *, inputs: list[str], classifier: b
     labels = list(pipeline.classes_) if classifier else None
     if sparse.issparse(encoded):  # many rows one-hot on every level (sparse_linear): a few hundred dense at a
         # time, as rows x levels x outputs contributions of tens of thousands of levels would be gigabytes
-        blocks = [encoded[start:start + DENSE_ROWS].toarray() for start in range(0, encoded.shape[0], DENSE_ROWS)]
+        rows = max(1, min(DENSE_ROWS, DENSE_VALUES // max(encoded.shape[1], 1)))
+        blocks: Iterable[np.ndarray] = (encoded[start:start + rows].toarray()
+                                        for start in range(0, encoded.shape[0], rows))  # one dense at a time
     else:
         blocks = [np.asarray(encoded, dtype="float64")]
-    parts = [_by_input(model, block, layout, inputs, classifier=classifier) for block in blocks]
-    found = parts[0][0]
-    base = np.concatenate([part.base for part, _ in parts])
-    values = np.concatenate([part_values for _, part_values in parts])
-    notes = tuple(note for note in (found.note, _derived_note(layout[1])) if note)
-    return Explained(base, values, found.space, labels, notes)
+    bases, values, found = [], [], None
+    for block in blocks:  # keep each block's sums by input, not its per-column contributions
+        found, by_input = _by_input(model, block, layout, inputs, classifier=classifier)
+        bases.append(found.base)
+        values.append(by_input)
+    assert found is not None  # a pipeline explains one row or more
+    notes = tuple(note for note in (found.note, _derived_note(layout[1]), _slopes_note(layout[0])) if note)
+    return Explained(np.concatenate(bases), np.concatenate(values), found.space, labels, notes)
 
 
 def _by_input(model: Any, X: np.ndarray, layout: tuple[list[Source], dict[str, tuple[str, ...]], np.ndarray],
@@ -125,6 +133,14 @@ def _sampled(model: Any, X: np.ndarray, sources: list[Source], *, classifier: bo
     found = sampled_contributions(answer, X, groups, background_rows(np.asarray(training)),
                                   space="probability" if classifier else "target")
     return found, distinct
+
+
+def _slopes_note(sources: list[Source]) -> str:
+    """Names the levels' slopes (see TabularEncoder.slopes) whose contributions are split between two inputs."""
+    pairs = [" x ".join(source) for source in dict.fromkeys(s for s in sources if not isinstance(s, str))]
+    if not pairs:
+        return ""
+    return "each level's slope on a number split equally between the category and the number: " + ", ".join(pairs)
 
 
 def _derived_note(derived: dict[str, tuple[str, ...]]) -> str:
