@@ -110,6 +110,30 @@ def test_a_bare_estimator_given_a_frame_answers_through_its_own_checks():
     assert np.allclose(compile_model(model)(frame.head(5)), model.predict(frame.head(5)), rtol=1e-12)
 
 
+def test_every_level_one_hot_in_csr_answers_directly_as_each_linear_model_would():
+    """sparse_linear's encoder hands a request on as CSR (levels' slopes): the direct route takes it, and answers as
+    Ridge and LogisticRegression (two and three classes) do themselves."""
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    rng = np.random.default_rng(0)
+    X = sparse.random(300, 40, density=0.1, format="csr", random_state=0, dtype="float64")
+    number, three = np.asarray(X.sum(axis=1)).ravel() + rng.normal(0, 0.1, 300), rng.integers(0, 3, 300)
+    def checked(*_: object) -> None:
+        raise AssertionError("answered through the estimator's own checks")
+
+    ridge = Ridge(alpha=1.0).fit(X, number)
+    expected = ridge.predict(X[:7])
+    ridge.predict = checked  # the direct route never calls it
+    assert np.allclose(compile_model(ridge)(X[:7]), expected, rtol=1e-12)
+    for labels in (number > np.median(number), three):
+        logistic = LogisticRegression(max_iter=500).fit(X, labels)
+        expected = logistic.predict_proba(X[:7])
+        logistic.predict_proba = checked
+        answer = compile_model(logistic, classes=logistic.classes_)(X[:7])
+        assert isinstance(answer, np.ndarray) and np.allclose(answer, expected, rtol=1e-10)
+
+
 @pytest.mark.parametrize("problem", ["regression", "binary"])
 def test_every_cairn_class_inside_a_fitted_model_lives_in_cairn_estimators(house, problem):
     """A saved model names its classes by module path: only cairn.estimators may appear, so nothing else in cairn

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from scipy.special import expit, softmax
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.linear_model import LogisticRegression
@@ -107,9 +108,11 @@ def _probabilities(estimator: Any, classes: np.ndarray) -> Answer:
 
 
 def _on_arrays(direct: Answer, own: Answer) -> Answer:
-    """`direct` for the float matrices cairn's encoder hands on; anything else (a DataFrame given to a bare
-    estimator, say) goes through the estimator's own checks and conversions."""
-    return lambda X: direct(X) if isinstance(X, np.ndarray) and X.dtype == np.float64 else own(X)
+    """`direct` for the float matrices cairn's encoder hands on, dense or CSR (every level one-hot: `sparse_linear`);
+    anything else (a DataFrame given to a bare estimator, say) goes through the estimator's own checks and
+    conversions."""
+    return lambda X: (direct(X) if isinstance(X, np.ndarray | sparse.csr_matrix) and X.dtype == np.float64
+                      else own(X))
 
 
 def _two_columns(positive: np.ndarray) -> np.ndarray:
