@@ -2,10 +2,12 @@
 
 A partition is one data file, or a run of a Parquet file's row groups (about PARTITION_ROWS rows), so a folder of
 files and one big Parquet file both spread over the workers. What crosses the network is small: the model (and
-the drift baseline) once per worker (`client.scatter(..., broadcast=True)`), the partition's name to each task,
-and back only counts, the out-of-range summaries and, for drift, the counts and bounded samples
-(cairn.monitoring.streamed `WindowPart`). Never the rows: each worker reads its partition itself and writes its
-scored rows itself, so the input and output folders must be ones every worker sees (a shared filesystem).
+the drift baseline) once per worker (`client.scatter(..., broadcast=True)`; when the scheduler's active memory
+manager drops a copy near the end and a task moved to that worker fetches it from a peer, once more), the
+partition's name to each task, and back only counts, the out-of-range summaries and, for drift, the counts and
+bounded samples (cairn.monitoring.streamed `WindowPart`). Never the rows: each worker reads its partition itself
+and writes its scored rows itself, so the input and output folders must be ones every worker sees (a shared
+filesystem).
 
 Scoring into a folder writes one `part-NNNNN.parquet` per partition that had rows, numbered in input order. The
 workers write into a hidden staging folder inside the output (`.partial-*`, which Parquet readers skip); the parts
