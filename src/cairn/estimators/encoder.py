@@ -447,6 +447,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         names += [f"{self.numeric[i]}_missing" for i in self.flagged_]
         names += [f"{self.dates[i]}_missing" for i in self.date_flagged_]
         names += [f"{self.numeric[column]}~bin={k}" for column, edges in self.bin_edges_ for k in range(len(edges) + 1)]
+        one_hot: dict[int, list[str]] = {}  # category -> its levels' names, which its slopes' names repeat
         for index, (name, codes) in enumerate(zip(self.categorical, self.codes_, strict=True)):
             if index in self.target_means_:
                 names += target_names(name, self.target_suffixes_)
@@ -454,10 +455,10 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
             if not self.one_hot:
                 names.append(name)
                 continue
-            names += _level_names(name, codes)
+            one_hot[index] = _level_names(name, codes)
+            names += one_hot[index]
         for category, number in self.slopes_:
-            levels = _level_names(self.categorical[category], self.codes_[category])
-            names += [f"{level}*{self.numeric[number]}" for level in levels]
+            names += [f"{level}*{self.numeric[number]}" for level in one_hot[category]]
         return np.asarray(names, dtype=object)
 
 

@@ -38,7 +38,7 @@ def encoded_sources(encoder: TabularEncoder) -> list[Source]:
             sources.append(name)
         else:
             sources += [name] * len(set(encoder.codes_[index].values()))
-    for category, number in getattr(encoder, "slopes_", []):  # a level's slope on a number reads both
+    for category, number in encoder.slopes_:  # a level's slope on a number reads both
         sources += [(encoder.categorical[category], encoder.numeric[number])] * encoder.level_counts_[category]
     width = len(encoder.get_feature_names_out())
     if len(sources) != width:

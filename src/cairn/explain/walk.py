@@ -95,31 +95,42 @@ def _pipeline(pipeline: Pipeline, data: Any, *, inputs: list[str], classifier: b
         bases.append(found.base)
         values.append(by_input)
     assert found is not None  # a pipeline explains one row or more
-    notes = tuple(note for note in (found.note, _derived_note(layout[1]), _slopes_note(layout[0])) if note)
+    notes = tuple(note for note in (found.note, *layout.notes) if note)
     return Explained(np.concatenate(bases), np.concatenate(values), found.space, labels, notes)
 
 
-def _by_input(model: Any, X: np.ndarray, layout: tuple[list[Source], dict[str, tuple[str, ...]], np.ndarray],
-              inputs: list[str], *, classifier: bool) -> tuple[Contributions, np.ndarray]:
+@dataclass(frozen=True)
+class _Layout:
+    """Each encoded column's source, the derived features' inputs, the (encoded x inputs) matrix and the notes on
+    the splits they make."""
+
+    sources: list[Source]
+    derived: dict[str, tuple[str, ...]]
+    to_inputs: np.ndarray
+    notes: tuple[str, ...]
+
+
+def _by_input(model: Any, X: np.ndarray, layout: _Layout, inputs: list[str], *, classifier: bool
+              ) -> tuple[Contributions, np.ndarray]:
     """The model's contributions on encoded rows `X`, and the same summed by input (rows x inputs x outputs)."""
-    sources, derived, to_inputs = layout
     found = model_contributions(model, X, classifier=classifier)
     if found is not None:
-        return found, np.einsum("nmk,mp->npk", found.values, to_inputs)
-    found, distinct = _sampled(model, X, sources, classifier=classifier)
-    return found, np.einsum("nsk,sp->npk", found.values, source_matrix(distinct, inputs, derived))
+        return found, np.einsum("nmk,mp->npk", found.values, layout.to_inputs)
+    found, distinct = _sampled(model, X, layout.sources, classifier=classifier)
+    return found, np.einsum("nsk,sp->npk", found.values, source_matrix(distinct, inputs, layout.derived))
 
 
-def _layout(pipeline: Pipeline, encoder: Any, deriver: Any, inputs: list[str]
-            ) -> tuple[list[Source], dict[str, tuple[str, ...]], np.ndarray]:
-    """Each encoded column's source, the derived features' inputs and the (encoded x inputs) matrix: worked out
-    once per fitted pipeline, as a request's explanation must take milliseconds."""
+def _layout(pipeline: Pipeline, encoder: Any, deriver: Any, inputs: list[str]) -> _Layout:
+    """Worked out once per fitted pipeline, as a request's explanation must take milliseconds (a slope note alone
+    reads every one of 90,000 columns' sources)."""
     key = (tuple(inputs), id(encoder.codes_), id(deriver))  # a refit encoder learns new codes
     cached = _LAYOUTS.get(pipeline)
     if cached is None or cached[0] != key:
         sources, derived = encoded_sources(encoder), derived_inputs(deriver)
-        cached = _LAYOUTS[pipeline] = (key, sources, derived, source_matrix(sources, inputs, derived))
-    return cached[1], cached[2], cached[3]
+        notes = (_derived_note(derived), _slopes_note(sources))
+        cached = _LAYOUTS[pipeline] = (key, _Layout(sources, derived, source_matrix(sources, inputs, derived), notes))
+    layout: _Layout = cached[1]
+    return layout
 
 
 def _sampled(model: Any, X: np.ndarray, sources: list[Source], *, classifier: bool

@@ -347,7 +347,7 @@ def _encoder(graph: _Graph, encoder: Any, prepared: dict[str, str], *, where: st
             parts.append(one_hot[index])
         else:
             parts.append(graph.op("Cast", code, to=_DOUBLE))
-    for category, number in getattr(encoder, "slopes_", []):  # TabularEncoder._slope_columns
+    for category, number in encoder.slopes_:  # TabularEncoder._slope_columns
         weighted = graph.op("Mul", graph.columns(scaled, [number]), graph.doubles(np.array([encoder.slopes])))
         parts.append(graph.op("Mul", one_hot[category], weighted))
     if not parts:
