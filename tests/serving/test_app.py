@@ -770,3 +770,57 @@ def test_loopback_needs_no_key_and_insecure_warns(model: TrainedModel) -> None:
     check_exposure("127.0.0.1", api_key=None, insecure=False)
     check_exposure("0.0.0.0", api_key=API_KEY, insecure=False)
     check_exposure("0.0.0.0", api_key=None, insecure=True)
+
+
+# numbers the training data wrote as text ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def written() -> tuple[TrainedModel, pd.DataFrame]:
+    """A model of a date and an income the training data wrote as text ('2019-03-07', '$45,200'), and its rows
+    as the file wrote them."""
+    rng = np.random.default_rng(0)
+    days = rng.integers(17_800, 18_500, size=300)
+    income = rng.integers(20, 90, size=300) * 1_000
+    table = pd.DataFrame({"sold": pd.to_datetime(days, unit="D").strftime("%Y-%m-%d"),
+                          "income": [f"${value:,}" for value in income],
+                          "region": rng.choice(["north", "south"], size=300)})
+    y = (days - 17_800) * 10.0 + income / 100 + np.where(table["region"] == "north", 500.0, 0.0)
+    features = [FeatureSpec("sold", "number", example="2019-01-04", parse="date"),
+                FeatureSpec("income", "number", example="$45,200", parse="text_number"),
+                FeatureSpec("region", "category", example="north", levels=("north", "south"))]
+    prepare = ColumnTransformer([("numbers", SimpleImputer(strategy="median"), ["sold", "income"]),
+                                 ("categories", OneHotEncoder(handle_unknown="ignore"), ["region"])])
+    pipeline = Pipeline([("prepare", prepare),
+                         ("regress", LGBMRegressor(n_estimators=40, n_jobs=1, verbose=-1, random_state=0))])
+    trained = TrainedModel(name="written", version=1, problem="regression", target="price", features=features,
+                           pipeline=pipeline)
+    pipeline.fit(trained.frame(table), y)
+    return trained, table
+
+
+def test_dates_and_numbers_written_as_text_are_served_as_training_read_them(
+        written: tuple[TrainedModel, pd.DataFrame]) -> None:
+    """A training row minus its target is a valid request, dates and '$45,200' included: /predict reads them as
+    `cairn predict` and `model.predict` do, a date may also come as days since 1970, and text that does not read
+    is imputed, as in training, with a warning naming the field."""
+    model, table = written
+    rows = json.loads(table.head(20).to_json(orient="records"))
+    with running(create_app(model)) as url, httpx.Client(base_url=url) as http:
+        answer = http.post("/predict", json=rows)
+        assert answer.status_code == 200, answer.text
+        assert np.allclose(answer.json()["predictions"], in_process(model, rows))
+        as_days = http.post("/predict", json={"sold": 17_900, "income": 45_200, "region": "north"}).json()
+        as_text = http.post("/predict", json={"sold": "2019-01-04", "income": "$45,200", "region": "north"}).json()
+        assert as_days["prediction"] == pytest.approx(as_text["prediction"])  # 17,900 days after 1970-01-01
+        unread = http.post("/predict", json={"sold": "soon", "income": "lots", "region": "north"})
+        assert unread.status_code == 200
+        assert unread.json()["prediction"] == pytest.approx(
+            float(in_process(model, [{"sold": None, "income": None, "region": "north"}])[0]))
+        warnings = unread.json()["warnings"]
+        assert "sold: 1 value did not read as a date, such as 'soon'; the model imputed it, as training did" in warnings
+        assert any(w.startswith("income: 1 value did not read as a number") for w in warnings)
+        properties = http.get("/openapi.json").json()["components"]["schemas"]["Record"]["properties"]
+    assert {"type": "string"} in properties["sold"]["anyOf"] and {"type": "number"} in properties["sold"]["anyOf"]
+    assert properties["sold"]["examples"] == ["2019-01-04"] and "date" in properties["sold"]["description"]
+    assert record_model(model.features).model_validate(rows[0]).model_dump()["income"] == rows[0]["income"]
+    with pytest.raises(RequestValidationError):  # a plain number is still strict
+        RecordValidator([FeatureSpec("area", "number")]).parse({"area": "large"})

@@ -51,7 +51,7 @@ def as_model_frame(records: list[dict[str, Any]] | pd.DataFrame, features: list[
             columns[feature.name] = np.full(len(records), np.nan, dtype="float64" if feature.kind == "number"
                                             else object)
         elif feature.kind == "number":
-            columns[feature.name] = _numbers(records[feature.name], feature.parse)
+            columns[feature.name] = parsed_numbers(records[feature.name], feature.parse)
         else:
             values = records[feature.name].to_numpy(dtype=object)
             columns[feature.name] = np.where(pd.isna(values), np.nan, values)
@@ -80,12 +80,13 @@ def _column_from_records(records: list[dict[str, Any]], feature: FeatureSpec) ->
     if feature.kind == "number" and feature.parse == "plain":
         return np.array([_as_float(value) for value in raw], dtype="float64")
     if feature.kind == "number":
-        return _numbers(pd.Series(raw, dtype=object), feature.parse)
+        return parsed_numbers(pd.Series(raw, dtype=object), feature.parse)
     return np.array([np.nan if value is None else value for value in raw], dtype=object)
 
 
-def _numbers(values: pd.Series, parse: Parse) -> np.ndarray:
-    """A column as float64: plain numbers, numbers written as text, or dates as days since 1970."""
+def parsed_numbers(values: pd.Series, parse: Parse) -> np.ndarray:
+    """A column as float64: plain numbers, numbers written as text, or dates as days since 1970; NaN where a
+    value does not read. The one reading of these columns, for a file, a Python call and a served request."""
     if parse == "text_number":
         from cairn.estimators.text_values import parse_text_number
 

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
 
 import numpy as np
+import pandas as pd
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from cairn.model.inputs import has_range
+from cairn.model.inputs import has_range, parsed_numbers
 from cairn.model.ranges import OutOfRange, range_warnings
 from cairn.model.trained import FeatureSpec
 from cairn.privacy import redact_text
@@ -55,6 +56,7 @@ __all__ = [
 ]
 
 LEVELS_SHOWN = 30  # levels listed in a field's description; the full list is in GET /metadata
+WRITTEN = ("date", "text_number")  # number inputs the training data wrote as text: a request may too
 
 
 def _plain(value: Any) -> Any:
@@ -67,6 +69,13 @@ def _plain(value: Any) -> Any:
 
 
 def _field_description(feature: FeatureSpec) -> str:
+    if feature.parse == "date":
+        return ("A date or time, written as in the training data (see the example), or a number of days since "
+                "1970-01-01. Missing, null or text that is not a date: the model imputes it.")
+    if feature.parse == "text_number":
+        return ("A number, or text written as in the training data (see the example: currency signs, thousands "
+                "separators and percent signs are read). Missing, null or text that is not a number: the model "
+                "imputes it.")
     if feature.kind == "number":
         return "A number. Missing or null: the model imputes it."
     if feature.parse == "text":
@@ -96,8 +105,9 @@ def _python_name(name: str, position: int) -> str:
 
 
 def record_model(features: Sequence[FeatureSpec], *, name: str = "Record") -> type[BaseModel]:
-    """One record as a pydantic model: every field optional, numbers as float, categories as str; other keys are
-    allowed (``additionalProperties: true``): ``/predict`` ignores them and names them in its ``warnings``.
+    """One record as a pydantic model: every field optional, numbers as float (or text, for dates and numbers the
+    training data wrote as text), categories as str; other keys are allowed (``additionalProperties: true``):
+    ``/predict`` ignores them and names them in its ``warnings``.
 
     Categories are not an enum: an unseen level is valid input (the encoder ignores it), so the known levels go
     in the description and the examples instead.
@@ -105,7 +115,8 @@ def record_model(features: Sequence[FeatureSpec], *, name: str = "Record") -> ty
     fields: dict[str, Any] = {}
     example: dict[str, Any] = {}
     for position, feature in enumerate(features):
-        annotation: Any = float | None if feature.kind == "number" else str | None
+        annotation: Any = (str | None if feature.kind != "number" else
+                           float | str | None if feature.parse in WRITTEN else float | None)
         field_example = _field_example(feature)
         examples = [field_example] if field_example is not None else None
         if feature.kind == "category" and feature.levels:
@@ -394,6 +405,10 @@ class RecordValidator:
         self._ranges = [(position, feature.name, float(feature.low), float(feature.high))  # type: ignore[arg-type]
                         for position, feature in enumerate(f for f in features if f.kind == "number")
                         if has_range(feature)]
+        # position in a number row -> how the training data wrote it, for numbers it wrote as text (dates, '$45,200')
+        self._written = {position: feature.parse
+                         for position, feature in enumerate(f for f in features if f.kind == "number")
+                         if feature.parse in WRITTEN}
 
     def parse(self, body: Any) -> ParsedBody:
         """The body as records and column blocks; raises ``RequestValidationError`` listing each bad field."""
@@ -404,6 +419,7 @@ class RecordValidator:
         unknown: list[str] = []  # keys the model does not use, once per record they appear in
         with_unknown: list[int] = []  # the records that had such keys
         ids: list[str | int | None] | None = None
+        written: list[tuple[list[float], int, str]] = []  # (number row, position, text) to read as training did
         for index, record in enumerate(records):
             prefix: list[str | int] = ["body"] if single else ["body", index]
             if not isinstance(record, dict):
@@ -411,7 +427,7 @@ class RecordValidator:
                                "msg": f"Input should be a JSON object of the model's fields; got {shown(record)}"})
                 continue
             seen = len(unknown)
-            number_row, category_row = self._row(record, prefix, errors, unknown)
+            number_row, category_row = self._row(record, prefix, errors, unknown, written)
             numbers.append(number_row)
             categories.append(category_row)
             if len(unknown) > seen:
@@ -424,7 +440,8 @@ class RecordValidator:
                 ids.append(None)
         if errors:
             reject(errors)
-        clipped = self._clipped_to_ranges(numbers) if self._ranges else ()
+        unread = self._read_as_written(written) if written else ()
+        clipped = unread + (self._clipped_to_ranges(numbers) if self._ranges else ())
         if not unknown:
             return ParsedBody(records=records, single=single, numbers=numbers, categories=categories,
                               warnings=clipped, ids=ids)
@@ -452,10 +469,33 @@ class RecordValidator:
                     found[name] = OutOfRange(name, seen.count + 1, seen.furthest, low, high)
         return tuple(range_warnings(list(found.values())))
 
+    def _read_as_written(self, written: list[tuple[list[float], int, str]]) -> tuple[str, ...]:
+        """Dates and numbers sent as text, read in place as training read them (`parsed_numbers`, one column at a
+        time), and a warning per field whose text did not read: the model imputes it, as it did in training, so
+        a training row minus its target stays a valid request."""
+        by_position: dict[int, list[tuple[list[float], str]]] = {}
+        for row, position, text in written:
+            by_position.setdefault(position, []).append((row, text))
+        warnings = []
+        for position, entries in by_position.items():
+            parse = self._written[position]
+            values = parsed_numbers(pd.Series([text for _, text in entries], dtype=object), parse)
+            unread = [text for (_, text), value in zip(entries, values, strict=True) if math.isnan(value)]
+            for (row, _), value in zip(entries, values, strict=True):
+                row[position] = float(value)
+            if unread:
+                what = "a date" if parse == "date" else "a number"
+                count = "1 value" if len(unread) == 1 else f"{len(unread)} values"
+                warnings.append(f"{_echoed_name(self.number_names[position])}: {count} did not read as {what}, "
+                                f"such as {_clipped(redact_text(unread[0]))!r}; the model imputed "
+                                f"{'it' if len(unread) == 1 else 'them'}, as training did")
+        return tuple(warnings)
+
     def _row(self, record: dict[Any, Any], prefix: list[str | int], errors: list[dict[str, Any]],
-             unknown: list[str]) -> tuple[list[float], list[Any]]:
+             unknown: list[str], written: list[tuple[list[float], int, str]]) -> tuple[list[float], list[Any]]:
         """One record's number and category rows (NaN where missing); its bad fields are appended to ``errors``,
-        the keys the model does not use to ``unknown``."""
+        the keys the model does not use to ``unknown``, and text for a number the training data wrote as text
+        (a date, '$45,200') to ``written``, read after the whole body (`_read_as_written`)."""
         number_row = [math.nan] * len(self.number_names)
         category_row: list[Any] = [math.nan] * len(self.category_names)
         slots = self._slots
@@ -468,7 +508,10 @@ class RecordValidator:
             if value is None:
                 continue
             is_number, position = slot
-            if is_number:
+            if is_number and isinstance(value, str) and position in self._written:
+                if value.strip():
+                    written.append((number_row, position, value))
+            elif is_number:
                 number = self._number(value)
                 if isinstance(number, float):
                     number_row[position] = number
