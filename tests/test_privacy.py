@@ -417,8 +417,12 @@ def test_redact_text_masks_pii_in_messages():
 def test_redact_text_leaves_ordinary_messages_alone():
     for message in ["Sale_Price is missing in 3% of rows", "read 2,930 rows x 74 columns in 0.12 s",
                     "fingerprint 3f9a1c0d2b7e", "Lot_Area 31770 above 25000.5 on 2010-05-12", "version 3.11.4",
-                    "a 4111111111111112 id that fails Luhn"]:
+                    "a 4111111111111112 id that fails Luhn",
+                    # decimals whose digits pass the Luhn check, as a data-quality note quotes them
+                    "price71_82 has 10 negative values, such as '-0.20269775390625'", "0.20269775390625",
+                    "20269775390625.5"]:
         assert redact_text(message) == message
+    assert redact_text("my card: 4111 1111 1111 1111.") == "my card: **** **** **** 1111."  # a full stop after it
 
 
 def test_a_column_whose_name_holds_personal_data_is_dropped_and_named_masked():
