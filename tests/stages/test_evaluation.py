@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cairn.stages import evaluation
 from cairn.stages.evaluation import _bootstrap_interval, _resamples
@@ -51,3 +52,20 @@ def test_a_metric_scored_one_resample_at_a_time_stops_in_bounded_time(monkeypatc
                                     _resamples(300, count=1000, seed=1), 0.95)
     assert sum(drawn) == evaluation.MIN_SLOW_RESAMPLES
     assert low is not None and high is not None and 0.6 < low < high < 0.95
+
+
+def test_a_resample_that_misses_a_class_scores_nan_without_a_warning():
+    """A user saw 639 lines of scikit-learn's UndefinedMetricWarning from a multiclass ROC AUC bootstrap on 43
+    holdout rows: a draw that misses a class has no AUC, which the interval leaves out, and that is all."""
+    import warnings
+
+    y = np.array([0, 1, 2] * 4 + [2])
+    proba = np.full((13, 3), 0.2) + np.eye(3)[y] * 0.4
+    predicted = proba.argmax(axis=1)
+    one_class = np.array([[0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0]])  # class 0 only
+    every_row = np.arange(13)[None, :]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        values = evaluation._one_at_a_time("roc_auc", y, predicted, proba, np.array([0, 1, 2]),
+                                           np.concatenate([one_class, every_row]))
+    assert np.isnan(values[0]) and values[1] == pytest.approx(1.0)

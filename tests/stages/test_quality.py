@@ -189,7 +189,7 @@ def test_planted_errors_block_the_run(planted_profile):
     assert {(f.check, f.columns[0]) for f in blocking} == {
         ("target leakage", "Appraisal"), ("target leakage", "Sale_Price_log"), ("out of range", "Garage_Area")}
     assert planted_profile.notes()[3].startswith("quality: 3 errors, 14 warnings, ")
-    assert planted_profile.notes()[-1] == "... and 9 more errors and warnings (see the report)"
+    assert planted_profile.notes()[-1] == "... and 9 more warnings (see the report)"  # the 3 errors come first
 
 
 def test_dropped_columns_do_not_block(planted):
@@ -333,3 +333,21 @@ def test_costly_checks_sample_large_tables():
     leak = one(result, "target leakage", "leak")
     assert leak.count == 100_000 and "seeded sample of 100,000 of 120,000 rows" in leak.detail
     assert [f.columns for f in result.blocking(["error"])] == [["leak"]]
+
+
+def test_the_imbalance_advice_names_metrics_of_the_problem_and_a_tiny_share_never_reads_as_none():
+    """Binary problems are judged by ROC AUC, F1 or recall; multiclass by macro F1, balanced accuracy or log loss
+    (ROC AUC, F1 and recall are one class's view); 6 rows of 52,519 are 0.011%, not 0.0%."""
+    from cairn.config.schema import Quality
+    from cairn.stages.data.quality.target import class_imbalance
+    from cairn.stages.data.types import default_mask
+
+    labels = ["Dog"] * 40_000 + ["Cat"] * 12_513 + ["Pig"] * 6
+    table = pd.DataFrame({"species": labels})
+    [multiclass] = class_imbalance(table, target="species", problem="multiclass", spec=Quality(), mask=default_mask)
+    assert multiclass.detail.endswith("is 0.011% of rows (6 of 52,519); judge the model by macro_f1, "
+                                       "balanced_accuracy or log_loss, not accuracy")
+    binary = pd.DataFrame({"y": ["no"] * 97 + ["yes"] * 3})
+    [finding] = class_imbalance(binary, target="y", problem="binary", spec=Quality(), mask=default_mask)
+    assert finding.detail.endswith("is 3.0% of rows (3 of 100); judge the model by roc_auc, f1 or recall, not "
+                                    "accuracy")

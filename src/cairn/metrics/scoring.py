@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import math
+import time
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 from sklearn import metrics as skm
+from sklearn.exceptions import UndefinedMetricWarning
 
 from cairn.metrics.catalogue import error_of, is_percent, lower_is_better, metrics_for, needs_proba
 from cairn.metrics.resampled import resampled_scores
 
-__all__ = ["error_of", "lower_is_better", "metrics_for", "needs_proba", "positive_last", "score", "shown"]
+__all__ = ["draw_scores", "error_of", "lower_is_better", "metrics_for", "needs_proba", "positive_last", "score",
+           "shown"]
 COUNTED = frozenset({"accuracy", "f1", "macro_f1", "precision", "recall", "roc_auc", "log_loss", "average_precision",
                      "balanced_accuracy", "brier"})  # see `_counted`
 
@@ -22,6 +27,27 @@ def positive_last(classes: np.ndarray, positive: object | None) -> np.ndarray:
     if positive is None or len(classes) != 2 or positive not in classes.tolist():
         return classes
     return np.array([c for c in classes.tolist() if c != positive] + [positive], dtype=classes.dtype)
+
+
+def draw_scores(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray | None,
+                classes: np.ndarray | None, draws: np.ndarray, *, deadline: float = math.inf,
+                at_least: int = 0) -> np.ndarray:
+    """`score` on each draw of row positions, one at a time: the slow path for what `resampled_scores` cannot
+    vectorise (multiclass ROC AUC). NaN where a draw leaves the metric undefined (one class drawn), without
+    scikit-learn's warning for each; past `deadline` (a `time.perf_counter()` instant), once `at_least` draws are
+    scored, it stops: fewer scores than draws, in bounded time."""
+    scored: list[float] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        for rows in draws:
+            if len(scored) >= at_least and time.perf_counter() > deadline:
+                break
+            try:
+                scored.append(score(metric, y[rows], predicted[rows], None if proba is None else proba[rows],
+                                    classes=classes))
+            except ValueError:  # a draw with one class has no AUC
+                scored.append(np.nan)
+    return np.array(scored, dtype="float64")
 
 
 def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None = None,

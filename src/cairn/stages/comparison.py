@@ -15,7 +15,7 @@ import pandas as pd
 
 from cairn.metrics.paired import FoldComparison, HoldoutComparison, corrected_resampled_t, paired_bootstrap
 from cairn.metrics.resampled import resampled_scores
-from cairn.metrics.scoring import lower_is_better, positive_last, score, shown
+from cairn.metrics.scoring import draw_scores, lower_is_better, positive_last, shown
 from cairn.stages.training.train import predictions
 
 SIGNIFICANCE = 0.05
@@ -50,9 +50,13 @@ class ModelComparison:
     def sentence(self) -> str:
         """One line for the leaderboard, the notes and the model card."""
         label = self.metric.upper()
-        head = (f"{self.best} is {'clearly' if self.clearly_better else 'not clearly'} better than {self.runner_up}"
-                f" ({'validation' if self.one_fold else 'CV'} {label} {shown(self.metric, self.best_cv)} vs "
-                f"{shown(self.metric, self.runner_up_cv)})")
+        scores = (f"({'validation' if self.one_fold else 'CV'} {label} {shown(self.metric, self.best_cv)} vs "
+                  f"{shown(self.metric, self.runner_up_cv)})")
+        if self.holdout is not None and self.holdout.excludes_zero and not self._favours(self.holdout.difference):
+            head = f"{self.best} was chosen {scores}, but {self.runner_up} is better on the holdout"
+        else:
+            head = (f"{self.best} is {'clearly' if self.clearly_better else 'not clearly'} better than "
+                    f"{self.runner_up} {scores}")
         parts = []
         if self.folds is not None:
             parts.append(f"corrected resampled t-test over {self.folds.folds} folds: p = {self.folds.p_value:.3g}")
@@ -116,15 +120,6 @@ def row_score(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarr
 
     def scores(draws: np.ndarray) -> np.ndarray:
         fast = resampled_scores(metric, y, predicted, proba, classes, draws)
-        if fast is not None:
-            return fast
-        values = []
-        for rows in draws:
-            try:
-                values.append(score(metric, y[rows], predicted[rows], None if proba is None else proba[rows],
-                                    classes=classes))
-            except ValueError:
-                values.append(np.nan)
-        return np.array(values, dtype="float64")
+        return fast if fast is not None else draw_scores(metric, y, predicted, proba, classes, draws)
 
     return scores

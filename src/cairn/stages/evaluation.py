@@ -19,7 +19,7 @@ from sklearn.inspection import permutation_importance
 
 from cairn.config.schema import Evaluation
 from cairn.metrics.resampled import per_class_scores, resampled_scores
-from cairn.metrics.scoring import lower_is_better, needs_proba, positive_last, score, shown
+from cairn.metrics.scoring import draw_scores, lower_is_better, needs_proba, positive_last, score, shown
 from cairn.model.compiled import label_of
 from cairn.model.trained import TrainedModel
 from cairn.stages.bounded_importance import importance_plan, permuted_importance, sample_rows
@@ -209,19 +209,10 @@ def class_estimates(y: np.ndarray, predicted: np.ndarray, classes: np.ndarray, r
 def _one_at_a_time(metric: str, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray | None,
                    classes: np.ndarray | None, block: np.ndarray, *, deadline: float = math.inf, drawn: int = 0
                    ) -> np.ndarray:
-    """The slow path (multiclass AUC): `score` on each resample; NaN where it is undefined. Past
-    `deadline`, once MIN_SLOW_RESAMPLES are scored (counting the `drawn` before this block), it stops early:
-    fewer resamples than asked, in bounded time."""
-    scored = []
-    for rows in block:
-        if drawn + len(scored) >= MIN_SLOW_RESAMPLES and time.perf_counter() > deadline:
-            break
-        try:
-            scored.append(score(metric, y[rows], predicted[rows], None if proba is None else proba[rows],
-                                classes=classes))
-        except ValueError:  # a resample with one class has no AUC
-            scored.append(np.nan)
-    return np.array(scored, dtype="float64")
+    """The slow path (multiclass AUC): `draw_scores` on each resample, stopping past `deadline` once
+    MIN_SLOW_RESAMPLES are scored (counting the `drawn` before this block)."""
+    return draw_scores(metric, y, predicted, proba, classes, block, deadline=deadline,
+                       at_least=max(MIN_SLOW_RESAMPLES - drawn, 0))
 
 
 def one_row_latency_ms(model: TrainedModel, table: pd.DataFrame, *, samples: int) -> tuple[float, float]:

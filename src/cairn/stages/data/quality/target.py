@@ -121,10 +121,17 @@ def class_imbalance(table: pd.DataFrame, *, target: str, problem: str, spec: Qua
     share = count / counts.sum()
     if share >= spec.imbalance_warn:
         return []
+    judge = "roc_auc, f1 or recall" if problem == "binary" else "macro_f1, balanced_accuracy or log_loss"
     return [Finding("warn", "class imbalance", [target], count,
-                    f"the rarest class of {target}, {quoted(mask, target, rarest)}, is {share:.1%} of rows "
-                    f"({count:,} of {counts.sum():,}); judge the model by roc_auc, f1 or recall, not accuracy",
+                    f"the rarest class of {target}, {quoted(mask, target, rarest)}, is {_share(count, counts.sum())} "
+                    f"of rows ({count:,} of {counts.sum():,}); judge the model by {judge}, not accuracy",
                     masked(mask, target, rarest))]
+
+
+def _share(count: int, total: int) -> str:
+    """A share of rows that never reads as none when some rows are: '0.011%', not '0.0%'."""
+    share = count / total
+    return f"{share:.1%}" if share >= 0.001 else f"{share * 100:.2g}%"
 
 
 def too_few_rows(table: pd.DataFrame, *, target: str, problem: str, cv_folds: int, mask: Mask,
