@@ -255,3 +255,23 @@ def test_a_narrow_table_charts_every_column_and_says_nothing_about_sampling(ames
     exploration, _ = ames_run
     assert exploration.sampled_columns == ()
     assert not any("to keep exploration bounded" in text for text in exploration.insights)
+
+
+def test_a_date_read_from_text_is_no_category_and_dropped_columns_are_not_explored():
+    """The data stage types a text date as a date: exploration does not call it a category that explains the
+    target nor an identifier to leave out; a column in data.drop_columns (a leak the user dropped) is not named
+    as the target's strongest relation."""
+    rng = np.random.default_rng(0)
+    rows = 600
+    days = pd.date_range("2015-01-01", periods=rows, freq="D")
+    table = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "temp": rng.normal(size=rows),
+                          "leak": np.arange(rows, dtype=float)})
+    table["riders"] = table["leak"] * 2 + table["temp"] + rng.normal(scale=0.1, size=rows)
+    plain = explore_table(table, target="riders", problem="regression")
+    assert any("date" in line for line in plain.insights if "identifier" in line or "categorical" in line)
+    typed = explore_table(table, target="riders", problem="regression",
+                          column_types={"date": "date", "temp": "number", "leak": "number"}, left_out=["leak"])
+    for line in typed.insights:
+        assert "leak" not in line
+        assert not ("date" in line and ("identifier" in line or "Among categorical" in line)), line
+    assert any("date is neither numeric nor categorical" in line for line in typed.insights)

@@ -602,7 +602,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "business": ("business",),
     "data": ("data", "seed"),  # the seed draws the sample of data larger than memory
     "preprocessing": ("preprocessing", "training"),  # training.cv and rare_classes decide which classes stay
-    "exploration": ("exploration", "seed"),
+    "exploration": ("exploration", "data", "seed"),  # data.drop_columns are not explored
     "features": ("features", "data", "preprocessing"),
     "models": ("models",),
     "training": ("training", "features", "seed"),  # features.select runs inside training

@@ -168,7 +168,9 @@ def _exploration(ctx: StageContext) -> Outputs:
 
     case = ctx["business_case"]
     exploration = explore_table(ctx["clean_table"], target=case.target, problem=case.problem,
-                                max_rows=ctx.config.exploration.sample_rows, seed=ctx.config.seed)
+                                max_rows=ctx.config.exploration.sample_rows, seed=ctx.config.seed,
+                                column_types=ctx["data_profile"].column_types,
+                                left_out=ctx.config.data.drop_columns)
     return {"exploration": exploration}, [f"{len(exploration.figures)} figures"] + exploration.insights[:5]
 
 
@@ -266,7 +268,7 @@ STAGES: tuple[StageDef, ...] = (
              optional=("source_profile",)),
     StageDef("preprocessing", ("raw_table",), ("clean_table", "cleaning_report"), _preprocessing,
              ("cairn.stages.preprocessing",)),
-    StageDef("exploration", ("clean_table", "business_case"), ("exploration",), _exploration,
+    StageDef("exploration", ("clean_table", "business_case", "data_profile"), ("exploration",), _exploration,
              ("cairn.stages.exploration",)),
     StageDef("features", ("clean_table", "business_case", "data_profile"), ("feature_plan",), _features,
              ("cairn.stages.features",)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +43,8 @@ class Exploration:
 
 
 def explore_table(
-    table: pd.DataFrame, *, target: str, problem: str, max_rows: int = 200_000, seed: int = 42
+    table: pd.DataFrame, *, target: str, problem: str, max_rows: int = 200_000, seed: int = 42,
+    column_types: Mapping[str, str] | None = None, left_out: Sequence[str] = ()
 ) -> Exploration:
     """Chart every column and state what matters for modelling ``target``.
 
@@ -52,6 +54,7 @@ def explore_table(
     MAX_CORRELATED_COLUMNS only those are paired (`sampled_columns` says so).
     """
     _check_arguments(table, target=target, problem=problem, max_rows=max_rows)
+    table = table.drop(columns=[c for c in left_out if c in table.columns and c != target])  # data.drop_columns
     n_rows, n_columns = table.shape
     sample = table.sample(n=max_rows, random_state=seed) if n_rows > max_rows else table
     if n_rows == 0:
@@ -62,7 +65,7 @@ def explore_table(
             n_columns=n_columns,
             sampled_rows=0,
         )
-    view = _view(table, sample, target=target, problem=problem, seed=seed)
+    view = _view(table, sample, target=target, problem=problem, seed=seed, column_types=column_types)
     figures, insights = _figures_and_insights(view)
     return Exploration(figures=figures, insights=insights, n_rows=n_rows, n_columns=n_columns, sampled_rows=len(sample),
                        sampled_columns=tuple(view.sampling()))
@@ -94,9 +97,10 @@ def _check_arguments(table: pd.DataFrame, *, target: str, problem: str, max_rows
         )
 
 
-def _view(table: pd.DataFrame, sample: pd.DataFrame, *, target: str, problem: str, seed: int) -> View:
+def _view(table: pd.DataFrame, sample: pd.DataFrame, *, target: str, problem: str, seed: int,
+          column_types: Mapping[str, str] | None = None) -> View:
     """The table seen as features of each kind, logged so that a slow run shows what it was given."""
-    kinds = column_kinds(table, target)
+    kinds = column_kinds(table, target, column_types)
     view = View(table=table, sample=sample, target=target, problem=problem, kinds=kinds, seed=seed)
     logger.info(
         "Exploring %d rows x %d columns (%d sampled): %d numeric, %d categorical features",

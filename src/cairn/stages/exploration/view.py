@@ -8,6 +8,7 @@ categorical column's rare levels lives here too, since sentences and charts must
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -46,13 +47,17 @@ def _is_categorical(dtype: object) -> bool:
     )
 
 
-def column_kinds(table: pd.DataFrame, target: str) -> _Kinds:
+def column_kinds(table: pd.DataFrame, target: str, column_types: Mapping[str, str] | None = None) -> _Kinds:
+    """Each column by its dtype, but a date the data stage read from text (`column_types`) is a date, not a
+    category of thousands of levels that looks like an identifier."""
     numeric, categorical, other = [], [], []
     for name in table.columns:
         if name == target:
             continue
         dtype = table[name].dtype
-        if is_numeric(dtype):
+        if column_types is not None and column_types.get(str(name)) == "date":
+            other.append(name)
+        elif is_numeric(dtype):
             numeric.append(name)
         elif _is_categorical(dtype):
             categorical.append(name)
