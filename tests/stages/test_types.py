@@ -201,3 +201,15 @@ def test_odd_columns_do_not_crash():
     assert types["nullable"].kind == "number"
     assert types["aware"].kind == "date"
     assert types["objects"].kind == "category"
+
+
+def test_text_nearly_unique_per_row_named_as_a_number_is_an_identifier_but_a_count_is_not():
+    """seattlepets: license_number ('S115823', 99.96% distinct) was a category of 52,000 levels."""
+    rows = 400
+    licences = [f"S{100_000 + i}" for i in range(rows - 2)] + ["S100000", "S100001"]  # 99.5% distinct
+    table = pd.DataFrame({"license_number": licences, "number_of_views": np.arange(rows) * 3 + 1,
+                          "animal_name": [f"pet{i % 120}" for i in range(rows)]})
+    types = infer_types(table, overrides={})
+    assert types["license_number"].kind == "id" and "named like an identifier" in types["license_number"].detail
+    assert types["number_of_views"].kind == "number"  # numbers so named stay numbers
+    assert types["animal_name"].kind == "category"
