@@ -209,8 +209,7 @@ def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or '
         out.print(f"[red]error:[/] {record.error}", highlight=False)
     table = Table("stage", "cached", "seconds", "notes")
     for stage in record.stages:
-        table.add_row(stage.stage, "yes" if stage.cached else "", f"{stage.duration_s:.1f}",
-                      "; ".join(stage.notes[:2]))
+        table.add_row(stage.stage, "yes" if stage.cached else "", f"{stage.duration_s:.1f}", _stage_notes(stage.notes))
     out.print(table)
     if record.verdict and record.verdict.get("per_class"):
         out.print(_per_class_table(record.verdict["per_class"]))
@@ -295,10 +294,23 @@ def card(version: ChosenVersion = None,
     out.print(markdown, highlight=False, markup=False, end="")
 
 
+
+SHOWN_NOTES = 2  # notes of a stage in `cairn show`'s table, besides the model chosen; --json and the report have all
+
+
+def _stage_notes(notes: list[str]) -> str:
+    """A stage's first notes, the training stage's choice of model wherever it stands, and how many more there
+    are: the table stays short, and the model that ships is never among the hidden."""
+    shown = notes[:SHOWN_NOTES] + [note for note in notes[SHOWN_NOTES:] if note.startswith("chose ")]
+    hidden = len(notes) - len(shown)
+    return "; ".join(shown) + (f"; +{hidden} more (--json or the report)" if hidden else "")
+
 @app.command()
 @user_errors
 def models(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False) -> None:
     """List the registered versions of the project's model, with their aliases (champion, challenger, yours)."""
+    from cairn.metrics.catalogue import metric
+    from cairn.metrics.scoring import shown
     from cairn.words import byte_size
 
     versions = _load(project).models()
@@ -308,7 +320,8 @@ def models(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = Fals
     sized = out.width >= WIDE_TABLE  # on 80 columns one more column cuts dates and metrics short
     table = Table("version", "aliases", "stage", "run", "created", "metrics", *(["size"] if sized else []), "note")
     for v in versions:
-        metrics = ", ".join(f"{k} {val:.4g}" for k, val in list(v.metrics.items())[:3])
+        metrics = ", ".join(f"{k} {shown(k, val) if metric(k) else f'{val:.4g}'}"  # MAPE 9.9%, not 0.09865
+                            for k, val in list(v.metrics.items())[:3])
         size = ["" if v.size_bytes is None else byte_size(v.size_bytes)] if sized else []
         table.add_row(f"v{v.version}", ", ".join(v.aliases), v.stage, str(v.run_id), f"{v.created_at:%Y-%m-%d %H:%M}",
                       metrics, *size, (v.note or "")[:60])

@@ -81,3 +81,13 @@ def test_predict_a_file(house_prices, tmp_path):
     assert result.exit_code == 0, result.output
     scored = pd.read_csv(tmp_path / "out.csv")
     assert len(scored) == 20 and (abs(scored["prediction"] / rows["Sale_Price"] - 1) < 0.5).all()
+
+
+def test_show_keeps_a_stage_short_but_never_hides_the_chosen_model():
+    from cairn.cli import _stage_notes
+
+    notes = ["stratified holdout of 211 rows", "budget 1 min", "6 candidates compared", "linear: CV roc_auc 0.864",
+             "chose ensemble: CV roc_auc 0.870", "peak memory 385 MB"]
+    assert _stage_notes(notes) == ("stratified holdout of 211 rows; budget 1 min; chose ensemble: CV roc_auc 0.870; "
+                                   "+3 more (--json or the report)")
+    assert _stage_notes(["read 2,930 rows"]) == "read 2,930 rows"

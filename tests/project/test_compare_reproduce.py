@@ -215,3 +215,7 @@ def test_on_one_validation_fold_the_holdout_alone_says_whether_the_best_is_clear
     assert not replace(one_fold, holdout=straddles).clearly_better
     assert not replace(one_fold, holdout=None, why_no_holdout="not refit").clearly_better
     assert not replace(one_fold, one_fold=False).clearly_better  # k folds: the fold test is needed too
+    against = HoldoutComparison(-0.03, -0.05, -0.01, 0.95, 0.0, 1000)  # the runner-up wins on the holdout
+    assert replace(one_fold, holdout=against).sentence().startswith(
+        "lightgbm was chosen (validation ROC_AUC 0.900 vs 0.850), but catboost is better on the holdout: holdout "
+        "ROC_AUC difference -0.03")

@@ -40,6 +40,16 @@ def cli(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def wide_listing(project_file: str) -> tuple[int, str]:
+    """`cairn models` on a terminal wide enough for every column."""
+    wide = out.width
+    out.width = WIDE_TABLE
+    try:
+        return cli("models", "-p", project_file)
+    finally:
+        out.width = wide
+
+
 def listed(project_file: str) -> dict[int, list[str]]:
     code, output = cli("models", "--json", "-p", project_file)
     assert code == 0, output
@@ -111,12 +121,7 @@ def test_models_shows_each_bundles_size_on_disk_and_a_damaged_manifest_blanks_on
     assert all(size > 1_000 for size in on_disk.values())
     code, narrow = cli("models", "-p", project_file)  # the runner's 80 columns: the table as before
     assert code == 0 and "size" not in narrow and "candidate" in narrow, narrow
-    wide = out.width
-    out.width = WIDE_TABLE
-    try:
-        code, table = cli("models", "-p", project_file)
-    finally:
-        out.width = wide
+    code, table = wide_listing(project_file)
     assert code == 0 and "size" in table and "KiB" in table, table
     files[1][0].write_bytes(b"not a manifest")  # v1's manifest, which names its version: never shared
     code, output = cli("models", "--json", "-p", project_file)
@@ -127,3 +132,19 @@ def test_models_shows_each_bundles_size_on_disk_and_a_damaged_manifest_blanks_on
     code, output = cli("models", "--json", "-p", project_file)
     assert code == 0, output
     assert {v["version"]: v["size_bytes"] for v in json.loads(output)} == {**on_disk, 1: None, 2: None}
+
+
+def test_the_listing_shows_metrics_as_a_person_reads_them(project_file):
+    """MAPE as a percentage, as every other view shows it: 'mape 9.9%', not 'mape 0.09865'."""
+    from dataclasses import replace as copy
+
+    project = Project.load(project_file)
+    store = project.open_store()
+    try:
+        run_id = store.start_run(project=project.config.project, config_hash="d" * 64, manifest={})
+        scored = copy(dummy_model(project.config.model_name), metrics={"mape": 0.09865, "r2": 0.912345})
+        Registry(store).register(scored, run_id=run_id, production=False, note=None)
+    finally:
+        store.close()
+    code, table = wide_listing(project_file)
+    assert code == 0 and "mape 9.9%, r2 0.912" in table, table

@@ -25,7 +25,7 @@ class BusinessCase:
         return metrics_for(self.problem, [self.primary_metric] + [c.metric for c in self.success])
 
     def describe(self) -> list[str]:
-        notes = [f"{self.problem} on '{self.target}'; cairn optimises {self.primary_metric}."]
+        notes = [f"{self.problem} on '{self.target}'; cairn optimises {self.primary_metric}"]
         notes += [f"ships only if {c.text()}" for c in self.success]
         if self.constraints.predict_p99_ms:
             notes.append(f"one prediction must take under {self.constraints.predict_p99_ms:g} ms (p99)")

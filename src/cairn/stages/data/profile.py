@@ -47,7 +47,10 @@ class DataProfile:
         serious = [finding for finding in self.findings if finding.severity != "info"]
         notes += [f"{finding.severity}: {finding.detail}" for finding in serious[:NOTED]]
         if len(serious) > NOTED:
-            notes.append(f"... and {len(serious) - NOTED} more errors and warnings (see the report)")
+            rest = Counter(finding.severity for finding in serious[NOTED:])
+            more = [f"{count} more {word}{'' if count == 1 else 's'}"
+                    for count, word in ((rest["error"], "error"), (rest["warn"], "warning")) if count]
+            notes.append(f"... and {' and '.join(more)} (see the report)")
         return notes
 
     def blocking(self, fail_on: list[str]) -> list[Finding]:

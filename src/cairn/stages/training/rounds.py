@@ -166,9 +166,10 @@ def tuning_caps(searches: dict[str, CandidateSearch], ctx: Context) -> Caps:
         return Caps(caps, [])
     rest = [name for name in tunable if name not in leaders]
     caps |= dict.fromkeys(rest, 1)
-    return Caps(caps, [f"tuning time went to the {len(leaders)} best by their defaults, within "
-                       f"{TUNED_WITHIN:.0%} of the best one's error ({', '.join(leaders)}); {', '.join(rest)} kept "
-                       f"their defaults"])
+    best = f"the {len(leaders)} best by their defaults" if len(leaders) > 1 else "the best by its defaults"
+    return Caps(caps, [f"tuning time went to {best}, within {TUNED_WITHIN:.0%} of the best one's error "
+                       f"({', '.join(leaders)}); {', '.join(rest)} kept {'its' if len(rest) == 1 else 'their'} "
+                       f"defaults"])
 
 
 def trial_cap(search: CandidateSearch, ctx: Context) -> int:
