@@ -420,9 +420,11 @@ def test_redact_text_leaves_ordinary_messages_alone():
                     "a 4111111111111112 id that fails Luhn",
                     # decimals whose digits pass the Luhn check, as a data-quality note quotes them
                     "price71_82 has 10 negative values, such as '-0.20269775390625'", "0.20269775390625",
-                    "20269775390625.5"]:
+                    "-.20269775390625", "20269775390625.5"]:
         assert redact_text(message) == message
     assert redact_text("my card: 4111 1111 1111 1111.") == "my card: **** **** **** 1111."  # a full stop after it
+    assert redact_text("4111111111111111.0") == "**** **** **** 1111.0"  # a card column read as floats
+    assert redact_text("ref no.4111111111111111") == "ref no.**** **** **** 1111"
 
 
 def test_a_column_whose_name_holds_personal_data_is_dropped_and_named_masked():

@@ -188,7 +188,7 @@ def runs(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
     for r in records:
         shipped = r.verdict.get("shipped") if r.verdict else None
         verdict = {True: "[green]ships[/]", False: "[red]does not ship[/]", None: "-"}[shipped]
-        metrics = ", ".join(f"{k} {v:.4g}" for k, v in list(r.metrics.items())[:3])
+        metrics = _metrics_text(r.metrics)
         table.add_row(str(r.id), r.status, r.started_at.strftime("%Y-%m-%d %H:%M:%S"), verdict, metrics)
     out.print(table)
 
@@ -294,8 +294,16 @@ def card(version: ChosenVersion = None,
     out.print(markdown, highlight=False, markup=False, end="")
 
 
-
 SHOWN_NOTES = 2  # notes of a stage in `cairn show`'s table, besides the model chosen; --json and the report have all
+
+
+def _metrics_text(metrics: dict[str, float]) -> str:
+    """A listing's first three metrics, percentages as a person reads them ('mape 9.9%', not 'mape 0.09865'), the
+    rest to four significant digits."""
+    from cairn.metrics.catalogue import is_percent
+
+    return ", ".join(f"{name} {value * 100:.1f}%" if is_percent(name) else f"{name} {value:.4g}"
+                     for name, value in list(metrics.items())[:3])
 
 
 def _stage_notes(notes: list[str]) -> str:
@@ -309,8 +317,6 @@ def _stage_notes(notes: list[str]) -> str:
 @user_errors
 def models(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False) -> None:
     """List the registered versions of the project's model, with their aliases (champion, challenger, yours)."""
-    from cairn.metrics.catalogue import metric
-    from cairn.metrics.scoring import shown
     from cairn.words import byte_size
 
     versions = _load(project).models()
@@ -320,8 +326,7 @@ def models(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = Fals
     sized = out.width >= WIDE_TABLE  # on 80 columns one more column cuts dates and metrics short
     table = Table("version", "aliases", "stage", "run", "created", "metrics", *(["size"] if sized else []), "note")
     for v in versions:
-        metrics = ", ".join(f"{k} {shown(k, val) if metric(k) else f'{val:.4g}'}"  # MAPE 9.9%, not 0.09865
-                            for k, val in list(v.metrics.items())[:3])
+        metrics = _metrics_text(v.metrics)
         size = ["" if v.size_bytes is None else byte_size(v.size_bytes)] if sized else []
         table.add_row(f"v{v.version}", ", ".join(v.aliases), v.stage, str(v.run_id), f"{v.created_at:%Y-%m-%d %H:%M}",
                       metrics, *size, (v.note or "")[:60])

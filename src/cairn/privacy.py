@@ -442,9 +442,11 @@ def _redact_ip(match: re.Match[str]) -> str:
 REDACTIONS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"(?<![\w.%+-])" + _EMAIL.pattern + r"(?![\w-])"), lambda m: _mask_email(m.group())),
     (re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])"), lambda m: MASKS["ssn"](m.group())),
-    # not the digits of a decimal fraction ('0.20269775390625', whose 14 digits pass the Luhn check) nor of a
-    # number with one ('20269775390625.5'): a card number is never written with a decimal point
-    (re.compile(r"(?<![\w-])(?<!\d\.)\d(?:[ -]?\d){12,18}(?![\w-])(?!\.\d)"), _redact_card),
+    # not the digits of a decimal fraction ('0.20269775390625' or '-.20269...', whose 14 digits pass the Luhn check:
+    # a '.' after anything but a letter) nor of a number with a fraction ('20269775390625.5'); a card read as a
+    # float ('4111111111111111.0') or after a word ('no.4111111111111111') is still one
+    (re.compile(r"(?<![\w-])(?<![^A-Za-z]\.)(?<!^\.)\d(?:[ -]?\d){12,18}(?![\w-])"
+                r"(?!\.(?=\d{1,12}(?!\d))\d*[1-9])"), _redact_card),
     (re.compile(r"(?<![\w+(])(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)\s?|\d{2,4}[\s.-])\d{2,4}(?:[\s.-]\d{2,4}){1,3}"
                 r"(?![\w:])|(?<![\w+])\+\d{10,15}(?!\w)"), _redact_phone),
     (re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])"), _redact_ip),

@@ -147,4 +147,4 @@ def test_the_listing_shows_metrics_as_a_person_reads_them(project_file):
     finally:
         store.close()
     code, table = wide_listing(project_file)
-    assert code == 0 and "mape 9.9%, r2 0.912" in table, table
+    assert code == 0 and "mape 9.9%, r2 0.9123" in table, table

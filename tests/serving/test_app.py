@@ -785,7 +785,7 @@ def written() -> tuple[TrainedModel, pd.DataFrame]:
                           "region": rng.choice(["north", "south"], size=300)})
     y = (days - 17_800) * 10.0 + income / 100 + np.where(table["region"] == "north", 500.0, 0.0)
     features = [FeatureSpec("sold", "number", example="2019-01-04", parse="date"),
-                FeatureSpec("income", "number", example="$45,200", parse="text_number"),
+                FeatureSpec("income", "number", example="$45,200", parse="text_number", low=20_000.0, high=89_000.0),
                 FeatureSpec("region", "category", example="north", levels=("north", "south"))]
     prepare = ColumnTransformer([("numbers", SimpleImputer(strategy="median"), ["sold", "income"]),
                                  ("categories", OneHotEncoder(handle_unknown="ignore"), ["region"])])
@@ -818,6 +818,20 @@ def test_dates_and_numbers_written_as_text_are_served_as_training_read_them(
         warnings = unread.json()["warnings"]
         assert "sold: 1 value did not read as a date, such as 'soon'; the model imputed it, as training did" in warnings
         assert any(w.startswith("income: 1 value did not read as a number") for w in warnings)
+        # offsets that differ within one body (pandas alone: 'Mixed timezones detected', a 500)
+        mixed = http.post("/predict", json=[{"sold": "2018-11-16T10:00:00+02:00"}, {"sold": "2018-11-16"},
+                                             {"sold": "2018-11-16T08:00:00Z"}])
+        assert mixed.status_code == 200, mixed.text
+        first, second, third = mixed.json()["predictions"]
+        assert first == pytest.approx(third)  # the same instant
+        quiet = http.post("/predict", json={"income": "N/A", "sold": ""}).json()  # missing as in training, no word
+        assert "warnings" not in quiet or quiet["warnings"] is None
+        huge = http.post("/predict", json=[{"income": "1e400"}])  # read after the whole body: still a 422
+        assert huge.status_code == 422 and huge.json()["detail"][0]["loc"] == ["body", 0, "income"]
+        clipped = http.post("/predict", json={"income": "$1,000,000"}).json()  # read, then clipped to the range
+        assert any("income" in w and "training range" in w for w in clipped["warnings"])
+        far = http.post("/predict", json={"sold": "9999-12-31"})  # an open end: far ahead, not wrapped to 1816
+        assert far.status_code == 200
         properties = http.get("/openapi.json").json()["components"]["schemas"]["Record"]["properties"]
     assert {"type": "string"} in properties["sold"]["anyOf"] and {"type": "number"} in properties["sold"]["anyOf"]
     assert properties["sold"]["examples"] == ["2019-01-04"] and "date" in properties["sold"]["description"]

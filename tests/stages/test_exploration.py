@@ -275,3 +275,8 @@ def test_a_date_read_from_text_is_no_category_and_dropped_columns_are_not_explor
         assert "leak" not in line
         assert not ("date" in line and ("identifier" in line or "Among categorical" in line)), line
     assert any("date is neither numeric nor categorical" in line for line in typed.insights)
+    money = pd.DataFrame({"income": [f"${v:,.0f}" for v in rng.integers(20_000, 90_000, rows)]})
+    money["spend"] = money["income"].str.replace(r"[$,]", "", regex=True).astype(float) * 0.1 + rng.normal(size=rows)
+    read = explore_table(money, target="spend", problem="regression", column_types={"income": "number"})
+    assert any("income" in line and "linear" in line for line in read.insights), read.insights
+    assert not any("income" in line and ("identifier" in line or "categorical" in line) for line in read.insights)

@@ -208,8 +208,12 @@ def test_text_nearly_unique_per_row_named_as_a_number_is_an_identifier_but_a_cou
     rows = 400
     licences = [f"S{100_000 + i}" for i in range(rows - 2)] + ["S100000", "S100001"]  # 99.5% distinct
     table = pd.DataFrame({"license_number": licences, "number_of_views": np.arange(rows) * 3 + 1,
-                          "animal_name": [f"pet{i % 120}" for i in range(rows)]})
+                          "animal_name": [f"pet{i % 120}" for i in range(rows)], "sku_num": licences,
+                          "NO2": [f"{i % 390 / 7:.3f} ppb" for i in range(rows)],
+                          "street_no_name": [f"{i % 397} Main St" for i in range(rows)]})
     types = infer_types(table, overrides={})
+    assert types["sku_num"].kind == "id"
+    assert types["NO2"].kind != "id" and types["street_no_name"].kind == "category"  # no number word last
     assert types["license_number"].kind == "id" and "named like an identifier" in types["license_number"].detail
     assert types["number_of_views"].kind == "number"  # numbers so named stay numbers
     assert types["animal_name"].kind == "category"

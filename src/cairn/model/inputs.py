@@ -93,14 +93,28 @@ def parsed_numbers(values: pd.Series, parse: Parse) -> np.ndarray:
         parsed = [parse_text_number(value) for value in values.to_numpy(dtype=object)]
         return np.array([np.nan if value is None else value for value in parsed], dtype="float64")
     if parse == "date":
-        if pd.api.types.is_datetime64_any_dtype(values):
-            moments = values
-        else:
-            moments = pd.to_datetime(values.astype("string"), errors="coerce", format="mixed")
-        nanoseconds = moments.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
-        nanoseconds[moments.isna().to_numpy()] = np.nan
-        return nanoseconds / (SECONDS_PER_DAY * 1e9)
+        return _days(values)
     return pd.to_numeric(values, errors="coerce").to_numpy("float64")
+
+
+def _days(values: pd.Series) -> np.ndarray:
+    """Dates as days since 1970-01-01 UTC. Text is read once per distinct value, in UTC, so a column (or a request
+    body) whose offsets differ reads as one, not as pandas' 'Mixed timezones detected'; counted in microseconds, so
+    a date past 2262 ('9999-12-31', an open end) is far in the future, not wrapped to 1816 as nanoseconds wrap it."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        moments = values if values.dt.tz is None else values.dt.tz_convert("UTC").dt.tz_localize(None)
+        return _days_of(moments.to_numpy(dtype="datetime64[us]"))
+    codes, distinct = pd.factorize(values.astype("string"))
+    parsed = pd.to_datetime(pd.Series(distinct, dtype="string"), errors="coerce", format="mixed", utc=True)
+    days = _days_of(parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]"))
+    return np.where(codes >= 0, days[np.maximum(codes, 0)] if len(days) else np.nan, np.nan)
+
+
+def _days_of(moments: np.ndarray) -> np.ndarray:
+    """datetime64[us] as float days since 1970, NaN for NaT."""
+    days = moments.astype("int64").astype("float64") / (SECONDS_PER_DAY * 1e6)
+    days[np.isnat(moments)] = np.nan
+    return days
 
 
 def _as_float(value: Any) -> float:

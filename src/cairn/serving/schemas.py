@@ -70,7 +70,7 @@ def _plain(value: Any) -> Any:
 
 def _field_description(feature: FeatureSpec) -> str:
     if feature.parse == "date":
-        return ("A date or time, written as in the training data (see the example), or a number of days since "
+        return ("A date or time, written as in the training data (see the example), or a JSON number of days since "
                 "1970-01-01. Missing, null or text that is not a date: the model imputes it.")
     if feature.parse == "text_number":
         return ("A number, or text written as in the training data (see the example: currency signs, thousands "
@@ -241,6 +241,16 @@ class TooLarge(BaseModel):
     detail: str
 
 
+@dataclass(frozen=True, eq=False)
+class Written:
+    """A number sent as text for a field the training data wrote as text, waiting to be read into its row."""
+
+    row: list[float]  # the record's number row, filled in place
+    position: int
+    text: str
+    loc: list[str | int]
+
+
 @dataclass(frozen=True)
 class ParsedBody:
     """A valid request body, split the way the pipeline wants it.
@@ -393,11 +403,13 @@ class RecordValidator:
     def __init__(self, features: Sequence[FeatureSpec]) -> None:
         self.number_names = [feature.name for feature in features if feature.kind == "number"]
         self.category_names = [feature.name for feature in features if feature.kind == "category"]
-        self._slots: dict[str, tuple[bool, int]] = {}
-        for position, name in enumerate(self.number_names):
-            self._slots[name] = (True, position)
+        numbers = [feature for feature in features if feature.kind == "number"]
+        # name -> (a number, its position in its row, a number the training data wrote as text: a date, '$45,200')
+        self._slots: dict[str, tuple[bool, int, bool]] = {}
+        for position, feature in enumerate(numbers):
+            self._slots[feature.name] = (True, position, feature.parse in WRITTEN)
         for position, name in enumerate(self.category_names):
-            self._slots[name] = (False, position)
+            self._slots[name] = (False, position, False)
         self._names = [feature.name for feature in features]
         self._client_ids = ID_KEY not in self._slots  # a model with an input named "id" reads it as an input
         self._names_by_lower = {name.lower(): name for name in self._names}
@@ -405,9 +417,7 @@ class RecordValidator:
         self._ranges = [(position, feature.name, float(feature.low), float(feature.high))  # type: ignore[arg-type]
                         for position, feature in enumerate(f for f in features if f.kind == "number")
                         if has_range(feature)]
-        # position in a number row -> how the training data wrote it, for numbers it wrote as text (dates, '$45,200')
-        self._written = {position: feature.parse
-                         for position, feature in enumerate(f for f in features if f.kind == "number")
+        self._written = {position: feature.parse for position, feature in enumerate(numbers)
                          if feature.parse in WRITTEN}
 
     def parse(self, body: Any) -> ParsedBody:
@@ -419,7 +429,7 @@ class RecordValidator:
         unknown: list[str] = []  # keys the model does not use, once per record they appear in
         with_unknown: list[int] = []  # the records that had such keys
         ids: list[str | int | None] | None = None
-        written: list[tuple[list[float], int, str]] = []  # (number row, position, text) to read as training did
+        written: list[Written] = []  # numbers sent as text, read after the whole body as training read them
         for index, record in enumerate(records):
             prefix: list[str | int] = ["body"] if single else ["body", index]
             if not isinstance(record, dict):
@@ -438,9 +448,9 @@ class RecordValidator:
                 ids.append(_client_id(record[ID_KEY], prefix, errors))
             elif ids is not None:
                 ids.append(None)
+        unread = self._read_as_written(written, errors) if written else ()
         if errors:
             reject(errors)
-        unread = self._read_as_written(written) if written else ()
         clipped = unread + (self._clipped_to_ranges(numbers) if self._ranges else ())
         if not unknown:
             return ParsedBody(records=records, single=single, numbers=numbers, categories=categories,
@@ -469,30 +479,44 @@ class RecordValidator:
                     found[name] = OutOfRange(name, seen.count + 1, seen.furthest, low, high)
         return tuple(range_warnings(list(found.values())))
 
-    def _read_as_written(self, written: list[tuple[list[float], int, str]]) -> tuple[str, ...]:
-        """Dates and numbers sent as text, read in place as training read them (`parsed_numbers`, one column at a
-        time), and a warning per field whose text did not read: the model imputes it, as it did in training, so
-        a training row minus its target stays a valid request."""
-        by_position: dict[int, list[tuple[list[float], str]]] = {}
-        for row, position, text in written:
-            by_position.setdefault(position, []).append((row, text))
+    def _read_as_written(self, written: list[Written], errors: list[dict[str, Any]]) -> tuple[str, ...]:
+        """Numbers sent as text for fields the training data wrote as text, read in place as training read them
+        (a date once per distinct text, a '$45,200' on its own: a Series per value would cost more than the
+        prediction), and a warning per field whose text did not read: the model imputes it, as it did in
+        training, so a training row minus its target stays a valid request. A missing-value marker ('N/A') is
+        missing without a word, as in training; a number too large for a float ('1e400') is an error, as it is
+        when sent as a number."""
+        from cairn.estimators.text_values import MISSING_MARKERS, parse_text_number
+
+        unread: dict[int, list[str]] = {}
+        dates = [entry for entry in written if self._written[entry.position] == "date"]
+        read = parsed_numbers(pd.Series([entry.text for entry in dates], dtype=object), "date")
+        dated = dict(zip(dates, read, strict=True))  # keyed by the entry itself (eq=False: by identity)
+        for entry in written:
+            if entry in dated:
+                value = float(dated[entry])
+            else:
+                number = parse_text_number(entry.text)
+                value = math.nan if number is None else float(number)
+            if math.isinf(value):
+                errors.append({"loc": entry.loc, "type": "finite_number", "input": entry.text,
+                               "msg": f"Input should be a finite number; got {shown(entry.text)}. Send null for a "
+                                      "missing value"})
+                continue
+            entry.row[entry.position] = value
+            if math.isnan(value) and entry.text.strip().lower() not in MISSING_MARKERS:
+                unread.setdefault(entry.position, []).append(entry.text)
         warnings = []
-        for position, entries in by_position.items():
-            parse = self._written[position]
-            values = parsed_numbers(pd.Series([text for _, text in entries], dtype=object), parse)
-            unread = [text for (_, text), value in zip(entries, values, strict=True) if math.isnan(value)]
-            for (row, _), value in zip(entries, values, strict=True):
-                row[position] = float(value)
-            if unread:
-                what = "a date" if parse == "date" else "a number"
-                count = "1 value" if len(unread) == 1 else f"{len(unread)} values"
-                warnings.append(f"{_echoed_name(self.number_names[position])}: {count} did not read as {what}, "
-                                f"such as {_clipped(redact_text(unread[0]))!r}; the model imputed "
-                                f"{'it' if len(unread) == 1 else 'them'}, as training did")
+        for position, texts in unread.items():
+            what = "a date" if self._written[position] == "date" else "a number"
+            count = "1 value" if len(texts) == 1 else f"{len(texts)} values"
+            warnings.append(f"{_echoed_name(self.number_names[position])}: {count} did not read as {what}, such as "
+                            f"{_clipped(redact_text(texts[0]))!r}; the model imputed "
+                            f"{'it' if len(texts) == 1 else 'them'}, as training did")
         return tuple(warnings)
 
     def _row(self, record: dict[Any, Any], prefix: list[str | int], errors: list[dict[str, Any]],
-             unknown: list[str], written: list[tuple[list[float], int, str]]) -> tuple[list[float], list[Any]]:
+             unknown: list[str], written: list[Written]) -> tuple[list[float], list[Any]]:
         """One record's number and category rows (NaN where missing); its bad fields are appended to ``errors``,
         the keys the model does not use to ``unknown``, and text for a number the training data wrote as text
         (a date, '$45,200') to ``written``, read after the whole body (`_read_as_written`)."""
@@ -507,10 +531,10 @@ class RecordValidator:
                 continue
             if value is None:
                 continue
-            is_number, position = slot
-            if is_number and isinstance(value, str) and position in self._written:
+            is_number, position, as_text = slot
+            if as_text and isinstance(value, str):
                 if value.strip():
-                    written.append((number_row, position, value))
+                    written.append(Written(number_row, position, value, [*prefix, name]))
             elif is_number:
                 number = self._number(value)
                 if isinstance(number, float):

@@ -27,9 +27,10 @@ DATE_SHARE = 0.9
 TRUE_WORDS: frozenset[str] = frozenset({"true", "t", "yes", "y", "1", "on"})
 FALSE_WORDS: frozenset[str] = frozenset({"false", "f", "no", "n", "0", "off"})
 ID_WORDS: frozenset[str] = frozenset({"id", "uuid", "guid", "key", "pk", "pid", "identifier"})
-# Text nearly unique per row named as a number is one too ('S115823' in license_number, 'INV-0042' in invoice_no);
-# numbers so named are not: a count of views on a few hundred rows may be 95% distinct.
-TEXT_ID_WORDS: frozenset[str] = ID_WORDS | {"number", "no", "num", "nr", "serial"}
+# Text nearly unique per row whose name ends in one of these is an identifier too ('S115823' in license_number,
+# 'INV-0042' in invoice_no), but not 'NO2' or street_no_name; numbers so named are not: a count of views on a few
+# hundred rows may be 95% distinct.
+NUMBER_WORDS: frozenset[str] = frozenset({"number", "no", "num", "nr"})
 
 DATE_FORMATS: dict[str, str] = {
     "ISO 8601": "ISO8601",
@@ -245,10 +246,16 @@ def _text_type(present: pd.Series, *, name: str, mask: Mask) -> ColumnType:
     if unique_share >= 0.5 and (mean_words >= 4 or mean_length >= 25 and mean_words >= 2):
         return ColumnType(name, "text", f"free text ({unique_share:.0%} distinct, {mean_length:.0f} characters "
                           "on average)", stored="text")
-    if filled >= 10 and (unique_share == 1 or unique_share >= 0.95 and TEXT_ID_WORDS & set(name_tokens(name))):
+    if filled >= 10 and (unique_share == 1 or unique_share >= 0.95 and _named_like_an_id(name)):
         reason = "unique per row" if unique_share == 1 else f"named like an identifier, {unique_share:.0%} unique"
         return ColumnType(name, "id", reason, stored="text")
     return ColumnType(name, "category", f"{distinct:,} levels", stored="text")
+
+
+def _named_like_an_id(name: str) -> bool:
+    """A name with an identifier's word in it, or one of several words that ends in a number's (`NUMBER_WORDS`)."""
+    tokens = name_tokens(name)
+    return bool(ID_WORDS & set(tokens)) or len(tokens) >= 2 and tokens[-1] in NUMBER_WORDS
 
 
 def _flags(values: Iterable[bool]) -> np.ndarray:

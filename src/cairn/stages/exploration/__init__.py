@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cairn.errors import DataError
+from cairn.model.inputs import parsed_numbers
 from cairn.plots import PANELS_PER_FIGURE, Figure
 from cairn.stages.exploration.figures import figures as _figures
 from cairn.stages.exploration.insights import insights as _insights
@@ -55,6 +56,7 @@ def explore_table(
     """
     _check_arguments(table, target=target, problem=problem, max_rows=max_rows)
     table = table.drop(columns=[c for c in left_out if c in table.columns and c != target])  # data.drop_columns
+    table = _written_numbers_read(table, target=target, column_types=column_types)
     n_rows, n_columns = table.shape
     sample = table.sample(n=max_rows, random_state=seed) if n_rows > max_rows else table
     if n_rows == 0:
@@ -95,6 +97,17 @@ def _check_arguments(table: pd.DataFrame, *, target: str, problem: str, max_rows
             got=f"dtype {table[target].dtype}",
             fix="use problem: binary or multiclass, or convert the column to numbers in preprocessing",
         )
+
+
+def _written_numbers_read(table: pd.DataFrame, *, target: str, column_types: Mapping[str, str] | None
+                          ) -> pd.DataFrame:
+    """Numbers the data stage read from text ('$45,200') as numbers, as the features read them: as text they
+    were a category of as many levels as rows, 'an identifier to leave out', while they drove the target."""
+    written = [c for c in table.columns if c != target and (column_types or {}).get(str(c)) == "number"
+               and not is_numeric(table[c].dtype)]
+    if not written:
+        return table
+    return table.assign(**{str(c): parsed_numbers(table[c], "text_number") for c in written})
 
 
 def _view(table: pd.DataFrame, sample: pd.DataFrame, *, target: str, problem: str, seed: int,

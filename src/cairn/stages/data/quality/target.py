@@ -131,7 +131,7 @@ def class_imbalance(table: pd.DataFrame, *, target: str, problem: str, spec: Qua
 def _share(count: int, total: int) -> str:
     """A share of rows that never reads as none when some rows are: '0.011%', not '0.0%'."""
     share = count / total
-    return f"{share:.1%}" if share >= 0.001 else f"{share * 100:.2g}%"
+    return f"{share:.1%}" if share >= 0.001 else f"{share:.3%}" if share >= 0.00001 else "under 0.001%"
 
 
 def too_few_rows(table: pd.DataFrame, *, target: str, problem: str, cv_folds: int, mask: Mask,
