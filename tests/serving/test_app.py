@@ -832,6 +832,11 @@ def test_dates_and_numbers_written_as_text_are_served_as_training_read_them(
         assert any("income" in w and "training range" in w for w in clipped["warnings"])
         far = http.post("/predict", json={"sold": "9999-12-31"})  # an open end: far ahead, not wrapped to 1816
         assert far.status_code == 200
+        many = json.loads(table.head(100).to_json(orient="records"))  # past INLINE_ROWS: read in the thread pool
+        assert np.allclose(http.post("/predict", json=many).json()["predictions"], in_process(model, many))
+        many[70]["income"] = "1e400"
+        refused = http.post("/predict", json=many)
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", 70, "income"]
         properties = http.get("/openapi.json").json()["components"]["schemas"]["Record"]["properties"]
     assert {"type": "string"} in properties["sold"]["anyOf"] and {"type": "number"} in properties["sold"]["anyOf"]
     assert properties["sold"]["examples"] == ["2019-01-04"] and "date" in properties["sold"]["description"]

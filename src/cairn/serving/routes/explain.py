@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from cairn.errors import CairnError
-from cairn.serving.payloads import json_bytes, json_response, read_records
+from cairn.serving.payloads import json_bytes, json_response
+from cairn.serving.routes.predict import parsed_request
 from cairn.serving.schemas import WARNINGS_DESCRIPTION, RequestErrors, TooLarge, reject
 from cairn.serving.state import ServingStateDep
 
@@ -74,8 +75,7 @@ router = APIRouter()
 @router.post("/explain", summary="Explain the prediction of one record or an array of records",
              response_class=JSONResponse, responses=_RESPONSES, openapi_extra=_REQUEST_BODY)
 async def explain(request: Request, state: ServingStateDep) -> Response:
-    parsed = state.validator.parse(await read_records(request, max_body_bytes=state.max_body_bytes,
-                                                          max_batch=state.max_batch))
+    parsed = await parsed_request(request, state)
     if len(parsed.records) > MAX_RECORDS:
         reject([{"loc": ["body"], "type": "too_long", "input": None,
                  "msg": f"At most {MAX_RECORDS} records are explained per request; got {len(parsed.records)}. "
