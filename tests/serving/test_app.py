@@ -340,7 +340,7 @@ def test_metadata_describes_the_model(client: httpx.Client, model: TrainedModel)
         "metrics": {"mape": 0.0912, "r2": 0.88}}
     assert [feature["name"] for feature in metadata["features"]] == model.feature_names
     central_air = next(feature for feature in metadata["features"] if feature["name"] == "Central_Air")
-    assert central_air == {"name": "Central_Air", "kind": "category", "levels": ["N", "Y"]}
+    assert central_air == {"name": "Central_Air", "kind": "category", "levels": ["N", "Y"], "written_as": None}
 
 
 def test_openapi_schema_lists_the_record_fields(client: httpx.Client, model: TrainedModel) -> None:
@@ -837,6 +837,8 @@ def test_dates_and_numbers_written_as_text_are_served_as_training_read_them(
         many[70]["income"] = "1e400"
         refused = http.post("/predict", json=many)
         assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", 70, "income"]
+        described = {f["name"]: f["written_as"] for f in http.get("/metadata").json()["features"]}
+        assert described == {"sold": "date", "income": "text_number", "region": None}
         properties = http.get("/openapi.json").json()["components"]["schemas"]["Record"]["properties"]
     assert {"type": "string"} in properties["sold"]["anyOf"] and {"type": "number"} in properties["sold"]["anyOf"]
     assert properties["sold"]["examples"] == ["2019-01-04"] and "date" in properties["sold"]["description"]

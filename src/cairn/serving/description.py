@@ -6,6 +6,7 @@ from typing import Any
 
 from cairn.model.trained import TrainedModel
 from cairn.serving.payloads import json_bytes, plain
+from cairn.serving.schemas import WRITTEN
 
 __all__ = ["health_body", "metadata", "metadata_body"]
 
@@ -22,7 +23,8 @@ def metadata(model: TrainedModel) -> dict[str, Any]:
         "version": model.version,
         "problem": model.problem,
         "target": model.target,
-        "features": [{"name": feature.name, "kind": feature.kind, "levels": [str(level) for level in feature.levels]}
+        "features": [{"name": feature.name, "kind": feature.kind, "levels": [str(level) for level in feature.levels],
+                      "written_as": feature.parse if feature.parse in WRITTEN else None}
                      for feature in model.features],
         "classes": classes,
         "run_id": model.run_id,

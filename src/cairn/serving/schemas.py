@@ -202,6 +202,9 @@ class FeatureInfo(BaseModel):
     name: str
     kind: Literal["number", "category"]
     levels: list[str]
+    written_as: Literal["date", "text_number"] | None = Field(
+        default=None, description="A number the training data wrote as text, a date or one like '$45,200': a "
+        "request may send it written the same way.")
 
 
 class Metadata(BaseModel):
