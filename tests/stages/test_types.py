@@ -217,3 +217,15 @@ def test_text_nearly_unique_per_row_named_as_a_number_is_an_identifier_but_a_cou
     assert types["license_number"].kind == "id" and "named like an identifier" in types["license_number"].detail
     assert types["number_of_views"].kind == "number"  # numbers so named stay numbers
     assert types["animal_name"].kind == "category"
+
+
+def test_a_postal_code_is_a_category_not_a_quantity():
+    """seattlepets' zip_code read as numbers, and '98126-2920' became missing; zip_count stays a number."""
+    rows = 300
+    table = pd.DataFrame({"zip_code": [str(98_100 + i % 40) if i % 50 else "98126-2920" for i in range(rows)],
+                          "billing_zip": [98_100 + i % 40 for i in range(rows)],
+                          "zip_count": [i % 17 for i in range(rows)]})
+    types = infer_types(table, overrides={})
+    assert types["zip_code"].kind == "category" and "postal code" in types["zip_code"].detail
+    assert types["billing_zip"].kind == "category" and types["zip_count"].kind == "number"
+    assert infer_types(table, overrides={"billing_zip": "number"})["billing_zip"].kind == "number"

@@ -171,9 +171,23 @@ def infer_column_type(column: pd.Series, *, name: str, mask: Mask = default_mask
         return ColumnType(name, "boolean", "true/false values", stored="boolean")
     if pd.api.types.is_datetime64_any_dtype(column):
         return ColumnType(name, "date", "dates", stored="date")
-    if pd.api.types.is_numeric_dtype(column):
-        return _numeric_type(column, present, name=name)
-    return _text_type(present, name=name, mask=mask)
+    inferred = (_numeric_type(column, present, name=name) if pd.api.types.is_numeric_dtype(column) else
+                _text_type(present, name=name, mask=mask))
+    if inferred.kind == "number" and _named_like_a_postal_code(name):
+        return ColumnType(name, "category", "a postal code: a place, not a quantity (data.types says otherwise)",
+                          stored=inferred.stored)
+    return inferred
+
+
+POSTAL_WORDS = frozenset({"zip", "zipcode", "postcode", "postal", "plz"})
+
+
+def _named_like_a_postal_code(name: str) -> bool:
+    """billing_zip, ZIP, zip_code, postal_code: 98115 is a place, and '98126-2920' is one too, not a number that
+    does not read (seattlepets read such codes as numbers and lost 71 of them)."""
+    tokens = name_tokens(name)
+    return bool(tokens) and (tokens[-1] in POSTAL_WORDS or tokens[-2:] in (["zip", "code"], ["postal", "code"],
+                                                                         ["post", "code"]))
 
 
 def _numeric_type(column: pd.Series, present: pd.Series, *, name: str) -> ColumnType:
