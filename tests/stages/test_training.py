@@ -537,3 +537,25 @@ def test_native_categories_reach_catboost_in_cv_and_in_the_refit():
     manifest, stored = bundle_artifacts(served)  # CatBoost pickles itself: the codes must survive
     restored = load_bundle(manifest, stored.__getitem__, what="colours v1")
     assert np.allclose(restored.predict_proba(records), probabilities)
+
+
+def test_a_random_split_of_rows_with_a_date_says_how_to_test_on_later_rows():
+    """Chicago's daily ridership was split at random with nothing said; a time split is one setting away."""
+    rng = np.random.default_rng(4)
+    rows = 300
+    table = pd.DataFrame({"day": pd.date_range("2015-01-01", periods=rows, freq="D").strftime("%Y-%m-%d"),
+                          "temp": rng.normal(size=rows)})
+    table["riders"] = np.arange(rows) * 0.1 + table["temp"] + rng.normal(scale=0.2, size=rows)
+    case = business_case(Business(problem="regression", target="riders"))
+    plan = plan_features(table, case=case, spec=Features(), data_spec=Data(source="x.csv"),
+                         cleaning=Preprocessing(), column_types={"day": "date", "temp": "number"})
+    assert plan.dates == ["day"]
+    random = train(table, case, plan, ["linear"], tuning=Tuning(trials=1))
+    [advice] = [r for r in random.remarks if r.startswith("the rows were split at random")]
+    assert advice.startswith("the rows were split at random though day is a date (2015-01-01 to 2015")
+    assert advice.endswith("set training.time_column: day, so the holdout and the folds test on later rows than "
+                           "they fit on")
+    in_time = train(table, case, plan, ["linear"], tuning=Tuning(trials=1), time_column="day")
+    assert not any(r.startswith("the rows were split at random") for r in in_time.remarks)
+    chosen = train(table, case, plan, ["linear"], tuning=Tuning(trials=1), split="random")  # the user's choice
+    assert not any(r.startswith("the rows were split at random") for r in chosen.remarks)

@@ -167,6 +167,7 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
     peak_before = peak_memory_mb()
     scope = search_scope(table, case=case, plan=plan, spec=spec, seed=seed, engine=engine)
     inputs = _inputs(scope, selection, ctx)
+    inputs = replace(inputs, remarks=[*inputs.remarks, *_time_advice(scope, spec)])
     if scope.split.one_fold and (spec.parallel_folds > 1 or engine is not None):
         inputs = replace(inputs, remarks=[*inputs.remarks, (
             "each trial has one validation fold to fit (training.validation), so folds side by side "
@@ -219,6 +220,26 @@ def _copies_caveats(count: int, decided: ClassDecision, runner_up: RunnerUp) -> 
         caveats.append(f"the holdout compares the chosen model as it is served, the mean of {count} seeds, with "
                        f"{runner_up.name} fitted with one")
     return caveats
+
+
+MIN_TIME_SPAN_DAYS = 60  # a date column spanning less than this says little about time to come
+
+
+def _time_advice(scope: SearchScope, spec: Training) -> list[str]:
+    """A word when the rows were split at random (training.split auto) although an input is a date spanning
+    months or more: a model that will predict later dates than it trained on is judged honestly only on later
+    rows (a time split), and a random holdout flatters it whenever the target moves with time."""
+    if spec.split != "auto" or scope.split.kind not in ("random", "stratified"):
+        return []
+    for name in scope.plan.dates:
+        days = pd.to_numeric(scope.data.X[name], errors="coerce").dropna()
+        if days.empty or days.max() - days.min() < MIN_TIME_SPAN_DAYS:
+            continue
+        first, last = (pd.Timestamp(float(value), unit="D").date() for value in (days.min(), days.max()))
+        return [f"the rows were split at random though {name} is a date ({first} to {last}): if the model will "
+                f"predict later dates than it learned from, set training.time_column: {name}, so the holdout and "
+                f"the folds test on later rows than they fit on"]
+    return []
 
 
 @dataclass(frozen=True)
