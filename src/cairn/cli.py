@@ -313,6 +313,7 @@ def _stage_notes(notes: list[str]) -> str:
     hidden = len(notes) - len(shown)
     return "; ".join(shown) + (f"; +{hidden} more (--json or the report)" if hidden else "")
 
+
 @app.command()
 @user_errors
 def models(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False) -> None:

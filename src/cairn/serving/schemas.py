@@ -454,16 +454,16 @@ class RecordValidator:
         unread = self._read_as_written(written, errors) if written else ()
         if errors:
             reject(errors)
-        clipped = unread + (self._clipped_to_ranges(numbers) if self._ranges else ())
+        said = unread + (self._clipped_to_ranges(numbers) if self._ranges else ())
         if not unknown:
             return ParsedBody(records=records, single=single, numbers=numbers, categories=categories,
-                              warnings=clipped, ids=ids)
+                              warnings=said, ids=ids)
         slots = self._slots
         records = list(records)
         for index in with_unknown:  # the model's inputs only: ignored keys are neither predicted on nor logged
             records[index] = {name: value for name, value in records[index].items() if name in slots}
         return ParsedBody(records=records, single=single, numbers=numbers, categories=categories,
-                          warnings=self._ignored(unknown, len(with_unknown), len(records), single=single) + clipped,
+                          warnings=self._ignored(unknown, len(with_unknown), len(records), single=single) + said,
                           ids=ids)
 
     def _clipped_to_ranges(self, numbers: list[list[float]]) -> tuple[str, ...]:
