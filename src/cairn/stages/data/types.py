@@ -174,8 +174,8 @@ def infer_column_type(column: pd.Series, *, name: str, mask: Mask = default_mask
     inferred = (_numeric_type(column, present, name=name) if pd.api.types.is_numeric_dtype(column) else
                 _text_type(present, name=name, mask=mask))
     if inferred.kind == "number" and _named_like_a_postal_code(name):
-        return ColumnType(name, "category", "a postal code: a place, not a quantity (data.types says otherwise)",
-                          stored=inferred.stored)
+        return ColumnType(name, "category", "a postal code: a place, not a quantity (data.types may read it as a "
+                          "number)", stored=inferred.stored)
     return inferred
 
 
