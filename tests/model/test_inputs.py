@@ -23,3 +23,26 @@ def test_dates_read_as_days_since_1970_in_utc_whatever_their_offsets():
 def test_a_date_past_2262_is_far_ahead_not_wrapped_around():
     """'9999-12-31', an open end, wrapped to 1816 (-56,160 days) when counted in nanoseconds."""
     assert parsed_numbers(pd.Series(["9999-12-31"], dtype=object), "date")[0] == pytest.approx(2_932_896.0)
+
+
+def test_no_rows_get_no_answers_not_a_traceback():
+    """m.predict(X.head(0)) on a multiclass forest raised 'cannot reshape array of size 0 into shape (0,newaxis)'."""
+    from sklearn.pipeline import Pipeline
+
+    from cairn.estimators.forests import FastExtraTreesClassifier, FastExtraTreesRegressor
+    from cairn.model.trained import FeatureSpec, TrainedModel
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    labels = np.array(["x", "y", "z"])[rng.integers(0, 3, 60)]
+    features = [FeatureSpec("a", "number"), FeatureSpec("b", "number")]
+    classifier = TrainedModel(name="m", version=1, problem="multiclass", target="t", features=features,
+                              pipeline=Pipeline([("m", FastExtraTreesClassifier(n_estimators=5, random_state=0))]),
+                              classes=["x", "y", "z"])
+    classifier.pipeline.fit(X, labels)
+    assert classifier.predict(X.head(0)).shape == (0,) and classifier.predict_proba(X.head(0)).shape == (0, 3)
+    assert classifier.predict([]).shape == (0,)
+    regressor = TrainedModel(name="r", version=1, problem="regression", target="t", features=features,
+                             pipeline=Pipeline([("m", FastExtraTreesRegressor(n_estimators=5, random_state=0))]))
+    regressor.pipeline.fit(X, rng.normal(size=60))
+    assert regressor.predict(X.head(0)).shape == (0,) and len(regressor.predict(X.head(3))) == 3

@@ -148,6 +148,9 @@ class TrainedModel:
             classes = None if self.problem == "regression" else np.asarray(self.pipeline.classes_)
             self._answer = (compile_model(self.pipeline, classes=classes), classes)
         compiled, classes = self._answer
+        if _rows(inputs) == 0:  # nothing to predict: some estimators cannot even shape an empty answer
+            return (np.empty(0), None) if classes is None else (np.empty(0, dtype=classes.dtype),
+                                                                np.empty((0, len(classes))))
         output = compiled(inputs)
         if classes is None:
             return np.asarray(output), None
@@ -164,3 +167,10 @@ class TrainedModel:
     def __getstate__(self) -> dict[str, Any]:
         """Picklable after predicting (multiprocessing, caches): the compiled answer is a closure, made again."""
         return {**self.__dict__, "_answer": None, "_bounds": None}
+
+
+def _rows(inputs: pd.DataFrame | dict[str, np.ndarray]) -> int:
+    """Rows of prepared inputs: a frame's length, or a column's."""
+    if isinstance(inputs, pd.DataFrame):
+        return len(inputs)
+    return len(next(iter(inputs.values()))) if inputs else 0
