@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -845,3 +846,19 @@ def test_dates_and_numbers_written_as_text_are_served_as_training_read_them(
     assert record_model(model.features).model_validate(rows[0]).model_dump()["income"] == rows[0]["income"]
     with pytest.raises(RequestValidationError):  # a plain number is still strict
         RecordValidator([FeatureSpec("area", "number")]).parse({"area": "large"})
+
+
+def test_a_json_boolean_is_the_level_a_boolean_column_had() -> None:
+    """A CSV column of True/False is a category of levels 'True' and 'False': /predict answered 422 to
+    {"driveway": true}, which the Python API takes; a boolean for any other category is still an error."""
+    features = [FeatureSpec("driveway", "category", levels=("False", "True")),
+                FeatureSpec("airco", "category", levels=("no", "yes")),
+                FeatureSpec("garage", "category", levels=("false", "true", "(missing)"))]
+    validator = RecordValidator(features)
+    assert validator.parse({"driveway": True, "garage": False}).categories == [["True", math.nan, "false"]]
+    with pytest.raises(RequestValidationError):
+        validator.parse({"airco": True})
+    record_type = record_model(features)
+    assert record_type.model_validate({"driveway": False}).model_dump()["driveway"] is False
+    with pytest.raises(ValidationError):
+        record_type.model_validate({"airco": True})

@@ -90,6 +90,15 @@ def _field_description(feature: FeatureSpec) -> str:
             "Missing or null: the model imputes it.")
 
 
+def _truth_levels(feature: FeatureSpec) -> dict[bool, str] | None:
+    """The known levels a JSON true and false mean, when a category's levels are true and false in some spelling
+    ('True'/'False' from a CSV of booleans): a client sends booleans for them, as the Python API takes them."""
+    spelled = {str(level).strip().lower(): str(level) for level in feature.levels}
+    if {"true", "false"} <= set(spelled):
+        return {True: spelled["true"], False: spelled["false"]}
+    return None
+
+
 def _field_example(feature: FeatureSpec) -> Any:
     example = _plain(feature.example)
     if example is None and feature.levels:
@@ -115,8 +124,8 @@ def record_model(features: Sequence[FeatureSpec], *, name: str = "Record") -> ty
     fields: dict[str, Any] = {}
     example: dict[str, Any] = {}
     for position, feature in enumerate(features):
-        annotation: Any = (str | None if feature.kind != "number" else
-                           float | str | None if feature.parse in WRITTEN else float | None)
+        annotation: Any = (float | str | None if feature.parse in WRITTEN else float | None
+                           if feature.kind == "number" else str | bool | None if _truth_levels(feature) else str | None)
         field_example = _field_example(feature)
         examples = [field_example] if field_example is not None else None
         if feature.kind == "category" and feature.levels:
@@ -422,6 +431,9 @@ class RecordValidator:
                         if has_range(feature)]
         self._written = {position: feature.parse for position, feature in enumerate(numbers)
                          if feature.parse in WRITTEN}
+        # category position -> the levels a JSON true and false stand for, where the training data was true/false
+        self._truths = {position: truths for position, feature in enumerate(f for f in features if f.kind == "category")
+                        if (truths := _truth_levels(feature)) is not None}
 
     def parse(self, body: Any) -> ParsedBody:
         """The body as records and column blocks; raises ``RequestValidationError`` listing each bad field."""
@@ -546,6 +558,8 @@ class RecordValidator:
                     errors.append({"loc": [*prefix, name], **number})
             elif isinstance(value, str):
                 category_row[position] = value
+            elif isinstance(value, bool) and position in self._truths:
+                category_row[position] = self._truths[position][value]  # true for the level "True" (or "true")
             elif isinstance(value, int) and not isinstance(value, bool):
                 category_row[position] = str(value)  # 20 for the level "20": the client meant the level
             else:
