@@ -3,6 +3,7 @@ preprocessing reads them, and every message about rows and classes is correct En
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -271,3 +272,15 @@ def test_rare_classes_merged_into_other_or_set_aside_when_still_too_few():
     few = too_few_rows(pd.DataFrame({"y": labels[:-3]}), target="y", problem="multiclass", cv_folds=5,
                        mask=default_mask, rare_classes="merge")
     assert few[0].severity == "warn" and "still too few, so they are set aside" in few[0].detail
+
+
+def test_a_quantity_is_not_classes():
+    """Housing prices under problem: multiclass trained 197 classes, set 360 of 546 rows aside and scored 0.03."""
+    rng = np.random.default_rng(0)
+    prices = pd.DataFrame({"price": rng.integers(200, 1_900, size=546) * 100})
+    said = refusal(prices, "multiclass", target="price")
+    assert "distinct numbers in 546 rows: a quantity, not classes" in said and "use problem: regression" in said
+    ratings = pd.DataFrame({"stars": rng.integers(1, 11, size=500) / 2})  # 0.5 to 5 in halves: ten classes
+    check_fits_problem(ratings, target="stars", problem="multiclass")
+    codes = pd.DataFrame({"job": rng.integers(0, 60, size=20_000)})  # 60 occupation codes, many rows each
+    check_fits_problem(codes, target="job", problem="multiclass")
