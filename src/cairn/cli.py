@@ -594,6 +594,12 @@ def predict(input_paths: Annotated[list[Path], typer.Argument(
         scored = loaded.score_file(input_paths, output, version=version,
                                    progress=lambda done: bar.update(task, completed=done))
     _say_out_of_range(scored.out_of_range)
+    if scored.missing:  # an input without a column is imputed in every row: said, not silent
+        shown = ", ".join(scored.missing[:10]) + (f" and {len(scored.missing) - 10} more"
+                                                  if len(scored.missing) > 10 else "")
+        err.print(f"warning: no column for {len(scored.missing)} of the model's inputs ({shown}): the model imputed "
+                  f"{'it' if len(scored.missing) == 1 else 'them'} in every row, so the predictions may be far from "
+                  f"what {'it' if len(scored.missing) == 1 else 'they'} would give", highlight=False, markup=False)
     if output is not None and is_folder_output(output):
         err.print(f"wrote {scored.rows:,} predictions to {output}/ ({scored.parts:,} Parquet part"
                   f"{'s' if scored.parts != 1 else ''})", highlight=False, markup=False)

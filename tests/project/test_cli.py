@@ -81,6 +81,13 @@ def test_predict_a_file(house_prices, tmp_path):
     assert result.exit_code == 0, result.output
     scored = pd.read_csv(tmp_path / "out.csv")
     assert len(scored) == 20 and (abs(scored["prediction"] / rows["Sale_Price"] - 1) < 0.5).all()
+    assert "warning: no column" not in result.output
+    rows.drop(columns=["Sale_Price", "Gr_Liv_Area"]).to_csv(tmp_path / "fewer.csv", index=False)
+    fewer = runner.invoke(app, ["predict", str(tmp_path / "fewer.csv"), "-o", str(tmp_path / "out.csv"),
+                                "-p", str(folder / "cairn.yaml")])
+    assert fewer.exit_code == 0, fewer.output  # imputed, as an API request without it is, and said
+    assert "warning: no column for 1 of the model's inputs (Gr_Liv_Area): the model imputed it in every row" in \
+        " ".join(fewer.output.split())
 
 
 def test_show_keeps_a_stage_short_but_never_hides_the_chosen_model():

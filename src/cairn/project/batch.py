@@ -44,6 +44,7 @@ class Scored:
     kind: str
     out_of_range: list[OutOfRange]
     parts: int = 1  # Parquet parts written, when the output is a folder (cairn.project.partitions)
+    missing: tuple[str, ...] = ()  # model inputs the input had no column for: imputed in every row
 
 
 def score_chunk(model: TrainedModel, table: pd.DataFrame) -> tuple[pd.DataFrame, list[OutOfRange]]:
@@ -84,11 +85,13 @@ def score_chunks(model: TrainedModel, chunks: Iterable[pd.DataFrame], output: Pa
     whole; no row at all writes no file (`rows` 0 says so)."""
     kind = "csv" if output is None else output_format(output)
     found: dict[str, OutOfRange] = {}
+    missing: dict[str, None] = {}
     done = 0
     with _Sink(output, kind) as sink:
         for chunk in chunks:
             if not len(chunk):
                 continue
+            missing |= dict.fromkeys(f.name for f in model.features if f.name not in chunk.columns)
             scored, clipped = score_chunk(model, chunk)
             sink.write(scored)
             for item in clipped:
@@ -96,7 +99,7 @@ def score_chunks(model: TrainedModel, chunks: Iterable[pd.DataFrame], output: Pa
             done += len(chunk)
             if progress is not None:
                 progress(done)
-    return Scored(done, output, kind, list(found.values()))
+    return Scored(done, output, kind, list(found.values()), missing=tuple(missing))
 
 
 def merged_out_of_range(parts: Iterable[list[OutOfRange]]) -> list[OutOfRange]:
