@@ -298,12 +298,15 @@ SHOWN_NOTES = 2  # notes of a stage in `cairn show`'s table, besides the model c
 
 
 def _metrics_text(metrics: dict[str, float]) -> str:
-    """A listing's first three metrics, percentages as a person reads them ('mape 9.9%', not 'mape 0.09865'), the
-    rest to four significant digits."""
-    from cairn.metrics.catalogue import is_percent
+    """A listing's first three metrics as a person reads them: 'mape 9.9%', not 'mape 0.09865'; errors in the
+    target's units with separators, 'rmse 19,630', not 'rmse 1.963e+04'; the rest to four significant digits."""
+    from cairn.metrics.scoring import shown
 
-    return ", ".join(f"{name} {value * 100:.1f}%" if is_percent(name) else f"{name} {value:.4g}"
+    return ", ".join(f"{name} {shown(name, value) if name in READABLE else f'{value:.4g}'}"
                      for name, value in list(metrics.items())[:3])
+
+
+READABLE = frozenset({"mape", "mae", "rmse"})  # metrics `shown` writes better than four digits
 
 
 def _stage_notes(notes: list[str]) -> str:

@@ -135,16 +135,18 @@ def test_models_shows_each_bundles_size_on_disk_and_a_damaged_manifest_blanks_on
 
 
 def test_the_listing_shows_metrics_as_a_person_reads_them(project_file):
-    """MAPE as a percentage, as every other view shows it: 'mape 9.9%', not 'mape 0.09865'."""
+    """MAPE as a percentage and errors with separators, as every other view shows them: 'mape 9.9%', not 'mape
+    0.09865'; 'rmse 19,630', not 'rmse 1.963e+04'."""
     from dataclasses import replace as copy
 
     project = Project.load(project_file)
     store = project.open_store()
     try:
         run_id = store.start_run(project=project.config.project, config_hash="d" * 64, manifest={})
-        scored = copy(dummy_model(project.config.model_name), metrics={"mape": 0.09865, "r2": 0.912345})
+        scored = copy(dummy_model(project.config.model_name), metrics={"mape": 0.09865, "r2": 0.912345,
+                                                                       "rmse": 19_630.4})
         Registry(store).register(scored, run_id=run_id, production=False, note=None)
     finally:
         store.close()
     code, table = wide_listing(project_file)
-    assert code == 0 and "mape 9.9%, r2 0.9123" in table, table
+    assert code == 0 and "mape 9.9%, r2" in table and "0.9123, rmse 19,630" in table, table  # the cell wraps
