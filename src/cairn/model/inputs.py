@@ -107,7 +107,7 @@ def _days(values: pd.Series) -> np.ndarray:
     codes, distinct = pd.factorize(values.astype("string"))
     parsed = pd.to_datetime(pd.Series(distinct, dtype="string"), errors="coerce", format="mixed", utc=True)
     days = _days_of(parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]"))
-    return np.where(codes >= 0, days[np.maximum(codes, 0)] if len(days) else np.nan, np.nan)
+    return np.append(days, np.nan)[codes]  # a missing value's code, -1, picks the NaN at the end
 
 
 def _days_of(moments: np.ndarray) -> np.ndarray:

@@ -427,8 +427,7 @@ class RecordValidator:
         self._names_by_lower = {name.lower(): name for name in self._names}
         # (position in a number row, name, low, high) of each number with a training range: values beyond are clipped
         self._ranges = [(position, feature.name, float(feature.low), float(feature.high))  # type: ignore[arg-type]
-                        for position, feature in enumerate(f for f in features if f.kind == "number")
-                        if has_range(feature)]
+                        for position, feature in enumerate(numbers) if has_range(feature)]
         self._written = {position: feature.parse for position, feature in enumerate(numbers)
                          if feature.parse in WRITTEN}
         # category position -> the levels a JSON true and false stand for, where the training data was true/false
@@ -505,7 +504,7 @@ class RecordValidator:
 
         unread: dict[int, list[str]] = {}
         dates = [entry for entry in written if self._written[entry.position] == "date"]
-        read = parsed_numbers(pd.Series([entry.text for entry in dates], dtype=object), "date")
+        read = parsed_numbers(pd.Series([entry.text for entry in dates], dtype=object), "date") if dates else ()
         dated = dict(zip(dates, read, strict=True))  # keyed by the entry itself (eq=False: by identity)
         for entry in written:
             if entry in dated:

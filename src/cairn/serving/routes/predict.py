@@ -23,7 +23,6 @@ INLINE_ROWS = 64
 worker thread. Larger batches go to the thread pool so ``/health`` and ``/ready`` keep answering meanwhile."""
 
 
-
 async def parsed_request(request: Request, state: ServingState) -> ParsedBody:
     """The body of /predict or /explain read and checked: on the event loop up to INLINE_ROWS records, in the
     thread pool beyond, where reading 10,000 dates written as text (up to a second) leaves the probes answering."""

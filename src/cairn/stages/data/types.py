@@ -31,6 +31,8 @@ ID_WORDS: frozenset[str] = frozenset({"id", "uuid", "guid", "key", "pk", "pid", 
 # 'INV-0042' in invoice_no), but not 'NO2' or street_no_name; numbers so named are not: a count of views on a few
 # hundred rows may be 95% distinct.
 NUMBER_WORDS: frozenset[str] = frozenset({"number", "no", "num", "nr"})
+# A number column whose name ends in one of these is a place, not a quantity (`_named_like_a_postal_code`).
+POSTAL_WORDS: frozenset[str] = frozenset({"zip", "zipcode", "postcode", "postal", "plz"})
 
 DATE_FORMATS: dict[str, str] = {
     "ISO 8601": "ISO8601",
@@ -177,9 +179,6 @@ def infer_column_type(column: pd.Series, *, name: str, mask: Mask = default_mask
         return ColumnType(name, "category", "a postal code: a place, not a quantity (data.types may read it as a "
                           "number)", stored=inferred.stored)
     return inferred
-
-
-POSTAL_WORDS = frozenset({"zip", "zipcode", "postcode", "postal", "plz"})
 
 
 def _named_like_a_postal_code(name: str) -> bool:

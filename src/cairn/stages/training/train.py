@@ -232,7 +232,7 @@ def _time_advice(scope: SearchScope, spec: Training) -> list[str]:
     if spec.split != "auto" or scope.split.kind not in ("random", "stratified"):
         return []
     for name in scope.plan.dates:
-        days = pd.to_numeric(scope.data.X[name], errors="coerce").dropna()
+        days = scope.data.X[name].dropna()  # days since 1970, as the model frame reads dates
         if days.empty or days.max() - days.min() < MIN_TIME_SPAN_DAYS:
             continue
         first, last = (pd.Timestamp(float(value), unit="D").date() for value in (days.min(), days.max()))
