@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from cairn.config.schema import Constraints, Data, Features, Models, Preprocessing, Training
 from cairn.stages.business import BusinessCase
 from cairn.stages.features import plan_features
-from cairn.stages.selection import choose_candidates
+from cairn.stages.selection import choose_candidates, default_params
 from cairn.stages.training.budget import Budget
 from cairn.stages.training.context import Context
 from cairn.stages.training.copy_reserve import final_fit_s
@@ -197,7 +197,7 @@ def test_cairn_reproduce_sets_what_the_training_notes_say_replays_the_budgets_ch
     notes = ["budget 1 min", "to replay this run with training.tuning.plan, also set training.search_rows: 12500",
              "the model the holdout judges was fitted on 84,000 of the 209,500 training rows (...): a fit on every "
              "row would not finish in time; to replay this run with training.tuning.plan, also set "
-             "training.final_fit: 84000",
+             "training.final_fit: 84000 and training.final_rate_boost: 4",
              "a blend drawing on up to 3 trials of a family (...): ...; it draws on up to 2 trials of a family; to "
              "replay this run with training.tuning.plan, also set training.blend_trials: 2",
              "judged lightgbm rather than catboost, the best validated (...); to replay this run with "
@@ -211,9 +211,10 @@ def test_cairn_reproduce_sets_what_the_training_notes_say_replays_the_budgets_ch
     assert replayed.training.search_rows == 12_500 and replayed.training.final_fit == 84_000
     assert replayed.models.native_categories is False and replayed.training.final_model == "lightgbm"
     assert replayed.training.refit_seeds == 4 and replayed.training.blend_trials == 2
+    assert replayed.training.final_rate_boost == 4
     assert said == ["replayed what the budget chose: training.search_rows: 12500, training.final_fit: 84000, "
                     "training.final_model: lightgbm, training.blend_trials: 2, training.refit_seeds: 4, "
-                    "models.native_categories: false"]
+                    "training.final_rate_boost: 4, models.native_categories: false"]
     kept = ["catboost reads the many-level categories as out-of-fold target means, ...; to replay this run with "
             "training.tuning.plan, also set models.native_categories: [lightgbm]"]  # LightGBM stayed native
     replayed, said = with_search_replayed(config, SimpleNamespace(stages=[SimpleNamespace(stage="training",
@@ -338,3 +339,74 @@ def test_top_up_rounds_set_the_safety_stop_from_the_leaders_as_tuned_so_far(tabl
     assert search.deadline is not None  # set by the rounds, from a reserve the best trial priced
     assert reserve_s({"lightgbm": search}, scope, ctx) > 0
     assert search.deadline < ctx.started + ctx.budget.seconds * STOP_SHARE
+
+
+def _defaults_searched(scope: SearchScope, *, learning_rate: float | None = None) -> dict[str, Searched]:
+    """`_searched`'s LightGBM, its best trial the defaults the folds' rows set (a rate of 0.03, 15 leaves)."""
+    searched = _searched()
+    lightgbm = searched["lightgbm"]
+    params = default_params(lightgbm.candidate, case=CASE, early_stopping=False, rows=scope.data.fold_rows)
+    if learning_rate is not None:
+        params["learning_rate"] = learning_rate
+    return {"lightgbm": replace(lightgbm, best=replace(lightgbm.best, params=params))}
+
+
+def test_a_larger_learning_rate_buys_rows_the_validated_rate_could_not(table):
+    """1 s affords the 8,000 searched rows at the validated rate (200 trees); 4 times the rate, with 50 trees,
+    affords 20,000, more than twice as many: the final fit takes them, the note says so and how to replay it, and
+    the defaults' leaves still grow with the rows (20 for 20,000)."""
+    scope = replace(_scope(table), fit_searched_rows=True)
+    searched = _defaults_searched(scope)
+    assert searched["lightgbm"].best.params["learning_rate"] == 0.03
+    assert searched["lightgbm"].best.params["num_leaves"] == 15
+    rows = final_rows(_board(searched, scope), searched, scope, _ctx(1.0))
+    assert rows.scope.rate_boost == 4 and len(rows.scope.fit_rows()) == 20_000
+    fitted = refit_for(_board(searched, scope), searched, rows.scope).scores[0].params
+    assert fitted["learning_rate"] == pytest.approx(0.12)
+    assert fitted["n_estimators"] == 50 and fitted["num_leaves"] == 20
+    assert rows.remarks == [
+        "the model the holdout judges was fitted on 20,000 of the 24,000 training rows (the 8,000 searched and "
+        "12,000 more, as many as the 1 s left afforded), at 4 times the validated learning rate (lightgbm 0.12) and "
+        "1/4 of the trees, where the validated rate afforded 8,000 rows: a fit on every row would not finish in "
+        "time; to replay this run with training.tuning.plan, also set training.final_fit: 20000 and "
+        "training.final_rate_boost: 4"]
+
+    replayed = _scope(table, final_fit=20_000, final_rate_boost=4)  # what the note says to set
+    assert replayed.rate_boost == 4
+    np.testing.assert_array_equal(replayed.fit_rows(), rows.scope.fit_rows())
+    assert refit_for(_board(searched, replayed), searched, replayed).scores[0].params == fitted
+
+    everything = final_rows(_board(searched, scope), searched, scope, _ctx(1.5))
+    assert everything.scope.rate_boost == 4 and not everything.scope.fit_searched_rows
+    assert everything.remarks[0].startswith("the model the holdout judges was fitted on all 24,000 training rows, "
+                                            "at 4 times the validated learning rate")
+    assert everything.remarks[0].endswith("also set training.final_rate_boost: 4")
+
+
+def test_the_learning_rate_stays_when_it_would_not_double_the_rows_or_grow_too_large(table):
+    scope = replace(_scope(table), fit_searched_rows=True)
+    searched = _defaults_searched(scope)
+    # 3.6 s afford 18,000 rows at the validated rate: a larger one could add 6,000 at most, not worth coarser steps
+    near = final_rows(_board(searched, scope), searched, scope, _ctx(3.6))
+    assert near.scope.rate_boost == 1 and len(near.scope.fit_rows()) == 18_000
+    assert refit_for(_board(searched, scope), searched, near.scope).scores[0].params["learning_rate"] == 0.03
+    # in 2 s a rate of 0.05 grows four times (every row), one of 0.1 only doubles (0.4 > 0.3: 22,000 rows)
+    slow = _defaults_searched(scope, learning_rate=0.05)
+    assert final_rows(_board(slow, scope), slow, scope, _ctx(2.0)).scope.rate_boost == 4
+    fast = _defaults_searched(scope, learning_rate=0.1)
+    doubled = final_rows(_board(fast, scope), fast, scope, _ctx(2.0)).scope
+    assert doubled.rate_boost == 2 and len(doubled.fit_rows()) == 22_000
+    # a rate the project pinned, or a set boost, is kept
+    pinned = {"lightgbm": replace(searched["lightgbm"], candidate=choose_candidates(
+        Models(candidates=["lightgbm"], params={"lightgbm": {"learning_rate": 0.03}}))[0])}
+    assert final_rows(_board(pinned, scope), pinned, scope, _ctx(1.0)).scope.rate_boost == 1
+    assert refit_for(_board(pinned, scope), pinned, replace(scope, rate_boost=4)).scores[0].params[
+        "learning_rate"] == 0.03
+    assert final_rows(_board(searched, scope), searched, scope, _ctx(1.0, final_rate_boost=1)).scope.rate_boost == 1
+
+
+def test_a_final_rate_boost_other_than_auto_or_a_small_number_is_refused():
+    for wrong in (0, 9, "fast", 2.5):
+        with pytest.raises(ValidationError, match="final_rate_boost"):
+            Training(final_rate_boost=wrong)
+    assert Training(final_rate_boost=8).final_rate_boost == 8 and Training().final_rate_boost == "auto"

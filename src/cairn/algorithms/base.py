@@ -71,6 +71,9 @@ class Algorithm:
     enough_trials: int = 8  # most trials worth running at budgets up to 30 s (see cairn.stages.training.tuning)
     trees_param: str | None = None  # the parameter early stopping decides
     leaves_param: str | None = None  # leaf-wise boosters: the leaves per tree their defaults set by rows
+    # Boosters: the step each tree takes; a final fit the budget confines may take it larger with as many times
+    # fewer trees, to afford more rows (cairn.stages.training.final_rows)
+    rate_param: str | None = None
     fit_stopping: FitStopping | None = None  # boosters: adds trees until a validation slice stops improving
     cost_growth: tuple[float, float] = LINEAR_GROWTH
     # A family whose first tree may outlast the timed fit's deadline on a wide table (no callback reaches the

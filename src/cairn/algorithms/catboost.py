@@ -85,7 +85,8 @@ CATBOOST = Algorithm(
     defaults=defaults, build=build,
     space={"learning_rate": floats(0.02, 0.2, log=True), "depth": ints(3, 8),
            "l2_leaf_reg": floats(0.5, 30.0, log=True)},
-    enough_trials=12, trees_param="iterations", fit_stopping=fit_stopping, package="catboost",
-    native_categories=True, target_statistics=True, default_list=True, tree_seconds=tree_seconds,
+    enough_trials=12, trees_param="iterations", rate_param="learning_rate", fit_stopping=fit_stopping,
+    package="catboost", native_categories=True, target_statistics=True, default_list=True,
+    tree_seconds=tree_seconds,
     varies_with_seed=True,
 )

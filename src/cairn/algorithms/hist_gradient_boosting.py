@@ -46,6 +46,6 @@ HIST_GRADIENT_BOOSTING = Algorithm(
     needs_scaling=False, one_hot=False, defaults=defaults, build=build,
     space={"learning_rate": floats(0.02, 0.2, log=True), "max_leaf_nodes": ints(4, 64, log=True),
            "min_samples_leaf": ints(3, 60, log=True), "l2_regularization": floats(1e-3, 30.0, log=True)},
-    enough_trials=16, trees_param="max_iter", leaves_param="max_leaf_nodes",
+    enough_trials=16, trees_param="max_iter", rate_param="learning_rate", leaves_param="max_leaf_nodes",
     fit_stopping=fit_stopping,
 )

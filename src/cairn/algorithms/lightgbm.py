@@ -61,7 +61,7 @@ LIGHTGBM = Algorithm(
     space={"learning_rate": floats(0.02, 0.2, log=True), "num_leaves": ints(4, 64, log=True),
            "min_child_samples": ints(3, 60, log=True), "subsample": floats(0.5, 1.0),
            "colsample_bytree": floats(0.2, 1.0), "reg_lambda": floats(1e-3, 30.0, log=True)},
-    enough_trials=16, trees_param="n_estimators", leaves_param="num_leaves", fit_stopping=fit_stopping,
-    native_categories=True, target_statistics=True, varies_with_seed=True,
+    enough_trials=16, trees_param="n_estimators", rate_param="learning_rate", leaves_param="num_leaves",
+    fit_stopping=fit_stopping, native_categories=True, target_statistics=True, varies_with_seed=True,
     checks_own_params=True, default_list=True,
 )

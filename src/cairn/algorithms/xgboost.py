@@ -62,6 +62,6 @@ XGBOOST = Algorithm(
     space={"learning_rate": floats(0.02, 0.2, log=True), "max_depth": ints(2, 8),
            "min_child_weight": floats(0.5, 30.0, log=True), "subsample": floats(0.5, 1.0),
            "colsample_bytree": floats(0.2, 1.0), "reg_lambda": floats(1e-3, 30.0, log=True)},
-    enough_trials=16, trees_param="n_estimators", fit_stopping=fit_stopping, package="xgboost",
-    checks_own_params=True, varies_with_seed=True,
+    enough_trials=16, trees_param="n_estimators", rate_param="learning_rate", fit_stopping=fit_stopping,
+    package="xgboost", checks_own_params=True, varies_with_seed=True,
 )

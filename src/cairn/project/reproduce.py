@@ -191,6 +191,7 @@ SEARCH_ROWS = re.compile(r"training\.search_rows: (\d+)")
 FINAL_FIT = re.compile(r"training\.final_fit: (searched_rows|\d+)")
 FINAL_MODEL = re.compile(r"training\.final_model: (\w+)")
 REFIT_SEEDS = re.compile(r"training\.refit_seeds: (\d+)")
+FINAL_RATE_BOOST = re.compile(r"training\.final_rate_boost: (\d+)")
 BLEND_TRIALS = re.compile(r"training\.blend_trials: (\d+)")
 NATIVE = re.compile(r"models\.native_categories: (false|\[[\w, ]*\])")
 REPLAY = "to replay this run with training.tuning.plan"
@@ -212,9 +213,9 @@ def with_plan_replayed(config: ProjectConfig, record: RunRecord) -> tuple[Projec
 
 def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[ProjectConfig, list[str]]:
     """A search the clock made smaller (fewer rows searched, the judged model fitted on part of the rows, a cheaper
-    model judged for the rows it affords, CatBoost on target means instead of its own statistics while LightGBM
-    keeps its own, a blend drawing on fewer trials of a family) or spent the time it left on seed copies, made the
-    same way again: the training stage's remarks name the settings that replay it."""
+    model judged for the rows it affords, a larger learning rate for them, CatBoost on target means instead of its
+    own statistics while LightGBM keeps its own, a blend drawing on fewer trials of a family) or spent the time it
+    left on seed copies, made the same way again: the training stage's remarks name the settings that replay it."""
     remarks = " ".join(note for stage in record.stages if stage.stage == "training" for note in stage.notes
                        if REPLAY in note)
     update: dict[str, Any] = {}
@@ -228,6 +229,8 @@ def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[Proj
         update["blend_trials"] = int(found.group(1))
     if found := REFIT_SEEDS.search(remarks):
         update["refit_seeds"] = int(found.group(1))
+    if found := FINAL_RATE_BOOST.search(remarks):
+        update["final_rate_boost"] = int(found.group(1))
     said = [f"training.{k}: {v}" for k, v in update.items()]
     native = None  # the families that learned categories natively, when not as auto decides today
     if found := NATIVE.search(remarks):

@@ -7,6 +7,11 @@ rows while 10 s of the budget went unused. So the final fit takes the searched r
 random, as the seconds left afford, priced from the chosen models' measured fit time per fold (`refit_cost`).
 A final fit on every row that the search's last trials made too long for the time left is confined the same way
 (`_confined_if_overrunning`).
+
+Rows can also be bought with a larger learning rate: the boosters of the chosen model may take 2 or 4 times the
+rate they were validated at, with as many times fewer trees, when that affords at least twice the rows
+(`_rate_for_rows`). On large data the rows outweigh the finer steps, and a booster validated on a small sample has
+often used every tree it was allowed (flights: rate 0.03, all 2,000 trees).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from cairn.stages.training.scope import SearchScope
 
 WORTH_AT_LEAST = 1.1  # more rows than this many times the searched ones, or the searched rows alone
 ROUND_TO = 1_000  # the row count is rounded down to this, so the number a note asks to replay reads easily
+RATE_BOOSTS = (2, 4)  # the boosters' final fit may take this many times the validated learning rate ...
+ROWS_GAIN = 2.0  # ... when that affords at least this many times the rows the validated rate does ...
+MAX_RATE = 0.3  # ... and no booster's rate grows past this
 OVERRUN_AT_MOST = 0.1  # of the budget: a fit on every row estimated to end later than this past the stop is confined
 
 
@@ -36,25 +44,71 @@ def final_rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchS
     scope = _confined_if_overrunning(board, searched, scope, ctx)
     if not scope.confined_by_budget(ctx.spec):
         return FinalRows(scope, [])
-    members = board.members()
     total, searched_rows = len(scope.data.y), scope.split.rows_searched()
     left_s = ctx.seconds_to_stop()
-    rows = affordable_rows(members, searched, scope, left_s=left_s, ctx=ctx)
+    scope, rows, plain = _rate_for_rows(board, searched, scope, left_s=left_s, ctx=ctx)
     if rows < searched_rows * WORTH_AT_LEAST:
         return FinalRows(scope, [f"the model the holdout judges was fitted on the {searched_rows:,} searched rows, "
                                  f"not all {total:,}: a fit on every row would not finish in time; to replay this "
                                  f"run with training.tuning.plan, also set training.final_fit: searched_rows"])
-    if rows >= total:  # as if the budget had never confined it: deployment may refit on every row too
+    rate = _rate_words(board, searched, scope, plain=plain)
+    also = f" and training.final_rate_boost: {scope.rate_boost}" if scope.rate_boost > 1 else ""
+    if rows >= total and scope.rate_boost == 1:  # as if the budget had never confined it
         return FinalRows(scope.on_every_row(), [
             f"the model the holdout judges was fitted on all {total:,} training rows: the {left_s:.0f} s left "
             f"afforded them after all, though the plan had kept the time for the {searched_rows:,} searched rows "
             f"only"])
+    if rows >= total:  # deployment may refit on every row too, at the same rate
+        return FinalRows(scope.on_every_row(), [
+            f"the model the holdout judges was fitted on all {total:,} training rows{rate}; to replay this run "
+            f"with training.tuning.plan, also set training.final_rate_boost: {scope.rate_boost}"])
     widened = replace(scope, fit_rows_count=rows)
     return FinalRows(widened, [
         f"the model the holdout judges was fitted on {rows:,} of the {total:,} training rows (the {searched_rows:,} "
-        f"searched and {rows - searched_rows:,} more, as many as the {left_s:.0f} s left afforded): a fit on every "
-        f"row would not finish in time; to replay this run with training.tuning.plan, also set "
-        f"training.final_fit: {rows}"])
+        f"searched and {rows - searched_rows:,} more, as many as the {left_s:.0f} s left afforded){rate}: a fit on "
+        f"every row would not finish in time; to replay this run with training.tuning.plan, also set "
+        f"training.final_fit: {rows}{also}"])
+
+
+def _rate_for_rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope, *, left_s: float,
+                   ctx: Context) -> tuple[SearchScope, int, int]:
+    """The scope whose boosters take RATE_BOOSTS times their learning rate, with as many times fewer trees, when
+    that affords at least ROWS_GAIN times the rows the validated rate does: the first boost that affords every
+    row, else the largest that gains. On large data rows outweigh the finer steps: on 209,500 flights at one
+    minute LightGBM (validated at rate 0.03 on 6,250 rows, early stopping at its 2,000-tree cap) fitted in 12 s
+    on 48,000 rows at 0.03 scored holdout RMSE 5.14, on 100,000 at 0.06 4.00, and on every row at 0.12 3.60
+    (0.24 on every row, in 7 s: 4.08). With the scope: the rows it affords, and those the validated rate does."""
+    members = board.members()
+    plain = affordable_rows(members, searched, scope, left_s=left_s, ctx=ctx)
+    total = len(scope.data.y)
+    if ctx.spec.final_rate_boost != "auto" or plain >= total:
+        return scope, plain, plain
+    chosen, rows = scope, plain
+    for boost in RATE_BOOSTS:
+        boosted = replace(scope, rate_boost=boost)
+        raised = [m for m in members if boosted.boosts(searched[m].candidate, searched[m].best.params)]
+        if not raised or any(searched[m].best.params[_rate(searched[m])] * boost > MAX_RATE for m in raised):
+            break
+        afforded = affordable_rows(members, searched, boosted, left_s=left_s, ctx=ctx)
+        if afforded >= plain * ROWS_GAIN:
+            chosen, rows = boosted, afforded
+            if afforded >= total:
+                break
+    return chosen, rows, plain
+
+
+def _rate(model: Searched) -> str:
+    return model.candidate.algorithm.rate_param or ""
+
+
+def _rate_words(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope, *, plain: int) -> str:
+    """What the raised learning rate was, for the note: empty when it was not raised."""
+    raised = [m for m in board.members() if scope.boosts(searched[m].candidate, searched[m].best.params)]
+    if not raised:
+        return ""
+    rates = ", ".join(f"{m} {searched[m].best.params[_rate(searched[m])] * scope.rate_boost:.3g}" for m in raised)
+    return (f", at {scope.rate_boost} times the validated learning rate ({rates}) and 1/{scope.rate_boost} of the "
+            f"trees, where the validated rate afforded {plain:,} rows")
 
 
 def _confined_if_overrunning(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope,

@@ -34,6 +34,9 @@ class SearchScope:
     # ... and on this many training rows in all when set: the searched ones, then more drawn at random (see
     # `fit_rows`); the budget sets it from the time left (`final_rows`), training.final_fit replays it
     fit_rows_count: int | None = None
+    # The boosters' final fit takes this many times the validated learning rate and as many times fewer trees:
+    # the budget raises it to afford more rows (`final_rows`), training.final_rate_boost sets or replays it
+    rate_boost: int = 1
 
     @property
     def split(self) -> Split:
@@ -83,11 +86,23 @@ class SearchScope:
         138,000 (holdout RMSE 6.57). A tuned trial keeps the leaves it was validated with."""
         params = dict(result.params)
         if result.best_iteration is not None and uses_early_stopping(candidate, self.data):
-            params[candidate.trees_param or ""] = refit_trees(result.best_iteration, growth=self.tree_growth())
+            trees = refit_trees(result.best_iteration, growth=self.tree_growth())
+            if self.boosts(candidate, params):
+                rate = candidate.algorithm.rate_param or ""
+                params[rate] = params[rate] * self.rate_boost
+                trees = max(1, round(trees / self.rate_boost))
+            params[candidate.trees_param or ""] = trees
         leaves = candidate.algorithm.leaves_param
-        if leaves and leaves not in candidate.params and self._defaults_trial(candidate, params):
+        if leaves and leaves not in candidate.params and self._defaults_trial(candidate, result.params):
             params[leaves] = leaves_for(self.fit_row_count())
         return params
+
+    def boosts(self, candidate: Candidate, params: dict[str, Any]) -> bool:
+        """Whether the final fit raises this candidate's learning rate: a booster whose trees early stopping chose
+        and whose rate models.params leaves free."""
+        rate = candidate.algorithm.rate_param
+        return (self.rate_boost > 1 and rate is not None and rate in params and rate not in candidate.params
+                and uses_early_stopping(candidate, self.data))
 
     def _defaults_trial(self, candidate: Candidate, params: dict[str, Any]) -> bool:
         """Every searched parameter at the default the folds' rows gave it (`tuning.start_params`)."""
@@ -110,9 +125,10 @@ def search_scope(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, 
         classes = positive_last(classes, positive_class(y, configured=case.positive_class)[0])
     data = TrainingData(X, y, split, plan, case, classes, case.reported_metrics, seed, spec.n_jobs,
                         spec.early_stopping, spec.parallel_folds, engine)
+    boost = spec.final_rate_boost if isinstance(spec.final_rate_boost, int) else 1
     if isinstance(spec.final_fit, int):  # a number of rows, as a budgeted run recorded it
-        return SearchScope(full_split, data, True, spec.final_fit)  # as the budget did: deployment keeps it
-    return SearchScope(full_split, data, spec.final_fit == "searched_rows")
+        return SearchScope(full_split, data, True, spec.final_fit, boost)  # as the budget did: deployment keeps it
+    return SearchScope(full_split, data, spec.final_fit == "searched_rows", rate_boost=boost)
 
 
 def narrowed(scope: SearchScope, chosen: Selection) -> SearchScope:
