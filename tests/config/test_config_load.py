@@ -67,6 +67,10 @@ def test_yaml_syntax_error_names_line_and_column():
 def test_metric_must_fit_the_problem_and_direction():
     problems = errors_of(MINIMAL.replace("target: y}", "target: y, success: [{metric: roc_auc, above: 0.8}]}"))
     assert "a regression metric, not 'roc_auc'" in problems[0]
+    second = "business:\n  problem: binary\n  target: y\n  success:\n    - {metric: f1, above: 0.5}\n" \
+             "    - {metric: rmse, below: 3}\n"  # placed at the criterion that broke the rule, and its line
+    problems = errors_of("project: p\n" + second + "data: {source: x.csv}\n")
+    assert problems[0].startswith("business.success[1].metric (cairn.yaml, line 7): expected a binary metric")
     problems = errors_of(MINIMAL.replace("target: y}", "target: y, success: [{metric: mape, above: 0.1}]}"))
     assert "use 'below' instead of 'above'" in problems[0]
 

@@ -45,6 +45,12 @@ def test_a_run_must_beat_the_champion_to_replace_it(tmp_path):
     assert project.models()[0].note.startswith("challenger: not better than the champion")
     assert project.load_model().version == 2
     assert project.show(tie.id).verdict["champion"]["promoted"] is False
+    # what the run's record says of v3: a hope in the deployment stage, the outcome in the report's card
+    deployment_notes = next(s.notes for s in project.show(tie.id).stages if s.stage == "deployment")
+    assert deployment_notes[-1] == ("model house-prices v3 registered (production if it beats champion v2 on the "
+                                    "holdout, else the challenger)")
+    assert (tie.report_path.parent / f"run-{tie.id}-card.md").read_text().startswith(
+        "# Model card: house-prices v3 (challenger)\n")
 
     forced = project.run(from_stage="training", force_promote="new pricing team wants the refit")
     assert forced.champion_decision.promote and forced.verdict.endswith(forced.champion_decision.reason)
@@ -60,6 +66,8 @@ def test_a_run_must_beat_the_champion_to_replace_it(tmp_path):
     assert [e["action"] for e in log].count("register") == 4
 
     assert project.rollback().version == 2  # the champion before the forced one
+    assert project.card(4)[1].startswith("# Model card: house-prices v4 (archived)\n")  # as it is now
+    assert project.card()[1].startswith("# Model card: house-prices v2 (production)\n")
 
 
 def test_force_promote_needs_a_reason(tmp_path):

@@ -115,6 +115,10 @@ def _line_numbers(node: yaml.Node | None, path: Path_ = ()) -> dict[Path_, int]:
 def _problem(item: Any, document: Mapping[str, Any], lines: dict[Path_, int], source: str, *,
              overridden: set[str] | None = None) -> Problem:
     loc: Path_ = tuple(part for part in item["loc"] if not _is_union_tag(part))
+    message = str(item["msg"]).removeprefix("Value error, ")
+    if message.count("||") == 2:  # a rule placed at a setting inside the section (`schema.rule`'s `at`)
+        message, deeper = message.rsplit("||", 1)
+        loc = (*loc, *(int(part) if part.isdigit() else part for part in deeper.split("/")))
     dotted = _dotted(loc)
     line = _nearest_line(loc, lines)
     where = f"{dotted} ({source}, line {line})" if line else dotted
@@ -135,7 +139,6 @@ def _problem(item: Any, document: Mapping[str, Any], lines: dict[Path_, int], so
         guess = difflib.get_close_matches(str(item.get("input")), allowed, n=1, cutoff=0.5)
         fix = f"did you mean '{guess[0]}'?" if guess else f"use one of {', '.join(allowed)}"
         return Problem(where, f"one of {', '.join(allowed)}", got, fix)
-    message = str(item["msg"]).removeprefix("Value error, ")
     if "||" in message:
         expected, fix = message.split("||", 1)
         return Problem(where, expected, None, fix or None)

@@ -45,9 +45,10 @@ def _percent(value: Any) -> Any:
 Threshold = Annotated[float, BeforeValidator(_percent)]
 
 
-def rule(expected: str, fix: str) -> ValueError:
-    """A cross-field rule broken; the loader splits it back into 'expected' and 'fix'."""
-    return ValueError(f"{expected}||{fix}")
+def rule(expected: str, fix: str, *, at: tuple[str | int, ...] = ()) -> ValueError:
+    """A cross-field rule broken; the loader splits it back into 'expected' and 'fix', and places it `at` the
+    setting inside the section that broke it (a model's validator is otherwise placed at the whole section)."""
+    return ValueError(f"{expected}||{fix}" + (f"||{'/'.join(str(part) for part in at)}" if at else ""))
 
 
 def _expression_parses(text: str) -> str:
@@ -144,11 +145,11 @@ class Business(Section):
     @model_validator(mode="after")
     def _metrics_fit_problem(self) -> Business:
         allowed = metrics_of(self.problem)
-        for criterion in self.success:
+        for index, criterion in enumerate(self.success):
             if criterion.metric not in allowed:
                 raise rule(
                     f"a {self.problem} metric, not '{criterion.metric}'",
-                    f"use one of {', '.join(sorted(allowed))}",
+                    f"use one of {', '.join(sorted(allowed))}", at=("success", index, "metric"),
                 )
         return self
 

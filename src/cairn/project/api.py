@@ -31,6 +31,7 @@ from cairn.registry import ModelVersion, Registry
 from cairn.runner.cache import config_hash
 from cairn.runner.execute import Execution, ProgressCallback, StageOutcome, execute
 from cairn.runner.manifest import base_manifest, recorded_config
+from cairn.stages.card import restaged
 from cairn.stages.data import SourceRead, check_fits_problem, read_protected, read_source
 from cairn.stages.evaluation import Check, EvaluationResult, verdict_line
 from cairn.store import RunRecord, Store
@@ -250,7 +251,8 @@ class Project:
             verdict["champion"] = {"promoted": decision.promote, "reason": decision.reason,
                                    "figures": decision.figures}
         report_path = write_run_report(self.config, store, execution, folder=self.state_dir / "reports",
-                                       manifest=manifest, verdict_text=line, model_version=model_version)
+                                       manifest=manifest, verdict_text=line, model_version=model_version,
+                                       deployment=deployment)
         manifest["report"] = str(report_path)
         card_path = report_path.with_name(f"run-{execution.run_id}-card.md")
         if card_path.exists():
@@ -274,7 +276,8 @@ class Project:
         decision = decide_champion(store, project=self.config.project, run_id=run_id, model_name=deployment.name,
                                    business=self.config.business, force_reason=force_promote,
                                    judge_rows=judge_rows, new_version=deployment.version)
-        return (deployment if decision.promote else replace(deployment, stage="challenger")), decision
+        return replace(deployment, champion=None) if decision.promote else replace(deployment, stage="challenger"), \
+            decision
 
     @staticmethod
     def _commit(store: Store, run_id: int, deployment: Any, *, manifest: dict[str, Any],
@@ -404,7 +407,7 @@ class Project:
                     f"Model {chosen.name} v{chosen.version} has no model card.", where="VERSION",
                     expected="a version registered by a run", got="none stored", fix="run `cairn run` again",
                 )
-            return chosen, card
+            return chosen, restaged(card, chosen.stage)
 
     def report_path(self, run_id: int | str = "latest") -> Path:
         record = self.show(run_id)

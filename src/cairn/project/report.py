@@ -16,6 +16,7 @@ from cairn.report import (
     write_report,
 )
 from cairn.report.diagnostics import diagnostics_section
+from cairn.stages.card import restaged
 from cairn.store.repository import Store, now
 
 if TYPE_CHECKING:
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
 
 
 def write_run_report(config: ProjectConfig, store: Store, execution: Execution, *, folder: Path,
-                     manifest: dict[str, Any], verdict_text: str, model_version: str | None) -> Path:
-    """The run's HTML report in `folder` (as run-N.html), kept in the store as an artifact too."""
+                     manifest: dict[str, Any], verdict_text: str, model_version: str | None,
+                     deployment: Any = None) -> Path:
+    """The run's HTML report in `folder` (as run-N.html), kept in the store as an artifact too; `deployment` is the
+    run's version as the champion check left it (its card then names that stage), else the stage's own record."""
     values = execution.values
     assert values is not None
 
@@ -63,7 +66,7 @@ def write_run_report(config: ProjectConfig, store: Store, execution: Execution, 
         diagnostics=diagnostics_section(evaluation),
         explanations=_explanations(evaluation),
         comparison=_comparison_text(evaluation),
-        model_card=_written_card(values.get("deployment"), folder / f"run-{execution.run_id}-card.md"),
+        model_card=_written_card(deployment or values.get("deployment"), folder / f"run-{execution.run_id}-card.md"),
         per_class=_per_class(evaluation),
     )
     path = folder / f"run-{execution.run_id}.html"
@@ -99,6 +102,7 @@ def _written_card(deployment: Any, path: Path) -> str:
     """The model card of the run's version, written next to the report (run-N-card.md); empty before deployment."""
     card = getattr(deployment, "model_card", "") if deployment is not None else ""
     if card:
+        card = restaged(card, deployment.stage)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(card, encoding="utf-8")
     return str(card or "")

@@ -10,6 +10,7 @@ decision threshold, error by segment, training ranges) are read with defaults: a
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -63,10 +64,21 @@ class CardFacts:
     size_bytes: int | None = None  # the registered bundle, compressed: what serving loads
 
 
+def _title(name: str, version: int, stage: str) -> str:
+    return f"# Model card: {name} v{version} ({stage})"
+
+
+def restaged(markdown: str, stage: str) -> str:
+    """The card with the stage its version has now in its title: a card is written when its version is registered,
+    and the champion check, a promotion or a rollback move the version afterwards."""
+    return re.sub(r"\A(# Model card: .+ v\d+) \([^)\n]*\)", lambda found: f"{found.group(1)} ({stage})", markdown,
+                  count=1)
+
+
 def model_card_markdown(model: TrainedModel, *, facts: CardFacts, evaluation: EvaluationResult,
                         case: BusinessCase | None, data: DataFacts | None, objective: str) -> str:
     sections = [
-        [f"# Model card: {facts.name} v{facts.version} ({facts.stage})", "",
+        [_title(facts.name, facts.version, facts.stage), "",
          f"Made by run {facts.run_id}. Verdict: {verdict_line(evaluation)}"],
         _intended_use(case, objective),
         _data(data, model),

@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
+from cairn.errors import NotFoundError
 from cairn.model.inputs import model_frame_for_fit
 from cairn.model.ranges import with_training_ranges
 from cairn.model.trained import TrainedModel
@@ -33,8 +34,14 @@ class DeploymentRecord:
     version: int
     stage: str  # what the version is once the run commits: production (the run's finish promotes it) | candidate
     model_card: str  # markdown: what the model is, how good, how to serve it
+    # the version in production when this one was registered: a shipped model replaces it only if it beats it
+    # (cairn.project.champion, at the run's end), so until then its stage is a hope, said as one
+    champion: int | None = None
 
     def summary(self) -> str:
+        if self.stage == "production" and self.champion is not None:
+            return (f"model {self.name} v{self.version} registered (production if it beats champion "
+                    f"v{self.champion} on the holdout, else the challenger)")
         return f"model {self.name} v{self.version} registered ({self.stage})"
 
 
@@ -61,12 +68,20 @@ def deploy_model(model: TrainedModel, *, evaluation: EvaluationResult, registry:
     note = pending_note(run_id) if evaluation.shipped else "not promoted: " + verdict_line(evaluation)
     model.metrics = {m.name: m.value for m in evaluation.holdout}
     model.verdict = verdict_line(evaluation)
+    champion = _production_version(registry, model.name)
     version = registry.register(model, run_id=run_id, production=False, note=note)
     version = replace(version, stage="production" if evaluation.shipped else "candidate")
     card = model_card(model, version=version, evaluation=evaluation, objective=objective,
                       api_key_env=api_key_env, port=port, refit_note=refit_note, run_id=run_id, case=case, data=data)
     registry.attach_card(version.name, version.version, card)
-    return DeploymentRecord(version.name, version.version, version.stage, card)
+    return DeploymentRecord(version.name, version.version, version.stage, card, champion)
+
+
+def _production_version(registry: Registry, name: str) -> int | None:
+    try:
+        return registry.production(name).version
+    except NotFoundError:
+        return None
 
 
 def pending_note(run_id: int) -> str:
