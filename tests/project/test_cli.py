@@ -88,6 +88,18 @@ def test_predict_a_file(house_prices, tmp_path):
     assert fewer.exit_code == 0, fewer.output  # imputed, as an API request without it is, and said
     assert "warning: no column for 1 of the model's inputs (Gr_Liv_Area): the model imputed it in every row" in \
         " ".join(fewer.output.split())
+    assert "did not read" not in result.output
+    worded = rows.drop(columns=["Sale_Price"]).astype({"Lot_Area": object, "Year_Built": object})
+    worded.loc[worded.index[:3], "Lot_Area"] = ["large", "N/A", "9600"]  # a word, a missing marker, a number
+    worded.loc[worded.index[5], "Year_Built"] = "long ago"
+    worded.to_csv(tmp_path / "worded.csv", index=False)
+    read = runner.invoke(app, ["predict", str(tmp_path / "worded.csv"), "-o", str(tmp_path / "out.csv"),
+                               "-p", str(folder / "cairn.yaml")])
+    assert read.exit_code == 0, read.output  # imputed, as training and the API impute such text, and said
+    said = " ".join(read.output.split())
+    assert "warning: Lot_Area: 1 value did not read as a number, such as 'large'; the model imputed it, as " \
+           "training did" in said
+    assert "warning: Year_Built: 1 value did not read as a number, such as 'long ago'" in said
 
 
 def test_show_keeps_a_stage_short_but_never_hides_the_chosen_model():

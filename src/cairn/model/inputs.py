@@ -8,6 +8,7 @@ the model; cairn.model.trained re-exports every name, the path older code and pi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -95,6 +96,47 @@ def parsed_numbers(values: pd.Series, parse: Parse) -> np.ndarray:
     if parse == "date":
         return _days(values)
     return pd.to_numeric(values, errors="coerce").to_numpy("float64")
+
+
+@dataclass(frozen=True)
+class Unread:
+    """Values of a number input that did not read as a number or a date ('old' for an age): the model imputes
+    them, as training did, and the caller says so (a served request, a scored file)."""
+
+    name: str  # as shown: redacted and clipped by the caller
+    count: int
+    example: str  # the first such value, as shown
+    what: str  # "a number" or "a date"
+
+    def sentence(self) -> str:
+        count = "1 value" if self.count == 1 else f"{self.count:,} values"
+        return (f"{self.name}: {count} did not read as {self.what}, such as {self.example!r}; the model imputed "
+                f"{'it' if self.count == 1 else 'them'}, as training did")
+
+
+def unread_numbers(table: pd.DataFrame, frame: pd.DataFrame, features: list[FeatureSpec], *,
+                   shown: Callable[[str], str]) -> list[Unread]:
+    """The number inputs of `table` with text that `frame` (its `as_model_frame`) read as missing, though it is no
+    missing-value marker ('N/A', '', ...): a count and the first such text (through `shown`) per input. Columns
+    held as numbers have none, and are not looked at."""
+    from cairn.estimators.text_values import MISSING_MARKERS
+
+    found = []
+    for feature in features:
+        if feature.kind != "number" or feature.name not in table.columns:
+            continue
+        raw = table[feature.name]
+        if pd.api.types.is_numeric_dtype(raw.dtype) or pd.api.types.is_datetime64_any_dtype(raw.dtype):
+            continue
+        lost = raw.notna().to_numpy() & np.isnan(frame[feature.name].to_numpy("float64"))
+        if not lost.any():
+            continue
+        texts = raw[lost].astype(str)
+        texts = texts[~texts.str.strip().str.lower().isin(MISSING_MARKERS)]
+        if len(texts):
+            found.append(Unread(shown(feature.name), len(texts), shown(str(texts.iloc[0])),
+                                "a date" if feature.parse == "date" else "a number"))
+    return found
 
 
 def _days(values: pd.Series) -> np.ndarray:

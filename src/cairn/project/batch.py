@@ -23,8 +23,10 @@ from typing import IO, Any
 import pandas as pd
 
 from cairn.errors import DataError
+from cairn.model.inputs import Unread, unread_numbers
 from cairn.model.ranges import OutOfRange, out_of_range
 from cairn.model.trained import TrainedModel
+from cairn.privacy import redact_text
 from cairn.project.scored import output_format
 from cairn.stages.data.sources import COMPRESSIONS, GLOB_CHARS, READERS, file_chunks, file_format
 
@@ -33,6 +35,7 @@ __all__ = ["CHUNK_ROWS", "Scored", "input_files", "merged_out_of_range", "rows_i
 
 CHUNK_ROWS = 50_000
 """Rows scored at a time: about 50 MB of pandas for the example's 80 columns, and a few seconds of work."""
+SHOWN_CHARS = 60  # of a name or a value a warning quotes
 
 
 @dataclass(frozen=True)
@@ -45,18 +48,33 @@ class Scored:
     out_of_range: list[OutOfRange]
     parts: int = 1  # Parquet parts written, when the output is a folder (cairn.project.partitions)
     missing: tuple[str, ...] = ()  # model inputs the input had no column for: imputed in every row
+    unread: tuple[Unread, ...] = ()  # number inputs with text that did not read as a number: imputed in those rows
 
 
 def score_chunk(model: TrainedModel, table: pd.DataFrame) -> tuple[pd.DataFrame, list[OutOfRange]]:
     """`table` itself (the caller's to give: no copy of a chunk is made) with a `prediction` column (and class
     probabilities), and the values clipped to the training range."""
+    table, clipped, _ = score_chunk_read(model, table)
+    return table, clipped
+
+
+def score_chunk_read(model: TrainedModel, table: pd.DataFrame) -> tuple[pd.DataFrame, list[OutOfRange], list[Unread]]:
+    """`score_chunk`, and the number inputs whose text did not read (imputed: said, not silent)."""
     labels, probabilities = model.answer(model.inputs(table))  # one pass for labels and probabilities
-    clipped = out_of_range(model.frame(table), model.features)  # clipped by `inputs`: said, not silent
+    frame = model.frame(table)
+    clipped = out_of_range(frame, model.features)  # clipped by `inputs`: said, not silent
+    unread = unread_numbers(table, frame, model.features, shown=_shown)
     table["prediction"] = labels
     if probabilities is not None and model.classes:
         for index, label in enumerate(model.classes):
             table[f"probability_{label}"] = probabilities[:, index]
-    return table, clipped
+    return table, clipped, unread
+
+
+def _shown(text: str) -> str:
+    """A column name or value as a warning shows it: personal data masked, at most SHOWN_CHARS characters."""
+    masked = redact_text(text)
+    return masked if len(masked) <= SHOWN_CHARS else masked[:SHOWN_CHARS] + "\u2026"
 
 
 def score_file(model: TrainedModel, path: Path, output: Path | None, *, encoding: str = "utf-8",
@@ -86,20 +104,24 @@ def score_chunks(model: TrainedModel, chunks: Iterable[pd.DataFrame], output: Pa
     kind = "csv" if output is None else output_format(output)
     found: dict[str, OutOfRange] = {}
     missing: dict[str, None] = {}
+    unread: dict[str, Unread] = {}
     done = 0
     with _Sink(output, kind) as sink:
         for chunk in chunks:
             if not len(chunk):
                 continue
             missing |= dict.fromkeys(f.name for f in model.features if f.name not in chunk.columns)
-            scored, clipped = score_chunk(model, chunk)
+            scored, clipped, lost = score_chunk_read(model, chunk)
             sink.write(scored)
+            for item in lost:  # counts added, the first example kept
+                before = unread.get(item.name)
+                unread[item.name] = item if before is None else replace(before, count=before.count + item.count)
             for item in clipped:
                 found[item.name] = _merged(found.get(item.name), item)
             done += len(chunk)
             if progress is not None:
                 progress(done)
-    return Scored(done, output, kind, list(found.values()), missing=tuple(missing))
+    return Scored(done, output, kind, list(found.values()), missing=tuple(missing), unread=tuple(unread.values()))
 
 
 def merged_out_of_range(parts: Iterable[list[OutOfRange]]) -> list[OutOfRange]:

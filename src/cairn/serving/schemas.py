@@ -30,7 +30,7 @@ import pandas as pd
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from cairn.model.inputs import has_range, parsed_numbers
+from cairn.model.inputs import Unread, has_range, parsed_numbers
 from cairn.model.ranges import OutOfRange, range_warnings
 from cairn.model.trained import FeatureSpec
 from cairn.privacy import redact_text
@@ -520,14 +520,9 @@ class RecordValidator:
             entry.row[entry.position] = value
             if math.isnan(value) and entry.text.strip().lower() not in MISSING_MARKERS:
                 unread.setdefault(entry.position, []).append(entry.text)
-        warnings = []
-        for position, texts in unread.items():
-            what = "a date" if self._written[position] == "date" else "a number"
-            count = "1 value" if len(texts) == 1 else f"{len(texts)} values"
-            warnings.append(f"{_echoed_name(self.number_names[position])}: {count} did not read as {what}, such as "
-                            f"{_clipped(redact_text(texts[0]))!r}; the model imputed "
-                            f"{'it' if len(texts) == 1 else 'them'}, as training did")
-        return tuple(warnings)
+        return tuple(Unread(_echoed_name(self.number_names[position]), len(texts), _echoed_name(texts[0]),
+                            "a date" if self._written[position] == "date" else "a number").sentence()
+                     for position, texts in unread.items())
 
     def _row(self, record: dict[Any, Any], prefix: list[str | int], errors: list[dict[str, Any]],
              unknown: list[str], written: list[Written]) -> tuple[list[float], list[Any]]:
