@@ -203,6 +203,10 @@ def test_a_tempered_model_explains_the_probabilities_it_predicts(bands):
     explained = model.explain(rows)
     np.testing.assert_allclose(np.asarray(explained.values), model.predict_proba(rows), rtol=1e-6, atol=1e-9)
     assert "calibrated (temperature) as /predict answers it" in explained.note
+    # what the contributions add up to is named apart from the probability /predict gives
+    assert all(scale.startswith("softmax logit of ") or scale.startswith("uncalibrated probability of ")
+               for scale in explained.scales)
+    assert explained.row(0).scale != f"probability of {explained.row(0).output}"
 
 
 def test_permutation_importance_scores_the_tempered_probabilities(bands):

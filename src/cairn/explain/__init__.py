@@ -109,16 +109,22 @@ def _classification(explained: Explained, model: Model, frame: Any) -> Explanati
         base, values = base[:, [column]], values[:, :, [column]]
         summed = base + values.sum(axis=1)
         probability, notes = _calibrated(model, summed, notes)
-        return Explanations(model.feature_names, base, values, [f"probability of {labels[column]}"], probability,
+        return Explanations(model.feature_names, base, values, [_uncalibrated(model, labels[column])], probability,
                             [labels[column]], np.zeros(len(base), dtype=int), frame, notes)
     summed = base + values.sum(axis=1)
     if explained.scale == "margin":
         scales, probabilities = [f"softmax logit of {label}" for label in labels], softmax(summed, axis=1)
     else:
-        scales, probabilities = [f"probability of {label}" for label in labels], summed
+        scales, probabilities = [_uncalibrated(model, label) for label in labels], summed
     probabilities, notes = _calibrated(model, probabilities, notes)
     return Explanations(model.feature_names, base, values, scales, probabilities, labels,
                         np.argmax(probabilities, axis=1), frame, notes)
+
+
+def _uncalibrated(model: Model, label: Any) -> str:
+    """The scale the contributions add up to when they are probabilities: named uncalibrated when the model
+    calibrates its answer, so it is not read as the probability /predict gives (`_calibrated`)."""
+    return f"{'uncalibrated ' if getattr(model, 'calibration', None) is not None else ''}probability of {label}"
 
 
 def _calibrated(model: Model, probability: np.ndarray, notes: str) -> tuple[np.ndarray, str]:
