@@ -758,7 +758,7 @@ def monitor(data: Annotated[Path | None, typer.Option(
         out.print(line, highlight=False, markup=False)
     for name, value in result.performance.items():
         out.print(f"{name} on the new data: {value:.4g}")
-    _print_windows(result.windows)
+    _print_windows(result.windows, served_only=data is not None)
     out.print(result.advice, highlight=False)
     if result.webhook:
         out.print(f"webhook: {result.webhook}", highlight=False, markup=False)
@@ -772,8 +772,10 @@ def monitor(data: Annotated[Path | None, typer.Option(
 TREND_SHOWN = 6
 
 
-def _print_windows(windows: list[Any]) -> None:
-    """The trend: the last few windows, a row each, the realised metric with its interval beside the estimate."""
+def _print_windows(windows: list[Any], *, served_only: bool = False) -> None:
+    """The trend: the last few windows, a row each, the realised metric with its interval beside the estimate.
+    Windows are always of the served requests: beside --data (`served_only`) the title says so, so the table is
+    not read as the file's."""
     if not windows:
         return
     from rich.table import Column
@@ -782,7 +784,8 @@ def _print_windows(windows: list[Any]) -> None:
 
     table = Table(Column("window from", no_wrap=True), "rows", "labelled", "metric", "realised [CI]", "estimate",
                   "objective", "met",
-                  title=f"performance per window (last {min(len(windows), TREND_SHOWN)} of {len(windows)})")
+                  title=f"{'served requests, not the --data file: ' if served_only else ''}performance per window "
+                        f"(last {min(len(windows), TREND_SHOWN)} of {len(windows)})")
     for window in windows[-TREND_SHOWN:]:
         names = list(dict.fromkeys(m.metric for m in window.metrics)) or ["-"]
         for position, name in enumerate(names):

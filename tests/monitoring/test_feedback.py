@@ -102,6 +102,10 @@ def test_input_rows_fed_back_give_metrics_per_window_with_interval_threshold_and
     assert {row["kind"] for row in history} == {"realised", "estimated"}
     text = invoke("monitor", "--no-fail", "-p", str(project_file))
     assert "performance per window" in text.output and "2009-01-15" in text.output
+    assert "served requests, not the --data file" not in text.output
+    beside = invoke("monitor", "--no-fail", "--data", str(folder / "truth.csv"), "-p", str(project_file))
+    assert beside.exit_code == 0, beside.output  # the windows are the served requests', and the title says so
+    assert "served requests, not the --data file: performance per window" in " ".join(beside.output.split())
 
 
 def test_ids_fed_back_from_a_file_match_the_logged_predictions_and_unknown_ids_are_counted(folder: Path) -> None:
