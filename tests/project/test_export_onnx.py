@@ -126,6 +126,11 @@ def test_a_step_that_does_not_convert_is_named(quick):
     assert "LightGBM" in message and "DerivedColumns" in message and "--format mlflow" in message
     with pytest.raises(ConfigError, match=r"pipeline \(TransformedTargetRegressor\) cannot be converted"):
         to_onnx(dataclasses.replace(model, problem="binary"))  # a classifier's pipeline ends in a classifier
+    blend = EnsembleRegressor([("linear", model.pipeline), ("random_forest", forest)], [0.5, 0.5])
+    blend.estimators_, blend.weights_ = [model.pipeline, forest], np.array([0.5, 0.5])
+    with pytest.raises(ConfigError) as raised:  # a member is named as the blend names it, not by position
+        to_onnx(dataclasses.replace(model, pipeline=blend))
+    assert "pipeline.member[random_forest].model (RandomForestRegressor) cannot be converted" in str(raised.value)
 
 
 def test_xgboost_pipelines_convert_through_onnxmltools(quick):

@@ -249,7 +249,7 @@ def _regressor(graph: _Graph, estimator: Any, prepared: dict[str, str], *, where
     if isinstance(estimator, EnsembleRegressor):
         total = None
         for index, (weight, member) in enumerate(zip(estimator.weights_, estimator.estimators_, strict=True)):
-            part = graph.op("Mul", _regressor(graph, member, prepared, where=f"{where}.member[{index}]"),
+            part = graph.op("Mul", _regressor(graph, member, prepared, where=_member(where, estimator, index)),
                             graph.const(np.array(float(weight))))
             total = part if total is None else graph.op("Add", total, part)
         if total is None:
@@ -448,6 +448,13 @@ def _classifier_outputs(graph: _Graph, model: TrainedModel, prepared: dict[str, 
     graph.op("Gather", graph.const(classes), best, axis=0, name="prediction")
 
 
+def _member(where: str, blend: Any, index: int) -> str:
+    """A blend member as an error names it: by its name in the blend (`lightgbm`, a seed copy `lightgbm.2`), not
+    its position among the seed copies."""
+    names = [name for name, _ in blend.estimators or []]
+    return f"{where}.member[{names[index] if index < len(names) else index}]"
+
+
 def _probabilities(graph: _Graph, estimator: Any, prepared: dict[str, str], count: int, *, where: str) -> str:
     """[N, count] double class probabilities of `estimator`, in the order of its classes_."""
     from sklearn.pipeline import Pipeline
@@ -458,8 +465,9 @@ def _probabilities(graph: _Graph, estimator: Any, prepared: dict[str, str], coun
         total = None
         for index, (weight, member) in enumerate(zip(estimator.weights_, estimator.estimators_, strict=True)):
             if not np.array_equal(np.asarray(member.classes_), np.asarray(estimator.classes_)):
-                raise _unconvertible(f"{where}.member[{index}]", member, "it saw fewer classes than the blend")
-            part = graph.op("Mul", _probabilities(graph, member, prepared, count, where=f"{where}.member[{index}]"),
+                raise _unconvertible(_member(where, estimator, index), member, "it saw fewer classes than the blend")
+            part = graph.op("Mul", _probabilities(graph, member, prepared, count,
+                                                  where=_member(where, estimator, index)),
                             graph.const(np.array(float(weight))))
             total = part if total is None else graph.op("Add", total, part)
         if total is None:
