@@ -104,7 +104,7 @@ def score_chunks(model: TrainedModel, chunks: Iterable[pd.DataFrame], output: Pa
     kind = "csv" if output is None else output_format(output)
     found: dict[str, OutOfRange] = {}
     missing: dict[str, None] = {}
-    unread: dict[str, Unread] = {}
+    unread: list[Unread] = []
     done = 0
     with _Sink(output, kind) as sink:
         for chunk in chunks:
@@ -113,15 +113,23 @@ def score_chunks(model: TrainedModel, chunks: Iterable[pd.DataFrame], output: Pa
             missing |= dict.fromkeys(f.name for f in model.features if f.name not in chunk.columns)
             scored, clipped, lost = score_chunk_read(model, chunk)
             sink.write(scored)
-            for item in lost:  # counts added, the first example kept
-                before = unread.get(item.name)
-                unread[item.name] = item if before is None else replace(before, count=before.count + item.count)
+            unread.extend(lost)
             for item in clipped:
                 found[item.name] = _merged(found.get(item.name), item)
             done += len(chunk)
             if progress is not None:
                 progress(done)
-    return Scored(done, output, kind, list(found.values()), missing=tuple(missing), unread=tuple(unread.values()))
+    return Scored(done, output, kind, list(found.values()), missing=tuple(missing), unread=merged_unread(unread))
+
+
+def merged_unread(found: Iterable[Unread]) -> tuple[Unread, ...]:
+    """Text that did not read, found chunk by chunk or partition by partition: one summary per input, counts
+    added, the first example kept."""
+    merged: dict[str, Unread] = {}
+    for item in found:
+        before = merged.get(item.name)
+        merged[item.name] = item if before is None else replace(before, count=before.count + item.count)
+    return tuple(merged.values())
 
 
 def merged_out_of_range(parts: Iterable[list[OutOfRange]]) -> list[OutOfRange]:

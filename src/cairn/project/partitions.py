@@ -36,10 +36,11 @@ import pandas as pd
 
 from cairn.errors import ConfigError, DataError
 from cairn.execution.failures import cluster_losses
+from cairn.model.inputs import Unread
 from cairn.model.ranges import OutOfRange
 from cairn.model.trained import TrainedModel
 from cairn.monitoring.streamed import STREAMED_CHUNK_ROWS, StreamedWindow, WindowPart, finished_window, window_part
-from cairn.project.batch import CHUNK_ROWS, Scored, merged_out_of_range, score_chunks
+from cairn.project.batch import CHUNK_ROWS, Scored, merged_out_of_range, merged_unread, score_chunks
 from cairn.stages.data.sources import file_chunks, file_format
 
 __all__ = ["PARTITION_ROWS", "Partition", "PartScored", "drift_partition", "is_folder_output", "part_name",
@@ -77,6 +78,8 @@ class PartScored:
     index: int
     rows: int
     out_of_range: list[OutOfRange]
+    missing: tuple[str, ...] = ()  # model inputs the partition had no column for
+    unread: tuple[Unread, ...] = ()  # number inputs with text that did not read
 
 
 def is_folder_output(output: Path | None) -> bool:
@@ -163,7 +166,7 @@ def score_partition(partition: Partition, *, model: TrainedModel, folder: Path,
     name, renamed when whole); no file when it had no rows."""
     scored = score_chunks(model, partition_chunks(partition, chunk_rows=chunk_rows),
                           Path(folder) / part_name(partition.index))
-    return PartScored(partition.index, scored.rows, scored.out_of_range)
+    return PartScored(partition.index, scored.rows, scored.out_of_range, scored.missing, scored.unread)
 
 
 def score_partitions(model: TrainedModel, files: Sequence[Path], output: Path, *, client: Any = None,
@@ -191,7 +194,9 @@ def score_partitions(model: TrainedModel, files: Sequence[Path], output: Path, *
         written = _published(staging, output, [part.index for part in parts if part.rows])
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return Scored(rows, output, "parquet", merged_out_of_range(part.out_of_range for part in parts), parts=written)
+    return Scored(rows, output, "parquet", merged_out_of_range(part.out_of_range for part in parts), parts=written,
+                  missing=tuple(dict.fromkeys(name for part in parts for name in part.missing)),
+                  unread=merged_unread(item for part in parts for item in part.unread))
 
 
 def _refuse_output_among_inputs(files: Sequence[Path], output: Path) -> None:
