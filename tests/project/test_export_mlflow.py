@@ -134,3 +134,42 @@ def test_a_classifier_answers_its_labels_and_probabilities_with_a_typed_signatur
     labels, probabilities = classifier.answer(classifier.inputs(holdout))
     assert answered["prediction"].tolist() == labels.tolist() and {"no", "yes"} == set(labels)
     np.testing.assert_allclose(answered[["probability_no", "probability_yes"]].to_numpy(), probabilities, rtol=1e-12)
+
+
+def test_a_category_of_booleans_is_declared_boolean_and_a_csvs_booleans_pass_mlflows_check(quick_house_prices,
+                                                                                           holdout, tmp_path):
+    """A CSV column of True/False is read by pandas as booleans, and cairn learned it as a category of levels
+    'False' and 'True': declared string, MLflow refused the training file's own column; declared boolean, it
+    passes, and the model reads True as the level 'True'."""
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+
+    from cairn.estimators.encoder import TabularEncoder
+    from cairn.hashing import sha256_bytes
+    from cairn.model.bundle import bundle_files, manifest_bytes
+    from cairn.model.inputs import FeatureSpec
+    from cairn.project.export_mlflow import input_example, signature_columns, write_mlflow_model
+
+    model = Project.load(quick_house_prices / "cairn.yaml").load_model()
+    price = Project.load(quick_house_prices / "cairn.yaml")._holdout(model)["Sale_Price"].to_numpy()
+    table = holdout.assign(paved=holdout["Gr_Liv_Area"] > holdout["Gr_Liv_Area"].median())  # booleans
+    features = [*model.features, FeatureSpec("paved", "category", "True", ("False", "True"))]
+    encoder = TabularEncoder(tuple(f.name for f in features if f.kind == "number"),
+                             tuple(f.name for f in features if f.kind == "category"), one_hot=True, scale=True)
+    paved = dataclasses.replace(model, features=features, pipeline=None)
+    pipeline = Pipeline([("encode", encoder), ("model", Ridge())]).fit(paved.frame(table), price)
+    paved = dataclasses.replace(paved, pipeline=pipeline)
+    assert dict(signature_columns(paved))["paved"] == "boolean" and input_example(paved)["paved"] is True
+    files = bundle_files(paved)
+    manifest = manifest_bytes(files)
+    contents = {"model/manifest.json": manifest, **{f"model/{name}": data for name, data in files.items()},
+                "export.json": json.dumps({"manifest_sha256": sha256_bytes(manifest)}).encode()}
+    write_mlflow_model(paved, contents, requirements=[], to=tmp_path / "paved", workspace=tmp_path)
+    table.to_csv(tmp_path / "rows.csv", index=False)
+    rows = pd.read_csv(tmp_path / "rows.csv")
+    assert rows["paved"].dtype == bool
+    rows = rows.astype({name: "float64" for name in rows.select_dtypes("integer").columns})
+    answered = mlflow_pyfunc.load_model(str(tmp_path / "paved")).predict(rows)
+    np.testing.assert_allclose(answered["prediction"].to_numpy(), paved.predict(table), rtol=1e-9)
+    flipped = paved.predict(table.assign(paved=~table["paved"]))
+    assert not np.allclose(flipped, paved.predict(table))  # the booleans were read, not imputed

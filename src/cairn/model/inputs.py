@@ -40,6 +40,16 @@ class FeatureSpec:
     high: float | None = None
 
 
+def truth_levels(feature: FeatureSpec) -> dict[bool, str] | None:
+    """The known levels a JSON true and false mean, when a category's levels are true and false in some spelling
+    ('True'/'False' from a CSV of booleans): a client sends booleans for them, as the Python API takes them (the
+    encoder reads True as 'True')."""
+    spelled = {str(level).strip().lower(): str(level) for level in feature.levels}
+    if {"true", "false"} <= set(spelled):
+        return {True: spelled["true"], False: spelled["false"]}
+    return None
+
+
 def as_model_frame(records: list[dict[str, Any]] | pd.DataFrame, features: list[FeatureSpec]) -> pd.DataFrame:
     """Records as the pipeline sees them, in training and serving alike: training columns in training order,
     numbers as float64 (unparseable text becomes missing), categories as Python objects; absent columns missing."""

@@ -8,10 +8,12 @@
 The model is cairn's bundle, loaded by cairn (so `mlflow.pyfunc.load_model` needs cairn installed, as the pinned
 requirements say) and checked against its sha256 list before anything is unpickled: MLflow adds an interface,
 not a second copy of the pipeline. The signature lists every input the model reads, each optional (a missing
-value is imputed, as in `cairn serve`), numbers as double and categories (and dates or numbers written as text,
-parsed by cairn) as string. MLflow itself refuses an int64 column for a double one (its rule for integer columns
-that may be missing): cast integer columns to float before `predict`; JSON sent to `mlflow models serve` is cast
-by MLflow from the signature.
+value is imputed, as in `cairn serve`), numbers as double, categories of true and false levels as boolean (a
+CSV's booleans, which pandas reads as bool) and other categories (and dates or numbers written as text, parsed by
+cairn) as string. MLflow itself refuses an int64 column for a double one (its rule for integer columns that may be
+missing): cast integer columns to float before `predict` (`cairn export` says so); JSON sent to `mlflow models
+serve` is cast by MLflow from the signature. Numbers stay double, not long where training had whole numbers: a
+long column refuses a missing value, which cairn imputes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.errors import ConfigError
+from cairn.model.inputs import truth_levels
 from cairn.model.trained import TrainedModel
 
 __all__ = ["LOADER_MODULE", "MODEL_DATA", "input_example", "signature_columns", "write_mlflow_model"]
@@ -58,9 +61,11 @@ def write_mlflow_model(model: TrainedModel, contents: dict[str, bytes], *, requi
 
 
 def signature_columns(model: TrainedModel) -> list[tuple[str, str]]:
-    """(name, MLflow type) of each input, in training order: what the model reads as numbers is double, anything
-    cairn parses from text (categories, dates, numbers written as text) is string."""
-    return [(feature.name, "double" if feature.kind == "number" and feature.parse == "plain" else "string")
+    """(name, MLflow type) of each input, in training order: what the model reads as numbers is double, a category
+    of true and false levels (a CSV's booleans) boolean, anything else cairn parses from text (categories, dates,
+    numbers written as text) string."""
+    return [(feature.name, "double" if feature.kind == "number" and feature.parse == "plain"
+             else "boolean" if feature.kind == "category" and truth_levels(feature) else "string")
             for feature in model.features]
 
 
@@ -74,6 +79,8 @@ def input_example(model: TrainedModel) -> dict[str, Any]:
             record[name] = None
         elif kind == "double":
             record[name] = float(example)
+        elif kind == "boolean":
+            record[name] = str(example).strip().lower() == "true"
         else:
             record[name] = str(example)
     return record

@@ -30,7 +30,7 @@ import pandas as pd
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from cairn.model.inputs import Unread, has_range, parsed_numbers
+from cairn.model.inputs import Unread, has_range, parsed_numbers, truth_levels
 from cairn.model.ranges import OutOfRange, range_warnings
 from cairn.model.trained import FeatureSpec
 from cairn.privacy import redact_text
@@ -90,15 +90,6 @@ def _field_description(feature: FeatureSpec) -> str:
             "Missing or null: the model imputes it.")
 
 
-def _truth_levels(feature: FeatureSpec) -> dict[bool, str] | None:
-    """The known levels a JSON true and false mean, when a category's levels are true and false in some spelling
-    ('True'/'False' from a CSV of booleans): a client sends booleans for them, as the Python API takes them."""
-    spelled = {str(level).strip().lower(): str(level) for level in feature.levels}
-    if {"true", "false"} <= set(spelled):
-        return {True: spelled["true"], False: spelled["false"]}
-    return None
-
-
 def _field_example(feature: FeatureSpec) -> Any:
     example = _plain(feature.example)
     if example is None and feature.levels:
@@ -125,7 +116,7 @@ def record_model(features: Sequence[FeatureSpec], *, name: str = "Record") -> ty
     example: dict[str, Any] = {}
     for position, feature in enumerate(features):
         annotation: Any = (float | str | None if feature.parse in WRITTEN else float | None
-                           if feature.kind == "number" else str | bool | None if _truth_levels(feature) else str | None)
+                           if feature.kind == "number" else str | bool | None if truth_levels(feature) else str | None)
         field_example = _field_example(feature)
         examples = [field_example] if field_example is not None else None
         if feature.kind == "category" and feature.levels:
@@ -432,7 +423,7 @@ class RecordValidator:
                          if feature.parse in WRITTEN}
         # category position -> the levels a JSON true and false stand for, where the training data was true/false
         self._truths = {position: truths for position, feature in enumerate(f for f in features if f.kind == "category")
-                        if (truths := _truth_levels(feature)) is not None}
+                        if (truths := truth_levels(feature)) is not None}
 
     def parse(self, body: Any) -> ParsedBody:
         """The body as records and column blocks; raises ``RequestValidationError`` listing each bad field."""
