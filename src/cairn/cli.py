@@ -535,8 +535,8 @@ def export(to: Annotated[Path, typer.Option("--to", metavar="DIR", help="The fol
     from cairn.project.export import export_model
 
     exported = export_model(_load(project), version, to=to, force=force, form=form)
-    how = {"mlflow": f"load it with mlflow.pyfunc.load_model('{exported.folder}'); its signature declares numbers "
-                     "double, and MLflow refuses int64 columns for them: cast integer columns to float before "
+    how = {"mlflow": f"load it with mlflow.pyfunc.load_model('{exported.folder}'); its signature declares the "
+                     "number inputs double, and MLflow refuses int64 columns for them: cast those to float before "
                      "predict (table.astype({name: float ...}))",
            "onnx": f"run {exported.folder}/model.onnx with onnxruntime (inputs: {exported.folder}/README.md)"}
     out.print(f"exported {exported.name} v{exported.version} to {exported.folder} ({len(exported.files)} files); "

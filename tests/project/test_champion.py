@@ -47,15 +47,17 @@ def test_a_run_must_beat_the_champion_to_replace_it(tmp_path):
     assert project.show(tie.id).verdict["champion"]["promoted"] is False
     # what the run's record says of v3: a hope in the deployment stage, the outcome in the report's card
     deployment_notes = next(s.notes for s in project.show(tie.id).stages if s.stage == "deployment")
-    assert deployment_notes[-1] == ("model house-prices v3 registered (production if it beats champion v2 on the "
-                                    "holdout, else the challenger)")
+    assert deployment_notes[-1] == ("model house-prices v3 registered (production if it beats champion v2, else the "
+                                    "challenger)")
     assert (tie.report_path.parent / f"run-{tie.id}-card.md").read_text().startswith(
-        "# Model card: house-prices v3 (challenger)\n")
+        "# Model card: house-prices v3 (candidate, challenger)\n")
 
     forced = project.run(from_stage="training", force_promote="new pricing team wants the refit")
     assert forced.champion_decision.promote and forced.verdict.endswith(forced.champion_decision.reason)
     assert "v4 registered (production); forced (new pricing team" in forced.verdict
     assert [(v.version, v.aliases) for v in project.models()][:2] == [(4, ("champion",)), (3, ("challenger",))]
+    cached = project.run()  # every stage from the cache: v4 is in production already, no champion left to beat
+    assert cached.verdict.endswith("model house-prices v4 registered (production)"), cached.verdict
 
     log = json.loads(runner.invoke(app, ["audit", "--json", "-p", str(path)]).stdout)
     decisions = [(e["action"], e["version"], e["run_id"]) for e in log if e["action"] != "register"]
@@ -67,7 +69,7 @@ def test_a_run_must_beat_the_champion_to_replace_it(tmp_path):
 
     assert project.rollback().version == 2  # the champion before the forced one
     assert project.card(4)[1].startswith("# Model card: house-prices v4 (archived)\n")  # as it is now
-    assert project.card()[1].startswith("# Model card: house-prices v2 (production)\n")
+    assert project.card()[1].startswith("# Model card: house-prices v2 (production, champion)\n")
 
 
 def test_force_promote_needs_a_reason(tmp_path):

@@ -160,6 +160,9 @@ def test_a_category_of_booleans_is_declared_boolean_and_a_csvs_booleans_pass_mlf
     pipeline = Pipeline([("encode", encoder), ("model", Ridge())]).fit(paved.frame(table), price)
     paved = dataclasses.replace(paved, pipeline=pipeline)
     assert dict(signature_columns(paved))["paved"] == "boolean" and input_example(paved)["paved"] is True
+    third = FeatureSpec("paved", "category", "True", ("False", "True", "Unknown"))
+    unsure = dataclasses.replace(paved, features=[*model.features, third])
+    assert dict(signature_columns(unsure))["paved"] == "string"  # a third level: the column holds text
     files = bundle_files(paved)
     manifest = manifest_bytes(files)
     contents = {"model/manifest.json": manifest, **{f"model/{name}": data for name, data in files.items()},

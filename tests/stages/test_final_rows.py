@@ -367,9 +367,9 @@ def test_a_larger_learning_rate_buys_rows_the_validated_rate_could_not(table):
     assert rows.remarks == [
         "the model the holdout judges was fitted on 20,000 of the 24,000 training rows (the 8,000 searched and "
         "12,000 more, as many as the 1 s left afforded), at 4 times the validated learning rate (lightgbm 0.12) and "
-        "1/4 of the trees, where the validated rate afforded 8,000 rows: a fit on every row would not finish in "
-        "time; to replay this run with training.tuning.plan, also set training.final_fit: 20000 and "
-        "training.final_rate_boost: 4"]
+        "1/4 of the trees, where the validated rate afforded no more than the 8,000 searched rows: a fit on every "
+        "row would not finish in time; to replay this run with training.tuning.plan, also set training.final_fit: "
+        "20000 and training.final_rate_boost: 4"]
 
     replayed = _scope(table, final_fit=20_000, final_rate_boost=4)  # what the note says to set
     assert replayed.rate_boost == 4
@@ -410,3 +410,25 @@ def test_a_final_rate_boost_other_than_auto_or_a_small_number_is_refused():
         with pytest.raises(ValidationError, match="final_rate_boost"):
             Training(final_rate_boost=wrong)
     assert Training(final_rate_boost=8).final_rate_boost == 8 and Training().final_rate_boost == "auto"
+
+
+def test_a_larger_rate_is_for_the_judged_model_and_a_set_one_says_what_the_validated_rate_afforded(table):
+    """The budget raises the rate of the judged model's boosters only: a runner-up refit for the holdout keeps the
+    rate it was validated at, or the comparison would judge it at four times that. A rate the project set applies
+    to every booster, and its note gives the rows the validated rate would have afforded, not the set one's."""
+    scope = replace(_scope(table), fit_searched_rows=True)
+    searched = _defaults_searched(scope)
+    rows = final_rows(_board(searched, scope), searched, scope, _ctx(1.0))
+    assert rows.scope.rate_boost == 4 and rows.scope.boost_only == frozenset({"lightgbm"})
+    runner_up = choose_candidates(Models(candidates=["hist_gradient_boosting"]))[0]
+    params = {"learning_rate": 0.05, "max_iter": 100}
+    result = replace(searched["lightgbm"].best, params=params)
+    assert rows.scope.refit_params(runner_up, result)["learning_rate"] == 0.05
+    assert replace(rows.scope, boost_only=None).refit_params(runner_up, result)["learning_rate"] == 0.2
+
+    set_four = replace(_scope(table, final_rate_boost=4), fit_searched_rows=True)
+    assert set_four.rate_boost == 4 and set_four.boost_only is None
+    said = final_rows(_board(searched, set_four), searched, set_four, _ctx(1.0, final_rate_boost=4))
+    assert len(said.scope.fit_rows()) == 20_000
+    assert "at 4 times the validated learning rate (lightgbm 0.12) and 1/4 of the trees, where the validated rate " \
+           "afforded no more than the 8,000 searched rows" in said.remarks[0]

@@ -206,7 +206,7 @@ def test_a_booster_that_samples_nothing_gets_no_copies():
 
 @pytest.mark.parametrize("count", [0, 11, "some", True, 2.5])
 def test_refit_seeds_outside_one_to_ten_or_auto_is_one_error(count):
-    with pytest.raises(ValidationError, match="auto or a number of fits from 1 to 10, not ") as refused:
+    with pytest.raises(ValidationError, match="auto or a whole number from 1 to 10, not ") as refused:
         Training(refit_seeds=count)
     assert len(refused.value.errors()) == 1 and refused.value.errors()[0]["loc"] == ("refit_seeds",)
     assert Training(refit_seeds=10).refit_seeds == 10 and Training().refit_seeds == "auto"

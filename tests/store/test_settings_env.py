@@ -77,6 +77,11 @@ def test_set_is_typed_and_validated_like_the_file(tmp_path):
         "training.holdout=abc": ["training.holdout (from --set)", "'abc'"],
         "project.name=x": ["--set project.name", "is a value, not a section"],
         "training.holdout": ["section.key=value"],
+        # a rule placed inside its section: at the criterion --set gave, not at a line of the file
+        "business.success=[{metric: mae, below: 3}, {metric: roc_auc, above: 0.8}]": [
+            "business.success[1].metric (from --set): expected a regression metric, not 'roc_auc'"],
+        "training.final_rate_boost=9": ["training.final_rate_boost (from --set): expected auto or a whole number "
+                                        "from 1 to 8, not 9"],
     }
     for option, expected in cases.items():
         result = runner.invoke(app, ["run", "-q", "-p", str(tmp_path / "cairn.yaml"), "--set", option])

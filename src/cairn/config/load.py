@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from cairn.config.schema import ProjectConfig
+from cairn.config.schema import RULE_AT, ProjectConfig
 from cairn.config.sections import deprecation
 from cairn.errors import ConfigError, Problem
 
@@ -116,14 +116,14 @@ def _problem(item: Any, document: Mapping[str, Any], lines: dict[Path_, int], so
              overridden: set[str] | None = None) -> Problem:
     loc: Path_ = tuple(part for part in item["loc"] if not _is_union_tag(part))
     message = str(item["msg"]).removeprefix("Value error, ")
-    if message.count("||") == 2:  # a rule placed at a setting inside the section (`schema.rule`'s `at`)
-        message, deeper = message.rsplit("||", 1)
+    section = _dotted(loc)
+    if RULE_AT in message:  # a rule placed at a setting inside the section (`schema.rule`'s `at`)
+        message, deeper = message.rsplit(RULE_AT, 1)
         loc = (*loc, *(int(part) if part.isdigit() else part for part in deeper.split("/")))
     dotted = _dotted(loc)
     line = _nearest_line(loc, lines)
     where = f"{dotted} ({source}, line {line})" if line else dotted
-    if overridden and any(dotted == key or dotted.startswith(f"{key}.") or key.startswith(f"{dotted}.")
-                          for key in overridden):
+    if overridden and any(_overrides(key, dotted) or _overrides(key, section) for key in overridden):
         where = f"{dotted} (from --set)"
     kind = item["type"]
     got = _shown(item.get("input"))
@@ -152,6 +152,12 @@ UNION_TAGS = frozenset({"str", "list[str]", "SqlSource", "DuckDBSource"})
 def _is_union_tag(part: str | int) -> bool:
     """pydantic names the union member it tried in the location; a user thinks of the field only."""
     return isinstance(part, str) and (part in UNION_TAGS or part.startswith("function-"))
+
+
+def _overrides(key: str, dotted: str) -> bool:
+    """Whether a --set of `key` sets `dotted`, a setting inside it or one of its parents."""
+    return (dotted == key or dotted.startswith(f"{key}.") or dotted.startswith(f"{key}[")
+            or key.startswith(f"{dotted}."))
 
 
 def _dotted(loc: Path_) -> str:

@@ -45,10 +45,13 @@ def _percent(value: Any) -> Any:
 Threshold = Annotated[float, BeforeValidator(_percent)]
 
 
+RULE_AT = "\x1f"  # between a rule's message and the place inside its section: no character a user types
+
+
 def rule(expected: str, fix: str, *, at: tuple[str | int, ...] = ()) -> ValueError:
     """A cross-field rule broken; the loader splits it back into 'expected' and 'fix', and places it `at` the
     setting inside the section that broke it (a model's validator is otherwise placed at the whole section)."""
-    return ValueError(f"{expected}||{fix}" + (f"||{'/'.join(str(part) for part in at)}" if at else ""))
+    return ValueError(f"{expected}||{fix}" + (RULE_AT + "/".join(str(part) for part in at) if at else ""))
 
 
 def _expression_parses(text: str) -> str:
@@ -410,14 +413,15 @@ class Training(Section):
         "plan is replayed. A number fits that many times, and the search leaves time for them. A run that fitted "
         "copies says how many; set that number to replay it.")
 
-    @field_validator("refit_seeds", mode="before")
+    @field_validator("refit_seeds", "final_rate_boost", mode="before")
     @classmethod
-    def _seed_count(cls, value: Any) -> Any:
-        """One error naming the field, not one per member of the union (the word auto, a bounded number)."""
-        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 10):
+    def _auto_or_count(cls, value: Any, info: ValidationInfo) -> Any:
+        """One error naming the field, not one per member of the union (the word auto, a bounded whole number)."""
+        most = {"refit_seeds": 10, "final_rate_boost": 8}[str(info.field_name)]
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most):
             return value
-        raise rule(f"auto or a number of fits from 1 to 10, not {value!r}",
-                   "set training.refit_seeds: auto, or the number a run's notes give")
+        raise rule(f"auto or a whole number from 1 to {most}, not {value!r}",
+                   f"set training.{info.field_name}: auto, or the number a run's notes give")
     final_model: FinalModelName | None = Field(
         None, description="The model the holdout judges and deployment serves, among those the search scored. "
         "null: the best validated one, unless the budget confines the final fit and a cheaper model's learning "

@@ -3,7 +3,7 @@ training range.
 
 Training, serving, batch scoring and monitoring all read inputs through these functions, so they read them alike.
 Kept apart from cairn.model.trained so the modules that only read inputs (drift, ranges, features) need not import
-the model; cairn.model.trained re-exports every name, the path older code and pickles use.
+the model; cairn.model.trained re-exports the names older code and pickles import from it.
 """
 
 from __future__ import annotations

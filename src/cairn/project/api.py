@@ -31,7 +31,7 @@ from cairn.registry import ModelVersion, Registry
 from cairn.runner.cache import config_hash
 from cairn.runner.execute import Execution, ProgressCallback, StageOutcome, execute
 from cairn.runner.manifest import base_manifest, recorded_config
-from cairn.stages.card import restaged
+from cairn.stages.card import restaged, stage_label
 from cairn.stages.data import SourceRead, check_fits_problem, read_protected, read_source
 from cairn.stages.evaluation import Check, EvaluationResult, verdict_line
 from cairn.store import RunRecord, Store
@@ -350,9 +350,9 @@ class Project:
         if deployment is None:
             return None
         now = Registry(store).get(deployment.name, deployment.version).stage
-        if now == deployment.stage or (now == "candidate" and deployment.stage == "production"):
+        if now == "candidate" and deployment.stage == "production":
             return deployment
-        return replace(deployment, stage=now)
+        return replace(deployment, stage=now, champion=None)  # judged already: no champion left to beat
 
     @staticmethod
     def _verdict_text(evaluation: EvaluationResult | None, deployment: Any, execution: Execution) -> str:
@@ -407,7 +407,7 @@ class Project:
                     f"Model {chosen.name} v{chosen.version} has no model card.", where="VERSION",
                     expected="a version registered by a run", got="none stored", fix="run `cairn run` again",
                 )
-            return chosen, restaged(card, chosen.stage)
+            return chosen, restaged(card, stage_label(chosen.stage, chosen.aliases))
 
     def report_path(self, run_id: int | str = "latest") -> Path:
         record = self.show(run_id)

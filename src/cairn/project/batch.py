@@ -30,8 +30,8 @@ from cairn.privacy import redact_text
 from cairn.project.scored import output_format
 from cairn.stages.data.sources import COMPRESSIONS, GLOB_CHARS, READERS, file_chunks, file_format
 
-__all__ = ["CHUNK_ROWS", "Scored", "input_files", "merged_out_of_range", "rows_in", "score_chunk", "score_chunks",
-           "score_file", "score_files"]
+__all__ = ["CHUNK_ROWS", "Scored", "input_files", "merged_out_of_range", "merged_unread", "rows_in", "score_chunk",
+           "score_chunk_read", "score_chunks", "score_file", "score_files"]
 
 CHUNK_ROWS = 50_000
 """Rows scored at a time: about 50 MB of pandas for the example's 80 columns, and a few seconds of work."""

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.errors import ConfigError
-from cairn.model.inputs import truth_levels
+from cairn.model.inputs import FeatureSpec, truth_levels
 from cairn.model.trained import TrainedModel
 
 __all__ = ["LOADER_MODULE", "MODEL_DATA", "input_example", "signature_columns", "write_mlflow_model"]
@@ -65,8 +65,14 @@ def signature_columns(model: TrainedModel) -> list[tuple[str, str]]:
     of true and false levels (a CSV's booleans) boolean, anything else cairn parses from text (categories, dates,
     numbers written as text) string."""
     return [(feature.name, "double" if feature.kind == "number" and feature.parse == "plain"
-             else "boolean" if feature.kind == "category" and truth_levels(feature) else "string")
+             else "boolean" if feature.kind == "category" and _booleans(feature) else "string")
             for feature in model.features]
+
+
+def _booleans(feature: FeatureSpec) -> bool:
+    """A category whose only levels are true and false (a CSV's booleans): a third level ('Unknown') keeps the
+    column text, which MLflow would refuse for a boolean one."""
+    return len(feature.levels) == 2 and truth_levels(feature) is not None
 
 
 def input_example(model: TrainedModel) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from cairn.report import (
     write_report,
 )
 from cairn.report.diagnostics import diagnostics_section
-from cairn.stages.card import restaged
+from cairn.stages.card import restaged, stage_label
 from cairn.store.repository import Store, now
 
 if TYPE_CHECKING:
@@ -101,8 +101,10 @@ def _comparison_text(evaluation: Any) -> str:
 def _written_card(deployment: Any, path: Path) -> str:
     """The model card of the run's version, written next to the report (run-N-card.md); empty before deployment."""
     card = getattr(deployment, "model_card", "") if deployment is not None else ""
-    if card:
-        card = restaged(card, deployment.stage)
+    if card:  # the stage the champion check left, as the registry will name it with its alias
+        stage = {"production": stage_label("production", ("champion",)),
+                 "challenger": stage_label("candidate", ("challenger",))}.get(deployment.stage, deployment.stage)
+        card = restaged(card, stage)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(card, encoding="utf-8")
     return str(card or "")

@@ -68,6 +68,12 @@ def _title(name: str, version: int, stage: str) -> str:
     return f"# Model card: {name} v{version} ({stage})"
 
 
+def stage_label(stage: str, aliases: tuple[str, ...] | list[str] = ()) -> str:
+    """A version's stage as a card's title names it, with its aliases ('production, champion', 'candidate,
+    challenger'): the registry's stage and the word the run's verdict used, together."""
+    return ", ".join([stage, *aliases])
+
+
 def restaged(markdown: str, stage: str) -> str:
     """The card with the stage its version has now in its title: a card is written when its version is registered,
     and the champion check, a promotion or a rollback move the version afterwards."""

@@ -41,7 +41,7 @@ class DeploymentRecord:
     def summary(self) -> str:
         if self.stage == "production" and self.champion is not None:
             return (f"model {self.name} v{self.version} registered (production if it beats champion "
-                    f"v{self.champion} on the holdout, else the challenger)")
+                    f"v{self.champion}, else the challenger)")
         return f"model {self.name} v{self.version} registered ({self.stage})"
 
 

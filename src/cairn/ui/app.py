@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cairn.errors import CairnError, NotFoundError, Problem, StoreError
 from cairn.project.api import Project
 from cairn.registry import ModelVersion, Registry
-from cairn.stages.card import restaged
+from cairn.stages.card import restaged, stage_label
 from cairn.store import Store
 from cairn.ui import queries
 from cairn.ui.access import (
@@ -620,7 +620,7 @@ def _card(project: Project, store: Store, version: str) -> tuple[ModelVersion, s
         raise NotFoundError.single(f"Model {chosen.name} v{chosen.version} has no model card.", where="VERSION",
                                    expected="a version registered by a run", got="none stored",
                                    fix="run `cairn run` again")
-    return chosen, restaged(str(text), chosen.stage)
+    return chosen, restaged(str(text), stage_label(chosen.stage, chosen.aliases))
 
 
 def _markdown(text: str) -> markupsafe.Markup:

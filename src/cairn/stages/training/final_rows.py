@@ -79,13 +79,16 @@ def _rate_for_rows(board: Leaderboard, searched: dict[str, Searched], scope: Sea
     on 48,000 rows at 0.03 scored holdout RMSE 5.14, on 100,000 at 0.06 4.00, and on every row at 0.12 3.60
     (0.24 on every row, in 7 s: 4.08). With the scope: the rows it affords, and those the validated rate does."""
     members = board.members()
-    plain = affordable_rows(members, searched, scope, left_s=left_s, ctx=ctx)
+    plain = affordable_rows(members, searched, replace(scope, rate_boost=1), left_s=left_s, ctx=ctx)
     total = len(scope.data.y)
-    if ctx.spec.final_rate_boost != "auto" or plain >= total:
+    if ctx.spec.final_rate_boost != "auto":  # set: the rows it affords
+        return scope, affordable_rows(members, searched, scope, left_s=left_s, ctx=ctx), plain
+    if plain >= total:
         return scope, plain, plain
     chosen, rows = scope, plain
+    families = frozenset(searched[m].candidate.name for m in members)
     for boost in RATE_BOOSTS:
-        boosted = replace(scope, rate_boost=boost)
+        boosted = replace(scope, rate_boost=boost, boost_only=families)
         raised = [m for m in members if boosted.boosts(searched[m].candidate, searched[m].best.params)]
         if not raised or any(searched[m].best.params[_rate(searched[m])] * boost > MAX_RATE for m in raised):
             break
@@ -107,8 +110,11 @@ def _rate_words(board: Leaderboard, searched: dict[str, Searched], scope: Search
     if not raised:
         return ""
     rates = ", ".join(f"{m} {searched[m].best.params[_rate(searched[m])] * scope.rate_boost:.3g}" for m in raised)
+    searched_rows = scope.split.rows_searched()
+    afforded = (f"{plain:,} rows" if plain > searched_rows else
+                f"no more than the {searched_rows:,} searched rows")
     return (f", at {scope.rate_boost} times the validated learning rate ({rates}) and 1/{scope.rate_boost} of the "
-            f"trees, where the validated rate afforded {plain:,} rows")
+            f"trees, where the validated rate afforded {afforded}")
 
 
 def _confined_if_overrunning(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope,

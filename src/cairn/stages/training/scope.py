@@ -37,6 +37,9 @@ class SearchScope:
     # The boosters' final fit takes this many times the validated learning rate and as many times fewer trees:
     # the budget raises it to afford more rows (`final_rows`), training.final_rate_boost sets or replays it
     rate_boost: int = 1
+    # ... for these candidates only (the judged model's families, as the budget raised it), or every booster (None,
+    # as training.final_rate_boost sets it): a runner-up refit for the holdout keeps the rate it was validated at
+    boost_only: frozenset[str] | None = None
 
     @property
     def split(self) -> Split:
@@ -102,6 +105,7 @@ class SearchScope:
         and whose rate models.params leaves free."""
         rate = candidate.algorithm.rate_param
         return (self.rate_boost > 1 and rate is not None and rate in params and rate not in candidate.params
+                and (self.boost_only is None or candidate.name in self.boost_only)
                 and uses_early_stopping(candidate, self.data))
 
     def _defaults_trial(self, candidate: Candidate, params: dict[str, Any]) -> bool:
