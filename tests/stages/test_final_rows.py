@@ -429,6 +429,10 @@ def test_a_larger_rate_is_for_the_judged_model_and_a_set_one_says_what_the_valid
     set_four = replace(_scope(table, final_rate_boost=4), fit_searched_rows=True)
     assert set_four.rate_boost == 4 and set_four.boost_only is None
     said = final_rows(_board(searched, set_four), searched, set_four, _ctx(1.0, final_rate_boost=4))
-    assert len(said.scope.fit_rows()) == 20_000
+    assert len(said.scope.fit_rows()) == 20_000 and said.scope.boost_only == frozenset({"lightgbm"})
+    replayed = _scope(table, final_fit=20_000, final_rate_boost=4)  # a replay's runner-up keeps its rate too
+    kept = final_rows(_board(searched, replayed), searched, replayed, _ctx(0.01, final_fit=20_000,
+                                                                            final_rate_boost=4))
+    assert kept.remarks == [] and kept.scope.refit_params(runner_up, result)["learning_rate"] == 0.05
     assert "at 4 times the validated learning rate (lightgbm 0.12) and 1/4 of the trees, where the validated rate " \
            "afforded no more than the 8,000 searched rows" in said.remarks[0]

@@ -398,12 +398,13 @@ class Training(Section):
         "random). When a fit on every row would not finish in time, the budget fits on as many as the time left "
         "affords, and says how many; set that number to replay such a run.")
     final_rate_boost: Literal["auto"] | Annotated[int, Field(ge=1, le=8)] = Field(
-        "auto", description="The learning rate of the boosters' final fit against the one the search validated, "
-        "with as many times fewer trees (LightGBM, XGBoost, CatBoost, histogram boosting whose trees early "
-        "stopping chose). auto: 1, unless the budget confines the final fit to part of the rows and a rate 2 or 4 "
-        "times as large affords at least twice the rows (on 209,500 flights at one minute, LightGBM fitted on "
-        "every row at 4 times its rate of 0.03 scored a test RMSE of 3.70, against 5.86 on the 48,000 rows the "
-        "validated rate afforded). A run that raised it says so; set that number to replay it.")
+        "auto", description="The learning rate of the judged model's boosters in the final fit against the one the "
+        "search validated, with as many times fewer trees (LightGBM, XGBoost, CatBoost, histogram boosting whose "
+        "trees early stopping chose; a runner-up refit for the holdout keeps its own). auto: 1, unless the budget "
+        "confines the final fit to part of the rows and a rate 2 or 4 times as large affords at least twice the "
+        "rows (on 209,500 flights at one minute, LightGBM fitted on every row at 4 times its rate of 0.03 scored a "
+        "test RMSE of 3.70, against 5.86 on the 48,000 rows the validated rate afforded). A run that raised it says "
+        "so; set that number to replay it.")
     refit_seeds: Literal["auto"] | Annotated[int, Field(ge=1, le=10)] = Field(
         "auto", description="How many times each booster of the chosen model (LightGBM, XGBoost, CatBoost: they "
         "sample rows and columns as they fit) is fitted, each with its own seed, its predictions averaged: less "

@@ -37,8 +37,8 @@ class SearchScope:
     # The boosters' final fit takes this many times the validated learning rate and as many times fewer trees:
     # the budget raises it to afford more rows (`final_rows`), training.final_rate_boost sets or replays it
     rate_boost: int = 1
-    # ... for these candidates only (the judged model's families, as the budget raised it), or every booster (None,
-    # as training.final_rate_boost sets it): a runner-up refit for the holdout keeps the rate it was validated at
+    # ... for these candidates only (the judged model's families, `final_rows`), or every booster (None, before the
+    # judged model is known): a runner-up refit for the holdout keeps the rate it was validated at
     boost_only: frozenset[str] | None = None
 
     @property
