@@ -49,6 +49,17 @@ def test_values_clipped_are_counted_over_every_chunk(project_and_rows, tmp_path)
     assert area.count == 2 and area.furthest == 5e6
 
 
+def test_text_that_does_not_read_is_counted_over_every_chunk_and_given_to_the_python_api(project_and_rows, tmp_path):
+    project, rows = project_and_rows
+    rows["Lot_Area"] = rows["Lot_Area"].astype(object)
+    rows.loc[[10, 400, 401, 900], "Lot_Area"] = ["large", "huge", "N/A", "small"]  # three words, a missing marker
+    rows.to_csv(tmp_path / "worded.csv", index=False)
+    scored = score_file(project.load_model(), tmp_path / "worded.csv", tmp_path / "worded_out.csv", chunk_rows=300)
+    assert [(item.name, item.count, item.example) for item in scored.unread] == [("Lot_Area", 3, "large")]
+    whole = project.predict_file(tmp_path / "worded.csv")
+    assert [(item.name, item.count) for item in whole.attrs["unread"]] == [("Lot_Area", 3)]
+
+
 def test_a_failing_chunk_leaves_no_output(project_and_rows, tmp_path):
     project, rows = project_and_rows
     rows["Garage_Cars"] = rows["Garage_Cars"].astype(object)

@@ -478,12 +478,15 @@ class Project:
 
     def predict_file(self, path: str | Path, *, version: int | str | None = None) -> pd.DataFrame:
         """The input rows with a `prediction` column (and class probabilities for classifiers). Numbers outside
-        their training range are clipped to it; `attrs["out_of_range"]` lists them (cairn.model.ranges)."""
-        from cairn.project.batch import score_chunk
+        their training range are clipped to it; `attrs["out_of_range"]` lists them (cairn.model.ranges), and
+        `attrs["unread"]` the number inputs whose text did not read (imputed: `cairn.model.inputs.Unread`)."""
+        from cairn.project.batch import score_chunk_read
 
-        scored, found = score_chunk(self.load_model(version), self.read_table(path, option="INPUT"))
+        scored, found, unread = score_chunk_read(self.load_model(version), self.read_table(path, option="INPUT"))
         if found:
             scored.attrs["out_of_range"] = found
+        if unread:
+            scored.attrs["unread"] = unread
         return scored
 
     def score_file(self, path: str | Path | Sequence[str | Path], output: str | Path | None, *,
