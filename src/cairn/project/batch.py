@@ -29,6 +29,7 @@ from cairn.model.trained import TrainedModel
 from cairn.privacy import redact_text
 from cairn.project.scored import output_format
 from cairn.stages.data.sources import COMPRESSIONS, GLOB_CHARS, READERS, file_chunks, file_format
+from cairn.words import short
 
 __all__ = ["CHUNK_ROWS", "Scored", "input_files", "merged_out_of_range", "merged_unread", "rows_in", "score_chunk",
            "score_chunk_read", "score_chunks", "score_file", "score_files"]
@@ -73,8 +74,7 @@ def score_chunk_read(model: TrainedModel, table: pd.DataFrame) -> tuple[pd.DataF
 
 def _shown(text: str) -> str:
     """A column name or value as a warning shows it: personal data masked, at most SHOWN_CHARS characters."""
-    masked = redact_text(text)
-    return masked if len(masked) <= SHOWN_CHARS else masked[:SHOWN_CHARS] + "\u2026"
+    return short(redact_text(text), SHOWN_CHARS)
 
 
 def score_file(model: TrainedModel, path: Path, output: Path | None, *, encoding: str = "utf-8",

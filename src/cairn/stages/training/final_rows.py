@@ -96,9 +96,8 @@ def _rate_for_rows(board: Leaderboard, searched: dict[str, Searched], scope: Sea
     if plain >= total:
         return scope, plain, plain
     chosen, rows = scope, plain
-    families = frozenset(searched[m].candidate.name for m in members)
-    for boost in RATE_BOOSTS:
-        boosted = replace(scope, rate_boost=boost, boost_only=families)
+    for boost in RATE_BOOSTS:  # priced on the members alone: `final_rows` then keeps the rate to their families
+        boosted = replace(scope, rate_boost=boost)
         raised = [m for m in members if boosted.boosts(searched[m].candidate, searched[m].best.params)]
         if not raised or any(searched[m].best.params[_rate(searched[m])] * boost > MAX_RATE for m in raised):
             break
