@@ -221,6 +221,13 @@ def test_cairn_reproduce_sets_what_the_training_notes_say_replays_the_budgets_ch
                                                                                           notes=kept)]))
     assert replayed.models.native_categories == ["lightgbm"]
     assert said == ["replayed what the budget chose: models.native_categories: [lightgbm]"]
+    some = ["boosters of the chosen model fitted with more seeds and their predictions averaged, ...: lightgbm 5 "
+            "seeds (0-4); catboost (about 26.9 s a fit) copied no further, with 8.1 s left; to replay this run with "
+            "training.tuning.plan, also set training.refit_seeds: {lightgbm: 5, xgboost#2: 3}"]
+    replayed, said = with_search_replayed(config, SimpleNamespace(stages=[SimpleNamespace(stage="training",
+                                                                                          notes=some)]))
+    assert replayed.training.refit_seeds == {"lightgbm": 5, "xgboost#2": 3}
+    assert said == ["replayed what the budget chose: training.refit_seeds: {lightgbm: 5, xgboost#2: 3}"]
     unchanged, said = with_search_replayed(config, SimpleNamespace(stages=[SimpleNamespace(stage="training",
                                                                                            notes=["budget 1 min"])]))
     assert unchanged is config and said == []
@@ -433,6 +440,21 @@ def test_a_larger_rate_is_for_the_judged_model_and_a_set_one_says_what_the_valid
     replayed = _scope(table, final_fit=20_000, final_rate_boost=4)  # a replay's runner-up keeps its rate too
     kept = final_rows(_board(searched, replayed), searched, replayed, _ctx(0.01, final_fit=20_000,
                                                                             final_rate_boost=4))
-    assert kept.remarks == [] and kept.scope.refit_params(runner_up, result)["learning_rate"] == 0.05
+    assert kept.remarks == ["the judged model's boosters were fitted at 4 times the validated learning rate "
+                            "(lightgbm 0.12) and 1/4 of the trees, as training.final_rate_boost: 4 sets"]
+    assert kept.scope.refit_params(runner_up, result)["learning_rate"] == 0.05
     assert "at 4 times the validated learning rate (lightgbm 0.12) and 1/4 of the trees, where the validated rate " \
            "afforded no more than the 8,000 searched rows" in said.remarks[0]
+
+
+def test_a_set_rate_boost_on_a_fit_the_budget_did_not_confine_is_said(table):
+    """training.final_rate_boost: 2 applies to a final fit on every row too (as documented), and the note says what
+    it did; auto on the same fit says nothing."""
+    scope = _scope(table, final_rate_boost=2)
+    searched = _defaults_searched(scope)
+    rows = final_rows(_board(searched, scope), searched, scope, _ctx(60.0, final_rate_boost=2))
+    assert rows.scope.rate_boost == 2 and not rows.scope.fit_searched_rows
+    assert rows.remarks == ["the judged model's boosters were fitted at 2 times the validated learning rate "
+                            "(lightgbm 0.06) and 1/2 of the trees, as training.final_rate_boost: 2 sets"]
+    plain = _scope(table)
+    assert final_rows(_board(searched, plain), searched, plain, _ctx(60.0)).remarks == []

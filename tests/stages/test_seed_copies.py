@@ -26,7 +26,7 @@ from cairn.stages.training.final_fit import final_fit
 from cairn.stages.training.leaderboard import ENSEMBLE, CandidateScore, Leaderboard
 from cairn.stages.training.rounds import Searched
 from cairn.stages.training.scope import SearchScope, search_scope
-from cairn.stages.training.seed_copies import with_seed_copies
+from cairn.stages.training.seed_copies import SeedCopies, with_seed_copies
 
 REGRESSION = BusinessCase("regression", "y", "", "rmse", [], Constraints(train_budget_minutes=1))
 BINARY = BusinessCase("binary", "y", "", "roc_auc", [], Constraints(train_budget_minutes=1))
@@ -206,7 +206,8 @@ def test_a_booster_that_samples_nothing_gets_no_copies():
 
 @pytest.mark.parametrize("count", [0, 11, "some", True, 2.5])
 def test_refit_seeds_outside_one_to_ten_or_auto_is_one_error(count):
-    with pytest.raises(ValidationError, match="auto or a whole number from 1 to 10, not ") as refused:
+    expected = "auto or a whole number from 1 to 10, or a mapping of blend members to such numbers, not "
+    with pytest.raises(ValidationError, match=expected) as refused:
         Training(refit_seeds=count)
     assert len(refused.value.errors()) == 1 and refused.value.errors()[0]["loc"] == ("refit_seeds",)
     assert Training(refit_seeds=10).refit_seeds == 10 and Training().refit_seeds == "auto"
@@ -274,13 +275,16 @@ def test_what_the_copies_change_is_said_where_the_runs_seed_alone_was_read():
 
     tuned = ClassDecision("yes", Calibration("sigmoid"), DecisionThreshold(0.3, "recall", "..."))
     refit = RunnerUp("linear", object(), "linear refit", 0.25)
-    assert _copies_caveats(3, tuned, refit) == [
+    three = SeedCopies(object(), {"lightgbm": 3})
+    assert _copies_caveats(three, tuned, refit) == [
         "the decision threshold and calibration came from the out-of-fold probabilities of the run's seed; the model "
         "serves the mean of its 3 seeds' probabilities with them",
         "the holdout compares the chosen model as it is served, the mean of 3 seeds, with linear fitted with one"]
+    uneven = SeedCopies(object(), {"lightgbm": 3, "xgboost": 2})
+    assert "the mean of up to 3 seeds, with linear" in _copies_caveats(uneven, tuned, refit)[1]
     plain = ClassDecision("yes", None, DecisionThreshold(0.5, "default", "..."))
-    assert _copies_caveats(3, plain, RunnerUp("linear", None, "not refit", 0.25)) == []
-    assert _copies_caveats(1, tuned, refit) == []
+    assert _copies_caveats(three, plain, RunnerUp("linear", None, "not refit", 0.25)) == []
+    assert _copies_caveats(SeedCopies(object()), tuned, refit) == []
 
 
 def test_the_runs_seed_alone_is_the_blend_without_its_copies():
@@ -315,3 +319,60 @@ def test_the_steps_before_the_copies_leave_them_the_time_a_number_asks_for():
     assert fit_and_copies_s(board.members(), searched, scope, ctx) == pytest.approx(booster_s * 4 + linear_s)
     auto = replace(ctx, spec=ctx.spec.model_copy(update={"refit_seeds": "auto"}))
     assert fit_and_copies_s(board.members(), searched, scope, auto) == pytest.approx(booster_s + linear_s)
+
+
+def test_auto_copies_the_boosters_the_time_left_affords_when_it_does_not_afford_them_all():
+    """The heavier member's fit priced at minutes, a minute left: the lighter booster alone gets its copies (up to
+    auto's 5, the latency bound loose), the other keeps its one fit, and the remark names both and the mapping that
+    replays it."""
+    pytest.importorskip("xgboost")
+    loose = BusinessCase("regression", "y", "", "rmse", [], Constraints(train_budget_minutes=1, predict_p99_ms=1000))
+    pipeline, board, searched, scope, ctx = _fitted(loose, ("lightgbm", "xgboost"),
+                                                    blend={"lightgbm": 0.4, "xgboost": 0.6})
+    slow = {**searched, "xgboost": replace(searched["xgboost"], best=replace(
+        searched["xgboost"].best, fit_time_s=500.0, best_iteration=60))}
+    copies = with_seed_copies(pipeline, board, slow, scope, ctx)
+    names = [name for name, _ in copies.pipeline.estimators]
+    assert names == ["lightgbm", "lightgbm.2", "lightgbm.3", "lightgbm.4", "lightgbm.5", "xgboost"]
+    np.testing.assert_allclose(copies.pipeline.weights_, [0.08] * 5 + [0.6])
+    assert copies.fits == {"lightgbm": 5, "xgboost": 1} and copies.count == 5 and copies.seeds_said == "up to 5 seeds"
+    [remark] = copies.remarks
+    assert remark.startswith("boosters of the chosen model fitted with more seeds and their predictions averaged, "
+                             "in ") and ": lightgbm 5 seeds (0-4); one-row prediction " in remark
+    assert re.search(r"; xgboost \(about \d+\.\d s a fit\) copied no further, with \d+\.\d s left;", remark), remark
+    assert remark.endswith("also set training.refit_seeds: {lightgbm: 5}")
+
+
+def test_refit_seeds_as_a_mapping_copies_the_members_it_names_and_says_which_it_cannot():
+    pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm", "linear"),
+                                                    refit_seeds={"lightgbm": 3, "linear": 2},
+                                                    blend={"lightgbm": 0.6, "linear": 0.4})
+    copies = with_seed_copies(pipeline, board, searched, scope, ctx)
+    assert [name for name, _ in copies.pipeline.estimators] == ["lightgbm", "lightgbm.2", "lightgbm.3", "linear"]
+    assert copies.fits == {"lightgbm": 3} and copies.seeds_said == "3 seeds"
+    held, fitted = copies.remarks
+    assert held == ("training.refit_seeds names linear, which the chosen model holds as no booster whose fit varies "
+                    "with its seed (it holds: lightgbm): nothing was copied for it")
+    assert fitted.startswith("each booster of the chosen model (lightgbm) was fitted with 3 seeds (0-2)")
+    assert fitted.endswith("also set training.refit_seeds: 3")
+
+
+def test_the_time_kept_for_copies_follows_a_mapping():
+    from cairn.stages.training.copy_reserve import final_fit_s, fit_and_copies_s
+
+    pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm", "linear"), refit_seeds={"lightgbm": 3},
+                                                    blend={"lightgbm": 0.5, "linear": 0.5})
+    booster_s, linear_s = final_fit_s(["lightgbm"], searched, scope), final_fit_s(["linear"], searched, scope)
+    assert fit_and_copies_s(board.members(), searched, scope, ctx) == pytest.approx(booster_s * 3 + linear_s)
+
+
+@pytest.mark.parametrize(("mapping", "where", "expected"), [
+    ({"boosted": 3}, ("refit_seeds", "boosted"), "blend members as a run's notes name them"),
+    ({"lightgbm": 11}, ("refit_seeds", "lightgbm"), "a whole number of fits from 1 to 10, not 11"),
+    ({"lightgbm#x": 2}, ("refit_seeds", "lightgbm#x"), "blend members as a run's notes name them"),
+    ({}, ("refit_seeds",), "or a mapping of blend members to such numbers, not {}"),
+])
+def test_a_refit_seeds_mapping_is_checked_member_by_member(mapping, where, expected):
+    with pytest.raises(ValidationError, match=re.escape(expected)):
+        Training(refit_seeds=mapping)
+    assert Training(refit_seeds={"catboost#2": 2, "xgboost": 4}).refit_seeds == {"catboost#2": 2, "xgboost": 4}

@@ -29,6 +29,7 @@ Problem = Literal["regression", "binary", "multiclass"]
 MetricName = Literal[METRIC_NAMES]  # type: ignore[valid-type]
 CandidateName = Literal[ALGORITHM_NAMES]  # type: ignore[valid-type]
 NativeCategoryName = Literal[NATIVE_CATEGORY_NAMES]  # type: ignore[valid-type]
+MEMBER_NAME = re.compile(r"[a-z_]+(#[0-9]+)?")  # a blend member: a family, or its trial (`lightgbm#2`)
 FinalModelName = Literal[(*ALGORITHM_NAMES, "ensemble")]  # type: ignore[valid-type]
 
 
@@ -405,24 +406,44 @@ class Training(Section):
         "rows (on 209,500 flights at one minute, LightGBM fitted on every row at 4 times its rate of 0.03 scored a "
         "test RMSE of 3.70, against 5.86 on the 48,000 rows the validated rate afforded). A run that raised it says "
         "so; set that number to replay it.")
-    refit_seeds: Literal["auto"] | Annotated[int, Field(ge=1, le=10)] = Field(
+    refit_seeds: Literal["auto"] | Annotated[int, Field(ge=1, le=10)] | dict[str, int] = Field(
         "auto", description="How many times each booster of the chosen model (LightGBM, XGBoost, CatBoost: they "
         "sample rows and columns as they fit) is fitted, each with its own seed, its predictions averaged: less "
         "variance, for that many fits and a slower prediction. auto: as many as the time the search left unused "
         "affords, up to 5, while the one-row prediction stays within 3x the model's without copies (or within half "
-        "of business.constraints.predict_p99_ms when set); 1 when the budget confined the final fit or a recorded "
-        "plan is replayed. A number fits that many times, and the search leaves time for them. A run that fitted "
-        "copies says how many; set that number to replay it.")
+        "of business.constraints.predict_p99_ms when set); the boosters whose fits the time left affords when it "
+        "does not afford them all; 1 when the budget confined the final fit or a recorded plan is replayed. A "
+        "number fits each booster that many times, a mapping of blend members to numbers ({lightgbm: 3}) those "
+        "members that many times and the others once, and the search leaves time for them. A run that fitted "
+        "copies says how many; set that to replay it.")
 
     @field_validator("refit_seeds", "final_rate_boost", mode="before")
     @classmethod
     def _auto_or_count(cls, value: Any, info: ValidationInfo) -> Any:
-        """One error naming the field, not one per member of the union (the word auto, a bounded whole number)."""
-        most = {"refit_seeds": 10, "final_rate_boost": 8}[str(info.field_name)]
-        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most):
+        """One error naming the field, not one per member of the union (the word auto, a bounded whole number;
+        for refit_seeds also a mapping of blend members, as a run's notes name them, to such numbers)."""
+        field = str(info.field_name)
+        most = {"refit_seeds": 10, "final_rate_boost": 8}[field]
+
+        def count(number: Any) -> bool:
+            return isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= most
+
+        if value == "auto" or count(value):
             return value
-        raise rule(f"auto or a whole number from 1 to {most}, not {value!r}",
-                   f"set training.{info.field_name}: auto, or the number a run's notes give")
+        if field == "refit_seeds" and isinstance(value, dict) and value:
+            for member, number in value.items():
+                if not (isinstance(member, str) and MEMBER_NAME.fullmatch(member)
+                        and member.split("#")[0] in ALGORITHM_NAMES):
+                    raise rule(f"blend members as a run's notes name them ({', '.join(ALGORITHM_NAMES)}, or a "
+                               f"family's trial such as lightgbm#2), not {member!r}",
+                               "name the members as a run's notes give them", at=(member,))
+                if not count(number):
+                    raise rule(f"a whole number of fits from 1 to {most}, not {number!r}",
+                               "set the number a run's notes give", at=(member,))
+            return value
+        also = ", or a mapping of blend members to such numbers" if field == "refit_seeds" else ""
+        raise rule(f"auto or a whole number from 1 to {most}{also}, not {value!r}",
+                   f"set training.{field}: auto, or what a run's notes give")
     final_model: FinalModelName | None = Field(
         None, description="The model the holdout judges and deployment serves, among those the search scored. "
         "null: the best validated one, unless the budget confines the final fit and a cheaper model's learning "

@@ -190,7 +190,7 @@ def environment_changes(manifest: dict[str, Any]) -> list[str]:
 SEARCH_ROWS = re.compile(r"training\.search_rows: (\d+)")
 FINAL_FIT = re.compile(r"training\.final_fit: (searched_rows|\d+)")
 FINAL_MODEL = re.compile(r"training\.final_model: (\w+)")
-REFIT_SEEDS = re.compile(r"training\.refit_seeds: (\d+)")
+REFIT_SEEDS = re.compile(r"training\.refit_seeds: (\d+|\{[^}]*\})")  # a number, or members: {lightgbm: 3}
 FINAL_RATE_BOOST = re.compile(r"training\.final_rate_boost: (\d+)")
 BLEND_TRIALS = re.compile(r"training\.blend_trials: (\d+)")
 NATIVE = re.compile(r"models\.native_categories: (false|\[[\w, ]*\])")
@@ -228,10 +228,11 @@ def with_search_replayed(config: ProjectConfig, record: RunRecord) -> tuple[Proj
     if found := BLEND_TRIALS.search(remarks):
         update["blend_trials"] = int(found.group(1))
     if found := REFIT_SEEDS.search(remarks):
-        update["refit_seeds"] = int(found.group(1))
+        update["refit_seeds"] = yaml.safe_load(found.group(1))  # as the project file would write it
     if found := FINAL_RATE_BOOST.search(remarks):
         update["final_rate_boost"] = int(found.group(1))
-    said = [f"training.{k}: {v}" for k, v in update.items()]
+    said = [f"training.{k}: {yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+            for k, v in update.items()]  # as the project file writes them: {lightgbm: 3}
     native = None  # the families that learned categories natively, when not as auto decides today
     if found := NATIVE.search(remarks):
         native = yaml.safe_load(found.group(1))  # false, or the list, as the project file would write it

@@ -1,10 +1,10 @@
 """The time the search keeps for the final fit and the seed copies (`seed_copies`) training.refit_seeds asks for.
 
-`training.refit_seeds: N` fits each booster of the chosen model N times whatever the clock says. So the search
-keeps time for the N - 1 copies as it keeps time for the final fit (`standing.reserve_s`), and so do the steps
-between them (`final_rows`, the learning curves): all price both with `fit_and_copies_s`, and the stage then stays
-within its budget. `auto` gets no such
-reserve: its copies use only the time the search leaves unused.
+`training.refit_seeds: N` fits each booster of the chosen model N times whatever the clock says (a mapping, the
+members it names). So the search keeps time for the copies as it keeps time for the final fit (`standing.reserve_s`),
+and so do the steps between them (`final_rows`, the learning curves): all price both with `fit_and_copies_s`, and
+the stage then stays within its budget. `auto` gets no such reserve: its copies use only the time the search
+leaves unused.
 
 Why auto gets none was measured: keeping auto's copies their time too (up to 5 fits, within a fifth of the budget)
 was run at one minute on the 18 bench sets, twice, beside the same code without it in one session. Copies then ran
@@ -44,10 +44,18 @@ def final_fit_s(names: list[str], models: Mapping[str, Refittable], scope: Searc
 
 def fit_and_copies_s(names: list[str], models: Mapping[str, Refittable], scope: SearchScope, ctx: Context, *,
                      copied: list[str] | None = None) -> float:
-    """`final_fit_s` of `names`, and of the N - 1 seed copies training.refit_seeds: N asks of the boosters among
-    `copied` (all of `names` unless said; auto: none)."""
+    """`final_fit_s` of `names`, and of the seed copies training.refit_seeds asks of the boosters among `copied`
+    (all of `names` unless said; auto: none)."""
     boosters = [name for name in (names if copied is None else copied)
                 if models[name].candidate.algorithm.varies_with_seed]
-    setting = ctx.spec.refit_seeds
-    copies = 0 if setting == "auto" else int(setting) - 1
-    return final_fit_s(names, models, scope) + copies * final_fit_s(boosters, models, scope)
+    return final_fit_s(names, models, scope) + sum(
+        (fits_asked(ctx.spec.refit_seeds, name) - 1) * final_fit_s([name], models, scope) for name in boosters)
+
+
+def fits_asked(setting: str | int | Mapping[str, int], member: str) -> int:
+    """The fits training.refit_seeds asks of a booster in the chosen model, the first included: a number asks it
+    of every booster, a mapping of the members it names (the others: 1); auto asks none (its copies take what time
+    is left, `seed_copies`)."""
+    if isinstance(setting, Mapping):
+        return int(setting.get(member, 1))
+    return 1 if setting == "auto" else int(setting)

@@ -53,7 +53,7 @@ def final_rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchS
 def _final_rows(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope, ctx: Context) -> FinalRows:
     scope = _confined_if_overrunning(board, searched, scope, ctx)
     if not scope.confined_by_budget(ctx.spec):
-        return FinalRows(scope, [])
+        return FinalRows(scope, _set_rate_words(board, searched, scope))
     total, searched_rows = len(scope.data.y), scope.split.rows_searched()
     left_s = ctx.seconds_to_stop()
     scope, rows, plain = _rate_for_rows(board, searched, scope, left_s=left_s, ctx=ctx)
@@ -113,12 +113,27 @@ def _rate(model: Searched) -> str:
     return model.candidate.algorithm.rate_param or ""
 
 
+def _raised_rates(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope) -> str:
+    """The judged model's boosters whose learning rate the scope raises, with the rates they take ("" for none)."""
+    return ", ".join(f"{m} {searched[m].best.params[_rate(searched[m])] * scope.rate_boost:.3g}"
+                     for m in board.members() if scope.boosts(searched[m].candidate, searched[m].best.params))
+
+
+def _set_rate_words(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope) -> list[str]:
+    """A word when training.final_rate_boost raised the rate of a final fit the budget did not confine: the set
+    rate applies all the same, and the notes say what it did."""
+    rates = _raised_rates(board, searched, scope)
+    if not rates:
+        return []
+    return [f"the judged model's boosters were fitted at {scope.rate_boost} times the validated learning rate "
+            f"({rates}) and 1/{scope.rate_boost} of the trees, as training.final_rate_boost: {scope.rate_boost} sets"]
+
+
 def _rate_words(board: Leaderboard, searched: dict[str, Searched], scope: SearchScope, *, plain: int) -> str:
     """What the raised learning rate was, for the note: empty when it was not raised."""
-    raised = [m for m in board.members() if scope.boosts(searched[m].candidate, searched[m].best.params)]
-    if not raised:
+    rates = _raised_rates(board, searched, scope)
+    if not rates:
         return ""
-    rates = ", ".join(f"{m} {searched[m].best.params[_rate(searched[m])] * scope.rate_boost:.3g}" for m in raised)
     searched_rows = scope.split.rows_searched()
     afforded = (f"{plain:,} rows" if plain > searched_rows else
                 f"no more than the {searched_rows:,} searched rows")

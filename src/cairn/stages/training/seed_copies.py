@@ -7,10 +7,12 @@ which is what the AutoML tools' bagging buys. It costs a final fit per copy and 
 comes after) and only while the one-row prediction stays within LATENCY_GROWTH times the model's without copies, or
 within half of business.constraints.predict_p99_ms when the project sets one. It fits none when the budget confined
 the final fit to fewer rows (more rows pay better than more seeds) or a recorded plan is replayed (a replay must not
-depend on the clock). Auto's copies are fitted a round at a time (one more seed of every booster), each priced from
-the round before, so the stage stays within its budget. A number in training.refit_seeds fits exactly that many,
-whatever the clock says; the search and the steps before the copies keep their time (`copy_reserve`). The run's
-remark gives the number to set to replay it.
+depend on the clock). Auto's copies are fitted a round at a time (one more seed of every booster), each booster
+priced from its fit the round before, so the stage stays within its budget; when the time left does not afford a
+whole round, the round copies the boosters it does afford, the heaviest in the blend first (a blend's slow CatBoost
+need not leave its quick LightGBM uncopied and the time idle). A number in training.refit_seeds fits each booster
+exactly that many times whatever the clock says, a mapping ({lightgbm: 3}) the members it names; the search and the
+steps before the copies keep their time (`copy_reserve`). The run's remark gives the setting that replays it.
 
 The result is a blend (`EnsembleRegressor`/`EnsembleClassifier`) of every member and its copies, each copy weighted
 its member's weight over the number of copies: serving, explanations, ONNX export and the refit on every row at
@@ -20,7 +22,8 @@ deployment read it as any blend.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,7 +33,7 @@ from sklearn.base import clone
 from cairn.model.compiled import compile_model
 from cairn.stages.training.budget import TUNED_COST
 from cairn.stages.training.context import Context
-from cairn.stages.training.copy_reserve import final_fit_s
+from cairn.stages.training.copy_reserve import final_fit_s, fits_asked
 from cairn.stages.training.final_fit import blend_class, final_fit_data, member_pipeline
 from cairn.stages.training.leaderboard import ENSEMBLE, Leaderboard
 from cairn.stages.training.rounds import Searched
@@ -47,8 +50,19 @@ COPY_MARK = "."  # a copy's blend name: its member's, the mark and its fit's num
 @dataclass(frozen=True)
 class SeedCopies:
     pipeline: Any  # the chosen model, or the blend of it and its copies
-    count: int  # fits of each booster, the first included: 1 when no copy was fitted
-    remarks: list[str]
+    fits: dict[str, int] = field(default_factory=dict)  # each booster's fits, the first included (none: 1)
+    remarks: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """The most fits of any booster: 1 when no copy was fitted."""
+        return max(self.fits.values(), default=1)
+
+    @property
+    def seeds_said(self) -> str:
+        """How many seeds the served model averages, in words ("3 seeds", "up to 3 seeds" when uneven)."""
+        even = len(set(self.fits.values())) <= 1
+        return f"{'' if even else 'up to '}{self.count} seeds"
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,9 @@ class _Members:
     fitted: list[Any]
     weights: list[float]
 
+    def weight(self, name: str) -> float:
+        return self.weights[self.names.index(name)]
+
 
 def with_seed_copies(pipeline: Any, board: Leaderboard, searched: dict[str, Searched], scope: SearchScope,
                      ctx: Context) -> SeedCopies:
@@ -68,50 +85,75 @@ def with_seed_copies(pipeline: Any, board: Leaderboard, searched: dict[str, Sear
     members = _members(pipeline, board, searched, scope, ctx)
     varied = [name for name in members.names if searched[name].candidate.algorithm.varies_with_seed]
     if setting == 1 or (setting == "auto" and (ctx.replay is not None or scope.confined_by_budget(ctx.spec))):
-        return SeedCopies(pipeline, 1, [])
-    if not varied:
-        remarks = [] if setting == "auto" else [
-            f"training.refit_seeds: {setting} had nothing to copy: the chosen model has no booster whose fit varies "
-            f"with its seed (LightGBM, XGBoost, CatBoost)"]
-        return SeedCopies(pipeline, 1, remarks)
-    wanted = setting if isinstance(setting, int) else MAX_COPIES
-    return _fit_copies(pipeline, members, varied, searched, scope, ctx, wanted=wanted, auto=setting == "auto",
-                       board=board)
+        return SeedCopies(pipeline)
+    auto = setting == "auto"
+    remarks = [] if auto or not isinstance(setting, Mapping) else _not_held(setting, varied)
+    wanted = {name: MAX_COPIES if auto else fits_asked(setting, name) for name in varied}
+    if not any(count > 1 for count in wanted.values()):
+        if not (auto or remarks):
+            remarks = [f"training.refit_seeds: {setting} had nothing to copy: the chosen model has no booster whose "
+                       f"fit varies with its seed (LightGBM, XGBoost, CatBoost)"]
+        return SeedCopies(pipeline, remarks=remarks)
+    copies = _fit_copies(pipeline, members, wanted, searched, scope, ctx, auto=auto, board=board)
+    return replace(copies, remarks=[*remarks, *copies.remarks])
 
 
-def _fit_copies(pipeline: Any, members: _Members, varied: list[str], searched: dict[str, Searched],
-                scope: SearchScope, ctx: Context, *, wanted: int, auto: bool, board: Leaderboard) -> SeedCopies:
-    """Rounds of one more seed per booster until `wanted` (auto: while time and latency allow)."""
+def _not_held(setting: Mapping[str, int], varied: list[str]) -> list[str]:
+    """A word for the members training.refit_seeds names that are no booster of the chosen model."""
+    absent = [name for name in setting if name not in varied]
+    if not absent:
+        return []
+    held = ", ".join(varied) if varied else "none"
+    return [f"training.refit_seeds names {', '.join(absent)}, which the chosen model holds as no booster whose fit "
+            f"varies with its seed (it holds: {held}): nothing was copied for {'them' if len(absent) > 1 else 'it'}"]
+
+
+def _fit_copies(pipeline: Any, members: _Members, wanted: dict[str, int], searched: dict[str, Searched],
+                scope: SearchScope, ctx: Context, *, auto: bool, board: Leaderboard) -> SeedCopies:
+    """Rounds of one more seed per booster until each has the fits `wanted` (auto: while time and latency allow,
+    each round the boosters whose fits the time left affords, the heaviest in the blend first)."""
     X, y = final_fit_data(scope)
     sample = X.iloc[: min(len(X), SAME_ROWS)]
     base_ms = one_row_ms(pipeline, X, problem=ctx.case.problem)
     limit_ms = (ctx.case.constraints.predict_p99_ms * 0.5 if ctx.case.constraints.predict_p99_ms
                 else base_ms * LATENCY_GROWTH)
-    round_s = final_fit_s(varied, searched, scope) * TUNED_COST
+    cost_s = {name: final_fit_s([name], searched, scope) * TUNED_COST for name in wanted}  # then as measured
+    overhead_s = 0.0  # the blend and its timing, after the fits: measured by the first round
     reserve_s = refit_estimate_s(board, searched, scope, ctx)
     rounds: list[dict[str, Any]] = []  # per round: member name -> (recipe, fitted)
-    current, latency_ms, why_stopped = pipeline, base_ms, ""
+    current, latency_ms, why_stopped, left_out = pipeline, base_ms, "", ""
     began = time.perf_counter()
-    for copy in range(1, wanted):
-        left_s = ctx.seconds_to_stop() - reserve_s
-        if auto and round_s > left_s:
-            why_stopped = (f"another would have taken about {round_s:.1f} s of the {left_s:.1f} s left" if left_s > 0
-                           else "the search used the time")
-            break
+    for copy in range(1, max(wanted.values())):
+        due = [name for name in wanted if wanted[name] > copy]
+        if auto:
+            left_s = ctx.seconds_to_stop() - reserve_s
+            affordable = _affordable(due, cost_s, overhead_s, left_s, members)
+            if not affordable:
+                cheapest_s = min(cost_s[name] for name in due) + overhead_s
+                why_stopped = (f"another would have taken about {cheapest_s:.1f} s of the {left_s:.1f} s left"
+                               if left_s > 0 else "the search used the time")
+                break
+            if len(affordable) < len(due) and not left_out:
+                unpaid = [name for name in due if name not in affordable]
+                priced = ", ".join(f"{name} (about {cost_s[name]:.1f} s a fit)" for name in unpaid)
+                left_out = f"{priced} copied no further, with {left_s:.1f} s left"
+            due = affordable
         seed = ctx.seed + copy
-        ctx.progress(f"refitting {' + '.join(varied)} with seed {seed} to average")
-        fitted_at = time.perf_counter()
+        ctx.progress(f"refitting {' + '.join(due)} with seed {seed} to average")
         one_round = {}
-        for name in varied:
+        for name in due:
+            fitted_at = time.perf_counter()
             recipe = member_pipeline(searched[name], scope, ctx, seed=seed)
             one_round[name] = (recipe, clone(recipe).fit(X, y))
+            cost_s[name] = time.perf_counter() - fitted_at  # what the next copy of it costs
         if copy == 1 and _same_predictions(one_round, members, sample, problem=ctx.case.problem):
-            return SeedCopies(pipeline, 1, [
-                f"no seed copies: {', '.join(varied)} fitted with seed {seed} predicted what seed {ctx.seed} did "
+            return SeedCopies(pipeline, remarks=[
+                f"no seed copies: {', '.join(due)} fitted with seed {seed} predicted what seed {ctx.seed} did "
                 f"(nothing it samples as it fits), so copies would add time and nothing else"])
+        assembled_at = time.perf_counter()
         candidate = _assemble(members, [*rounds, one_round], ctx)
         candidate_ms = one_row_ms(candidate, X, problem=ctx.case.problem)
-        round_s = time.perf_counter() - fitted_at  # the fits, the blend and its timing: what the next round costs
+        overhead_s = time.perf_counter() - assembled_at
         if auto and candidate_ms > limit_ms:
             why_stopped = (f"another would have taken the one-row prediction to {candidate_ms:.2f} ms, past "
                            f"{limit_ms:.2f} ms ({_latency_bound(ctx)})")
@@ -122,18 +164,52 @@ def _fit_copies(pipeline: Any, members: _Members, varied: list[str], searched: d
             why_stopped = (f"another would take the one-row prediction past {limit_ms:.2f} ms "
                            f"({_latency_bound(ctx)})")
             break
-    count = len(rounds) + 1
-    if count == 1:
-        return SeedCopies(pipeline, 1, [f"no seed copies of {', '.join(varied)}: {why_stopped}"] if why_stopped
-                          else [])
-    seeds = f"{ctx.seed}-{ctx.seed + count - 1}"
+    fits = {name: 1 + sum(name in one_round for one_round in rounds) for name in wanted}
+    copied = {name: count for name, count in fits.items() if count > 1}
+    if not copied:
+        return SeedCopies(pipeline, remarks=[f"no seed copies of {', '.join(wanted)}: {why_stopped}"]
+                          if why_stopped else [])
     spent = f"in {time.perf_counter() - began:.1f} s the search left unused" if auto else "(training.refit_seeds)"
-    remark = (f"each booster of the chosen model ({', '.join(varied)}) was fitted with {count} seeds ({seeds}) and "
-              f"its predictions averaged, {spent}; one-row prediction {base_ms:.2f} -> {latency_ms:.2f} ms")
-    if why_stopped and count < wanted:
+    boosters = list(wanted)
+    remark = (f"{_fitted_text(copied, boosters, ctx.seed, spent)}; one-row prediction {base_ms:.2f} -> "
+              f"{latency_ms:.2f} ms")
+    if left_out:
+        remark += f"; {left_out}"
+    if why_stopped and any(count < wanted[name] for name, count in copied.items()):
         remark += f"; no more: {why_stopped}"
-    remark += f"; to replay this run with training.tuning.plan, also set training.refit_seeds: {count}"
-    return SeedCopies(current, count, [remark])
+    remark += (f"; to replay this run with training.tuning.plan, also set training.refit_seeds: "
+               f"{_setting(copied, boosters)}")
+    return SeedCopies(current, fits, [remark])
+
+
+def _affordable(due: list[str], cost_s: dict[str, float], overhead_s: float, left_s: float,
+                members: _Members) -> list[str]:
+    """The boosters whose next fits, with the blend's timing, end within `left_s`: the heaviest in the blend
+    first (its seed's variance weighs most in the blend's), then any lighter one the time still affords."""
+    chosen, total_s = [], overhead_s
+    for name in sorted(due, key=lambda name: -members.weight(name)):
+        if total_s + cost_s[name] <= left_s:
+            chosen.append(name)
+            total_s += cost_s[name]
+    return [name for name in due if name in chosen]  # in the blend's order
+
+
+def _fitted_text(copied: dict[str, int], boosters: list[str], seed: int, spent: str) -> str:
+    counts = set(copied.values())
+    if len(copied) == len(boosters) and len(counts) == 1:
+        count = counts.pop()
+        return (f"each booster of the chosen model ({', '.join(boosters)}) was fitted with {count} seeds "
+                f"({seed}-{seed + count - 1}) and its predictions averaged, {spent}")
+    each = ", ".join(f"{name} {count} seeds ({seed}-{seed + count - 1})" for name, count in copied.items())
+    return f"boosters of the chosen model fitted with more seeds and their predictions averaged, {spent}: {each}"
+
+
+def _setting(copied: dict[str, int], boosters: list[str]) -> str:
+    """training.refit_seeds as the project file writes it to fit these copies again."""
+    counts = set(copied.values())
+    if len(copied) == len(boosters) and len(counts) == 1:
+        return str(counts.pop())
+    return "{" + ", ".join(f"{name}: {count}" for name, count in copied.items()) + "}"
 
 
 def _members(pipeline: Any, board: Leaderboard, searched: dict[str, Searched], scope: SearchScope,

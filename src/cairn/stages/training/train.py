@@ -49,7 +49,7 @@ from cairn.stages.training.rounds import Tuned, search_candidates
 from cairn.stages.training.rows_or_model import rows_or_model
 from cairn.stages.training.runner_up import RunnerUp, fit_runner_up
 from cairn.stages.training.scope import SearchScope, narrowed, search_scope
-from cairn.stages.training.seed_copies import with_seed_copies
+from cairn.stages.training.seed_copies import SeedCopies, with_seed_copies
 from cairn.stages.training.threshold import ClassDecision, DecisionThreshold, class_decision
 from cairn.stages.training.trial_members import ranked_with_trials
 from cairn.stages.training.tuning import quiet_optuna, sampler_seed
@@ -198,15 +198,14 @@ def _train(table: pd.DataFrame, *, case: BusinessCase, plan: FeaturePlan, candid
     result = replace(result, positive_class=decided.positive_class, threshold=decided.threshold,
                      calibration=decided.calibration, remarks=[*result.remarks, *decided.notes])
     remarks = [*result.remarks, runner_up.note] if runner_up.name is not None else result.remarks
-    return replace(result, runner_up=runner_up, remarks=[*remarks, *_copies_caveats(copies.count, decided,
-                                                                                    runner_up)],
+    return replace(result, runner_up=runner_up, remarks=[*remarks, *_copies_caveats(copies, decided, runner_up)],
                    refit_seeds=copies.count)
 
 
-def _copies_caveats(count: int, decided: ClassDecision, runner_up: RunnerUp) -> list[str]:
+def _copies_caveats(copies: SeedCopies, decided: ClassDecision, runner_up: RunnerUp) -> list[str]:
     """What seed copies change in the steps that read the run's seed alone: the out-of-fold probabilities the
     threshold and calibration come from, and the holdout comparison with a runner-up fitted once."""
-    if count == 1:
+    if copies.count == 1:
         return []
     caveats = []
     tuned = decided.threshold is not None and decided.threshold.metric != "default"
@@ -215,9 +214,9 @@ def _copies_caveats(count: int, decided: ClassDecision, runner_up: RunnerUp) -> 
     if read:
         with_them = "them" if len(read) > 1 else "it"
         caveats.append(f"the {' and '.join(read)} came from the out-of-fold probabilities of the run's seed; the "
-                       f"model serves the mean of its {count} seeds' probabilities with {with_them}")
+                       f"model serves the mean of its {copies.seeds_said}' probabilities with {with_them}")
     if runner_up.pipeline is not None:
-        caveats.append(f"the holdout compares the chosen model as it is served, the mean of {count} seeds, with "
+        caveats.append(f"the holdout compares the chosen model as it is served, the mean of {copies.seeds_said}, with "
                        f"{runner_up.name} fitted with one")
     return caveats
 
