@@ -599,8 +599,9 @@ def predict(input_paths: Annotated[list[Path], typer.Argument(
         scored = loaded.score_file(input_paths, output, version=version,
                                    progress=lambda done: bar.update(task, completed=done))
     _say_out_of_range(scored.out_of_range)
-    for unread in scored.unread:  # text in a number column is imputed in its rows: said, not silent
-        err.print(f"warning: {unread.sentence()}", highlight=False, markup=False)
+    # text in a number column is imputed in its rows, a level training never had read as the encoder reads it: said
+    for finding in (*scored.unread, *scored.unseen):
+        err.print(f"warning: {finding.sentence()}", highlight=False, markup=False)
     if scored.missing:  # an input without a column is imputed in every row: said, not silent
         shown = ", ".join(scored.missing[:10]) + (f" and {len(scored.missing) - 10} more"
                                                   if len(scored.missing) > 10 else "")

@@ -235,12 +235,15 @@ def test_inputs_are_the_data_files_of_a_folder_or_glob_and_mistakes_are_said(win
 
 def test_a_folder_scored_on_the_cluster_says_what_one_pass_says(project: Project, window_files: list[Path],
                                                                client: Any, tmp_path: Path) -> None:
-    """An input without a column and text that does not read as a number, found partition by partition on the
-    workers, summed to what scoring the same rows in one pass says."""
+    """An input without a column, text that does not read as a number and levels training never had, found
+    partition by partition on the workers, summed to what scoring the same rows in one pass says."""
     from cairn.model.inputs import Unread
+    from cairn.monitoring.unseen import Unseen, training_levels
 
     rows = pd.read_parquet(window_files[0]).drop(columns=["Lot_Frontage"]).astype({"Lot_Area": str})
     rows.loc[rows.index[::500], "Lot_Area"] = "large"  # 8 of 4,000 rows, in both partitions of each file
+    rows.loc[rows.index[250::1000], "Neighborhood"] = "Atlantis"  # 4 rows, one per partition
+    rows.loc[rows.index[3999], "Neighborhood"] = "Lemuria"
     folder = tmp_path / "inputs"
     folder.mkdir()
     for number, part in enumerate(np.array_split(np.arange(len(rows)), 2)):
@@ -248,9 +251,14 @@ def test_a_folder_scored_on_the_cluster_says_what_one_pass_says(project: Project
                        folder / f"part-{number}.parquet", row_group_size=GROUP_ROWS)
     files = sorted(folder.glob("*.parquet"))
     model = project.load_model()
-    one_pass = score_files(model, files, tmp_path / "whole.parquet")
-    on_cluster = score_partitions(model, files, tmp_path / "scored", client=client, partition_rows=PARTITION_ROWS)
+    levels = training_levels(project.monitoring_baseline(), model)
+    one_pass = score_files(model, files, tmp_path / "whole.parquet", levels=levels)
+    on_cluster = score_partitions(model, files, tmp_path / "scored", client=client, partition_rows=PARTITION_ROWS,
+                                  levels=levels)
     assert on_cluster.parts == 2
     expected = (Unread("Lot_Area", 8, "large", "a number"),)
     assert one_pass.missing == on_cluster.missing == ("Lot_Frontage",)
     assert one_pass.unread == on_cluster.unread == expected
+    assert one_pass.unseen == on_cluster.unseen  # with the holdout's few levels the training split never had
+    assert {item.name: item for item in on_cluster.unseen}["Neighborhood"] == Unseen(
+        "Neighborhood", 5, ("Atlantis", "Lemuria"), "as the rare levels training grouped together")

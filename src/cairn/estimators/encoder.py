@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,7 @@ MAX_SLOPE_NUMBERS = 8
 # of 1e-15): scaling it by that spread would blow rounding up into values of order one.
 CONSTANT_SPREAD = 1e-9
 DATE_PARTS = ("year", "month", "day", "weekday")
+UnseenLevel = Literal["rare", "prior", "none", "code"]  # see TabularEncoder.unseen_level
 _SPACES = re.compile(r"\s+")
 
 
@@ -429,6 +430,19 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         keys = [clean_text(value, normalize=self.normalize) for value in uniques] + [None]
         return np.where(positions < 0, len(uniques), positions), keys
 
+    def unseen_level(self, name: str) -> UnseenLevel:
+        """How `transform` reads a level of the category `name` that `fit` never saw (never an error): "rare", as
+        the group of levels too rare to learn apart, when training had any; else "prior", target-encoded as the
+        mean of all training rows; "none", one-hot with no column set; or "code", the code -1, which the model
+        after the encoder reads its own way."""
+        check_is_fitted(self, "codes_")
+        index = list(self.categorical).index(name)
+        if OTHER_LEVEL in self.codes_[index]:
+            return "rare"
+        if index in self.target_means_:
+            return "prior"
+        return "none" if self.one_hot else "code"
+
     @property
     def code_columns_(self) -> list[int]:
         """Output positions of the category columns coded as integers (not one-hot, not target-encoded): what a
@@ -474,6 +488,19 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         super().__setstate__({**defaults, **state})
         if "codes_" in state and "level_counts_" not in state:
             self.level_counts_ = [len(set(codes.values())) for codes in self.codes_]
+
+
+def encoders_in(estimator: Any) -> list[tuple[TabularEncoder, Any]]:
+    """Every TabularEncoder inside `estimator` (pipelines, target transforms, blends, wrappers), each with the
+    pipeline's last step, the model that reads its output (None for an encoder on its own)."""
+    if isinstance(estimator, TabularEncoder):
+        return [(estimator, None)]
+    steps = [step for _, step in getattr(estimator, "steps", [])]
+    found = [(encoder, steps[-1] if model is None and step is not steps[-1] else model)
+             for step in steps for encoder, model in encoders_in(step)]
+    inner = list(getattr(estimator, "estimators_", []) or [])
+    inner += [getattr(estimator, name) for name in ("regressor_", "estimator_") if hasattr(estimator, name)]
+    return found + [pair for part in inner for pair in encoders_in(part)]
 
 
 def _level_names(name: str, codes: dict[str | None, int]) -> list[str]:

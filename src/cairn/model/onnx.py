@@ -186,14 +186,9 @@ class _Graph:
 
 def _encoders(estimator: Any) -> list[Any]:
     """Every TabularEncoder inside `estimator` (pipelines, target transforms, blends, wrappers)."""
-    from cairn.estimators.encoder import TabularEncoder
+    from cairn.estimators.encoder import encoders_in
 
-    if isinstance(estimator, TabularEncoder):
-        return [estimator]
-    inner = [step for _, step in getattr(estimator, "steps", [])]
-    inner += list(getattr(estimator, "estimators_", []) or [])
-    inner += [getattr(estimator, name) for name in ("regressor_", "estimator_") if hasattr(estimator, name)]
-    return [found for part in inner for found in _encoders(part)]
+    return [encoder for encoder, _ in encoders_in(estimator)]
 
 
 def _cleaned_categories(graph: _Graph, names: list[str], *, words: int) -> dict[str, str]:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -38,6 +38,9 @@ from cairn.store import RunRecord, Store
 from cairn.store.migrate import SchemaState, Upgrade
 from cairn.store.repository import store_schema, upgrade_store
 from cairn.urls import redacted
+
+if TYPE_CHECKING:
+    from cairn.monitoring.unseen import TrainingLevels
 
 log = logging.getLogger(__name__)
 STATE_FOLDER = ".cairn"
@@ -468,6 +471,19 @@ class Project:
                 )
             return store.load_artifact(stage.outputs["monitoring_baseline"])
 
+    def _training_levels(self, model: TrainedModel) -> TrainingLevels | None:
+        """The category levels `model` was trained on, from its monitoring baseline, for a scoring to name the
+        levels it never had (cairn.monitoring.unseen); None when the version has no baseline (older stores, runs
+        that stopped before monitoring): the check is skipped, the scoring goes on."""
+        from cairn.monitoring.unseen import training_levels
+
+        try:
+            baseline = self.monitoring_baseline(model.version)
+        except (CairnError, KeyError) as error:
+            log.debug("no check of unseen levels: %s", error)
+            return None
+        return training_levels(baseline, model)
+
     def read_table(self, path: str | Path, *, option: str = "--data") -> pd.DataFrame:
         """A file given on the command line, read with the same readers as data.source; its errors name `option`
         (the argument that named the file), not data.source."""
@@ -478,15 +494,17 @@ class Project:
 
     def predict_file(self, path: str | Path, *, version: int | str | None = None) -> pd.DataFrame:
         """The input rows with a `prediction` column (and class probabilities for classifiers). Numbers outside
-        their training range are clipped to it; `attrs["out_of_range"]` lists them (cairn.model.ranges), and
-        `attrs["unread"]` the number inputs whose text did not read (imputed: `cairn.model.inputs.Unread`)."""
+        their training range are clipped to it; `attrs["out_of_range"]` lists them (cairn.model.ranges),
+        `attrs["unread"]` the number inputs whose text did not read (imputed: `cairn.model.inputs.Unread`), and
+        `attrs["unseen"]` the category inputs with levels training never had (`cairn.monitoring.unseen.Unseen`)."""
         from cairn.project.batch import score_chunk_read
 
-        scored, found, unread = score_chunk_read(self.load_model(version), self.read_table(path, option="INPUT"))
-        if found:
-            scored.attrs["out_of_range"] = found
-        if unread:
-            scored.attrs["unread"] = unread
+        model = self.load_model(version)
+        scored, found, unread, unseen = score_chunk_read(model, self.read_table(path, option="INPUT"),
+                                                         levels=self._training_levels(model))
+        for key, said in (("out_of_range", found), ("unread", unread), ("unseen", unseen)):
+            if said:
+                scored.attrs[key] = said
         return scored
 
     def score_file(self, path: str | Path | Sequence[str | Path], output: str | Path | None, *,
@@ -495,22 +513,23 @@ class Project:
         None), never holding the whole file (cairn.project.batch). `path` may be a folder or a glob of files.
         An `output` folder (a name with no extension) gets one Parquet part per partition (a file, or some row
         groups of one), scored on the Dask workers under execution.engine dask (cairn.project.partitions).
-        Returns the rows written and the values clipped."""
+        Returns the rows written and what the model read otherwise than written (cairn.project.batch.Scored)."""
         from cairn.project.batch import input_files, score_files
         from cairn.project.partitions import is_folder_output, score_partitions
 
         model = self.load_model(version)
+        levels = self._training_levels(model)
         target = None if output is None else Path(output)
         with _errors_name("INPUT"):
             files = input_files(path)
             if target is not None and is_folder_output(target):
                 with self._cluster() as client:
-                    return score_partitions(model, files, target, client=client, progress=progress)
+                    return score_partitions(model, files, target, client=client, progress=progress, levels=levels)
             if self.config.execution.engine != "local":
                 log.warning("one output file is written by this process, not the Dask workers: name an output "
                             "folder (-o scored/) to score on the cluster")
             shown = str(path) if isinstance(path, str | Path) else ", ".join(map(str, path))
-            return score_files(model, files, target, progress=progress, shown=shown)
+            return score_files(model, files, target, progress=progress, shown=shown, levels=levels)
 
     @contextmanager
     def _cluster(self) -> Iterator[Any]:

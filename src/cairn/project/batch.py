@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, TypeVar
 
 import pandas as pd
 
@@ -26,13 +26,14 @@ from cairn.errors import DataError
 from cairn.model.inputs import Unread, unread_numbers
 from cairn.model.ranges import OutOfRange, out_of_range
 from cairn.model.trained import TrainedModel
+from cairn.monitoring.unseen import TrainingLevels, Unseen
 from cairn.privacy import redact_text
 from cairn.project.scored import output_format
 from cairn.stages.data.sources import COMPRESSIONS, GLOB_CHARS, READERS, file_chunks, file_format
 from cairn.words import short
 
-__all__ = ["CHUNK_ROWS", "Scored", "input_files", "merged_out_of_range", "merged_unread", "rows_in", "score_chunk",
-           "score_chunk_read", "score_chunks", "score_file", "score_files"]
+__all__ = ["CHUNK_ROWS", "Scored", "input_files", "merged", "merged_out_of_range", "merged_unread", "merged_unseen",
+           "rows_in", "score_chunk", "score_chunk_read", "score_chunks", "score_file", "score_files"]
 
 CHUNK_ROWS = 50_000
 """Rows scored at a time: about 50 MB of pandas for the example's 80 columns, and a few seconds of work."""
@@ -50,26 +51,31 @@ class Scored:
     parts: int = 1  # Parquet parts written, when the output is a folder (cairn.project.partitions)
     missing: tuple[str, ...] = ()  # model inputs the input had no column for: imputed in every row
     unread: tuple[Unread, ...] = ()  # number inputs with text that did not read as a number: imputed in those rows
+    unseen: tuple[Unseen, ...] = ()  # category inputs with levels training never had
 
 
 def score_chunk(model: TrainedModel, table: pd.DataFrame) -> tuple[pd.DataFrame, list[OutOfRange]]:
     """`table` itself (the caller's to give: no copy of a chunk is made) with a `prediction` column (and class
     probabilities), and the values clipped to the training range."""
-    table, clipped, _ = score_chunk_read(model, table)
+    table, clipped, _, _ = score_chunk_read(model, table)
     return table, clipped
 
 
-def score_chunk_read(model: TrainedModel, table: pd.DataFrame) -> tuple[pd.DataFrame, list[OutOfRange], list[Unread]]:
-    """`score_chunk`, and the number inputs whose text did not read (imputed: said, not silent)."""
+def score_chunk_read(model: TrainedModel, table: pd.DataFrame, *, levels: TrainingLevels | None = None
+                     ) -> tuple[pd.DataFrame, list[OutOfRange], list[Unread], list[Unseen]]:
+    """`score_chunk`, and what the model read otherwise than written, said, not silent: the number inputs whose
+    text did not read (imputed), and the category inputs with levels outside the training `levels` (None: not
+    checked, as for a model version without a monitoring baseline)."""
     labels, probabilities = model.answer(model.inputs(table))  # one pass for labels and probabilities
     frame = model.frame(table)
     clipped = out_of_range(frame, model.features)  # clipped by `inputs`: said, not silent
     unread = unread_numbers(table, frame, model.features, shown=_shown)
+    unseen = [] if levels is None else levels.unseen(table, protected=model.protected, shown=_shown)
     table["prediction"] = labels
     if probabilities is not None and model.classes:
         for index, label in enumerate(model.classes):
             table[f"probability_{label}"] = probabilities[:, index]
-    return table, clipped, unread
+    return table, clipped, unread, unseen
 
 
 def _shown(text: str) -> str:
@@ -78,18 +84,19 @@ def _shown(text: str) -> str:
 
 
 def score_file(model: TrainedModel, path: Path, output: Path | None, *, encoding: str = "utf-8",
-               chunk_rows: int = CHUNK_ROWS, progress: Callable[[int], None] | None = None) -> Scored:
+               chunk_rows: int = CHUNK_ROWS, progress: Callable[[int], None] | None = None,
+               levels: TrainingLevels | None = None) -> Scored:
     """Scores `path` into `output` (CSV on stdout when None) a chunk at a time; `progress(rows_done)` after each."""
     return score_files(model, [path], output, encoding=encoding, chunk_rows=chunk_rows, progress=progress,
-                       shown=str(path))
+                       shown=str(path), levels=levels)
 
 
 def score_files(model: TrainedModel, paths: Sequence[Path], output: Path | None, *, encoding: str = "utf-8",
                 chunk_rows: int = CHUNK_ROWS, progress: Callable[[int], None] | None = None,
-                shown: str | None = None) -> Scored:
+                shown: str | None = None, levels: TrainingLevels | None = None) -> Scored:
     """Scores every file of `paths`, one after the other, into the one `output` (CSV on stdout when None)."""
     chunks = (chunk for path in paths for chunk in file_chunks(path, encoding=encoding, chunk_rows=chunk_rows))
-    scored = score_chunks(model, chunks, output, progress=progress)
+    scored = score_chunks(model, chunks, output, progress=progress, levels=levels)
     if scored.rows == 0:
         where = shown or ", ".join(str(path) for path in paths)
         raise DataError.single(f"{where} holds no rows to score.", where="INPUT", expected="at least one row",
@@ -98,47 +105,63 @@ def score_files(model: TrainedModel, paths: Sequence[Path], output: Path | None,
 
 
 def score_chunks(model: TrainedModel, chunks: Iterable[pd.DataFrame], output: Path | None, *,
-                 progress: Callable[[int], None] | None = None) -> Scored:
+                 progress: Callable[[int], None] | None = None, levels: TrainingLevels | None = None) -> Scored:
     """Scores `chunks` into `output` (CSV on stdout when None), written under a temporary name and renamed when
     whole; no row at all writes no file (`rows` 0 says so)."""
     kind = "csv" if output is None else output_format(output)
-    found: dict[str, OutOfRange] = {}
+    clipped: list[OutOfRange] = []
     missing: dict[str, None] = {}
     unread: list[Unread] = []
+    unseen: list[Unseen] = []
     done = 0
     with _Sink(output, kind) as sink:
         for chunk in chunks:
             if not len(chunk):
                 continue
             missing |= dict.fromkeys(f.name for f in model.features if f.name not in chunk.columns)
-            scored, clipped, lost = score_chunk_read(model, chunk)
+            scored, far, lost, new = score_chunk_read(model, chunk, levels=levels)
             sink.write(scored)
-            unread.extend(lost)
-            for item in clipped:
-                found[item.name] = _merged(found.get(item.name), item)
+            clipped += far
+            unread += lost
+            unseen += new
             done += len(chunk)
             if progress is not None:
                 progress(done)
-    return Scored(done, output, kind, list(found.values()), missing=tuple(missing), unread=merged_unread(unread))
+    return Scored(done, output, kind, merged_out_of_range([clipped]), missing=tuple(missing),
+                  unread=merged_unread(unread), unseen=merged_unseen(unseen))
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+Finding = TypeVar("Finding", bound=_Named)
+
+
+def merged(found: Iterable[Finding], added: Callable[[Finding, Finding], Finding]) -> list[Finding]:
+    """What chunks or partitions of one scoring found, one summary per input in the order first found: a later
+    finding for the same input is `added` to the summary so far."""
+    summaries: dict[str, Finding] = {}
+    for item in found:
+        before = summaries.get(item.name)
+        summaries[item.name] = item if before is None else added(before, item)
+    return list(summaries.values())
 
 
 def merged_unread(found: Iterable[Unread]) -> tuple[Unread, ...]:
-    """Text that did not read, found chunk by chunk or partition by partition: one summary per input, counts
-    added, the first example kept."""
-    merged: dict[str, Unread] = {}
-    for item in found:
-        before = merged.get(item.name)
-        merged[item.name] = item if before is None else replace(before, count=before.count + item.count)
-    return tuple(merged.values())
+    """Text that did not read: counts added, the first example kept."""
+    return tuple(merged(found, lambda before, item: replace(before, count=before.count + item.count)))
+
+
+def merged_unseen(found: Iterable[Unseen]) -> tuple[Unseen, ...]:
+    """Levels training never had: counts added, the first few examples kept."""
+    return tuple(merged(found, Unseen.plus))
 
 
 def merged_out_of_range(parts: Iterable[list[OutOfRange]]) -> list[OutOfRange]:
-    """The values clipped in several parts of a scoring, one summary per field (counts added, the furthest kept)."""
-    found: dict[str, OutOfRange] = {}
-    for part in parts:
-        for item in part:
-            found[item.name] = _merged(found.get(item.name), item)
-    return list(found.values())
+    """The values clipped in several parts of a scoring: counts added, the furthest kept."""
+    return merged((item for part in parts for item in part), _merged)
 
 
 def rows_in(path: Path | str | Sequence[Path | str]) -> int | None:
@@ -203,9 +226,7 @@ def _is_data_file(file: Path) -> bool:
     return bool(suffixes) and suffixes[-1] in READERS
 
 
-def _merged(before: OutOfRange | None, item: OutOfRange) -> OutOfRange:
-    if before is None:
-        return item
+def _merged(before: OutOfRange, item: OutOfRange) -> OutOfRange:
     further = item.furthest if _beyond(item) > _beyond(before) else before.furthest
     return replace(before, count=before.count + item.count, furthest=further)
 

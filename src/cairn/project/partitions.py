@@ -40,7 +40,8 @@ from cairn.model.inputs import Unread
 from cairn.model.ranges import OutOfRange
 from cairn.model.trained import TrainedModel
 from cairn.monitoring.streamed import STREAMED_CHUNK_ROWS, StreamedWindow, WindowPart, finished_window, window_part
-from cairn.project.batch import CHUNK_ROWS, Scored, merged_out_of_range, merged_unread, score_chunks
+from cairn.monitoring.unseen import TrainingLevels, Unseen
+from cairn.project.batch import CHUNK_ROWS, Scored, merged_out_of_range, merged_unread, merged_unseen, score_chunks
 from cairn.stages.data.sources import file_chunks, file_format
 
 __all__ = ["PARTITION_ROWS", "Partition", "PartScored", "drift_partition", "is_folder_output", "part_name",
@@ -80,6 +81,7 @@ class PartScored:
     out_of_range: list[OutOfRange]
     missing: tuple[str, ...] = ()  # model inputs the partition had no column for
     unread: tuple[Unread, ...] = ()  # number inputs with text that did not read
+    unseen: tuple[Unseen, ...] = ()  # category inputs with levels training never had
 
 
 def is_folder_output(output: Path | None) -> bool:
@@ -160,20 +162,22 @@ def partition_chunks(partition: Partition, *, chunk_rows: int) -> Iterator[pd.Da
 
 
 # scoring ---------------------------------------------------------------------------------------------------------
-def score_partition(partition: Partition, *, model: TrainedModel, folder: Path,
-                    chunk_rows: int = CHUNK_ROWS) -> PartScored:
+def score_partition(partition: Partition, *, model: TrainedModel, folder: Path, chunk_rows: int = CHUNK_ROWS,
+                    levels: TrainingLevels | None = None) -> PartScored:
     """Runs on a worker: the partition read, scored and written to `folder` a chunk at a time (under a temporary
     name, renamed when whole); no file when it had no rows."""
     scored = score_chunks(model, partition_chunks(partition, chunk_rows=chunk_rows),
-                          Path(folder) / part_name(partition.index))
-    return PartScored(partition.index, scored.rows, scored.out_of_range, scored.missing, scored.unread)
+                          Path(folder) / part_name(partition.index), levels=levels)
+    return PartScored(partition.index, scored.rows, scored.out_of_range, scored.missing, scored.unread,
+                      scored.unseen)
 
 
 def score_partitions(model: TrainedModel, files: Sequence[Path], output: Path, *, client: Any = None,
                      chunk_rows: int = CHUNK_ROWS, partition_rows: int = PARTITION_ROWS,
-                     progress: Callable[[int], None] | None = None) -> Scored:
+                     progress: Callable[[int], None] | None = None, levels: TrainingLevels | None = None) -> Scored:
     """Scores `files` into the folder `output`, one Parquet part per partition, on the Dask `client`'s workers
-    (None: in this process, one partition after another). `progress(rows_done)` as partitions finish."""
+    (None: in this process, one partition after another). `progress(rows_done)` as partitions finish; `levels`,
+    the training levels to check category inputs against (sent once to every worker, beside the model)."""
     output = Path(output).resolve()
     if output.exists() and not output.is_dir():
         raise DataError.single(f"The output {output} is a file, not a folder.", where="--output",
@@ -184,7 +188,8 @@ def score_partitions(model: TrainedModel, files: Sequence[Path], output: Path, *
     output.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=output))
     try:
-        parts = list(_mapped(score_partition, partitions, client=client, shared={"model": model},
+        shared: dict[str, Any] = {"model": model} | ({"levels": levels} if levels is not None else {})
+        parts = list(_mapped(score_partition, partitions, client=client, shared=shared,
                              options={"folder": staging, "chunk_rows": chunk_rows}, progress=progress,
                              rows_of=lambda part: part.rows))
         rows = sum(part.rows for part in parts)
@@ -196,7 +201,8 @@ def score_partitions(model: TrainedModel, files: Sequence[Path], output: Path, *
         shutil.rmtree(staging, ignore_errors=True)
     return Scored(rows, output, "parquet", merged_out_of_range(part.out_of_range for part in parts), parts=written,
                   missing=tuple(dict.fromkeys(name for part in parts for name in part.missing)),
-                  unread=merged_unread(item for part in parts for item in part.unread))
+                  unread=merged_unread(item for part in parts for item in part.unread),
+                  unseen=merged_unseen(item for part in parts for item in part.unseen))
 
 
 def _refuse_output_among_inputs(files: Sequence[Path], output: Path) -> None:
