@@ -100,6 +100,32 @@ def test_levels_training_never_had_are_counted_over_every_chunk_as_cairn_monitor
     assert score_file(model, tmp_path / "known.csv", None, levels=training_levels(baseline, model)).unseen == ()
 
 
+def test_a_level_the_model_learned_after_its_baseline_is_not_new(project_and_rows):
+    """A deployment refit on every row learns the holdout's levels, which the baseline (training rows) lacks: a
+    level the model's encoder knows is not called new, one neither knows still is."""
+    import copy
+
+    from cairn.monitoring.drift import statistics_of
+
+    project, rows = project_and_rows
+    model, baseline = project.load_model(), copy.deepcopy(project.monitoring_baseline())
+    counts = statistics_of(baseline).features["Neighborhood"].counts
+    learned = next(key for key in counts if key in _encoder_keys(model, "Neighborhood"))
+    del counts[learned]  # as if only the holdout had it
+    levels = training_levels(baseline, model)
+    assert learned in levels.keys["Neighborhood"]
+    seen = rows.head(3).assign(Neighborhood=[learned, learned, "Atlantis"])
+    [unseen] = levels.unseen(seen, protected=lambda table: table, shown=str)
+    assert (unseen.name, unseen.count, unseen.examples) == ("Neighborhood", 1, ("Atlantis",))
+
+
+def _encoder_keys(model, name: str) -> set[str]:
+    from cairn.estimators.encoder import encoders_in
+
+    return {key for encoder, _ in encoders_in(model.pipeline) if name in encoder.categorical
+            for key in encoder.codes_[list(encoder.categorical).index(name)] if isinstance(key, str)}
+
+
 def test_cairn_predict_warns_of_levels_training_never_had(project_and_rows, tmp_path):
     project, rows = project_and_rows
     rows.loc[[3, 50, 120], "Neighborhood"] = "Atlantis"

@@ -3,8 +3,10 @@
 The training levels come from the model version's monitoring baseline (every level of every training row, keyed
 as the drift check keys them: ``level_counts`` with the baseline's own normalisation), not from
 ``FeatureSpec.levels``, which keeps only the most frequent. So `cairn predict` and `cairn monitor` agree on what is
-new, and a level differing from a known one only in case or spacing is not new when training folded them. A chunk
-costs one ``level_counts`` per category (a factorize, then a set look-up per distinct value).
+new, and a level differing from a known one only in case or spacing is not new when training folded them. The
+model's encoders add the levels a deployment refit on every row learned from the holdout (frequent ones only: the
+encoder keeps no rare level), which the baseline, drawn from the training rows, lacks: the model reads those as
+their own. A chunk costs one ``level_counts`` per category (a factorize, then a set look-up per distinct value).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from cairn.estimators.encoder import encoders_in
+from cairn.estimators.encoder import OTHER_LEVEL, encoders_in
 from cairn.monitoring.drift import NEW_LEVELS_SHOWN, statistics_of
 from cairn.monitoring.reference import CategoryReference, is_numeric, level_counts
 from cairn.privacy import redact_unseen_level
@@ -96,6 +98,11 @@ def training_levels(baseline: Any, model: Any) -> TrainingLevels | None:
             and isinstance(reference := statistics.features.get(feature.name), CategoryReference)}
     if not keys:
         return None
+    for encoder, _ in encoders_in(model.pipeline):  # a deployment refit on every row also learned the holdout's
+        if getattr(encoder, "normalize", True) == statistics.normalize:
+            for name, codes in zip(encoder.categorical, encoder.codes_, strict=True):
+                if name in keys:
+                    keys[name] |= {key for key in codes if isinstance(key, str) and key != OTHER_LEVEL}
     personal = frozenset(pii.column for pii in getattr(model, "personal_columns", []) if pii.column in keys)
     return TrainingLevels(keys, statistics.normalize, {name: unseen_reading(model.pipeline, name) for name in keys},
                           personal)
