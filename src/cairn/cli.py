@@ -33,6 +33,7 @@ err = Console(stderr=True, soft_wrap=True)
 EXAMPLES = Path(__file__).parent / "examples"
 
 CHECK_FAILED = 3  # the command ran and its check failed (objective missed, run not reproduced)
+SAID_AT_MOST = 10  # columns `cairn predict` names one by one in a warning (missing, unread, unseen)
 WIDE_TABLE = 100  # columns from which `cairn models` shows each bundle's size (always in --json and the card)
 ProjectOption = Annotated[Path, typer.Option("--project", "-p", help="The project file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -599,12 +600,17 @@ def predict(input_paths: Annotated[list[Path], typer.Argument(
         scored = loaded.score_file(input_paths, output, version=version,
                                    progress=lambda done: bar.update(task, completed=done))
     _say_out_of_range(scored.out_of_range)
-    # text in a number column is imputed in its rows, a level training never had read as the encoder reads it: said
-    for finding in (*scored.unread, *scored.unseen):
+    # text in a number column is imputed in its rows, a level training never had read as the encoder reads it: said,
+    # for SAID_AT_MOST columns, as missing columns are
+    findings = [*scored.unread, *scored.unseen]
+    for finding in findings[:SAID_AT_MOST]:
         err.print(f"warning: {finding.sentence()}", highlight=False, markup=False)
+    if len(findings) > SAID_AT_MOST:
+        err.print(f"warning: and {len(findings) - SAID_AT_MOST} more columns with text that did not read or levels "
+                  f"the training split never had", highlight=False, markup=False)
     if scored.missing:  # an input without a column is imputed in every row: said, not silent
-        shown = ", ".join(scored.missing[:10]) + (f" and {len(scored.missing) - 10} more"
-                                                  if len(scored.missing) > 10 else "")
+        shown = ", ".join(scored.missing[:SAID_AT_MOST]) + (
+            f" and {len(scored.missing) - SAID_AT_MOST} more" if len(scored.missing) > SAID_AT_MOST else "")
         err.print(f"warning: no column for {len(scored.missing)} of the model's inputs ({shown}): the model imputed "
                   f"{'it' if len(scored.missing) == 1 else 'them'} in every row, so the predictions may be far from "
                   f"what {'it' if len(scored.missing) == 1 else 'they'} would give", highlight=False, markup=False)

@@ -88,5 +88,6 @@ def test_chunks_merge_into_one_summary_per_input_with_a_few_examples() -> None:
               Unseen("Neighborhood", 1, ("Mu", "Thule"), READINGS["rare"])]
     assert merged_unseen(chunks) == (Unseen("Neighborhood", 8, ("Atlantis", "Lemuria", "Mu"), READINGS["rare"]),
                                      Unseen("MS_Zoning", 1, ("call ********67",), READINGS["rare"]))
-    assert merged_unseen(chunks)[1].sentence() == ("MS_Zoning: 1 row has a level training never had, such as "
-                                                   f"'call ********67'; the model reads it {READINGS['rare']}")
+    assert merged_unseen(chunks)[1].sentence() == ("MS_Zoning: 1 row has a level the training split never had, "
+                                                   "such as 'call ********67'; the model reads it "
+                                                   f"{READINGS['rare']}")

@@ -69,7 +69,8 @@ def test_text_that_does_not_read_is_counted_over_every_chunk_and_given_to_the_py
     scored = score_file(project.load_model(), tmp_path / "worded.csv", tmp_path / "worded_out.csv", chunk_rows=300)
     assert [(item.name, item.count, item.example) for item in scored.unread] == [("Lot_Area", 3, "large")]
     whole = project.predict_file(tmp_path / "worded.csv")
-    assert [(item.name, item.count) for item in whole.attrs["unread"]] == [("Lot_Area", 3)]
+    assert [(item["name"], item["count"]) for item in whole.attrs["unread"]] == [("Lot_Area", 3)]
+    assert whole.attrs["unread"][0]["warning"].startswith("Lot_Area: 3 values did not read as a number")
 
 
 def test_levels_training_never_had_are_counted_over_every_chunk_as_cairn_monitor_counts_them(project_and_rows,
@@ -86,13 +87,17 @@ def test_levels_training_never_had_are_counted_over_every_chunk_as_cairn_monitor
                         levels=training_levels(baseline, model))
     assert scored.unseen == (Unseen("Neighborhood", 4, ("Atlantis", "Lemuria"), RARE),  # in the order first found
                              Unseen("MS_Zoning", 1, ("call ********67",), RARE))
-    assert scored.unseen[0].sentence() == ("Neighborhood: 4 rows have levels training never had, such as 'Atlantis', "
-                                           f"'Lemuria'; the model reads them {RARE}")
+    assert scored.unseen[0].sentence() == ("Neighborhood: 4 rows have levels the training split never had, such as "
+                                           f"'Atlantis', 'Lemuria'; the model reads them {RARE}")
     drift = window_drift(baseline, rows, model=model, domain=False)  # what `cairn monitor` names new
     assert {new.feature: [level for level, _ in new.levels] for new in drift.new_categories} == {
         "MS_Zoning": ["call ********67"], "Neighborhood": ["Atlantis", "Lemuria"]}
     whole = project.predict_file(tmp_path / "new.csv")
-    assert set(whole.attrs["unseen"]) == set(scored.unseen) and "unread" not in whole.attrs  # in one chunk
+    assert {item["warning"] for item in whole.attrs["unseen"]} == {item.sentence() for item in scored.unseen}
+    assert "unread" not in whole.attrs  # in one chunk
+    whole.to_parquet(tmp_path / "whole.parquet")  # pandas keeps attrs as JSON: the findings are plain values
+    kept = pd.read_parquet(tmp_path / "whole.parquet").attrs["unseen"]
+    assert {item["name"]: item["count"] for item in kept} == {"Neighborhood": 4, "MS_Zoning": 1}
     known = rows.assign(Neighborhood=rows["Neighborhood"].where(~rows["Neighborhood"].isin(["Atlantis", "Lemuria"]),
                                                                 "COLLEGE_creek"), MS_Zoning="  residential_low_density")
     known.to_csv(tmp_path / "known.csv", index=False)
@@ -135,9 +140,20 @@ def test_cairn_predict_warns_of_levels_training_never_had(project_and_rows, tmp_
     assert result.exit_code == 0, result.output
     said = " ".join(result.stderr.split())  # on stderr with the other warnings, the CSV's stdout kept clean
     assert said.count("warning:") == 1 and (
-        f"warning: Neighborhood: 3 rows have levels training never had, such as 'Atlantis'; the model reads them "
-        f"{RARE} wrote 1,000 predictions to") in said
+        "warning: Neighborhood: 3 rows have levels the training split never had, such as 'Atlantis'; the model "
+        f"reads them {RARE} wrote 1,000 predictions to") in said
     assert len(pd.read_csv(tmp_path / "out.csv")) == 1000
+    model = project.load_model()
+    categories = [f.name for f in model.features if f.kind == "category" and f.name in rows][:12]
+    assert len(categories) == 12
+    rows.loc[7, categories] = "Atlantis"  # twelve columns with a new level: ten said, and how many more
+    rows.to_csv(tmp_path / "many.csv", index=False)
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "many.csv"), "-o", str(tmp_path / "many_out.csv"),
+                                      "-p", str(project.path)])
+    said = " ".join(result.stderr.split())
+    assert result.exit_code == 0 and said.count("warning:") == 11, said
+    assert ("warning: and 2 more columns with text that did not read or levels the training split never had "
+            "wrote 1,000") in said
 
 
 def test_a_version_without_a_monitoring_baseline_scores_without_the_check(quick_house_prices, project_and_rows,
@@ -172,15 +188,15 @@ def test_new_levels_of_a_personal_column_are_counted_never_shown(tmp_path, monke
     rows = table.drop(columns="Sale_Price").head(100)
     rows.loc[rows.index[:5], "owner_email"] = [f"new{i}@example.org" for i in range(5)]  # new people; 95 known
     rows.to_csv(tmp_path / "new.csv", index=False)
-    found = {item.name: item for item in project.predict_file(tmp_path / "new.csv").attrs["unseen"]}
-    assert (found["owner_email"].count, found["owner_email"].examples) == (5, ())  # other columns may have some too
+    found = {item["name"]: item for item in project.predict_file(tmp_path / "new.csv").attrs["unseen"]}
+    assert (found["owner_email"]["count"], found["owner_email"]["examples"]) == (5, ())  # others may have some
     hashed = set(model.protected(rows[["owner_email"]])["owner_email"])
     result = CliRunner().invoke(app, ["predict", str(tmp_path / "new.csv"), "-o", str(tmp_path / "out.csv"),
                                       "-p", str(project.path)])
     assert result.exit_code == 0, result.output
     said = " ".join(result.stderr.split())
-    assert ("warning: owner_email: 5 rows have levels training never had (a personal column: its levels are not "
-            "shown); the model reads them as") in said
+    assert ("warning: owner_email: 5 rows have levels the training split never had (a personal column: its levels "
+            "are not shown); the model reads them as") in said
     assert "example.org" not in said and not any(value in said for value in hashed)
 
 

@@ -278,7 +278,7 @@ def test_what_the_copies_change_is_said_where_the_runs_seed_alone_was_read():
     three = SeedCopies(object(), {"lightgbm": 3})
     assert _copies_caveats(three, tuned, refit) == [
         "the decision threshold and calibration came from the out-of-fold probabilities of the run's seed; the model "
-        "serves the mean of its 3 seeds' probabilities with them",
+        "serves the mean of the probabilities of 3 seeds with them",
         "the holdout compares the chosen model as it is served, the mean of 3 seeds, with linear fitted with one"]
     uneven = SeedCopies(object(), {"lightgbm": 3, "xgboost": 2})
     assert "the mean of up to 3 seeds, with linear" in _copies_caveats(uneven, tuned, refit)[1]
@@ -335,12 +335,24 @@ def test_auto_copies_the_boosters_the_time_left_affords_when_it_does_not_afford_
     names = [name for name, _ in copies.pipeline.estimators]
     assert names == ["lightgbm", "lightgbm.2", "lightgbm.3", "lightgbm.4", "lightgbm.5", "xgboost"]
     np.testing.assert_allclose(copies.pipeline.weights_, [0.08] * 5 + [0.6])
+    assert [_seed(recipe) for _, recipe in copies.pipeline.estimators] == [0, 1, 2, 3, 4, 0]
     assert copies.fits == {"lightgbm": 5, "xgboost": 1} and copies.count == 5 and copies.seeds_said == "up to 5 seeds"
     [remark] = copies.remarks
-    assert remark.startswith("boosters of the chosen model fitted with more seeds and their predictions averaged, "
-                             "in ") and ": lightgbm 5 seeds (0-4); one-row prediction " in remark
-    assert re.search(r"; xgboost \(about \d+\.\d s a fit\) copied no further, with \d+\.\d s left;", remark), remark
+    assert remark.startswith("the chosen model's boosters were fitted again, lightgbm with 5 seeds (0-4), and the "
+                             "predictions averaged, in "), remark
+    assert re.search(r"; xgboost \(about \d+\.\d s a fit, \d+\.\d s left\) copied no further;", remark), remark
     assert remark.endswith("also set training.refit_seeds: {lightgbm: 5}")
+
+
+def test_a_round_that_affords_some_boosters_takes_the_heaviest_in_the_blend_first():
+    from cairn.stages.training.seed_copies import _affordable, _Members
+
+    members = _Members(["lightgbm", "xgboost", "linear"], [None] * 3, [None] * 3, [0.3, 0.5, 0.2])
+    cost = {"lightgbm": 1.0, "xgboost": 3.0}
+    assert _affordable(["lightgbm", "xgboost"], cost, 0.0, 3.5, members) == ["xgboost"]
+    assert _affordable(["lightgbm", "xgboost"], cost, 0.0, 4.5, members) == ["lightgbm", "xgboost"]  # blend order
+    assert _affordable(["lightgbm", "xgboost"], cost, 0.0, 2.0, members) == ["lightgbm"]  # a lighter one still fits
+    assert _affordable(["lightgbm", "xgboost"], cost, 1.5, 2.0, members) == []  # the blend's timing counts too
 
 
 def test_refit_seeds_as_a_mapping_copies_the_members_it_names_and_says_which_it_cannot():
@@ -351,8 +363,11 @@ def test_refit_seeds_as_a_mapping_copies_the_members_it_names_and_says_which_it_
     assert [name for name, _ in copies.pipeline.estimators] == ["lightgbm", "lightgbm.2", "lightgbm.3", "linear"]
     assert copies.fits == {"lightgbm": 3} and copies.seeds_said == "3 seeds"
     held, fitted = copies.remarks
-    assert held == ("training.refit_seeds names linear, which the chosen model holds as no booster whose fit varies "
-                    "with its seed (it holds: lightgbm): nothing was copied for it")
+    assert held == ("training.refit_seeds names linear, which is no booster of the chosen model whose fit varies "
+                    "with its seed (its boosters: lightgbm): nothing was copied for it")
+    ones = with_seed_copies(pipeline, board, searched, scope, replace(ctx, spec=ctx.spec.model_copy(
+        update={"refit_seeds": {"lightgbm": 1}})))
+    assert ones.pipeline is pipeline and ones.remarks == [] and ones.count == 1
     assert fitted.startswith("each booster of the chosen model (lightgbm) was fitted with 3 seeds (0-2)")
     assert fitted.endswith("also set training.refit_seeds: 3")
 
@@ -364,6 +379,9 @@ def test_the_time_kept_for_copies_follows_a_mapping():
                                                     blend={"lightgbm": 0.5, "linear": 0.5})
     booster_s, linear_s = final_fit_s(["lightgbm"], searched, scope), final_fit_s(["linear"], searched, scope)
     assert fit_and_copies_s(board.members(), searched, scope, ctx) == pytest.approx(booster_s * 3 + linear_s)
+    # a family's trial the search cannot name yet (lightgbm#2) is priced as its family's fit
+    trial = replace(ctx, spec=ctx.spec.model_copy(update={"refit_seeds": {"lightgbm": 2, "lightgbm#2": 3}}))
+    assert fit_and_copies_s(board.members(), searched, scope, trial) == pytest.approx(booster_s * 4 + linear_s)
 
 
 @pytest.mark.parametrize(("mapping", "where", "expected"), [
@@ -373,6 +391,11 @@ def test_the_time_kept_for_copies_follows_a_mapping():
     ({}, ("refit_seeds",), "or a mapping of blend members to such numbers, not {}"),
 ])
 def test_a_refit_seeds_mapping_is_checked_member_by_member(mapping, where, expected):
-    with pytest.raises(ValidationError, match=re.escape(expected)):
+    from cairn.config.schema import RULE_AT
+
+    with pytest.raises(ValidationError, match=re.escape(expected)) as refused:
         Training(refit_seeds=mapping)
+    message = str(refused.value.errors()[0]["msg"])
+    placed = tuple(message.rsplit(RULE_AT, 1)[1].split("/")) if RULE_AT in message else ()
+    assert ("refit_seeds", *placed) == where
     assert Training(refit_seeds={"catboost#2": 2, "xgboost": 4}).refit_seeds == {"catboost#2": 2, "xgboost": 4}

@@ -54,10 +54,10 @@ from cairn.monitoring.reference import (
     feature_values,
     is_numeric,
     level_counts,
+    new_levels,
     number_reference,
     reference_statistics,
 )
-from cairn.privacy import redact_unseen_level
 
 __all__ = ["PSI_EPSILON", "DriftReport", "FeatureDrift", "MissingChange", "NewCategories", "WindowDrift",
            "WindowTally", "counted_window", "empty_window", "feature_drift", "generator_at", "judged_window",
@@ -613,12 +613,13 @@ def _category_drift(name: str, reference: CategoryReference, tally: _LevelTally,
                     ) -> tuple[FeatureDrift, NewCategories | None]:
     reference_levels, current_levels = reference.counts, tally.counts
     levels = sorted(reference_levels, key=lambda level: (-reference_levels[level], level))
-    new_levels = sorted((level for level in current_levels if level not in reference_levels),
-                        key=lambda level: (-current_levels[level], level))
+    # a level the model never saw may be personal data typed into the field: masked as the prediction log masks
+    # it, since the report, its JSON and the webhook all carry it
+    spelt = new_levels(current_levels, tally.spelling, reference_levels)
     labels = [*(reference.spelling.get(level, level) for level in levels), NEW_LEVEL, MISSING_LEVEL]
     reference_counts = np.array([reference_levels[level] for level in levels] + [0, reference.missing])
     current_counts = np.array([current_levels.get(level, 0) for level in levels]
-                              + [sum(current_levels[level] for level in new_levels), tally.missing])
+                              + [sum(current_levels[level] for level in spelt), tally.missing])
     psi = population_stability_index(reference_counts, current_counts)
     table = np.vstack([reference_counts, current_counts])
     table = table[:, table.sum(axis=0) > 0]
@@ -635,15 +636,12 @@ def _category_drift(name: str, reference: CategoryReference, tally: _LevelTally,
         facts.append(f"{labels[moved]} {_shares_text(float(reference_share[moved]))} → "
                      f"{_shares_text(float(current_share[moved]))}")
     new = None
-    if new_levels:
+    if spelt:
         rows = max(int(current_counts.sum()), 1)
-        # a level the model never saw may be personal data typed into the field: masked as the prediction log
-        # masks it (cairn.privacy), since the report, its JSON and the webhook all carry it
-        spelt = {level: redact_unseen_level(tally.spelling.get(level, level)) for level in new_levels}
         new = NewCategories(feature=name, share=float(current_share[-2]),
-                            levels=[(spelt[level], current_levels[level] / rows) for level in new_levels])
-        shown = ", ".join(repr(spelt[level]) for level in new_levels[:NEW_LEVELS_SHOWN])
-        more = f" and {len(new_levels) - NEW_LEVELS_SHOWN} more" if len(new_levels) > NEW_LEVELS_SHOWN else ""
+                            levels=[(masked, current_levels[level] / rows) for level, masked in spelt.items()])
+        shown = ", ".join(repr(masked) for masked in list(spelt.values())[:NEW_LEVELS_SHOWN])
+        more = f" and {len(spelt) - NEW_LEVELS_SHOWN} more" if len(spelt) > NEW_LEVELS_SHOWN else ""
         facts.append(f"unseen levels in {_shares_text(float(current_share[-2]))} of rows ({shown}{more})")
     detail = "; ".join([*facts, f"PSI {psi:.2f} ({_verdict(psi)})"])
     return FeatureDrift(feature=name, kind="category", psi=psi, test="chi2", p_value=p_value,

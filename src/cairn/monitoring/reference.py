@@ -20,7 +20,7 @@ Kolmogorov limit distribution of sqrt(n·m/(n+m))·D, n and m the known values o
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ import pandas as pd
 
 from cairn.estimators.encoder import clean_text
 from cairn.model.inputs import FeatureSpec, as_model_frame
+from cairn.privacy import redact_unseen_level
 
 __all__ = ["SKETCH_POINTS", "CategoryReference", "LevelCounts", "NumberReference", "ReferenceStatistics",
            "feature_values", "level_counts", "reference_statistics"]
@@ -48,6 +49,15 @@ class LevelCounts:
     @property
     def rows(self) -> int:
         return sum(self.counts.values()) + self.missing
+
+
+def new_levels(counts: Mapping[str, int], spelling: Mapping[str, str], known: Container[str]
+               ) -> dict[str, str]:
+    """The level keys of `counts` outside `known`, the most frequent first (ties by key), each with its spelling
+    masked: a level the model never saw may be personal data typed into the field (cairn.privacy). What `cairn
+    monitor` and `cairn predict` name as new, in one order and one masking."""
+    keys = sorted((key for key in counts if key not in known), key=lambda key: (-counts[key], key))
+    return {key: redact_unseen_level(spelling.get(key, key)) for key in keys}
 
 
 def level_counts(values: pd.Series | np.ndarray, *, normalize: bool) -> LevelCounts:

@@ -1,12 +1,14 @@
 """Category levels a scored file holds that the training rows never had: said, as `cairn monitor` would name them.
 
-The training levels come from the model version's monitoring baseline (every level of every training row, keyed
-as the drift check keys them: ``level_counts`` with the baseline's own normalisation), not from
-``FeatureSpec.levels``, which keeps only the most frequent. So `cairn predict` and `cairn monitor` agree on what is
-new, and a level differing from a known one only in case or spacing is not new when training folded them. The
-model's encoders add the levels a deployment refit on every row learned from the holdout (frequent ones only: the
-encoder keeps no rare level), which the baseline, drawn from the training rows, lacks: the model reads those as
-their own. A chunk costs one ``level_counts`` per category (a factorize, then a set look-up per distinct value).
+The training levels come from the model version's monitoring baseline (every level of every row of the training
+split, keyed as the drift check keys them: ``level_counts`` with the baseline's own normalisation), not from
+``FeatureSpec.levels``, which keeps only the most frequent; new levels are chosen, ordered and masked by the one
+function `cairn monitor` uses (``new_levels``). So the two agree on what is new, and a level differing from a known
+one only in case or spacing is not new when training folded them. One difference: a model deployment refit on
+every row also learned the holdout's levels, and a frequent one has its own code in its encoder; predict leaves
+that one out (the model reads it as its own), monitor, which compares with the training split, names it. A rare
+one the refit grouped with the rare levels, as the sentence says. A chunk costs one ``level_counts`` per category
+(a factorize, then a set look-up per distinct value).
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ import pandas as pd
 
 from cairn.estimators.encoder import OTHER_LEVEL, encoders_in
 from cairn.monitoring.drift import NEW_LEVELS_SHOWN, statistics_of
-from cairn.monitoring.reference import CategoryReference, is_numeric, level_counts
-from cairn.privacy import redact_unseen_level
+from cairn.monitoring.reference import CategoryReference, is_numeric, level_counts, new_levels
 
 __all__ = ["TrainingLevels", "Unseen", "training_levels", "unseen_reading"]
 
@@ -37,7 +38,7 @@ READINGS = {
 
 @dataclass(frozen=True)
 class Unseen:
-    """Rows of a category input whose level the training rows never had: the model still answers (see
+    """Rows of a category input whose level the training split never had: the model still answers (see
     `reading`), and the caller says so (a scored file)."""
 
     name: str  # as shown: redacted and clipped by the caller
@@ -49,7 +50,7 @@ class Unseen:
         rows = "1 row has a level" if self.count == 1 else f"{self.count:,} rows have levels"
         shown = (f", such as {', '.join(repr(example) for example in self.examples)}" if self.examples
                  else " (a personal column: its levels are not shown)")
-        return (f"{self.name}: {rows} training never had{shown}; the model reads "
+        return (f"{self.name}: {rows} the training split never had{shown}; the model reads "
                 f"{'it' if self.count == 1 else 'them'} {self.reading}")
 
     def plus(self, other: Unseen) -> Unseen:
@@ -80,12 +81,11 @@ class TrainingLevels:
             if name not in table.columns:
                 continue
             levels = level_counts(hidden[name] if name in self.personal else table[name], normalize=self.normalize)
-            new = sorted((key for key in levels.counts if key not in known),  # as the drift report orders them
-                         key=lambda key: (-levels.counts[key], key))
+            new = new_levels(levels.counts, levels.spelling, known)  # as the drift report orders and masks them
             if not new:
                 continue
             examples = () if name in self.personal else tuple(dict.fromkeys(
-                shown(redact_unseen_level(levels.spelling[key])) for key in new[:NEW_LEVELS_SHOWN]))
+                shown(masked) for masked in list(new.values())[:NEW_LEVELS_SHOWN]))
             found.append(Unseen(shown(name), sum(levels.counts[key] for key in new), examples, self.readings[name]))
         return found
 

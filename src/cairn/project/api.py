@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -494,9 +494,12 @@ class Project:
 
     def predict_file(self, path: str | Path, *, version: int | str | None = None) -> pd.DataFrame:
         """The input rows with a `prediction` column (and class probabilities for classifiers). Numbers outside
-        their training range are clipped to it; `attrs["out_of_range"]` lists them (cairn.model.ranges),
-        `attrs["unread"]` the number inputs whose text did not read (imputed: `cairn.model.inputs.Unread`), and
-        `attrs["unseen"]` the category inputs with levels training never had (`cairn.monitoring.unseen.Unseen`)."""
+        their training range are clipped to it, and `attrs` says what the model read otherwise than written:
+        `attrs["out_of_range"]` the values clipped (cairn.model.ranges.OutOfRange), `attrs["unread"]` the number
+        inputs whose text did not read (imputed: cairn.model.inputs.Unread), `attrs["unseen"]` the category inputs
+        with levels the training split never had (cairn.monitoring.unseen.Unseen). Each finding is a plain dict of
+        its fields and its `warning`, as `cairn predict` prints it, so the frame still writes to Parquet (which
+        keeps `attrs` as JSON)."""
         from cairn.project.batch import score_chunk_read
 
         model = self.load_model(version)
@@ -504,7 +507,7 @@ class Project:
                                                          levels=self._training_levels(model))
         for key, said in (("out_of_range", found), ("unread", unread), ("unseen", unseen)):
             if said:
-                scored.attrs[key] = said
+                scored.attrs[key] = [{**asdict(item), "warning": item.sentence()} for item in said]
         return scored
 
     def score_file(self, path: str | Path | Sequence[str | Path], output: str | Path | None, *,

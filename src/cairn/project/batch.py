@@ -51,7 +51,7 @@ class Scored:
     parts: int = 1  # Parquet parts written, when the output is a folder (cairn.project.partitions)
     missing: tuple[str, ...] = ()  # model inputs the input had no column for: imputed in every row
     unread: tuple[Unread, ...] = ()  # number inputs with text that did not read as a number: imputed in those rows
-    unseen: tuple[Unseen, ...] = ()  # category inputs with levels training never had
+    unseen: tuple[Unseen, ...] = ()  # category inputs with levels the training split never had
 
 
 def score_chunk(model: TrainedModel, table: pd.DataFrame) -> tuple[pd.DataFrame, list[OutOfRange]]:

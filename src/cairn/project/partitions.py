@@ -81,7 +81,7 @@ class PartScored:
     out_of_range: list[OutOfRange]
     missing: tuple[str, ...] = ()  # model inputs the partition had no column for
     unread: tuple[Unread, ...] = ()  # number inputs with text that did not read
-    unseen: tuple[Unseen, ...] = ()  # category inputs with levels training never had
+    unseen: tuple[Unseen, ...] = ()  # category inputs with levels the training split never had
 
 
 def is_folder_output(output: Path | None) -> bool:

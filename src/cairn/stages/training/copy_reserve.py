@@ -23,6 +23,7 @@ from cairn.stages.training.context import Context
 from cairn.stages.training.crossval import CVResult
 from cairn.stages.training.refit_cost import refit_s
 from cairn.stages.training.scope import SearchScope
+from cairn.stages.training.trial_library import family_of
 
 
 class Refittable(Protocol):
@@ -49,7 +50,19 @@ def fit_and_copies_s(names: list[str], models: Mapping[str, Refittable], scope: 
     boosters = [name for name in (names if copied is None else copied)
                 if models[name].candidate.algorithm.varies_with_seed]
     return final_fit_s(names, models, scope) + sum(
-        (fits_asked(ctx.spec.refit_seeds, name) - 1) * final_fit_s([name], models, scope) for name in boosters)
+        count * final_fit_s([name], models, scope) for name, count in _copies(ctx.spec.refit_seeds, boosters).items())
+
+
+def _copies(setting: str | int | Mapping[str, int], boosters: list[str]) -> dict[str, int]:
+    """The copies training.refit_seeds asks of each of `boosters`. A mapping may name a family's trial
+    (`lightgbm#2`) that the search under way cannot name yet: its copies are priced as its family's."""
+    copies = {name: fits_asked(setting, name) - 1 for name in boosters}
+    if isinstance(setting, Mapping):
+        for member, fits in setting.items():
+            family = family_of(member)
+            if member not in copies and family in copies:
+                copies[family] += int(fits) - 1
+    return copies
 
 
 def fits_asked(setting: str | int | Mapping[str, int], member: str) -> int:

@@ -61,8 +61,7 @@ class SeedCopies:
     @property
     def seeds_said(self) -> str:
         """How many seeds the served model averages, in words ("3 seeds", "up to 3 seeds" when uneven)."""
-        even = len(set(self.fits.values())) <= 1
-        return f"{'' if even else 'up to '}{self.count} seeds"
+        return f"{'' if _even(self.fits) else 'up to '}{self.count} seeds"
 
 
 @dataclass(frozen=True)
@@ -75,6 +74,7 @@ class _Members:
     weights: list[float]
 
     def weight(self, name: str) -> float:
+        """A member's weight in the blend (1 for a model alone)."""
         return self.weights[self.names.index(name)]
 
 
@@ -87,10 +87,10 @@ def with_seed_copies(pipeline: Any, board: Leaderboard, searched: dict[str, Sear
     if setting == 1 or (setting == "auto" and (ctx.replay is not None or scope.confined_by_budget(ctx.spec))):
         return SeedCopies(pipeline)
     auto = setting == "auto"
-    remarks = [] if auto or not isinstance(setting, Mapping) else _not_held(setting, varied)
+    remarks = _not_held(setting, varied) if isinstance(setting, Mapping) else []
     wanted = {name: MAX_COPIES if auto else fits_asked(setting, name) for name in varied}
     if not any(count > 1 for count in wanted.values()):
-        if not (auto or remarks):
+        if isinstance(setting, int):
             remarks = [f"training.refit_seeds: {setting} had nothing to copy: the chosen model has no booster whose "
                        f"fit varies with its seed (LightGBM, XGBoost, CatBoost)"]
         return SeedCopies(pipeline, remarks=remarks)
@@ -104,14 +104,18 @@ def _not_held(setting: Mapping[str, int], varied: list[str]) -> list[str]:
     if not absent:
         return []
     held = ", ".join(varied) if varied else "none"
-    return [f"training.refit_seeds names {', '.join(absent)}, which the chosen model holds as no booster whose fit "
-            f"varies with its seed (it holds: {held}): nothing was copied for {'them' if len(absent) > 1 else 'it'}"]
+    one = len(absent) == 1
+    return [f"training.refit_seeds names {', '.join(absent)}, {'which is' if one else 'which are'} no booster of the "
+            f"chosen model whose fit varies with its seed (its boosters: {held}): nothing was copied for "
+            f"{'it' if one else 'them'}"]
 
 
 def _fit_copies(pipeline: Any, members: _Members, wanted: dict[str, int], searched: dict[str, Searched],
                 scope: SearchScope, ctx: Context, *, auto: bool, board: Leaderboard) -> SeedCopies:
     """Rounds of one more seed per booster until each has the fits `wanted` (auto: while time and latency allow,
-    each round the boosters whose fits the time left affords, the heaviest in the blend first)."""
+    each round the boosters whose fits the time left affords, the heaviest in the blend first; one a round left
+    out is copied no further, so each booster's fits have the seeds after the run's, in order, as a replay of
+    its setting fits them)."""
     X, y = final_fit_data(scope)
     sample = X.iloc[: min(len(X), SAME_ROWS)]
     base_ms = one_row_ms(pipeline, X, problem=ctx.case.problem)
@@ -121,10 +125,13 @@ def _fit_copies(pipeline: Any, members: _Members, wanted: dict[str, int], search
     overhead_s = 0.0  # the blend and its timing, after the fits: measured by the first round
     reserve_s = refit_estimate_s(board, searched, scope, ctx)
     rounds: list[dict[str, Any]] = []  # per round: member name -> (recipe, fitted)
-    current, latency_ms, why_stopped, left_out = pipeline, base_ms, "", ""
+    current, latency_ms, why_stopped = pipeline, base_ms, ""
+    left_out: dict[str, str] = {}  # booster -> its price, when a round could not afford it
     began = time.perf_counter()
     for copy in range(1, max(wanted.values())):
-        due = [name for name in wanted if wanted[name] > copy]
+        due = [name for name in wanted if wanted[name] > copy and name not in left_out]
+        if not due:
+            break
         if auto:
             left_s = ctx.seconds_to_stop() - reserve_s
             affordable = _affordable(due, cost_s, overhead_s, left_s, members)
@@ -133,10 +140,8 @@ def _fit_copies(pipeline: Any, members: _Members, wanted: dict[str, int], search
                 why_stopped = (f"another would have taken about {cheapest_s:.1f} s of the {left_s:.1f} s left"
                                if left_s > 0 else "the search used the time")
                 break
-            if len(affordable) < len(due) and not left_out:
-                unpaid = [name for name in due if name not in affordable]
-                priced = ", ".join(f"{name} (about {cost_s[name]:.1f} s a fit)" for name in unpaid)
-                left_out = f"{priced} copied no further, with {left_s:.1f} s left"
+            left_out |= {name: f"{name} (about {cost_s[name]:.1f} s a fit, {left_s:.1f} s left)"
+                         for name in due if name not in affordable}
             due = affordable
         seed = ctx.seed + copy
         ctx.progress(f"refitting {' + '.join(due)} with seed {seed} to average")
@@ -174,7 +179,7 @@ def _fit_copies(pipeline: Any, members: _Members, wanted: dict[str, int], search
     remark = (f"{_fitted_text(copied, boosters, ctx.seed, spent)}; one-row prediction {base_ms:.2f} -> "
               f"{latency_ms:.2f} ms")
     if left_out:
-        remark += f"; {left_out}"
+        remark += f"; {', '.join(left_out.values())} copied no further"
     if why_stopped and any(count < wanted[name] for name, count in copied.items()):
         remark += f"; no more: {why_stopped}"
     remark += (f"; to replay this run with training.tuning.plan, also set training.refit_seeds: "
@@ -194,21 +199,27 @@ def _affordable(due: list[str], cost_s: dict[str, float], overhead_s: float, lef
     return [name for name in due if name in chosen]  # in the blend's order
 
 
+def _even(fits: dict[str, int]) -> int | None:
+    """The one count of fits every booster has, or None when they differ."""
+    counts = set(fits.values())
+    return counts.pop() if len(counts) == 1 else None
+
+
 def _fitted_text(copied: dict[str, int], boosters: list[str], seed: int, spent: str) -> str:
-    counts = set(copied.values())
-    if len(copied) == len(boosters) and len(counts) == 1:
-        count = counts.pop()
+    """What was fitted: one sentence for every booster alike, else each booster's seeds."""
+    count = _even(copied) if len(copied) == len(boosters) else None
+    if count is not None:
         return (f"each booster of the chosen model ({', '.join(boosters)}) was fitted with {count} seeds "
                 f"({seed}-{seed + count - 1}) and its predictions averaged, {spent}")
-    each = ", ".join(f"{name} {count} seeds ({seed}-{seed + count - 1})" for name, count in copied.items())
-    return f"boosters of the chosen model fitted with more seeds and their predictions averaged, {spent}: {each}"
+    each = ", ".join(f"{name} with {count} seeds ({seed}-{seed + count - 1})" for name, count in copied.items())
+    return f"the chosen model's boosters were fitted again, {each}, and the predictions averaged, {spent}"
 
 
 def _setting(copied: dict[str, int], boosters: list[str]) -> str:
-    """training.refit_seeds as the project file writes it to fit these copies again."""
-    counts = set(copied.values())
-    if len(copied) == len(boosters) and len(counts) == 1:
-        return str(counts.pop())
+    """training.refit_seeds as the project file writes it to fit these copies again: members in the run's order."""
+    count = _even(copied) if len(copied) == len(boosters) else None
+    if count is not None:
+        return str(count)
     return "{" + ", ".join(f"{name}: {count}" for name, count in copied.items()) + "}"
 
 

@@ -214,7 +214,7 @@ def _copies_caveats(copies: SeedCopies, decided: ClassDecision, runner_up: Runne
     if read:
         with_them = "them" if len(read) > 1 else "it"
         caveats.append(f"the {' and '.join(read)} came from the out-of-fold probabilities of the run's seed; the "
-                       f"model serves the mean of its {copies.seeds_said}' probabilities with {with_them}")
+                       f"model serves the mean of the probabilities of {copies.seeds_said} with {with_them}")
     if runner_up.pipeline is not None:
         caveats.append(f"the holdout compares the chosen model as it is served, the mean of {copies.seeds_said}, with "
                        f"{runner_up.name} fitted with one")
