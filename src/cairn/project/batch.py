@@ -155,7 +155,7 @@ def merged_unread(found: Iterable[Unread]) -> tuple[Unread, ...]:
 
 
 def merged_unseen(found: Iterable[Unseen]) -> tuple[Unseen, ...]:
-    """Levels training never had: counts added, the first few examples kept."""
+    """Levels the training split never had: counts added, the first few examples kept."""
     return tuple(merged(found, Unseen.plus))
 
 
