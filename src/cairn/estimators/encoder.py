@@ -496,8 +496,11 @@ def encoders_in(estimator: Any) -> list[tuple[TabularEncoder, Any]]:
     if isinstance(estimator, TabularEncoder):
         return [(estimator, None)]
     steps = [step for _, step in getattr(estimator, "steps", [])]
-    found = [(encoder, steps[-1] if model is None and step is not steps[-1] else model)
-             for step in steps for encoder, model in encoders_in(step)]
+    found = []
+    for step in steps:
+        for encoder, model in encoders_in(step):
+            reads_it = steps[-1] if model is None and step is not steps[-1] else model  # the pipeline's own model
+            found.append((encoder, reads_it))
     inner = list(getattr(estimator, "estimators_", []) or [])
     inner += [getattr(estimator, name) for name in ("regressor_", "estimator_") if hasattr(estimator, name)]
     return found + [pair for part in inner for pair in encoders_in(part)]
