@@ -357,13 +357,13 @@ def test_a_round_that_affords_some_boosters_takes_the_heaviest_in_the_blend_firs
 
 def test_refit_seeds_as_a_mapping_copies_the_members_it_names_and_says_which_it_cannot():
     pipeline, board, searched, scope, ctx = _fitted(REGRESSION, ("lightgbm", "linear"),
-                                                    refit_seeds={"lightgbm": 3, "linear": 2},
+                                                    refit_seeds={"lightgbm": 3, "xgboost": 2},
                                                     blend={"lightgbm": 0.6, "linear": 0.4})
     copies = with_seed_copies(pipeline, board, searched, scope, ctx)
     assert [name for name, _ in copies.pipeline.estimators] == ["lightgbm", "lightgbm.2", "lightgbm.3", "linear"]
     assert copies.fits == {"lightgbm": 3} and copies.seeds_said == "3 seeds"
     held, fitted = copies.remarks
-    assert held == ("training.refit_seeds names linear, which is no booster of the chosen model whose fit varies "
+    assert held == ("training.refit_seeds names xgboost, which is no booster of the chosen model whose fit varies "
                     "with its seed (its boosters: lightgbm): nothing was copied for it")
     ones = with_seed_copies(pipeline, board, searched, scope, replace(ctx, spec=ctx.spec.model_copy(
         update={"refit_seeds": {"lightgbm": 1}})))
@@ -385,9 +385,11 @@ def test_the_time_kept_for_copies_follows_a_mapping():
 
 
 @pytest.mark.parametrize(("mapping", "where", "expected"), [
-    ({"boosted": 3}, ("refit_seeds", "boosted"), "blend members as a run's notes name them"),
+    ({"boosted": 3}, ("refit_seeds", "boosted"), "boosters whose fit varies with their seed, as a run's notes"),
+    ({"linear": 3}, ("refit_seeds", "linear"), "(lightgbm, xgboost, catboost, or a family's trial such as"),
+    ({"lightgbm#0": 2}, ("refit_seeds", "lightgbm#0"), "not 'lightgbm#0'"),
     ({"lightgbm": 11}, ("refit_seeds", "lightgbm"), "a whole number of fits from 1 to 10, not 11"),
-    ({"lightgbm#x": 2}, ("refit_seeds", "lightgbm#x"), "blend members as a run's notes name them"),
+    ({"lightgbm#x": 2}, ("refit_seeds", "lightgbm#x"), "boosters whose fit varies with their seed"),
     ({}, ("refit_seeds",), "or a mapping of blend members to such numbers, not {}"),
 ])
 def test_a_refit_seeds_mapping_is_checked_member_by_member(mapping, where, expected):

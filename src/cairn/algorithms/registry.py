@@ -12,7 +12,7 @@ from cairn.algorithms.hist_gradient_boosting import HIST_GRADIENT_BOOSTING
 from cairn.algorithms.knn import KNN
 from cairn.algorithms.lightgbm import LIGHTGBM
 from cairn.algorithms.linear import LINEAR
-from cairn.algorithms.names import ALGORITHM_NAMES, NATIVE_CATEGORY_NAMES
+from cairn.algorithms.names import ALGORITHM_NAMES, NATIVE_CATEGORY_NAMES, SEED_VARIED_NAMES
 from cairn.algorithms.space import Dimension
 from cairn.algorithms.sparse_linear import SPARSE_LINEAR
 from cairn.algorithms.trees import FIXED_TREES, MAX_TREES, leaves_for
@@ -24,6 +24,8 @@ if tuple(ALGORITHMS) != ALGORITHM_NAMES:
     raise ImportError(f"cairn.algorithms.names lists {ALGORITHM_NAMES}, the registry {tuple(ALGORITHMS)}")
 if tuple(name for name, a in ALGORITHMS.items() if a.native_categories) != NATIVE_CATEGORY_NAMES:
     raise ImportError(f"cairn.algorithms.names lists {NATIVE_CATEGORY_NAMES} as learning categories natively")
+if tuple(name for name, a in ALGORITHMS.items() if a.varies_with_seed) != SEED_VARIED_NAMES:
+    raise ImportError(f"cairn.algorithms.names lists {SEED_VARIED_NAMES} as varying with their seed")
 DEFAULT_NAMES: tuple[str, ...] = tuple(name for name, a in ALGORITHMS.items() if a.default_list)
 
 

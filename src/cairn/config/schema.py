@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from cairn.algorithms.names import ALGORITHM_NAMES, NATIVE_CATEGORY_NAMES
+from cairn.algorithms.names import ALGORITHM_NAMES, NATIVE_CATEGORY_NAMES, SEED_VARIED_NAMES
 from cairn.metrics.catalogue import DEFAULT_METRIC, METRIC_NAMES, criterion_text, lower_is_better, metrics_of
 from cairn.thresholds import ALMOST_CONSTANT_SHARE, MOSTLY_MISSING_SHARE, RARE_CLASS_SHARE
 
@@ -29,7 +29,7 @@ Problem = Literal["regression", "binary", "multiclass"]
 MetricName = Literal[METRIC_NAMES]  # type: ignore[valid-type]
 CandidateName = Literal[ALGORITHM_NAMES]  # type: ignore[valid-type]
 NativeCategoryName = Literal[NATIVE_CATEGORY_NAMES]  # type: ignore[valid-type]
-MEMBER_NAME = re.compile(r"[a-z_]+(#[0-9]+)?")  # a blend member: a family, or its trial (`lightgbm#2`)
+MEMBER_NAME = re.compile(r"[a-z_]+(#[1-9][0-9]*)?")  # a blend member: a family, or its trial (`lightgbm#2`)
 FinalModelName = Literal[(*ALGORITHM_NAMES, "ensemble")]  # type: ignore[valid-type]
 
 
@@ -433,10 +433,10 @@ class Training(Section):
         if field == "refit_seeds" and isinstance(value, dict) and value:
             for member, number in value.items():
                 if not (isinstance(member, str) and MEMBER_NAME.fullmatch(member)
-                        and member.split("#")[0] in ALGORITHM_NAMES):
-                    raise rule(f"blend members as a run's notes name them ({', '.join(ALGORITHM_NAMES)}, or a "
-                               f"family's trial such as lightgbm#2), not {member!r}",
-                               "name the members as a run's notes give them", at=(member,))
+                        and member.split("#")[0] in SEED_VARIED_NAMES):
+                    raise rule(f"boosters whose fit varies with their seed, as a run's notes name them "
+                               f"({', '.join(SEED_VARIED_NAMES)}, or a family's trial such as lightgbm#2), not "
+                               f"{member!r}", "name the members as a run's notes give them", at=(member,))
                 if not count(number):
                     raise rule(f"a whole number of fits from 1 to {most}, not {number!r}",
                                "set the number a run's notes give", at=(member,))
