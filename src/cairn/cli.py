@@ -609,8 +609,9 @@ def predict(input_paths: Annotated[list[Path], typer.Argument(
         err.print(f"warning: and {len(findings) - SAID_AT_MOST} more columns with text that did not read or levels "
                   f"the training split never had", highlight=False, markup=False)
     if scored.missing:  # an input without a column is imputed in every row: said, not silent
-        shown = ", ".join(scored.missing[:SAID_AT_MOST]) + (
-            f" and {len(scored.missing) - SAID_AT_MOST} more" if len(scored.missing) > SAID_AT_MOST else "")
+        from cairn.words import name_list
+
+        shown = name_list(scored.missing, SAID_AT_MOST)
         err.print(f"warning: no column for {len(scored.missing)} of the model's inputs ({shown}): the model imputed "
                   f"{'it' if len(scored.missing) == 1 else 'them'} in every row, so the predictions may be far from "
                   f"what {'it' if len(scored.missing) == 1 else 'they'} would give", highlight=False, markup=False)

@@ -15,6 +15,8 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import pandas as pd
 
+from cairn.words import count as counted
+
 FeatureKind = Literal["number", "category"]
 Parse = Literal["plain", "text_number", "date", "text"]
 SECONDS_PER_DAY = 86_400
@@ -119,8 +121,8 @@ class Unread:
     what: str  # "a number" or "a date"
 
     def sentence(self) -> str:
-        count = "1 value" if self.count == 1 else f"{self.count:,} values"
-        return (f"{self.name}: {count} did not read as {self.what}, such as {self.example!r}; the model imputed "
+        values = counted(self.count, "value", "values")
+        return (f"{self.name}: {values} did not read as {self.what}, such as {self.example!r}; the model imputed "
                 f"{'it' if self.count == 1 else 'them'}, as training did")
 
 

@@ -58,6 +58,7 @@ from cairn.monitoring.reference import (
     number_reference,
     reference_statistics,
 )
+from cairn.words import name_list
 
 __all__ = ["PSI_EPSILON", "DriftReport", "FeatureDrift", "MissingChange", "NewCategories", "WindowDrift",
            "WindowTally", "counted_window", "empty_window", "feature_drift", "generator_at", "judged_window",
@@ -640,9 +641,8 @@ def _category_drift(name: str, reference: CategoryReference, tally: _LevelTally,
         rows = max(int(current_counts.sum()), 1)
         new = NewCategories(feature=name, share=float(current_share[-2]),
                             levels=[(masked, current_levels[level] / rows) for level, masked in spelt.items()])
-        shown = ", ".join(repr(masked) for masked in list(spelt.values())[:NEW_LEVELS_SHOWN])
-        more = f" and {len(spelt) - NEW_LEVELS_SHOWN} more" if len(spelt) > NEW_LEVELS_SHOWN else ""
-        facts.append(f"unseen levels in {_shares_text(float(current_share[-2]))} of rows ({shown}{more})")
+        shown = name_list([repr(masked) for masked in spelt.values()], NEW_LEVELS_SHOWN)
+        facts.append(f"unseen levels in {_shares_text(float(current_share[-2]))} of rows ({shown})")
     detail = "; ".join([*facts, f"PSI {psi:.2f} ({_verdict(psi)})"])
     return FeatureDrift(feature=name, kind="category", psi=psi, test="chi2", p_value=p_value,
                         drifted=psi >= threshold, detail=detail), new

@@ -98,21 +98,25 @@ def training_levels(baseline: Any, model: Any) -> TrainingLevels | None:
             and isinstance(reference := statistics.features.get(feature.name), CategoryReference)}
     if not keys:
         return None
-    for encoder, _ in encoders_in(model.pipeline):  # a deployment refit on every row also learned the holdout's
+    encoders = encoders_in(model.pipeline)  # walked once for the levels and every input's reading
+    for encoder, _ in encoders:  # a deployment refit on every row also learned the holdout's
         if getattr(encoder, "normalize", True) == statistics.normalize:
             for name, codes in zip(encoder.categorical, encoder.codes_, strict=True):
                 if name in keys:
                     keys[name] |= {key for key in codes if isinstance(key, str) and key != OTHER_LEVEL}
     personal = frozenset(pii.column for pii in getattr(model, "personal_columns", []) if pii.column in keys)
-    return TrainingLevels(keys, statistics.normalize, {name: unseen_reading(model.pipeline, name) for name in keys},
-                          personal)
+    return TrainingLevels(keys, statistics.normalize, {name: _reading_in(encoders, name) for name in keys}, personal)
 
 
 def unseen_reading(pipeline: Any, name: str) -> str:
     """What the fitted `pipeline` makes of a level of `name` it never saw, as a clause ("as none of the levels it
     knows"): its encoder's reading, and for a code, its model's; each of a blend's members', when they differ."""
-    readings = [_reading(encoder, model, name) for encoder, model in encoders_in(pipeline)
-                if name in encoder.categorical]
+    return _reading_in(encoders_in(pipeline), name)
+
+
+def _reading_in(encoders: list[tuple[Any, Any]], name: str) -> str:
+    """`unseen_reading` from the pipeline's (encoder, model) pairs, found once for every input."""
+    readings = [_reading(encoder, model, name) for encoder, model in encoders if name in encoder.categorical]
     distinct = list(dict.fromkeys(readings)) or ["as a level it never learned"]
     if len(distinct) == 1:
         return distinct[0]
