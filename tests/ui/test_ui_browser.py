@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
+from playwright.sync_api import expect
+
 from cairn.project.api import Project
 from tests.ui.conftest import running_ui
 
@@ -59,13 +61,13 @@ def test_runs_run_compare_and_promote_in_chromium(chromium, three_runs, tmp_path
         page.goto(f"{ui.url}/runs")
         page.click("tbody tr[data-run='2'] a[href='/runs/2']")
         assert page.locator("h1").inner_text().startswith("Run 2")
-        assert page.locator("table.stages tbody tr").count() == 10
+        expect(page.locator("table.stages tbody tr")).to_have_count(10)  # waits: count() reads at once
         marks = set(page.locator("table.stages .badge").all_inner_texts())
         assert marks <= {"cached", "recomputed"} and "recomputed" in marks
         assert '"seed": 7' in page.locator("pre.manifest").inner_text()
         page.screenshot(path=tmp_path / "run.png", full_page=True)
         page.click("#report-link")
-        assert page.locator("#verdict").count() == 1  # the run's own HTML report
+        expect(page.locator("#verdict")).to_have_count(1)  # the run's own HTML report, once it has loaded
         page.go_back()
 
         # compare runs 1 and 2: the seed changed, both leaderboards side by side
@@ -77,7 +79,7 @@ def test_runs_run_compare_and_promote_in_chromium(chromium, three_runs, tmp_path
         assert page.locator("h1").inner_text() == "Run 1 → run 2"
         seed_row = page.locator("table.changes tr", has_text="seed")
         assert seed_row.locator("td").all_inner_texts() == ["42", "7"]
-        assert page.locator("table.leaderboard").count() == 2
+        expect(page.locator("table.leaderboard")).to_have_count(2)
         assert "paired" not in " ".join(problems)
         page.screenshot(path=tmp_path / "compare.png", full_page=True)
 
@@ -97,17 +99,17 @@ def test_runs_run_compare_and_promote_in_chromium(chromium, three_runs, tmp_path
 
         # the model card, rendered from markdown
         page.click("tr[data-version='2'] a[href='/models/v2/card']")
-        assert page.locator("article.card h1, article.card h2").count() >= 1
+        page.locator("article.card h1, article.card h2").first.wait_for()
 
         # one answer explained: a holdout row, then a pasted record
         page.click("nav a[href='/explain']")
         page.fill("#row", "0")
         page.click("#explain-row")
         assert page.locator("#answer").inner_text().replace(",", "").replace(".", "").isdigit()
-        assert page.locator("svg.bars rect.bar").count() >= 2
+        page.locator("svg.bars rect.bar").nth(1).wait_for()  # two bars at least
         page.fill("#record", '{"Lot_Area": 8450, "Year_Built": 2003, "Gr_Liv_Area": 1710}')
         page.click("#explain-record")
-        assert page.locator("svg.bars rect.bar[data-input='Gr_Liv_Area']").count() == 1
+        expect(page.locator("svg.bars rect.bar[data-input='Gr_Liv_Area']")).to_have_count(1)
         page.screenshot(path=tmp_path / "explain.png", full_page=True)
 
         page.click("nav a[href='/monitoring']")
