@@ -192,3 +192,26 @@ def test_an_encoder_pickled_before_the_time_index_answers_as_it_did():
     old.__setstate__(state)
     assert old.transform(frame)[:, 0].tolist() == [14794.0, 15159.0]  # days since 1970, as it answered then
     assert pickle.loads(pickle.dumps(old)).transform(frame)[:, 0].tolist() == [14794.0, 15159.0]
+
+
+@pytest.mark.parametrize("learned, served", [
+    ([3, 1, 2, 3, 1] * 20, [1.0, np.nan, 3.0, 7.0]),  # learned as whole numbers, served from a chunk with a gap
+    ([3.0, 1.0, np.nan, 2.0, 1.0] * 20, [1, None, 3, 7]),  # learned with a gap (keys '1.0', as saved before)
+    ([3, 1, 2, 3, 1] * 20, ["1.0", None, " 3 ", "7"]),  # as text, in either spelling
+])
+def test_a_whole_number_level_is_one_level_in_either_spelling(learned, served):
+    """pandas reads a column of whole numbers as floats where one is missing: a postal code learned as 98115 comes
+    back as 98115.0. Either spelling is the same level; a number training never had stays unseen."""
+    def frame(values):
+        return as_model_frame(pd.DataFrame({"zone": pd.Series(values, dtype=object).infer_objects()}),
+                              [FeatureSpec("zone", "category")])
+
+    encoder = TabularEncoder((), ("zone",), min_frequency=1).fit(frame(learned))
+    codes = encoder.codes_[0]
+    spelt = "1.0" if np.isnan(np.asarray(learned, dtype=float)).any() else "1"
+    assert spelt in codes and ({"1", "1.0"} - {spelt}).isdisjoint(codes)  # the fit keeps its own spelling
+    for rows in (4, 400):  # one request, and a batch (looked up once per distinct value)
+        served_rows = (served * rows)[:rows]
+        coded = encoder.transform(frame(served_rows))[:, 0]
+        expected = [codes[spelt], codes.get(None, -1), codes["3.0" if spelt == "1.0" else "3"], -1] * (rows // 4)
+        assert coded.tolist() == expected

@@ -41,3 +41,10 @@ def test_the_log_keeps_what_the_model_read_not_what_was_sent():
     # " 12 " was read as 12; "1,000" in a plain number field could not be read, so the model imputed it; a bare
     # run of ten digits in a category is no level the model knows and may be a phone: masked (issue 17 sweep)
     assert logged == [{"x": 12.0, "street": "********34"}, {"x": None}, {"street": None}]
+
+
+def test_a_known_whole_number_sent_as_a_float_is_logged_as_the_level_it_is():
+    features = [FeatureSpec("x", "number"), FeatureSpec("zip", "category", levels=("98115", "98103"))]
+    zips = TrainedModel("m", 1, "regression", "y", features, DummyRegressor().fit([[0.0]], [1.0]))
+    logged = zips.loggable([{"zip": 98115.0}, {"zip": 98115}, {"zip": 9811512345.0}])
+    assert logged == [{"zip": "98115"}, {"zip": "98115"}, {"zip": "********45.0"}]  # the last may be a phone

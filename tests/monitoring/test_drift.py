@@ -82,6 +82,21 @@ def test_levels_are_compared_as_text() -> None:
     assert zone.psi == 0.0
 
 
+
+def test_a_whole_number_read_as_a_float_is_the_same_level() -> None:
+    """A window of postal codes with a gap is read by pandas as floats (98115.0): the same levels, no drift, no
+    new level; a code the reference never had is still new."""
+    reference = pd.DataFrame({"zip": [98115, 98115, 98103, 98103] * 25})
+    current = pd.DataFrame({"zip": [98115.0, np.nan, 98103.0, 98103.0, 98115.0, 98199.0] * 20})
+    features = [FeatureSpec("zip", "category")]
+    same = feature_drift(reference, current.iloc[:4], features=features)  # 98115.0, missing, 98103.0, 98103.0
+    assert same.features[0].psi == pytest.approx(population_stability_index(np.array([50, 50, 0, 0]),
+                                                                           np.array([1, 2, 0, 1])))
+    assert same.new_categories == []
+    [new] = feature_drift(reference, current, features=features).new_categories
+    assert new.levels == [("98199.0", pytest.approx(20 / 120))]  # as written, a share of every row
+
+
 # Ames ------------------------------------------------------------------------------------------------------------
 def test_two_random_halves_of_ames_do_not_drift(ames: pd.DataFrame) -> None:
     shuffled = ames.sample(frac=1.0, random_state=42)

@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from cairn.estimators.blends import EnsembleRegressor
 from cairn.estimators.encoder import TabularEncoder
 from cairn.estimators.native_categories import TabularPipeline
-from cairn.monitoring.unseen import READINGS, Unseen, unseen_reading
+from cairn.monitoring.unseen import READINGS, TrainingLevels, Unseen, unseen_reading
 from cairn.project.batch import merged_unseen
 
 ROWS = 240
@@ -91,3 +91,11 @@ def test_chunks_merge_into_one_summary_per_input_with_a_few_examples() -> None:
     assert merged_unseen(chunks)[1].sentence() == ("MS_Zoning: 1 row has a level the training split never had, "
                                                    "such as 'call ********67'; the model reads it "
                                                    f"{READINGS['rare']}")
+
+
+def test_a_whole_number_read_as_a_float_is_a_level_training_had() -> None:
+    """A chunk with a gap is read by pandas as floats: 98115.0 is the postal code 98115, not a new level."""
+    levels = TrainingLevels({"zip": frozenset({"98115", "98103"})}, True, {"zip": READINGS["rare"]}, frozenset())
+    chunk = pd.DataFrame({"zip": [98115.0, np.nan, 98103.0, 98199.0, 98199.0]})
+    [found] = levels.unseen(chunk, protected=lambda table: table, shown=str)
+    assert (found.name, found.count, found.examples) == ("zip", 2, ("98199.0",))

@@ -113,6 +113,27 @@ def test_lightgbm_pipelines_and_a_blend_answer_within_tolerance(quick, encoder):
         assert '"decision_type": "=="' in dumped
 
 
+def test_a_category_of_whole_numbers_reads_in_either_spelling(quick):
+    """Codes learned as whole numbers (1, 2, ...) and sent from a file with a gap, which pandas reads as floats
+    (1.0): the graph reads '1.0' as the level '1', as cairn does."""
+    _, model, holdout = quick
+    rows = holdout.drop(columns="Sale_Price")
+    features = model.frame(rows)
+    levels = sorted(features["Garage_Type"].dropna().unique())
+    numbered = features["Garage_Type"].map({level: number for number, level in enumerate(levels, start=1)})
+    whole = numbered.fillna(0).astype(int).astype(object)
+    fitted = _lightgbm_like_the_example(features.assign(Garage_Type=whole), holdout["Sale_Price"].to_numpy(),
+                                        native_categories=True)
+    candidate = dataclasses.replace(model, pipeline=fitted)
+    as_learned = rows.assign(Garage_Type=whole.to_numpy())
+    with_a_gap = rows.assign(Garage_Type=whole.astype("float64").where(np.arange(len(rows)) != 0).to_numpy())
+    exported = to_onnx(candidate)
+    answered = _run(exported, candidate, with_a_gap)
+    np.testing.assert_allclose(answered, candidate.predict(with_a_gap), rtol=TOLERANCE_RTOL)
+    np.testing.assert_allclose(answered[1:], _run(exported, candidate, as_learned)[1:], rtol=TOLERANCE_RTOL)
+    assert not np.allclose(answered[1:], _run(exported, candidate, as_learned.assign(Garage_Type=99))[1:])
+
+
 def test_a_step_that_does_not_convert_is_named(quick):
     _, model, holdout = quick
     features = model.frame(holdout.drop(columns="Sale_Price").head(60))

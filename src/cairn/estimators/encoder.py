@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Container, Mapping
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,34 @@ def clean_text(value: object, *, normalize: bool = True) -> str | None:
     if text.casefold() in MISSING_MARKERS:
         return None
     return _SPACES.sub(" ", text).casefold() if normalize else text
+
+
+_WHOLE_NUMBER = re.compile(r"-?\d+(\.0)?")
+
+
+@overload
+def known_spelling(key: str, known: Container[str | None]) -> str: ...
+@overload
+def known_spelling(key: None, known: Container[str | None]) -> None: ...
+@overload
+def known_spelling(key: str | None, known: Container[str | None]) -> str | None: ...
+def known_spelling(key: str | None, known: Container[str | None]) -> str | None:
+    """`key` as `known` spells it when it is a whole number written the other way, else `key` itself. pandas reads
+    a column of whole numbers as floats in a chunk where one is missing, so a postal code 98115 learned as '98115'
+    comes back as '98115.0' (and the reverse). Only a key `known` lacks is looked at: the keys a fit learned, and
+    models saved with either spelling, stay as they are."""
+    if key is None or key in known:
+        return key
+    other = respelt_whole_number(key)
+    return other if other is not None and other in known else key
+
+
+def respelt_whole_number(key: str) -> str | None:
+    """A whole number's other spelling ('3' for '3.0', '3.0' for '3'); None for any other text."""
+    whole = _WHOLE_NUMBER.fullmatch(key)
+    if whole is None:
+        return None
+    return key[:-2] if whole.group(1) else key + ".0"
 
 
 class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # untyped base class
@@ -418,9 +446,9 @@ class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # 
         fallback = codes.get(OTHER_LEVEL, -1)
         if len(values) > LARGE_BATCH_ROWS:
             positions, keys = self._distinct_keys(values)
-            grouped: np.ndarray = np.array([codes.get(key, fallback) for key in keys], dtype=int)[positions]
+            grouped: np.ndarray = np.array([_code(key, codes, fallback) for key in keys], dtype=int)[positions]
             return grouped
-        return np.array([codes.get(clean_text(value, normalize=self.normalize), fallback) for value in values],
+        return np.array([_code(clean_text(value, normalize=self.normalize), codes, fallback) for value in values],
                         dtype=int)
 
     def _distinct_keys(self, values: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
@@ -512,6 +540,15 @@ def _level_names(name: str, codes: dict[str | None, int]) -> list[str]:
     for level, code in codes.items():
         by_code.setdefault(code, MISSING_LEVEL if level is None else str(level))
     return [f"{name}={by_code[code]}" for code in sorted(by_code)]
+
+
+def _code(key: str | None, codes: dict[str | None, int], fallback: int) -> int:
+    """A cleaned value's level code: its own, its whole number's other spelling's (`known_spelling`), else
+    `fallback`. The second look-up is made only for a value the fit never saw."""
+    code = codes.get(key)
+    if code is None:
+        code = codes.get(known_spelling(key, codes), fallback)
+    return code
 
 
 def _varies(spread: np.ndarray, mean: np.ndarray) -> np.ndarray:

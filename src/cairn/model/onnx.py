@@ -369,14 +369,17 @@ _INT64 = 7  # onnx.TensorProto.INT64
 
 
 def _codes(graph: _Graph, text: str, codes: dict[str | None, int], *, folded: bool) -> str:
-    """Each value's level code as TabularEncoder._groups gives it: a known level its code, a missing-value word
-    (in any case, unless the encoder folds case and `text` is lower-cased already) the missing level's, anything
-    else the rare-level group's (or -1)."""
-    from cairn.estimators.encoder import OTHER_LEVEL
+    """Each value's level code as TabularEncoder._groups gives it: a known level its code (a whole number in either
+    spelling), a missing-value word (in any case, unless the encoder folds case and `text` is lower-cased already)
+    the missing level's, anything else the rare-level group's (or -1)."""
+    from cairn.estimators.encoder import OTHER_LEVEL, respelt_whole_number
     from cairn.estimators.text_values import MISSING_MARKERS
 
     fallback = codes.get(OTHER_LEVEL, -1)
     table = {level: code for level, code in codes.items() if isinstance(level, str)}
+    for level, code in list(table.items()):  # '98115' and '98115.0' are one level, as in known_spelling
+        if (other := respelt_whole_number(level)) is not None:
+            table.setdefault(other, code)
     markers = MISSING_MARKERS if folded else {variant for marker in MISSING_MARKERS
                                               for variant in (marker, marker.upper(), marker.capitalize())}
     for marker in sorted(markers):

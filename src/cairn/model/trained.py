@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from cairn.estimators.encoder import known_spelling
 from cairn.model.inputs import (
     SECONDS_PER_DAY,
     FeatureKind,
@@ -105,7 +106,7 @@ class TrainedModel:
                 elif value is None or (isinstance(value, float) and np.isnan(value)):
                     values[feature.name] = None
                 else:
-                    text = str(value)
+                    text = known_spelling(str(value), feature.levels)  # 98115.0 from a file with a gap: 98115
                     if feature.name in personal or text in feature.levels:  # protected below, or seen in training
                         values[feature.name] = text
                     else:

@@ -303,7 +303,8 @@ class WindowDrift:
             assert isinstance(reference, NumberReference)
             counts.add(reference, np.asarray(values, dtype="float64"))
         else:
-            counts.add(level_counts(values, normalize=self.reference.normalize))
+            assert isinstance(reference, CategoryReference)
+            counts.add(level_counts(values, normalize=self.reference.normalize, known=reference.counts))
 
     def _keep_sample(self, current: pd.DataFrame) -> None:
         names = [feature.name for feature in self.features if feature.name in current.columns]

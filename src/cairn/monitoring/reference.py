@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn.estimators.encoder import clean_text
+from cairn.estimators.encoder import clean_text, known_spelling
 from cairn.model.inputs import FeatureSpec, as_model_frame
 from cairn.privacy import redact_unseen_level
 
@@ -60,15 +60,17 @@ def new_levels(counts: Mapping[str, int], spelling: Mapping[str, str], known: Co
     return {key: redact_unseen_level(spelling.get(key, key)) for key in keys}
 
 
-def level_counts(values: pd.Series | np.ndarray, *, normalize: bool) -> LevelCounts:
+def level_counts(values: pd.Series | np.ndarray, *, normalize: bool, known: Container[str] = ()) -> LevelCounts:
     """Rows per level as the model's encoder keys them: one factorize over the rows, ``clean_text`` once per
-    distinct value (not per row), so a million rows with a few dozen levels cost milliseconds."""
+    distinct value (not per row), so a million rows with a few dozen levels cost milliseconds. A whole number
+    spelt otherwise than in `known` (the reference's levels) is counted as the known level, as the encoder reads
+    it (``known_spelling``)."""
     uniques, per_unique, missing = _distinct_values(values)
     counts: dict[str, int] = {}
     spelling: dict[str, str] = {}
     best: dict[str, int] = {}
     for raw, count in zip(uniques, per_unique, strict=True):
-        key = clean_text(raw, normalize=normalize)
+        key = known_spelling(clean_text(raw, normalize=normalize), known)
         if key is None:  # 'N/A', '', ... read as missing, as the model reads them
             missing += count
             continue

@@ -80,7 +80,8 @@ class TrainingLevels:
         for name, known in self.keys.items():
             if name not in table.columns:
                 continue
-            levels = level_counts(hidden[name] if name in self.personal else table[name], normalize=self.normalize)
+            levels = level_counts(hidden[name] if name in self.personal else table[name], normalize=self.normalize,
+                                  known=known)
             new = new_levels(levels.counts, levels.spelling, known)  # as the drift report orders and masks them
             if not new:
                 continue
