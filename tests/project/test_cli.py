@@ -1,6 +1,7 @@
 """The command line over the shared example run: help, listings as JSON, init, validate, schema."""
 
 import json
+import re
 
 from typer.testing import CliRunner
 
@@ -25,6 +26,13 @@ def test_schema_is_json_schema_of_the_project_file():
     schema = json.loads(result.stdout)
     assert {"business", "data", "training"} <= set(schema["properties"])
     assert set(schema["required"]) == {"project", "business", "data"}
+    # an editor flags a refit_seeds member that is no seed-varied booster, as cairn validate does
+    [mapping] = [kind for kind in schema["$defs"]["Training"]["properties"]["refit_seeds"]["anyOf"]
+                 if kind.get("type") == "object"]
+    [(pattern, count)] = mapping["patternProperties"].items()
+    assert mapping["additionalProperties"] is False and (count["minimum"], count["maximum"]) == (1, 10)
+    assert [bool(re.fullmatch(pattern, key)) for key in ("lightgbm", "catboost#2", "linear", "lightgbm#0")] == [
+        True, True, False, False]
 
 
 def test_init_from_example_then_validate(tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -29,7 +30,8 @@ Problem = Literal["regression", "binary", "multiclass"]
 MetricName = Literal[METRIC_NAMES]  # type: ignore[valid-type]
 CandidateName = Literal[ALGORITHM_NAMES]  # type: ignore[valid-type]
 NativeCategoryName = Literal[NATIVE_CATEGORY_NAMES]  # type: ignore[valid-type]
-MEMBER_NAME = re.compile(r"[a-z_]+(#[1-9][0-9]*)?")  # a blend member: a family, or its trial (`lightgbm#2`)
+# a blend member refit_seeds may name: a booster whose fit varies with its seed, or its trial (`lightgbm#2`)
+SEED_VARIED_MEMBER = f"^({'|'.join(SEED_VARIED_NAMES)})(#[1-9][0-9]*)?$"
 FinalModelName = Literal[(*ALGORITHM_NAMES, "ensemble")]  # type: ignore[valid-type]
 
 
@@ -406,7 +408,9 @@ class Training(Section):
         "rows (on 209,500 flights at one minute, LightGBM fitted on every row at 4 times its rate of 0.03 scored a "
         "test RMSE of 3.70, against 5.86 on the 48,000 rows the validated rate afforded). A run that raised it says "
         "so; set that number to replay it.")
-    refit_seeds: Literal["auto"] | Annotated[int, Field(ge=1, le=10)] | dict[str, int] = Field(
+    refit_seeds: Literal["auto"] | Annotated[int, Field(ge=1, le=10)] | Annotated[dict[
+            Annotated[str, StringConstraints(pattern=SEED_VARIED_MEMBER)], Annotated[int, Field(ge=1, le=10)]],
+            Field(json_schema_extra={"additionalProperties": False})] = Field(
         "auto", description="How many times each booster of the chosen model (LightGBM, XGBoost, CatBoost: they "
         "sample rows and columns as they fit) is fitted, each with its own seed, its predictions averaged: less "
         "variance, for that many fits and a slower prediction. auto: as many as the time the search left unused "
@@ -432,8 +436,7 @@ class Training(Section):
             return value
         if field == "refit_seeds" and isinstance(value, dict) and value:
             for member, number in value.items():
-                if not (isinstance(member, str) and MEMBER_NAME.fullmatch(member)
-                        and member.split("#")[0] in SEED_VARIED_NAMES):
+                if not (isinstance(member, str) and re.fullmatch(SEED_VARIED_MEMBER, member)):
                     raise rule(f"boosters whose fit varies with their seed, as a run's notes name them "
                                f"({', '.join(SEED_VARIED_NAMES)}, or a family's trial such as lightgbm#2), not "
                                f"{member!r}", "name the members as a run's notes give them", at=(member,))
