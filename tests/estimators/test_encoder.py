@@ -215,3 +215,15 @@ def test_a_whole_number_level_is_one_level_in_either_spelling(learned, served):
         coded = encoder.transform(frame(served_rows))[:, 0]
         expected = [codes[spelt], codes.get(None, -1), codes["3.0" if spelt == "1.0" else "3"], -1] * (rows // 4)
         assert coded.tolist() == expected
+
+
+def test_both_spellings_learned_keep_their_own_codes_and_long_numbers_are_never_respelt():
+    """A fit that learned '7' and '7.0' as levels of their own reads each as learned: only a value the fit never saw
+    is read in its other spelling. Past 15 digits a float is no longer exact (the identifier 2**53 + 1 read as a
+    float is 2**53), so such a number is never respelt onto another identifier."""
+    learned = pd.DataFrame({"code": pd.Series(["7"] * 10 + [7.0] * 10 + [2**53] * 10, dtype=object)})
+    encoder = TabularEncoder((), ("code",), min_frequency=5).fit(learned)
+    codes = encoder.codes_[0]
+    assert {"7", "7.0", str(2**53)} <= set(codes) and codes["7"] != codes["7.0"]
+    served = pd.DataFrame({"code": pd.Series(["7", 7.0, 7, float(2**53 + 1)], dtype=object)})
+    assert encoder.transform(served)[:, 0].tolist() == [codes["7"], codes["7.0"], codes["7"], -1]

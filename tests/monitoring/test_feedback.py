@@ -332,3 +332,19 @@ def test_a_model_with_hashed_personal_columns_is_scored_on_its_answers_as_served
     expected = np.mean(np.abs(np.array(served) - rows["Sale_Price"]) / rows["Sale_Price"])
     assert realised is not None and realised.value == pytest.approx(expected)
     assert window.estimated("mape") is None  # no estimate from records it cannot read as the model did
+
+
+def test_the_error_estimate_reads_a_whole_number_in_either_spelling() -> None:
+    """The regression estimate learned its categories from holdout codes written 98115; a logged window read from
+    a file with a gap writes 98115.0. The same rows must get the same estimated errors."""
+    from cairn.monitoring.estimate import fit_error_model
+
+    rng = np.random.default_rng(0)
+    zips = rng.choice([98103, 98115, 98199], 600)
+    prediction = rng.normal(500, 50, 600)
+    truth = prediction + np.where(zips == 98199, 200.0, 5.0) * rng.choice([-1, 1], 600)  # one place is hard
+    model = fit_error_model(pd.DataFrame({"zip": zips.astype(str)}), prediction, truth, seed=0)
+    as_text = model.absolute_errors(pd.DataFrame({"zip": zips.astype(str)}), prediction)
+    as_floats = model.absolute_errors(pd.DataFrame({"zip": zips.astype(float)}), prediction)
+    np.testing.assert_allclose(as_floats, as_text)
+    assert as_text[zips == 98199].mean() > 5 * as_text[zips != 98199].mean()  # the category is what it learned

@@ -30,7 +30,8 @@ def test_schema_is_json_schema_of_the_project_file():
     [mapping] = [kind for kind in schema["$defs"]["Training"]["properties"]["refit_seeds"]["anyOf"]
                  if kind.get("type") == "object"]
     [(pattern, count)] = mapping["patternProperties"].items()
-    assert mapping["additionalProperties"] is False and (count["minimum"], count["maximum"]) == (1, 10)
+    assert mapping["additionalProperties"] is False and mapping["minProperties"] == 1
+    assert (count["minimum"], count["maximum"]) == (1, 10)
     assert [bool(re.fullmatch(pattern, key)) for key in ("lightgbm", "catboost#2", "linear", "lightgbm#0")] == [
         True, True, False, False]
 

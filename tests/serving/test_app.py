@@ -862,3 +862,13 @@ def test_a_json_boolean_is_the_level_a_boolean_column_had() -> None:
     assert record_type.model_validate({"driveway": False}).model_dump()["driveway"] is False
     with pytest.raises(ValidationError):
         record_type.model_validate({"airco": True})
+
+
+def test_a_whole_number_sent_as_a_float_is_a_category_level() -> None:
+    """A client posting a frame with a gap sends 98115.0 for the postal code 98115: the level, as the Python API
+    reads it; a fraction is still no category."""
+    validator = RecordValidator([FeatureSpec("zip", "category", levels=("98115", "98103"))])
+    assert validator.parse({"zip": 98115.0}).categories == [["98115.0"]]  # the encoder reads it as '98115'
+    assert validator.parse({"zip": 98103}).categories == [["98103"]]
+    with pytest.raises(RequestValidationError):
+        validator.parse({"zip": 98115.5})

@@ -410,7 +410,7 @@ class Training(Section):
         "so; set that number to replay it.")
     refit_seeds: Literal["auto"] | Annotated[int, Field(ge=1, le=10)] | Annotated[dict[
             Annotated[str, StringConstraints(pattern=SEED_VARIED_MEMBER)], Annotated[int, Field(ge=1, le=10)]],
-            Field(json_schema_extra={"additionalProperties": False})] = Field(
+            Field(json_schema_extra={"additionalProperties": False, "minProperties": 1})] = Field(
         "auto", description="How many times each booster of the chosen model (LightGBM, XGBoost, CatBoost: they "
         "sample rows and columns as they fit) is fitted, each with its own seed, its predictions averaged: less "
         "variance, for that many fits and a slower prediction. auto: as many as the time the search left unused "

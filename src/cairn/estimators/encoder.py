@@ -68,7 +68,9 @@ def clean_text(value: object, *, normalize: bool = True) -> str | None:
     return _SPACES.sub(" ", text).casefold() if normalize else text
 
 
-_WHOLE_NUMBER = re.compile(r"-?\d+(\.0)?")
+# a whole number as Python writes an int or a float: at most 15 digits, so every such float is exact (2**53 has 16)
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,15}(\.0)?")
+WHOLE_FLOATS_BELOW = 1e15  # the floats _WHOLE_NUMBER reads as whole numbers: below this, every one is exact
 
 
 @overload
@@ -94,6 +96,14 @@ def respelt_whole_number(key: str) -> str | None:
     if whole is None:
         return None
     return key[:-2] if whole.group(1) else key + ".0"
+
+
+def one_spelling(key: str | None) -> str | None:
+    """'3.0' as '3', any other key as it is: one key for a whole number that nothing known spells, whichever way a
+    chunk read it."""
+    if key is not None and key.endswith(".0") and (whole := respelt_whole_number(key)) is not None:
+        return whole
+    return key
 
 
 class TabularEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # untyped base class

@@ -52,6 +52,7 @@ class TrainedModel:
     threshold: float | None = None
     positive_class: Any = None
     _bounds: Any = field(default=None, init=False, repr=False, compare=False)  # the features' training ranges
+    _levels: Any = field(default=None, init=False, repr=False, compare=False)  # each feature's levels, as a set
     calibration: Any = None  # cairn.model.calibration.Calibration of its probabilities, fitted out of fold
 
     @property
@@ -94,6 +95,8 @@ class TrainedModel:
         features = [feature for feature in self.features if any(feature.name in record for record in records)]
         read = as_model_columns(records, features)
         personal = {pii.column for pii in self.personal_columns}
+        if self._levels is None:  # built once: the log writer looks up every category value
+            self._levels = {feature.name: frozenset(feature.levels) for feature in self.features}
         kept: list[dict[str, Any]] = []
         for row, record in enumerate(records):
             values: dict[str, Any] = {}
@@ -106,8 +109,9 @@ class TrainedModel:
                 elif value is None or (isinstance(value, float) and np.isnan(value)):
                     values[feature.name] = None
                 else:
-                    text = known_spelling(str(value), feature.levels)  # 98115.0 from a file with a gap: 98115
-                    if feature.name in personal or text in feature.levels:  # protected below, or seen in training
+                    known = self._levels[feature.name]
+                    text = known_spelling(str(value), known)  # 98115.0 from a file with a gap: 98115
+                    if feature.name in personal or text in known:  # protected below, or seen in training
                         values[feature.name] = text
                     else:
                         values[feature.name] = redact_unseen_level(text)

@@ -56,7 +56,7 @@ def _encoded(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[
              reference_parsed: bool = False) -> np.ndarray:
     """Both sides stacked as one float matrix: numbers as the model parses them, categories as codes of their
     cleaned level over the union of both sides (NaN for missing)."""
-    from cairn.estimators.encoder import clean_text
+    from cairn.estimators.encoder import clean_text, one_spelling
 
     columns = []
     for feature in features:
@@ -66,23 +66,14 @@ def _encoded(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[
             columns.append(values)
             continue
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        keys = [_one_spelling(clean_text(value, normalize=normalize)) for value in uniques]
+        # a whole number pandas read as a float (a chunk with a gap) is one level, so spelling never tells apart
+        keys = [one_spelling(clean_text(value, normalize=normalize)) for value in uniques]
         key_codes = {key: index for index, key in enumerate(dict.fromkeys(k for k in keys if k is not None))}
         lookup = np.array([key_codes.get(key, -1) if key is not None else -1 for key in keys] + [-1], dtype="float64")
         coded = lookup[np.where(codes < 0, len(uniques), codes)]
         coded[coded < 0] = np.nan
         columns.append(coded)
     return np.column_stack(columns) if columns else np.empty((len(reference) + len(current), 0))
-
-
-def _one_spelling(key: str | None) -> str | None:
-    """'3.0' as '3': a whole number pandas read as a float (a chunk with a missing value) is the same level, as the
-    encoder reads it (``known_spelling``), so spelling never tells the two sides apart."""
-    from cairn.estimators.encoder import respelt_whole_number
-
-    if key is not None and key.endswith(".0") and (whole := respelt_whole_number(key)) is not None:
-        return whole
-    return key
 
 
 def domain_drift(reference: pd.DataFrame, current: pd.DataFrame, *, features: Sequence[FeatureSpec],

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cairn.estimators.encoder import known_spelling
 from cairn.metrics.scoring import score
 
 __all__ = ["ESTIMABLE_REGRESSION", "ErrorModel", "expected_classification_metrics", "fit_error_model"]
@@ -79,8 +80,9 @@ class ErrorModel:
             if name not in table.columns:
                 table[name] = np.nan
         for name, levels in self.categories.items():
-            table[name] = pd.Categorical(table[name].map(lambda v: None if pd.isna(v) else str(v)),
-                                         categories=levels)
+            known = frozenset(levels)  # a whole number logged as 98117.0 is the level 98117 (known_spelling)
+            table[name] = pd.Categorical(table[name].map(lambda v, known=known: None if pd.isna(v)
+                                                         else known_spelling(str(v), known)), categories=levels)
         table["__prediction__"] = np.asarray(prediction, dtype="float64")
         return table[[*self.columns, "__prediction__"]]
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn.estimators.encoder import clean_text, known_spelling
+from cairn.estimators.encoder import WHOLE_FLOATS_BELOW, clean_text, known_spelling, one_spelling
 from cairn.model.inputs import FeatureSpec, as_model_frame
 from cairn.privacy import redact_unseen_level
 
@@ -60,25 +60,40 @@ def new_levels(counts: Mapping[str, int], spelling: Mapping[str, str], known: Co
     return {key: redact_unseen_level(spelling.get(key, key)) for key in keys}
 
 
-def level_counts(values: pd.Series | np.ndarray, *, normalize: bool, known: Container[str] = ()) -> LevelCounts:
+def level_counts(values: pd.Series | np.ndarray, *, normalize: bool, known: Container[str] | None = None
+                 ) -> LevelCounts:
     """Rows per level as the model's encoder keys them: one factorize over the rows, ``clean_text`` once per
-    distinct value (not per row), so a million rows with a few dozen levels cost milliseconds. A whole number
-    spelt otherwise than in `known` (the reference's levels) is counted as the known level, as the encoder reads
-    it (``known_spelling``)."""
+    distinct value (not per row), so a million rows with a few dozen levels cost milliseconds. Counted against
+    `known` (the reference's levels), a whole number spelt otherwise is counted as the known level, as the encoder
+    reads it (``known_spelling``), and a new one as one level in either spelling (a chunk with a gap reads 98199
+    as 98199.0)."""
     uniques, per_unique, missing = _distinct_values(values)
     counts: dict[str, int] = {}
     spelling: dict[str, str] = {}
     best: dict[str, int] = {}
     for raw, count in zip(uniques, per_unique, strict=True):
-        key = known_spelling(clean_text(raw, normalize=normalize), known)
+        key = clean_text(raw, normalize=normalize)
+        if known is not None and key not in known:
+            key = known_spelling(key, known)
+            key = key if key in known else one_spelling(key)
         if key is None:  # 'N/A', '', ... read as missing, as the model reads them
             missing += count
             continue
         counts[key] = counts.get(key, 0) + count
         if count > best.get(key, -1):
             best[key] = count
-            spelling[key] = raw.strip() if isinstance(raw, str) else str(raw).strip()
+            spelling[key] = _written(raw)
     return LevelCounts(counts, missing, spelling)
+
+
+def _written(raw: Any) -> str:
+    """A level as a report shows it: text trimmed; a whole number pandas read as a float as the whole number
+    (98199, not 98199.0: the '.0' is pandas', not the data's)."""
+    if isinstance(raw, str):
+        return raw.strip()
+    if isinstance(raw, float) and raw.is_integer() and abs(raw) < WHOLE_FLOATS_BELOW:
+        return str(int(raw))
+    return str(raw).strip()
 
 
 def _distinct_values(values: pd.Series | np.ndarray) -> tuple[list[Any], list[int], int]:

@@ -545,8 +545,11 @@ class RecordValidator:
                 category_row[position] = value
             elif isinstance(value, bool) and position in self._truths:
                 category_row[position] = self._truths[position][value]  # true for the level "True" (or "true")
-            elif isinstance(value, int) and not isinstance(value, bool):
-                category_row[position] = str(value)  # 20 for the level "20": the client meant the level
+            elif (isinstance(value, int) and not isinstance(value, bool)
+                  or isinstance(value, float) and value.is_integer()):
+                # 20 for the level "20": the client meant the level; 20.0 too (a frame with a gap holds floats),
+                # which the encoder reads as the level it learned in either spelling
+                category_row[position] = str(value)
             else:
                 errors.append({"loc": [*prefix, name], "type": "string_type", "input": value,
                                "msg": f"Input should be a string (a category) or null; got {shown(value)}"})
