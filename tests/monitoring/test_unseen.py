@@ -97,5 +97,5 @@ def test_a_whole_number_read_as_a_float_is_a_level_training_had() -> None:
     """A chunk with a gap is read by pandas as floats: 98115.0 is the postal code 98115, not a new level."""
     levels = TrainingLevels({"zip": frozenset({"98115", "98103"})}, True, {"zip": READINGS["rare"]}, frozenset())
     chunk = pd.DataFrame({"zip": [98115.0, np.nan, 98103.0, 98199.0, 98199.0]})
-    [found] = levels.unseen(chunk, protected=lambda table: table, shown=str)
+    [found] = levels.unseen(chunk, chunk, shown=str)
     assert (found.name, found.count, found.examples) == ("zip", 2, ("98199.0",))
