@@ -97,10 +97,10 @@ def test_a_whole_number_read_as_a_float_is_a_level_training_had() -> None:
     """A chunk with a gap is read by pandas as floats: 98115.0 is the postal code 98115, not a new level."""
     levels = TrainingLevels({"zip": frozenset({"98115", "98103"})}, True, {"zip": READINGS["rare"]}, frozenset())
     chunk = pd.DataFrame({"zip": [98115.0, np.nan, 98103.0, 98199.0, 98199.0]})
-    [found] = levels.unseen(chunk, protected=lambda table: table, shown=str)
+    [found] = levels.unseen(chunk, chunk, shown=str)
     assert (found.name, found.count, found.examples) == ("zip", 2, ("98199",))  # without pandas' '.0'
     # a new code read as 98199 in one chunk and as 98199.0 in the next is one new level, not two
     again = pd.DataFrame({"zip": [98199, 98115, 98199]})
     [merged] = merged_unseen(item for part in (chunk, again)
-                             for item in levels.unseen(part, protected=lambda table: table, shown=str))
+                             for item in levels.unseen(part, part, shown=str))
     assert (merged.count, merged.examples) == (4, ("98199",))

@@ -120,7 +120,7 @@ def test_a_level_the_model_learned_after_its_baseline_is_not_new(project_and_row
     levels = training_levels(baseline, model)
     assert learned in levels.keys["Neighborhood"]
     seen = rows.head(3).assign(Neighborhood=[learned, learned, "Atlantis"])
-    [unseen] = levels.unseen(seen, protected=lambda table: table, shown=str)
+    [unseen] = levels.unseen(seen, seen, shown=str)
     assert (unseen.name, unseen.count, unseen.examples) == ("Neighborhood", 1, ("Atlantis",))
 
 
@@ -191,6 +191,9 @@ def test_new_levels_of_a_personal_column_are_counted_never_shown(tmp_path, monke
     found = {item["name"]: item for item in project.predict_file(tmp_path / "new.csv").attrs["unseen"]}
     assert (found["owner_email"]["count"], found["owner_email"]["examples"]) == (5, ())  # others may have some
     hashed = set(model.protected(rows[["owner_email"]])["owner_email"])
+    fed = model.inputs(rows)  # hashed once, whether inputs hashes or batch scoring did before it
+    assert set(fed["owner_email"]) == hashed
+    pd.testing.assert_frame_equal(model.inputs(model.protected(rows), protected=True), fed)
     result = CliRunner().invoke(app, ["predict", str(tmp_path / "new.csv"), "-o", str(tmp_path / "out.csv"),
                                       "-p", str(project.path)])
     assert result.exit_code == 0, result.output

@@ -62,14 +62,16 @@ class TrainedModel:
     def frame(self, records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
         return as_model_frame(records, self.features)
 
-    def inputs(self, records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame | dict[str, np.ndarray]:
+    def inputs(self, records: list[dict[str, Any]] | pd.DataFrame, *, protected: bool = False
+               ) -> pd.DataFrame | dict[str, np.ndarray]:
         """What the pipeline is fed. Records become column arrays, which every pipeline cairn builds accepts (its
         first step is cairn's own); a DataFrame goes through the vectorised path. Personal columns kept as features
-        are hashed or masked first, exactly as in training: the REST API calls this too. Numbers are clipped to the
-        training range (`FeatureSpec.low`/`high`): trees answer the same, linear models no longer extrapolate."""
+        are hashed or masked first, exactly as in training: the REST API calls this too (`protected`: a table
+        `self.protected` gave, whose columns are not hashed again). Numbers are clipped to the training range
+        (`FeatureSpec.low`/`high`): trees answer the same, linear models no longer extrapolate."""
         if self._bounds is None:  # computed once: the one-row path pays a comparison per number, no more
             self._bounds = training_bounds(self.features)
-        if self.personal_columns:  # rare, so off the fast path
+        if self.personal_columns and not protected:  # rare, so off the fast path
             table = records if isinstance(records, pd.DataFrame) else pd.DataFrame(records)  # [{}] is one row
             return within_training_range(self.frame(self.protected(table)), self.features, self._bounds)
         if isinstance(records, pd.DataFrame):

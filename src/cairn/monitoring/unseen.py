@@ -69,13 +69,11 @@ class TrainingLevels:
     readings: dict[str, str]
     personal: frozenset[str]  # hashed or masked as in training before the look-up; their levels never shown
 
-    def unseen(self, table: pd.DataFrame, *, protected: Callable[[pd.DataFrame], pd.DataFrame],
-               shown: Callable[[str], str]) -> list[Unseen]:
+    def unseen(self, table: pd.DataFrame, hidden: pd.DataFrame, *, shown: Callable[[str], str]) -> list[Unseen]:
         """The inputs of `table` with levels outside the training ones (missing values are no level): rows and
-        the most frequent few, masked as monitoring masks them, then through `shown`. `protected`: the model's
-        own protection of personal columns (TrainedModel.protected)."""
-        personal = [name for name in self.keys if name in self.personal and name in table.columns]
-        hidden = protected(table[personal]) if personal else table.iloc[:, :0]
+        the most frequent few, masked as monitoring masks them, then through `shown`. `hidden`: `table` with its
+        personal columns protected as the model protects them (TrainedModel.protected), whose levels are counted
+        and never shown."""
         found = []
         for name, known in self.keys.items():
             if name not in table.columns:

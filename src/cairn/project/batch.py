@@ -66,11 +66,12 @@ def score_chunk_read(model: TrainedModel, table: pd.DataFrame, *, levels: Traini
     """`score_chunk`, and what the model read otherwise than written, said, not silent: the number inputs whose
     text did not read (imputed), and the category inputs with levels outside the training `levels` (None: not
     checked, as for a model version without a monitoring baseline)."""
-    labels, probabilities = model.answer(model.inputs(table))  # one pass for labels and probabilities
+    hidden = model.protected(table)  # personal columns hashed or masked once, for the model and the level check
+    labels, probabilities = model.answer(model.inputs(hidden, protected=True))  # labels and probabilities at once
     frame = model.frame(table)
     clipped = out_of_range(frame, model.features)  # clipped by `inputs`: said, not silent
     unread = unread_numbers(table, frame, model.features, shown=_shown)
-    unseen = [] if levels is None else levels.unseen(table, protected=model.protected, shown=_shown)
+    unseen = [] if levels is None else levels.unseen(table, hidden, shown=_shown)
     table["prediction"] = labels
     if probabilities is not None and model.classes:
         for index, label in enumerate(model.classes):
