@@ -115,19 +115,20 @@ def test_a_classifier_s_predicted_shares_and_probabilities_drift(ames: pd.DataFr
                                  ("categories", OneHotEncoder(handle_unknown="ignore"), categories)])
     pipeline = Pipeline([("prepare", prepare),
                          ("classify", LGBMClassifier(n_estimators=30, n_jobs=1, verbose=-1, random_state=0))])
-    expensive = np.where(ames["Sale_Price"] > ames["Sale_Price"].median(), "expensive", "cheap")
+    # classes spelt with capitals: the predictions are counted as the model spells them, not folded like inputs
+    expensive = np.where(ames["Sale_Price"] > ames["Sale_Price"].median(), "Expensive", "Cheap")
     model = TrainedModel(name="pricey", version=1, problem="binary", target="Expensive", features=features,
-                         pipeline=pipeline, classes=["cheap", "expensive"], positive_class="expensive")
+                         pipeline=pipeline, classes=["Cheap", "Expensive"], positive_class="Expensive")
     pipeline.fit(model.frame(ames), expensive)
     baseline = monitoring_baseline(ames, features=features, spec=Monitoring(), seed=0)
     same = window_drift(baseline, ames, model=model, domain=False)
-    assert [p.feature for p in same.predictions] == ["probability of expensive", "predicted class"]
+    assert [p.feature for p in same.predictions] == ["probability of Expensive", "predicted class"]
     assert all(p.psi < 0.01 for p in same.predictions)
     bigger = window_drift(baseline, ames.assign(Gr_Liv_Area=ames["Gr_Liv_Area"] * 1.6), model=model, domain=False)
     probability, predicted = bigger.predictions
     assert probability.drifted and probability.kind == "prediction" and probability.test == "ks"
     assert predicted.test == "chi2" and predicted.psi > 0.1
-    assert re.match(r"cheap 5\d% → 3\d%", predicted.detail)  # larger houses: fewer predicted cheap
+    assert re.match(r"Cheap 5\d% → 3\d%", predicted.detail)  # larger houses: fewer predicted cheap
 
 
 def test_a_million_whole_numbers_are_counted_per_value_with_the_same_answer() -> None:

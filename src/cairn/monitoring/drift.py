@@ -290,21 +290,24 @@ class WindowDrift:
                 self.fully_sent.discard(feature.name)
             if mask is not None and not bool(mask.all()):
                 values = values[mask]
-            self._count(self.reference.features[feature.name], self.counts[feature.name], values)
+            self._count(self.reference.features[feature.name], self.counts[feature.name], values,
+                        normalize=self.reference.normalize)
         for (_, reference), counts, values in zip(self.prediction_reference, self.prediction_counts, predictions,
-                                                  strict=False):
-            self._count(reference, counts, np.asarray(values))
+                                                  strict=False):  # the model's classes, as it spells them
+            self._count(reference, counts, np.asarray(values), normalize=False)
         if self.sample_rows and rows:
             self._keep_sample(current)
 
-    def _count(self, reference: NumberReference | CategoryReference, counts: _NumberCounts | _LevelTally,
-               values: np.ndarray) -> None:
+    @staticmethod
+    def _count(reference: NumberReference | CategoryReference, counts: _NumberCounts | _LevelTally,
+               values: np.ndarray, *, normalize: bool) -> None:
+        """``normalize``: categories keyed with case and spaces folded, as their reference was keyed."""
         if isinstance(counts, _NumberCounts):
             assert isinstance(reference, NumberReference)
             counts.add(reference, np.asarray(values, dtype="float64"))
         else:
             assert isinstance(reference, CategoryReference)
-            counts.add(level_counts(values, normalize=self.reference.normalize, known=reference.counts))
+            counts.add(level_counts(values, normalize=normalize, known=reference.counts))
 
     def _keep_sample(self, current: pd.DataFrame) -> None:
         names = [feature.name for feature in self.features if feature.name in current.columns]
