@@ -14,7 +14,10 @@ missing values is drift too.
 PSI is read with the usual rule of thumb: below 0.1 stable, 0.1 to 0.25 a moderate shift, 0.25 or more a major
 one; ``threshold`` (0.2 by default) decides what counts as drifted. The test beside it (Kolmogorov-Smirnov for
 numbers, chi-square for categories) gives a p-value, but with thousands of rows even a harmless shift is
-"significant", so the p-value is reported, not used for the verdict.
+"significant", so the p-value is reported, not used for the verdict. One check guards the other way: a small
+window makes a large PSI by chance (a few hundred rows over a category of a hundred levels gave PSI 0.3 on rows
+drawn from the training file itself), so a PSI over the threshold is drift only when a chi-square test on its own
+bins says chance would rarely give it (p below ``CHANCE``); otherwise the detail says it is within chance.
 
 The reference is read from statistics computed once at training (cairn.monitoring.reference), never from the
 training rows, and the window is read as the model reads its inputs: numbers parsed as in training, categories
@@ -68,6 +71,7 @@ PSI_EPSILON = 1e-4
 MISSING_LEVEL = "(missing)"
 NEW_LEVEL = "(new)"
 MODERATE_PSI = 0.1
+CHANCE = 0.01  # a PSI over the threshold is drift when its bins' chi-square p-value is below this
 MAJOR_PSI = 0.25
 MIN_SENT_SHARE = 0.5
 """A feature sent in fewer than this share of the logged requests is reported, not judged."""
@@ -87,7 +91,7 @@ class FeatureDrift:
     psi: float  # population stability index, reference vs current
     test: str  # "ks" for numbers (two-sample Kolmogorov-Smirnov), "chi2" for categories (scipy.stats.chi2_contingency)
     p_value: float | None  # None when the test cannot run (no values on one side, a single bin)
-    drifted: bool  # psi >= threshold
+    drifted: bool  # psi >= threshold, beyond chance (CHANCE)
     detail: str  # a plain sentence, e.g. "mean 1,500 → 1,720; PSI 0.31 (major shift)"
     judged: bool = True  # False: too rarely sent in the requests to judge (psi is NaN), left out of the verdict
 
@@ -595,9 +599,29 @@ def _number_drift(name: str, reference: NumberReference, counts: _NumberCounts, 
         facts.append(f"missing {_shares_text(reference.missing_rate)} → {_shares_text(counts.missing_rate)}")
     if psi >= MODERATE_PSI and reference.edges.size:
         facts.append(_moved_bin(reference.edges, reference_counts[:-1], current_counts[:-1]))
-    detail = "; ".join([*facts, f"PSI {psi:.2f} ({_verdict(psi)})"])
-    return FeatureDrift(feature=name, kind="number", psi=psi, test="ks", p_value=p_value, drifted=psi >= threshold,
+    drifted, chance = _beyond_chance(psi, threshold, _histogram_p_value(reference_counts, current_counts))
+    detail = "; ".join([*facts, f"PSI {psi:.2f} ({_verdict(psi)}{chance})"])
+    return FeatureDrift(feature=name, kind="number", psi=psi, test="ks", p_value=p_value, drifted=drifted,
                         detail=detail)
+
+
+def _histogram_p_value(reference_counts: np.ndarray, current_counts: np.ndarray) -> float | None:
+    """The chi-square test of homogeneity on the PSI's own bins (None when a side is empty or one bin holds all)."""
+    table = np.vstack([reference_counts, current_counts])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or not table.sum(axis=1).all():
+        return None
+    return _p_value(stats.chi2_contingency(table).pvalue)
+
+
+def _beyond_chance(psi: float, threshold: float, p_value: float | None) -> tuple[bool, str]:
+    """Whether a PSI is drift (over the threshold, and rarely reached by chance at this many rows: see the module's
+    docstring), and the words the detail adds when only chance is to blame."""
+    if psi < threshold:
+        return False, ""
+    if p_value is not None and p_value >= CHANCE:
+        return False, f", within chance for this many rows: chi-square p = {p_value:.2f}"
+    return True, ""
 
 
 def _moved_bin(edges: np.ndarray, reference_counts: np.ndarray, current_counts: np.ndarray) -> str:
@@ -626,11 +650,7 @@ def _category_drift(name: str, reference: CategoryReference, tally: _LevelTally,
     current_counts = np.array([current_levels.get(level, 0) for level in levels]
                               + [sum(current_levels[level] for level in spelt), tally.missing])
     psi = population_stability_index(reference_counts, current_counts)
-    table = np.vstack([reference_counts, current_counts])
-    table = table[:, table.sum(axis=0) > 0]
-    p_value = None
-    if table.shape[1] >= 2 and table.sum(axis=1).all():
-        p_value = _p_value(stats.chi2_contingency(table).pvalue)
+    p_value = _histogram_p_value(reference_counts, current_counts)
     reference_share = reference_counts / max(reference_counts.sum(), 1)
     current_share = current_counts / max(current_counts.sum(), 1)
     change = np.abs(current_share - reference_share)
@@ -647,9 +667,10 @@ def _category_drift(name: str, reference: CategoryReference, tally: _LevelTally,
                             levels=[(masked, current_levels[level] / rows) for level, masked in spelt.items()])
         shown = name_list([repr(masked) for masked in spelt.values()], NEW_LEVELS_SHOWN)
         facts.append(f"unseen levels in {_shares_text(float(current_share[-2]))} of rows ({shown})")
-    detail = "; ".join([*facts, f"PSI {psi:.2f} ({_verdict(psi)})"])
+    drifted, chance = _beyond_chance(psi, threshold, p_value)
+    detail = "; ".join([*facts, f"PSI {psi:.2f} ({_verdict(psi)}{chance})"])
     return FeatureDrift(feature=name, kind="category", psi=psi, test="chi2", p_value=p_value,
-                        drifted=psi >= threshold, detail=detail), new
+                        drifted=drifted, detail=detail), new
 
 
 # the model's outputs ---------------------------------------------------------------------------------------------
