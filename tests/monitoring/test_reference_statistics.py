@@ -175,3 +175,30 @@ def test_a_window_read_in_batches_predicts_on_a_sample_beyond_the_limit(project:
     scored = int(found.group(1).replace(",", ""))
     assert 850 < scored < 1_150 and not every.detail.startswith("on ")
     assert sampled.psi == pytest.approx(every.psi, abs=0.05) and sampled.psi > 0.1
+
+
+def test_predictions_are_compared_with_answers_on_rows_the_model_never_saw(ames: pd.DataFrame) -> None:
+    """Extra trees answer their own training rows with certainty: against those answers, new rows from the same
+    houses looked like a major shift in the predicted probabilities (a new-user trial's monitor advised a retrain).
+    Against the judged model's answers on its holdout, they do not."""
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    numbers = ["Gr_Liv_Area", "Lot_Area", "Year_Built", "Total_Bsmt_SF"]
+    features = [FeatureSpec(name, "number") for name in numbers]
+    shuffled = ames.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    train, holdout, new = shuffled.iloc[:1500], shuffled.iloc[1500:2200], shuffled.iloc[2200:]
+    pipeline = Pipeline([("prepare", SimpleImputer(strategy="median")),
+                         ("classify", ExtraTreesClassifier(n_estimators=60, random_state=0, n_jobs=1))])
+    model = TrainedModel(name="pricey", version=1, problem="binary", target="Expensive", features=features,
+                         pipeline=pipeline, classes=["Cheap", "Expensive"], positive_class="Expensive")
+    labels = np.where(shuffled["Sale_Price"] > shuffled["Sale_Price"].median(), "Expensive", "Cheap")
+    pipeline.fit(model.frame(train), labels[:1500])
+    learned = monitoring_baseline(train, features=features, spec=Monitoring(), seed=0)  # as baselines were
+    judged = monitoring_baseline(train, features=features, spec=Monitoring(), seed=0, judged=(model, holdout))
+    assert learned.predictions is None and judged.holdout_rows == 700
+    assert "the 700 holdout rows it was judged on, which it never learned" in " ".join(judged.notes())
+    before = window_drift(learned, new, model=model, domain=False).predictions[0]
+    after = window_drift(judged, new, model=model, domain=False).predictions[0]
+    assert before.feature == after.feature == "probability of Expensive"
+    assert before.drifted and before.psi > 0.4  # certain answers (0 or 1) against probabilities spread between
+    assert not after.drifted and after.psi < 0.1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def test_the_training_file_itself_does_not_drift(project: Project) -> None:
     assert drift.domain is not None and drift.domain.auc == pytest.approx(0.5, abs=0.06)
     assert not drift.domain.drifted and "no drift across features" in drift.domain.sentence
     [prediction] = drift.predictions
-    assert prediction.feature == "prediction" and prediction.psi < 0.02 and not prediction.drifted
+    # against the judged model's answers on its holdout rows (hundreds, not thousands): stable, not zero
+    assert prediction.feature == "prediction" and prediction.psi < 0.05 and not prediction.drifted
 
 
 def test_spelling_variants_of_known_levels_are_the_same_levels(project: Project, ames: pd.DataFrame,
@@ -98,7 +100,8 @@ def test_a_shift_moves_the_predictions_and_the_domain_classifier_names_it(projec
     drift = project.monitor(path).drift
     assert [feature.feature for feature in drift.drifted] == ["Gr_Liv_Area"]
     [prediction] = drift.predictions
-    assert prediction.psi > 0.1 and prediction.p_value is not None and prediction.p_value < 1e-10
-    assert prediction.detail.startswith("mean 177,") and "→ 20" in prediction.detail  # larger houses cost more
+    assert prediction.psi > 0.1 and prediction.p_value is not None and prediction.p_value < 1e-6
+    # against the judged model's answers on its holdout: larger houses cost more
+    assert re.match(r"mean 18\d,\d{3} → 20\d,\d{3}", prediction.detail), prediction.detail
     assert drift.domain is not None and drift.domain.auc > 0.95 and drift.domain.top[0][0] == "Gr_Liv_Area"
     assert "Gr_Liv_Area" in drift.domain.sentence

@@ -690,8 +690,8 @@ def prediction_outputs(model: Any, table: pd.DataFrame) -> tuple[list[FeatureSpe
 
 def prediction_reference(model: Any, sample: pd.DataFrame, *, bins: int
                          ) -> list[tuple[FeatureSpec, NumberReference | CategoryReference]]:
-    """The model's outputs on the reference sample, as references: the served version itself answers, so the
-    reference is that of the model being watched even when deployment refit it on all rows."""
+    """`model`'s outputs on `sample`, as references: at training, the judged model's on the holdout (rows it never
+    learned, as new rows will be); for a baseline saved without them, the served model's on the reference sample."""
     if not len(sample):
         return []
     specs, outputs = prediction_outputs(model, sample)
@@ -704,6 +704,16 @@ def prediction_reference(model: Any, sample: pd.DataFrame, *, bins: int
             references.append((spec, CategoryReference(spec.name, levels.counts, levels.missing, levels.spelling,
                                                         levels.rows)))
     return references
+
+
+def baseline_predictions(baseline: Any, model: Any) -> list[tuple[FeatureSpec, NumberReference | CategoryReference]]:
+    """The references of `model`'s outputs: the baseline's own, the judged model's answers on its holdout; for a
+    baseline saved without them, `model`'s answers on the reference sample."""
+    kept = getattr(baseline, "predictions", None)
+    if kept is not None:
+        return list(kept)
+    statistics = statistics_of(baseline)
+    return prediction_reference(model, statistics.sample, bins=statistics.bins)
 
 
 def statistics_of(baseline: Any) -> ReferenceStatistics:
@@ -764,7 +774,7 @@ def counted_window(baseline: Any, batches: Iterable[pd.DataFrame], *, model: Any
         if window is None:
             _check_columns(statistics.features.keys(), statistics.rows, current, features,
                            optional=set(masks) if masks is not None else set())
-            outputs = prediction_reference(model, statistics.sample, bins=statistics.bins)
+            outputs = baseline_predictions(baseline, model)
             window = WindowDrift(statistics, features, prediction_reference=outputs,
                                  sample_rows=SAMPLE_ROWS if domain else 0, seed=seed, row_offset=row_offset)
         if not len(current):
@@ -782,8 +792,7 @@ def counted_window(baseline: Any, batches: Iterable[pd.DataFrame], *, model: Any
 def empty_window(baseline: Any, *, model: Any, domain: bool = True, seed: int = 0) -> WindowDrift:
     """A window with no row yet, against the baseline: where partitions counted apart are merged."""
     statistics = statistics_of(baseline)
-    return WindowDrift(statistics, model.features,
-                       prediction_reference=prediction_reference(model, statistics.sample, bins=statistics.bins),
+    return WindowDrift(statistics, model.features, prediction_reference=baseline_predictions(baseline, model),
                        sample_rows=SAMPLE_ROWS if domain else 0, seed=seed)
 
 

@@ -256,9 +256,12 @@ def card_data(ctx: StageContext) -> DataFacts:
 
 
 def _monitoring(ctx: StageContext) -> Outputs:
-    rows = ctx["clean_table"].iloc[ctx["training_result"].train_index]
+    result = ctx["training_result"]
+    rows = ctx["clean_table"].iloc[result.train_index]
+    holdout = ctx["clean_table"].iloc[result.holdout_index]
     baseline = monitoring_baseline(rows, features=model_features(ctx), spec=ctx.config.monitoring,
-                                   seed=ctx.config.seed, normalize=ctx.config.preprocessing.normalize_categories)
+                                   seed=ctx.config.seed, normalize=ctx.config.preprocessing.normalize_categories,
+                                   judged=(trained_model(ctx), holdout))
     return {"monitoring_baseline": baseline}, baseline.notes()
 
 
@@ -279,8 +282,9 @@ STAGES: tuple[StageDef, ...] = (
              _evaluation, ("cairn.stages.evaluation", "cairn.model")),
     StageDef("deployment", ("clean_table", "business_case", "feature_plan", "training_result", "evaluation"),
              ("deployment",), _deployment, ("cairn.stages.deployment", "cairn.model")),
-    StageDef("monitoring", ("clean_table", "feature_plan", "training_result"), ("monitoring_baseline",),
-             _monitoring, ("cairn.stages.monitoring",)),
+    StageDef("monitoring", ("clean_table", "business_case", "feature_plan", "training_result"),
+             ("monitoring_baseline",), _monitoring,
+             ("cairn.stages.monitoring", "cairn.monitoring.drift", "cairn.model")),
 )
 assert tuple(stage.name for stage in STAGES) == STAGE_NAMES, "cairn.config.sections lists the ten in order"
 

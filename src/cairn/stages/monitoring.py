@@ -27,17 +27,29 @@ class MonitoringBaseline:
     threshold: float
     bins: int
     statistics: Any = None  # cairn.monitoring.reference.ReferenceStatistics of all training rows (None: older)
+    # the model's outputs as references (cairn.monitoring.drift.prediction_reference), from the judged model's
+    # answers on holdout rows it never saw; None (older baselines, no holdout): from the served model's answers on
+    # the sample, rows it learned, where an overfit model is surer than it will ever be on new rows
+    predictions: Any = None
+    holdout_rows: int = 0
 
     def notes(self) -> list[str]:
         statistics = getattr(self, "statistics", None)
         kept = (f"kept drift statistics of {statistics.rows:,} training rows and a sample of {len(self.reference):,}"
                 if statistics is not None else f"kept {len(self.reference):,} training rows as the drift reference")
-        return [kept, f"drift alert at PSI >= {self.threshold:g}; check with `cairn monitor --data NEW.csv`"]
+        notes = [kept, f"drift alert at PSI >= {self.threshold:g}; check with `cairn monitor --data NEW.csv`"]
+        if self.predictions is not None:
+            notes.append(f"the predictions' drift is measured against the model's answers on the "
+                         f"{self.holdout_rows:,} holdout rows it was judged on, which it never learned")
+        return notes
 
 
 def monitoring_baseline(training_rows: pd.DataFrame, *, features: list[FeatureSpec], spec: Monitoring,
-                        seed: int, normalize: bool = True) -> MonitoringBaseline:
-    """``normalize``: preprocessing.normalize_categories, so levels are keyed as the model's encoder keys them."""
+                        seed: int, normalize: bool = True, judged: tuple[Any, pd.DataFrame] | None = None
+                        ) -> MonitoringBaseline:
+    """``normalize``: preprocessing.normalize_categories, so levels are keyed as the model's encoder keys them.
+    ``judged``: the model the holdout judged (fitted without the holdout) and the holdout rows, whose answers are
+    the reference of the served model's outputs on new rows."""
     # the rows as cleaned, not yet parsed: the window is parsed by the same code (cairn.model.inputs), once.
     # Categories stay categories for the statistics (counted from their codes, not from a million-row object array
     # per column); the kept sample holds them as Python objects, as baselines always have.
@@ -54,5 +66,11 @@ def monitoring_baseline(training_rows: pd.DataFrame, *, features: list[FeatureSp
         sample = statistics.sample  # rebuilt from arrays as before, so pandas infers the same dtypes it did then
         statistics = replace(statistics, sample=pd.DataFrame(
             {name: sample[name].to_numpy() if name in categories else sample[name] for name in sample.columns}))
+    predictions = None
+    if judged is not None and len(judged[1]):
+        from cairn.monitoring.drift import prediction_reference
+
+        predictions = prediction_reference(judged[0], judged[1], bins=spec.drift.bins)
     return MonitoringBaseline(statistics.sample, features, spec.drift.threshold, spec.drift.bins,
-                              statistics=statistics)
+                              statistics=statistics, predictions=predictions,
+                              holdout_rows=len(judged[1]) if predictions is not None and judged else 0)
