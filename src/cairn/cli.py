@@ -128,8 +128,15 @@ def init(name: Annotated[str, typer.Argument(help="Folder to create.")],
 @app.command()
 @user_errors
 def validate(project: ProjectOption = Path("cairn.yaml")) -> None:
-    """Check the project file; every error names the field, what was expected and a fix."""
+    """Check the project file, and that a file source exists and has the target column (from its first rows); every
+    error names the field, what was expected and a fix."""
+    from cairn.stages.data.checks import check_target_present
+    from cairn.stages.data.sources import source_columns
+
     loaded = _load(project)
+    columns = source_columns(loaded.config.data, base_dir=loaded.base_dir)
+    if columns is not None:
+        check_target_present(columns, loaded.config.business.target)
     out.print(f"{project}: valid (project {loaded.config.project}, {loaded.config.business.problem} on "
               f"{loaded.config.business.target}, optimising {loaded.config.business.primary_metric})")
 

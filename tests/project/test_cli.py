@@ -119,3 +119,22 @@ def test_show_keeps_a_stage_short_but_never_hides_the_chosen_model():
     assert _stage_notes(notes) == ("stratified holdout of 211 rows; budget 1 min; chose ensemble: CV roc_auc 0.870; "
                                    "+3 more (--json or the report)")
     assert _stage_notes(["read 2,930 rows"]) == "read 2,930 rows"
+
+
+def test_validate_checks_the_source_has_the_target_and_names_a_bound_s_fix(tmp_path):
+    (tmp_path / "d.csv").write_text("area,math3\n1,2\n")
+    project = tmp_path / "cairn.yaml"
+    project.write_text("project: x\nbusiness:\n  problem: regression\n  target: math_3\n"
+                       "  constraints: {train_budget_minutes: 1}\ndata:\n  source: d.csv\n")
+    result = runner.invoke(app, ["validate", "-p", str(project)])
+    assert result.exit_code == 2 and "The target column 'math_3' is not in the data." in result.output
+    assert "did you mean 'math3'?" in result.output
+    project.write_text(project.read_text().replace("math_3", "math3").replace("minutes: 1", "minutes: 0"))
+    result = runner.invoke(app, ["validate", "-p", str(project)])
+    assert result.exit_code == 2
+    assert "expected greater than 0; got 0. Fix: set train_budget_minutes to a number greater than 0" in " ".join(
+        result.output.split())
+    project.write_text(project.read_text().replace("minutes: 0", "minutes: 1").replace("d.csv", "e.csv"))
+    result = runner.invoke(app, ["validate", "-p", str(project)])
+    assert result.exit_code == 2 and "e.csv does not exist" in result.output
+    assert "did you mean 'd.csv'?" in result.output

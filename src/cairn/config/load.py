@@ -143,7 +143,24 @@ def _problem(item: Any, document: Mapping[str, Any], lines: dict[Path_, int], so
         expected, fix = message.split("||", 1)
         return Problem(where, expected, None, fix or None)
     expected = message.removeprefix("Input should be ").removeprefix("input should be ")
-    return Problem(where, expected[:1].lower() + expected[1:], got, None)
+    expected = expected[:1].lower() + expected[1:]
+    return Problem(where, expected, got, _plain_fix(kind, expected, str(loc[-1]) if loc else "it"))
+
+
+# pydantic's checks of a bound or a type: the fix is to write what was expected
+_BOUNDS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
+_TYPES = frozenset({"int_type", "int_parsing", "int_from_float", "float_type", "float_parsing", "bool_type",
+                    "bool_parsing", "string_type", "list_type", "dict_type"})
+
+
+def _plain_fix(kind: str, expected: str, key: str) -> str | None:
+    """A fix for pydantic's own checks, which name what they expected but not what to do: 'set
+    train_budget_minutes to a number greater than 0'."""
+    if kind in _BOUNDS:
+        return f"set {key} to a number {expected}"
+    if kind in _TYPES:
+        return f"set {key} to {expected.split(',')[0]}"
+    return None
 
 
 UNION_TAGS = frozenset({"str", "list[str]", "SqlSource", "DuckDBSource"})

@@ -13,19 +13,25 @@ from cairn.stages.data.quality.wording import masked, plural, quoted, verb
 from cairn.stages.data.types import Mask, default_mask
 
 
+def check_target_present(columns: list[str], target: str) -> None:
+    """The target among the data's `columns`, else an error with the nearest name: what `cairn run` checks on the
+    data it read and `cairn validate` on the source's header."""
+    if target not in columns:
+        guess = difflib.get_close_matches(target, columns, n=1, cutoff=0.6)
+        raise DataError.single(
+            f"The target column '{target}' is not in the data.", where="business.target",
+            expected=f"one of the {len(columns)} columns of the data", got=f"'{target}'",
+            fix=f"did you mean '{guess[0]}'?" if guess else "set business.target to a column of the data",
+        )
+
+
 def check_fits_problem(table: pd.DataFrame, *, target: str, problem: str, mask: Mask = default_mask,
                        normalize: bool = True) -> None:
     """Stop early, naming the column, when the data cannot answer the business question: no target, a regression
     target that is not numbers or is one value throughout, a classification target with one class, a binary one
     with more than two. Classes are counted as preprocessing will see them (`target_labels`; `normalize` is
     preprocessing.normalize_categories)."""
-    if target not in table.columns:
-        guess = difflib.get_close_matches(target, [str(c) for c in table.columns], n=1, cutoff=0.6)
-        raise DataError.single(
-            f"The target column '{target}' is not in the data.", where="business.target",
-            expected=f"one of the {len(table.columns)} columns of the data", got=f"'{target}'",
-            fix=f"did you mean '{guess[0]}'?" if guess else "set business.target to a column of the data",
-        )
+    check_target_present([str(c) for c in table.columns], target)
     column = table[target]
     labels = target_labels(column, normalize=normalize) if problem != "regression" else None
     values = (column if labels is None else labels.values).dropna()

@@ -101,6 +101,20 @@ def read_source(spec: Data, *, base_dir: Path, seed: int = 42, sample: bool = Tr
     return _read_files(files, spec, base_dir=base_dir, shown=_shown_source(source), seed=seed, sample=sample)
 
 
+def source_columns(spec: Data, *, base_dir: Path) -> list[str] | None:
+    """The columns of a file source, from its first file's first rows, with the readers and errors of `cairn run`
+    (a missing file is named); None for a database, which a check of the project file does not query."""
+    if isinstance(spec.source, SqlSource | DuckDBSource):
+        return None
+    _check_encoding(spec.encoding)
+    patterns = [spec.source] if isinstance(spec.source, str) else list(spec.source)
+    first = resolve_files(patterns, base_dir=base_dir)[0]
+    if first.kind == "parquet":
+        return _parquet_columns(first)
+    head = next(_chunks(first, encoding=spec.encoding, chunk_rows=100), None)
+    return None if head is None else [str(column) for column in head.columns]
+
+
 # files ---------------------------------------------------------------------------------------------------------
 def file_format(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes]
