@@ -202,3 +202,37 @@ def test_predictions_are_compared_with_answers_on_rows_the_model_never_saw(ames:
     assert before.feature == after.feature == "probability of Expensive"
     assert before.drifted and before.psi > 0.4  # certain answers (0 or 1) against probabilities spread between
     assert not after.drifted and after.psi < 0.1
+
+
+def test_a_personal_feature_is_hashed_once_for_the_references_the_window_and_the_log(monkeypatch) -> None:
+    """A hashed e-mail the model reads: the holdout (hashed by the data stage), a raw window and the prediction log
+    (hashed when logged) must each reach the model hashed once; hashed twice, every address is a level it never
+    saw, the stored answers one constant and the logged window all new levels."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import OneHotEncoder
+
+    from cairn.config.schema import Privacy
+    from cairn.privacy import PiiColumn, protect_columns
+
+    monkeypatch.setenv("CAIRN_TEST_SALT", "not-a-real-secret")
+    generator = np.random.default_rng(0)
+    emails = [f"user{i}@example.com" for i in range(20)]
+    raw = pd.DataFrame({"contact": generator.choice(emails, 3000)})
+    labels = np.where(raw["contact"].isin(emails[:10]), "Yes", "No")
+    personal = [PiiColumn("contact", "email", "name and content", 1.0)]
+    privacy = Privacy(pii="hash", salt_env="CAIRN_TEST_SALT")
+    clean = protect_columns(raw, found=personal, spec=privacy).table  # as the data stage keeps it
+    features = [FeatureSpec("contact", "category")]
+    pipeline = Pipeline([("encode", OneHotEncoder(handle_unknown="ignore")), ("classify", LogisticRegression())])
+    model = TrainedModel("m", 1, "binary", "y", features, pipeline.fit(clean.iloc[:2000], labels[:2000]),
+                         classes=["No", "Yes"], positive_class="Yes", personal_columns=personal, privacy=privacy)
+    baseline = monitoring_baseline(clean.iloc[:2000], features=features, spec=Monitoring(), seed=0,
+                                   judged=(model, clean.iloc[2000:]))
+    [(_, stored)] = baseline.predictions
+    assert stored.counts[:-1].min() < stored.counts[:-1].max()  # the answers spread: the holdout was read as known
+    fresh = window_drift(baseline, raw.iloc[2000:], model=model, domain=False)
+    assert not fresh.drifted and not fresh.prediction_drifted and fresh.new_categories == []
+    logged = pd.DataFrame.from_records(model.loggable(raw.iloc[2000:].to_dict("records")), columns=["contact"])
+    from_log = window_drift(baseline, logged, model=model, domain=False, protected=True)  # as monitor_requests
+    assert not from_log.drifted and from_log.new_categories == []
+    assert from_log.predictions[0].psi == pytest.approx(fresh.predictions[0].psi, abs=1e-9)

@@ -284,3 +284,11 @@ def test_a_quantity_is_not_classes():
     check_fits_problem(ratings, target="stars", problem="multiclass")
     codes = pd.DataFrame({"job": rng.integers(0, 60, size=20_000)})  # 60 occupation codes, many rows each
     check_fits_problem(codes, target="job", problem="multiclass")
+
+
+def test_a_header_read_as_a_number_is_not_the_target_spelt_as_text():
+    """A spreadsheet's header cell 2020 is the number 2020: a target '2020' is not in the data (a clean error, not
+    a KeyError later), and the error says how to name it."""
+    said = refusal(pd.DataFrame({2020: [1.0, 2.0, 3.0], "area": [1, 2, 3]}), "regression", target="2020")
+    assert "The target column '2020' is not in the data: its header is the number 2020, not text." in said
+    assert "write the header as text in the file" in said

@@ -144,13 +144,19 @@ def _problem(item: Any, document: Mapping[str, Any], lines: dict[Path_, int], so
         return Problem(where, expected, None, fix or None)
     expected = message.removeprefix("Input should be ").removeprefix("input should be ")
     expected = expected[:1].lower() + expected[1:]
-    return Problem(where, expected, got, _plain_fix(kind, expected, str(loc[-1]) if loc else "it"))
+    return Problem(where, expected, got, _plain_fix(kind, expected, _setting(loc)))
 
 
 # pydantic's checks of a bound or a type: the fix is to write what was expected
 _BOUNDS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
 _TYPES = frozenset({"int_type", "int_parsing", "int_from_float", "float_type", "float_parsing", "bool_type",
                     "bool_parsing", "string_type", "list_type", "dict_type"})
+
+
+def _setting(loc: Path_) -> str:
+    """The setting a fix names: its key, with the item of a list ('drop_columns[0]')."""
+    named = [index for index, part in enumerate(loc) if isinstance(part, str)]
+    return _dotted(loc[named[-1]:]) if named else "it"
 
 
 def _plain_fix(kind: str, expected: str, key: str) -> str | None:

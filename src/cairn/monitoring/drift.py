@@ -16,8 +16,10 @@ one; ``threshold`` (0.2 by default) decides what counts as drifted. The test bes
 numbers, chi-square for categories) gives a p-value, but with thousands of rows even a harmless shift is
 "significant", so the p-value is reported, not used for the verdict. One check guards the other way: a small
 window makes a large PSI by chance (a few hundred rows over a category of a hundred levels gave PSI 0.3 on rows
-drawn from the training file itself), so a PSI over the threshold is drift only when a chi-square test on its own
-bins says chance would rarely give it (p below ``CHANCE``); otherwise the detail says it is within chance.
+drawn from the training file itself), so a PSI over the threshold is drift only when the test says chance would
+rarely give it (p below ``CHANCE``: for numbers the lower of Kolmogorov-Smirnov's and a chi-square test of the
+missing rate, which KS does not see; for categories the chi-square on the PSI's bins, bins too sparse for it
+pooled), and never when the window is too small to test; otherwise the detail says it is within chance.
 
 The reference is read from statistics computed once at training (cairn.monitoring.reference), never from the
 training rows, and the window is read as the model reads its inputs: numbers parsed as in training, categories
@@ -71,7 +73,8 @@ PSI_EPSILON = 1e-4
 MISSING_LEVEL = "(missing)"
 NEW_LEVEL = "(new)"
 MODERATE_PSI = 0.1
-CHANCE = 0.01  # a PSI over the threshold is drift when its bins' chi-square p-value is below this
+CHANCE = 0.01  # a PSI over the threshold is drift when its test's p-value is below this
+POOLED_BELOW = 5.0  # bins expected to hold fewer rows on a side are pooled for the chi-square test
 MAJOR_PSI = 0.25
 MIN_SENT_SHARE = 0.5
 """A feature sent in fewer than this share of the logged requests is reported, not judged."""
@@ -89,7 +92,7 @@ class FeatureDrift:
     feature: str
     kind: str  # "number" | "category"
     psi: float  # population stability index, reference vs current
-    test: str  # "ks" for numbers (two-sample Kolmogorov-Smirnov), "chi2" for categories (scipy.stats.chi2_contingency)
+    test: str  # "ks" (two-sample Kolmogorov-Smirnov) or "chi2" (scipy.stats.chi2_contingency): the p-value's test
     p_value: float | None  # None when the test cannot run (no values on one side, a single bin)
     drifted: bool  # psi >= threshold, beyond chance (CHANCE)
     detail: str  # a plain sentence, e.g. "mean 1,500 → 1,720; PSI 0.31 (major shift)"
@@ -599,28 +602,71 @@ def _number_drift(name: str, reference: NumberReference, counts: _NumberCounts, 
         facts.append(f"missing {_shares_text(reference.missing_rate)} → {_shares_text(counts.missing_rate)}")
     if psi >= MODERATE_PSI and reference.edges.size:
         facts.append(_moved_bin(reference.edges, reference_counts[:-1], current_counts[:-1]))
-    drifted, chance = _beyond_chance(psi, threshold, _histogram_p_value(reference_counts, current_counts))
+    # the verdict's p-value is the one reported: Kolmogorov-Smirnov's on the values, or a chi-square test of the
+    # missing rate when that is lower (KS does not see missing values)
+    missing, test = _histogram_p_value(_known_and_missing(reference_counts), _known_and_missing(current_counts)), "ks"
+    if p_value is None or (missing is not None and missing < p_value):
+        p_value, test = missing, "chi2"
+    drifted, chance = _beyond_chance(psi, threshold, p_value)
     detail = "; ".join([*facts, f"PSI {psi:.2f} ({_verdict(psi)}{chance})"])
-    return FeatureDrift(feature=name, kind="number", psi=psi, test="ks", p_value=p_value, drifted=drifted,
+    return FeatureDrift(feature=name, kind="number", psi=psi, test=test, p_value=p_value, drifted=drifted,
                         detail=detail)
 
 
+def _known_and_missing(counts: np.ndarray) -> np.ndarray:
+    """A number's bin counts (the missing bin last) as two: rows with a value, rows without."""
+    return np.array([counts[:-1].sum(), counts[-1]])
+
+
 def _histogram_p_value(reference_counts: np.ndarray, current_counts: np.ndarray) -> float | None:
-    """The chi-square test of homogeneity on the PSI's own bins (None when a side is empty or one bin holds all)."""
-    table = np.vstack([reference_counts, current_counts])
+    """The chi-square test of homogeneity on the PSI's own bins, bins too sparse for its approximation pooled
+    (``_pooled``: over 500 levels, a 100-row window read a level's jump from 8% to 45% as chance); None when a side
+    is empty or the window is too small for two bins."""
+    table = np.vstack([reference_counts, current_counts]).astype("float64")
     table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2 or not table.sum(axis=1).all():
+    sides = table.sum(axis=1)
+    if table.shape[1] < 2 or not sides.all():
         return None
-    return _p_value(stats.chi2_contingency(table).pvalue)
+    table = _pooled(table, table.sum(axis=0) * sides.min() / sides.sum())
+    if table.shape[1] < 2:
+        return None
+    return _p_value(stats.chi2_contingency(table, correction=False).pvalue)
+
+
+def _pooled(table: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """The bins (columns) where the smaller side expects fewer than ``POOLED_BELOW`` rows, pooled, the sparsest
+    first, into groups that expect that many (what is left joins the last group): 300 levels under a 50-row window
+    become ten bins of about thirty levels."""
+    sparse = np.flatnonzero(expected < POOLED_BELOW)
+    if not sparse.size:
+        return table
+    groups: list[list[int]] = []
+    group: list[int] = []
+    total = 0.0
+    for column in sparse[np.argsort(expected[sparse], kind="stable")]:
+        group.append(int(column))
+        total += float(expected[column])
+        if total >= POOLED_BELOW:
+            groups.append(group)
+            group, total = [], 0.0
+    if group:
+        if groups:
+            groups[-1] += group
+        else:
+            groups.append(group)
+    dense = table[:, expected >= POOLED_BELOW]
+    return np.hstack([dense, *(table[:, members].sum(axis=1, keepdims=True) for members in groups)])
 
 
 def _beyond_chance(psi: float, threshold: float, p_value: float | None) -> tuple[bool, str]:
     """Whether a PSI is drift (over the threshold, and rarely reached by chance at this many rows: see the module's
-    docstring), and the words the detail adds when only chance is to blame."""
+    docstring), and the words the detail adds when chance may be to blame."""
     if psi < threshold:
         return False, ""
-    if p_value is not None and p_value >= CHANCE:
-        return False, f", within chance for this many rows: chi-square p = {p_value:.2f}"
+    if p_value is None:
+        return False, ", too few rows to tell from chance"
+    if p_value >= CHANCE:
+        return False, f", within chance for this many rows: p = {p_value:.2f}"
     return True, ""
 
 
@@ -674,10 +720,12 @@ def _category_drift(name: str, reference: CategoryReference, tally: _LevelTally,
 
 
 # the model's outputs ---------------------------------------------------------------------------------------------
-def prediction_outputs(model: Any, table: pd.DataFrame) -> tuple[list[FeatureSpec], list[np.ndarray]]:
+def prediction_outputs(model: Any, table: pd.DataFrame, *, protected: bool = False
+                       ) -> tuple[list[FeatureSpec], list[np.ndarray]]:
     """What prediction drift compares: the prediction (regression), the positive class's probability and the
-    predicted class (binary), the predicted class (multiclass); each as a named spec and its values."""
-    labels, probabilities = model.answer(model.inputs(table))
+    predicted class (binary), the predicted class (multiclass); each as a named spec and its values.
+    ``protected``: `table`'s personal columns are hashed or masked already, as the model reads them."""
+    labels, probabilities = model.answer(model.inputs(table, protected=protected))
     if model.problem == "regression":
         return [FeatureSpec("prediction", "number")], [np.asarray(labels, dtype="float64")]
     classes = np.asarray(labels, dtype=object).astype(str)
@@ -694,7 +742,7 @@ def prediction_reference(model: Any, sample: pd.DataFrame, *, bins: int
     learned, as new rows will be); for a baseline saved without them, the served model's on the reference sample."""
     if not len(sample):
         return []
-    specs, outputs = prediction_outputs(model, sample)
+    specs, outputs = prediction_outputs(model, sample, protected=True)  # a sample or holdout as the model reads it
     references: list[tuple[FeatureSpec, NumberReference | CategoryReference]] = []
     for spec, values in zip(specs, outputs, strict=True):
         if spec.kind == "number":
@@ -707,13 +755,14 @@ def prediction_reference(model: Any, sample: pd.DataFrame, *, bins: int
 
 
 def baseline_predictions(baseline: Any, model: Any) -> list[tuple[FeatureSpec, NumberReference | CategoryReference]]:
-    """The references of `model`'s outputs: the baseline's own, the judged model's answers on its holdout; for a
-    baseline saved without them, `model`'s answers on the reference sample."""
-    kept = getattr(baseline, "predictions", None)
-    if kept is not None:
-        return list(kept)
+    """The references of `model`'s outputs: for a number (the prediction, a class's probability) the baseline's
+    own, the judged model's answers on its holdout, rows it never learned (an overfit model answers its own rows
+    surer than any new one); for the predicted class, and for a baseline saved without its own, `model`'s answers
+    on the reference sample, where every class the served model knows has its rows."""
     statistics = statistics_of(baseline)
-    return prediction_reference(model, statistics.sample, bins=statistics.bins)
+    fresh = prediction_reference(model, statistics.sample, bins=statistics.bins)
+    kept = {output.name: reference for output, reference in getattr(baseline, "predictions", None) or ()}
+    return [(output, kept.get(output.name, reference)) for output, reference in fresh]
 
 
 def statistics_of(baseline: Any) -> ReferenceStatistics:
@@ -727,19 +776,21 @@ def statistics_of(baseline: Any) -> ReferenceStatistics:
 
 
 def window_drift(baseline: Any, current: pd.DataFrame, *, model: Any, sent: Mapping[str, np.ndarray] | None = None,
-                 domain: bool = True, seed: int = 0, threshold: float | None = None) -> DriftReport:
+                 domain: bool = True, seed: int = 0, threshold: float | None = None, protected: bool = False
+                 ) -> DriftReport:
     """The drift of a window against a model's monitoring baseline (cairn.stages.monitoring.MonitoringBaseline):
     every feature read as the model reads it (personal columns protected as in training), the model's
     predictions against its predictions on the reference sample, and the domain classifier (``domain``).
     ``threshold``: the PSI that counts as drifted (default: the baseline's, monitoring.drift.threshold)."""
     return batched_window_drift(baseline, [current], model=model, sent=[sent] if sent is not None else None,
-                                domain=domain, seed=seed, threshold=threshold, total_rows=len(current))
+                                domain=domain, seed=seed, threshold=threshold, total_rows=len(current),
+                                protected=protected)
 
 
 def batched_window_drift(baseline: Any, batches: Iterable[pd.DataFrame], *, model: Any,
                          sent: Sequence[Mapping[str, np.ndarray]] | None = None, domain: bool = True, seed: int = 0,
                          threshold: float | None = None, total_rows: int | None = None,
-                         prediction_rows: int = PREDICTION_ROWS) -> DriftReport:
+                         prediction_rows: int = PREDICTION_ROWS, protected: bool = False) -> DriftReport:
     """``window_drift`` of a window that comes in batches (a large Parquet file read a row group at a time): each
     batch is counted and dropped, so memory holds one batch, the counts and a 5,000-row sample. The columns are
     checked on the first batch; ``sent``, one mask mapping per batch.
@@ -748,7 +799,7 @@ def batched_window_drift(baseline: Any, batches: Iterable[pd.DataFrame], *, mode
     that many (``total_rows``, when known, sets the share drawn from each batch): predicting costs far more than
     counting, and the PSI of 200,000 predictions is already within ~0.001 of that of all of them."""
     window = counted_window(baseline, batches, model=model, sent=sent, domain=domain, seed=seed,
-                            total_rows=total_rows, prediction_rows=prediction_rows)
+                            total_rows=total_rows, prediction_rows=prediction_rows, protected=protected)
     if window is None or not window.rows:
         _no_rows(baseline, model)
     assert window is not None
@@ -757,12 +808,14 @@ def batched_window_drift(baseline: Any, batches: Iterable[pd.DataFrame], *, mode
 
 def counted_window(baseline: Any, batches: Iterable[pd.DataFrame], *, model: Any,
                    sent: Sequence[Mapping[str, np.ndarray]] | None = None, domain: bool = True, seed: int = 0,
-                   total_rows: int | None = None, prediction_rows: int = PREDICTION_ROWS, row_offset: int = 0
-                   ) -> WindowDrift | None:
+                   total_rows: int | None = None, prediction_rows: int = PREDICTION_ROWS, row_offset: int = 0,
+                   protected: bool = False) -> WindowDrift | None:
     """The counts of ``batched_window_drift``, not yet judged (None when there was no batch at all): what one
     partition of a window gives on a Dask worker, to be merged with the others (``WindowDrift.merge``).
     ``row_offset``: the partition's first row in the window and ``total_rows`` the window's rows, so the sample
-    keys and the rows the model answers on are those of a single pass over the whole window."""
+    keys and the rows the model answers on are those of a single pass over the whole window.
+    ``protected``: the rows' personal columns are hashed or masked already (logged requests), not to be again.
+    """
     statistics = statistics_of(baseline)
     features = model.features
     outputs: list[tuple[FeatureSpec, NumberReference | CategoryReference]] | None = None
@@ -779,13 +832,12 @@ def counted_window(baseline: Any, batches: Iterable[pd.DataFrame], *, model: Any
                                  sample_rows=SAMPLE_ROWS if domain else 0, seed=seed, row_offset=row_offset)
         if not len(current):
             continue
-        protected = model.protected(current)
+        hidden = current if protected else model.protected(current)  # personal columns hashed once
         predicted: Sequence[np.ndarray] = ()
         if outputs:
-            scored = protected if share >= 1.0 else protected.iloc[np.flatnonzero(chooser.random(len(protected))
-                                                                                  < share)]
-            predicted = prediction_outputs(model, scored)[1] if len(scored) else ()
-        window.add(protected, sent=masks, predictions=predicted)
+            scored = hidden if share >= 1.0 else hidden.iloc[np.flatnonzero(chooser.random(len(hidden)) < share)]
+            predicted = prediction_outputs(model, scored, protected=True)[1] if len(scored) else ()
+        window.add(hidden, sent=masks, predictions=predicted)
     return window
 
 

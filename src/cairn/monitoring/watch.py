@@ -67,15 +67,18 @@ def monitor_requests(records: list[dict[str, Any]], *, model: TrainedModel, base
     current = pd.DataFrame.from_records(records, columns=names)  # the model's inputs; unsent ones all missing
     sent = {name: np.fromiter((name in record for record in records), dtype=bool, count=len(records))
             for name in names}
-    return monitor_table(current, model=model, baseline=baseline, config=config, sent=sent, windows=windows)
+    return monitor_table(current, model=model, baseline=baseline, config=config, sent=sent, windows=windows,
+                         protected=True)  # the log keeps personal columns as the model read them
 
 
 def monitor_table(current: pd.DataFrame, *, model: TrainedModel, baseline: Any, config: ProjectConfig,
-                  sent: Mapping[str, np.ndarray] | None = None, windows: list[Window] | None = None) -> MonitorReport:
+                  sent: Mapping[str, np.ndarray] | None = None, windows: list[Window] | None = None,
+                  protected: bool = False) -> MonitorReport:
     """Drift of ``current`` (and performance, when it has the target); ``sent`` as ``feature_drift`` takes it;
     the advice also reads the performance ``windows`` (cairn.monitoring.windows), by the rules of
-    ``monitoring.retrain_when``."""
-    drift = window_drift(baseline, current, model=model, sent=sent)  # read as the model reads it, from statistics
+    ``monitoring.retrain_when``. ``protected``: personal columns hashed or masked already (logged requests)."""
+    drift = window_drift(baseline, current, model=model, sent=sent,  # read as the model reads it, from statistics
+                         protected=protected)
     return judge_window(drift, current, model=model, config=config, windows=windows)
 
 

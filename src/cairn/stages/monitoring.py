@@ -27,9 +27,10 @@ class MonitoringBaseline:
     threshold: float
     bins: int
     statistics: Any = None  # cairn.monitoring.reference.ReferenceStatistics of all training rows (None: older)
-    # the model's outputs as references (cairn.monitoring.drift.prediction_reference), from the judged model's
-    # answers on holdout rows it never saw; None (older baselines, no holdout): from the served model's answers on
-    # the sample, rows it learned, where an overfit model is surer than it will ever be on new rows
+    # the references of the model's numeric outputs (the prediction, a class's probability: see
+    # cairn.monitoring.drift.baseline_predictions), from the judged model's answers on holdout rows it never saw;
+    # None (older baselines, no holdout): from the served model's answers on the sample, rows it learned, where an
+    # overfit model is surer than it will ever be on new rows
     predictions: Any = None
     holdout_rows: int = 0
 
@@ -39,7 +40,7 @@ class MonitoringBaseline:
                 if statistics is not None else f"kept {len(self.reference):,} training rows as the drift reference")
         notes = [kept, f"drift alert at PSI >= {self.threshold:g}; check with `cairn monitor --data NEW.csv`"]
         if self.predictions is not None:
-            notes.append(f"the predictions' drift is measured against the model's answers on the "
+            notes.append(f"the drift of the model's numeric answers is measured against its answers on the "
                          f"{self.holdout_rows:,} holdout rows it was judged on, which it never learned")
         return notes
 
@@ -66,11 +67,15 @@ def monitoring_baseline(training_rows: pd.DataFrame, *, features: list[FeatureSp
         sample = statistics.sample  # rebuilt from arrays as before, so pandas infers the same dtypes it did then
         statistics = replace(statistics, sample=pd.DataFrame(
             {name: sample[name].to_numpy() if name in categories else sample[name] for name in sample.columns}))
-    predictions = None
+    predictions, holdout_rows = None, 0
     if judged is not None and len(judged[1]):
-        from cairn.monitoring.drift import prediction_reference
+        from cairn.monitoring.drift import PREDICTION_ROWS, prediction_reference
 
-        predictions = prediction_reference(judged[0], judged[1], bins=spec.drift.bins)
+        model, holdout = judged
+        if len(holdout) > PREDICTION_ROWS:  # as a window: the PSI of 200,000 answers is that of all of them
+            holdout = holdout.sample(n=PREDICTION_ROWS, random_state=seed)
+        predictions = [(output, reference) for output, reference in
+                       prediction_reference(model, holdout, bins=spec.drift.bins) if output.kind == "number"]
+        holdout_rows = len(holdout)
     return MonitoringBaseline(statistics.sample, features, spec.drift.threshold, spec.drift.bins,
-                              statistics=statistics, predictions=predictions,
-                              holdout_rows=len(judged[1]) if predictions is not None and judged else 0)
+                              statistics=statistics, predictions=predictions, holdout_rows=holdout_rows)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -13,11 +15,16 @@ from cairn.stages.data.quality.wording import masked, plural, quoted, verb
 from cairn.stages.data.types import Mask, default_mask
 
 
-def check_target_present(columns: list[str], target: str) -> None:
-    """The target among the data's `columns`, else an error with the nearest name: what `cairn run` checks on the
-    data it read and `cairn validate` on the source's header."""
-    if target not in columns:
-        guess = difflib.get_close_matches(target, columns, n=1, cutoff=0.6)
+def check_target_present(columns: Sequence[Any], target: str) -> None:
+    """The target among the data's `columns` (labels as read: a spreadsheet's 2020 is no '2020'), else an error
+    with the nearest name: what `cairn run` checks on the data it read and `cairn validate` on the source's head."""
+    if target not in list(columns):
+        if any(str(column) == target for column in columns):  # the header cell is a number
+            raise DataError.single(
+                f"The target column '{target}' is not in the data: its header is the number {target}, not text.",
+                where="business.target", expected="a column named by text", got=f"the number {target}",
+                fix="write the header as text in the file (in a spreadsheet, type it as '" + target + ")")
+        guess = difflib.get_close_matches(target, [str(column) for column in columns], n=1, cutoff=0.6)
         raise DataError.single(
             f"The target column '{target}' is not in the data.", where="business.target",
             expected=f"one of the {len(columns)} columns of the data", got=f"'{target}'",
@@ -31,7 +38,7 @@ def check_fits_problem(table: pd.DataFrame, *, target: str, problem: str, mask: 
     target that is not numbers or is one value throughout, a classification target with one class, a binary one
     with more than two. Classes are counted as preprocessing will see them (`target_labels`; `normalize` is
     preprocessing.normalize_categories)."""
-    check_target_present([str(c) for c in table.columns], target)
+    check_target_present(list(table.columns), target)
     column = table[target]
     labels = target_labels(column, normalize=normalize) if problem != "regression" else None
     values = (column if labels is None else labels.values).dropna()

@@ -101,7 +101,7 @@ def read_source(spec: Data, *, base_dir: Path, seed: int = 42, sample: bool = Tr
     return _read_files(files, spec, base_dir=base_dir, shown=_shown_source(source), seed=seed, sample=sample)
 
 
-def source_columns(spec: Data, *, base_dir: Path) -> list[str] | None:
+def source_columns(spec: Data, *, base_dir: Path) -> list[Any] | None:
     """The columns of a file source, from its first file's first rows, with the readers and errors of `cairn run`
     (a missing file is named); None for a database, which a check of the project file does not query."""
     if isinstance(spec.source, SqlSource | DuckDBSource):
@@ -112,7 +112,7 @@ def source_columns(spec: Data, *, base_dir: Path) -> list[str] | None:
     if first.kind == "parquet":
         return _parquet_columns(first)
     head = next(_chunks(first, encoding=spec.encoding, chunk_rows=100), None)
-    return None if head is None else [str(column) for column in head.columns]
+    return None if head is None else list(head.columns)
 
 
 # files ---------------------------------------------------------------------------------------------------------
