@@ -620,8 +620,8 @@ def _known_and_missing(counts: np.ndarray) -> np.ndarray:
 
 def _histogram_p_value(reference_counts: np.ndarray, current_counts: np.ndarray) -> float | None:
     """The chi-square test of homogeneity on the PSI's own bins, bins too sparse for its approximation pooled
-    (``_pooled``: over 500 levels, a 100-row window read a level's jump from 8% to 45% as chance); None when a side
-    is empty or the window is too small for two bins."""
+    (``_pooled``: over 500 levels, a 100-row window read a level's jump from 15% to over half as chance); None
+    when a side is empty or the window is too small for two bins."""
     table = np.vstack([reference_counts, current_counts]).astype("float64")
     table = table[:, table.sum(axis=0) > 0]
     sides = table.sum(axis=1)
@@ -779,8 +779,8 @@ def window_drift(baseline: Any, current: pd.DataFrame, *, model: Any, sent: Mapp
                  domain: bool = True, seed: int = 0, threshold: float | None = None, protected: bool = False
                  ) -> DriftReport:
     """The drift of a window against a model's monitoring baseline (cairn.stages.monitoring.MonitoringBaseline):
-    every feature read as the model reads it (personal columns protected as in training), the model's
-    predictions against its predictions on the reference sample, and the domain classifier (``domain``).
+    every feature read as the model reads it (personal columns protected as in training), the model's answers
+    against their references (``baseline_predictions``), and the domain classifier (``domain``).
     ``threshold``: the PSI that counts as drifted (default: the baseline's, monitoring.drift.threshold)."""
     return batched_window_drift(baseline, [current], model=model, sent=[sent] if sent is not None else None,
                                 domain=domain, seed=seed, threshold=threshold, total_rows=len(current),

@@ -23,7 +23,8 @@ def check_target_present(columns: Sequence[Any], target: str) -> None:
             raise DataError.single(
                 f"The target column '{target}' is not in the data: its header is the number {target}, not text.",
                 where="business.target", expected="a column named by text", got=f"the number {target}",
-                fix="write the header as text in the file (in a spreadsheet, type it as '" + target + ")")
+                fix=f"write the header as text in the file (in a spreadsheet, type '{target} with a leading "
+                    "apostrophe)")
         guess = difflib.get_close_matches(target, [str(column) for column in columns], n=1, cutoff=0.6)
         raise DataError.single(
             f"The target column '{target}' is not in the data.", where="business.target",
