@@ -486,7 +486,7 @@ def serve(project: ProjectOption = Path("cairn.yaml"),
     loaded = _load(project)
     spec = loaded.config.deployment
     api_key = _api_key(spec.api_key_env)
-    model = loaded.load_model(version)
+    model = loaded.served_model(version)
     host, port = host or spec.host, port or spec.port
     refuse_unsafe_start(model, host=host, api_key=api_key, insecure=insecure)  # before announcing the server
     err.print(f"serving {model.name} v{model.version} on http://{host}:{port} (POST /predict, GET /health)"

@@ -60,6 +60,20 @@ def test_a_misspelt_field_is_ignored_with_a_did_you_mean(served):
                                          "ignored 'Gr_Liv_Aera': did you mean 'Gr_Liv_Area'?"]
 
 
+def test_a_level_training_never_had_is_named_in_the_answer(served):
+    """As `cairn predict` names them (a new-user trial found /predict silent): the answer comes, with a warning;
+    a known level spelt otherwise is no warning."""
+    _, base = served
+    answer = httpx.post(f"{base}/predict", json={"Gr_Liv_Area": 1500, "Neighborhood": "Atlantis",
+                                                 "MS_Zoning": "  residential_low_density "})
+    assert answer.status_code == 200 and isinstance(answer.json()["prediction"], float)
+    [said] = answer.json()["warnings"]
+    assert said.startswith("Neighborhood: 1 row has a level the training split never had, such as 'Atlantis'; "
+                           "the model reads it as "), said
+    known = httpx.post(f"{base}/predict", json={"Gr_Liv_Area": 1500, "Neighborhood": "North_Ames"})
+    assert "warnings" not in known.json()
+
+
 def test_served_requests_are_logged_for_monitoring(served):
     folder, base = served
     httpx.post(f"{base}/predict", json={"Gr_Liv_Area": 1517})

@@ -872,3 +872,26 @@ def test_a_whole_number_sent_as_a_float_is_a_category_level() -> None:
     assert validator.parse({"zip": 98103}).categories == [["98103"]]
     with pytest.raises(RequestValidationError):
         validator.parse({"zip": 98115.5})
+
+
+def test_levels_training_never_had_are_named_per_field_and_counted_over_the_records() -> None:
+    """The validator of a model served from a project holds its training levels: a level outside them is a
+    warning in `cairn predict`'s words (masked, the reading said); a whole number in either spelling, a known level
+    spelt otherwise and a missing value are none; a personal column's levels are never checked here."""
+    from cairn.monitoring.unseen import READINGS, TrainingLevels
+
+    features = [FeatureSpec("zone", "category"), FeatureSpec("zip", "category"), FeatureSpec("air", "category"),
+                FeatureSpec("email", "category")]
+    levels = TrainingLevels({"zone": frozenset({"north", "south"}), "zip": frozenset({"98115"}),
+                             "air": frozenset({"yes", "no"}), "email": frozenset({"hashed"})}, True,
+                            {name: READINGS["rare"] for name in ("zone", "zip", "air", "email")}, frozenset({"email"}))
+    validator = RecordValidator(features, levels=levels)
+    parsed = validator.parse([{"zone": " NORTH ", "zip": 98115.0, "air": "maybe", "email": "someone@example.com"},
+                              {"zone": "Atlantis", "zip": "98199", "air": None},
+                              {"zone": "Atlantis", "air": "yes"}])
+    assert parsed.warnings == (
+        "zone: 2 rows have levels the training split never had, such as 'Atlantis'; the model reads them "
+        + READINGS["rare"],
+        "zip: 1 row has a level the training split never had, such as '98199'; the model reads it " + READINGS["rare"],
+        "air: 1 row has a level the training split never had, such as 'maybe'; the model reads it " + READINGS["rare"])
+    assert RecordValidator(features).parse({"zone": "Atlantis"}).warnings == ()  # no levels: not checked

@@ -53,6 +53,9 @@ class TrainedModel:
     positive_class: Any = None
     _bounds: Any = field(default=None, init=False, repr=False, compare=False)  # the features' training ranges
     _levels: Any = field(default=None, init=False, repr=False, compare=False)  # each feature's levels, as a set
+    # the levels of every category input in training (cairn.monitoring.unseen.TrainingLevels), set on a model a
+    # project serves (Project.served_model) so /predict names levels training never had; None: not checked
+    known_levels: Any = field(default=None, init=False, repr=False, compare=False)
     calibration: Any = None  # cairn.model.calibration.Calibration of its probabilities, fitted out of fold
 
     @property

@@ -471,6 +471,13 @@ class Project:
                 )
             return store.load_artifact(stage.outputs["monitoring_baseline"])
 
+    def served_model(self, version: int | str | None = None) -> TrainedModel:
+        """`load_model`, with the levels its training had (`known_levels`), so the API names a level a request
+        sends that training never had, as `cairn predict` does; a version without a baseline serves without."""
+        model = self.load_model(version)
+        model.known_levels = self._training_levels(model)
+        return model
+
     def _training_levels(self, model: TrainedModel) -> TrainingLevels | None:
         """The category levels `model` was trained on, from its monitoring baseline, for a scoring to name the
         levels it never had (cairn.monitoring.unseen); None when the version has no baseline (older stores, runs
@@ -670,7 +677,7 @@ class Project:
                 return None
 
         def load(version: int) -> tuple[TrainedModel, Any]:
-            model = self.load_model(version)
+            model = self.served_model(version)
             return model, self.prediction_logger(model)
 
         return ChampionFollower(champion_version, load, interval_s)

@@ -59,7 +59,7 @@ def worker_app() -> Any:
     from cairn.project.api import Project
 
     project = Project.load(Path(settings["project"]))
-    model = project.load_model(settings.get("version"))
+    model = project.served_model(settings.get("version"))
     app = create_app(model, api_key=api_key, on_predictions=project.prediction_logger(model),
                      max_body_bytes=max_body_bytes, on_feedback=project.feedback_writer(model), max_batch=max_batch)
     return following(app, project.champion_follower() if settings.get("follow") else None)

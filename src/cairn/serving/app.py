@@ -57,7 +57,7 @@ def create_app(model: TrainedModel, *, api_key: str | None = None,
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"The {name} parameter of create_app must be a positive int. Got {limit!r} instead.")
     check_salt(model)
-    validator = RecordValidator(model.features)
+    validator = RecordValidator(model.features, levels=model.known_levels)
     state = build_state(model, validator, api_key=api_key, on_predictions=on_predictions,
                         max_body_bytes=max_body_bytes, on_feedback=on_feedback, max_batch=max_batch)
     app = _routes(model, guarded=api_key is not None)

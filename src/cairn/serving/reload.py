@@ -43,7 +43,8 @@ def switched_state(state: ServingState, model: TrainedModel, on_predictions: OnP
     """`state` serving `model` instead: the key, body limit, counters and hooks stay; the model's parts are built
     and warmed up anew. Raises when the model cannot serve (its warm-up failed, its salt is missing)."""
     check_salt(model)
-    fresh = build_state(model, RecordValidator(model.features), api_key=None, on_predictions=on_predictions,
+    fresh = build_state(model, RecordValidator(model.features, levels=model.known_levels), api_key=None,
+                        on_predictions=on_predictions,
                         max_body_bytes=state.max_body_bytes, max_batch=state.max_batch)
     if isinstance(fresh.on_predictions, QueuedHook) and isinstance(state.on_predictions, QueuedHook):
         fresh.on_predictions.on_drop = state.on_predictions.on_drop  # the same /metrics counter

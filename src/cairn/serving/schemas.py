@@ -30,6 +30,7 @@ import pandas as pd
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from cairn.estimators.encoder import clean_text, known_spelling
 from cairn.model.inputs import Unread, has_range, parsed_numbers, truth_levels
 from cairn.model.ranges import OutOfRange, range_warnings
 from cairn.model.trained import FeatureSpec
@@ -57,6 +58,7 @@ __all__ = [
 
 LEVELS_SHOWN = 30  # levels listed in a field's description; the full list is in GET /metadata
 WRITTEN = ("date", "text_number")  # number inputs the training data wrote as text: a request may too
+KNOWN_MEMORY = 100_000  # category values remembered as known or not, per served model (a few MB at most)
 
 
 def _plain(value: Any) -> Any:
@@ -136,7 +138,9 @@ def record_model(features: Sequence[FeatureSpec], *, name: str = "Record") -> ty
 
 
 WARNINGS_DESCRIPTION = ("Present when the request had keys the model does not use: they were ignored (and not "
-                        "logged); a key close to a model input gets a \"did you mean\".")
+                        "logged); a key close to a model input gets a \"did you mean\". Also names numbers clipped "
+                        "to the training range, text that did not read as a number, and category levels the "
+                        "training rows never had (with what the model reads them as).")
 
 
 PREDICTION_ID_DESCRIPTION = ("Quote it in POST /feedback with the true value: the record's own \"id\" when it "
@@ -403,9 +407,17 @@ def reject(errors: list[dict[str, Any]]) -> NoReturn:
 class RecordValidator:
     """Checks request bodies against the training schema, reporting every bad field at once."""
 
-    def __init__(self, features: Sequence[FeatureSpec]) -> None:
+    def __init__(self, features: Sequence[FeatureSpec], *, levels: Any = None) -> None:
+        """``levels``: the category levels of the training rows (cairn.monitoring.unseen.TrainingLevels), to name
+        a level a request sends that training never had, as `cairn predict` does; None: not checked."""
         self.number_names = [feature.name for feature in features if feature.kind == "number"]
         self.category_names = [feature.name for feature in features if feature.kind == "category"]
+        # (category position, name, its training levels): personal columns are left out, their levels never said
+        self._levels = levels
+        self._memory: dict[tuple[int, str], bool] = {}  # (position, value sent) -> no level training had
+        self._level_checks = [] if levels is None else [
+            (position, name, levels.keys[name]) for position, name in enumerate(self.category_names)
+            if name in levels.keys and name not in levels.personal]
         numbers = [feature for feature in features if feature.kind == "number"]
         # name -> (a number, its position in its row, a number the training data wrote as text: a date, '$45,200')
         self._slots: dict[str, tuple[bool, int, bool]] = {}
@@ -457,6 +469,8 @@ class RecordValidator:
         if errors:
             reject(errors)
         said = unread + (self._clipped_to_ranges(numbers) if self._ranges else ())
+        if self._level_checks:
+            said += self._unseen_levels(categories)
         if not unknown:
             return ParsedBody(records=records, single=single, numbers=numbers, categories=categories,
                               warnings=said, ids=ids)
@@ -467,6 +481,36 @@ class RecordValidator:
         return ParsedBody(records=records, single=single, numbers=numbers, categories=categories,
                           warnings=self._ignored(unknown, len(with_unknown), len(records), single=single) + said,
                           ids=ids)
+
+    def _unseen_levels(self, categories: list[list[Any]]) -> tuple[str, ...]:
+        """A warning per category input with a level the training rows never had (keyed as the encoder keys it, a
+        whole number in either spelling), with what the model reads it as, in `cairn predict`'s words; the level
+        masked as the prediction log masks one (it may be personal data typed into the field)."""
+        said = []
+        for position, name, known in self._level_checks:
+            new = [value for row in categories if isinstance(value := row[position], str)  # not missing
+                   and self._unknown(position, value, known)]
+            if new:  # rare: its imports wait for it
+                from cairn.monitoring.drift import NEW_LEVELS_SHOWN
+                from cairn.monitoring.unseen import Unseen
+                from cairn.privacy import redact_unseen_level
+
+                examples = tuple(dict.fromkeys(redact_unseen_level(value.strip()) for value in new))[:NEW_LEVELS_SHOWN]
+                said.append(Unseen(name, len(new), examples, self._levels.readings[name]).sentence())
+        return tuple(said)
+
+    def _unknown(self, position: int, value: str, known: frozenset[str]) -> bool:
+        """Whether `value` is no level of `known` once cleaned as the encoder cleans it; remembered per value sent
+        (requests repeat a few levels: a look-up, not a clean, about 0.05 against 0.9 µs), at most
+        ``KNOWN_MEMORY`` values."""
+        answer = self._memory.get((position, value))
+        if answer is None:
+            key = known_spelling(clean_text(value, normalize=self._levels.normalize), known)
+            answer = key is not None and key not in known
+            if len(self._memory) >= KNOWN_MEMORY:
+                self._memory.clear()
+            self._memory[(position, value)] = answer
+        return answer
 
     def _clipped_to_ranges(self, numbers: list[list[float]]) -> tuple[str, ...]:
         """Numbers outside their training range clipped to it, in place (the model answers as trees would: flat
