@@ -52,7 +52,7 @@ class TrainedModel:
     threshold: float | None = None
     positive_class: Any = None
     _bounds: Any = field(default=None, init=False, repr=False, compare=False)  # the features' training ranges
-    _levels: Any = field(default=None, init=False, repr=False, compare=False)  # each feature's levels, as a set
+    _level_sets: Any = field(default=None, init=False, repr=False, compare=False)  # FeatureSpec.levels as sets
     # the levels of every category input in training (cairn.monitoring.unseen.TrainingLevels), set on a model a
     # project serves (Project.served_model) so /predict names levels training never had; None: not checked
     known_levels: Any = field(default=None, init=False, repr=False, compare=False)
@@ -100,8 +100,8 @@ class TrainedModel:
         features = [feature for feature in self.features if any(feature.name in record for record in records)]
         read = as_model_columns(records, features)
         personal = {pii.column for pii in self.personal_columns}
-        if self._levels is None:  # built once: the log writer looks up every category value
-            self._levels = {feature.name: frozenset(feature.levels) for feature in self.features}
+        if self._level_sets is None:  # built once: the log writer looks up every category value
+            self._level_sets = {feature.name: frozenset(feature.levels) for feature in self.features}
         kept: list[dict[str, Any]] = []
         for row, record in enumerate(records):
             values: dict[str, Any] = {}
@@ -114,7 +114,7 @@ class TrainedModel:
                 elif value is None or (isinstance(value, float) and np.isnan(value)):
                     values[feature.name] = None
                 else:
-                    known = self._levels[feature.name]
+                    known = self._level_sets[feature.name]
                     text = known_spelling(str(value), known)  # 98115.0 from a file with a gap: 98115
                     if feature.name in personal or text in known:  # protected below, or seen in training
                         values[feature.name] = text

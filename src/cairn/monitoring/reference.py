@@ -72,10 +72,7 @@ def level_counts(values: pd.Series | np.ndarray, *, normalize: bool, known: Cont
     spelling: dict[str, str] = {}
     best: dict[str, int] = {}
     for raw, count in zip(uniques, per_unique, strict=True):
-        key = clean_text(raw, normalize=normalize)
-        if known is not None and key not in known:
-            key = known_spelling(key, known)
-            key = key if key in known else one_spelling(key)
+        key = level_key(raw, normalize=normalize, known=known)
         if key is None:  # 'N/A', '', ... read as missing, as the model reads them
             missing += count
             continue
@@ -84,6 +81,17 @@ def level_counts(values: pd.Series | np.ndarray, *, normalize: bool, known: Cont
             best[key] = count
             spelling[key] = _written(raw)
     return LevelCounts(counts, missing, spelling)
+
+
+def level_key(raw: Any, *, normalize: bool, known: Container[str] | None = None) -> str | None:
+    """A value's level key as the model's encoder keys it (``clean_text``; None: missing). Against `known`, a whole
+    number spelt otherwise is the known level (``known_spelling``), and a new one has one key whichever way a chunk
+    read it ('98199' for 98199.0)."""
+    key = clean_text(raw, normalize=normalize)
+    if known is None or key in known:
+        return key
+    key = known_spelling(key, known)
+    return key if key in known else one_spelling(key)
 
 
 def _written(raw: Any) -> str:

@@ -30,10 +30,10 @@ import pandas as pd
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from cairn.estimators.encoder import clean_text, known_spelling
 from cairn.model.inputs import Unread, has_range, parsed_numbers, truth_levels
 from cairn.model.ranges import OutOfRange, range_warnings
 from cairn.model.trained import FeatureSpec
+from cairn.monitoring.reference import level_key
 from cairn.privacy import redact_text
 
 __all__ = [
@@ -505,7 +505,7 @@ class RecordValidator:
         ``KNOWN_MEMORY`` values."""
         answer = self._memory.get((position, value))
         if answer is None:
-            key = known_spelling(clean_text(value, normalize=self._levels.normalize), known)
+            key = level_key(value, normalize=self._levels.normalize, known=known)
             answer = key is not None and key not in known
             if len(self._memory) >= KNOWN_MEMORY:
                 self._memory.clear()
