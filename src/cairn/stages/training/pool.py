@@ -23,6 +23,7 @@ from cairn.stages.training.budget import (
     cheaper_search,
     duration,
     estimate_cost,
+    missed,
     over_budget,
     search_of,
 )
@@ -144,7 +145,8 @@ def affordable_pool(pool: list[Candidate], scope: SearchScope, ctx: Context) -> 
         kept, dropped = affordable(estimates, budget=ctx.budget, seconds_left=left, folds=folds, keep_cheapest=True)
     priced = Priced(estimates, kept, dropped, scope, [why for name, why in encodings.items() if name in kept])
     if dropped:
-        priced = smaller_search(priced, left=left, budget=ctx.budget, seed=ctx.seed)
+        priced = smaller_search(priced, left=left, budget=ctx.budget, seed=ctx.seed,
+                                boosted=frozenset(c.name for c in pool if c.boosted))
     for name, why in priced.dropped.items():
         log.info("dropped %s: %s", name, why)
     overrun = over_budget(priced.estimates, priced.kept, budget=ctx.budget, seconds_left=left)
@@ -178,18 +180,20 @@ def target_means_instead(pool: list[Candidate], estimates: list[CostEstimate], d
     return ([swapped.get(c.name, c) for c in pool], [again.get(e.name, e) for e in estimates], remarks)
 
 
-def smaller_search(priced: Priced, *, left: float, budget: Budget, seed: int) -> Priced:
-    """`cheaper_search`'s choice, when it lets more candidates compete: the folds resampled, the judged model
-    fitted on the searched rows (widened later to what the time left affords: `final_rows`), and a note that says
-    how to replay the sample. Otherwise `priced` as it was."""
+def smaller_search(priced: Priced, *, left: float, budget: Budget, seed: int, boosted: frozenset[str]) -> Priced:
+    """`cheaper_search`'s choice, when it misses less (`missed`; `boosted` names the boosters): the folds
+    resampled, the judged model fitted on the searched rows (widened later to what the time left affords:
+    `final_rows`), and a note that says how to replay the sample. Otherwise `priced` as it was."""
     scope = priced.scope
     searched = scope.split.rows_searched()
     choice = cheaper_search(priced.estimates, searched=searched, fold_rows=scope.data.fold_rows,
                             training_rows=len(scope.data.y), folds=len(scope.split.folds), budget=budget,
-                            seconds_left=left, fit_searched=scope.fit_searched_rows)
-    late = [over_budget(option.estimates, option.kept, budget=budget, seconds_left=left) is not None
-            for option in (choice, priced)]
-    if (late[0], len(choice.dropped)) >= (late[1], len(priced.dropped)):
+                            seconds_left=left, fit_searched=scope.fit_searched_rows, boosted=boosted)
+    log.debug("at %d searched rows %s dropped; at %d rows (fit on them: %s) %s dropped", searched,
+              sorted(priced.dropped), choice.rows, choice.fit_searched, sorted(choice.dropped))
+    smaller, as_priced = ((over_budget(option.estimates, option.kept, budget=budget, seconds_left=left) is not None,
+                           *missed(option.dropped, option.kept, boosted)) for option in (choice, priced))
+    if smaller >= as_priced:
         return priced  # nothing gained: keep the plan as it was
     replay, remarks = [], []
     if choice.rows < searched:
