@@ -138,3 +138,17 @@ def test_validate_checks_the_source_has_the_target_and_names_a_bound_s_fix(tmp_p
     result = runner.invoke(app, ["validate", "-p", str(project)])
     assert result.exit_code == 2 and "e.csv does not exist" in result.output
     assert "did you mean 'd.csv'?" in result.output
+
+
+def test_validate_refuses_a_source_with_a_header_and_no_rows(tmp_path):
+    """`cairn run` would stop on a file that holds only its header: `cairn validate` says so first, and passes once
+    any of the source's files has a row."""
+    (tmp_path / "a.csv").write_text("area,price\n")
+    project = tmp_path / "cairn.yaml"
+    project.write_text("project: x\nbusiness:\n  problem: regression\n  target: price\n"
+                       "  constraints: {train_budget_minutes: 1}\ndata:\n  source: '*.csv'\n")
+    result = runner.invoke(app, ["validate", "-p", str(project)])
+    assert result.exit_code == 2 and "The data file a.csv holds no rows." in result.output
+    (tmp_path / "b.csv").write_text("area,price\n70,150000\n")
+    result = runner.invoke(app, ["validate", "-p", str(project)])
+    assert result.exit_code == 0 and "valid (project x" in result.output

@@ -102,17 +102,26 @@ def read_source(spec: Data, *, base_dir: Path, seed: int = 42, sample: bool = Tr
 
 
 def source_columns(spec: Data, *, base_dir: Path) -> list[Any] | None:
-    """The columns of a file source, from its first file's first rows, with the readers and errors of `cairn run`
-    (a missing file is named); None for a database, which a check of the project file does not query."""
+    """The columns of a file source, from its first file with a row, with the readers and errors of `cairn run`
+    (a missing file is named, a source without a row is an error); None for a database, which a check of the
+    project file does not query."""
     if isinstance(spec.source, SqlSource | DuckDBSource):
         return None
     _check_encoding(spec.encoding)
     patterns = [spec.source] if isinstance(spec.source, str) else list(spec.source)
-    first = resolve_files(patterns, base_dir=base_dir)[0]
-    if first.kind == "parquet":
-        return _parquet_columns(first)
-    head = next(_chunks(first, encoding=spec.encoding, chunk_rows=100), None)
-    return None if head is None else list(head.columns)
+    files = resolve_files(patterns, base_dir=base_dir)
+    columns = None
+    for file in files:  # until one has a row: the run stops on a source of headers alone
+        if file.kind == "parquet":
+            columns = columns or _parquet_columns(file)
+            rows = _parquet_rows(file)
+        else:
+            head = next(_chunks(file, encoding=spec.encoding, chunk_rows=1), None)
+            columns = columns or (None if head is None else list(head.columns))
+            rows = 0 if head is None else len(head)
+        if rows:
+            return columns
+    raise _no_rows(files[0].shown if len(files) == 1 else _shown_source(spec.source))
 
 
 # files ---------------------------------------------------------------------------------------------------------
