@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -121,11 +122,16 @@ def test_show_keeps_a_stage_short_but_never_hides_the_chosen_model():
     assert _stage_notes(["read 2,930 rows"]) == "read 2,930 rows"
 
 
+def _regression_project(folder: Path, *, target: str, source: str) -> Path:
+    project = folder / "cairn.yaml"
+    project.write_text(f"project: x\nbusiness:\n  problem: regression\n  target: {target}\n"
+                       f"  constraints: {{train_budget_minutes: 1}}\ndata:\n  source: {source}\n")
+    return project
+
+
 def test_validate_checks_the_source_has_the_target_and_names_a_bound_s_fix(tmp_path):
     (tmp_path / "d.csv").write_text("area,math3\n1,2\n")
-    project = tmp_path / "cairn.yaml"
-    project.write_text("project: x\nbusiness:\n  problem: regression\n  target: math_3\n"
-                       "  constraints: {train_budget_minutes: 1}\ndata:\n  source: d.csv\n")
+    project = _regression_project(tmp_path, target="math_3", source="d.csv")
     result = runner.invoke(app, ["validate", "-p", str(project)])
     assert result.exit_code == 2 and "The target column 'math_3' is not in the data." in result.output
     assert "did you mean 'math3'?" in result.output
@@ -144,9 +150,7 @@ def test_validate_refuses_a_source_with_a_header_and_no_rows(tmp_path):
     """`cairn run` would stop on a file that holds only its header: `cairn validate` says so first, and passes once
     any of the source's files has a row."""
     (tmp_path / "a.csv").write_text("area,price\n")
-    project = tmp_path / "cairn.yaml"
-    project.write_text("project: x\nbusiness:\n  problem: regression\n  target: price\n"
-                       "  constraints: {train_budget_minutes: 1}\ndata:\n  source: '*.csv'\n")
+    project = _regression_project(tmp_path, target="price", source="'*.csv'")
     result = runner.invoke(app, ["validate", "-p", str(project)])
     assert result.exit_code == 2 and "The data file a.csv holds no rows." in result.output
     (tmp_path / "b.csv").write_text("area,price\n70,150000\n")

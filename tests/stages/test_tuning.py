@@ -14,7 +14,7 @@ from cairn.config.schema import Constraints, Data, Features, Models, Preprocessi
 from cairn.errors import ConfigError
 from cairn.model.trained import as_model_frame
 from cairn.stages.business import BusinessCase
-from cairn.stages.features import plan_features
+from cairn.stages.features import FeaturePlan, plan_features
 from cairn.stages.selection import choose_candidates
 from cairn.stages.training.budget import (
     Budget,
@@ -251,18 +251,25 @@ def test_each_candidate_samples_with_its_own_seed_by_catalogue_position():
     assert list(search_space(knn, problem="binary")) == ["n_neighbors", "weights", "p"]
 
 
-def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():
-    """A sample-size model of each candidate's cost lets the stage halve the searched rows (not below 5,000)
-    when that keeps a candidate the full sample would drop; the final fit still has every row."""
-    from cairn.stages.training.pool import Priced, smaller_search
-    from cairn.stages.training.scope import search_scope
-
+def _straight_line() -> tuple[pd.DataFrame, BusinessCase, FeaturePlan]:
+    """30,000 rows of y = 2x + noise, a one-minute regression and its feature plan: what the budget's search-size
+    choices are priced on."""
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"x": rng.normal(size=30_000)})
     table["y"] = table["x"] * 2 + rng.normal(size=30_000)
     case = BusinessCase("regression", "y", "", "rmse", [], Constraints(train_budget_minutes=1))
     plan = plan_features(table, case=case, spec=Features(), data_spec=Data(source="x.csv"), cleaning=Preprocessing(),
                          column_types={})
+    return table, case, plan
+
+
+def test_the_budget_may_search_fewer_rows_so_that_more_candidates_compete():
+    """A sample-size model of each candidate's cost lets the stage halve the searched rows (not below 5,000)
+    when that keeps a candidate the full sample would drop; the final fit still has every row."""
+    from cairn.stages.training.pool import Priced, smaller_search
+    from cairn.stages.training.scope import search_scope
+
+    table, case, plan = _straight_line()
     scope = search_scope(table, case=case, plan=plan, spec=Training(validation="cv"), seed=0)  # priced as 5 folds
     assert scope.split.rows_searched() == 24_000
     linear = CostEstimate("linear", 1.0, 0.5, 1_000, 0.1, per_tree_s=0.05, trees=1, growth=1.0)
@@ -313,12 +320,7 @@ def test_rows_are_halved_for_a_booster_not_for_a_family_the_booster_competes_bes
     from cairn.stages.training.pool import Priced, smaller_search
     from cairn.stages.training.scope import search_scope
 
-    rng = np.random.default_rng(0)
-    table = pd.DataFrame({"x": rng.normal(size=30_000)})
-    table["y"] = table["x"] * 2 + rng.normal(size=30_000)
-    case = BusinessCase("regression", "y", "", "rmse", [], Constraints(train_budget_minutes=1))
-    plan = plan_features(table, case=case, spec=Features(), data_spec=Data(source="x.csv"), cleaning=Preprocessing(),
-                         column_types={})
+    table, case, plan = _straight_line()
     scope = search_scope(table, case=case, plan=plan, spec=Training(validation="cv"), seed=0)
 
     def priced(name: str, per_tree_s: float, trees: int) -> CostEstimate:
