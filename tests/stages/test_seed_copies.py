@@ -388,11 +388,15 @@ def test_the_time_kept_for_copies_follows_a_mapping():
     ({"boosted": 3}, ("refit_seeds", "boosted"), "boosters whose fit varies with their seed, as a run's notes"),
     ({"linear": 3}, ("refit_seeds", "linear"), "(lightgbm, xgboost, catboost, or a family's trial such as"),
     ({"lightgbm#0": 2}, ("refit_seeds", "lightgbm#0"), "not 'lightgbm#0'"),
-    ({"lightgbm": 11}, ("refit_seeds", "lightgbm"), "a whole number of fits from 1 to 10, not 11"),
+    ({"lightgbm": 11}, ("refit_seeds", "lightgbm"), "a whole number of fits from 1 to 10, not 11 for lightgbm"),
+    ({"xgboost": 2, "linear": 3, "knn": 0}, ("refit_seeds", "linear"), "a family's trial such as lightgbm#2), not "
+                                                                      "'linear' or 'knn'"),
+    ({"catboost": 0, "xgboost": 2, "lightgbm#2": 12}, ("refit_seeds", "catboost"),
+     "from 1 to 10, not 0 for catboost, 12 for lightgbm#2"),
     ({"lightgbm#x": 2}, ("refit_seeds", "lightgbm#x"), "boosters whose fit varies with their seed"),
     ({}, ("refit_seeds",), "or a mapping of blend members to such numbers, not {}"),
 ])
-def test_a_refit_seeds_mapping_is_checked_member_by_member(mapping, where, expected):
+def test_a_refit_seeds_mapping_names_every_bad_member(mapping, where, expected):
     from cairn.config.schema import RULE_AT
 
     with pytest.raises(ValidationError, match=re.escape(expected)) as refused:

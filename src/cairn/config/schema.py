@@ -435,14 +435,18 @@ class Training(Section):
         if value == "auto" or count(value):
             return value
         if field == "refit_seeds" and isinstance(value, dict) and value:
-            for member, number in value.items():
-                if not (isinstance(member, str) and re.fullmatch(SEED_VARIED_MEMBER, member)):
-                    raise rule(f"boosters whose fit varies with their seed, as a run's notes name them "
-                               f"({', '.join(SEED_VARIED_NAMES)}, or a family's trial such as lightgbm#2), not "
-                               f"{member!r}", "name the members as a run's notes give them", at=(member,))
-                if not count(number):
-                    raise rule(f"a whole number of fits from 1 to {most}, not {number!r}",
-                               "set the number a run's notes give", at=(member,))
+            # every bad member at once, placed at the first: a user fixes them in one pass
+            unknown = [m for m in value if not (isinstance(m, str) and re.fullmatch(SEED_VARIED_MEMBER, m))]
+            if unknown:
+                raise rule(f"boosters whose fit varies with their seed, as a run's notes name them "
+                           f"({', '.join(SEED_VARIED_NAMES)}, or a family's trial such as lightgbm#2), not "
+                           f"{' or '.join(repr(m) for m in unknown)}", "name the members as a run's notes give them",
+                           at=(unknown[0],))
+            miscounted = {member: number for member, number in value.items() if not count(number)}
+            if miscounted:
+                raise rule(f"a whole number of fits from 1 to {most}, not "
+                           f"{', '.join(f'{number!r} for {member}' for member, number in miscounted.items())}",
+                           "set the number a run's notes give", at=(next(iter(miscounted)),))
             return value
         also = ", or a mapping of blend members to such numbers" if field == "refit_seeds" else ""
         raise rule(f"auto or a whole number from 1 to {most}{also}, not {value!r}",
