@@ -320,6 +320,16 @@ def test_hash_joins_spellings_of_one_value(planted):
     assert result["phone"].nunique() == 2 and result["email"].nunique() == 1  # +1 is part of the number
 
 
+def test_a_list_in_a_personal_column_is_hashed_as_its_text(planted):
+    """JSON lines may bring a list where an e-mail belongs: hashed as the text it reads as, not a TypeError."""
+    table = planted.head(4).copy()
+    table["email"] = [["jane.doe@example.com"], "jane.doe@example.com", {"a": "b"}, None]
+    result = hashed(table, "s3cret").table["email"]
+    assert result.iloc[0] != result.iloc[1] and re.fullmatch(r"[0-9a-f]{16}", result.iloc[0])
+    assert re.fullmatch(r"[0-9a-f]{16}", result.iloc[2]) and result.iloc[3] is None
+    assert "jane" not in " ".join(map(str, result))
+
+
 def test_hash_without_the_salt_names_the_variable(planted, ames):
     for environ in ({}, {SALT_ENV: ""}):
         for table in (planted, ames):

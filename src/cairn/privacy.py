@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from cairn.config.schema import Privacy
 from cairn.errors import DataError, Problem
+from cairn.estimators.text_values import factorized
 
 log = logging.getLogger(__name__)
 
@@ -527,7 +528,7 @@ class Protected:
 
 def _distinct_texts(column: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """Codes of each row and the text of each distinct value (missing: code -1): work once per distinct value."""
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    codes, uniques = factorized(column)
     values = pd.Series(uniques)
     if values.dtype.kind == "f" and len(values) and (values == np.floor(values)).all() and values.abs().max() < 9e18:
         values = values.astype("int64")  # 5551234567.0, read from a CSV with gaps, is the phone 5551234567

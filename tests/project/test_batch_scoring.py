@@ -2,6 +2,7 @@
 whose CSV types differ, no half-written output when a chunk fails; what the model read otherwise than written
 (text in a number column, category levels training never had) said over every chunk."""
 
+import json
 import shutil
 
 import numpy as np
@@ -212,3 +213,26 @@ def test_a_failing_chunk_leaves_no_output(project_and_rows, tmp_path):
         score_file(project.load_model(), tmp_path / "bad.csv", tmp_path / "bad.parquet", chunk_rows=300)
     assert not (tmp_path / "bad.parquet").exists()
     assert not list(tmp_path.glob(".bad.parquet*"))
+
+
+def test_a_list_or_a_mapping_in_a_category_is_a_level_training_never_had(project_and_rows, tmp_path):
+    """JSON lines may hold a list or a mapping where a category belongs: the model reads it as text it never saw,
+    and `cairn predict` and `cairn monitor` say so as for any such level (both stopped on a TypeError)."""
+    project, rows = project_and_rows
+    records = rows.head(40).copy()
+    records["Neighborhood"] = records["Neighborhood"].astype(object)
+    records.at[records.index[3], "Neighborhood"] = ["North_Ames"]
+    records.at[records.index[5], "Neighborhood"] = {"a": 1}
+    records.to_json(tmp_path / "nested.jsonl", orient="records", lines=True)
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "nested.jsonl"), "-o", str(tmp_path / "out.csv"),
+                                      "-p", str(project.path)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert ("warning: Neighborhood: 2 rows have levels the training split never had, such as "
+            "\"['North_Ames']\", \"{'a': 1}\"") in said, said
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 40
+    result = CliRunner().invoke(app, ["monitor", "--data", str(tmp_path / "nested.jsonl"), "--no-fail", "--json",
+                                      "-p", str(project.path)])
+    assert result.exit_code == 0, result.output
+    [neighborhood] = [f for f in json.loads(result.output)["drift"]["features"] if f["feature"] == "Neighborhood"]
+    assert "unseen levels in 5.0% of rows (\"['North_Ames']\", \"{'a': 1}\")" in neighborhood["detail"]

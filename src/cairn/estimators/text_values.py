@@ -6,7 +6,9 @@ Shared by the fitted encoder (a new record's '1,250' must read as at training) a
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from numbers import Real
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,16 @@ MISSING_MARKERS: frozenset[str] = frozenset(
     {"", "na", "n/a", "n.a.", "n.a", "#n/a", "nan", "null", "none", "nil", "missing", "-", "--", "?"}
 )
 """Text that stands for a missing value, after trimming and lower-casing."""
+
+
+def factorized(values: pd.Series | np.ndarray) -> tuple[np.ndarray, Any]:
+    """pandas' factorize (missing as -1), with a list or a mapping read from JSON lines taken as its text, as the
+    encoder reads it: factorize cannot hash one."""
+    try:
+        return pd.factorize(values, use_na_sentinel=True)
+    except TypeError:
+        return pd.factorize(pd.Series(values).map(lambda v: v if isinstance(v, Hashable) else str(v)),
+                            use_na_sentinel=True)
 
 _TEXT_NUMBER = re.compile(
     r"""^\s*

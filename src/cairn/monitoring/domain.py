@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cairn.estimators.text_values import factorized
 from cairn.model.inputs import FeatureSpec
 from cairn.monitoring.reference import feature_values, is_numeric
 
@@ -65,7 +66,7 @@ def _encoded(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[
         if is_numeric(feature):
             columns.append(values)
             continue
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        codes, uniques = factorized(values)
         # a whole number pandas read as a float (a chunk with a gap) is one level, so spelling never tells apart
         keys = [one_spelling(clean_text(value, normalize=normalize)) for value in uniques]
         key_codes = {key: index for index, key in enumerate(dict.fromkeys(k for k in keys if k is not None))}

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from cairn.estimators.encoder import WHOLE_FLOATS_BELOW, clean_text, known_spelling, one_spelling
+from cairn.estimators.text_values import factorized
 from cairn.model.inputs import FeatureSpec, as_model_frame
 from cairn.privacy import redact_unseen_level
 
@@ -116,7 +117,7 @@ def _distinct_values(values: pd.Series | np.ndarray) -> tuple[list[Any], list[in
         missing = sum(count for value, count in zip(distinct, counts, strict=True) if value is None)
         kept = [(value, count) for value, count in zip(distinct, counts, strict=True) if value is not None]
         return [value for value, _ in kept], [count for _, count in kept], missing
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = factorized(values)
     known = codes[codes >= 0]
     return list(uniques), np.bincount(known, minlength=len(uniques)).tolist(), int(codes.size - known.size)
 
