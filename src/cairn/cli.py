@@ -622,6 +622,14 @@ def predict(input_paths: Annotated[list[Path], typer.Argument(
         err.print(f"warning: no column for {len(scored.missing)} of the model's inputs ({shown}): the model imputed "
                   f"{'it' if len(scored.missing) == 1 else 'them'} in every row, so the predictions may be far from "
                   f"what {'it' if len(scored.missing) == 1 else 'they'} would give", highlight=False, markup=False)
+    if scored.replaced:  # the input's own column of that name is not in the output: said, not silent
+        from cairn.words import name_list
+
+        err.print(f"warning: the input has {'a column' if len(scored.replaced) == 1 else 'columns'} named as the "
+                  f"answers' ({name_list(scored.replaced, SAID_AT_MOST)}): the answers replaced "
+                  f"{'it' if len(scored.replaced) == 1 else 'them'} in the output; rename "
+                  f"{'it' if len(scored.replaced) == 1 else 'them'} in the input to keep both",
+                  highlight=False, markup=False)
     if output is not None and is_folder_output(output):
         err.print(f"wrote {scored.rows:,} predictions to {output}/ ({scored.parts:,} Parquet part"
                   f"{'s' if scored.parts != 1 else ''})", highlight=False, markup=False)

@@ -236,3 +236,21 @@ def test_a_list_or_a_mapping_in_a_category_is_a_level_training_never_had(project
     assert result.exit_code == 0, result.output
     [neighborhood] = [f for f in json.loads(result.output)["drift"]["features"] if f["feature"] == "Neighborhood"]
     assert "unseen levels in 5.0% of rows (\"['North_Ames']\", \"{'a': 1}\")" in neighborhood["detail"]
+
+
+def test_an_input_column_named_as_the_answers_is_replaced_and_said(project_and_rows, tmp_path):
+    """A file scored before has a `prediction` column of its own: the new answers replace it, said on stderr and
+    in the Python API's attrs, not silently (a user's column of that name was lost without a word)."""
+    project, rows = project_and_rows
+    rows.head(30).assign(prediction="mine").to_csv(tmp_path / "scored.csv", index=False)
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "scored.csv"), "-o", str(tmp_path / "again.csv"),
+                                      "-p", str(project.path)])
+    assert result.exit_code == 0, result.output
+    assert ("warning: the input has a column named as the answers' (prediction): the answers replaced it in the "
+            "output; rename it in the input to keep both") in " ".join(result.stderr.split())
+    again = pd.read_csv(tmp_path / "again.csv")
+    assert list(again.columns).count("prediction") == 1 and pd.api.types.is_numeric_dtype(again["prediction"])
+    assert project.predict_file(tmp_path / "scored.csv").attrs["replaced"] == ["prediction"]
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "rows.csv"), "-o", str(tmp_path / "plain.csv"),
+                                      "-p", str(project.path)])
+    assert result.exit_code == 0 and "named as the answers'" not in result.stderr

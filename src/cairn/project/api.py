@@ -506,15 +506,19 @@ class Project:
         inputs whose text did not read (imputed: cairn.model.inputs.Unread), `attrs["unseen"]` the category inputs
         with levels the training split never had (cairn.monitoring.unseen.Unseen). Each finding is a plain dict of
         its fields and its `warning`, as `cairn predict` prints it, so the frame still writes to Parquet (which
-        keeps `attrs` as JSON)."""
-        from cairn.project.batch import score_chunk_read
+        keeps `attrs` as JSON). `attrs["replaced"]` names the input's own columns the answers' columns replaced
+        (a `prediction` column, say, of an earlier scoring)."""
+        from cairn.project.batch import answer_columns, score_chunk_read
 
         model = self.load_model(version)
-        scored, found, unread, unseen = score_chunk_read(model, self.read_table(path, option="INPUT"),
-                                                         levels=self._training_levels(model))
+        table = self.read_table(path, option="INPUT")
+        replaced = [name for name in answer_columns(model) if name in table.columns]
+        scored, found, unread, unseen = score_chunk_read(model, table, levels=self._training_levels(model))
         for key, said in (("out_of_range", found), ("unread", unread), ("unseen", unseen)):
             if said:
                 scored.attrs[key] = [{**asdict(item), "warning": item.sentence()} for item in said]
+        if replaced:
+            scored.attrs["replaced"] = replaced
         return scored
 
     def score_file(self, path: str | Path | Sequence[str | Path], output: str | Path | None, *,

@@ -32,8 +32,8 @@ from cairn.project.scored import output_format
 from cairn.stages.data.sources import COMPRESSIONS, GLOB_CHARS, READERS, file_chunks, file_format
 from cairn.words import short
 
-__all__ = ["CHUNK_ROWS", "Scored", "input_files", "merged", "merged_out_of_range", "merged_unread", "merged_unseen",
-           "rows_in", "score_chunk", "score_chunk_read", "score_chunks", "score_file", "score_files"]
+__all__ = ["CHUNK_ROWS", "Scored", "answer_columns", "input_files", "merged", "merged_out_of_range", "merged_unread",
+           "merged_unseen", "rows_in", "score_chunk", "score_chunk_read", "score_chunks", "score_file", "score_files"]
 
 CHUNK_ROWS = 50_000
 """Rows scored at a time: about 50 MB of pandas for the example's 80 columns, and a few seconds of work."""
@@ -52,6 +52,12 @@ class Scored:
     missing: tuple[str, ...] = ()  # model inputs the input had no column for: imputed in every row
     unread: tuple[Unread, ...] = ()  # number inputs with text that did not read as a number: imputed in those rows
     unseen: tuple[Unseen, ...] = ()  # category inputs with levels the training split never had
+    replaced: tuple[str, ...] = ()  # input columns named as the answers' columns: the answers replace them
+
+
+def answer_columns(model: TrainedModel) -> list[str]:
+    """The columns scoring adds: `prediction`, and a classifier's `probability_<class>`."""
+    return ["prediction", *(f"probability_{label}" for label in model.classes or [])]
 
 
 def score_chunk(model: TrainedModel, table: pd.DataFrame) -> tuple[pd.DataFrame, list[OutOfRange]]:
@@ -74,8 +80,8 @@ def score_chunk_read(model: TrainedModel, table: pd.DataFrame, *, levels: Traini
     unseen = [] if levels is None else levels.unseen(table, hidden, shown=_shown)
     table["prediction"] = labels
     if probabilities is not None and model.classes:
-        for index, label in enumerate(model.classes):
-            table[f"probability_{label}"] = probabilities[:, index]
+        for index, column in enumerate(answer_columns(model)[1:]):
+            table[column] = probabilities[:, index]
     return table, clipped, unread, unseen
 
 
@@ -112,6 +118,7 @@ def score_chunks(model: TrainedModel, chunks: Iterable[pd.DataFrame], output: Pa
     kind = "csv" if output is None else output_format(output)
     clipped: list[OutOfRange] = []
     missing: dict[str, None] = {}
+    replaced: dict[str, None] = {}
     unread: list[Unread] = []
     unseen: list[Unseen] = []
     done = 0
@@ -120,6 +127,7 @@ def score_chunks(model: TrainedModel, chunks: Iterable[pd.DataFrame], output: Pa
             if not len(chunk):
                 continue
             missing |= dict.fromkeys(f.name for f in model.features if f.name not in chunk.columns)
+            replaced |= dict.fromkeys(name for name in answer_columns(model) if name in chunk.columns)
             scored, far, lost, new = score_chunk_read(model, chunk, levels=levels)
             sink.write(scored)
             clipped += far
@@ -129,7 +137,7 @@ def score_chunks(model: TrainedModel, chunks: Iterable[pd.DataFrame], output: Pa
             if progress is not None:
                 progress(done)
     return Scored(done, output, kind, merged_out_of_range([clipped]), missing=tuple(missing),
-                  unread=merged_unread(unread), unseen=merged_unseen(unseen))
+                  unread=merged_unread(unread), unseen=merged_unseen(unseen), replaced=tuple(replaced))
 
 
 class _Named(Protocol):

@@ -82,6 +82,7 @@ class PartScored:
     missing: tuple[str, ...] = ()  # model inputs the partition had no column for
     unread: tuple[Unread, ...] = ()  # number inputs with text that did not read
     unseen: tuple[Unseen, ...] = ()  # category inputs with levels the training split never had
+    replaced: tuple[str, ...] = ()  # input columns the answers' columns replaced
 
 
 def is_folder_output(output: Path | None) -> bool:
@@ -169,7 +170,7 @@ def score_partition(partition: Partition, *, model: TrainedModel, folder: Path, 
     scored = score_chunks(model, partition_chunks(partition, chunk_rows=chunk_rows),
                           Path(folder) / part_name(partition.index), levels=levels)
     return PartScored(partition.index, scored.rows, scored.out_of_range, scored.missing, scored.unread,
-                      scored.unseen)
+                      scored.unseen, scored.replaced)
 
 
 def score_partitions(model: TrainedModel, files: Sequence[Path], output: Path, *, client: Any = None,
@@ -202,7 +203,8 @@ def score_partitions(model: TrainedModel, files: Sequence[Path], output: Path, *
     return Scored(rows, output, "parquet", merged_out_of_range(part.out_of_range for part in parts), parts=written,
                   missing=tuple(dict.fromkeys(name for part in parts for name in part.missing)),
                   unread=merged_unread(item for part in parts for item in part.unread),
-                  unseen=merged_unseen(item for part in parts for item in part.unseen))
+                  unseen=merged_unseen(item for part in parts for item in part.unseen),
+                  replaced=tuple(dict.fromkeys(name for part in parts for name in part.replaced)))
 
 
 def _refuse_output_among_inputs(files: Sequence[Path], output: Path) -> None:
