@@ -354,8 +354,13 @@ ReasonOption = Annotated[str | None, typer.Option(help="Why: written to the audi
 def promote(version: VersionArgument, project: ProjectOption = Path("cairn.yaml"),
             reason: ReasonOption = None) -> None:
     """Make a model version the champion (the production version `cairn serve` serves)."""
+    from cairn.registry import BY_HAND
+
     chosen = _load(project).promote(version, reason=reason)
     out.print(f"{chosen.name} v{chosen.version} is the champion (in production)")
+    if (chosen.note or "").startswith(BY_HAND):  # promoted, as asked; the missed objective said, not hidden
+        err.print(f"warning: its run did not promote it: {chosen.note.removeprefix(BY_HAND)}", highlight=False,
+                  markup=False)
 
 
 @app.command()

@@ -35,6 +35,8 @@ CHALLENGER = "challenger"
 # Names that mean the production version: `production` is what cairn called it before aliases.
 CHAMPION_NAMES = frozenset({CHAMPION, "production"})
 ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+NOT_PROMOTED = "not promoted: "  # a run's note on the version it did not promote, before its verdict
+BY_HAND = "promoted by hand; its run's verdict: "  # that note once a person promoted the version anyway
 log = logging.getLogger(__name__)
 
 
@@ -401,6 +403,8 @@ class Registry:
         row.stage = "production"
         if run_id is not None:
             row.run_id, row.note = run_id, None
+        elif row.note and row.note.startswith(NOT_PROMOTED):  # the note says what happened since, and keeps why
+            row.note = BY_HAND + row.note.removeprefix(NOT_PROMOTED)
         # the champion is no longer a challenger (a user's own aliases stay)
         session.execute(delete(ModelAliasRow).where(ModelAliasRow.model_id == model_id,
                                                     ModelAliasRow.alias == CHALLENGER,

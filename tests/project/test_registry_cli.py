@@ -74,6 +74,27 @@ def test_promote_takes_2_v2_or_an_alias_and_models_shows_aliases(project_file):
     assert code == 0 and "v1 is the champion" in output
 
 
+def test_promoting_a_version_its_run_did_not_promote_says_why_and_notes_it(tmp_path):
+    """A person may promote a version that missed its objective: it is done, said with the run's verdict, and the
+    version's note says it was promoted by hand instead of still reading 'not promoted'."""
+    folder = copy_example(tmp_path / "hp")
+    project = Project.load(folder / "cairn.yaml")
+    store = project.open_store()
+    try:
+        run_id = store.start_run(project=project.config.project, config_hash="c" * 64, manifest={})
+        Registry(store).register(dummy_model(project.config.model_name), run_id=run_id, production=False,
+                                 note="not promoted: objective MAPE < 10%: missed (holdout 12.0%)")
+    finally:
+        store.close()
+    result = runner.invoke(app, ["promote", "v1", "-p", str(folder / "cairn.yaml")])
+    assert result.exit_code == 0 and "v1 is the champion (in production)" in result.output
+    assert ("warning: its run did not promote it: objective MAPE < 10%: missed (holdout 12.0%)"
+            in " ".join(result.stderr.split()))
+    [version] = json.loads(cli("models", "--json", "-p", str(folder / "cairn.yaml"))[1])
+    assert (version["stage"], version["note"]) == (
+        "production", "promoted by hand; its run's verdict: objective MAPE < 10%: missed (holdout 12.0%)")
+
+
 def test_mistakes_exit_2_with_a_clear_message(project_file):
     code, output = cli("promote", "v9", "-p", project_file)
     assert code == 2 and "has no version 9" in output and "Traceback" not in output

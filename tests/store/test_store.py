@@ -61,7 +61,9 @@ def test_registry_promote_and_rollback(store, tmp_path):
     assert [v.stage for v in registry.versions(name)] == ["candidate", "production", "archived"]
     assert registry.rollback(name).version == 1
     assert registry.production(name).version == 1
-    assert registry.promote(name, 3).stage == "production"
+    promoted = registry.promote(name, 3)  # by hand: the note says so, and keeps the run's verdict
+    assert (promoted.stage, promoted.note) == ("production", "promoted by hand; its run's verdict: missed")
+    assert registry.get(name, 3).note == "promoted by hand; its run's verdict: missed"
     assert registry.load(name, 3).version == 3
     with pytest.raises(NotFoundError, match="no version 9"):
         registry.get(name, 9)

@@ -22,7 +22,7 @@ from cairn.errors import NotFoundError
 from cairn.model.inputs import model_frame_for_fit
 from cairn.model.ranges import with_training_ranges
 from cairn.model.trained import TrainedModel
-from cairn.registry import ModelVersion, Registry
+from cairn.registry import NOT_PROMOTED, ModelVersion, Registry
 from cairn.stages.business import BusinessCase
 from cairn.stages.card import CardFacts, DataFacts, model_card_markdown
 from cairn.stages.evaluation import EvaluationResult, verdict_line
@@ -65,7 +65,7 @@ def refit_on_all_rows(model: TrainedModel, table: pd.DataFrame, *, n_jobs: int, 
 def deploy_model(model: TrainedModel, *, evaluation: EvaluationResult, registry: Registry, run_id: int,
                  objective: str, api_key_env: str | None, port: int, refit_note: str | None = None,
                  case: BusinessCase | None = None, data: DataFacts | None = None) -> DeploymentRecord:
-    note = pending_note(run_id) if evaluation.shipped else "not promoted: " + verdict_line(evaluation)
+    note = pending_note(run_id) if evaluation.shipped else NOT_PROMOTED + verdict_line(evaluation)
     model.metrics = {m.name: m.value for m in evaluation.holdout}
     model.verdict = verdict_line(evaluation)
     champion = _production_version(registry, model.name)
