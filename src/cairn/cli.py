@@ -830,7 +830,8 @@ def _print_windows(windows: list[Any], *, served_only: bool = False) -> None:
                           escape(estimated.text().split(" ", 1)[1] + " (est.)") if estimated else "-",
                           "-" if threshold is None else ("< " if lower_is_better(name) else "> ")
                           + shown(name, threshold),
-                          {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[met]
+                          {True: "[green]yes[/]", False: "[red]no[/]",
+                           None: "uncertain" if realised is not None and realised.value is not None else "-"}[met]
                           + ("" if realised is not None or met is None else " (est.)"))
     out.print(table)
 

@@ -54,3 +54,27 @@ def test_a_classifier_window_has_realised_metrics_and_an_estimate_from_its_proba
         assert estimate is not None and estimate.rows == 300 and 0.5 < estimate.value <= 1
     # an estimate from the probabilities, not a measure: near the realised accuracy
     assert windows[0].estimated("accuracy").value == pytest.approx(accuracy.value, abs=0.1)
+
+
+def test_a_window_gives_a_verdict_on_ground_truth_only_when_its_interval_agrees(
+        classifier: TrainedModel, ames: pd.DataFrame) -> None:  # noqa: F811
+    """One labelled row has no interval, and a few whose interval straddles the threshold cannot say the
+    objective is missed: no verdict (None), where the value alone once read 'missed' and counted towards
+    retraining. Many clearly wrong rows still miss."""
+    rows = ames.sample(200, random_state=3).reset_index(drop=True)
+    records = json.loads(rows[classifier.feature_names].to_json(orient="records"))
+    labels, _ = classifier.answer(classifier.inputs(rows[classifier.feature_names]))
+    wrong = np.where(labels == "expensive", "cheap", "expensive")  # every answer wrong: accuracy 0
+    days = np.repeat(["2010-03-01", "2010-03-02", "2010-03-03"], [1, 4, 195])
+    lines = [{"at": f"{day}T12:00:00Z", "id": f"p{i}", "record": record, "prediction": None}
+             for i, (day, record) in enumerate(zip(days, records, strict=True))]
+    truth = [*wrong[:1], *labels[1:3], *wrong[3:5], *wrong[5:]]  # day two: two right, two wrong
+    feedback = [{"prediction_id": f"p{i}", "version": 1, "actual": str(truth[i]), "event_at": None, "record": None,
+                 "received_at": None, "prediction": None, "source": "api"} for i in range(200)]
+    table = served_table(lines, feedback, version=1, feature_names=classifier.feature_names)
+    one, few, many = (w.realised("accuracy") for w in performance_windows(table, model=classifier,
+                                                                          config=config(window="1d")))
+    assert one is not None and (one.value, one.low, one.met) == (0.0, None, None)
+    assert few is not None and few.value == 0.5 and few.low is not None and few.low < 0.7 < few.high
+    assert few.met is None
+    assert many is not None and (many.value, many.high, many.met) == (0.0, 0.0, False)

@@ -162,6 +162,17 @@ def _verdict(criterion: SuccessCriterion, value: float | None) -> bool | None:
     return None if value is None or not np.isfinite(value) else bool(criterion.is_met(value))
 
 
+def _interval_verdict(criterion: SuccessCriterion, value: float | None, low: float | None, high: float | None
+                      ) -> bool | None:
+    """Met or missed on ground truth only when the window's whole interval agrees with its value; None (no
+    verdict) when the interval straddles the threshold or there is none (one labelled row): one row once read
+    'MAPE < 30% is missed: mape 58.4%' and counted towards retraining."""
+    point = _verdict(criterion, value)
+    if point is None or low is None or high is None:
+        return None
+    return point if _verdict(criterion, low) == _verdict(criterion, high) == point else None
+
+
 def performance_windows(table: pd.DataFrame, *, model: TrainedModel, config: ProjectConfig,
                         error_model: Any = None, estimate: bool = True,
                         progress: Callable[[str], None] | None = None) -> list[Window]:
@@ -205,7 +216,7 @@ def performance_windows(table: pd.DataFrame, *, model: TrainedModel, config: Pro
                                       resamples=config.evaluation.bootstrap, confidence=config.evaluation.confidence,
                                       seed=config.seed) if value is not None else (None, None)
                 metrics.append(WindowMetric(metric, "realised", value, low, high, criterion.threshold,
-                                            _verdict(criterion, value), int(labelled.sum())))
+                                            _interval_verdict(criterion, value, low, high), int(labelled.sum())))
         if estimate:
             metrics += _estimates(criteria, model=model, rows=rows, frame=frame, predicted=predicted,
                                   probabilities=probabilities, error_model=error_model, seed=config.seed)
