@@ -192,6 +192,9 @@ def runs(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False,
     if json_:
         _print_json([r.to_dict() | {"manifest": None} for r in records])
         return
+    if not records:
+        out.print("no runs yet: `cairn run` makes the first", highlight=False, markup=False)
+        return
     table = Table("run", "status", "started", "verdict", "metrics")
     for r in records:
         shipped = r.verdict.get("shipped") if r.verdict else None
@@ -335,6 +338,10 @@ def models(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = Fals
     if json_:
         _print_json([v.to_dict() for v in versions])
         return
+    if not versions:
+        out.print("no model versions yet: a `cairn run` that reaches deployment registers the first", highlight=False,
+                  markup=False)
+        return
     sized = out.width >= WIDE_TABLE  # on 80 columns one more column cuts dates and metrics short
     table = Table("version", "aliases", "stage", "run", "created", "metrics", *(["size"] if sized else []), "note")
     for v in versions:
@@ -390,6 +397,9 @@ def audit(project: ProjectOption = Path("cairn.yaml"), json_: JsonOption = False
     if json_:
         _print_json([entry.to_dict() for entry in entries])
         return
+    if not entries:
+        out.print("no registry actions yet: a `cairn run` that registers a model writes the first", highlight=False,
+                  markup=False)
     for entry in entries:  # one line each, never wrapped mid-reason: easy to grep
         figures = ", ".join(f"{k} {v}" for k, v in entry.figures.items() if v is not None and k != "metrics")
         line = f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.actor}  {entry.action}"

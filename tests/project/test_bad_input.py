@@ -1,6 +1,7 @@
 """Every user mistake: one paragraph naming the thing, exit code 2, no traceback, and nothing written."""
 
 import gzip
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -140,7 +141,14 @@ def test_unknown_stage_name(example):
     assert not (example / ".cairn").exists()
 
 
-def test_listing_before_any_run(example):
-    result = runner.invoke(app, ["runs", "-p", str(example / "cairn.yaml")])
-    assert_user_error(result, "has no runs yet", "cairn run")
+def test_listing_before_any_run_is_empty_and_makes_no_store(example):
+    """Nothing has run: the listings are empty (a script reads [] as JSON, not an error), and no store is made;
+    a command that needs a run is still a user error."""
+    for command, said in (("runs", "no runs yet: `cairn run` makes the first"),
+                          ("models", "no model versions yet"), ("audit", "no registry actions yet")):
+        result = runner.invoke(app, [command, "-p", str(example / "cairn.yaml")])
+        assert result.exit_code == 0 and said in result.output, result.output
+        result = runner.invoke(app, [command, "--json", "-p", str(example / "cairn.yaml")])
+        assert result.exit_code == 0 and json.loads(result.output) == [], result.output
+    assert_user_error(runner.invoke(app, ["show", "-p", str(example / "cairn.yaml")]), "has no runs yet", "cairn run")
     assert not (example / ".cairn").exists()

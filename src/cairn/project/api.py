@@ -118,7 +118,7 @@ class Project:
 
     def open_store(self, *, create: bool = True) -> Store:
         default = self.setting("store").value is None
-        if default and not create and not (self.state_dir / "cairn.db").exists():
+        if not create and self._never_ran():
             raise NotFoundError.single(
                 f"Project {self.config.project} has no runs yet.", where=str(self.state_dir),
                 expected="a store made by `cairn run`", got="none", fix="run `cairn run` first",
@@ -146,8 +146,12 @@ class Project:
         with self._existing_store() as store:
             return collect_garbage(store, project=self.config.project, keep_last=keep_last, dry_run=dry_run)
 
+    def _never_ran(self) -> bool:
+        """The default store is not there yet: nothing has run (a configured store is always asked)."""
+        return self.setting("store").value is None and not (self.state_dir / "cairn.db").exists()
+
     def _refuse_missing_default_store(self) -> None:
-        if self.setting("store").value is None and not (self.state_dir / "cairn.db").exists():
+        if self._never_ran():
             raise NotFoundError.single(
                 f"Project {self.config.project} has no store yet.", where=str(self.state_dir),
                 expected="a store made by `cairn run` or `cairn db upgrade`", got="none",
@@ -368,6 +372,9 @@ class Project:
 
     # history and registry -------------------------------------------------------------------------------------
     def runs(self, *, limit: int = 50) -> list[RunRecord]:
+        """The project's runs, newest first: none before its first run (no store is made to say so)."""
+        if self._never_ran():
+            return []
         with self._existing_store() as store:
             return store.runs(self.config.project, limit=limit)
 
@@ -423,7 +430,9 @@ class Project:
         return Path(path)
 
     def models(self) -> list[ModelVersion]:
-        """Every registered version, newest first, with the size of its bundle."""
+        """Every registered version, newest first, with the size of its bundle; none before the first run."""
+        if self._never_ran():
+            return []
         with self._existing_store() as store:
             registry = Registry(store)
             return registry.sized(registry.versions(self.config.model_name))
@@ -453,7 +462,10 @@ class Project:
                                       alias, reason=reason)
 
     def audit(self, *, limit: int = 1000) -> list[Any]:
-        """The registry's audit log for the project's model, newest first (cairn.registry.AuditEntry)."""
+        """The registry's audit log for the project's model, newest first (cairn.registry.AuditEntry); none before
+        the first run."""
+        if self._never_ran():
+            return []
         with self._existing_store() as store:
             return Registry(store).audit(self.config.model_name, limit=limit)
 
