@@ -79,6 +79,8 @@ def test_missing_targets_are_dropped_and_counted_or_refused(tmp_path):
     table.to_csv(folder / "data" / "ames.csv.gz", index=False)
     result = CliRunner().invoke(app, ["run", "-q", "-p", str(folder / "cairn.yaml")])
     assert result.exit_code == 2 and "missing in 34% of rows" in result.output
+    # refused before the run started, as the other checks of the data are: no failed run left in the history
+    assert [r.status for r in Project.load(folder / "cairn.yaml").runs()] == ["succeeded"]
 
 
 def test_padded_class_labels_are_one_class_end_to_end(tmp_path):

@@ -34,6 +34,7 @@ from cairn.runner.manifest import base_manifest, recorded_config
 from cairn.stages.card import restaged, stage_label
 from cairn.stages.data import SourceRead, check_fits_problem, read_protected, read_source
 from cairn.stages.evaluation import Check, EvaluationResult, verdict_line
+from cairn.stages.preprocessing import check_missing_target
 from cairn.store import RunRecord, Store
 from cairn.store.migrate import SchemaState, Upgrade
 from cairn.store.repository import store_schema, upgrade_store
@@ -184,6 +185,7 @@ class Project:
         source, privacy = data if data is not None else read_protected(config, base_dir=self.base_dir)
         check_fits_problem(source.table, target=config.business.target, problem=config.business.problem,
                            mask=privacy.mask, normalize=config.preprocessing.normalize_categories)
+        check_missing_target(source.table, target=config.business.target, spec=config.preprocessing)
         with connected(config, base_dir=self.base_dir, store_url=self.store_url, artifacts_url=self.artifacts_root,
                        environ=self.environ) as client:  # a cluster that cannot work stops here: nothing written
             engine = None if client is None else DaskFolds(client, threads=config.training.n_jobs)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from cairn.config.schema import Preprocessing
 from cairn.errors import DataError
-from cairn.stages.data.quality.target import target_labels
+from cairn.stages.data.quality.target import TargetLabels, target_labels
 from cairn.stages.data.rare_classes import apply_rare_classes, rare_classes
 from cairn.stages.data.types import MISSING_MARKERS
 
@@ -89,6 +89,34 @@ def _trimmed_levels(column: pd.Series) -> tuple[np.ndarray, list[str], int]:
     return lookup[positions], [str(text) for text in texts], int(counts[is_marker].sum())
 
 
+def check_missing_target(raw: pd.DataFrame, *, target: str, spec: Preprocessing) -> None:
+    """`clean_table`'s check of the missing targets, on the target column alone: `Project.run` makes it before
+    a run starts, so too many missing targets are a user error that writes nothing (no failed run, no cache)."""
+    unified, _ = unify_missing(raw[[target]], keep_objects=(target,))
+    labels = target_labels(raw[target], normalize=spec.normalize_categories)
+    cleaned = _cleaned_target(labels, unified, target=target)
+    _check_missing_target(cleaned.isna(), target=target, spec=spec)
+
+
+def _cleaned_target(labels: TargetLabels, unified: pd.DataFrame, *, target: str) -> pd.Series:
+    """The target as training reads it: missing markers missing (`unify_missing`), text labels as the data
+    checks counted them (`target_labels`); numbers as they are."""
+    if labels.trimmed or labels.respelled:
+        return pd.Series(labels.values.to_numpy(), index=unified.index, name=target)
+    return unified[target]
+
+
+def _check_missing_target(missing: pd.Series, *, target: str, spec: Preprocessing) -> None:
+    share = float(missing.mean())
+    if spec.missing_target == "fail" and missing.any() or share > spec.max_missing_target:
+        raise DataError.single(
+            f"The target '{target}' is missing in {share:.0%} of rows.", where=f"column {target}",
+            expected=f"at most {spec.max_missing_target:.0%} missing (preprocessing.max_missing_target)",
+            got=f"{int(missing.sum()):,} of {len(missing):,} rows",
+            fix="fix the source, or raise preprocessing.max_missing_target",
+        )
+
+
 def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing, problem: str = "regression", cv: int = 5,
                 rare_classes: str = "drop") -> tuple[pd.DataFrame, CleaningReport]:
     """Rows fit to train on. Text class labels are read as the data checks counted them (`target_labels`): 'no '
@@ -96,17 +124,9 @@ def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing, problem:
     to cross-validate are set aside or merged as training.rare_classes says (`rare_classes`)."""
     labels = target_labels(raw[target], normalize=spec.normalize_categories)  # numbers stay as they are
     table, unified = unify_missing(raw, keep_objects=(target,))
-    if labels.trimmed or labels.respelled:
-        table[target] = labels.values.to_numpy()
+    table[target] = _cleaned_target(labels, table, target=target)
     missing_target = table[target].isna()
-    share = float(missing_target.mean())
-    if spec.missing_target == "fail" and missing_target.any() or share > spec.max_missing_target:
-        raise DataError.single(
-            f"The target '{target}' is missing in {share:.0%} of rows.", where=f"column {target}",
-            expected=f"at most {spec.max_missing_target:.0%} missing (preprocessing.max_missing_target)",
-            got=f"{int(missing_target.sum()):,} of {len(table):,} rows",
-            fix="fix the source, or raise preprocessing.max_missing_target",
-        )
+    _check_missing_target(missing_target, target=target, spec=spec)
     if missing_target.any():  # a boolean .loc copies every column, even when it keeps every row
         table = table.loc[~missing_target]
     feature_ids = row_ids(table, [name for name in table.columns if name != target])
