@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from cairn.config.schema import Models
+from cairn.config.schema import Constraints, Models
 from cairn.errors import ConfigError
 from cairn.stages.business import BusinessCase
 from cairn.stages.selection import (
@@ -154,3 +154,13 @@ def test_the_catalogue_is_the_registry_seen_as_candidates():
     native = choose_candidates(Models(candidates=["lightgbm", "catboost", "knn"], native_categories=True))
     assert [c.native_categories for c in native] == [True, True, False]
     assert not any(c.native_categories for c in choose_candidates(Models(candidates=["lightgbm", "catboost"])))
+
+
+def test_the_business_notes_say_one_minute_and_several():
+    def budget_note(minutes: float) -> str:
+        case = BusinessCase("regression", "y", "", "rmse", [], Constraints(train_budget_minutes=minutes))
+        return case.describe()[-1]
+
+    assert budget_note(1) == "training must finish within 1 minute"
+    assert budget_note(0.5) == "training must finish within 0.5 minutes"
+    assert budget_note(10) == "training must finish within 10 minutes"

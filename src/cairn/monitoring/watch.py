@@ -183,7 +183,8 @@ def _window_rules(windows: list[Window], config: ProjectConfig) -> tuple[list[di
         if realised and realised[-1][0] is latest and realised[-1][1].met is False:
             latest_missed = True
             reasons.append(f"in the latest window ({latest.start:%Y-%m-%d}) {criterion.text()} is missed: "
-                           f"{realised[-1][1].text()} on {realised[-1][1].rows:,} labelled rows")
+                           f"{realised[-1][1].text()} on {realised[-1][1].rows:,} labelled "
+                           f"row{'' if realised[-1][1].rows == 1 else 's'}")
         run = 0
         for _, measured in reversed(realised):
             if measured.met is not False:

@@ -30,7 +30,8 @@ class BusinessCase:
         if self.constraints.predict_p99_ms:
             notes.append(f"one prediction must take under {self.constraints.predict_p99_ms:g} ms (p99)")
         if self.constraints.train_budget_minutes:
-            notes.append(f"training must finish within {self.constraints.train_budget_minutes:g} minutes")
+            minutes = self.constraints.train_budget_minutes
+            notes.append(f"training must finish within {minutes:g} minute{'' if minutes == 1 else 's'}")
         return notes
 
 
