@@ -254,3 +254,20 @@ def test_an_input_column_named_as_the_answers_is_replaced_and_said(project_and_r
     result = CliRunner().invoke(app, ["predict", str(tmp_path / "rows.csv"), "-o", str(tmp_path / "plain.csv"),
                                       "-p", str(project.path)])
     assert result.exit_code == 0 and "named as the answers'" not in result.stderr
+
+
+def test_a_file_with_none_of_the_model_s_inputs_is_refused_and_a_semicolon_file_is_named(project_and_rows, tmp_path):
+    """Every row would get the same imputed answer: a user error, exit 2, no output written; a file separated by
+    semicolons (read as one column) is named as such (it scored with a warning and exit 0)."""
+    project, rows = project_and_rows
+    rows.head(5).to_csv(tmp_path / "semicolons.csv", index=False, sep=";")
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "semicolons.csv"), "-o", str(tmp_path / "out.csv"),
+                                      "-p", str(project.path)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "The input has none of the model's" in said, said
+    assert "the file looks separated by ';': save it with commas" in said
+    assert not (tmp_path / "out.csv").exists()
+    pd.DataFrame({"a": [1], "b": [2]}).to_csv(tmp_path / "other.csv", index=False)
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "other.csv"), "-p", str(project.path)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "got 2 columns: a, b" in said and "cairn card lists them" in said, said

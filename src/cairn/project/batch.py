@@ -30,7 +30,7 @@ from cairn.monitoring.unseen import TrainingLevels, Unseen
 from cairn.privacy import redact_text
 from cairn.project.scored import output_format
 from cairn.stages.data.sources import COMPRESSIONS, GLOB_CHARS, READERS, file_chunks, file_format
-from cairn.words import short
+from cairn.words import name_list, short
 
 __all__ = ["CHUNK_ROWS", "Scored", "answer_columns", "input_files", "merged", "merged_out_of_range", "merged_unread",
            "merged_unseen", "rows_in", "score_chunk", "score_chunk_read", "score_chunks", "score_file", "score_files"]
@@ -126,7 +126,10 @@ def score_chunks(model: TrainedModel, chunks: Iterable[pd.DataFrame], output: Pa
         for chunk in chunks:
             if not len(chunk):
                 continue
-            missing |= dict.fromkeys(f.name for f in model.features if f.name not in chunk.columns)
+            absent = [f.name for f in model.features if f.name not in chunk.columns]
+            if absent and len(absent) == len(model.features):
+                raise _no_inputs(model, chunk)
+            missing |= dict.fromkeys(absent)
             replaced |= dict.fromkeys(name for name in answer_columns(model) if name in chunk.columns)
             scored, far, lost, new = score_chunk_read(model, chunk, levels=levels)
             sink.write(scored)
@@ -138,6 +141,20 @@ def score_chunks(model: TrainedModel, chunks: Iterable[pd.DataFrame], output: Pa
                 progress(done)
     return Scored(done, output, kind, merged_out_of_range([clipped]), missing=tuple(missing),
                   unread=merged_unread(unread), unseen=merged_unseen(unseen), replaced=tuple(replaced))
+
+
+def _no_inputs(model: TrainedModel, chunk: pd.DataFrame) -> DataError:
+    """A file with none of the model's inputs would get one imputed answer for every row: a mistake, said as one
+    (a file separated by semicolons reads as a single column)."""
+    columns = [str(column) for column in chunk.columns]
+    separator = next((mark for mark in (";", "\t", "|") if len(columns) == 1 and mark in columns[0]), None)
+    fix = (f"the file looks separated by {'tabs' if separator == chr(9) else repr(separator)}: save it with commas "
+           f"(or name it .tsv when tab-separated)" if separator else
+           "pass a file with the columns the model was trained on (cairn card lists them)")
+    return DataError.single(
+        f"The input has none of the model's {len(model.features)} inputs.", where="INPUT",
+        expected=f"columns such as {name_list([f.name for f in model.features], 5)}",
+        got=f"{len(columns)} column{'' if len(columns) == 1 else 's'}: {_shown(name_list(columns, 5))}", fix=fix)
 
 
 class _Named(Protocol):
