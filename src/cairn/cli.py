@@ -361,11 +361,16 @@ ReasonOption = Annotated[str | None, typer.Option(help="Why: written to the audi
 def promote(version: VersionArgument, project: ProjectOption = Path("cairn.yaml"),
             reason: ReasonOption = None) -> None:
     """Make a model version the champion (the production version `cairn serve` serves)."""
-    from cairn.registry import BY_HAND
-
     chosen = _load(project).promote(version, reason=reason)
     out.print(f"{chosen.name} v{chosen.version} is the champion (in production)")
-    if (chosen.note or "").startswith(BY_HAND):  # promoted, as asked; the missed objective said, not hidden
+    _say_promoted_by_hand(chosen)
+
+
+def _say_promoted_by_hand(chosen: Any) -> None:
+    """Promoted, as asked: a missed objective is said, not hidden."""
+    from cairn.registry import BY_HAND
+
+    if chosen.stage == "production" and (chosen.note or "").startswith(BY_HAND):
         err.print(f"warning: its run did not promote it: {chosen.note.removeprefix(BY_HAND)}", highlight=False,
                   markup=False)
 
@@ -386,6 +391,10 @@ def alias(version: VersionArgument,
     """Point an alias at a model version (moving it from the version that had it); `champion` promotes."""
     chosen = _load(project).set_alias(version, name, reason=reason)
     out.print(f"{chosen.name} v{chosen.version} is now {name.strip().lower()} ({', '.join(chosen.aliases)})")
+    from cairn.registry import CHAMPION_NAMES
+
+    if name.strip().lower() in CHAMPION_NAMES:
+        _say_promoted_by_hand(chosen)
 
 
 @app.command()

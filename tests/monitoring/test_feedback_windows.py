@@ -58,9 +58,17 @@ def test_a_classifier_window_has_realised_metrics_and_an_estimate_from_its_proba
 
 def test_a_window_gives_a_verdict_on_ground_truth_only_when_its_interval_agrees(
         classifier: TrainedModel, ames: pd.DataFrame) -> None:  # noqa: F811
-    """One labelled row has no interval, and a few whose interval straddles the threshold cannot say the
-    objective is missed: no verdict (None), where the value alone once read 'missed' and counted towards
-    retraining. Many clearly wrong rows still miss."""
+    """One labelled row has no interval, and fewer than VERDICT_ROWS_AT_LEAST (whose bootstrap is degenerate) or
+    an interval across the threshold cannot say the objective is missed: no verdict (None), where the value alone
+    once read 'missed' and counted towards retraining. Many clearly wrong rows still miss."""
+    from cairn.monitoring.windows import VERDICT_ROWS_AT_LEAST, _interval_verdict
+
+    assert VERDICT_ROWS_AT_LEAST == 20
+    [accuracy] = [c for c in config().business.success if c.metric == "accuracy"]
+    assert _interval_verdict(accuracy, 0.0, 0.0, 0.0, rows=2) is None  # two wrong answers: [0, 0], too few
+    assert _interval_verdict(accuracy, 0.0, 0.0, 0.0, rows=20) is False
+    assert _interval_verdict(accuracy, 0.6, 0.4, 0.8, rows=50) is None  # across 0.7
+    assert _interval_verdict(accuracy, 0.9, 0.8, 0.95, rows=50) is True
     rows = ames.sample(200, random_state=3).reset_index(drop=True)
     records = json.loads(rows[classifier.feature_names].to_json(orient="records"))
     labels, _ = classifier.answer(classifier.inputs(rows[classifier.feature_names]))
@@ -78,3 +86,24 @@ def test_a_window_gives_a_verdict_on_ground_truth_only_when_its_interval_agrees(
     assert few is not None and few.value == 0.5 and few.low is not None and few.low < 0.7 < few.high
     assert few.met is None
     assert many is not None and (many.value, many.high, many.met) == (0.0, 0.0, False)
+
+
+def test_a_window_without_a_verdict_on_ground_truth_falls_back_on_its_estimate() -> None:
+    """One labelled row gives no verdict: the estimate on every row served decides the estimate_missed rule, as
+    in a window with no ground truth at all (one row of feedback silenced it)."""
+    from datetime import UTC, datetime
+
+    from cairn.monitoring.watch import _window_rules
+    from cairn.monitoring.windows import Window, WindowMetric
+
+    start = datetime(2010, 3, 1, tzinfo=UTC)
+
+    def latest(labelled: int) -> list[Window]:
+        realised = [WindowMetric("accuracy", "realised", 0.0, None, None, 0.7, None, labelled)] if labelled else []
+        estimate = WindowMetric("accuracy", "estimated", 0.5, None, None, 0.7, False, 5000)
+        return [Window(start, start, 5000, labelled, [*realised, estimate])]
+
+    for labelled in (0, 1):
+        rules, reasons, missed = _window_rules(latest(labelled), config())
+        assert [rule["rule"] for rule in rules] == ["estimate_missed"] and not missed, labelled
+        assert "accuracy is estimated at 0.500 (an estimate)" in reasons[0]

@@ -156,3 +156,11 @@ def test_validate_refuses_a_source_with_a_header_and_no_rows(tmp_path):
     (tmp_path / "b.csv").write_text("area,price\n70,150000\n")
     result = runner.invoke(app, ["validate", "-p", str(project)])
     assert result.exit_code == 0 and "valid (project x" in result.output
+    (tmp_path / "c.csv").write_text("")  # an empty file among others: cairn run refuses it too
+    result = runner.invoke(app, ["validate", "-p", str(project)])
+    assert result.exit_code == 2 and "The data file c.csv holds no rows." in result.output
+    # JSON lines leave out a missing key: the target's key may first come in a later record
+    (tmp_path / "d.jsonl").write_text('{"area": 1}\n{"area": 2, "price": 3}\n')
+    result = runner.invoke(app, ["validate", "-p", str(_regression_project(tmp_path, target="price",
+                                                                          source="d.jsonl"))])
+    assert result.exit_code == 0 and "valid (project x" in result.output, result.output

@@ -93,6 +93,8 @@ def test_promoting_a_version_its_run_did_not_promote_says_why_and_notes_it(tmp_p
     [version] = json.loads(cli("models", "--json", "-p", str(folder / "cairn.yaml"))[1])
     assert (version["stage"], version["note"]) == (
         "production", "promoted by hand; its run's verdict: objective MAPE < 10%: missed (holdout 12.0%)")
+    result = runner.invoke(app, ["alias", "v1", "champion", "-p", str(folder / "cairn.yaml")])  # a promote too
+    assert result.exit_code == 0 and "warning: its run did not promote it: objective MAPE" in result.stderr
 
 
 def test_mistakes_exit_2_with_a_clear_message(project_file):

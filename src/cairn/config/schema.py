@@ -435,7 +435,7 @@ class Training(Section):
         if value == "auto" or count(value):
             return value
         if field == "refit_seeds" and isinstance(value, dict) and value:
-            # every bad member at once, placed at the first: a user fixes them in one pass
+            # every unknown member at once, then every bad count, each placed at the first of its kind
             unknown = [m for m in value if not (isinstance(m, str) and re.fullmatch(SEED_VARIED_MEMBER, m))]
             if unknown:
                 raise rule(f"boosters whose fit varies with their seed, as a run's notes name them "

@@ -183,8 +183,7 @@ def _window_rules(windows: list[Window], config: ProjectConfig) -> tuple[list[di
         if realised and realised[-1][0] is latest and realised[-1][1].met is False:
             latest_missed = True
             reasons.append(f"in the latest window ({latest.start:%Y-%m-%d}) {criterion.text()} is missed: "
-                           f"{realised[-1][1].text()} on {realised[-1][1].rows:,} labelled "
-                           f"row{'' if realised[-1][1].rows == 1 else 's'}")
+                           f"{realised[-1][1].text()} on {realised[-1][1].rows:,} labelled rows")
         run = 0
         for _, measured in reversed(realised):
             if measured.met is not False:
@@ -195,12 +194,13 @@ def _window_rules(windows: list[Window], config: ProjectConfig) -> tuple[list[di
                           "threshold": criterion.threshold,
                           "values": [m.value for _, m in realised[-run:]]})
             if not (latest_missed and when.missed_windows == 1):
-                reasons.append(f"{criterion.text()} missed in the last {run} windows with ground truth")
-        estimated = latest.estimated(metric)
-        if (when.estimate_missed and latest.realised(metric) is None and estimated is not None
-                and estimated.met is False):
+                reasons.append(f"{criterion.text()} missed in the last {run} window{'' if run == 1 else 's'} with "
+                               f"ground truth")
+        estimated, measured_latest = latest.estimated(metric), latest.realised(metric)
+        if (when.estimate_missed and (measured_latest is None or measured_latest.met is None)
+                and estimated is not None and estimated.met is False):
             rules.append({"rule": "estimate_missed", "metric": metric, "estimate": estimated.value,
                           "threshold": criterion.threshold, "window": latest.start.isoformat()})
-            reasons.append(f"without ground truth in the latest window, {metric} is estimated at "
+            reasons.append(f"without ground truth enough for a verdict in the latest window, {metric} is estimated at "
                            f"{shown(metric, estimated.value or 0.0)} (an estimate), missing {criterion.text()}")
     return rules, reasons, latest_missed

@@ -27,6 +27,9 @@ __all__ = ["Window", "WindowMetric", "performance_windows", "served_table", "win
 
 MAX_RESAMPLES = 1000
 SLOW_RESAMPLES = 200  # a metric with no vectorised form is scored one resample at a time
+# A window judges the objective on ground truth from this many labelled rows: below, a percentile bootstrap is
+# degenerate (two wrong answers resample to accuracy 0 every time: an interval [0, 0] that only looks certain).
+VERDICT_ROWS_AT_LEAST = 20
 
 
 @dataclass(frozen=True)
@@ -162,13 +165,13 @@ def _verdict(criterion: SuccessCriterion, value: float | None) -> bool | None:
     return None if value is None or not np.isfinite(value) else bool(criterion.is_met(value))
 
 
-def _interval_verdict(criterion: SuccessCriterion, value: float | None, low: float | None, high: float | None
-                      ) -> bool | None:
-    """Met or missed on ground truth only when the window's whole interval agrees with its value; None (no
-    verdict) when the interval straddles the threshold or there is none (one labelled row): one row once read
-    'MAPE < 30% is missed: mape 58.4%' and counted towards retraining."""
+def _interval_verdict(criterion: SuccessCriterion, value: float | None, low: float | None, high: float | None,
+                      *, rows: int) -> bool | None:
+    """Met or missed on ground truth only on VERDICT_ROWS_AT_LEAST labelled rows and when the window's whole
+    interval agrees with its value; otherwise None (no verdict): one row once read 'MAPE < 30% is missed: mape
+    58.4%' and counted towards retraining."""
     point = _verdict(criterion, value)
-    if point is None or low is None or high is None:
+    if point is None or low is None or high is None or rows < VERDICT_ROWS_AT_LEAST:
         return None
     return point if _verdict(criterion, low) == _verdict(criterion, high) == point else None
 
@@ -216,7 +219,8 @@ def performance_windows(table: pd.DataFrame, *, model: TrainedModel, config: Pro
                                       resamples=config.evaluation.bootstrap, confidence=config.evaluation.confidence,
                                       seed=config.seed) if value is not None else (None, None)
                 metrics.append(WindowMetric(metric, "realised", value, low, high, criterion.threshold,
-                                            _interval_verdict(criterion, value, low, high), int(labelled.sum())))
+                                            _interval_verdict(criterion, value, low, high, rows=int(labelled.sum())),
+                                            int(labelled.sum())))
         if estimate:
             metrics += _estimates(criteria, model=model, rows=rows, frame=frame, predicted=predicted,
                                   probabilities=probabilities, error_model=error_model, seed=config.seed)

@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cairn.errors import CairnError, NotFoundError, Problem, StoreError
 from cairn.project.api import Project
-from cairn.registry import NOT_PROMOTED, ModelVersion, Registry
+from cairn.registry import BY_HAND, NOT_PROMOTED, ModelVersion, Registry
 from cairn.stages.card import restaged, stage_label
 from cairn.store import Store
 from cairn.ui import queries
@@ -596,7 +596,7 @@ def _ships(version: ModelVersion, verdicts: dict[int, dict[str, Any] | None]) ->
     verdict = verdicts.get(version.run_id) if version.run_id is not None else None
     if verdict is not None and verdict.get("shipped") is not None:
         return bool(verdict["shipped"])
-    return not (version.note or "").startswith(NOT_PROMOTED)
+    return not (version.note or "").startswith((NOT_PROMOTED, BY_HAND))
 
 
 def _ships_text(version: ModelVersion, verdicts: dict[int, dict[str, Any] | None]) -> str:

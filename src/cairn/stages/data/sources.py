@@ -110,13 +110,16 @@ def source_columns(spec: Data, *, base_dir: Path) -> list[Any] | None:
     _check_encoding(spec.encoding)
     patterns = [spec.source] if isinstance(spec.source, str) else list(spec.source)
     files = resolve_files(patterns, base_dir=base_dir)
+    for file in files:  # the run refuses an empty file among others too
+        if file.path.stat().st_size == 0:
+            raise _no_rows(file.shown)
     columns = None
     for file in files:  # until one has a row: the run stops on a source of headers alone
         if file.kind == "parquet":
             columns = columns or _parquet_columns(file)
             rows = _parquet_rows(file)
         else:
-            head = next(_chunks(file, encoding=spec.encoding, chunk_rows=1), None)
+            head = next(_chunks(file, encoding=spec.encoding, chunk_rows=100), None)  # JSON lines: keys of 100
             columns = columns or (None if head is None else list(head.columns))
             rows = 0 if head is None else len(head)
         if rows:

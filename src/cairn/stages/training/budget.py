@@ -254,7 +254,7 @@ def affordable(estimates: list[CostEstimate], *, budget: Budget, seconds_left: f
             expected=f"at least {math.ceil(needed / 60 * 10) / 10:g} minutes (the cheapest candidate, "
                      f"{cheapest.name}, needs an estimated {duration(cheapest.cv_s)} for {search_of(folds)} and "
                      f"{duration(cheapest.refit_s)} for the final fit)",
-            got=f"{budget.minutes:g} minutes",
+            got=f"{budget.minutes:g} minute{'' if budget.minutes == 1 else 's'}",
             fix=f"raise {where}, lower training.cv, or train on fewer rows (data.sample_rows)",
         )
     return kept, dropped
