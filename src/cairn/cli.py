@@ -120,9 +120,13 @@ def init(name: Annotated[str, typer.Argument(help="Folder to create.")],
         shutil.copytree(EXAMPLES / example, target, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns(".cairn", "__pycache__"))
     else:
-        target.mkdir(parents=True, exist_ok=True)
+        (target / "data").mkdir(parents=True, exist_ok=True)  # where the template's data.source points
         (target / "cairn.yaml").write_text(TEMPLATE.format(name=target.name), encoding="utf-8")
-    out.print(f"created {target}/cairn.yaml; next: cd {target} && cairn run")
+        out.print(f"created {target}/cairn.yaml; next: put your data in {target}/data/, set business.target, the "
+                  f"objective and data.source in the file, then cd {target} && cairn validate && cairn run",
+                  highlight=False, markup=False)
+        return
+    out.print(f"created {target}/cairn.yaml; next: cd {target} && cairn run", highlight=False, markup=False)
 
 
 @app.command()

@@ -50,7 +50,10 @@ def test_init_from_example_then_validate(tmp_path, monkeypatch):
 
 def test_init_without_example_writes_a_template_to_fill_in(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert runner.invoke(app, ["init", "blank"]).exit_code == 0
+    result = runner.invoke(app, ["init", "blank"])
+    assert result.exit_code == 0 and "next: put your data in blank/data/, set business.target" in " ".join(
+        result.output.split())
+    assert (tmp_path / "blank" / "data").is_dir()  # where the template's data.source points
     result = runner.invoke(app, ["run", "-p", "blank/cairn.yaml"])
     assert result.exit_code == 2 and "YOUR_FILE.csv" in result.output
 
