@@ -60,8 +60,20 @@ data:
 def test_yaml_syntax_error_names_line_and_column():
     with pytest.raises(ConfigError) as caught:
         parse_config("project: p\nbusiness: {problem: regression\ndata: x\n", source="cairn.yaml")
-    text = str(caught.value)
+    text = " ".join(str(caught.value).split())
     assert "not valid YAML" in text and "line 3, column" in text
+    assert "close the { or [ opened before that line" in text
+
+
+@pytest.mark.parametrize(("text", "fix"), [
+    ("project: p\n\tdata: x\n", "indent with spaces, not tabs"),
+    ('project: "p\ndata: x\n', "close the quote opened before that line"),
+    ("project: a: b\n", "a value with ':' needs quotes"),
+])
+def test_a_yaml_syntax_error_s_fix_fits_its_kind(text, fix):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="cairn.yaml")
+    assert fix in " ".join(str(caught.value).split())
 
 
 def test_metric_must_fit_the_problem_and_direction():

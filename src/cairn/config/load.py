@@ -40,6 +40,19 @@ def load_config(path: Path, *, overrides: Mapping[str, Any] | None = None) -> Pr
     return parse_config(text, source=str(path), overrides=overrides)
 
 
+def _yaml_fix(error: yaml.MarkedYAMLError) -> str:
+    """What to change, by the kind of syntax error: a tab, an unclosed bracket or quote, a bare ':'."""
+    problem, context = str(error.problem or ""), str(error.context or "")
+    if "'\\t'" in problem:
+        return "indent with spaces, not tabs"
+    if "flow mapping" in context or "flow sequence" in context:
+        return ("close the { or [ opened before that line (the error is where YAML noticed), or put a value "
+                "holding ':' or ',' in quotes")
+    if "quoted scalar" in context:
+        return "close the quote opened before that line"
+    return "check indentation and quoting on that line (a value with ':' needs quotes)"
+
+
 def parse_config(text: str, *, source: str = "cairn.yaml", overrides: Mapping[str, Any] | None = None
                  ) -> ProjectConfig:
     try:
@@ -50,8 +63,7 @@ def parse_config(text: str, *, source: str = "cairn.yaml", overrides: Mapping[st
         where = f"{source}, line {mark.line + 1}, column {mark.column + 1}" if mark else source
         raise ConfigError.single(
             f"The project file {source} is not valid YAML.", where=where,
-            expected="valid YAML", got=f"a syntax error ({error.problem})",
-            fix="check indentation and quoting on that line (a value with ':' needs quotes)",
+            expected="valid YAML", got=f"a syntax error ({error.problem})", fix=_yaml_fix(error),
         ) from None
     if not isinstance(document, dict):
         raise ConfigError.single(
