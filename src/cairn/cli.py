@@ -516,7 +516,7 @@ def serve(project: ProjectOption = Path("cairn.yaml"),
     api_key = _api_key(spec.api_key_env)
     model = loaded.served_model(version)
     host, port = host or spec.host, port or spec.port
-    refuse_unsafe_start(model, host=host, api_key=api_key, insecure=insecure)  # before announcing the server
+    refuse_unsafe_start(model, host=host, api_key=api_key, insecure=insecure, port=port)  # before announcing
     err.print(f"serving {model.name} v{model.version} on http://{host}:{port} (POST /predict, GET /health)"
               + ("; switches to each new champion" if version is None else "")
               + (f"; {workers} worker processes" if workers > 1 else ""))
@@ -545,7 +545,7 @@ def _serve_exported(folder: Path, *, host: str | None, port: int | None, insecur
     key_env = str(settings.get("api_key_env") or "CAIRN_API_KEY")
     api_key = os.environ.get(key_env) or None
     host, port = host or "127.0.0.1", port or int(settings.get("port") or 8000)
-    refuse_unsafe_start(model, host=host, api_key=api_key, insecure=insecure)
+    refuse_unsafe_start(model, host=host, api_key=api_key, insecure=insecure, port=port)
     err.print(f"serving {model.name} v{model.version} from {folder} on http://{host}:{port} (POST /predict, "
               "GET /health; no prediction log)" + (f"; {workers} worker processes" if workers > 1 else ""),
               highlight=False, markup=False)

@@ -116,6 +116,7 @@ class Registry:
                 model.version = latest + 1
                 bundle = bundle_artifacts(model)
             sha = self._write_bundle(session, bundle)
+            before = _production_version(session, model_id) if production else None
             if production:
                 self._archive_production(session, model_id)
             version = ModelVersionRow(model_id=model_id, version=model.version, run_id=run_id,
@@ -124,7 +125,8 @@ class Registry:
             session.add(version)
             session.flush()
             _audit(session, "register", model.name, version=model.version, run_id=run_id, reason=note,
-                   figures={"metrics": model.metrics, "stage": version.stage})
+                   figures={"metrics": model.metrics, "stage": version.stage,
+                            **({"from_version": before} if production else {})})
             return replace(_version(model.name, version, _aliases_of(session, model_id, version)),
                            size_bytes=sum(len(data) for data in bundle[1].values()))
 
@@ -337,9 +339,11 @@ class Registry:
             return _version(name, row, _aliases_of(session, model_id, row))
 
     def rollback(self, name: str, *, reason: str | None = None) -> ModelVersion:
-        """Production goes back to the newest earlier version that was in production (archived now). Decided under
-        the model's lock, from what the store holds then: two rollbacks at once go back two versions. `reason`
-        goes to the audit log."""
+        """Production goes back to the champion before it, in the order champions served (`_previous_champion`):
+        the last promote or alias undone, whatever the version numbers, and each further rollback one champion
+        further back. A store whose audit log does not tell goes back to the newest earlier version that was in
+        production (archived now). Decided under the model's lock, from what the store holds then: two rollbacks
+        at once go back two champions. `reason` goes to the audit log."""
         with self.store.write_session() as session:
             model_id = self._lock_model(session, name)
             rows = [] if model_id is None else list(session.scalars(
@@ -348,13 +352,18 @@ class Registry:
             current = next((row for row in rows if row.stage == "production"), None)
             if model_id is None or current is None:
                 raise _no_production(name)
-            earlier = [row for row in rows if row.version < current.version and row.stage == "archived"]
+            previous = _previous_champion(session, name, current.version)
+            if previous == -1:
+                earlier = [row for row in rows if row.version < current.version and row.stage == "archived"]
+            else:
+                earlier = [row for row in rows if row.version == previous]
             if not earlier:
                 raise NotFoundError.single(
                     f"Model {name} has no earlier production version (no previous champion) to roll back to.",
                     where="model registry",
-                    expected="an archived version older than the production one",
-                    got=f"v{current.version} is the first", fix="promote a version with `cairn promote VERSION`",
+                    expected="a champion before the production one",
+                    got=f"v{current.version} is the first champion",
+                    fix="promote a version with `cairn promote VERSION`",
                 )
             target = _version(name, earlier[0])
             verified_files(target.artifact_sha256, self.store.artifacts.read, what=f"{name} v{target.version}",
@@ -459,6 +468,28 @@ def _aliases_of(session: Session, model_id: int, row: ModelVersionRow) -> tuple[
 def _production_version(session: Session, model_id: int) -> int | None:
     return session.scalar(select(func.max(ModelVersionRow.version)).where(
         ModelVersionRow.model_id == model_id, ModelVersionRow.stage == "production"))
+
+
+def _previous_champion(session: Session, name: str, version: int) -> int | None:
+    """The champion before `version` in the order champions served, rollbacks undone: the audit log replayed as a
+    stack (a registration in production or a promote puts a version on top, a rollback takes the top off). None
+    when `version` was the first; -1 when the log does not end on `version` (a store from before the log), for
+    the caller to fall back on the version numbers."""
+    served: list[int] = []
+    for action, at, figures in session.execute(
+            select(AuditRow.action, AuditRow.version, AuditRow.figures)
+            .where(AuditRow.model == name, AuditRow.action.in_(("register", "promote", "rollback")))
+            .order_by(AuditRow.id)):
+        if action == "rollback":
+            del served[-1:]
+            if at is not None and (not served or served[-1] != at):
+                served.append(at)  # a log that began mid-history: the version rolled back to is champion now
+        elif at is not None and (action == "promote" or (figures or {}).get("stage") == "production") \
+                and (not served or served[-1] != at):
+            served.append(at)
+    if not served or served[-1] != version:
+        return -1
+    return served[-2] if len(served) > 1 else None
 
 
 def _audit(session: Session, action: str, model: str, *, version: int | None, run_id: int | None,

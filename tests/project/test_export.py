@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -147,3 +148,19 @@ def test_an_exported_model_beyond_loopback_needs_the_key_it_names(exported, monk
     assert result.exit_code == 2 and "without an API key" in result.output
     assert json.loads((exported / "export.json").read_text())["api_key_env"] == "CAIRN_API_KEY"
     assert "-e CAIRN_API_KEY=" in (exported / "Dockerfile").read_text()
+
+
+def test_a_port_in_use_is_a_user_error_before_the_server_is_announced(exported):
+    """Another server on the port: exit 2 naming the port (addresses masked, as in every error) and a free one
+    to try, not 'serving ...' and then uvicorn's own error with exit 3."""
+    port = free_port()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        result = runner.invoke(app, ["serve", "--model", str(exported), "--port", str(port)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"Cannot listen on 127.0.*.*:{port}: the port is in use." in said, said
+    assert f"pass another --port (e.g. --port {port + 1})" in said and "serving" not in said
+    result = runner.invoke(app, ["serve", "--model", str(exported), "--host", "nowhere.invalid", "--insecure",
+                                 "--port", str(port)])
+    assert result.exit_code == 2 and "Cannot listen on nowhere.invalid" in " ".join(result.output.split())

@@ -70,8 +70,14 @@ def test_promote_takes_2_v2_or_an_alias_and_models_shows_aliases(project_file):
     code, output = cli("promote", "challenger", "-p", project_file, "--reason", "it won the A/B test")
     assert code == 0 and "v2 is the champion" in output
     assert listed(project_file) == {3: [], 2: ["champion"], 1: ["baseline"]}
+    code, output = cli("rollback", "-p", project_file)  # undoes the last promote: back to v3, not the number below
+    assert code == 0 and "v3 is the champion" in output
+    code, output = cli("rollback", "-p", project_file)  # one further back: the champions served v1, v2, v3, v2
+    assert code == 0 and "v2 is the champion" in output
     code, output = cli("rollback", "-p", project_file)
     assert code == 0 and "v1 is the champion" in output
+    code, output = cli("rollback", "-p", project_file)
+    assert code == 2 and "no previous champion" in output
 
 
 def test_promoting_a_version_its_run_did_not_promote_says_why_and_notes_it(tmp_path):

@@ -48,7 +48,8 @@ def test_champion_is_the_production_version_and_aliases_move(store):
     assert aliases(registry, name) == {3: ("champion", "shadow"), 2: (), 1: ()}
     assert registry.set_alias(name, 2, "production").stage == "production"  # the old word still promotes
     assert registry.production(name).version == 2
-    assert registry.rollback(name).version == 1  # back to the newest earlier version, as before aliases
+    assert registry.rollback(name).version == 3  # back to the champion v2 replaced, whatever the numbers
+    assert registry.rollback(name).version == 1  # and once more: the champion before v3
     assert [v.version for v in registry.versions(name) if v.stage == "production"] == [1]
 
 

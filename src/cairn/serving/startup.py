@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from cairn.errors import ConfigError
 from cairn.model.trained import TrainedModel
 
-__all__ = ["check_exposure", "check_salt", "is_loopback", "refuse_unsafe_start", "warn_if_exposed"]
+__all__ = ["check_exposure", "check_port", "check_salt", "is_loopback", "refuse_unsafe_start", "warn_if_exposed"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,39 @@ def warn_if_exposed(host: str, *, api_key: str | None) -> None:
                        host or "every address")
 
 
-def refuse_unsafe_start(model: TrainedModel, *, host: str, api_key: str | None, insecure: bool) -> None:
-    """Every start-up check of ``serve``, for callers that want them before announcing the server."""
+def refuse_unsafe_start(model: TrainedModel, *, host: str, api_key: str | None, insecure: bool,
+                        port: int | None = None) -> None:
+    """Every start-up check of ``serve``, for callers that want them before announcing the server; with `port`,
+    that the address is free too."""
     check_exposure(host, api_key=api_key, insecure=insecure)
     check_salt(model)
+    if port is not None:
+        check_port(host, port)
+
+
+def check_port(host: str, port: int) -> None:
+    """A ``ConfigError`` when ``host:port`` cannot be listened on (another server has it, or the host is not this
+    machine's): said before the server is announced, where uvicorn would log its own error and exit 3. Bound as
+    uvicorn binds (SO_REUSEADDR), so a port left in TIME_WAIT by a server just stopped is not taken for busy."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise ConfigError.single(f"Cannot listen on {host}: no such address.", where="--host",
+                                 expected="an address of this machine, e.g. 127.0.0.1 or 0.0.0.0",
+                                 got=f"{host} ({error.strerror})", fix="pass --host 127.0.0.1") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            busy = error.errno == errno.EADDRINUSE
+            raise ConfigError.single(
+                f"Cannot listen on {host}:{port}: " + ("the port is in use." if busy else f"{error.strerror}."),
+                where="--port" if busy else "--host",
+                expected="a free port" if busy else "an address of this machine",
+                got=f"{host}:{port}", fix="stop the server on that port, or pass another --port (e.g. --port "
+                f"{port + 1})" if busy else "pass --host 127.0.0.1") from None
