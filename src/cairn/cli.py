@@ -879,6 +879,15 @@ def feedback(file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV, Par
     the model's input columns and the target (the champion predicts them now). Unknown ids are counted, not
     stored; `cairn monitor` then shows the success metrics per time window."""
     result = _load(project).feedback(file)
+    if not result.accepted and result.unknown_ids:  # nothing stored, every id unknown: the wrong file or model
+        from cairn.errors import DataError
+
+        shown = ", ".join(map(str, result.unknown[:5])) + (" ..." if result.unknown_ids > 5 else "")
+        raise DataError.single(
+            f"None of the {result.unknown_ids:,} ids in {file} matches a prediction logged for {result.model}: "
+            "nothing was stored.", where="FILE", expected="the prediction_id values /predict answered",
+            got=shown, fix="feed back the ids the service answered (its prediction log is in .cairn/predictions/), "
+                           "or the model's input columns with the target")
     if json_:
         _print_json(result.to_dict())
         return

@@ -126,6 +126,11 @@ def test_ids_fed_back_from_a_file_match_the_logged_predictions_and_unknown_ids_a
         kept = store.feedback("house-prices", "house-prices", 1)
     assert [row["prediction_id"] for row in kept] == [f"sale-{i}" for i in range(30)]
     assert kept[0]["actual"] == pytest.approx(float(rows["Sale_Price"].iloc[0]))
+    truth.tail(2).to_csv(folder / "strangers.csv", index=False)  # every id unknown: a user error, nothing stored
+    result = invoke("feedback", str(folder / "strangers.csv"), "-p", str(folder / "cairn.yaml"))
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "None of the 2 ids in" in said and "nothing was stored" in said, said
+    assert "got nobody, nobody-else" in said
     report = project.monitor()
     assert [w.labelled for w in report.windows] == [30] and report.windows[0].rows == 40
     realised = report.windows[0].realised("mape")
