@@ -116,7 +116,6 @@ class Registry:
                 model.version = latest + 1
                 bundle = bundle_artifacts(model)
             sha = self._write_bundle(session, bundle)
-            before = _production_version(session, model_id) if production else None
             if production:
                 self._archive_production(session, model_id)
             version = ModelVersionRow(model_id=model_id, version=model.version, run_id=run_id,
@@ -125,8 +124,7 @@ class Registry:
             session.add(version)
             session.flush()
             _audit(session, "register", model.name, version=model.version, run_id=run_id, reason=note,
-                   figures={"metrics": model.metrics, "stage": version.stage,
-                            **({"from_version": before} if production else {})})
+                   figures={"metrics": model.metrics, "stage": version.stage})
             return replace(_version(model.name, version, _aliases_of(session, model_id, version)),
                            size_bytes=sum(len(data) for data in bundle[1].values()))
 

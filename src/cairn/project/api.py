@@ -522,11 +522,11 @@ class Project:
         its fields and its `warning`, as `cairn predict` prints it, so the frame still writes to Parquet (which
         keeps `attrs` as JSON). `attrs["replaced"]` names the input's own columns the answers' columns replaced
         (a `prediction` column, say, of an earlier scoring)."""
-        from cairn.project.batch import answer_columns, score_chunk_read
+        from cairn.project.batch import replaced_columns, score_chunk_read
 
         model = self.load_model(version)
         table = self.read_table(path, option="INPUT")
-        replaced = [name for name in answer_columns(model) if name in table.columns]
+        replaced = replaced_columns(model, table.columns)
         scored, found, unread, unseen = score_chunk_read(model, table, levels=self._training_levels(model))
         for key, said in (("out_of_range", found), ("unread", unread), ("unseen", unseen)):
             if said:

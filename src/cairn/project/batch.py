@@ -33,7 +33,8 @@ from cairn.stages.data.sources import COMPRESSIONS, GLOB_CHARS, READERS, file_ch
 from cairn.words import name_list, short
 
 __all__ = ["CHUNK_ROWS", "Scored", "answer_columns", "input_files", "merged", "merged_out_of_range", "merged_unread",
-           "merged_unseen", "rows_in", "score_chunk", "score_chunk_read", "score_chunks", "score_file", "score_files"]
+           "merged_unseen", "replaced_columns", "rows_in", "score_chunk", "score_chunk_read", "score_chunks",
+           "score_file", "score_files"]
 
 CHUNK_ROWS = 50_000
 """Rows scored at a time: about 50 MB of pandas for the example's 80 columns, and a few seconds of work."""
@@ -58,6 +59,12 @@ class Scored:
 def answer_columns(model: TrainedModel) -> list[str]:
     """The columns scoring adds: `prediction`, and a classifier's `probability_<class>`."""
     return ["prediction", *(f"probability_{label}" for label in model.classes or [])]
+
+
+def replaced_columns(model: TrainedModel, columns: Iterable[Any]) -> list[str]:
+    """The input's own columns that scoring's answers replace (a `prediction` column of an earlier scoring)."""
+    present = set(columns)
+    return [name for name in answer_columns(model) if name in present]
 
 
 def score_chunk(model: TrainedModel, table: pd.DataFrame) -> tuple[pd.DataFrame, list[OutOfRange]]:
@@ -130,7 +137,7 @@ def score_chunks(model: TrainedModel, chunks: Iterable[pd.DataFrame], output: Pa
             if absent and len(absent) == len(model.features):
                 raise _no_inputs(model, chunk)
             missing |= dict.fromkeys(absent)
-            replaced |= dict.fromkeys(name for name in answer_columns(model) if name in chunk.columns)
+            replaced |= dict.fromkeys(replaced_columns(model, chunk.columns))
             scored, far, lost, new = score_chunk_read(model, chunk, levels=levels)
             sink.write(scored)
             clipped += far
