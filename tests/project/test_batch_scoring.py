@@ -231,8 +231,9 @@ def test_a_list_or_a_mapping_in_a_category_is_a_level_training_never_had(project
     assert ("warning: Neighborhood: 2 rows have levels the training split never had, such as "
             "\"['North_Ames']\", \"{'a': 1}\"") in said, said
     assert len(pd.read_csv(tmp_path / "out.csv")) == 40
+    shutil.copytree(project.path.parent, tmp_path / "hp")  # monitor stores its check: the shared project stays
     result = CliRunner().invoke(app, ["monitor", "--data", str(tmp_path / "nested.jsonl"), "--no-fail", "--json",
-                                      "-p", str(project.path)])
+                                      "-p", str(tmp_path / "hp" / "cairn.yaml")])
     assert result.exit_code == 0, result.output
     [neighborhood] = [f for f in json.loads(result.output)["drift"]["features"] if f["feature"] == "Neighborhood"]
     assert "unseen levels in 5.0% of rows (\"['North_Ames']\", \"{'a': 1}\")" in neighborhood["detail"]
