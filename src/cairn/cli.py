@@ -394,7 +394,9 @@ def alias(version: VersionArgument,
           project: ProjectOption = Path("cairn.yaml"), reason: ReasonOption = None) -> None:
     """Point an alias at a model version (moving it from the version that had it); `champion` promotes."""
     chosen = _load(project).set_alias(version, name, reason=reason)
-    out.print(f"{chosen.name} v{chosen.version} is now {name.strip().lower()} ({', '.join(chosen.aliases)})")
+    given = name.strip().lower()
+    others = [other for other in chosen.aliases if other != given]
+    out.print(f"{chosen.name} v{chosen.version} is now {given}" + (f" (also {', '.join(others)})" if others else ""))
     from cairn.registry import CHAMPION_NAMES
 
     if name.strip().lower() in CHAMPION_NAMES:
@@ -897,6 +899,9 @@ def feedback(file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV, Par
     out.print(line, highlight=False, markup=False)
     if result.skipped:
         out.print(f"skipped {result.skipped:,} rows without a true value", highlight=False, markup=False)
+    if result.relabelled:
+        err.print(f"note: {result.relabelled:,} of these ids had a true value already: the newest now counts",
+                  highlight=False, markup=False)
     if result.unknown_ids:
         shown = ", ".join(map(str, result.unknown[:5])) + (" ..." if result.unknown_ids > 5 else "")
         err.print(f"warning: {result.unknown_ids:,} ids match no logged prediction, not stored: {shown}",

@@ -78,13 +78,14 @@ def test_input_rows_fed_back_give_metrics_per_window_with_interval_threshold_and
     stored = invoke("feedback", str(folder / "truth.csv"), "-p", str(project_file), "--json")
     assert stored.exit_code == 0, stored.output
     assert json.loads(stored.stdout) == {"accepted": 600, "unknown_ids": 0, "unknown": [], "skipped": 0,
-                                              "model": "house-prices", "version": 1, "source": "inputs"}
+                                              "model": "house-prices", "version": 1, "source": "inputs",
+                                              "relabelled": 0}
     result = invoke("monitor", "--json", "--no-fail", "-p", str(project_file))
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     windows = report["windows"]
     assert [w["labelled"] for w in windows] == [200, 200, 200]
-    assert windows[0]["start"] == "2009-01-01T00:00:00+00:00"  # windows are aligned on the epoch: Thursdays
+    assert windows[0]["start"] == "2009-01-05T00:00:00+00:00"  # weekly windows start on a Monday
     mape = [next(m for m in w["metrics"] if m["kind"] == "realised") for w in windows]
     model = Project.load(project_file).load_model()
     first = rows.iloc[:200]
@@ -101,7 +102,7 @@ def test_input_rows_fed_back_give_metrics_per_window_with_interval_threshold_and
     assert len(history) == 6  # 3 windows x (realised, estimated)
     assert {row["kind"] for row in history} == {"realised", "estimated"}
     text = invoke("monitor", "--no-fail", "-p", str(project_file))
-    assert "performance per window" in text.output and "2009-01-15" in text.output
+    assert "performance per window" in text.output and "2009-01-19" in text.output
     assert "served requests, not the --data file" not in text.output
     beside = invoke("monitor", "--no-fail", "--data", str(folder / "truth.csv"), "-p", str(project_file))
     assert beside.exit_code == 0, beside.output  # the windows are the served requests', and the title says so
@@ -126,6 +127,12 @@ def test_ids_fed_back_from_a_file_match_the_logged_predictions_and_unknown_ids_a
         kept = store.feedback("house-prices", "house-prices", 1)
     assert [row["prediction_id"] for row in kept] == [f"sale-{i}" for i in range(30)]
     assert kept[0]["actual"] == pytest.approx(float(rows["Sale_Price"].iloc[0]))
+    assert "had a true value already" not in result.output
+    truth.head(3).assign(Sale_Price=[1.0, 2.0, 3.0]).to_csv(folder / "corrected.csv", index=False)
+    corrected = invoke("feedback", "--json", str(folder / "corrected.csv"), "-p", str(folder / "cairn.yaml"))
+    assert json.loads(corrected.stdout)["relabelled"] == 3  # said, and the newest counts
+    corrected = invoke("feedback", str(folder / "ids.csv"), "-p", str(folder / "cairn.yaml"))
+    assert "note: 30 of these ids had a true value already: the newest now counts" in corrected.stderr
     truth.tail(2).to_csv(folder / "strangers.csv", index=False)  # every id unknown: a user error, nothing stored
     result = invoke("feedback", str(folder / "strangers.csv"), "-p", str(folder / "cairn.yaml"))
     said = " ".join(result.output.split())
@@ -153,6 +160,8 @@ def test_a_feedback_file_that_cannot_be_used_is_a_user_error_naming_what_is_wron
     assert expected in flat and "Traceback" not in result.output
     if "neither" in expected:  # the missing inputs are named
         assert "Lot_Area" in flat and "Street" in flat and "and 64 more" in flat
+    if "unusable" in expected:  # what a value must be, not a sentence about it
+        assert "a finite number (a regression target)" in flat and "The actual value" not in flat, flat
 
 
 def test_a_window_that_does_not_parse_is_a_config_error(folder: Path) -> None:
@@ -245,10 +254,17 @@ def test_classifier_estimate_is_the_metric_expected_from_calibrated_probabilitie
     assert estimated["roc_auc"] == pytest.approx(roc_auc_score(truth == "yes", probability), abs=0.02)
 
 
-def test_windows_align_on_the_epoch_and_the_latest_feedback_for_an_id_wins() -> None:
-    at = pd.to_datetime(pd.Series(["2009-01-01T00:00:00Z", "2009-01-07T23:59:59Z", "2009-01-08T00:00:00Z"]))
+def test_weeks_start_on_monday_days_at_midnight_and_the_latest_feedback_for_an_id_wins() -> None:
+    at = pd.to_datetime(pd.Series(["2009-01-04T23:59:59Z", "2009-01-05T00:00:00Z", "2009-01-11T23:59:59Z",
+                                   "2009-01-12T00:00:00Z"]))  # a Sunday night, then Monday 5 January
     numbers, bounds = window_rows(at, 24 * 7)
-    assert numbers.tolist() == [0, 0, 1] and bounds[1][0].isoformat() == "2009-01-08T00:00:00+00:00"
+    assert numbers.tolist() == [0, 1, 1, 2]
+    assert [start.strftime("%a %Y-%m-%d %H:%M") for start, _ in bounds] == [
+        "Mon 2008-12-29 00:00", "Mon 2009-01-05 00:00", "Mon 2009-01-12 00:00"]
+    numbers, bounds = window_rows(at, 14 * 24)  # two weeks: Mondays too
+    assert numbers.tolist() == [0, 1, 1, 1] and bounds[1][0].isoformat() == "2009-01-05T00:00:00+00:00"
+    numbers, bounds = window_rows(at, 24)
+    assert numbers.tolist() == [0, 1, 2, 3] and bounds[0][0].isoformat() == "2009-01-04T00:00:00+00:00"
     lines = [{"at": "2009-01-02T10:00:00Z", "id": "a", "record": {"Gr_Liv_Area": 1.0}, "prediction": 1.0},
              {"at": "2009-01-03T10:00:00Z", "id": "b", "record": {"Gr_Liv_Area": 2.0}, "prediction": 2.0}]
     feedback = [{"prediction_id": "a", "version": 1, "actual": 10.0, "event_at": None, "record": None,

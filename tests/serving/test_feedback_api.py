@@ -109,9 +109,9 @@ def test_feedback_is_stored_with_the_version_and_unknown_ids_are_counted(
                                                  {"id": 404, "actual": 2}])
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"accepted": 5, "unknown_ids": 2, "unknown": ["never-served", 404],
-                             "model": "house-prices", "version": 1}
+                             "model": "house-prices", "version": 1, "relabelled": 0}
     one = httpx.post(f"{url}/feedback", json={"id": "fb-0", "actual": 123456})
-    assert one.json()["accepted"] == 1
+    assert one.json()["accepted"] == 1 and one.json()["relabelled"] == 1  # a correction, and the answer says so
     rows = [row for row in stored(project) if row["prediction_id"].startswith("fb-")]
     assert [(r["prediction_id"], r["version"], r["source"]) for r in rows][:5] == [
         (f"fb-{i}", 1, "api") for i in range(5)]
@@ -179,7 +179,8 @@ def test_cairn_serve_takes_feedback_into_the_project_store(project: Project, tmp
             if answer["accepted"]:
                 break
             time.sleep(0.1)
-        assert answer == {"accepted": 1, "unknown_ids": 0, "unknown": [], "model": "house-prices", "version": 1}
+        assert answer == {"accepted": 1, "unknown_ids": 0, "unknown": [], "model": "house-prices", "version": 1,
+                          "relabelled": 0}
     finally:
         stop(process)
     assert [row["actual"] for row in stored(project) if row["prediction_id"] == "cli-1"] == [150000.0]

@@ -559,7 +559,8 @@ class Monitoring(Section):
     drift: Drift = Drift()
     reference_rows: int = Field(50_000, gt=0)
     window: Annotated[str, AfterValidator(_window_parses)] = Field(
-        "7d", description="The length of a performance window: Nh, Nd or Nw (7d, 24h, 30d).")
+        "7d", description="The length of a performance window: Nh, Nd or Nw (7d, 24h, 30d). Windows start at "
+        "midnight UTC; windows of whole weeks start on a Monday.")
     time_column: str | None = Field(None, description="A column of the feedback file that dates each row; default: "
                                     "the time of the prediction (from the prediction log, or when fed back).")
     retrain_when: RetrainWhen = RetrainWhen()

@@ -47,10 +47,12 @@ class FeedbackResult:
     model: str = ""
     version: int | None = None  # the version that served the matched predictions, when only one did
     source: str = "api"  # api | ids | inputs
+    relabelled: int = 0  # stored items whose id had a true value already: the newest now counts
 
     def to_dict(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "unknown_ids": self.unknown_ids, "unknown": self.unknown,
-                "skipped": self.skipped, "model": self.model, "version": self.version, "source": self.source}
+                "skipped": self.skipped, "model": self.model, "version": self.version, "source": self.source,
+                "relabelled": self.relabelled}
 
 
 # the actual value ------------------------------------------------------------------------------------------------
@@ -77,22 +79,27 @@ def _key(value: Any) -> str:
 
 
 def actual_problem(value: Any, model: TrainedModel) -> str | None:
-    """Why ``value`` cannot be the true target of ``model`` (None when it can): a regression target is a finite
-    number; a class must be one the model was trained on."""
+    """Why ``value`` cannot be the true target of ``model``, in a sentence (None when it can)."""
+    if (mismatch := actual_mismatch(value, model)) is None:
+        return None
+    return f"The actual value of {model.target} should be {mismatch[0]}; got {mismatch[1]}"
+
+
+def actual_mismatch(value: Any, model: TrainedModel) -> tuple[str, str] | None:
+    """``(what a true value must be, what came)`` when ``value`` cannot be the true target of ``model``: a
+    regression target is a finite number; a class must be one the model was trained on."""
     if model.problem == "regression":
         if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
-            return (f"The actual value of {model.target} should be a finite number (a regression target); got "
-                    f"{_shown(value)}")
+            return "a finite number (a regression target)", _shown(value)
         return None
     classes = model.classes or []
     if value is None or isinstance(value, dict | list):
-        return (f"The actual value of {model.target} should be one of the classes {_classes(classes)}; got "
-                f"{_shown(value)}")
+        return f"one of the classes {_classes(classes)}", _shown(value)
     lookup = _class_lookup(model)
     if value in classes or _key(value) in lookup:
         return None
-    return (f"The actual value of {model.target} should be one of the classes the model was trained on, "
-            f"{_classes(classes)}; got {_shown(value)}, a class the model never saw")
+    return (f"one of the classes the model was trained on, {_classes(classes)}",
+            f"{_shown(value)}, a class the model never saw")
 
 
 def _finite(value: int | float) -> bool:
@@ -188,9 +195,11 @@ class ServedIndex:
 
 # storing -----------------------------------------------------------------------------------------------------------
 def store_feedback(items: list[dict[str, Any]], *, model: TrainedModel, index: ServedIndex, project: str,
-                   write: Callable[[list[dict[str, Any]]], int], source: str = "api",
+                   write: Callable[[list[dict[str, Any]]], int],
+                   labelled: Callable[[list[str]], set[str]] | None = None, source: str = "api",
                    event_at: list[datetime | None] | None = None) -> FeedbackResult:
-    """Store ``[{"id", "actual"}]`` items whose id a log holds (actuals already checked); count the others."""
+    """Store ``[{"id", "actual"}]`` items whose id a log holds (actuals already checked); count the others, and
+    the ids that had a true value already (``labelled`` says which: a correction replaces it, and is said)."""
     index.refresh()
     now = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
@@ -206,10 +215,13 @@ def store_feedback(items: list[dict[str, Any]], *, model: TrainedModel, index: S
                      "prediction_id": str(item["id"]), "actual": normalised_actual(item["actual"], model),
                      "received_at": now, "event_at": event_at[position] if event_at else None, "source": source,
                      "record": None, "prediction": None})
+    ids = [row["prediction_id"] for row in rows]
+    before = labelled(ids) if labelled is not None and ids else set()
+    relabelled = len(ids) - len(set(ids) - before)  # repeats within this batch count as well
     write(rows)
     return FeedbackResult(len(rows), len(unknown), unknown[:UNKNOWN_SHOWN], model=model.name,
                           version=versions.pop() if len(versions) == 1 else None,
-                          source="api" if source == "api" else "ids")
+                          source="api" if source == "api" else "ids", relabelled=relabelled)
 
 
 def _times(table: pd.DataFrame, column: str | None) -> list[datetime | None] | None:
@@ -261,12 +273,12 @@ def feedback_rows_from_table(table: pd.DataFrame, *, model: TrainedModel, projec
                                fix=f"fill {target} with the true values")
     actuals = labelled[target].tolist()
     bad = [(position, problem) for position, value in enumerate(actuals)
-           if (problem := actual_problem(_python(value), model)) is not None]
+           if (problem := actual_mismatch(_python(value), model)) is not None]
     if bad:
-        position, problem = bad[0]
+        position, (expected, got) = bad[0]
         raise DataError.single(f"The feedback file {where} has {len(bad):,} unusable values in {target}.",
-                               where=f"column {target}, row {position + 1}", expected=problem.split("; got")[0],
-                               got=problem.split("; got ", 1)[-1], fix=f"correct the {target} values")
+                               where=f"column {target}, row {position + 1}", expected=expected, got=got,
+                               fix=f"correct the {target} values")
     times = _times(labelled, time_column)
     if id_column:
         items = [{"id": _python(i), "actual": _python(a)} for i, a in zip(labelled["id"], actuals, strict=True)]

@@ -112,14 +112,20 @@ def served_table(log_lines: list[dict[str, Any]], feedback: list[dict[str, Any]]
     return table[table["at"].notna()].reset_index(drop=True)
 
 
+WEEK_S = 7 * 24 * 3600
+MONDAY_BEFORE_EPOCH_S = -3 * 24 * 3600  # 1970-01-01 was a Thursday
+
+
 def window_rows(at: pd.Series, hours: int) -> tuple[np.ndarray, list[tuple[datetime, datetime]]]:
-    """Each row's window number (0 = the earliest window with rows) and each window's (start, end)."""
+    """Each row's window number (0 = the earliest window with rows) and each window's (start, end). Windows are
+    aligned on midnight UTC, and windows of whole weeks start on a Monday, as business weeks do."""
     seconds = hours * 3600
-    stamps = ((at - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype="int64")
+    origin = MONDAY_BEFORE_EPOCH_S if seconds % WEEK_S == 0 else 0
+    stamps = ((at - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype="int64") - origin
     keys = stamps // seconds
     unique = np.unique(keys)
-    bounds = [(datetime.fromtimestamp(int(k) * seconds, UTC), datetime.fromtimestamp(int(k + 1) * seconds, UTC))
-              for k in unique]
+    bounds = [(datetime.fromtimestamp(int(k) * seconds + origin, UTC),
+               datetime.fromtimestamp(int(k + 1) * seconds + origin, UTC)) for k in unique]
     return np.searchsorted(unique, keys), bounds
 
 

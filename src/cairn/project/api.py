@@ -746,11 +746,14 @@ class Project:
         index = ServedIndex(self.state_dir / "predictions", model.name)
         store = self.open_store()  # kept open for the life of the service
 
+        def labelled(ids: list[str]) -> set[str]:
+            return store.labelled_ids(self.config.project, model.name, ids)
+
         def take_feedback(items: list[dict[str, Any]]) -> dict[str, Any]:
             result = store_feedback(items, model=model, index=index, project=self.config.project,
-                                    write=store.add_feedback)
+                                    write=store.add_feedback, labelled=labelled)
             return {"accepted": result.accepted, "unknown_ids": result.unknown_ids, "unknown": result.unknown,
-                    "model": result.model, "version": result.version}
+                    "model": result.model, "version": result.version, "relabelled": result.relabelled}
 
         return take_feedback
 
@@ -772,7 +775,8 @@ class Project:
                                       source="inputs")
             index = ServedIndex(self.state_dir / "predictions", model.name)
             result = store_feedback(items, model=model, index=index, project=self.config.project,
-                                    write=store.add_feedback, source="file", event_at=times)
+                                    write=store.add_feedback, source="file", event_at=times,
+                                    labelled=lambda ids: store.labelled_ids(self.config.project, model.name, ids))
             return replace(result, skipped=skipped)
 
     def logged_requests(self, model: TrainedModel) -> pd.DataFrame:

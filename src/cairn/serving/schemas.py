@@ -189,6 +189,7 @@ class FeedbackAnswer(BaseModel):
     unknown: list[str | int] = Field(description="The first few unknown ids.")
     model: str
     version: int | None = Field(description="The version that served the matched predictions, when only one did.")
+    relabelled: int = Field(0, description="Stored items whose id had a true value already: the newest counts.")
 
 
 class Health(BaseModel):

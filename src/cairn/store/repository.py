@@ -265,6 +265,16 @@ class Store:
             session.add_all(FeedbackRow(**row) for row in rows)
         return len(rows)
 
+    def labelled_ids(self, project: str, model: str, ids: list[str]) -> set[str]:
+        """Which of ``ids`` already have a true value stored for the model (the latest received is the one read)."""
+        found: set[str] = set()
+        with self.session() as session:
+            for start in range(0, len(ids), 500):  # a bounded IN list on every database
+                found.update(session.scalars(select(FeedbackRow.prediction_id).distinct().where(
+                    FeedbackRow.project == project, FeedbackRow.model == model,
+                    FeedbackRow.prediction_id.in_(ids[start:start + 500]))))
+        return found
+
     def feedback(self, project: str, model: str, version: int | None = None) -> list[dict[str, Any]]:
         """The feedback of a model (of one version), oldest received first."""
         query = select(FeedbackRow).where(FeedbackRow.project == project, FeedbackRow.model == model)
