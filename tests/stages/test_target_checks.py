@@ -186,8 +186,13 @@ def test_duplicates_and_empty_rows_for_one_and_for_many():
 
     assert duplicates(pd.DataFrame({"x": [1, 1, 2], "y": [5, 5, 6]})).startswith("1 row repeats an earlier row")
     assert duplicates(pd.DataFrame({"x": [1, 1, 1], "y": [5, 5, 5]})).startswith("2 rows repeat an earlier row")
-    assert duplicates(pd.DataFrame({"x": [1, 1, 1], "y": [5, 5, 5]})).endswith("drop removes them")
-    assert duplicates(pd.DataFrame({"x": [1, 1, 2], "y": [5, 5, 6]})).endswith("drop removes it")
+    measured = pd.DataFrame({"x": np.arange(100.0) / 7, "y": np.arange(100.0) ** 2})  # every value its own
+    assert duplicates(pd.concat([measured, measured.head(2)])).endswith("auto or drop removes them")
+    assert duplicates(pd.concat([measured, measured.head(1)])).endswith("auto or drop removes it")
+    # three rows of one value each: repeats are what chance gives, so they are likely distinct records
+    assert duplicates(pd.DataFrame({"x": [1, 1, 1], "y": [5, 5, 5]})).endswith(
+        "chance alone repeats about 3 row pairs, so they are likely distinct records and "
+        "preprocessing.duplicates: auto keeps them (drop removes them)")
     empty = pd.DataFrame({"a": [None, 1, None], "b": [None, 2, None], "c": [1, 3, 4]})
     assert mostly_empty_rows(empty, spec=Quality())[0].detail.startswith("2 rows miss more than 50% of their values")
     assert mostly_empty_rows(empty.iloc[:2], spec=Quality())[0].detail.startswith(
@@ -292,3 +297,28 @@ def test_a_header_read_as_a_number_is_not_the_target_spelt_as_text():
     said = refusal(pd.DataFrame({2020: [1.0, 2.0, 3.0], "area": [1, 2, 3]}), "regression", target="2020")
     assert "The target column '2020' is not in the data: its header is the number 2020, not text." in said
     assert "write the header as text in the file" in said
+
+
+def test_duplicates_auto_keeps_repeats_chance_explains_and_drops_double_loaded_records():
+    """Survey-like rows (a few values per column) repeat by chance: distinct people, kept. A copy of a row of
+    measurements cannot happen by chance: a double load, dropped. `drop` and `keep` do as they say."""
+    rng = np.random.default_rng(3)
+    survey = pd.DataFrame({"colour": rng.choice(["black", "white"], 2000), "sex": rng.choice(["f", "m"], 2000),
+                           "age": rng.integers(18, 30, 2000), "employed": rng.choice(["yes", "no"], 2000),
+                           "y": rng.choice(["yes", "no"], 2000)})
+    repeats = int(survey.duplicated().sum())
+    assert repeats > 1000
+    kept, report = clean_table(survey, target="y", spec=Preprocessing(), problem="binary")
+    assert len(kept) == 2000 and (report.duplicates_dropped, report.duplicates_kept) == (0, repeats)
+    assert any(note.startswith(f"kept {repeats:,} exact duplicate rows: with so few values per column, chance")
+               for note in report.notes()), report.notes()
+    dropped, report = clean_table(survey, target="y", spec=Preprocessing(duplicates="drop"), problem="binary")
+    assert len(dropped) == 2000 - repeats and report.duplicates_dropped == repeats
+    measured = pd.DataFrame({"area": rng.normal(1500, 300, 500), "age": rng.integers(1900, 2010, 500),
+                             "y": rng.normal(2e5, 5e4, 500)})
+    loaded_twice = pd.concat([measured, measured.sample(7, random_state=1)], ignore_index=True)
+    clean, report = clean_table(loaded_twice, target="y", spec=Preprocessing())
+    assert len(clean) == 500 and (report.duplicates_dropped, report.duplicates_kept) == (7, 0)
+    assert "dropped 7 exact duplicate rows" in report.notes()
+    clean, report = clean_table(loaded_twice, target="y", spec=Preprocessing(duplicates="keep"))
+    assert len(clean) == 507 and report.duplicates_dropped == 0

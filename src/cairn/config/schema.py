@@ -272,7 +272,9 @@ class Missing(Section):
 class Preprocessing(Section):
     """Stage 3: cleaning. Row drops happen in training only; everything a record needs is in the served pipeline."""
 
-    duplicates: Literal["drop", "keep"] = "drop"
+    duplicates: Literal["auto", "drop", "keep"] = Field(
+        "auto", description="Exact duplicate rows. auto: dropped as double-loaded records, unless so few values per "
+        "column make chance repeats expected (survey-like data), then kept as distinct records; drop; keep.")
     missing_target: Literal["drop", "fail"] = "drop"
     max_missing_target: float = Field(0.2, ge=0, le=1, description="Above this share of missing targets, fail.")
     missing: Missing = Missing()

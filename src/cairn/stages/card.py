@@ -30,8 +30,9 @@ class DataFacts:
 
     source: str
     fingerprint: str
-    rows: int
+    rows: int  # read from the source
     period: str | None = None  # "2006-01-01 to 2010-07-31 (Sold_Date)" when a date column exists
+    kept: int | None = None  # after cleaning (missing targets, duplicates, rare classes): what training saw
 
 
 def data_facts(table: pd.DataFrame, *, source: str, fingerprint: str, rows: int, time_column: str | None,
@@ -47,7 +48,7 @@ def data_facts(table: pd.DataFrame, *, source: str, fingerprint: str, rows: int,
             values = pd.to_datetime(table[name], errors="coerce").dropna()
         if len(values):
             period = f"{values.min():%Y-%m-%d} to {values.max():%Y-%m-%d} ({name})"
-    return DataFacts(source, fingerprint, rows, period)
+    return DataFacts(source, fingerprint, rows, period, kept=len(table))
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,9 @@ def _data(data: DataFacts | None, model: TrainedModel) -> list[str]:
     if data is None:
         return []
     lines = ["## Data", "", f"- source: {data.source}", f"- fingerprint (sha256): `{data.fingerprint}`",
-             f"- rows: {data.rows:,}", f"- target: `{model.target}` ({model.problem})"]
+             f"- rows: {data.rows:,}" + (f" read, {data.kept:,} kept after cleaning (see the preprocessing stage)"
+                                         if data.kept is not None and data.kept != data.rows else ""),
+             f"- target: `{model.target}` ({model.problem})"]
     if data.period:
         lines.append(f"- period: {data.period}")
     return lines

@@ -7,6 +7,7 @@ built by the features stage, so `cairn serve` applies exactly the same steps.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,7 @@ import pandas as pd
 
 from cairn.config.schema import Preprocessing
 from cairn.errors import DataError
+from cairn.stages.data.quality.rows import chance_repeats, pairs, repeats_by_chance
 from cairn.stages.data.quality.target import TargetLabels, target_labels
 from cairn.stages.data.rare_classes import apply_rare_classes, rare_classes
 from cairn.stages.data.types import MISSING_MARKERS
@@ -31,6 +33,8 @@ class CleaningReport:
     outliers_dropped: dict[str, int] = field(default_factory=dict)  # column -> rows dropped (outliers: drop)
     label_notes: list[str] = field(default_factory=list)  # how text class labels were read (trimmed, respelled)
     rare_class_notes: list[str] = field(default_factory=list)  # classes set aside or merged (training.rare_classes)
+    duplicates_kept: int = 0  # exact copies kept by `duplicates: auto`: chance explains them
+    chance_pairs: float = 0.0  # the row pairs chance alone repeats (see chance_repeats)
 
     def notes(self) -> list[str]:
         notes = [f"{self.rows_in:,} rows in, {self.rows_out:,} rows kept for training"]
@@ -38,6 +42,10 @@ class CleaningReport:
             notes.append(f"dropped {self.missing_target_dropped:,} rows with no target")
         if self.duplicates_dropped:
             notes.append(f"dropped {self.duplicates_dropped:,} exact duplicate rows")
+        if kept := getattr(self, "duplicates_kept", 0):  # a report pickled before it had the field reads 0
+            notes.append(f"kept {kept:,} exact duplicate rows: with so few values per column, chance alone repeats "
+                         f"about {pairs(self.chance_pairs)} row pairs, so they are likely distinct records "
+                         "(preprocessing.duplicates: drop removes them)")
         if self.conflicting_duplicates:
             notes.append(f"{self.conflicting_duplicates:,} rows share all features with another row but not its "
                          "target: kept, they are real disagreement in the data")
@@ -131,10 +139,15 @@ def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing, problem:
         table = table.loc[~missing_target]
     feature_ids = row_ids(table, [name for name in table.columns if name != target])
     whole_ids = row_ids(table, [target], start=feature_ids)
-    duplicates = 0
-    if spec.duplicates == "drop":
+    duplicates = kept = 0
+    chance = 0.0
+    if spec.duplicates != "keep":
         duplicated = ~first_seen(whole_ids)
         duplicates = int(duplicated.sum())
+        if duplicates and spec.duplicates == "auto":
+            chance = chance_repeats((np.bincount(codes) for codes in column_codes(table)), len(table))
+            if repeats_by_chance(chance, duplicates):
+                duplicates, kept = 0, duplicates
         if duplicates:
             table = table.loc[~duplicated]
             feature_ids, whole_ids = feature_ids[~duplicated], whole_ids[~duplicated]
@@ -154,7 +167,8 @@ def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing, problem:
     if problem != "regression":
         table, rare_class_notes = _rare_classes_handled(table, target=target, cv=cv, policy=rare_classes)
     report = CleaningReport(rows_in=len(raw), rows_out=len(table), missing_target_dropped=int(missing_target.sum()),
-                            duplicates_dropped=duplicates, conflicting_duplicates=max(conflicts, 0),
+                            duplicates_dropped=duplicates, duplicates_kept=kept, chance_pairs=chance,
+                            conflicting_duplicates=max(conflicts, 0),
                             missing_markers_unified=unified, missing_dropped=missing_dropped,
                             outliers_dropped=outliers_dropped, label_notes=labels.notes(),
                             rare_class_notes=rare_class_notes)
@@ -168,19 +182,29 @@ def row_ids(table: pd.DataFrame, columns: list[str], *, start: np.ndarray | None
     ids = np.zeros(len(table), dtype=np.int64) if start is None else start
     size = int(ids.max()) + 1 if len(ids) else 1
     for name in columns:
-        column = table[name]
-        if isinstance(column.dtype, pd.CategoricalDtype):
-            codes, count = column.cat.codes.to_numpy().astype(np.int64), len(column.cat.categories)
-        else:
-            codes, uniques = pd.factorize(column, use_na_sentinel=True)
-            codes, count = codes.astype(np.int64), len(uniques)
-        codes[codes < 0] = count  # missing: a value of its own
+        codes, count = _codes(table[name])
         if size * (count + 1) >= 2**62:  # keep the combined ids in range: renumber them densely first
             ids = pd.factorize(ids)[0].astype(np.int64)
             size = int(ids.max()) + 1 if len(ids) else 1
         ids = ids * (count + 1) + codes
         size *= count + 1
     return pd.factorize(ids)[0].astype(np.int64) if len(ids) else ids
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, int]:
+    """A column's values as codes 0..count, missing being the value `count`; and count."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes, count = column.cat.codes.to_numpy().astype(np.int64), len(column.cat.categories)
+    else:
+        found, uniques = pd.factorize(column, use_na_sentinel=True)
+        codes, count = found.astype(np.int64), len(uniques)
+    codes[codes < 0] = count
+    return codes, count
+
+
+def column_codes(table: pd.DataFrame) -> Iterator[np.ndarray]:
+    """Every column of `table` as its codes (see `_codes`)."""
+    return (_codes(table[name])[0] for name in table.columns)
 
 
 def first_seen(ids: np.ndarray) -> np.ndarray:

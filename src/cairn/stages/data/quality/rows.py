@@ -5,7 +5,8 @@ They share the row hashing here: every column as one array, combined into one 64
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import math
+from collections.abc import Collection, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,12 @@ from cairn.stages.data.quality.wording import plural, row_numbers, verb
 
 SIGNIFICANT_DIGITS = 4
 """Near duplicates: numbers equal once rounded to this many significant digits."""
+
+CHANCE_SHARE = 0.1
+"""Exact duplicates are taken for distinct records that agree by chance when chance alone, the columns taken as
+independent, repeats at least this share of as many row pairs as there are duplicates. Real columns are mostly
+correlated, which makes repeats more likely than that estimate, hence the margin. Coarse survey-like data (a
+handful of values per column) lands far above it; one double-loaded row among continuous measures far below."""
 
 
 def _column_arrays(table: pd.DataFrame, levels: Mapping[str, Levels]) -> dict[str, np.ndarray]:
@@ -37,16 +44,49 @@ def _column_arrays(table: pd.DataFrame, levels: Mapping[str, Levels]) -> dict[st
     return arrays
 
 
+def _value_hashes(values: np.ndarray) -> np.ndarray:
+    try:
+        return pd.util.hash_array(values)
+    except TypeError:  # lists or dicts from JSON: compare their text
+        return pd.util.hash_array(values.astype(str))
+
+
 def _row_hashes(columns: Collection[np.ndarray], rows: int) -> np.ndarray:
     """One 64-bit hash per row, combining the columns' value hashes: equal rows hash equal."""
     combined = np.zeros(rows, dtype=np.uint64)
     for values in columns:
-        try:
-            hashed = pd.util.hash_array(values)
-        except TypeError:  # lists or dicts from JSON: compare their text
-            hashed = pd.util.hash_array(values.astype(str))
-        combined = combined * np.uint64(1_000_003) ^ hashed
+        combined = combined * np.uint64(1_000_003) ^ _value_hashes(values)
     return combined
+
+
+def chance_repeats(value_counts: Iterable[np.ndarray], rows: int) -> float:
+    """How many pairs of rows would agree on every column by chance, were the columns independent: the pairs
+    times, per column, the share of pairs of distinct rows that hold the same value. A column whose every value
+    is its own (a measurement) makes chance repeats impossible. `value_counts` holds each column's count of rows
+    per distinct value (missing counted as a value)."""
+    if rows < 2:
+        return 0.0
+    total = rows * (rows - 1)
+    logged = math.log(total / 2)
+    for counts in value_counts:
+        counts = counts.astype("float64")
+        shared = float((counts * (counts - 1)).sum()) / total
+        if shared <= 0.0:
+            return 0.0
+        logged += math.log(shared)
+        if logged < -50:  # a wide table of many-valued columns: no chance repeat, stop early
+            return 0.0
+    return math.exp(min(logged, 700.0))
+
+
+def pairs(expected: float) -> str:
+    """An expected count as a person reads it: 5,940, 3, 0.4."""
+    return f"{expected:,.0f}" if expected >= 1 else f"{expected:.1g}"
+
+
+def repeats_by_chance(expected_pairs: float, duplicates: int) -> bool:
+    """Whether chance explains `duplicates` exact copies (see CHANCE_SHARE): distinct records, not a double load."""
+    return duplicates > 0 and expected_pairs >= CHANCE_SHARE * duplicates
 
 
 def _repeats(hashes: np.ndarray) -> np.ndarray:
@@ -82,10 +122,18 @@ def duplicate_rows(table: pd.DataFrame, *, levels: Mapping[str, Levels], target:
     repeated = _repeats(rows)
     count = int(repeated.sum())
     if count:
+        expected = chance_repeats((np.unique(_value_hashes(values), return_counts=True)[1]
+                                   for values in arrays.values()), len(table))
+        them = verb(count, "it", "them")
+        if repeats_by_chance(expected, count):
+            fate = (f"with so few values per column, chance alone repeats about {pairs(expected)} row pairs, so "
+                    f"{verb(count, 'it is', 'they are')} likely distinct records and preprocessing.duplicates: "
+                    f"auto keeps {them} (drop removes {them})")
+        else:
+            fate = f"preprocessing.duplicates: auto or drop removes {them}"
         findings.append(Finding("warn", "duplicate rows", [], count,
                                 f"{plural(count, 'row')} {verb(count, 'repeats', 'repeat')} an earlier row exactly "
-                                f"({row_numbers(repeated)}); preprocessing.duplicates: drop removes "
-                                f"{verb(count, 'it', 'them')}"))
+                                f"({row_numbers(repeated)}); {fate}"))
     if target not in arrays or len(arrays) < 2:
         return findings
     labelled = table[target].notna().to_numpy()
