@@ -655,11 +655,13 @@ def predict(input_paths: Annotated[list[Path], typer.Argument(
     if scored.replaced:  # the input's own column of that name is not in the output: said, not silent
         from cairn.words import name_list
 
+        them = "it" if len(scored.replaced) == 1 else "them"
+        inputs = set(loaded.load_model(version).feature_names) & set(scored.replaced)
+        advice = (f"the model read {them} as {'an input' if them == 'it' else 'inputs'} first" if inputs
+                  else f"rename {them} in the input to keep both")  # renaming a model's input would lose it
         err.print(f"warning: the input has {'a column' if len(scored.replaced) == 1 else 'columns'} named as the "
-                  f"answers' ({name_list(scored.replaced, SAID_AT_MOST)}): the answers replaced "
-                  f"{'it' if len(scored.replaced) == 1 else 'them'} in the output; rename "
-                  f"{'it' if len(scored.replaced) == 1 else 'them'} in the input to keep both",
-                  highlight=False, markup=False)
+                  f"answers' ({name_list(scored.replaced, SAID_AT_MOST)}): the answers replaced {them} in the "
+                  f"output; {advice}", highlight=False, markup=False)
     if output is not None and is_folder_output(output):
         err.print(f"wrote {scored.rows:,} predictions to {output}/ ({scored.parts:,} Parquet part"
                   f"{'s' if scored.parts != 1 else ''})", highlight=False, markup=False)

@@ -109,6 +109,16 @@ def test_native_categories_and_a_regression_blend_add_up(ames):
         assert "rescaled in proportion to target units" in explained.note
 
 
+def test_one_booster_with_its_seed_copies_is_said_as_such_not_as_a_blend(ames):
+    table, case, plan = ames
+    fits = [fitted("lightgbm", table, case, plan), fitted("lightgbm", table, case, plan)]
+    copies = EnsembleRegressor([("lightgbm", fits[0]), ("lightgbm.2", fits[1])], [0.5, 0.5])
+    copies.estimators_, copies.weights_ = fits, np.array([0.5, 0.5])
+    explained = check_regression(trained(copies, case, plan), table)
+    assert "one model fitted 2 times with different seeds: the fits' contributions averaged" in explained.note
+    assert "a blend" not in explained.note
+
+
 @pytest.mark.parametrize("classes", [2, 3])
 @pytest.mark.parametrize("name", CANDIDATES)
 def test_classifier_contributions_add_up_to_each_candidates_answer(name, classes):

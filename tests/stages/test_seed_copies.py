@@ -394,6 +394,8 @@ def test_the_time_kept_for_copies_follows_a_mapping():
     ({"catboost": 0, "xgboost": 2, "lightgbm#2": 12}, ("refit_seeds", "catboost"),
      "from 1 to 10, not 0 for catboost, 12 for lightgbm#2"),
     ({"lightgbm#x": 2}, ("refit_seeds", "lightgbm#x"), "boosters whose fit varies with their seed"),
+    ({"lightgbm": 11, "linear": 3}, ("refit_seeds", "linear"), "not 'linear'; and a whole number of fits from 1 to "
+                                                               "10, not 11 for lightgbm"),  # both kinds at once
     ({}, ("refit_seeds",), "or a mapping of blend members to such numbers, not {}"),
 ])
 def test_a_refit_seeds_mapping_names_every_bad_member(mapping, where, expected):

@@ -437,18 +437,22 @@ class Training(Section):
         if value == "auto" or count(value):
             return value
         if field == "refit_seeds" and isinstance(value, dict) and value:
-            # every unknown member at once, then every bad count, each placed at the first of its kind
+            # every unknown member and every bad count of a known one in one error, placed at the first of them
             unknown = [m for m in value if not (isinstance(m, str) and re.fullmatch(SEED_VARIED_MEMBER, m))]
+            miscounted = {member: number for member, number in value.items()
+                          if member not in unknown and not count(number)}
+            wrong, fixes = [], []
             if unknown:
-                raise rule(f"boosters whose fit varies with their seed, as a run's notes name them "
-                           f"({', '.join(SEED_VARIED_NAMES)}, or a family's trial such as lightgbm#2), not "
-                           f"{' or '.join(repr(m) for m in unknown)}", "name the members as a run's notes give them",
-                           at=(unknown[0],))
-            miscounted = {member: number for member, number in value.items() if not count(number)}
+                wrong.append(f"boosters whose fit varies with their seed, as a run's notes name them "
+                             f"({', '.join(SEED_VARIED_NAMES)}, or a family's trial such as lightgbm#2), not "
+                             f"{' or '.join(repr(m) for m in unknown)}")
+                fixes.append("name the members as a run's notes give them")
             if miscounted:
-                raise rule(f"a whole number of fits from 1 to {most}, not "
-                           f"{', '.join(f'{number!r} for {member}' for member, number in miscounted.items())}",
-                           "set the number a run's notes give", at=(next(iter(miscounted)),))
+                wrong.append(f"a whole number of fits from 1 to {most}, not "
+                             f"{', '.join(f'{number!r} for {member}' for member, number in miscounted.items())}")
+                fixes.append("set the number a run's notes give")
+            if wrong:
+                raise rule("; and ".join(wrong), ", and ".join(fixes), at=((unknown or list(miscounted))[0],))
             return value
         also = ", or a mapping of blend members to such numbers" if field == "refit_seeds" else ""
         raise rule(f"auto or a whole number from 1 to {most}{also}, not {value!r}",

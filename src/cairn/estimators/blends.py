@@ -12,6 +12,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
+COPY_MARK = "."  # a seed copy's member name: its member's, the mark and its fit's number (`lightgbm.2`)
+
+
+def blended_models(names: list[str]) -> int:
+    """How many distinct models a blend averages: its seed copies (`lightgbm.2`) are their member's."""
+    return len({name.split(COPY_MARK)[0] for name in names})
+
 
 def aligned_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Probabilities in the order of `classes`; a class the model never saw gets zero."""

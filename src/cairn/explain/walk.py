@@ -51,7 +51,7 @@ class Explained:
 
 def explain_estimator(estimator: Any, data: Any, *, inputs: list[str], classifier: bool) -> Explained:
     """Contributions of `estimator` (fitted by cairn) on `data`, the pipeline's input (see TrainedModel.inputs)."""
-    from cairn.estimators.blends import EnsembleClassifier, EnsembleRegressor
+    from cairn.estimators.blends import EnsembleClassifier, EnsembleRegressor, blended_models
 
     if isinstance(estimator, TransformedTargetRegressor):
         from cairn.estimators.target_transforms import expm1_target
@@ -63,12 +63,14 @@ def explain_estimator(estimator: Any, data: Any, *, inputs: list[str], classifie
     if isinstance(estimator, EnsembleRegressor):
         members = [in_target_units(explain_estimator(member, data, inputs=inputs, classifier=False))
                    for member in estimator.estimators_]
-        return _weighted(members, estimator.weights_, scale="target", labels=None)
+        return _weighted(members, estimator.weights_, scale="target", labels=None,
+                         models=blended_models([name for name, _ in estimator.estimators or []]))
     if isinstance(estimator, EnsembleClassifier):
         classes = list(estimator.classes_)
         members = [in_probabilities(explain_estimator(member, data, inputs=inputs, classifier=True), classes)
                    for member in estimator.estimators_]
-        return _weighted(members, estimator.weights_, scale="probability", labels=classes)
+        return _weighted(members, estimator.weights_, scale="probability", labels=classes,
+                         models=blended_models([name for name, _ in estimator.estimators or []]))
     if isinstance(estimator, Pipeline):
         return _pipeline(estimator, data, inputs=inputs, classifier=classifier)
     raise TypeError(f"cannot explain a {type(estimator).__name__}: cairn explains the models it builds")
@@ -210,10 +212,12 @@ def _ratio(change: np.ndarray, total: np.ndarray, *, slope: np.ndarray) -> np.nd
     return np.where(flat, slope, change / np.where(flat, 1.0, total))
 
 
-def _weighted(members: list[Explained], weights: np.ndarray, *, scale: Scale, labels: list[Any] | None
-              ) -> Explained:
+def _weighted(members: list[Explained], weights: np.ndarray, *, scale: Scale, labels: list[Any] | None,
+              models: int) -> Explained:
+    """`models`: how many distinct models the members are (one model's seed copies are not a blend of models)."""
     base = sum(w * member.base for w, member in zip(weights, members, strict=True))
     values = sum(w * member.values for w, member in zip(weights, members, strict=True))
     notes = tuple(dict.fromkeys(note for member in members for note in member.notes))
-    return Explained(np.asarray(base), np.asarray(values), scale, labels,
-                     ("a blend: its members' contributions added by weight", *notes))
+    said = ("a blend: its members' contributions added by weight" if models > 1 else
+            f"one model fitted {len(members)} times with different seeds: the fits' contributions averaged")
+    return Explained(np.asarray(base), np.asarray(values), scale, labels, (said, *notes))

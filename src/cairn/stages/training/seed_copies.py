@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from cairn.estimators.blends import COPY_MARK
 from cairn.model.compiled import compile_model
 from cairn.stages.training.budget import TUNED_COST
 from cairn.stages.training.context import Context
@@ -44,7 +45,6 @@ MAX_COPIES = 5  # auto's most: the variance a mean of k draws removes shrinks as
 LATENCY_GROWTH = 3.0  # auto keeps the one-row prediction within this many times the model's without copies
 LATENCY_ROWS = 20  # one-row predictions timed to price a round's latency (their 90th percentile)
 SAME_ROWS = 200  # rows compared to tell whether another seed gave another model at all
-COPY_MARK = "."  # a copy's blend name: its member's, the mark and its fit's number (`lightgbm.2`)
 
 
 @dataclass(frozen=True)
