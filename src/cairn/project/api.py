@@ -284,7 +284,8 @@ class Project:
             return deployment, None
         decision = decide_champion(store, project=self.config.project, run_id=run_id, model_name=deployment.name,
                                    business=self.config.business, force_reason=force_promote,
-                                   judge_rows=judge_rows, new_version=deployment.version)
+                                   judge_rows=judge_rows, new_version=deployment.version,
+                                   n_jobs=self.config.training.n_jobs)
         return replace(deployment, champion=None) if decision.promote else replace(deployment, stage="challenger"), \
             decision
 

@@ -7,23 +7,30 @@ of that difference excludes zero in its favour. Otherwise it is registered as th
 by how much and why. A forced promotion (`cairn run --force-promote REASON`) overrides, its reason logged.
 
 Which champion predictions: when the champion's run cleaned the same table and held out the same rows, its recipe
-as that run fitted it without those rows (both judged on rows neither saw). Otherwise the champion's registered
-model scores the new run's holdout rows; it may have been trained on some of them, which favours the champion
-(an error on the safe side: a new model must then win by more), and the reason says so.
+as that run fitted it without those rows (both judged on rows neither saw). Otherwise (another seed, holdout share
+or data) the champion's registered recipe is fitted again on the new run's training rows, so that again neither
+model saw the rows it is judged on: the registered champion was refit on every row of its run, and scoring it on
+rows it learned gave it an unbeatable score (ROC AUC 1.000 for a forest). Only when that refit cannot run (the
+champion reads a column the new data lacks) does the registered model score the rows as it is, and the reason
+says it may have been trained on some of them.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
+from threadpoolctl import threadpool_limits
 
 from cairn.config.schema import Business
 from cairn.errors import CairnError, NotFoundError
 from cairn.metrics.paired import HoldoutComparison, paired_bootstrap
 from cairn.metrics.scoring import lower_is_better, positive_last, shown
+from cairn.model.inputs import model_frame_for_fit
 from cairn.model.trained import as_model_frame
 from cairn.project.diff import plan_problem
 from cairn.registry import ModelVersion, Registry
@@ -47,10 +54,11 @@ class ChampionDecision:
 
 def decide_champion(store: Store, *, project: str, run_id: int, model_name: str, business: Business,
                     force_reason: str | None = None, judge_rows: pd.DataFrame | None = None,
-                    new_version: int | None = None) -> ChampionDecision:
+                    new_version: int | None = None, n_jobs: int = 1) -> ChampionDecision:
     """Judge run `run_id`'s model (which shipped) against the current champion of `model_name`: on the run's
     holdout, or with `judge_rows` (raw labelled rows neither model was trained on: a retrain's newest ones) on
-    those, both registered models answering as served (`new_version` is the run's registered version)."""
+    those, both registered models answering as served (`new_version` is the run's registered version). `n_jobs`:
+    the threads of a refit of the champion's recipe (training.n_jobs)."""
     registry = Registry(store)
     try:
         champion = registry.production(model_name)
@@ -66,7 +74,7 @@ def decide_champion(store: Store, *, project: str, run_id: int, model_name: str,
                                         metric=metric, target=business.target)
         else:
             measured = _compare(store, project=project, run_id=run_id, champion=champion, metric=metric,
-                                target=business.target)
+                                target=business.target, n_jobs=n_jobs)
     except (ValueError, KeyError, TypeError, CairnError) as error:
         # a feature the champion needs, a metric undefined on these rows, the champion's files gone: the run's
         # work is not lost, its model waits as the challenger and the reason says why
@@ -108,8 +116,8 @@ def _signed(metric: str, value: float) -> str:
 Compared = tuple[float, float, int, HoldoutComparison]
 
 
-def _compare(store: Store, *, project: str, run_id: int, champion: ModelVersion, metric: str, target: str
-             ) -> tuple[Compared | None, str]:
+def _compare(store: Store, *, project: str, run_id: int, champion: ModelVersion, metric: str, target: str,
+             n_jobs: int = 1) -> tuple[Compared | None, str]:
     """(new, champion, rows, paired bootstrap of new - champion) on the new run's holdout, and how it was done."""
     new_run = store.run(project, run_id)
     outputs = _outputs(new_run)
@@ -123,7 +131,8 @@ def _compare(store: Store, *, project: str, run_id: int, champion: ModelVersion,
     classes = positive_last(np.array(training.classes), positive) if training.classes else None
     new_predicted = _run_predictions(training, store.load_artifact(outputs["feature_plan"]), holdout, positive)
     champion_predicted, how = _champion_predictions(store, project=project, champion=champion, outputs=outputs,
-                                                    training=training, holdout=holdout, positive=positive)
+                                                    training=training, holdout=holdout, positive=positive,
+                                                    learn=table.iloc[training.train_index], n_jobs=n_jobs)
     new_scores = row_score(metric, y, *new_predicted, classes)
     champion_scores = row_score(metric, y, *champion_predicted, classes)
     result = paired_bootstrap(new_scores, champion_scores, rows=len(y), resamples=RESAMPLES, confidence=CONFIDENCE,
@@ -158,7 +167,10 @@ def _served(model: Any, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | No
 
 
 def _champion_predictions(store: Store, *, project: str, champion: ModelVersion, outputs: dict[str, str],
-                          training: Any, holdout: pd.DataFrame, positive: Any) -> tuple[tuple[Any, Any], str]:
+                          training: Any, holdout: pd.DataFrame, positive: Any, learn: pd.DataFrame, n_jobs: int
+                          ) -> tuple[tuple[Any, Any], str]:
+    """The champion's answers on `holdout` from a recipe that never saw those rows: its run's own fit when it held
+    out the same rows, else its recipe fitted on `learn` (the new run's training rows)."""
     champion_run = _run_or_none(store, project, champion.run_id)
     theirs = _outputs(champion_run) if champion_run is not None else {}
     if theirs.get("clean_table") == outputs["clean_table"] and "training_result" in theirs and \
@@ -170,11 +182,22 @@ def _champion_predictions(store: Store, *, project: str, champion: ModelVersion,
             return predicted, (f"both recipes fitted without these rows (the champion's run {champion.run_id} "
                                f"held out the same ones)")
     model = Registry(store).load(champion.name, champion.version)
-    predicted, proba = predictions(model.pipeline, model.frame(holdout), problem=model.problem,
+    began = time.perf_counter()
+    try:
+        with threadpool_limits(limits=n_jobs):
+            pipeline = clone(model.pipeline).fit(model_frame_for_fit(learn, model.features),
+                                                 learn[model.target].to_numpy())
+        how = (f"both recipes fitted without these rows (the champion's recipe fitted again on this run's "
+               f"{len(learn):,} training rows in {time.perf_counter() - began:.1f} s: its run held out other rows)")
+    except (KeyError, ValueError, TypeError) as error:  # a column the champion reads is gone from the new data
+        pipeline = model.pipeline
+        how = (f"the champion's registered model scored these rows, as its recipe could not be fitted on this run's "
+               f"rows ({type(error).__name__}: {str(error).strip()[:120]}); it may have been trained on some of "
+               "them, which favours it")
+    predicted, proba = predictions(pipeline, model.frame(holdout), problem=model.problem,
                                    positive=model.positive_class, threshold=model.threshold,
                                    calibration=model.calibration)
-    return (predicted, proba), ("the champion's registered model scored these rows; it may have been trained on "
-                                "some of them, which favours it")
+    return (predicted, proba), how
 
 
 def _run_predictions(training: Any, plan: Any, holdout: pd.DataFrame, positive: Any) -> tuple[Any, Any]:
