@@ -52,6 +52,17 @@ def test_price_per_square_foot_is_an_error_naming_both_columns_and_the_formula(a
     assert "Price_per_SqFt × Gr_Liv_Area = Sale_Price, R² 1.000 on 2,930 rows" in finding.detail
 
 
+def test_the_midpoint_of_a_low_and_a_high_quote_is_an_error_naming_both(ames):
+    """A new-user trial: MASS Cars93's Price is the mean of Min.Price and Max.Price; renamed, it went unflagged."""
+    spread = ames[TARGET] * np.random.default_rng(2).uniform(0.05, 0.3, len(ames))
+    table = ames.assign(Low_Quote=(ames[TARGET] - spread).round(), High_Quote=(ames[TARGET] + spread).round())
+    found = leaks(profile(table))
+    [pair] = [columns for columns in found if len(columns) == 2]
+    assert set(pair) == {"Low_Quote", "High_Quote"} and found[pair].severity == "error"
+    assert "(Low_Quote + High_Quote) / 2 = Sale_Price, R² 1.000" in found[pair].detail.replace(
+        "(High_Quote + Low_Quote)", "(Low_Quote + High_Quote)")
+
+
 def test_price_as_a_percentage_of_the_list_price_is_an_error_and_the_list_price_a_warning(ames):
     asking = list_price(ames[TARGET])
     table = ames.assign(List_Price=asking, Sale_Pct=(100 * ames[TARGET] / asking).round(2))
@@ -87,7 +98,8 @@ def test_a_dropped_column_of_a_formula_is_a_note(ames):
 
 
 @pytest.mark.parametrize("formula, written", [
-    (lambda a, b: a / b, "a / b = y"), (lambda a, b: a + b, "a + b = y"), (lambda a, b: a - b, "a - b = y")])
+    (lambda a, b: a / b, "a / b = y"), (lambda a, b: a + b, "a + b = y"), (lambda a, b: a - b, "a - b = y"),
+    (lambda a, b: (a + b) / 2, "(a + b) / 2 = y")])
 def test_wide_tables_are_screened_with_a_bounded_number_of_pair_fits(formula, written):
     rng = np.random.default_rng(4)
     rows, width = 3_000, 200

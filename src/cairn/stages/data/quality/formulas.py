@@ -1,5 +1,5 @@
 """Target leakage by arithmetic: the target computed from two columns, as a price per square foot times the area,
-or a sale-to-list percentage times the list price / 100.
+a sale-to-list percentage times the list price / 100, or the midpoint of a low and a high price.
 
 Trying every formula on every pair costs p² fits: 120,000 for 200 columns. The screen is linear in p instead.
 One of the two columns of x*z, x/z or x±z carries a good share of the target's variance on its own (when
@@ -32,6 +32,7 @@ PARTNER_NEEDED: dict[str, Operation] = {
     "x / z": lambda x, y: x / y,
     "z / x": lambda x, y: y * x,
     "x + z": lambda x, y: y - x,
+    "mean": lambda x, y: 2 * y - x,
     "x - z": lambda x, y: x - y,
     "z - x": lambda x, y: y + x,
 }
@@ -41,6 +42,7 @@ FORMULAS: dict[str, list[tuple[str, Operation]]] = {
     "x / z": [("x / z", lambda x, z: x / z)],
     "z / x": [("z / x", lambda x, z: z / x)],
     "x + z": [("x + z", lambda x, z: x + z)],
+    "mean": [("(x + z) / 2", lambda x, z: (x + z) / 2)],  # a midpoint: of a low and a high price, of two readings
     "x - z": [("x - z", lambda x, z: x - z)],
     "z - x": [("z - x", lambda x, z: z - x)],
 }
