@@ -93,3 +93,29 @@ def test_missing_file_and_empty_file(tmp_path):
     (tmp_path / "cairn.yaml").write_text("")
     with pytest.raises(ConfigError, match="holds no settings"):
         load_config(tmp_path / "cairn.yaml")
+
+
+@pytest.mark.parametrize(("criterion", "expected"), [
+    ("{metric: roc_auc, above: 7}", "business.success[0].above (cairn.yaml, line 2): expected a threshold inside the "
+                                    "values ROC AUC takes (between 0 and 1): above 7 would never be met. Fix: set "
+                                    "above to a value in that range; for 7%, write above: 0.07"),
+    ("{metric: mape, below: 20}", "expected MAPE as a fraction (0.20 for 20%), not 20, which reads as 2000%. Fix: "
+                                  "write below: 0.2 or below: 20%"),
+    ("{metric: mape, below: -1}", "(0 or more): below -1 would never be met"),
+    ("{metric: r2, above: 1.5}", "(at most 1): above 1.5 would never be met. Fix: set above to a value in that range"),
+    ("{metric: accuracy, above: -0.1}", "(between 0 and 1): above -0.1 would always be met"),
+])
+def test_a_threshold_the_metric_can_never_or_always_meet_is_refused(criterion, expected):
+    """A new-user trial: `roc_auc above: 7` ran a whole minute to exit 3, and `mape below: 20` shipped as MAPE <
+    2000%, met. Both are said by cairn validate now, placed at the bound and its line."""
+    problem = "binary" if "roc_auc" in criterion or "accuracy" in criterion else "regression"
+    problems = errors_of(f"project: p\nbusiness: {{problem: {problem}, target: y, success: [{criterion}]}}\n"
+                         "data: {source: d.csv}\n")
+    assert len(problems) == 1 and expected in " ".join(problems[0].split()), problems
+
+
+def test_a_threshold_written_as_a_percentage_may_be_above_one_hundred():
+    config = parse_config(MINIMAL.replace("target: y}", "target: y, success: [{metric: mape, below: '150%'}]}"))
+    assert config.business.success[0].below == pytest.approx(1.5)
+    config = parse_config(MINIMAL.replace("target: y}", "target: y, success: [{metric: r2, above: -0.5}]}"))
+    assert config.business.success[0].above == -0.5  # R² can be below zero: a worse fit than the mean

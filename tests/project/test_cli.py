@@ -167,3 +167,17 @@ def test_validate_refuses_a_source_with_a_header_and_no_rows(tmp_path):
     result = runner.invoke(app, ["validate", "-p", str(_regression_project(tmp_path, target="price",
                                                                           source="d.jsonl"))])
     assert result.exit_code == 0 and "valid (project x" in result.output, result.output
+
+
+def test_validate_checks_a_database_url_is_set_and_parses_without_querying(tmp_path, monkeypatch):
+    """A new-user trial: validate said 'valid' for a SQL source whose url_env was unset; the run then stopped."""
+    project = _regression_project(tmp_path, target="price", source="{sql: 'select * from sales', url_env: SALES_DB}")
+    monkeypatch.delenv("SALES_DB", raising=False)
+    result = runner.invoke(app, ["validate", "-p", str(project)])
+    assert result.exit_code == 2 and "the environment variable SALES_DB is empty" in result.output, result.output
+    monkeypatch.setenv("SALES_DB", "postgresql://nobody@127.0.0.1:1/none")  # nothing listens there: not queried
+    result = runner.invoke(app, ["validate", "-p", str(project)])
+    assert result.exit_code == 0 and "valid (project x" in result.output, result.output
+    monkeypatch.setenv("SALES_DB", "not a url")
+    result = runner.invoke(app, ["validate", "-p", str(project)])
+    assert result.exit_code == 2 and "The database URL cannot be parsed." in result.output

@@ -356,3 +356,11 @@ def test_the_example_csv_sampled_through_duckdb(tmp_path):
     assert list(sampled.table.columns) == list(whole.table.columns)
     assert (sampled.table.dtypes.astype(str) == whole.table.dtypes.astype(str)).all()  # text: category either way
     assert sampled.profile.column("Sale_Price").mean == pytest.approx(whole.table["Sale_Price"].mean())
+
+
+def test_a_missing_driver_s_fix_names_the_extra_for_its_database_or_the_driver_itself():
+    from cairn.stages.data.sources import _driver_fix
+
+    assert _driver_fix("postgresql", "psycopg") == "pip install 'cairn[postgres]'"
+    assert _driver_fix("mariadb", "pymysql") == "pip install 'cairn[mysql]'"
+    assert _driver_fix("mssql", "pyodbc") == "install the SQLAlchemy driver for mssql (the Python module pyodbc)"

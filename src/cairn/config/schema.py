@@ -6,6 +6,7 @@ that silently does nothing. Only `business.problem`, `business.target` and `data
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -22,7 +23,14 @@ from pydantic import (
 )
 
 from cairn.algorithms.names import ALGORITHM_NAMES, NATIVE_CATEGORY_NAMES, SEED_VARIED_NAMES
-from cairn.metrics.catalogue import DEFAULT_METRIC, METRIC_NAMES, criterion_text, lower_is_better, metrics_of
+from cairn.metrics.catalogue import (
+    DEFAULT_METRIC,
+    METRIC_NAMES,
+    criterion_text,
+    lower_is_better,
+    metric,
+    metrics_of,
+)
 from cairn.thresholds import ALMOST_CONSTANT_SHARE, MOSTLY_MISSING_SHARE, RARE_CLASS_SHARE
 
 Problem = Literal["regression", "binary", "multiclass"]
@@ -81,6 +89,21 @@ class SuccessCriterion(Section):
     below: Threshold | None = Field(None, description="Met when the metric is strictly below this value.")
     above: Threshold | None = Field(None, description="Met when the metric is strictly above this value.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _percent_as_a_fraction(cls, data: Any) -> Any:
+        """MAPE is a fraction: `below: 20` would read as 2000% and always be met. Written `20%`, it is 0.20."""
+        if isinstance(data, dict) and isinstance(data.get("metric"), str):
+            known = metric(data["metric"])
+            for side in ("below", "above"):
+                value = data.get(side)
+                if known is not None and known.percent and isinstance(value, int | float) and not isinstance(
+                        value, bool) and value > 1:
+                    raise rule(f"{known.label} as a fraction (0.20 for 20%), not {value:g}, which reads as "
+                               f"{value * 100:g}%", f"write {side}: {value / 100:g} or {side}: {value:g}%",
+                               at=(side,))
+        return data
+
     @model_validator(mode="after")
     def _one_bound(self) -> SuccessCriterion:
         if (self.below is None) == (self.above is None):
@@ -89,7 +112,28 @@ class SuccessCriterion(Section):
             raise rule(f"'below' for {self.metric} (an error: lower is better)", "use 'below' instead of 'above'")
         if not lower_is_better(self.metric) and self.below is not None:
             raise rule(f"'above' for {self.metric} (a score: higher is better)", "use 'above' instead of 'below'")
+        self._attainable()
         return self
+
+    def _attainable(self) -> None:
+        """A threshold the metric can never pass (ROC AUC above 7, MAPE below 0) or always passes is a mistake,
+        said before a run spends its budget on it."""
+        known = metric(self.metric)
+        if known is None:
+            return
+        side, value = ("below", self.below) if self.below is not None else ("above", self.above)
+        assert value is not None
+        span = (f"at most {known.highest:g}" if known.lowest == -math.inf else f"{known.lowest:g} or more"
+                if known.highest == math.inf else f"between {known.lowest:g} and {known.highest:g}")
+        never = value <= known.lowest if side == "below" else value >= known.highest
+        always = value > known.highest if side == "below" else value < known.lowest
+        if not (never or always):
+            return
+        scale = (f"; for {value:g}%, write {side}: {value / 100:g}" if side == "above" and known.highest == 1
+                 and value == int(value) and 1 < value <= 100 else "")
+        raise rule(f"a threshold inside the values {known.label} takes ({span}): {side} {value:g} would "
+                   f"{'never' if never else 'always'} be met",
+                   f"set {side} to a value in that range{scale}", at=(side,))
 
     @property
     def threshold(self) -> float:

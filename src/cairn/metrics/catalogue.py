@@ -5,6 +5,7 @@ Light on purpose (no numpy, no scikit-learn): the project file's schema is built
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 REGRESSION = frozenset({"regression"})
@@ -22,6 +23,8 @@ class Metric:
     lower_is_better: bool
     percent: bool = False  # stored as a fraction, read as a percentage
     needs_proba: bool = False  # scored on class probabilities, not labels
+    lowest: float = 0.0  # the values it can take: a threshold outside them is never met, or always
+    highest: float = math.inf
 
 
 CATALOGUE: dict[str, Metric] = {m.name: m for m in (
@@ -29,17 +32,19 @@ CATALOGUE: dict[str, Metric] = {m.name: m for m in (
     Metric("mae", "MAE", REGRESSION, lower_is_better=True),
     Metric("rmse", "RMSE", REGRESSION, lower_is_better=True),
     Metric("rmsle", "RMSLE", REGRESSION, lower_is_better=True),
-    Metric("r2", "R²", REGRESSION, lower_is_better=False),
-    Metric("roc_auc", "ROC AUC", CLASSIFICATION, lower_is_better=False, needs_proba=True),
-    Metric("accuracy", "Accuracy", CLASSIFICATION, lower_is_better=False),
-    Metric("f1", "F1", CLASSIFICATION, lower_is_better=False),  # binary: of the positive class; multiclass: macro
-    Metric("macro_f1", "Macro F1", CLASSIFICATION, lower_is_better=False),  # the mean of every class's F1
-    Metric("precision", "Precision", CLASSIFICATION, lower_is_better=False),
-    Metric("recall", "Recall", CLASSIFICATION, lower_is_better=False),
+    Metric("r2", "R²", REGRESSION, lower_is_better=False, lowest=-math.inf, highest=1.0),
+    Metric("roc_auc", "ROC AUC", CLASSIFICATION, lower_is_better=False, needs_proba=True, highest=1.0),
+    Metric("accuracy", "Accuracy", CLASSIFICATION, lower_is_better=False, highest=1.0),
+    # f1 in binary: of the positive class; in multiclass: macro
+    Metric("f1", "F1", CLASSIFICATION, lower_is_better=False, highest=1.0),
+    Metric("macro_f1", "Macro F1", CLASSIFICATION, lower_is_better=False, highest=1.0),  # the mean of every class's F1
+    Metric("precision", "Precision", CLASSIFICATION, lower_is_better=False, highest=1.0),
+    Metric("recall", "Recall", CLASSIFICATION, lower_is_better=False, highest=1.0),
     Metric("log_loss", "Log loss", CLASSIFICATION, lower_is_better=True, needs_proba=True),
-    Metric("average_precision", "Average precision", BINARY, lower_is_better=False, needs_proba=True),
-    Metric("balanced_accuracy", "Balanced accuracy", CLASSIFICATION, lower_is_better=False),
-    Metric("brier", "Brier score", BINARY, lower_is_better=True, needs_proba=True),
+    Metric("average_precision", "Average precision", BINARY, lower_is_better=False, needs_proba=True,
+           highest=1.0),
+    Metric("balanced_accuracy", "Balanced accuracy", CLASSIFICATION, lower_is_better=False, highest=1.0),
+    Metric("brier", "Brier score", BINARY, lower_is_better=True, needs_proba=True, highest=1.0),
 )}
 # Binary metrics that read labels, so they move with the decision threshold (cairn.stages.training.threshold).
 THRESHOLD_METRICS = frozenset({"accuracy", "f1", "precision", "recall", "balanced_accuracy"})

@@ -104,7 +104,10 @@ def read_source(spec: Data, *, base_dir: Path, seed: int = 42, sample: bool = Tr
 def source_columns(spec: Data, *, base_dir: Path) -> list[Any] | None:
     """The columns of a file source, from its first file with a row, with the readers and errors of `cairn run`
     (a missing file is named, a source without a row is an error); None for a database, which a check of the
-    project file does not query."""
+    project file does not query (a SQL source's URL is checked: set, from its environment variable, and
+    parsed)."""
+    if isinstance(spec.source, SqlSource):
+        database_url(spec.source, base_dir=base_dir)
     if isinstance(spec.source, SqlSource | DuckDBSource):
         return None
     _check_encoding(spec.encoding)
@@ -438,6 +441,16 @@ def database_url(source: SqlSource, *, base_dir: Path) -> tuple[Any, str]:
     return url, shown
 
 
+DRIVER_EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+
+
+def _driver_fix(backend: str, module: str | None) -> str:
+    """The extra cairn ships for the database's driver, or the driver's own module for any other database."""
+    if backend in DRIVER_EXTRAS:
+        return f"pip install 'cairn[{DRIVER_EXTRAS[backend]}]'"
+    return f"install the SQLAlchemy driver for {backend} (the Python module {module or 'it names'})"
+
+
 def _read_sql(source: SqlSource, spec: Data, *, base_dir: Path, seed: int, sample: bool) -> SourceRead:
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import SQLAlchemyError
@@ -448,7 +461,7 @@ def _read_sql(source: SqlSource, spec: Data, *, base_dir: Path, seed: int, sampl
     except ModuleNotFoundError as error:
         raise DataError.single(
             "The database driver is not installed.", where="data.source", expected=f"the driver for {shown}",
-            got=f"no module {error.name}", fix="pip install 'cairn[postgres]' (or 'cairn[mysql]')",
+            got=f"no module {error.name}", fix=_driver_fix(url.get_backend_name(), error.name),
         ) from None
     try:
         try:
