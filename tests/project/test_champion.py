@@ -106,6 +106,14 @@ def test_a_new_split_refits_the_champions_recipe_without_the_rows_it_is_judged_o
     leaked = mape(holdout["Sale_Price"], project.load_model(1).predict(holdout))
     assert leaked < decision.figures["champion"] * 0.95  # the fair figure is not the flattering one
     assert decision.figures["champion"] == pytest.approx(decision.figures["new"], rel=0.25)  # same recipe, new seed
+    # a rerun from the cache reuses the version its run judged: not judged again, nor made this run's
+    audit = json.loads(runner.invoke(app, ["audit", "--json", "-p", str(path)]).stdout)
+    cached = project.run()
+    assert cached.champion_decision is None and cached.id == second.id + 1
+    assert json.loads(runner.invoke(app, ["audit", "--json", "-p", str(path)]).stdout) == audit
+    assert [(v.version, v.run_id) for v in project.models()] == [(2, second.id), (1, second.id - 1)]
+    if not beaten:
+        assert cached.verdict.endswith("model house-prices v2 registered (challenger)"), cached.verdict
 
 
 def mape(truth, predicted) -> float:

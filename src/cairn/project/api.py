@@ -239,7 +239,7 @@ class Project:
             "cache_keys": {},
         }
         evaluation: EvaluationResult | None = values.get("evaluation")
-        deployment = self._as_it_stands(store, values.get("deployment"))
+        deployment = self._as_it_stands(store, values.get("deployment"), self.config.project)
         deployment, decision = self._judged(store, execution.run_id, deployment, force_promote=force_promote,
                                             judge_rows=judge_rows)
         model_version = f"{deployment.name} v{deployment.version} ({deployment.stage})" if deployment else None
@@ -353,16 +353,19 @@ class Project:
         return rows
 
     @staticmethod
-    def _as_it_stands(store: Store, deployment: Any) -> Any:
+    def _as_it_stands(store: Store, deployment: Any, project: str) -> Any:
         """The deployment record with its version's stage as the registry has it now: a record reused from the
         cache may name a version promoted away or rolled back since. A candidate the run is about to promote
         (`_commit`) keeps its 'production'."""
         if deployment is None:
             return None
-        now = Registry(store).get(deployment.name, deployment.version).stage
-        if now == "candidate" and deployment.stage == "production":
+        version = Registry(store).get(deployment.name, deployment.version)
+        if version.stage == "candidate" and deployment.stage == "production" and not _judged_by_its_run(
+                store, project, version):
             return deployment
-        return replace(deployment, stage=now, champion=None)  # judged already: no champion left to beat
+        # judged already: no champion left to beat; a candidate its run left the challenger is said as such
+        stage = "challenger" if version.stage == "candidate" and "challenger" in version.aliases else version.stage
+        return replace(deployment, stage=stage, champion=None)
 
     @staticmethod
     def _verdict_text(evaluation: EvaluationResult | None, deployment: Any, execution: Execution) -> str:
@@ -798,6 +801,18 @@ class Project:
         # a value that is no scalar was not written by the service
         return [{key: value for key, value in line["record"].items()
                  if value is None or isinstance(value, str | int | float | bool)} for line in lines]
+
+
+def _judged_by_its_run(store: Store, project: str, version: Any) -> bool:
+    """Whether the run that registered a candidate finished, and so judged it (left it the challenger, or below the
+    objective): a fully cached rerun reuses that version and must not judge it again as its own. A candidate whose
+    run died before its end was never judged, and is."""
+    if version.run_id is None:
+        return False
+    try:
+        return store.run(project, version.run_id).status == "succeeded"
+    except NotFoundError:
+        return False
 
 
 @contextmanager
