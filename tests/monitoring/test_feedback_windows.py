@@ -80,8 +80,11 @@ def test_a_window_gives_a_verdict_on_ground_truth_only_when_its_interval_agrees(
     feedback = [{"prediction_id": f"p{i}", "version": 1, "actual": str(truth[i]), "event_at": None, "record": None,
                  "received_at": None, "prediction": None, "source": "api"} for i in range(200)]
     table = served_table(lines, feedback, version=1, feature_names=classifier.feature_names)
-    one, few, many = (w.realised("accuracy") for w in performance_windows(table, model=classifier,
-                                                                          config=config(window="1d")))
+    windows = performance_windows(table, model=classifier, config=config(window="1d"))
+    one, few, many = (w.realised("accuracy") for w in windows)
+    # an estimate on a window's rows gives no verdict below as many rows either (two requests fired a rule)
+    estimates = [w.estimated("accuracy") for w in windows]
+    assert [(e.rows, e.met is None) for e in estimates if e is not None] == [(1, True), (4, True), (195, False)]
     assert one is not None and (one.value, one.low, one.met) == (0.0, None, None)
     assert few is not None and few.value == 0.5 and few.low is not None and few.low < 0.7 < few.high
     assert few.met is None

@@ -272,3 +272,15 @@ def test_a_file_with_none_of_the_model_s_inputs_is_refused_and_a_semicolon_file_
     result = CliRunner().invoke(app, ["predict", str(tmp_path / "other.csv"), "-p", str(project.path)])
     said = " ".join(result.output.split())
     assert result.exit_code == 2 and "got 2 columns: a, b" in said and "cairn card lists them" in said, said
+
+
+def test_a_missing_input_file_is_named_as_the_shell_reads_it(project_and_rows, tmp_path, monkeypatch):
+    """A file named to predict_file or on the command line is read from the current folder, not cairn.yaml's."""
+    project, _ = project_and_rows
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with pytest.raises(DataError) as raised:
+        project.predict_file("nope.csv")
+    [problem] = raised.value.problems
+    assert problem.where == "INPUT" and problem.got == str(tmp_path / "elsewhere" / "nope.csv")
+    assert problem.fix == "check the path (relative to the current folder)"

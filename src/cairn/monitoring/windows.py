@@ -251,6 +251,9 @@ def _estimates(criteria: list[SuccessCriterion], *, model: TrainedModel, rows: n
     for criterion in criteria:
         if criterion.metric in values:
             value = values[criterion.metric]
+            # two requests, one of them absurd, once fired the estimate_missed rule: no verdict below the rows a
+            # verdict on ground truth needs
+            verdict = _verdict(criterion, value) if count >= VERDICT_ROWS_AT_LEAST else None
             estimated.append(WindowMetric(criterion.metric, "estimated", value, None, None, criterion.threshold,
-                                          _verdict(criterion, value), count))
+                                          verdict, count))
     return estimated

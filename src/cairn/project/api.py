@@ -824,7 +824,8 @@ def _errors_name(option: str) -> Iterator[None]:
         for problem in error.problems:
             if problem.where == "data.source":
                 problem.where = option
-                problem.fix = problem.fix and problem.fix.replace("point data.source at", "pass")
+                problem.fix = problem.fix and problem.fix.replace("point data.source at", "pass").replace(
+                    "relative to cairn.yaml", "relative to the current folder")  # read as the shell reads it
         raise
 
 
