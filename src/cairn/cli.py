@@ -918,19 +918,21 @@ class StageProgress:
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                                  console=err, transient=False)
         self.tasks: dict[str, TaskID] = {}
+        self.started = False
 
     def __enter__(self) -> StageProgress:
-        if self.enabled:
-            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.enabled:
+        if self.started:
             self.progress.stop()
 
     def update(self, event: Any) -> None:
         if not self.enabled:
             return
+        if not self.started:  # at the first stage: an error before any leaves no blank line above its message
+            self.progress.start()
+            self.started = True
         title = f"{event.title:<26}"
         if event.stage not in self.tasks:
             self.tasks[event.stage] = self.progress.add_task(title, total=1)
