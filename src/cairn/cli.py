@@ -656,9 +656,13 @@ def predict(input_paths: Annotated[list[Path], typer.Argument(
         from cairn.words import name_list
 
         them = "it" if len(scored.replaced) == 1 else "them"
-        inputs = set(loaded.load_model(version).feature_names) & set(scored.replaced)
-        advice = (f"the model read {them} as {'an input' if them == 'it' else 'inputs'} first" if inputs
-                  else f"rename {them} in the input to keep both")  # renaming a model's input would lose it
+        reads = set(loaded.load_model(version).feature_names)
+        inputs = [name for name in scored.replaced if name in reads]  # renaming a model's input would lose it
+        advice = f"rename {them} in the input to keep both"
+        if inputs:
+            kind = "an input" if len(inputs) == 1 else "inputs"
+            others = "; rename the others in the input to keep both" if len(inputs) < len(scored.replaced) else ""
+            advice = f"the model read {name_list(inputs, SAID_AT_MOST)} as {kind} first{others}"
         err.print(f"warning: the input has {'a column' if len(scored.replaced) == 1 else 'columns'} named as the "
                   f"answers' ({name_list(scored.replaced, SAID_AT_MOST)}): the answers replaced {them} in the "
                   f"output; {advice}", highlight=False, markup=False)
@@ -902,7 +906,8 @@ def feedback(file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV, Par
     if result.skipped:
         out.print(f"skipped {result.skipped:,} rows without a true value", highlight=False, markup=False)
     if result.relabelled:
-        err.print(f"note: {result.relabelled:,} of these ids had a true value already: the newest now counts",
+        err.print(f"note: {result.relabelled:,} of these rows give a true value for an id that had one already "
+                  "(sent before, or earlier in the file): the newest counts",
                   highlight=False, markup=False)
     if result.unknown_ids:
         shown = ", ".join(map(str, result.unknown[:5])) + (" ..." if result.unknown_ids > 5 else "")

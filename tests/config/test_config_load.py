@@ -104,6 +104,9 @@ def test_missing_file_and_empty_file(tmp_path):
     ("{metric: mape, below: -1}", "(0 or more): below -1 would never be met"),
     ("{metric: r2, above: 1.5}", "(at most 1): above 1.5 would never be met. Fix: set above to a value in that range"),
     ("{metric: accuracy, above: -0.1}", "(between 0 and 1): above -0.1 would always be met"),
+    ("{metric: roc_auc, above: 100}", "above 100 would never be met. Fix: set above to a value in that range"),
+    ("{metric: mape, below: true}", "expected a number or a percentage such as 0.2 or 20%, not true"),
+    ("{metric: mape, below: 1.5}", "write below: 0.015 or below: 1.5% (or 150% if you mean it)"),
 ])
 def test_a_threshold_the_metric_can_never_or_always_meet_is_refused(criterion, expected):
     """A new-user trial: `roc_auc above: 7` ran a whole minute to exit 3, and `mape below: 20` shipped as MAPE <
@@ -119,3 +122,9 @@ def test_a_threshold_written_as_a_percentage_may_be_above_one_hundred():
     assert config.business.success[0].below == pytest.approx(1.5)
     config = parse_config(MINIMAL.replace("target: y}", "target: y, success: [{metric: r2, above: -0.5}]}"))
     assert config.business.success[0].above == -0.5  # R² can be below zero: a worse fit than the mean
+
+
+def test_the_percent_hint_never_offers_a_threshold_the_rule_refuses():
+    [problem] = errors_of("project: p\nbusiness: {problem: binary, target: y, success: [{metric: roc_auc, above: 100}"
+                          "]}\ndata: {source: d.csv}\n")
+    assert "for 100%" not in problem and "write above: 1" not in problem  # above 1 is never met either

@@ -127,12 +127,13 @@ def test_ids_fed_back_from_a_file_match_the_logged_predictions_and_unknown_ids_a
         kept = store.feedback("house-prices", "house-prices", 1)
     assert [row["prediction_id"] for row in kept] == [f"sale-{i}" for i in range(30)]
     assert kept[0]["actual"] == pytest.approx(float(rows["Sale_Price"].iloc[0]))
-    assert "had a true value already" not in result.output
+    assert "had one already" not in result.output
     truth.head(3).assign(Sale_Price=[1.0, 2.0, 3.0]).to_csv(folder / "corrected.csv", index=False)
     corrected = invoke("feedback", "--json", str(folder / "corrected.csv"), "-p", str(folder / "cairn.yaml"))
     assert json.loads(corrected.stdout)["relabelled"] == 3  # said, and the newest counts
     corrected = invoke("feedback", str(folder / "ids.csv"), "-p", str(folder / "cairn.yaml"))
-    assert "note: 30 of these ids had a true value already: the newest now counts" in corrected.stderr
+    assert ("note: 30 of these rows give a true value for an id that had one already (sent before, or earlier in "
+            "the file): the newest counts") in " ".join(corrected.stderr.split())
     truth.tail(2).to_csv(folder / "strangers.csv", index=False)  # every id unknown: a user error, nothing stored
     result = invoke("feedback", str(folder / "strangers.csv"), "-p", str(folder / "cairn.yaml"))
     said = " ".join(result.output.split())

@@ -8,6 +8,7 @@ import json
 from contextlib import closing
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -114,7 +115,26 @@ def test_a_new_split_refits_the_champions_recipe_without_the_rows_it_is_judged_o
     assert [(v.version, v.run_id) for v in project.models()] == [(2, second.id), (1, second.id - 1)]
     if not beaten:
         assert cached.verdict.endswith("model house-prices v2 registered (challenger)"), cached.verdict
+        forced = project.run(force_promote="reviewed by Ana")  # cached too, and promoted as asked
+        assert forced.champion_decision.promote and "forced (reviewed by Ana)" in forced.verdict
+        assert [(v.version, v.aliases) for v in project.models()] == [(2, ("champion",)), (1, ())]
 
 
 def mape(truth, predicted) -> float:
     return float(np.mean(np.abs(np.asarray(predicted) - truth.to_numpy()) / truth.to_numpy()))
+
+
+def test_a_champion_whose_recipe_cannot_be_refit_is_scored_as_registered_and_the_reason_says_so(tmp_path):
+    """The new data lacks a column the champion reads: its recipe cannot be fitted on the new rows, so its
+    registered model (which imputes the column) scores them, and the reason says it may have seen some."""
+    folder = copy_example(tmp_path / "hp", **QUICK)
+    path = folder / "cairn.yaml"
+    Project.load(path).run()
+    pd.read_csv(folder / "data" / "ames.csv.gz").drop(columns="Gr_Liv_Area").to_csv(folder / "data" / "less.csv",
+                                                                                    index=False)
+    path.write_text(path.read_text().replace("seed: 42", "seed: 7").replace("data/ames.csv.gz", "data/less.csv"))
+    second = Project.load(path).run()
+    how = second.champion_decision.figures["how"]
+    assert how.startswith("the champion's registered model scored these rows, as its recipe could not be fitted "
+                          "on this run's rows (KeyError: ") and "Gr_Liv_Area" in how, how
+    assert how.endswith("it may have been trained on some of them, which favours it")

@@ -178,6 +178,10 @@ def test_validate_checks_a_database_url_is_set_and_parses_without_querying(tmp_p
     monkeypatch.setenv("SALES_DB", "postgresql://nobody@127.0.0.1:1/none")  # nothing listens there: not queried
     result = runner.invoke(app, ["validate", "-p", str(project)])
     assert result.exit_code == 0 and "valid (project x" in result.output, result.output
+    monkeypatch.setenv("SALES_DB", "mssql+pyodbc://nobody@127.0.0.1/none")  # a driver this machine lacks
+    result = runner.invoke(app, ["validate", "-p", str(project)])
+    assert result.exit_code == 2 and "The database driver is not installed." in result.output, result.output
+    assert "the Python module pyodbc" in result.output
     monkeypatch.setenv("SALES_DB", "not a url")
     result = runner.invoke(app, ["validate", "-p", str(project)])
     assert result.exit_code == 2 and "The database URL cannot be parsed." in result.output

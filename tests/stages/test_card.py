@@ -45,7 +45,8 @@ def test_a_binary_card_names_threshold_segments_ranges_and_how_to_call_and_rebui
     assert card.startswith("# Model card: churn v3 (production)\n")
     assert "Find customers about to leave." in card and "ships only if RECALL > 0.7" in card
     assert f"fingerprint (sha256): `{'ab' * 32}`" in card and "period" not in card
-    assert "- rows: 5,000 read, 2 kept after cleaning (see the preprocessing stage)\n" in card  # what it learned from
+    assert ("- rows: 5,000 in the source; 2 trained and judged on (after sampling and cleaning: see the run's data "
+            "and preprocessing stages)\n") in card  # what it learned from
     assert "| tenure | number | 12.0 | 0 to 72 |" in card and "| plan | category | basic |  |" in card
     assert "| recall | 0.750 | 0.690 - 0.810 |" in card
     assert "- decision threshold 0.31: meets RECALL > 0.7 out of fold" in card

@@ -364,3 +364,5 @@ def test_a_missing_driver_s_fix_names_the_extra_for_its_database_or_the_driver_i
     assert _driver_fix("postgresql", "psycopg") == "pip install 'cairn[postgres]'"
     assert _driver_fix("mariadb", "pymysql") == "pip install 'cairn[mysql]'"
     assert _driver_fix("mssql", "pyodbc") == "install the SQLAlchemy driver for mssql (the Python module pyodbc)"
+    assert _driver_fix("postgresql", "pg8000") == ("install the SQLAlchemy driver for postgresql (the Python module "
+                                                  "pg8000)")  # psycopg's extra would not install it

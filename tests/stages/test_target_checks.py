@@ -189,10 +189,14 @@ def test_duplicates_and_empty_rows_for_one_and_for_many():
     measured = pd.DataFrame({"x": np.arange(100.0) / 7, "y": np.arange(100.0) ** 2})  # every value its own
     assert duplicates(pd.concat([measured, measured.head(2)])).endswith("auto or drop removes them")
     assert duplicates(pd.concat([measured, measured.head(1)])).endswith("auto or drop removes it")
-    # three rows of one value each: repeats are what chance gives, so they are likely distinct records
-    assert duplicates(pd.DataFrame({"x": [1, 1, 1], "y": [5, 5, 5]})).endswith(
-        "chance alone repeats about 3 row pairs, so they are likely distinct records and "
-        "preprocessing.duplicates: auto keeps them (drop removes them)")
+    # two values per column: repeats are what chance gives, so they are likely distinct records
+    coarse = pd.DataFrame({"x": [1, 2] * 20, "y": [5, 5, 6, 6] * 10})
+    assert duplicates(coarse).endswith(
+        "chance alone would give about 67 pairs of identical rows against the 180 seen, so they are likely "
+        "distinct records, and preprocessing.duplicates: auto keeps them (drop removes them)")
+    # one continuous column: its copies do not vouch for themselves (a review: they were kept)
+    priced = pd.DataFrame({"a": np.tile(["y", "n"], 50), "b": np.repeat(["y", "n"], 50), "y": np.arange(100.0)})
+    assert duplicates(pd.concat([priced, priced.head(5)])).endswith("auto or drop removes them")
     empty = pd.DataFrame({"a": [None, 1, None], "b": [None, 2, None], "c": [1, 3, 4]})
     assert mostly_empty_rows(empty, spec=Quality())[0].detail.startswith("2 rows miss more than 50% of their values")
     assert mostly_empty_rows(empty.iloc[:2], spec=Quality())[0].detail.startswith(

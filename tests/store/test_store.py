@@ -180,3 +180,26 @@ def test_a_run_commits_its_version_with_its_finish_or_not_at_all(store):
     promoted = registry.promote(name, 1, run_id=committing, alongside=finish)
     assert (promoted.stage, promoted.run_id, promoted.note) == ("production", committing, None)
     assert store.run(name, committing).status == "succeeded"
+
+
+def test_windows_stored_before_a_change_of_alignment_give_way_to_the_new_ones(store):
+    """Weekly windows started on Thursdays before they started on Mondays: the old rows overlapping the new
+    windows are deleted, not shown beside them; a window the new ones do not cover stays (history kept)."""
+    from datetime import UTC, datetime, timedelta
+
+    def rows(*starts: str, days: int = 7) -> list[dict]:
+        out = []
+        for start in starts:
+            begin = datetime.fromisoformat(start).replace(tzinfo=UTC)
+            out.append({"project": "p", "model": "m", "version": 1, "window_start": begin,
+                        "window_end": begin + timedelta(days=days), "metric": "mape", "kind": "realised",
+                        "value": 0.1, "low": 0.05, "high": 0.15, "threshold": 0.2, "met": True, "rows": 50,
+                        "computed_at": datetime.now(UTC)})
+        return out
+
+    store.save_performance(rows("2008-11-27", "2009-01-01", "2009-01-08"))  # Thursdays
+    store.save_performance(rows("2009-01-05", "2009-01-12"))  # Mondays
+    kept = [row["window_start"].date().isoformat() for row in store.performance("p", "m", 1)]
+    assert kept == ["2008-11-27", "2009-01-05", "2009-01-12"]
+    store.save_performance(rows("2009-01-05", "2009-01-12"))  # the same windows again: upserted, no change
+    assert len(store.performance("p", "m", 1)) == 3

@@ -97,11 +97,13 @@ class SuccessCriterion(Section):
             known = metric(data["metric"])
             for side in ("below", "above"):
                 value = data.get(side)
-                if known is not None and known.percent and isinstance(value, int | float) and not isinstance(
-                        value, bool) and value > 1:
+                if isinstance(value, bool):  # YAML's yes, true, on
+                    raise rule(f"a number or a percentage such as 0.2 or 20%, not {str(value).lower()}",
+                               f"write {side}: 0.2, or the threshold the business states", at=(side,))
+                if known is not None and known.percent and isinstance(value, int | float) and value > 1:
                     raise rule(f"{known.label} as a fraction (0.20 for 20%), not {value:g}, which reads as "
-                               f"{value * 100:g}%", f"write {side}: {value / 100:g} or {side}: {value:g}%",
-                               at=(side,))
+                               f"{value * 100:g}%", f"write {side}: {value / 100:g} or {side}: {value:g}% (or "
+                               f"{value * 100:g}% if you mean it)", at=(side,))
         return data
 
     @model_validator(mode="after")
@@ -130,7 +132,7 @@ class SuccessCriterion(Section):
         if not (never or always):
             return
         scale = (f"; for {value:g}%, write {side}: {value / 100:g}" if side == "above" and known.highest == 1
-                 and value == int(value) and 1 < value <= 100 else "")
+                 and value == int(value) and 1 < value < 100 else "")
         raise rule(f"a threshold inside the values {known.label} takes ({span}): {side} {value:g} would "
                    f"{'never' if never else 'always'} be met",
                    f"set {side} to a value in that range{scale}", at=(side,))
@@ -609,8 +611,8 @@ class Monitoring(Section):
     drift: Drift = Drift()
     reference_rows: int = Field(50_000, gt=0)
     window: Annotated[str, AfterValidator(_window_parses)] = Field(
-        "7d", description="The length of a performance window: Nh, Nd or Nw (7d, 24h, 30d). Windows start at "
-        "midnight UTC; windows of whole weeks start on a Monday.")
+        "7d", description="The length of a performance window: Nh, Nd or Nw (7d, 24h, 30d). Windows are counted "
+        "from 1970-01-01 UTC (days start at midnight UTC); windows of whole weeks start on a Monday.")
     time_column: str | None = Field(None, description="A column of the feedback file that dates each row; default: "
                                     "the time of the prediction (from the prediction log, or when fed back).")
     retrain_when: RetrainWhen = RetrainWhen()

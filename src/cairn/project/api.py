@@ -239,7 +239,8 @@ class Project:
             "cache_keys": {},
         }
         evaluation: EvaluationResult | None = values.get("evaluation")
-        deployment = self._as_it_stands(store, values.get("deployment"), self.config.project)
+        deployment = self._as_it_stands(store, values.get("deployment"), self.config.project,
+                                        forced=force_promote is not None)
         deployment, decision = self._judged(store, execution.run_id, deployment, force_promote=force_promote,
                                             judge_rows=judge_rows)
         model_version = f"{deployment.name} v{deployment.version} ({deployment.stage})" if deployment else None
@@ -353,16 +354,16 @@ class Project:
         return rows
 
     @staticmethod
-    def _as_it_stands(store: Store, deployment: Any, project: str) -> Any:
+    def _as_it_stands(store: Store, deployment: Any, project: str, *, forced: bool = False) -> Any:
         """The deployment record with its version's stage as the registry has it now: a record reused from the
         cache may name a version promoted away or rolled back since. A candidate the run is about to promote
         (`_commit`) keeps its 'production'."""
         if deployment is None:
             return None
         version = Registry(store).get(deployment.name, deployment.version)
-        if version.stage == "candidate" and deployment.stage == "production" and not _judged_by_its_run(
-                store, project, version):
-            return deployment
+        if version.stage == "candidate" and deployment.stage == "production" and (
+                forced or not _judged_by_its_run(store, project, version)):
+            return deployment  # to be judged, or promoted as --force-promote asks, by this run
         # judged already: no champion left to beat; a candidate its run left the challenger is said as such
         stage = "challenger" if version.stage == "candidate" and "challenger" in version.aliases else version.stage
         return replace(deployment, stage=stage, champion=None)

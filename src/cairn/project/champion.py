@@ -27,7 +27,7 @@ from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 from cairn.config.schema import Business
-from cairn.errors import CairnError, NotFoundError
+from cairn.errors import NotFoundError
 from cairn.metrics.paired import HoldoutComparison, paired_bootstrap
 from cairn.metrics.scoring import lower_is_better, positive_last, shown
 from cairn.model.inputs import model_frame_for_fit
@@ -75,9 +75,9 @@ def decide_champion(store: Store, *, project: str, run_id: int, model_name: str,
         else:
             measured = _compare(store, project=project, run_id=run_id, champion=champion, metric=metric,
                                 target=business.target, n_jobs=n_jobs)
-    except (ValueError, KeyError, TypeError, CairnError) as error:
-        # a feature the champion needs, a metric undefined on these rows, the champion's files gone: the run's
-        # work is not lost, its model waits as the challenger and the reason says why
+    except Exception as error:
+        # a feature the champion needs, a metric undefined on these rows, the champion's files gone, a booster's
+        # own error: the run's work is not lost, its model waits as the challenger and the reason says why
         measured = None, f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200] if str(error) else ''}"
     comparison, how = measured
     if comparison is None:
@@ -182,22 +182,28 @@ def _champion_predictions(store: Store, *, project: str, champion: ModelVersion,
             return predicted, (f"both recipes fitted without these rows (the champion's run {champion.run_id} "
                                f"held out the same ones)")
     model = Registry(store).load(champion.name, champion.version)
+
+    def answers(pipeline: Any) -> tuple[Any, Any]:
+        return predictions(pipeline, model.frame(holdout), problem=model.problem, positive=model.positive_class,
+                           threshold=model.threshold, calibration=model.calibration)
+
     began = time.perf_counter()
     try:
+        absent = [feature.name for feature in model.features if feature.name not in learn.columns]
+        if absent:  # fitted with them imputed everywhere, the recipe would not be the champion's
+            raise KeyError(f"this run's data lacks {', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}")
         with threadpool_limits(limits=n_jobs):
-            pipeline = clone(model.pipeline).fit(model_frame_for_fit(learn, model.features),
-                                                 learn[model.target].to_numpy())
-        how = (f"both recipes fitted without these rows (the champion's recipe fitted again on this run's "
-               f"{len(learn):,} training rows in {time.perf_counter() - began:.1f} s: its run held out other rows)")
-    except (KeyError, ValueError, TypeError) as error:  # a column the champion reads is gone from the new data
-        pipeline = model.pipeline
-        how = (f"the champion's registered model scored these rows, as its recipe could not be fitted on this run's "
-               f"rows ({type(error).__name__}: {str(error).strip()[:120]}); it may have been trained on some of "
-               "them, which favours it")
-    predicted, proba = predictions(pipeline, model.frame(holdout), problem=model.problem,
-                                   positive=model.positive_class, threshold=model.threshold,
-                                   calibration=model.calibration)
-    return (predicted, proba), how
+            refit = clone(model.pipeline).fit(model_frame_for_fit(learn, model.features),
+                                              learn[model.target].to_numpy())
+            predicted = answers(refit)
+        return predicted, (f"both recipes fitted without these rows (the champion's recipe fitted again on this "
+                           f"run's {len(learn):,} training rows in {time.perf_counter() - began:.1f} s)")
+    except Exception as error:  # a column gone from the new data, a booster's own error: the registered
+        # model is still judged, and the reason says how
+        failed = f"{type(error).__name__}: {str(error).strip()[:120]}"
+    return answers(model.pipeline), (f"the champion's registered model scored these rows, as its recipe could not "
+                                     f"be fitted on this run's rows ({failed}); it may have been trained on some "
+                                     "of them, which favours it")
 
 
 def _run_predictions(training: Any, plan: Any, holdout: pd.DataFrame, positive: Any) -> tuple[Any, Any]:

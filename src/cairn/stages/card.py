@@ -111,7 +111,8 @@ def _data(data: DataFacts | None, model: TrainedModel) -> list[str]:
     if data is None:
         return []
     lines = ["## Data", "", f"- source: {data.source}", f"- fingerprint (sha256): `{data.fingerprint}`",
-             f"- rows: {data.rows:,}" + (f" read, {data.kept:,} kept after cleaning (see the preprocessing stage)"
+             f"- rows: {data.rows:,}" + (f" in the source; {data.kept:,} trained and judged on (after sampling "
+                                         "and cleaning: see the run's data and preprocessing stages)"
                                          if data.kept is not None and data.kept != data.rows else ""),
              f"- target: `{model.target}` ({model.problem})"]
     if data.period:

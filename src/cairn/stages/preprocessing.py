@@ -15,7 +15,7 @@ import pandas as pd
 
 from cairn.config.schema import Preprocessing
 from cairn.errors import DataError
-from cairn.stages.data.quality.rows import chance_repeats, pairs, repeats_by_chance
+from cairn.stages.data.quality.rows import chance_repeats, chance_words, copy_pairs, repeats_by_chance
 from cairn.stages.data.quality.target import TargetLabels, target_labels
 from cairn.stages.data.rare_classes import apply_rare_classes, rare_classes
 from cairn.stages.data.types import MISSING_MARKERS
@@ -34,7 +34,8 @@ class CleaningReport:
     label_notes: list[str] = field(default_factory=list)  # how text class labels were read (trimmed, respelled)
     rare_class_notes: list[str] = field(default_factory=list)  # classes set aside or merged (training.rare_classes)
     duplicates_kept: int = 0  # exact copies kept by `duplicates: auto`: chance explains them
-    chance_pairs: float = 0.0  # the row pairs chance alone repeats (see chance_repeats)
+    chance_pairs: float = 0.0  # the pairs of identical rows chance alone gives (see chance_repeats)
+    copy_pairs: int = 0  # the pairs of identical rows seen
 
     def notes(self) -> list[str]:
         notes = [f"{self.rows_in:,} rows in, {self.rows_out:,} rows kept for training"]
@@ -43,9 +44,9 @@ class CleaningReport:
         if self.duplicates_dropped:
             notes.append(f"dropped {self.duplicates_dropped:,} exact duplicate rows")
         if kept := getattr(self, "duplicates_kept", 0):  # a report pickled before it had the field reads 0
-            notes.append(f"kept {kept:,} exact duplicate rows: with so few values per column, chance alone repeats "
-                         f"about {pairs(self.chance_pairs)} row pairs, so they are likely distinct records "
-                         "(preprocessing.duplicates: drop removes them)")
+            notes.append(f"kept {kept:,} exact duplicate row{'' if kept == 1 else 's'}: "
+                         f"{chance_words(self.chance_pairs, self.copy_pairs, kept)} "
+                         f"(preprocessing.duplicates: drop removes {'it' if kept == 1 else 'them'})")
         if self.conflicting_duplicates:
             notes.append(f"{self.conflicting_duplicates:,} rows share all features with another row but not its "
                          "target: kept, they are real disagreement in the data")
@@ -139,14 +140,16 @@ def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing, problem:
         table = table.loc[~missing_target]
     feature_ids = row_ids(table, [name for name in table.columns if name != target])
     whole_ids = row_ids(table, [target], start=feature_ids)
-    duplicates = kept = 0
+    duplicates = kept = copies = 0
     chance = 0.0
     if spec.duplicates != "keep":
         duplicated = ~first_seen(whole_ids)
         duplicates = int(duplicated.sum())
         if duplicates and spec.duplicates == "auto":
-            chance = chance_repeats((np.bincount(codes) for codes in column_codes(table)), len(table))
-            if repeats_by_chance(chance, duplicates):
+            copies = copy_pairs(np.bincount(whole_ids))
+            chance = chance_repeats((np.bincount(codes) for codes in column_codes(table)), len(table),
+                                    copies=copies)
+            if repeats_by_chance(chance, copies):
                 duplicates, kept = 0, duplicates
         if duplicates:
             table = table.loc[~duplicated]
@@ -168,6 +171,7 @@ def clean_table(raw: pd.DataFrame, *, target: str, spec: Preprocessing, problem:
         table, rare_class_notes = _rare_classes_handled(table, target=target, cv=cv, policy=rare_classes)
     report = CleaningReport(rows_in=len(raw), rows_out=len(table), missing_target_dropped=int(missing_target.sum()),
                             duplicates_dropped=duplicates, duplicates_kept=kept, chance_pairs=chance,
+                            copy_pairs=copies,
                             conflicting_duplicates=max(conflicts, 0),
                             missing_markers_unified=unified, missing_dropped=missing_dropped,
                             outliers_dropped=outliers_dropped, label_notes=labels.notes(),

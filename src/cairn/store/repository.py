@@ -287,9 +287,21 @@ class Store:
                     for r in session.scalars(query.order_by(FeedbackRow.id))]
 
     def save_performance(self, rows: list[dict[str, Any]]) -> None:
-        """Upsert performance rows (the columns of PerformanceRow but id) on their window, metric and kind."""
+        """Upsert performance rows (the columns of PerformanceRow but id) on their window, metric and kind. A
+        stored window that overlaps a new one but starts elsewhere (the windows changed length or alignment: weeks
+        started on Thursdays before) is deleted, so the history holds one set of windows, not two overlapping."""
         keys = ("project", "model", "version", "window_start", "metric", "kind")
         with self.session() as session:
+            for (project, model, version), spans in _windows_by_version(rows).items():
+                stored = session.scalars(select(PerformanceRow).where(
+                    PerformanceRow.project == project, PerformanceRow.model == model,
+                    PerformanceRow.version == version)).all()
+                starts = {start for start, _ in spans}
+                for old in stored:
+                    start, end = as_utc(old.window_start), as_utc(old.window_end)
+                    if start not in starts and any(start < new_end and new_start < end for new_start, new_end in spans):
+                        session.delete(old)
+                session.flush()
             for row in rows:
                 found = session.scalars(select(PerformanceRow).filter_by(**{k: row[k] for k in keys})).first()
                 if found is None:
@@ -523,3 +535,12 @@ def _process_alive(pid: int) -> bool:
 
 
 __all__ = ["RunRecord", "StageRecord", "Store", "SQLAlchemyError", "engine_url", "redacted"]
+
+
+def _windows_by_version(rows: list[dict[str, Any]]) -> dict[tuple[str, str, int], set[tuple[datetime, datetime]]]:
+    """The (start, end) of the windows in performance rows, per (project, model, version), in UTC."""
+    spans: dict[tuple[str, str, int], set[tuple[datetime, datetime]]] = {}
+    for row in rows:
+        spans.setdefault((row["project"], row["model"], row["version"]), set()).add(
+            (as_utc(row["window_start"]), as_utc(row["window_end"])))
+    return spans

@@ -104,10 +104,10 @@ def read_source(spec: Data, *, base_dir: Path, seed: int = 42, sample: bool = Tr
 def source_columns(spec: Data, *, base_dir: Path) -> list[Any] | None:
     """The columns of a file source, from its first file with a row, with the readers and errors of `cairn run`
     (a missing file is named, a source without a row is an error); None for a database, which a check of the
-    project file does not query (a SQL source's URL is checked: set, from its environment variable, and
-    parsed)."""
+    project file does not query (a SQL source's URL is checked: set, from its environment variable, parsed,
+    and its driver installed)."""
     if isinstance(spec.source, SqlSource):
-        database_url(spec.source, base_dir=base_dir)
+        sql_engine(*database_url(spec.source, base_dir=base_dir)).dispose()
     if isinstance(spec.source, SqlSource | DuckDBSource):
         return None
     _check_encoding(spec.encoding)
@@ -441,28 +441,36 @@ def database_url(source: SqlSource, *, base_dir: Path) -> tuple[Any, str]:
     return url, shown
 
 
-DRIVER_EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+DRIVER_EXTRAS = {"psycopg": "postgres", "psycopg2": "postgres", "pymysql": "mysql"}  # driver module -> extra
 
 
 def _driver_fix(backend: str, module: str | None) -> str:
-    """The extra cairn ships for the database's driver, or the driver's own module for any other database."""
-    if backend in DRIVER_EXTRAS:
-        return f"pip install 'cairn[{DRIVER_EXTRAS[backend]}]'"
+    """The extra cairn ships for a missing driver module, or that module itself for any other driver."""
+    if module in DRIVER_EXTRAS:
+        return f"pip install 'cairn[{DRIVER_EXTRAS[module]}]'"
     return f"install the SQLAlchemy driver for {backend} (the Python module {module or 'it names'})"
 
 
-def _read_sql(source: SqlSource, spec: Data, *, base_dir: Path, seed: int, sample: bool) -> SourceRead:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import SQLAlchemyError
+def sql_engine(url: Any, shown: str) -> Any:
+    """The engine of a database URL, its driver imported (no connection yet): a missing driver is a user error
+    naming what to install."""
+    from sqlalchemy import create_engine
 
-    url, shown = database_url(source, base_dir=base_dir)
     try:
-        engine = create_engine(url, connect_args=_connect_args(url))
+        return create_engine(url, connect_args=_connect_args(url))
     except ModuleNotFoundError as error:
         raise DataError.single(
             "The database driver is not installed.", where="data.source", expected=f"the driver for {shown}",
             got=f"no module {error.name}", fix=_driver_fix(url.get_backend_name(), error.name),
         ) from None
+
+
+def _read_sql(source: SqlSource, spec: Data, *, base_dir: Path, seed: int, sample: bool) -> SourceRead:
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url, shown = database_url(source, base_dir=base_dir)
+    engine = sql_engine(url, shown)
     try:
         try:
             connection = engine.connect()

@@ -20,10 +20,10 @@ SIGNIFICANT_DIGITS = 4
 """Near duplicates: numbers equal once rounded to this many significant digits."""
 
 CHANCE_SHARE = 0.1
-"""Exact duplicates are taken for distinct records that agree by chance when chance alone, the columns taken as
-independent, repeats at least this share of as many row pairs as there are duplicates. Real columns are mostly
-correlated, which makes repeats more likely than that estimate, hence the margin. Coarse survey-like data (a
-handful of values per column) lands far above it; one double-loaded row among continuous measures far below."""
+"""Exact copies are taken for distinct records that agree by chance when chance alone, the columns taken as
+independent, gives at least this share of the pairs of identical rows seen. Real columns are mostly correlated,
+which makes repeats more likely than that estimate, hence the margin. Coarse survey-like data (a handful of values
+per column) lands far above it; a double-loaded row among continuous measures far below."""
 
 
 def _column_arrays(table: pd.DataFrame, levels: Mapping[str, Levels]) -> dict[str, np.ndarray]:
@@ -59,18 +59,24 @@ def _row_hashes(columns: Collection[np.ndarray], rows: int) -> np.ndarray:
     return combined
 
 
-def chance_repeats(value_counts: Iterable[np.ndarray], rows: int) -> float:
+def copy_pairs(counts: np.ndarray) -> int:
+    """The pairs of identical rows, from the count of rows of each distinct row."""
+    counts = counts.astype("int64")
+    return int((counts * (counts - 1) // 2).sum())
+
+
+def chance_repeats(value_counts: Iterable[np.ndarray], rows: int, *, copies: int) -> float:
     """How many pairs of rows would agree on every column by chance, were the columns independent: the pairs
-    times, per column, the share of pairs of distinct rows that hold the same value. A column whose every value
-    is its own (a measurement) makes chance repeats impossible. `value_counts` holds each column's count of rows
-    per distinct value (missing counted as a value)."""
-    if rows < 2:
+    times, per column, the share of pairs of rows that agree on it. The `copies` (pairs of identical rows, which
+    agree on every column) are left out of each column's share, so a copy does not vouch for itself: a column of
+    measurements, each value its own but for the copies, makes chance repeats impossible. `value_counts` holds
+    each column's count of rows per distinct value (missing counted as a value)."""
+    total = rows * (rows - 1) // 2 - copies
+    if total <= 0:
         return 0.0
-    total = rows * (rows - 1)
-    logged = math.log(total / 2)
+    logged = math.log(total)
     for counts in value_counts:
-        counts = counts.astype("float64")
-        shared = float((counts * (counts - 1)).sum()) / total
+        shared = (copy_pairs(counts) - copies) / total
         if shared <= 0.0:
             return 0.0
         logged += math.log(shared)
@@ -84,9 +90,17 @@ def pairs(expected: float) -> str:
     return f"{expected:,.0f}" if expected >= 1 else f"{expected:.1g}"
 
 
-def repeats_by_chance(expected_pairs: float, duplicates: int) -> bool:
-    """Whether chance explains `duplicates` exact copies (see CHANCE_SHARE): distinct records, not a double load."""
-    return duplicates > 0 and expected_pairs >= CHANCE_SHARE * duplicates
+def repeats_by_chance(expected_pairs: float, copies: int) -> bool:
+    """Whether chance explains `copies` pairs of identical rows (see CHANCE_SHARE): distinct records agreeing,
+    not a double load."""
+    return copies > 0 and expected_pairs >= CHANCE_SHARE * copies
+
+
+def chance_words(expected_pairs: float, copies: int, count: int) -> str:
+    """Why `count` exact copies are taken for distinct records, in a clause."""
+    which = "it is likely a distinct record" if count == 1 else "they are likely distinct records"
+    return (f"with so few values per column, chance alone would give about {pairs(expected_pairs)} pairs of "
+            f"identical rows against the {copies:,} seen, so {which}")
 
 
 def _repeats(hashes: np.ndarray) -> np.ndarray:
@@ -122,13 +136,13 @@ def duplicate_rows(table: pd.DataFrame, *, levels: Mapping[str, Levels], target:
     repeated = _repeats(rows)
     count = int(repeated.sum())
     if count:
+        copies = copy_pairs(np.unique(rows, return_counts=True)[1])
         expected = chance_repeats((np.unique(_value_hashes(values), return_counts=True)[1]
-                                   for values in arrays.values()), len(table))
+                                   for values in arrays.values()), len(table), copies=copies)
         them = verb(count, "it", "them")
-        if repeats_by_chance(expected, count):
-            fate = (f"with so few values per column, chance alone repeats about {pairs(expected)} row pairs, so "
-                    f"{verb(count, 'it is', 'they are')} likely distinct records and preprocessing.duplicates: "
-                    f"auto keeps {them} (drop removes {them})")
+        if repeats_by_chance(expected, copies):
+            fate = (f"{chance_words(expected, copies, count)}, and preprocessing.duplicates: auto keeps {them} "
+                    f"(drop removes {them})")
         else:
             fate = f"preprocessing.duplicates: auto or drop removes {them}"
         findings.append(Finding("warn", "duplicate rows", [], count,
