@@ -118,7 +118,8 @@ MONDAY_BEFORE_EPOCH_S = -3 * 24 * 3600  # 1970-01-01 was a Thursday
 
 def window_rows(at: pd.Series, hours: int) -> tuple[np.ndarray, list[tuple[datetime, datetime]]]:
     """Each row's window number (0 = the earliest window with rows) and each window's (start, end). Windows are
-    aligned on midnight UTC, and windows of whole weeks start on a Monday, as business weeks do."""
+    counted from 1970-01-01 UTC (a day starts at midnight UTC), and windows of whole weeks start on a Monday, as
+    business weeks do."""
     seconds = hours * 3600
     origin = MONDAY_BEFORE_EPOCH_S if seconds % WEEK_S == 0 else 0
     stamps = ((at - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype="int64") - origin

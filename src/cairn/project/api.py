@@ -356,8 +356,9 @@ class Project:
     @staticmethod
     def _as_it_stands(store: Store, deployment: Any, project: str, *, forced: bool = False) -> Any:
         """The deployment record with its version's stage as the registry has it now: a record reused from the
-        cache may name a version promoted away or rolled back since. A candidate the run is about to promote
-        (`_commit`) keeps its 'production'."""
+        cache may name a version promoted away or rolled back since, or one its own run judged already (left the
+        challenger: `forced` promotes it still). A candidate the run is about to judge and promote (`_commit`)
+        keeps its 'production'."""
         if deployment is None:
             return None
         version = Registry(store).get(deployment.name, deployment.version)

@@ -534,9 +534,6 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-__all__ = ["RunRecord", "StageRecord", "Store", "SQLAlchemyError", "engine_url", "redacted"]
-
-
 def _windows_by_version(rows: list[dict[str, Any]]) -> dict[tuple[str, str, int], set[tuple[datetime, datetime]]]:
     """The (start, end) of the windows in performance rows, per (project, model, version), in UTC."""
     spans: dict[tuple[str, str, int], set[tuple[datetime, datetime]]] = {}
@@ -544,3 +541,6 @@ def _windows_by_version(rows: list[dict[str, Any]]) -> dict[tuple[str, str, int]
         spans.setdefault((row["project"], row["model"], row["version"]), set()).add(
             (as_utc(row["window_start"]), as_utc(row["window_end"])))
     return spans
+
+
+__all__ = ["RunRecord", "StageRecord", "Store", "SQLAlchemyError", "engine_url", "redacted"]
