@@ -719,7 +719,8 @@ def _print_explanation(one: Any, *, top: int) -> None:
     out.print(f"base value  {one.base_value:,.6g}", highlight=False)
     out.print(f"prediction  {one.prediction:,.6g} ({one.scale})", highlight=False)
     if one.output is not None:
-        out.print(f"probability of {one.output}: {one.value:.4f}", highlight=False)
+        answered = f"answer {one.answer}; " if one.answer is not None else ""
+        out.print(f"{answered}probability of {one.output}: {one.value:.4f}", highlight=False)
     elif one.scale.startswith("log1p("):
         out.print(f"in target units: {one.value:,.6g}", highlight=False)
     if one.note:

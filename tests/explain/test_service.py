@@ -3,6 +3,7 @@ the API key, and schemathesis over its OpenAPI description."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 
@@ -133,10 +134,14 @@ def test_a_classifier_explains_its_log_odds_beside_the_probability_predict_gives
     pipeline = fitted("lightgbm", table, case, plan)
     model = trained(pipeline, case, plan, classes=list(pipeline.classes_))
     sent = {key: value for key, value in table.drop(columns="label").iloc[4].to_dict().items()}
+    rows = json.loads(table.drop(columns="label").head(20).to_json(orient="records"))
     with running(create_app(model)) as base, httpx.Client(base_url=base, timeout=60) as http:
         explanation = http.post("/explain", json=sent).json()["explanation"]
         probabilities = http.post("/predict", json=sent).json()["probabilities"]
+        answers = [each["answer"] for each in http.post("/explain", json=rows).json()["explanations"]]
+        predicted = http.post("/predict", json=rows).json()["predictions"]
     assert explanation["value"] == pytest.approx(probabilities[explanation["output"]], rel=1e-6)
+    assert answers == predicted and len(set(answers)) > 1  # the label /predict gives, whichever class is explained
     if classes == 2:
         assert explanation["scale"] == "log-odds of yes" and explanation.get("by_class") is None
     else:  # the predicted class, and every class beside it

@@ -25,6 +25,7 @@ Which numbers, and why:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -54,6 +55,8 @@ class Model(Protocol):
 
     def inputs(self, records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame | dict[str, np.ndarray]: ...
 
+    def answer(self, inputs: pd.DataFrame | dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]: ...
+
 
 __all__ = ["Explanation", "Explanations", "explain", "explain_inputs"]
 
@@ -75,7 +78,9 @@ def explain_inputs(model: Model, inputs: pd.DataFrame | dict[str, np.ndarray]) -
              else inputs)  # a DataFrame per request would cost milliseconds
     if not classifier:
         return _regression(explained, model, frame)
-    return _classification(explained, model, frame)
+    # the label /predict answers, beside the class explained: a binary model explains its positive class's
+    # probability, whichever class it answers
+    return replace(_classification(explained, model, frame), answers=model.answer(inputs)[0])
 
 
 def _regression(explained: Explained, model: Model, frame: Any) -> Explanations:

@@ -26,6 +26,7 @@ class Explanation:
     output: Any = None  # the class explained (classification), else None
     inputs: dict[str, Any] = field(default_factory=dict)  # each input as the model read it (None: missing)
     note: str = ""  # where a rescaling, a split or an estimate was made
+    answer: Any = None  # what /predict answers for the record: a class label, or `value` for regression
 
     def ranked(self, top: int | None = None) -> list[tuple[str, float]]:
         """(input, contribution), largest magnitude first."""
@@ -36,6 +37,7 @@ class Explanation:
         return {"base_value": self.base_value, "contributions": dict(self.contributions),
                 "prediction": self.prediction, "scale": self.scale, "value": self.value,
                 "output": None if self.output is None else str(_plain(self.output)),
+                "answer": self.value if self.output is None else _plain(self.answer),
                 "inputs": {k: _plain(v) for k, v in self.inputs.items()},
                 "note": self.note}
 
@@ -54,6 +56,7 @@ class Explanations:
     chosen: np.ndarray  # per row, the output its answer is about (the predicted class of a multiclass model)
     read: Any = None  # the inputs as the model read them: a mapping of column arrays (or a DataFrame)
     note: str = ""
+    answers: Any = None  # classification: each row's answer as /predict gives it (its label)
 
     def __len__(self) -> int:
         return len(self.base_values)
@@ -74,7 +77,8 @@ class Explanations:
             read = {name: _plain(self.read[name][index]) for name in self.inputs if name in self.read}
         return Explanation(float(self.base_values[index, column]), contributions,
                            float(self.predictions[index, column]), self.scales[column],
-                           float(self.values[index, column]), self.outputs[column], read, self.note)
+                           float(self.values[index, column]), self.outputs[column], read, self.note,
+                           None if self.answers is None else _plain(self.answers[index]))
 
     def frame(self) -> pd.DataFrame:
         """The inputs as the model read them, as a table (one row per explained row)."""

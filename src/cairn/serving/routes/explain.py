@@ -39,6 +39,9 @@ class ExplainedRecord(BaseModel):
     value: float = Field(description="The answer in the target's units, or the probability of `output`.")
     output: str | None = Field(default=None, description="Classification: the class explained (multiclass: the "
                                                          "predicted one; every class in `by_class`).")
+    answer: Any = Field(default=None, description="What /predict answers for this record: the class label "
+                                                  "(a binary model explains its positive class's probability, "
+                                                  "whichever class it answers), or the value for regression.")
     inputs: dict[str, Any] = Field(description="Each input as the model read it; null where it was missing.")
     note: str = Field(description="Where a rescaling, a split or an estimate was made; empty otherwise.")
     by_class: dict[str, dict[str, Any]] | None = None
