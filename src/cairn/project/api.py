@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -751,9 +752,7 @@ class Project:
 
         index = ServedIndex(self.state_dir / "predictions", model.name)
         store = self.open_store()  # kept open for the life of the service
-
-        def labelled(ids: list[str]) -> set[str]:
-            return store.labelled_ids(self.config.project, model.name, ids)
+        labelled = partial(store.labelled_ids, self.config.project, model.name)
 
         def take_feedback(items: list[dict[str, Any]]) -> dict[str, Any]:
             result = store_feedback(items, model=model, index=index, project=self.config.project,
@@ -782,7 +781,7 @@ class Project:
             index = ServedIndex(self.state_dir / "predictions", model.name)
             result = store_feedback(items, model=model, index=index, project=self.config.project,
                                     write=store.add_feedback, source="file", event_at=times,
-                                    labelled=lambda ids: store.labelled_ids(self.config.project, model.name, ids))
+                                    labelled=partial(store.labelled_ids, self.config.project, model.name))
             return replace(result, skipped=skipped)
 
     def logged_requests(self, model: TrainedModel) -> pd.DataFrame:
